@@ -1,0 +1,318 @@
+//! The ABI shared by the XDP program (`lb-ebpf`) and the controller (`lb-userspace`).
+//!
+//! Every map key and value is `#[repr(C)]`, has explicit padding fields (so no byte is
+//! left uninitialised when userspace writes it) and uses `u32` flags instead of `bool`.
+//! Sizes are asserted at compile time: a change here is a change of the pinned maps'
+//! layout, and `xlb run` refuses to adopt pinned maps of another [`ABI_VERSION`].
+#![no_std]
+
+pub mod hash;
+
+pub use hash::{flow_hash, murmur3_32};
+
+/// Bumped whenever a map's key or value layout changes.
+pub const ABI_VERSION: u32 = 1;
+
+/// Map names: also the file names under the pin directory (bpffs rejects '.').
+pub mod map_names {
+    pub const SERVICES: &str = "xlb_services";
+    pub const REALS: &str = "xlb_reals";
+    pub const TABLE: &str = "xlb_table";
+    pub const CONNS: &str = "xlb_conns";
+    pub const PERSIST: &str = "xlb_persist";
+    pub const CURSORS: &str = "xlb_cursors";
+    pub const IFACES: &str = "xlb_ifaces";
+    pub const SERVICE_STATS: &str = "xlb_svc_stats";
+    pub const REAL_STATS: &str = "xlb_real_stats";
+    pub const DROPS: &str = "xlb_drops";
+    pub const PASSES: &str = "xlb_passes";
+    pub const META: &str = "xlb_meta";
+    pub const ALL: [&str; 12] = [
+        SERVICES,
+        REALS,
+        TABLE,
+        CONNS,
+        PERSIST,
+        CURSORS,
+        IFACES,
+        SERVICE_STATS,
+        REAL_STATS,
+        DROPS,
+        PASSES,
+        META,
+    ];
+}
+
+/// The XDP program's name in the object file.
+pub const PROGRAM_NAME: &str = "xlb_xdp";
+
+/// Virtual services (a service id indexes the per-service arrays).
+pub const MAX_SERVICES: u32 = 4096;
+/// Real-server slots, shared by all services.
+pub const MAX_REALS: u32 = 65536;
+/// Entries of the scheduling-table arena: every service's current table (and, during a
+/// swap, its next one) is a slice of it.
+pub const TABLE_CAPACITY: u32 = 1 << 22;
+/// Connection-table entries (LRU: the least recently used flow is evicted when full).
+pub const MAX_CONNS: u32 = 1 << 19;
+/// Client-affinity entries for `persistence_timeout`.
+pub const MAX_PERSIST: u32 = 1 << 18;
+/// Interfaces the program may transmit on.
+pub const MAX_IFACES: u32 = 256;
+
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+/// An address as 16 bytes: IPv6 as is, IPv4 as the IPv4-mapped `::ffff:a.b.c.d`.
+pub type Addr = [u8; 16];
+
+/// Maps an IPv4 address (network byte order bytes) to its 16-byte form.
+#[inline(always)]
+pub const fn v4_mapped(a: [u8; 4]) -> Addr {
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
+}
+
+/// Key of `xlb_services`: what a client addresses.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub vip: Addr,
+    /// Host byte order. 0 = every port of the VIP (looked up after the exact port).
+    pub port: u16,
+    pub proto: u8,
+    pub _pad: u8,
+}
+
+/// Scheduling algorithms, as IPVS names them.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedAlgo {
+    /// Round robin over the table (one slot per live real server), per-CPU cursor.
+    Rr = 0,
+    /// Smooth weighted round robin: the table is the precomputed sequence.
+    Wrr = 1,
+    /// Source hash: `flow_hash(client address) % table_len`.
+    Sh = 2,
+    /// Weighted Maglev: `flow_hash(client address [, port]) % table_len`.
+    Mh = 3,
+}
+
+impl SchedAlgo {
+    pub const fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            0 => Some(Self::Rr),
+            1 => Some(Self::Wrr),
+            2 => Some(Self::Sh),
+            3 => Some(Self::Mh),
+            _ => None,
+        }
+    }
+}
+
+/// `ServiceInfo::flags`: forward this service's packets (this director is MASTER for
+/// the VIP, or the VIP has no VRRP instance). Cleared: packets pass to the host stack.
+pub const SVC_F_ACTIVE: u32 = 1 << 0;
+/// `ServiceInfo::flags`: `sh`/`mh` hash the client port too (IPVS `sh-port`/`mh-port`).
+pub const SVC_F_HASH_PORT: u32 = 1 << 1;
+
+/// Value of `xlb_services`. Replaced whole (the map is a no-prealloc hash, so a reader sees
+/// the old or the new value, never a mix): that is how a new table is swapped in.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ServiceInfo {
+    /// Index into the per-service arrays (`xlb_cursors`, `xlb_svc_stats`).
+    pub id: u32,
+    pub flags: u32,
+    /// A [`SchedAlgo`] as u32.
+    pub algo: u32,
+    /// The service's scheduling table: `xlb_table[table_offset .. table_offset + table_len]`,
+    /// each entry a real-server index. `table_len == 0`: no real server takes new flows.
+    pub table_offset: u32,
+    pub table_len: u32,
+    /// Seconds of client affinity after the last packet; 0 = off.
+    pub persistence_timeout: u32,
+}
+
+/// `RealServer::flags`: the slot belongs to a configured real server.
+pub const REAL_F_IN_USE: u32 = 1 << 0;
+/// `RealServer::flags`: healthy. Without it, existing flows are scheduled again.
+pub const REAL_F_ALIVE: u32 = 1 << 1;
+/// `RealServer::flags`: MAC known (the neighbour is resolved).
+pub const REAL_F_MAC_VALID: u32 = 1 << 2;
+
+/// Value of `xlb_reals` (an array indexed by real-server index).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RealServer {
+    /// Identity, so that a restarted controller can adopt the slot assignment.
+    pub addr: Addr,
+    pub port: u16,
+    pub _pad: u16,
+    /// The owning service's id.
+    pub service_id: u32,
+    pub flags: u32,
+    /// Configured weight (0 = quiescent: no new flows, existing flows continue).
+    pub weight: u32,
+    /// Interface the real server is reached through.
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad2: [u8; 2],
+}
+
+impl RealServer {
+    /// Usable for an existing flow of `service_id`.
+    #[inline(always)]
+    pub const fn serves(&self, service_id: u32) -> bool {
+        const NEED: u32 = REAL_F_IN_USE | REAL_F_ALIVE | REAL_F_MAC_VALID;
+        self.flags & NEED == NEED && self.service_id == service_id
+    }
+}
+
+/// Key of `xlb_conns`: the 5-tuple as the client sent it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct FlowKey {
+    pub saddr: Addr,
+    pub daddr: Addr,
+    /// Host byte order.
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub _pad: [u8; 3],
+}
+
+/// Value of `xlb_conns`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FlowValue {
+    pub real: u32,
+    pub service_id: u32,
+}
+
+/// Key of `xlb_persist`: a client of a service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PersistKey {
+    pub client: Addr,
+    pub service_id: u32,
+}
+
+/// Value of `xlb_persist`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PersistValue {
+    pub real: u32,
+    pub _pad: u32,
+    /// `bpf_ktime_get_ns` of the last packet, refreshed at most once a second.
+    pub last_seen_ns: u64,
+}
+
+/// Value of `xlb_ifaces` (key: ifindex): the director's own MAC on that interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Iface {
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// Per-CPU traffic counters of a service or a real server.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+}
+
+/// Value of `xlb_meta[0]`: identifies the layout of the pinned maps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Meta {
+    pub abi_version: u32,
+    pub _pad: u32,
+}
+
+macro_rules! reasons {
+    ($(#[$m:meta])* $name:ident, $count:ident, $names:ident { $($(#[$vm:meta])* $v:ident = $n:literal => $s:literal,)* }) => {
+        $(#[$m])*
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($(#[$vm])* $v = $n,)* }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            pub const fn name(self) -> &'static str { match self { $($name::$v => $s,)* } }
+        }
+        pub const $count: u32 = [$($n,)*].len() as u32;
+        pub const $names: &[&str] = &[$($s,)*];
+    };
+}
+
+reasons!(
+    /// Why a packet for a virtual service was dropped (index into `xlb_drops`).
+    DropReason, DROP_REASONS, DROP_REASON_NAMES {
+        /// The service has no real server that takes new flows.
+        NoRealServer = 0 => "no_real_server",
+        /// The scheduling table pointed at an unusable slot (a swap in progress).
+        RealServerUnusable = 1 => "real_server_unusable",
+        /// The director's MAC on the egress interface is unknown.
+        NoEgressIface = 2 => "no_egress_iface",
+        /// The connection table could not take the new flow.
+        ConnTableFull = 3 => "conn_table_full",
+        /// `bpf_redirect` to the real server's interface failed.
+        RedirectFailed = 4 => "redirect_failed",
+    }
+);
+
+reasons!(
+    /// Why a packet went to the host stack untouched (index into `xlb_passes`).
+    PassReason, PASS_REASONS, PASS_REASON_NAMES {
+        /// Shorter than the headers it announces.
+        Truncated = 0 => "truncated",
+        /// Not IPv4 or IPv6 (ARP, LLDP, ...).
+        NotIp = 1 => "not_ip",
+        /// Not TCP or UDP (ICMP, VRRP, ...), or an IPv6 extension header.
+        NotTcpUdp = 2 => "not_tcp_udp",
+        /// An IPv4 fragment.
+        Fragment = 3 => "fragment",
+        /// IPv4 header with options.
+        IpOptions = 4 => "ip_options",
+        /// No virtual service at that address, port and protocol.
+        NotVirtualService = 5 => "not_virtual_service",
+        /// The service exists but this director does not forward it (not MASTER).
+        Inactive = 6 => "inactive",
+        /// More than one VLAN tag.
+        StackedVlan = 7 => "stacked_vlan",
+    }
+);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: all of these are #[repr(C)], contain only integers and byte arrays, and
+    // have no implicit padding (asserted below).
+    unsafe impl aya::Pod for ServiceKey {}
+    unsafe impl aya::Pod for ServiceInfo {}
+    unsafe impl aya::Pod for RealServer {}
+    unsafe impl aya::Pod for FlowKey {}
+    unsafe impl aya::Pod for FlowValue {}
+    unsafe impl aya::Pod for PersistKey {}
+    unsafe impl aya::Pod for PersistValue {}
+    unsafe impl aya::Pod for Iface {}
+    unsafe impl aya::Pod for Counters {}
+    unsafe impl aya::Pod for Meta {}
+}
+
+// No implicit padding anywhere: the sum of the fields is the size.
+const _: () = {
+    use core::mem::size_of;
+    assert!(size_of::<ServiceKey>() == 16 + 2 + 1 + 1);
+    assert!(size_of::<ServiceInfo>() == 6 * 4);
+    assert!(size_of::<RealServer>() == 16 + 2 + 2 + 4 * 4 + 6 + 2);
+    assert!(size_of::<FlowKey>() == 16 + 16 + 2 + 2 + 1 + 3);
+    assert!(size_of::<FlowValue>() == 8);
+    assert!(size_of::<PersistKey>() == 20);
+    assert!(size_of::<PersistValue>() == 16);
+    assert!(size_of::<Iface>() == 8);
+    assert!(size_of::<Counters>() == 24);
+    assert!(size_of::<Meta>() == 8);
+};
