@@ -45,7 +45,12 @@ pub fn murmur3_32(data: &[u8], seed: u32) -> u32 {
     let blocks = data.len() / 4;
     let mut i = 0;
     while i < blocks {
-        let b = [data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]];
+        let b = [
+            data[4 * i],
+            data[4 * i + 1],
+            data[4 * i + 2],
+            data[4 * i + 3],
+        ];
         h = mix_h(h, u32::from_le_bytes(b));
         i += 1;
     }

@@ -45,6 +45,8 @@ pub mod map_names {
 
 /// The XDP program's name in the object file.
 pub const PROGRAM_NAME: &str = "xlb_xdp";
+/// A program that passes every frame, for the veth peers of test and demo labs.
+pub const PASS_PROGRAM_NAME: &str = "xlb_pass";
 
 /// Virtual services (a service id indexes the per-service arrays).
 pub const MAX_SERVICES: u32 = 4096;
@@ -69,7 +71,9 @@ pub type Addr = [u8; 16];
 /// Maps an IPv4 address (network byte order bytes) to its 16-byte form.
 #[inline(always)]
 pub const fn v4_mapped(a: [u8; 4]) -> Addr {
-    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3]]
+    [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+    ]
 }
 
 /// Key of `xlb_services`: what a client addresses.

@@ -1,1 +1,227 @@
-//! TODO
+//! The TOML configuration: keepalived's keywords in TOML clothes.
+//!
+//! A keepalived user should recognise every key: `global_defs`, `vrrp_script`,
+//! `vrrp_instance`, `virtual_server` / `real_server` and the checkers keep keepalived's
+//! names and defaults; blocks become tables, lists become arrays, durations are seconds
+//! (integers or decimals). `lb-userspace/examples/xlb.toml` is the annotated sample.
+//!
+//! Loading never falls back to defaults on a bad file: unknown keys, wrong types,
+//! values out of range and inconsistent settings are refused with
+//! `file:line:column: key.path: message` ([`ConfigError`]).
+//!
+//! [`Config::parse`] also resolves keepalived's inheritance, so consumers read values
+//! in force: a real server's `port`, `inhibit_on_failure` and `alpha` default to its
+//! virtual server's; checker timing options default to the real server's, then the
+//! virtual server's; a `vrrp_instance`'s `version` defaults to
+//! `global_defs.vrrp_version` (3 with IPv6 VIPs).
+
+mod check;
+mod de;
+mod error;
+mod locate;
+mod lvs;
+mod validate;
+mod vrrp;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlCheck};
+pub use error::{ConfigError, ConfigErrorKind, Location};
+pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
+pub use vrrp::{
+    AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
+};
+
+use locate::{Document, KeyPath};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[global_defs]`; every key optional.
+    #[serde(default)]
+    pub global_defs: GlobalDefs,
+    /// `[vrrp_script.NAME]` tables, by name.
+    #[serde(default)]
+    pub vrrp_script: BTreeMap<String, VrrpScript>,
+    /// `[[vrrp_instance]]`; none means a single director that owns its VIPs.
+    #[serde(default)]
+    pub vrrp_instance: Vec<VrrpInstance>,
+    /// `[[virtual_server]]`.
+    #[serde(default)]
+    pub virtual_server: Vec<VirtualServer>,
+}
+
+/// `[global_defs]`. Each default is the one in [`GlobalDefs::default`], keepalived's.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GlobalDefs {
+    /// Name of this director in mails and logs. Default: the host name.
+    pub router_id: Option<String>,
+    /// Mail recipients of notifications. Default: none (no mail).
+    pub notification_email: Vec<String>,
+    /// Sender address. Default: `xlb@<host name>`.
+    pub notification_email_from: Option<String>,
+    /// `host[:port]` of the SMTP relay (port 25 if absent). Default: none.
+    pub smtp_server: Option<String>,
+    /// Name in the SMTP HELO. Default: the host name.
+    pub smtp_helo_name: Option<String>,
+    /// SMTP timeout, seconds. Default 30.
+    #[serde(deserialize_with = "de::seconds")]
+    pub smtp_connect_timeout: f64,
+    /// Default of every `smtp_alert`. Default false.
+    pub smtp_alert: bool,
+    /// Default VRRP version of the instances, 2 or 3. Default 2.
+    #[serde(deserialize_with = "de::vrrp_version")]
+    pub vrrp_version: u8,
+    /// IPv4 multicast group of the adverts. Default 224.0.0.18.
+    pub vrrp_mcast_group4: Ipv4Addr,
+    /// IPv6 multicast group of the adverts. Default ff02::12.
+    pub vrrp_mcast_group6: Ipv6Addr,
+    /// Seconds between the two gratuitous ARP/NA bursts on becoming MASTER (0: one
+    /// burst). Default 5.
+    #[serde(deserialize_with = "de::seconds")]
+    pub vrrp_garp_master_delay: f64,
+    /// Gratuitous ARP/NA messages per burst. Default 5.
+    #[serde(deserialize_with = "de::count")]
+    pub vrrp_garp_master_repeat: u32,
+    /// Seconds between periodic gratuitous ARP/NA while MASTER (0: none). Default 0.
+    #[serde(deserialize_with = "de::seconds")]
+    pub vrrp_garp_master_refresh: f64,
+    /// Messages per periodic refresh. Default 1.
+    #[serde(deserialize_with = "de::count")]
+    pub vrrp_garp_master_refresh_repeat: u32,
+    /// Seconds between gratuitous ARP messages of one burst. Default 0.
+    #[serde(deserialize_with = "de::seconds")]
+    pub vrrp_garp_interval: f64,
+    /// Seconds between unsolicited neighbour adverts of one burst. Default 0.
+    #[serde(deserialize_with = "de::seconds")]
+    pub vrrp_gna_interval: f64,
+    /// Do not check that received adverts carry our VIP list. Default false.
+    pub vrrp_skip_check_adv_addr: bool,
+    /// Strict RFC compliance: no authentication, no unicast, `accept` off by default.
+    /// Default false.
+    pub vrrp_strict: bool,
+    /// User scripts run as, when they do not say. Default: root.
+    pub script_user: Option<String>,
+    /// Refuse scripts writable by non-root users. Default false.
+    pub enable_script_security: bool,
+    /// Default of every checker's `log_all_failures`. Default false.
+    pub checker_log_all_failures: bool,
+    /// FIFO receiving every VRRP and checker event, one line each. Default: none.
+    pub notify_fifo: Option<String>,
+    /// Command started with `notify_fifo`'s path to read it. Default: none.
+    pub notify_fifo_script: Option<String>,
+    /// FIFO for VRRP events only. Default: none.
+    pub vrrp_notify_fifo: Option<String>,
+    pub vrrp_notify_fifo_script: Option<String>,
+    /// FIFO for checker events only. Default: none.
+    pub lvs_notify_fifo: Option<String>,
+    pub lvs_notify_fifo_script: Option<String>,
+}
+
+impl Default for GlobalDefs {
+    fn default() -> Self {
+        Self {
+            router_id: None,
+            notification_email: Vec::new(),
+            notification_email_from: None,
+            smtp_server: None,
+            smtp_helo_name: None,
+            smtp_connect_timeout: 30.0,
+            smtp_alert: false,
+            vrrp_version: 2,
+            vrrp_mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            vrrp_mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            vrrp_garp_master_delay: 5.0,
+            vrrp_garp_master_repeat: 5,
+            vrrp_garp_master_refresh: 0.0,
+            vrrp_garp_master_refresh_repeat: 1,
+            vrrp_garp_interval: 0.0,
+            vrrp_gna_interval: 0.0,
+            vrrp_skip_check_adv_addr: false,
+            vrrp_strict: false,
+            script_user: None,
+            enable_script_security: false,
+            checker_log_all_failures: false,
+            notify_fifo: None,
+            notify_fifo_script: None,
+            vrrp_notify_fifo: None,
+            vrrp_notify_fifo_script: None,
+            lvs_notify_fifo: None,
+            lvs_notify_fifo_script: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates `path`. Errors name the file as given.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            location: None,
+            key_path: String::new(),
+            kind: ConfigErrorKind::Read(e),
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates `text`; `file_name` only prefixes error messages.
+    pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
+        let error = |span: Option<std::ops::Range<usize>>, path: &KeyPath, kind| ConfigError {
+            file: file_name.to_owned(),
+            location: span.map(|s| Location::from_span(text, s)),
+            key_path: path.to_string(),
+            kind,
+        };
+
+        let doc = Document::parse(text).map_err(|e| {
+            error(
+                e.span(),
+                &KeyPath::root(),
+                ConfigErrorKind::Syntax(one_line(e.message())),
+            )
+        })?;
+
+        let mut cfg: Config = toml_edit::de::from_document(doc.inner().clone()).map_err(|e| {
+            let path = e.span().map(|s| doc.path_at(s.start)).unwrap_or_default();
+            error(
+                e.span(),
+                &path,
+                ConfigErrorKind::Invalid(one_line(e.message())),
+            )
+        })?;
+
+        validate::resolve(&mut cfg, &doc);
+        validate::validate(&cfg, &doc).map_err(|v| {
+            error(
+                doc.span_of(&v.path),
+                &v.path,
+                ConfigErrorKind::Invalid(v.message),
+            )
+        })?;
+        Ok(cfg)
+    }
+
+    /// The `vrrp_script` a `track_script` entry names.
+    pub fn script(&self, name: &str) -> Option<&VrrpScript> {
+        self.vrrp_script.get(name)
+    }
+}
+
+/// Deserializer and parser messages may span lines; a located error is one line.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,1 +1,383 @@
-//! TODO
+//! The XDP data plane as the controller sees it: load (or adopt) the pinned maps, load the
+//! program, attach it through pinned links, and tear it all down on request.
+//!
+//! Everything lives under one pin directory (default `/sys/fs/bpf/xlb`):
+//! - one file per map (`lb_common::map_names`), so `bpftool map dump pinned DIR/xlb_conns`
+//!   works and a restarted controller finds the same maps, connection table included;
+//! - one `link_<interface>` per attached interface: the kernel keeps the program attached
+//!   while the pin exists, so forwarding goes on when the controller stops or crashes, and
+//!   a restarted controller swaps its freshly loaded program into the same link
+//!   atomically (`bpf_link_update`), without a moment with no program.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, Map, MapData, PerCpuArray},
+    programs::{
+        Xdp, XdpMode,
+        links::{FdLink, LinkError, PinnedLink},
+        xdp::XdpLink,
+    },
+};
+use lb_common::{
+    ABI_VERSION, Counters, FlowKey, FlowValue, Iface, Meta, PROGRAM_NAME, PersistKey, PersistValue,
+    RealServer, ServiceInfo, ServiceKey, map_names,
+};
+use thiserror::Error;
+
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/xlb";
+
+/// The XDP object, built by `build.rs` with BTF and embedded here.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("XLB_EBPF_OBJECT"));
+
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+#[derive(Debug, Error)]
+pub enum DataPlaneError {
+    #[error(
+        "{0} is not on a BPF filesystem: mount one (`mount -t bpf bpf /sys/fs/bpf`) or pass \
+         --pin-path on a bpffs"
+    )]
+    NotBpffs(PathBuf),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the maps pinned under {dir} have layout version {found}, this xlb uses {ABI_VERSION}: \
+         remove them with `xlb teardown --pin-path {dir}` (this drops the connection table)"
+    )]
+    AbiMismatch { dir: PathBuf, found: u32 },
+    #[error("loading the XDP object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("XDP program: {0}")]
+    Program(#[from] aya::programs::ProgramError),
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("map {0} is missing")]
+    MissingMap(&'static str),
+    #[error("pinned link {path}: {source}")]
+    Link { path: PathBuf, source: LinkError },
+    #[error("pinning {path}: {source}")]
+    Pin {
+        path: PathBuf,
+        source: aya::pin::PinError,
+    },
+    #[error(
+        "attaching XDP to {ifname} in native (driver) mode failed: {source}. The driver may \
+         not support XDP; pass --xdp-generic to use the slower generic mode"
+    )]
+    NativeAttach {
+        ifname: String,
+        source: aya::programs::ProgramError,
+    },
+}
+
+/// How the program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native (driver) XDP; fails where the driver has none.
+    Native,
+    /// Generic (skb) XDP: works everywhere, at about half the speed.
+    Generic,
+}
+
+impl AttachMode {
+    fn xdp_mode(self) -> XdpMode {
+        match self {
+            Self::Native => XdpMode::Driver,
+            Self::Generic => XdpMode::Skb,
+        }
+    }
+}
+
+/// Typed handles on every map.
+pub struct Maps {
+    pub services: HashMap<MapData, ServiceKey, ServiceInfo>,
+    pub reals: Array<MapData, RealServer>,
+    pub table: Array<MapData, u32>,
+    pub conns: HashMap<MapData, FlowKey, FlowValue>,
+    pub persist: HashMap<MapData, PersistKey, PersistValue>,
+    pub cursors: PerCpuArray<MapData, u32>,
+    pub ifaces: HashMap<MapData, u32, Iface>,
+    pub service_stats: PerCpuArray<MapData, Counters>,
+    pub real_stats: PerCpuArray<MapData, Counters>,
+    pub drops: PerCpuArray<MapData, u64>,
+    pub passes: PerCpuArray<MapData, u64>,
+    pub meta: Array<MapData, Meta>,
+}
+
+fn typed<T: TryFrom<Map, Error = aya::maps::MapError>>(
+    name: &'static str,
+    map: Option<Map>,
+) -> Result<T, DataPlaneError> {
+    let map = map.ok_or(DataPlaneError::MissingMap(name))?;
+    T::try_from(map).map_err(|source| DataPlaneError::Map { name, source })
+}
+
+impl Maps {
+    fn build(
+        mut take: impl FnMut(&'static str) -> Result<Option<Map>, DataPlaneError>,
+    ) -> Result<Self, DataPlaneError> {
+        use map_names::*;
+        Ok(Self {
+            services: typed(SERVICES, take(SERVICES)?)?,
+            reals: typed(REALS, take(REALS)?)?,
+            table: typed(TABLE, take(TABLE)?)?,
+            conns: typed(CONNS, take(CONNS)?)?,
+            persist: typed(PERSIST, take(PERSIST)?)?,
+            cursors: typed(CURSORS, take(CURSORS)?)?,
+            ifaces: typed(IFACES, take(IFACES)?)?,
+            service_stats: typed(SERVICE_STATS, take(SERVICE_STATS)?)?,
+            real_stats: typed(REAL_STATS, take(REAL_STATS)?)?,
+            drops: typed(DROPS, take(DROPS)?)?,
+            passes: typed(PASSES, take(PASSES)?)?,
+            meta: typed(META, take(META)?)?,
+        })
+    }
+
+    /// Opens the maps pinned under `dir` (for `xlb status`; needs no program).
+    pub fn from_pins(dir: &Path) -> Result<Self, DataPlaneError> {
+        check_abi(dir)?;
+        Self::build(|name| {
+            let path = dir.join(name);
+            let data =
+                MapData::from_pin(&path).map_err(|source| DataPlaneError::Map { name, source })?;
+            Map::from_map_data(data)
+                .map(Some)
+                .map_err(|source| DataPlaneError::Map { name, source })
+        })
+    }
+}
+
+/// Refuses pinned maps of another layout: reading them with this ABI would be garbage.
+fn check_abi(dir: &Path) -> Result<(), DataPlaneError> {
+    let path = dir.join(map_names::META);
+    if !path.exists() {
+        return Ok(());
+    }
+    let map = MapData::from_pin(&path).map_err(|source| DataPlaneError::Map {
+        name: map_names::META,
+        source,
+    })?;
+    let meta: Array<MapData, Meta> =
+        Array::try_from(Map::Array(map)).map_err(|source| DataPlaneError::Map {
+            name: map_names::META,
+            source,
+        })?;
+    let found = meta
+        .get(&0, 0)
+        .map_err(|source| DataPlaneError::Map {
+            name: map_names::META,
+            source,
+        })?
+        .abi_version;
+    // 0: created by a controller that died before writing it; ours to take.
+    if found != 0 && found != ABI_VERSION {
+        return Err(DataPlaneError::AbiMismatch {
+            dir: dir.to_path_buf(),
+            found,
+        });
+    }
+    Ok(())
+}
+
+fn ensure_bpffs(dir: &Path) -> Result<(), DataPlaneError> {
+    let io = |source| DataPlaneError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(io)?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
+        .map_err(|_| DataPlaneError::NotBpffs(dir.to_path_buf()))?;
+    // SAFETY: statfs writes into the zeroed struct we own.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io(std::io::Error::last_os_error()));
+    }
+    if st.f_type as i64 != BPF_FS_MAGIC {
+        return Err(DataPlaneError::NotBpffs(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// The pin file of the link on `ifname` (bpffs rejects '.', as in `eth0.100`).
+pub fn link_pin_path(dir: &Path, ifname: &str) -> PathBuf {
+    dir.join(format!("link_{}", ifname.replace('.', "_")))
+}
+
+/// The loaded program and its maps.
+pub struct DataPlane {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    attached: BTreeMap<String, AttachMode>,
+}
+
+impl DataPlane {
+    /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
+    /// the program (not attached yet).
+    pub fn load(pin_dir: &Path) -> Result<(Self, Maps), DataPlaneError> {
+        ensure_bpffs(pin_dir)?;
+        check_abi(pin_dir)?;
+        let mut loader = EbpfLoader::new();
+        let paths: Vec<(&'static str, PathBuf)> = map_names::ALL
+            .iter()
+            .map(|n| (*n, pin_dir.join(n)))
+            .collect();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT)?;
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
+            .try_into()?;
+        program.load()?;
+        let maps = Maps::build(|name| Ok(ebpf.take_map(name)))?;
+        let mut maps = maps;
+        maps.meta
+            .set(
+                0,
+                Meta {
+                    abi_version: ABI_VERSION,
+                    _pad: 0,
+                },
+                0,
+            )
+            .map_err(|source| DataPlaneError::Map {
+                name: map_names::META,
+                source,
+            })?;
+        Ok((
+            Self {
+                ebpf,
+                pin_dir: pin_dir.to_path_buf(),
+                attached: BTreeMap::new(),
+            },
+            maps,
+        ))
+    }
+
+    /// The loaded XDP program (for `BPF_PROG_TEST_RUN` in tests).
+    pub fn program(&mut self) -> Result<&mut Xdp, DataPlaneError> {
+        Ok(self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
+            .try_into()?)
+    }
+
+    /// Attaches to `ifname`: replaces the program of an existing pinned link atomically, or
+    /// creates and pins a new link. Returns true when an existing link was adopted.
+    pub fn attach(
+        &mut self,
+        ifname: &str,
+        ifindex: u32,
+        mode: AttachMode,
+    ) -> Result<bool, DataPlaneError> {
+        let path = link_pin_path(&self.pin_dir, ifname);
+        if path.exists() {
+            match self.replace_in_pinned_link(&path) {
+                Ok(()) => {
+                    self.attached.insert(ifname.to_string(), mode);
+                    return Ok(true);
+                }
+                Err(e) => {
+                    // The interface was deleted (the link is defunct) or the pin is stale.
+                    tracing::warn!(%ifname, error = %e, "pinned link unusable; attaching afresh");
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        let program = self.program()?;
+        let id = program
+            .attach_to_if_index(ifindex, mode.xdp_mode())
+            .map_err(|source| match mode {
+                AttachMode::Native => DataPlaneError::NativeAttach {
+                    ifname: ifname.to_string(),
+                    source,
+                },
+                AttachMode::Generic => DataPlaneError::Program(source),
+            })?;
+        let link: XdpLink = program.take_link(id)?;
+        let fd_link = FdLink::try_from(link).map_err(|source| DataPlaneError::Link {
+            path: path.clone(),
+            source,
+        })?;
+        fd_link.pin(&path).map_err(|source| DataPlaneError::Pin {
+            path: path.clone(),
+            source,
+        })?;
+        self.attached.insert(ifname.to_string(), mode);
+        Ok(false)
+    }
+
+    fn replace_in_pinned_link(&mut self, path: &Path) -> Result<(), DataPlaneError> {
+        let pinned = PinnedLink::from_pin(path).map_err(|source| DataPlaneError::Link {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let link =
+            XdpLink::try_from(FdLink::from(pinned)).map_err(|source| DataPlaneError::Link {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        self.program()?.attach_to_link(link)?;
+        Ok(())
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    pub fn attached(&self) -> impl Iterator<Item = (&str, AttachMode)> {
+        self.attached.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+}
+
+/// Detaches every pinned link under `dir` and removes the pinned maps: forwarding stops and
+/// the connection table is gone. Returns what was removed.
+pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
+    let mut removed = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(removed),
+        Err(source) => {
+            return Err(DataPlaneError::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // Links first: once unpinned the program detaches, then the maps can go.
+    paths.sort_by_key(|p| {
+        !p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("link_"))
+    });
+    for path in paths {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let ours = name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("link_") || map_names::ALL.contains(&n));
+        if !ours {
+            continue;
+        }
+        fs::remove_file(&path).map_err(|source| DataPlaneError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        removed.push(path);
+    }
+    let _ = fs::remove_dir(dir);
+    Ok(removed)
+}

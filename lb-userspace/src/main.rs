@@ -1,1 +1,182 @@
-fn main() {}
+//! The `xlb` command line: a thin layer over the library.
+
+use std::{net::IpAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use xlb::{
+    config::Config,
+    controller::{self, RunOptions},
+    dataplane::{AttachMode, DEFAULT_PIN_PATH},
+    realserver::{self, RealServerOptions},
+    status,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "xlb",
+    version,
+    about = "XDP direct-routing load balancer with VRRP failover"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the director in the foreground (systemd-friendly).
+    Run {
+        #[arg(short, long, default_value = "/etc/xlb/xlb.toml")]
+        config: PathBuf,
+        /// Where maps and links are pinned (must be on a bpffs).
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+        /// Attach in generic (skb) mode: for drivers without native XDP; about half as fast.
+        #[arg(long)]
+        xdp_generic: bool,
+    },
+    /// Validate a config file; errors name file:line:column and the key.
+    Check {
+        #[arg(short, long, default_value = "/etc/xlb/xlb.toml")]
+        config: PathBuf,
+    },
+    /// Show the virtual services, real servers and counters from the pinned maps.
+    Status {
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Detach XDP and remove the pinned maps: forwarding stops, connections are forgotten.
+    Teardown {
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
+    /// Prepare (or restore) this host as a DR real server.
+    Realserver {
+        #[command(subcommand)]
+        action: RealServerAction,
+    },
+    /// Lab helper (demo and tests): attach an XDP_PASS program to a veth in a network
+    /// namespace, so the veth delivers the director's XDP_TX frames; the link is pinned.
+    #[command(hide = true)]
+    LabXdpPass {
+        #[arg(long)]
+        netns: String,
+        #[arg(long)]
+        dev: String,
+        #[arg(long)]
+        pin: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RealServerAction {
+    /// VIPs on `lo`, arp_ignore=1 and arp_announce=2 (previous values recorded).
+    Setup {
+        #[arg(long = "vip", required = true)]
+        vips: Vec<IpAddr>,
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+    },
+    /// Remove the VIPs and restore what setup changed.
+    Teardown {
+        #[arg(long = "vip", required = true)]
+        vips: Vec<IpAddr>,
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("XLB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn realserver_options(state_file: Option<PathBuf>) -> RealServerOptions {
+    let mut opts = RealServerOptions::default();
+    if let Some(f) = state_file {
+        opts.state_file = f;
+    }
+    opts
+}
+
+async fn main_inner(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run {
+            config,
+            pin_path,
+            xdp_generic,
+        } => {
+            let opts = RunOptions {
+                config_path: config,
+                pin_path,
+                attach_mode: if xdp_generic {
+                    AttachMode::Generic
+                } else {
+                    AttachMode::Native
+                },
+            };
+            controller::run(opts, std::future::pending()).await
+        }
+        Command::Check { config } => {
+            let cfg = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}: OK ({} virtual servers, {} real servers, {} VRRP instances)",
+                config.display(),
+                cfg.virtual_server.len(),
+                cfg.virtual_server
+                    .iter()
+                    .map(|v| v.real_server.len())
+                    .sum::<usize>(),
+                cfg.vrrp_instance.len()
+            );
+            Ok(())
+        }
+        Command::Status { pin_path, json } => {
+            let s = status::read(&pin_path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", status::render(&s));
+            }
+            Ok(())
+        }
+        Command::Teardown { pin_path } => controller::teardown(&pin_path),
+        Command::LabXdpPass { netns, dev, pin } => xlb::lab::attach_xdp_pass(&netns, &dev, &pin),
+        Command::Realserver { action } => match action {
+            RealServerAction::Setup { vips, state_file } => {
+                realserver::setup(&vips, &realserver_options(state_file)).await
+            }
+            RealServerAction::Teardown { vips, state_file } => {
+                realserver::teardown(&vips, &realserver_options(state_file)).await
+            }
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("xlb: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(main_inner(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xlb: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

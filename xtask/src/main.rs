@@ -1,1 +1,76 @@
-fn main() {}
+//! Developer tasks for xlb: `cargo xtask <setup | build | run | test | demo>`.
+//!
+//! Each subcommand prints one line per step, and every command it runs as `  $ ...`;
+//! a failing command stops the task, and xtask exits with that command's exit code.
+
+mod build;
+mod demo;
+mod run;
+mod setup;
+mod test;
+mod util;
+
+use std::{ffi::OsString, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "xlb developer tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need: rust-src, bpf-linker, Debian packages, bpffs.
+    /// Idempotent; fast when nothing is missing.
+    Setup,
+    /// Setup, then build `xlb` with its embedded XDP object.
+    Build {
+        /// Optimised build (`target/release/xlb`).
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build, then run `xlb run ARGS` in the foreground as root (through sudo if needed).
+    Run {
+        /// Run the optimised build.
+        #[arg(long)]
+        release: bool,
+        /// Arguments of `xlb run`, after `--` (e.g. `-- -c /etc/xlb/xlb.toml`).
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
+    /// Every test: unit tests, then the privileged integration tests (needs root).
+    Test {
+        /// Arguments for the test binaries, after `--` (e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
+    /// An HA cluster in network namespaces on this machine, showing balancing and failover.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Setup => setup::setup().map(drop),
+        Task::Build { release } => build::build(release).map(drop),
+        Task::Run { release, args } => run::run(release, args),
+        Task::Test { args } => test::test(&args),
+        Task::Demo => demo::demo(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            match err.downcast_ref::<util::CommandFailed>() {
+                Some(failed) => ExitCode::from(u8::try_from(failed.code).unwrap_or(1).max(1)),
+                None => ExitCode::FAILURE,
+            }
+        }
+    }
+}

@@ -1,0 +1,387 @@
+use aya_ebpf::{
+    bindings::{BPF_F_NO_PREALLOC, xdp_action},
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    helpers::{bpf_ktime_get_ns, bpf_redirect},
+    macros::{btf_map, xdp},
+    programs::XdpContext,
+};
+use lb_common::{
+    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowValue, Iface, MAX_CONNS, MAX_IFACES,
+    MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason,
+    PersistKey, PersistValue, RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo,
+    ServiceKey, TABLE_CAPACITY, flow_hash, v4_mapped,
+};
+
+const ETH_HLEN: usize = 14;
+const VLAN_HLEN: usize = 4;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const IPV4_HLEN: usize = 20;
+const IPV6_HLEN: usize = 40;
+const TCP_MIN_HLEN: usize = 20;
+const UDP_HLEN: usize = 8;
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+// The maps. Field names reach `bpftool map dump` through BTF; the userspace controller
+// pins each one under its pin directory by name and adopts them on restart.
+// Services change whole (no-prealloc hash: a reader never sees a half-written value).
+#[btf_map(name = "xlb_services")]
+static SERVICES: HashMap<
+    ServiceKey,
+    ServiceInfo,
+    { MAX_SERVICES as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
+
+#[btf_map(name = "xlb_reals")]
+static REALS: Array<RealServer, { MAX_REALS as usize }> = Array::new();
+
+#[btf_map(name = "xlb_table")]
+static TABLE: Array<u32, { TABLE_CAPACITY as usize }> = Array::new();
+
+#[btf_map(name = "xlb_conns")]
+static CONNS: LruHashMap<FlowKey, FlowValue, { MAX_CONNS as usize }> = LruHashMap::new();
+
+#[btf_map(name = "xlb_persist")]
+static PERSIST: LruHashMap<PersistKey, PersistValue, { MAX_PERSIST as usize }> = LruHashMap::new();
+
+#[btf_map(name = "xlb_cursors")]
+static CURSORS: PerCpuArray<u32, { MAX_SERVICES as usize }> = PerCpuArray::new();
+
+#[btf_map(name = "xlb_ifaces")]
+static IFACES: HashMap<u32, Iface, { MAX_IFACES as usize }> = HashMap::new();
+
+#[btf_map(name = "xlb_svc_stats")]
+static SERVICE_STATS: PerCpuArray<Counters, { MAX_SERVICES as usize }> = PerCpuArray::new();
+
+#[btf_map(name = "xlb_real_stats")]
+static REAL_STATS: PerCpuArray<Counters, { MAX_REALS as usize }> = PerCpuArray::new();
+
+#[btf_map(name = "xlb_drops")]
+static DROPS: PerCpuArray<u64, { DROP_REASONS as usize }> = PerCpuArray::new();
+
+#[btf_map(name = "xlb_passes")]
+static PASSES: PerCpuArray<u64, { PASS_REASONS as usize }> = PerCpuArray::new();
+
+/// Written by userspace only; here so that it is created (and pinned) with the others.
+#[btf_map(name = "xlb_meta")]
+static META: Array<Meta, 1> = Array::new();
+
+#[xdp]
+pub fn xlb_xdp(ctx: XdpContext) -> u32 {
+    match forward(&ctx) {
+        Ok(action) => action,
+        Err(Verdict::Pass(reason)) => {
+            bump(&PASSES, reason as u32);
+            xdp_action::XDP_PASS
+        }
+        Err(Verdict::Drop(reason)) => {
+            bump(&DROPS, reason as u32);
+            xdp_action::XDP_DROP
+        }
+    }
+}
+
+enum Verdict {
+    Pass(PassReason),
+    Drop(DropReason),
+}
+
+/// What the parser extracts: enough to find the service and the flow.
+struct Packet {
+    saddr: Addr,
+    daddr: Addr,
+    sport: u16,
+    dport: u16,
+    proto: u8,
+}
+
+#[inline(always)]
+fn bump<const N: usize>(map: &PerCpuArray<u64, N>, index: u32) {
+    if let Some(counter) = map.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+        unsafe { *counter += 1 };
+    }
+}
+
+#[inline(always)]
+fn count<const N: usize>(map: &PerCpuArray<Counters, N>, index: u32, bytes: u64, new_flow: bool) {
+    if let Some(c) = map.get_ptr_mut(index) {
+        // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += bytes;
+            if new_flow {
+                (*c).new_flows += 1;
+            }
+        }
+    }
+}
+
+/// The one bounds-checked way to read packet memory.
+#[inline(always)]
+fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, Verdict> {
+    let start = ctx.data();
+    let end = ctx.data_end();
+    if start + offset + core::mem::size_of::<T>() > end {
+        return Err(Verdict::Pass(PassReason::Truncated));
+    }
+    Ok((start + offset) as *mut T)
+}
+
+#[inline(always)]
+fn read_be16(ctx: &XdpContext, offset: usize) -> Result<u16, Verdict> {
+    let p: *const [u8; 2] = ptr_at(ctx, offset)?;
+    // SAFETY: bounds checked by ptr_at.
+    Ok(u16::from_be_bytes(unsafe { *p }))
+}
+
+#[inline(always)]
+fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
+    let mut l3 = ETH_HLEN;
+    let mut ethertype = read_be16(ctx, 12)?;
+    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        ethertype = read_be16(ctx, ETH_HLEN + 2)?;
+        l3 += VLAN_HLEN;
+        if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+            return Err(Verdict::Pass(PassReason::StackedVlan));
+        }
+    }
+    let (saddr, daddr, proto, l4) = match ethertype {
+        ETH_P_IP => {
+            let hdr: *const [u8; IPV4_HLEN] = ptr_at(ctx, l3)?;
+            // SAFETY: bounds checked by ptr_at.
+            let hdr = unsafe { &*hdr };
+            if hdr[0] >> 4 != 4 {
+                return Err(Verdict::Pass(PassReason::NotIp));
+            }
+            if hdr[0] & 0x0f != 5 {
+                return Err(Verdict::Pass(PassReason::IpOptions));
+            }
+            // More-fragments flag or a fragment offset: only the first fragment has ports.
+            if u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff != 0 {
+                return Err(Verdict::Pass(PassReason::Fragment));
+            }
+            let s = v4_mapped([hdr[12], hdr[13], hdr[14], hdr[15]]);
+            let d = v4_mapped([hdr[16], hdr[17], hdr[18], hdr[19]]);
+            (s, d, hdr[9], l3 + IPV4_HLEN)
+        }
+        ETH_P_IPV6 => {
+            let hdr: *const [u8; IPV6_HLEN] = ptr_at(ctx, l3)?;
+            // SAFETY: bounds checked by ptr_at.
+            let hdr = unsafe { &*hdr };
+            if hdr[0] >> 4 != 6 {
+                return Err(Verdict::Pass(PassReason::NotIp));
+            }
+            let mut s = [0u8; 16];
+            let mut d = [0u8; 16];
+            s.copy_from_slice(&hdr[8..24]);
+            d.copy_from_slice(&hdr[24..40]);
+            // Extension headers (fragments among them) go to the host stack.
+            (s, d, hdr[6], l3 + IPV6_HLEN)
+        }
+        _ => return Err(Verdict::Pass(PassReason::NotIp)),
+    };
+    let min_l4 = match proto {
+        PROTO_TCP => TCP_MIN_HLEN,
+        PROTO_UDP => UDP_HLEN,
+        _ => return Err(Verdict::Pass(PassReason::NotTcpUdp)),
+    };
+    // The whole minimal L4 header must be there, not only the ports.
+    if ctx.data() + l4 + min_l4 > ctx.data_end() {
+        return Err(Verdict::Pass(PassReason::Truncated));
+    }
+    let sport = read_be16(ctx, l4)?;
+    let dport = read_be16(ctx, l4 + 2)?;
+    Ok(Packet {
+        saddr,
+        daddr,
+        sport,
+        dport,
+        proto,
+    })
+}
+
+#[inline(always)]
+fn find_service(pkt: &Packet) -> Option<ServiceInfo> {
+    let mut key = ServiceKey {
+        vip: pkt.daddr,
+        port: pkt.dport,
+        proto: pkt.proto,
+        _pad: 0,
+    };
+    // SAFETY: no-prealloc hash map: the value is not reused while we hold it (RCU).
+    if let Some(svc) = unsafe { SERVICES.get(&key) } {
+        return Some(*svc);
+    }
+    key.port = 0;
+    unsafe { SERVICES.get(&key) }.copied()
+}
+
+#[inline(always)]
+fn real_for(index: u32, service_id: u32) -> Option<RealServer> {
+    let real = REALS.get(index)?;
+    if real.serves(service_id) {
+        Some(*real)
+    } else {
+        None
+    }
+}
+
+/// Picks a real server for a new flow from the service's table.
+#[inline(always)]
+fn schedule(svc: &ServiceInfo, pkt: &Packet) -> Result<u32, Verdict> {
+    let len = svc.table_len;
+    if len == 0 {
+        return Err(Verdict::Drop(DropReason::NoRealServer));
+    }
+    let slot = match SchedAlgo::from_u32(svc.algo) {
+        Some(SchedAlgo::Sh) | Some(SchedAlgo::Mh) => {
+            let port = if svc.flags & SVC_F_HASH_PORT != 0 {
+                pkt.sport
+            } else {
+                0
+            };
+            flow_hash(&pkt.saddr, port) % len
+        }
+        // rr, wrr (and anything unknown): the per-CPU cursor walks the table.
+        _ => match CURSORS.get_ptr_mut(svc.id) {
+            Some(cursor) => {
+                // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+                unsafe {
+                    let c = *cursor % len;
+                    *cursor = c + 1;
+                    c
+                }
+            }
+            None => 0,
+        },
+    };
+    match TABLE.get(svc.table_offset.wrapping_add(slot)) {
+        Some(real) => Ok(*real),
+        None => Err(Verdict::Drop(DropReason::RealServerUnusable)),
+    }
+}
+
+/// Client affinity (`persistence_timeout`): the real server this client used last, if it
+/// was within the timeout and the server still serves; refreshes the entry's clock.
+#[inline(always)]
+fn persistent_real(svc: &ServiceInfo, key: &PersistKey, now: u64) -> Option<u32> {
+    let entry = PERSIST.get_ptr_mut(key)?;
+    // SAFETY: LRU entries can be recycled under us; a stale read here only costs a
+    // re-schedule, and `real_for` re-validates the index.
+    let (real, last_seen) = unsafe { ((*entry).real, (*entry).last_seen_ns) };
+    if now.saturating_sub(last_seen) > svc.persistence_timeout as u64 * NS_PER_SEC {
+        return None;
+    }
+    real_for(real, svc.id)?;
+    // Refresh at most once a second: a write per packet would bounce the cache line.
+    if now.saturating_sub(last_seen) > NS_PER_SEC {
+        unsafe { (*entry).last_seen_ns = now };
+    }
+    Some(real)
+}
+
+#[inline(always)]
+fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
+    let pkt = parse(ctx)?;
+    let svc = find_service(&pkt).ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
+    if svc.flags & SVC_F_ACTIVE == 0 {
+        return Err(Verdict::Pass(PassReason::Inactive));
+    }
+    let flow = FlowKey {
+        saddr: pkt.saddr,
+        daddr: pkt.daddr,
+        sport: pkt.sport,
+        dport: pkt.dport,
+        proto: pkt.proto,
+        _pad: [0; 3],
+    };
+    // Look up first, insert only for new flows: an LRU update per packet halves throughput.
+    // SAFETY: LRU values may be recycled; the copy is re-validated by real_for.
+    let existing = unsafe { CONNS.get(&flow) }.copied();
+    let established = match existing {
+        Some(v) if v.service_id == svc.id => real_for(v.real, svc.id).map(|r| (v.real, r)),
+        _ => None,
+    };
+    let (index, real, new_flow) = match established {
+        Some((index, real)) => (index, real, false),
+        None => {
+            let index = if svc.persistence_timeout != 0 {
+                let now = unsafe { bpf_ktime_get_ns() };
+                let key = PersistKey {
+                    client: pkt.saddr,
+                    service_id: svc.id,
+                };
+                match persistent_real(&svc, &key, now) {
+                    Some(index) => index,
+                    None => {
+                        let index = schedule(&svc, &pkt)?;
+                        let value = PersistValue {
+                            real: index,
+                            _pad: 0,
+                            last_seen_ns: now,
+                        };
+                        let _ = PERSIST.insert(&key, &value, 0);
+                        index
+                    }
+                }
+            } else {
+                schedule(&svc, &pkt)?
+            };
+            let real =
+                real_for(index, svc.id).ok_or(Verdict::Drop(DropReason::RealServerUnusable))?;
+            let value = FlowValue {
+                real: index,
+                service_id: svc.id,
+            };
+            if CONNS.insert(&flow, &value, 0).is_err() {
+                return Err(Verdict::Drop(DropReason::ConnTableFull));
+            }
+            (index, real, true)
+        }
+    };
+
+    let iface = unsafe { IFACES.get(&real.ifindex) }
+        .copied()
+        .ok_or(Verdict::Drop(DropReason::NoEgressIface))?;
+    let dst: *mut [u8; 6] = ptr_at(ctx, 0)?;
+    let src: *mut [u8; 6] = ptr_at(ctx, 6)?;
+    // SAFETY: bounds checked by ptr_at.
+    unsafe {
+        *dst = real.mac;
+        *src = iface.mac;
+    }
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    count(&SERVICE_STATS, svc.id, bytes, new_flow);
+    count(&REAL_STATS, index, bytes, new_flow);
+
+    if real.ifindex as usize == ctx.ingress_ifindex() {
+        return Ok(xdp_action::XDP_TX);
+    }
+    // SAFETY: plain helper call.
+    let action = unsafe { bpf_redirect(real.ifindex, 0) } as u32;
+    if action != xdp_action::XDP_REDIRECT {
+        return Err(Verdict::Drop(DropReason::RedirectFailed));
+    }
+    Ok(action)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
+/// Passes every frame. Test and demo labs attach it to the veth peers that receive the
+/// director's `XDP_TX` frames: a veth delivers those only when its peer runs XDP.
+#[xdp]
+pub fn xlb_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}

@@ -1,0 +1,814 @@
+use std::net::IpAddr;
+
+use super::*;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn parse(text: &str) -> Config {
+    Config::parse(text, "t.toml").unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// Asserts the error starts with `t.toml:LINE:COL: PATH: ` and mentions `fragment`.
+#[track_caller]
+fn assert_err(text: &str, loc_and_path: &str, fragment: &str) {
+    let e = match Config::parse(text, "t.toml") {
+        Ok(_) => panic!("accepted, expected {loc_and_path}: ...{fragment}..."),
+        Err(e) => e,
+    };
+    let msg = e.to_string();
+    let prefix = format!("t.toml:{loc_and_path}: ");
+    assert!(
+        msg.starts_with(&prefix),
+        "{msg}\n  does not start with\n{prefix}"
+    );
+    assert!(
+        msg.contains(fragment),
+        "{msg}\n  does not mention\n{fragment}"
+    );
+    assert!(!msg.contains('\n'), "one line: {msg}");
+}
+
+/// One virtual server with its own interface: lines 1 to 4.
+const VS: &str = "\
+[[virtual_server]]
+ip = \"198.18.0.100\"
+port = 80
+interface = \"eth0\"
+";
+
+/// One VRRP instance owning 198.18.0.100: lines 1 to 5.
+const VI: &str = "\
+[[vrrp_instance]]
+name = \"VI_1\"
+interface = \"eth0\"
+virtual_router_id = 51
+virtual_ipaddress = [\"198.18.0.100/24\"]
+";
+
+// ---------------------------------------------------------------- good configs
+
+#[test]
+fn annotated_sample_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/xlb.toml");
+    let cfg = Config::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+
+    assert_eq!(cfg.global_defs.router_id.as_deref(), Some("LVS_01"));
+    assert_eq!(cfg.global_defs.smtp_connect_timeout, 30.0);
+    let chk = &cfg.vrrp_script["chk_nginx"];
+    assert_eq!(
+        (chk.interval, chk.weight, chk.fall, chk.rise),
+        (2.0, -30, 2, 2)
+    );
+
+    let vi = &cfg.vrrp_instance[0];
+    assert_eq!(vi.name, "VI_1");
+    assert_eq!(vi.state, InitialState::Master);
+    assert_eq!(
+        (vi.virtual_router_id, vi.priority, vi.version),
+        (51, 100, 2)
+    );
+    assert_eq!(vi.vips(), vec![ip("198.18.0.100"), ip("198.18.0.101")]);
+    assert_eq!(vi.virtual_addresses()[1].label.as_deref(), Some("eth0:1"));
+    assert_eq!(vi.tracked_scripts()[0].name, "chk_nginx");
+    assert_eq!(vi.unicast_peer, vec![ip("198.18.0.12")]);
+
+    assert_eq!(cfg.virtual_server.len(), 2);
+    let web = &cfg.virtual_server[0];
+    assert_eq!(web.service_name(), "198.18.0.100:80/TCP");
+    assert_eq!((web.lb_algo, web.lb_kind), (LbAlgo::Wrr, LbKind::Dr));
+    assert_eq!(web.delay_loop, 6.0);
+    assert_eq!(web.resolved_interface(&cfg), Some("eth0"));
+    assert_eq!(
+        web.vrrp_instance(&cfg).map(|v| v.name.as_str()),
+        Some("VI_1")
+    );
+    let rs = &web.real_server;
+    assert_eq!(
+        rs.iter().map(|r| r.weight).collect::<Vec<_>>(),
+        vec![3, 1, 1]
+    );
+    let tcp = rs[0].tcp_check.as_ref().unwrap();
+    assert_eq!(
+        (tcp.connect_port, tcp.retry, tcp.connect_timeout),
+        (Some(80), 3, 3.0)
+    );
+    // Inherited: delay_loop from the virtual server, warmup from delay_loop.
+    assert_eq!((tcp.delay_loop, tcp.warmup), (6.0, Some(6.0)));
+    let http = rs[1].http_get.as_ref().unwrap();
+    assert_eq!(http.url[0].path, "/health");
+    assert!(http.url[0].status_code.contains(200) && !http.url[0].status_code.contains(204));
+    assert_eq!((http.retry, http.delay_before_retry), (1, 3.0));
+    let misc = rs[2].misc_check.as_ref().unwrap();
+    assert_eq!(rs[2].port, 80, "port defaults to the virtual server's");
+    assert_eq!((misc.retry, misc.misc_timeout), (0, Some(5.0)));
+
+    let dns = &cfg.virtual_server[1];
+    assert_eq!(dns.service_name(), "198.18.0.100:53/UDP");
+    assert_eq!(dns.lb_algo, LbAlgo::Sh);
+    assert!(dns.hash_port && dns.hash_fallback);
+    assert!(
+        dns.real_server
+            .iter()
+            .all(|r| r.port == 53 && r.weight == 1)
+    );
+}
+
+/// The config shape of DESIGN.md, verbatim.
+const DESIGN_SAMPLE: &str = r#"
+[global_defs]
+router_id = "LVS_01"
+notification_email = ["ops@example.org"]
+notification_email_from = "xlb@lb1.example.org"
+smtp_server = "127.0.0.1:25"
+smtp_connect_timeout = 30
+vrrp_garp_master_delay = 5
+vrrp_garp_master_repeat = 5
+
+[vrrp_script.chk_nginx]
+script = "/usr/bin/pgrep -x nginx"
+interval = 2
+weight = -30
+fall = 2
+rise = 2
+
+[[vrrp_instance]]
+name = "VI_1"
+state = "MASTER"                 # initial state: MASTER | BACKUP
+interface = "eth0"
+virtual_router_id = 51
+priority = 100
+advert_int = 1                   # v3 allows 0.01 steps
+version = 2
+nopreempt = false
+preempt_delay = 0
+authentication = { auth_type = "PASS", auth_pass = "123123" }
+virtual_ipaddress = ["198.18.0.100/24", "198.18.0.101/24 dev eth0 label eth0:1"]
+unicast_src_ip = "198.18.0.11"   # optional: unicast adverts instead of multicast
+unicast_peer = ["198.18.0.12"]
+track_interface = ["eth1"]
+track_script = ["chk_nginx"]
+notify_master = "/etc/xlb/notify.sh master"
+notify_backup = "/etc/xlb/notify.sh backup"
+notify_fault = "/etc/xlb/notify.sh fault"
+
+[[virtual_server]]
+ip = "198.18.0.100"
+port = 80                        # 0 = all ports (needs persistence_timeout)
+protocol = "TCP"
+lb_algo = "wrr"                  # rr | wrr | sh | mh
+lb_kind = "DR"
+delay_loop = 6
+persistence_timeout = 0
+# interface = "eth0"             # where XDP attaches; default: the interface of the
+                                 # vrrp_instance that owns this VIP; required without VRRP
+
+[[virtual_server.real_server]]
+ip = "198.18.0.21"
+port = 80
+weight = 3
+tcp_check = { connect_port = 80, connect_timeout = 3, retry = 3, delay_before_retry = 3 }
+
+[[virtual_server.real_server]]
+ip = "198.18.0.22"
+port = 80
+weight = 1
+http_get = { url = [{ path = "/health", status_code = 200 }], connect_timeout = 3 }
+"#;
+
+#[test]
+fn design_sample_parses() {
+    let cfg = parse(DESIGN_SAMPLE);
+    assert_eq!(cfg.virtual_server[0].real_server.len(), 2);
+    assert_eq!(cfg.virtual_server[0].resolved_interface(&cfg), Some("eth0"));
+    let tcp = cfg.virtual_server[0].real_server[0]
+        .tcp_check
+        .as_ref()
+        .unwrap();
+    assert_eq!((tcp.retry, tcp.delay_before_retry), (3, 3.0));
+}
+
+#[test]
+fn empty_file_is_the_default_config() {
+    assert_eq!(parse(""), Config::default());
+    assert_eq!(
+        parse("").global_defs.vrrp_mcast_group4.to_string(),
+        "224.0.0.18"
+    );
+}
+
+#[test]
+fn keepalived_defaults_apply() {
+    let cfg = parse(&format!(
+        "{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n"
+    ));
+    let vs = &cfg.virtual_server[0];
+    assert_eq!(vs.protocol, Protocol::Tcp);
+    assert_eq!(vs.lb_algo, LbAlgo::Wrr);
+    assert_eq!(vs.lb_kind, LbKind::Dr);
+    assert_eq!(vs.delay_loop, 60.0);
+    assert_eq!(vs.persistence_timeout, 0);
+    assert_eq!(vs.quorum, 1);
+    assert!(!vs.hash_port && !vs.hash_fallback && !vs.inhibit_on_failure);
+    let rs = &vs.real_server[0];
+    assert_eq!((rs.port, rs.weight, rs.inhibit_on_failure), (80, 1, false));
+    assert!(!rs.has_checker());
+    assert_eq!(vs.resolved_interface(&cfg), Some("eth0"));
+
+    let cfg = parse(VI);
+    let vi = &cfg.vrrp_instance[0];
+    assert_eq!(vi.state, InitialState::Backup);
+    assert_eq!((vi.priority, vi.advert_int, vi.version), (100, 1.0, 2));
+    assert_eq!(vi.down_timer_adverts, 3);
+    assert!(vi.authentication.is_none() && vi.unicast_peer.is_empty());
+}
+
+#[test]
+fn empty_real_server_list_is_allowed() {
+    let cfg = parse(VS);
+    assert!(cfg.virtual_server[0].real_server.is_empty());
+}
+
+#[test]
+fn interface_comes_from_the_vrrp_instance_owning_the_vip() {
+    let text = format!(
+        "{VI}virtual_ipaddress_excluded = [\"198.18.1.1 dev eth2\"]\n\
+         [[virtual_server]]\nip = \"198.18.0.100\"\nport = 443\n\
+         [[virtual_server]]\nip = \"198.18.1.1\"\nport = 443\n\
+         [[virtual_server]]\nip = \"198.18.1.1\"\nport = 80\ninterface = \"eth9\"\n"
+    );
+    let cfg = parse(&text);
+    let ifs: Vec<_> = cfg
+        .virtual_server
+        .iter()
+        .map(|vs| vs.resolved_interface(&cfg))
+        .collect();
+    assert_eq!(ifs, vec![Some("eth0"), Some("eth2"), Some("eth9")]);
+}
+
+#[test]
+fn durations_take_integers_and_decimals() {
+    let text = format!(
+        "{VI}version = 3\nadvert_int = 0.25\npreempt_delay = 1.5\n\
+         [[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\ndelay_loop = 2.5\n\
+         warmup = 0\n[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n\
+         tcp_check = {{ connect_timeout = 0.5 }}\n"
+    );
+    let cfg = parse(&text);
+    assert_eq!(cfg.vrrp_instance[0].advert_int, 0.25);
+    assert_eq!(cfg.vrrp_instance[0].preempt_delay, 1.5);
+    let tcp = cfg.virtual_server[0].real_server[0]
+        .tcp_check
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (tcp.connect_timeout, tcp.delay_loop, tcp.warmup),
+        (0.5, 2.5, Some(0.0))
+    );
+}
+
+#[test]
+fn ipv6_instances_run_vrrpv3() {
+    let text = "\
+[[vrrp_instance]]
+name = \"VI_6\"
+interface = \"eth0\"
+virtual_router_id = 60
+virtual_ipaddress = [\"2001:db8::100/64\"]
+[[virtual_server]]
+ip = \"2001:db8::100\"
+port = 80
+[[virtual_server.real_server]]
+ip = \"2001:db8::21\"
+";
+    let cfg = parse(text);
+    assert_eq!(cfg.vrrp_instance[0].version, 3);
+    assert_eq!(
+        cfg.virtual_server[0].service_name(),
+        "[2001:db8::100]:80/TCP"
+    );
+    assert_eq!(cfg.virtual_server[0].resolved_interface(&cfg), Some("eth0"));
+}
+
+#[test]
+fn global_vrrp_version_is_the_instance_default() {
+    let cfg = parse(&format!("[global_defs]\nvrrp_version = 3\n{VI}"));
+    assert_eq!(cfg.vrrp_instance[0].version, 3);
+}
+
+#[test]
+fn checker_options_inherit_like_keepalived() {
+    let text = format!(
+        "{VS}retry = 4\ndelay_before_retry = 2\nconnect_timeout = 7\ninhibit_on_failure = true\n\
+         virtualhost = \"www.example.org\"\n\
+         [[virtual_server.real_server]]\nip = \"198.18.0.21\"\ndelay_loop = 9\n\
+         tcp_check = {{ nb_get_retry = 1 }}\n\
+         http_get = {{ url = [{{ path = \"/\" }}] }}\n\
+         [[virtual_server.real_server]]\nip = \"198.18.0.22\"\ninhibit_on_failure = false\n\
+         misc_check = {{ misc_path = \"/bin/true\" }}\n"
+    );
+    let cfg = parse(&text);
+    let rs = &cfg.virtual_server[0].real_server;
+    let tcp = rs[0].tcp_check.as_ref().unwrap();
+    // Set on the checker (under keepalived's old name): kept.
+    assert_eq!(tcp.retry, 1);
+    // Set on the virtual server only: inherited.
+    assert_eq!((tcp.delay_before_retry, tcp.connect_timeout), (2.0, 7.0));
+    // Set on the real server: inherited, and warmup follows it.
+    assert_eq!((tcp.delay_loop, tcp.warmup), (9.0, Some(9.0)));
+    let http = rs[0].http_get.as_ref().unwrap();
+    assert_eq!((http.retry, http.delay_before_retry), (4, 2.0));
+    assert_eq!(http.virtualhost.as_deref(), Some("www.example.org"));
+    assert!(
+        rs[0].inhibit_on_failure,
+        "inherited from the virtual server"
+    );
+    assert!(!rs[1].inhibit_on_failure, "overridden on the real server");
+    let misc = rs[1].misc_check.as_ref().unwrap();
+    assert_eq!(
+        (misc.retry, misc.delay_loop, misc.misc_timeout),
+        (4, 60.0, Some(60.0))
+    );
+}
+
+#[test]
+fn keepalived_spellings_are_accepted() {
+    let text = "\
+[[virtual_server]]
+ip = \"198.18.0.100\"
+port = 80
+interface = \"eth0\"
+lvs_sched = \"mh\"
+lvs_method = \"DR\"
+mh-port = true
+mh-fallback = true
+protocol = \"tcp\"
+";
+    let vs = &parse(text).virtual_server[0];
+    assert_eq!(
+        (vs.lb_algo, vs.lb_kind, vs.protocol),
+        (LbAlgo::Mh, LbKind::Dr, Protocol::Tcp)
+    );
+    assert!(vs.hash_port && vs.hash_fallback);
+}
+
+#[test]
+fn status_codes_take_keepalived_ranges() {
+    let text = format!(
+        "{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n\
+         http_get = {{ url = [{{ path = \"/a\", status_code = \"200-299 503\" }}, \
+         {{ path = \"/b\", status_code = [204, \"300-302\"] }}, {{ path = \"/c\" }}] }}\n"
+    );
+    let cfg = parse(&text);
+    let url = &cfg.virtual_server[0].real_server[0]
+        .http_get
+        .as_ref()
+        .unwrap()
+        .url;
+    assert!(url[0].status_code.contains(250) && url[0].status_code.contains(503));
+    assert!(!url[0].status_code.contains(502));
+    assert_eq!(url[1].status_code.to_string(), "204 300-302");
+    assert_eq!(url[2].status_code, StatusCodes::default());
+}
+
+#[test]
+fn virtual_ipaddress_syntax() {
+    let v: VirtualIpAddress =
+        "198.18.0.101/24 brd 198.18.0.255 dev eth0 scope global label eth0:1 no_track"
+            .parse()
+            .unwrap();
+    assert_eq!(v.addr, ip("198.18.0.101"));
+    assert_eq!(v.prefix_len, 24);
+    assert_eq!(v.dev.as_deref(), Some("eth0"));
+    assert!(v.no_track);
+    assert_eq!(
+        v.to_string(),
+        "198.18.0.101/24 brd 198.18.0.255 dev eth0 scope global label eth0:1 no_track"
+    );
+    let v: VirtualIpAddress = "2001:db8::1".parse().unwrap();
+    assert_eq!(v.prefix_len, 128);
+    assert!("198.18.0.1/33".parse::<VirtualIpAddress>().is_err());
+    assert!(
+        "198.18.0.1 peer 198.18.0.2"
+            .parse::<VirtualIpAddress>()
+            .is_err()
+    );
+    assert!("198.18.0.1 dev".parse::<VirtualIpAddress>().is_err());
+
+    let t: TrackEntry = "chk weight -20 reverse".parse().unwrap();
+    assert_eq!(
+        (t.name.as_str(), t.weight, t.reverse),
+        ("chk", Some(-20), true)
+    );
+    assert!("chk weight 300".parse::<TrackEntry>().is_err());
+}
+
+#[test]
+fn serializes_back_to_an_equivalent_file() {
+    // What `xlb import-keepalived` relies on: a Config written as TOML reads back equal.
+    let cfg = parse(include_str!("../../examples/xlb.toml"));
+    let text = toml::to_string(&cfg).unwrap();
+    assert_eq!(parse(&text), cfg, "{text}");
+}
+
+#[test]
+fn alternate_display_shows_the_line() {
+    let e = Config::parse(&format!("{VS}persistence_timeout = -1\n"), "t.toml").unwrap_err();
+    assert_eq!(
+        format!("{e:#}"),
+        "t.toml:5:23: virtual_server[0].persistence_timeout: -1 is out of range (0..=4294967295)\n  \
+         |\n5 | persistence_timeout = -1\n  |                       ^^"
+    );
+}
+
+// ----------------------------------------------------------------- bad configs
+
+#[test]
+fn syntax_error_is_located() {
+    assert_err("[global_defs]\nrouter_id = \n", "2:13", "invalid string");
+    let e = Config::parse("[global_defs\n", "t.toml").unwrap_err();
+    assert!(matches!(e.kind, ConfigErrorKind::Syntax(_)));
+    assert!(e.to_string().starts_with("t.toml:1:"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    assert_err(
+        "[global_defs]\nrouter_idd = \"x\"\n",
+        "2:1: global_defs.router_idd",
+        "unknown field `router_idd`",
+    );
+    assert_err(
+        "[golbal_defs]\n",
+        "1:2: golbal_defs",
+        "unknown field `golbal_defs`",
+    );
+    assert_err(
+        &format!(
+            "{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\ntcp_check = {{ connect_prt = 80 }}\n"
+        ),
+        "7:15: virtual_server[0].real_server[0].tcp_check.connect_prt",
+        "unknown field `connect_prt`",
+    );
+    // A keepalived key xlb does not do is refused, not ignored.
+    assert_err(
+        &format!("{VS}persistence_granularity = \"255.255.255.0\"\n"),
+        "5:1: virtual_server[0].persistence_granularity",
+        "unknown field",
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    assert_err(
+        "[[virtual_server]]\nport = 80\n",
+        "1:1: virtual_server[0]",
+        "missing field `ip`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_err(
+        &format!("{VS}delay_loop = \"6\"\n"),
+        "5:14: virtual_server[0].delay_loop",
+        "invalid type",
+    );
+    assert_err(
+        &format!("{VS}delay_loop = -1\n"),
+        "5:14: virtual_server[0].delay_loop",
+        "not a duration",
+    );
+    assert_err(
+        "[[virtual_server]]\nip = \"198.18.0.300\"\nport = 80\n",
+        "2:6: virtual_server[0].ip",
+        "invalid IP address",
+    );
+}
+
+#[test]
+fn duplicate_virtual_service() {
+    let text = format!("{VS}{VS}");
+    assert_err(
+        &text,
+        "5:1: virtual_server[1]",
+        "duplicate virtual service 198.18.0.100:80/TCP: already defined as virtual_server[0]",
+    );
+    // Same address and port over UDP is another service.
+    parse(&format!("{VS}{VS}protocol = \"UDP\"\n"));
+}
+
+#[test]
+fn real_server_family_must_match_the_vip() {
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"2001:db8::21\"\n"),
+        "6:6: virtual_server[0].real_server[0].ip",
+        "real server 2001:db8::21 is IPv6 but the VIP 198.18.0.100 is IPv4",
+    );
+}
+
+#[test]
+fn port_zero_needs_persistence() {
+    let text = "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 0\ninterface = \"eth0\"\n";
+    assert_err(
+        text,
+        "3:8: virtual_server[0].port",
+        "port 0 (all ports) needs persistence_timeout > 0",
+    );
+    let cfg = parse(&format!(
+        "{text}persistence_timeout = 300\n[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n\
+         tcp_check = {{ connect_port = 22 }}\n"
+    ));
+    assert_eq!(cfg.virtual_server[0].real_server[0].port, 0);
+}
+
+#[test]
+fn weight_out_of_range() {
+    let text = format!(
+        "{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n\n\
+         [[virtual_server.real_server]]\nip = \"198.18.0.22\"\nweight = 70000\n"
+    );
+    let e = Config::parse(&text, "xlb.toml").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "xlb.toml:10:10: virtual_server[0].real_server[1].weight: 70000 is out of range (0..=65535)"
+    );
+    assert_eq!(e.key_path, "virtual_server[0].real_server[1].weight");
+    assert_eq!(
+        e.location.as_ref().map(|l| (l.line, l.column)),
+        Some((10, 10))
+    );
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\nweight = -1\n"),
+        "7:10: virtual_server[0].real_server[0].weight",
+        "-1 is out of range (0..=65535)",
+    );
+}
+
+#[test]
+fn only_dr_forwarding() {
+    for kind in ["NAT", "TUN"] {
+        assert_err(
+            &format!("{VS}lb_kind = \"{kind}\"\n"),
+            "5:11: virtual_server[0].lb_kind",
+            &format!("lb_kind \"{kind}\" is not supported, xlb forwards in DR mode"),
+        );
+    }
+    assert_err(
+        &format!("{VS}lvs_method = \"NAT\"\n"),
+        "5:14: virtual_server[0].lvs_method",
+        "not supported, xlb forwards in DR mode",
+    );
+}
+
+#[test]
+fn unsupported_scheduler() {
+    assert_err(
+        &format!("{VS}lb_algo = \"wlc\"\n"),
+        "5:11: virtual_server[0].lb_algo",
+        "lb_algo \"wlc\" is not supported",
+    );
+}
+
+#[test]
+fn virtual_server_without_interface_needs_a_vrrp_instance() {
+    let text = "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\n";
+    assert_err(
+        text,
+        "1:1: virtual_server[0].interface",
+        "198.18.0.100 is not in any vrrp_instance's virtual_ipaddress, so there is no \
+         interface to attach to: set `interface`",
+    );
+    // Another instance's VIP does not help.
+    assert_err(
+        &format!("{VI}[[virtual_server]]\nip = \"198.18.0.200\"\nport = 80\n"),
+        "6:1: virtual_server[0].interface",
+        "set `interface`",
+    );
+    parse(&format!("{VI}{text}"));
+}
+
+#[test]
+fn virtual_router_id_range() {
+    let head = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n";
+    assert_err(
+        &format!("{head}virtual_router_id = 0\n"),
+        "4:21: vrrp_instance[0].virtual_router_id",
+        "0 is out of range (1..=255)",
+    );
+    assert_err(
+        &format!("{head}virtual_router_id = 256\n"),
+        "4:21: vrrp_instance[0].virtual_router_id",
+        "256 is out of range (1..=255)",
+    );
+    assert_err(
+        head,
+        "1:1: vrrp_instance[0]",
+        "missing field `virtual_router_id`",
+    );
+}
+
+#[test]
+fn priority_range() {
+    assert_err(
+        &format!("{VI}priority = 0\n"),
+        "6:12: vrrp_instance[0].priority",
+        "0 is out of range (1..=255)",
+    );
+    assert_err(
+        &format!("{VI}priority = 256\n"),
+        "6:12: vrrp_instance[0].priority",
+        "256 is out of range (1..=255)",
+    );
+    assert_eq!(
+        parse(&format!("{VI}priority = 255\n")).vrrp_instance[0].priority,
+        255
+    );
+}
+
+#[test]
+fn duplicate_real_server() {
+    let rs = "[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n";
+    assert_err(
+        &format!("{VS}{rs}{rs}"),
+        "7:1: virtual_server[0].real_server[1]",
+        "duplicate real server 198.18.0.21:80: already real_server[0]",
+    );
+}
+
+#[test]
+fn real_server_port_must_be_the_service_port() {
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\nport = 8080\n"),
+        "7:8: virtual_server[0].real_server[0].port",
+        "DR forwards to the virtual server's port unchanged, so this must be 80",
+    );
+}
+
+#[test]
+fn real_server_cannot_be_the_vip() {
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"198.18.0.100\"\n"),
+        "6:6: virtual_server[0].real_server[0].ip",
+        "cannot be the VIP itself",
+    );
+}
+
+#[test]
+fn hash_flags_need_a_hash_scheduler() {
+    assert_err(
+        &format!("{VS}sh_port = true\n"),
+        "5:11: virtual_server[0].sh_port",
+        "sh_port only applies to lb_algo \"sh\" or \"mh\" (this service uses \"wrr\")",
+    );
+    assert_err(
+        &format!("{VS}mh-fallback = true\n"),
+        "5:15: virtual_server[0].mh-fallback",
+        "only applies",
+    );
+}
+
+#[test]
+fn ops_is_for_udp() {
+    assert_err(
+        &format!("{VS}ops = true\n"),
+        "5:7: virtual_server[0].ops",
+        "for UDP services",
+    );
+}
+
+#[test]
+fn unknown_track_script() {
+    assert_err(
+        &format!("{VI}track_script = [\"chk_nginx weight -10\"]\n"),
+        "6:17: vrrp_instance[0].track_script[0]",
+        "there is no [vrrp_script.chk_nginx]",
+    );
+}
+
+#[test]
+fn bad_virtual_ipaddress() {
+    assert_err(
+        &format!("{VI}virtual_ipaddress_excluded = [\"198.18.0.7/40\"]\n"),
+        "6:31: vrrp_instance[0].virtual_ipaddress_excluded[0]",
+        "/40 is not a prefix length (0..=32)",
+    );
+    let mixed = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
+                 virtual_ipaddress = [\"198.18.0.100\", \"2001:db8::1\"]\n";
+    assert_err(
+        mixed,
+        "5:38: vrrp_instance[0].virtual_ipaddress[1]",
+        "a VRRP instance advertises one address family",
+    );
+}
+
+#[test]
+fn vip_owned_by_two_instances() {
+    let second = VI.replace("VI_1", "VI_2").replace("= 51", "= 52");
+    assert_err(
+        &format!("{VI}{second}"),
+        "10:22: vrrp_instance[1].virtual_ipaddress[0]",
+        "198.18.0.100 is already a VIP of vrrp_instance \"VI_1\"",
+    );
+}
+
+#[test]
+fn duplicate_instances() {
+    let second = VI.replace("198.18.0.100", "198.18.0.200");
+    assert_err(
+        &format!("{VI}{second}"),
+        "7:8: vrrp_instance[1].name",
+        "already used by vrrp_instance[0]",
+    );
+    let second = second.replace("VI_1", "VI_2");
+    assert_err(
+        &format!("{VI}{second}"),
+        "9:21: vrrp_instance[1].virtual_router_id",
+        "virtual_router_id 51 is already used on eth0 by vrrp_instance \"VI_1\"",
+    );
+}
+
+#[test]
+fn vrrp_version_rules() {
+    assert_err(
+        &format!("{VI}advert_int = 0.5\n"),
+        "6:14: vrrp_instance[0].advert_int",
+        "not a VRRPv2 advert_int",
+    );
+    assert_err(
+        &format!("{VI}version = 3\nadvert_int = 0.005\n"),
+        "7:14: vrrp_instance[0].advert_int",
+        "not a VRRPv3 advert_int",
+    );
+    assert_err(
+        &format!("{VI}version = 3\nauthentication = {{ auth_pass = \"x\" }}\n"),
+        "7:18: vrrp_instance[0].authentication",
+        "VRRPv3 has no authentication",
+    );
+    assert_err(
+        &format!("{VI}authentication = {{ auth_type = \"PASS\", auth_pass = \"123456789\" }}\n"),
+        "6:52: vrrp_instance[0].authentication.auth_pass",
+        "1 to 8 ASCII characters",
+    );
+    assert_err(
+        &format!("{VI}authentication = {{ auth_type = \"AH\", auth_pass = \"x\" }}\n"),
+        "6:32: vrrp_instance[0].authentication.auth_type",
+        "auth_type AH (IPsec AH) is not supported",
+    );
+    let v6 = "[[vrrp_instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvirtual_router_id = 6\n\
+              virtual_ipaddress = [\"2001:db8::1\"]\nversion = 2\n";
+    assert_err(v6, "6:11: vrrp_instance[0].version", "VRRPv2 is IPv4 only");
+}
+
+#[test]
+fn unicast_rules() {
+    assert_err(
+        &format!("{VI}unicast_src_ip = \"198.18.0.11\"\n"),
+        "6:18: vrrp_instance[0].unicast_src_ip",
+        "unicast_src_ip without unicast_peer",
+    );
+    assert_err(
+        &format!("{VI}unicast_peer = [\"198.18.0.12\", \"2001:db8::12\"]\n"),
+        "6:32: vrrp_instance[0].unicast_peer[1]",
+        "2001:db8::12 is IPv6 but the virtual addresses are not",
+    );
+}
+
+#[test]
+fn http_checks_need_urls() {
+    let rs = "[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n";
+    assert_err(
+        &format!("{VS}{rs}http_get = {{ connect_timeout = 3 }}\n"),
+        "7:12: virtual_server[0].real_server[0].http_get",
+        "needs at least one url",
+    );
+    assert_err(
+        &format!("{VS}{rs}http_get = {{ url = [{{ path = \"/\" }}], enable_sni = true }}\n"),
+        "7:51: virtual_server[0].real_server[0].http_get.enable_sni",
+        "enable_sni is for ssl_get",
+    );
+    assert_err(
+        &format!("{VS}{rs}ssl_get = {{ url = [{{ path = \"/\", digest = \"abc\" }}] }}\n"),
+        "7:43: virtual_server[0].real_server[0].ssl_get.url[0].digest",
+        "32 hexadecimal digits",
+    );
+    assert_err(
+        &format!(
+            "{VS}{rs}http_get = {{ url = [{{ path = \"/\", status_code = \"200-299 700\" }}] }}\n"
+        ),
+        "7:49: virtual_server[0].real_server[0].http_get.url[0].status_code",
+        "\"700\" is not an HTTP status code (100..=599)",
+    );
+}
+
+#[test]
+fn load_reports_unreadable_files() {
+    let e = Config::load(Path::new("/nonexistent/xlb.toml")).unwrap_err();
+    assert!(matches!(e.kind, ConfigErrorKind::Read(_)));
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/xlb.toml: cannot read the file: "),
+        "{e}"
+    );
+}

@@ -1,0 +1,382 @@
+//! `xlb run`: the daemon. It owns the desired state and drives the data plane to it.
+//!
+//! One task owns everything; the events it reacts to are neighbour changes (a real
+//! server's MAC), a periodic re-resolution tick, SIGHUP (reload the config, apply only the
+//! difference) and shutdown. Stopping leaves the data plane attached and pinned: flows go
+//! on while the controller restarts; `xlb teardown` is what stops forwarding.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    future::Future,
+    net::IpAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use lb_common::{Addr, PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey};
+use rtnetlink::Handle;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use crate::{
+    config::{Config, LbAlgo, Protocol},
+    dataplane::{AttachMode, DataPlane},
+    neighbor::{self, NeighborEvent},
+    sync::{DesiredReal, DesiredService, MapSync},
+};
+
+/// How long start-up waits for real servers' MACs before going on without them (those
+/// get no new flows until resolved).
+const INITIAL_RESOLVE_WAIT: Duration = Duration::from_secs(3);
+/// Unresolved real servers are asked for again this often.
+const RESOLVE_RETRY: Duration = Duration::from_secs(1);
+/// Resolved ones are re-confirmed this often, so a changed MAC is noticed even when no
+/// neighbour event arrives (XDP traffic does not confirm neighbour entries).
+const RESOLVE_REFRESH: Duration = Duration::from_secs(30);
+
+pub struct RunOptions {
+    pub config_path: PathBuf,
+    pub pin_path: PathBuf,
+    pub attach_mode: AttachMode,
+}
+
+pub fn addr16(ip: IpAddr) -> Addr {
+    match ip {
+        IpAddr::V4(v4) => lb_common::v4_mapped(v4.octets()),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn algo(a: LbAlgo) -> SchedAlgo {
+    match a {
+        LbAlgo::Rr => SchedAlgo::Rr,
+        LbAlgo::Wrr => SchedAlgo::Wrr,
+        LbAlgo::Sh => SchedAlgo::Sh,
+        LbAlgo::Mh => SchedAlgo::Mh,
+    }
+}
+
+/// What the kernel told us about one real server's link-layer location.
+#[derive(Clone, Copy, Debug)]
+struct Neighbor {
+    ifindex: u32,
+    mac: Option<[u8; 6]>,
+}
+
+struct Daemon {
+    handle: Handle,
+    dataplane: DataPlane,
+    sync: MapSync,
+    config: Config,
+    config_path: PathBuf,
+    attach_mode: AttachMode,
+    neighbors: HashMap<IpAddr, Neighbor>,
+}
+
+impl Daemon {
+    /// Attaches to every interface a virtual service needs.
+    async fn attach_all(&mut self) -> Result<()> {
+        let mut wanted: Vec<String> = Vec::new();
+        for vs in &self.config.virtual_server {
+            let name = vs
+                .resolved_interface(&self.config)
+                .map(str::to_string)
+                .with_context(|| {
+                    format!("virtual server {}:{} has no interface", vs.ip, vs.port)
+                })?;
+            if !wanted.contains(&name) {
+                wanted.push(name);
+            }
+        }
+        for name in wanted {
+            if self.dataplane.attached().any(|(n, _)| n == name.as_str()) {
+                continue;
+            }
+            let ifindex = neighbor::ifindex(&self.handle, &name).await?;
+            let adopted = self.dataplane.attach(&name, ifindex, self.attach_mode)?;
+            match self.attach_mode {
+                AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
+                AttachMode::Generic => warn!(
+                    interface = %name,
+                    adopted,
+                    "XDP attached in GENERIC mode: about half the speed of native"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the interface of every real server (refusing ones that are not on-link) and
+    /// asks the kernel for the MACs it does not know yet.
+    async fn locate_reals(&mut self) -> Result<()> {
+        let mut ips: Vec<IpAddr> = self
+            .config
+            .virtual_server
+            .iter()
+            .flat_map(|vs| vs.real_server.iter().map(|r| r.ip))
+            .collect();
+        ips.sort();
+        ips.dedup();
+        self.neighbors.retain(|ip, _| ips.contains(ip));
+        for ip in ips {
+            if self.neighbors.contains_key(&ip) {
+                continue;
+            }
+            let link = neighbor::route_to(&self.handle, ip)
+                .await
+                .with_context(|| format!("real server {ip}"))?;
+            let mac = neighbor::lookup(&self.handle, link.ifindex, ip).await?;
+            if mac.is_none() {
+                neighbor::resolve(&self.handle, link.ifindex, ip).await?;
+            }
+            self.neighbors.insert(
+                ip,
+                Neighbor {
+                    ifindex: link.ifindex,
+                    mac,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Re-reads the neighbour table for unresolved real servers; true if any changed.
+    async fn poll_unresolved(&mut self, trigger: bool) -> Result<bool> {
+        let mut changed = false;
+        let pending: Vec<(IpAddr, u32)> = self
+            .neighbors
+            .iter()
+            .filter(|(_, n)| n.mac.is_none())
+            .map(|(ip, n)| (*ip, n.ifindex))
+            .collect();
+        for (ip, ifindex) in pending {
+            if let Some(mac) = neighbor::lookup(&self.handle, ifindex, ip).await? {
+                info!(real_server = %ip, mac = %fmt_mac(&mac), "resolved");
+                self.neighbors.insert(
+                    ip,
+                    Neighbor {
+                        ifindex,
+                        mac: Some(mac),
+                    },
+                );
+                changed = true;
+            } else if trigger {
+                neighbor::resolve(&self.handle, ifindex, ip).await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn refresh_all(&mut self) {
+        for (ip, n) in &self.neighbors {
+            if let Err(e) = neighbor::resolve(&self.handle, n.ifindex, *ip).await {
+                warn!(real_server = %ip, error = %e, "neighbour refresh failed");
+            }
+        }
+    }
+
+    /// Applies a neighbour event; true if a MAC the data plane uses changed.
+    fn on_neighbor(&mut self, ev: NeighborEvent) -> bool {
+        let Some(n) = self.neighbors.get_mut(&ev.addr) else {
+            return false;
+        };
+        if n.ifindex != ev.ifindex {
+            return false;
+        }
+        match ev.mac {
+            Some(mac) if n.mac != Some(mac) => {
+                info!(real_server = %ev.addr, mac = %fmt_mac(&mac), "neighbour changed");
+                n.mac = Some(mac);
+                true
+            }
+            // Gone or failed: keep forwarding to the last MAC we knew (the server may only
+            // have been idle); the next refresh asks again.
+            _ => false,
+        }
+    }
+
+    fn desired(&self) -> Vec<DesiredService> {
+        self.config
+            .virtual_server
+            .iter()
+            .map(|vs| DesiredService {
+                key: ServiceKey {
+                    vip: addr16(vs.ip),
+                    port: vs.port,
+                    proto: match vs.protocol {
+                        Protocol::Tcp => PROTO_TCP,
+                        Protocol::Udp => PROTO_UDP,
+                    },
+                    _pad: 0,
+                },
+                algo: algo(vs.lb_algo),
+                hash_port: vs.hash_port,
+                // No VRRP yet: every virtual service is active on this director.
+                active: true,
+                persistence_timeout: vs.persistence_timeout,
+                reals: vs
+                    .real_server
+                    .iter()
+                    .map(|r| {
+                        let n = self.neighbors.get(&r.ip);
+                        DesiredReal {
+                            addr: addr16(r.ip),
+                            port: r.port,
+                            weight: r.weight,
+                            alive: true,
+                            ifindex: n.map_or(0, |n| n.ifindex),
+                            mac: n.and_then(|n| n.mac),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    async fn apply(&mut self) -> Result<()> {
+        let mut ifaces = BTreeMap::new();
+        for n in self.neighbors.values() {
+            if let std::collections::btree_map::Entry::Vacant(e) = ifaces.entry(n.ifindex) {
+                e.insert(neighbor::link_mac(&self.handle, n.ifindex).await?);
+            }
+        }
+        self.sync.apply_ifaces(&ifaces)?;
+        let report = self.sync.apply(&self.desired())?;
+        info!(?report, "data plane synced");
+        Ok(())
+    }
+
+    /// SIGHUP: a bad new config is reported and changes nothing.
+    async fn reload(&mut self) {
+        let new = match Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload refused, keeping the running config: {e}");
+                return;
+            }
+        };
+        let old = std::mem::replace(&mut self.config, new);
+        let result = async {
+            self.attach_all().await?;
+            self.locate_reals().await?;
+            self.apply().await
+        }
+        .await;
+        match result {
+            Ok(()) => info!(path = %self.config_path.display(), "config reloaded"),
+            Err(e) => {
+                error!("reload failed, restoring the running config: {e:#}");
+                self.config = old;
+                if let Err(e) = self.apply().await {
+                    error!("restoring the running config failed: {e:#}");
+                }
+            }
+        }
+    }
+}
+
+fn fmt_mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+/// Runs the daemon until `shutdown` completes (or SIGINT / SIGTERM arrive).
+pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if config.virtual_server.is_empty() {
+        bail!(
+            "{}: no virtual_server: nothing for the data plane to do",
+            opts.config_path.display()
+        );
+    }
+    let handle = neighbor::connect()?;
+    let (dataplane, maps) = DataPlane::load(&opts.pin_path)?;
+    let sync = MapSync::adopt(maps)?;
+    if sync.service_count() > 0 {
+        info!(
+            services = sync.service_count(),
+            pin_path = %opts.pin_path.display(),
+            "adopted the pinned data plane"
+        );
+    }
+    let mut d = Daemon {
+        handle,
+        dataplane,
+        sync,
+        config,
+        config_path: opts.config_path.clone(),
+        attach_mode: opts.attach_mode,
+        neighbors: HashMap::new(),
+    };
+    let mut events = neighbor::watch()?;
+    d.attach_all().await?;
+    d.locate_reals().await?;
+
+    // Give ARP / NDP a moment so the first sync already has the MACs.
+    let deadline = tokio::time::Instant::now() + INITIAL_RESOLVE_WAIT;
+    while d.neighbors.values().any(|n| n.mac.is_none()) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        d.poll_unresolved(false).await?;
+    }
+    for (ip, n) in &d.neighbors {
+        if n.mac.is_none() {
+            warn!(real_server = %ip, "MAC unknown: no new flows go to it until it answers ARP/NDP");
+        }
+    }
+    d.apply().await?;
+    info!(
+        config = %opts.config_path.display(),
+        pin_path = %opts.pin_path.display(),
+        services = d.config.virtual_server.len(),
+        "xlb running"
+    );
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut retry = tokio::time::interval(RESOLVE_RETRY);
+    let mut refresh = tokio::time::interval(RESOLVE_REFRESH);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => d.reload().await,
+            Some(ev) = events.next() => {
+                if d.on_neighbor(ev) {
+                    if let Err(e) = d.apply().await { error!("sync failed: {e:#}"); }
+                }
+            }
+            _ = retry.tick() => {
+                match d.poll_unresolved(true).await {
+                    Ok(true) => if let Err(e) = d.apply().await { error!("sync failed: {e:#}"); },
+                    Ok(false) => {}
+                    Err(e) => warn!("neighbour lookup failed: {e}"),
+                }
+            }
+            _ = refresh.tick() => d.refresh_all().await,
+        }
+    }
+    info!(
+        pin_path = %opts.pin_path.display(),
+        "stopping; the data plane stays attached and keeps forwarding (`xlb teardown` removes it)"
+    );
+    Ok(())
+}
+
+/// `xlb teardown`: detach and unpin everything under `pin_path`.
+pub fn teardown(pin_path: &Path) -> Result<()> {
+    let removed = crate::dataplane::teardown(pin_path)?;
+    if removed.is_empty() {
+        println!("nothing pinned under {}", pin_path.display());
+    }
+    for p in removed {
+        println!("removed {}", p.display());
+    }
+    Ok(())
+}

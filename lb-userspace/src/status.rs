@@ -1,0 +1,218 @@
+//! `xlb status`: what the data plane holds and has counted, read straight from the pinned
+//! maps (like `ipvsadm -Ln --stats`). It needs no running controller.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
+
+use anyhow::Result;
+use lb_common::{
+    Addr, Counters, DROP_REASON_NAMES, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE, REAL_F_IN_USE,
+    REAL_F_MAC_VALID, SVC_F_ACTIVE, SchedAlgo,
+};
+use serde::Serialize;
+
+use crate::dataplane::Maps;
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub services: Vec<ServiceStatus>,
+    pub drops: Vec<(String, u64)>,
+    pub passes: Vec<(String, u64)>,
+    pub connections: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceStatus {
+    pub vip: IpAddr,
+    pub port: u16,
+    pub protocol: &'static str,
+    pub scheduler: &'static str,
+    pub active: bool,
+    pub table_len: u32,
+    pub persistence_timeout: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+    pub real_servers: Vec<RealStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RealStatus {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub weight: u32,
+    pub alive: bool,
+    pub mac: Option<String>,
+    pub ifindex: u32,
+    pub packets: u64,
+    pub bytes: u64,
+    pub new_flows: u64,
+}
+
+pub fn ip_of(a: &Addr) -> IpAddr {
+    if a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff {
+        IpAddr::V4(Ipv4Addr::new(a[12], a[13], a[14], a[15]))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(*a))
+    }
+}
+
+fn sum(values: impl IntoIterator<Item = Counters>) -> Counters {
+    values
+        .into_iter()
+        .fold(Counters::default(), |a, c| Counters {
+            packets: a.packets + c.packets,
+            bytes: a.bytes + c.bytes,
+            new_flows: a.new_flows + c.new_flows,
+        })
+}
+
+fn algo_name(v: u32) -> &'static str {
+    match SchedAlgo::from_u32(v) {
+        Some(SchedAlgo::Rr) => "rr",
+        Some(SchedAlgo::Wrr) => "wrr",
+        Some(SchedAlgo::Sh) => "sh",
+        Some(SchedAlgo::Mh) => "mh",
+        None => "?",
+    }
+}
+
+/// Reads everything from the maps pinned under `pin_path`.
+pub fn read(pin_path: &Path) -> Result<Status> {
+    let maps = Maps::from_pins(pin_path)?;
+    let mut reals = Vec::new();
+    for i in 0..lb_common::MAX_REALS {
+        let r = maps.reals.get(&i, 0)?;
+        if r.flags & REAL_F_IN_USE != 0 {
+            reals.push((i, r));
+        }
+    }
+    let mut services = Vec::new();
+    for item in maps.services.iter() {
+        let (key, info) = item?;
+        let c = sum(maps.service_stats.get(&info.id, 0)?.iter().copied());
+        let mut rs = Vec::new();
+        for (i, r) in reals.iter().filter(|(_, r)| r.service_id == info.id) {
+            let rc = sum(maps.real_stats.get(i, 0)?.iter().copied());
+            rs.push(RealStatus {
+                ip: ip_of(&r.addr),
+                port: r.port,
+                weight: r.weight,
+                alive: r.flags & REAL_F_ALIVE != 0,
+                mac: (r.flags & REAL_F_MAC_VALID != 0).then(|| {
+                    r.mac
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<Vec<_>>()
+                        .join(":")
+                }),
+                ifindex: r.ifindex,
+                packets: rc.packets,
+                bytes: rc.bytes,
+                new_flows: rc.new_flows,
+            });
+        }
+        rs.sort_by_key(|r| (r.ip, r.port));
+        services.push(ServiceStatus {
+            vip: ip_of(&key.vip),
+            port: key.port,
+            protocol: if key.proto == PROTO_TCP { "TCP" } else { "UDP" },
+            scheduler: algo_name(info.algo),
+            active: info.flags & SVC_F_ACTIVE != 0,
+            table_len: info.table_len,
+            persistence_timeout: info.persistence_timeout,
+            packets: c.packets,
+            bytes: c.bytes,
+            new_flows: c.new_flows,
+            real_servers: rs,
+        });
+    }
+    services.sort_by_key(|s| (s.vip, s.port, s.protocol));
+    let per_reason = |map: &aya::maps::PerCpuArray<aya::maps::MapData, u64>, names: &[&str]| {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let total = map.get(&(i as u32), 0).map(|v| v.iter().sum()).unwrap_or(0);
+                (n.to_string(), total)
+            })
+            .collect::<Vec<_>>()
+    };
+    let drops = per_reason(&maps.drops, DROP_REASON_NAMES);
+    let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
+    let connections = maps.conns.keys().count();
+    Ok(Status {
+        services,
+        drops,
+        passes,
+        connections,
+    })
+}
+
+/// The human-readable table.
+pub fn render(s: &Status) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<32} {:<6} {:>12} {:>14} {:>10}",
+        "Prot LocalAddress:Port Scheduler", "State", "Packets", "Bytes", "NewFlows"
+    );
+    let _ = writeln!(
+        out,
+        "{:<32} {:<6} {:>12} {:>14} {:>10}",
+        "  -> RemoteAddress:Port Weight", "", "", "", ""
+    );
+    for svc in &s.services {
+        let addr = match svc.vip {
+            IpAddr::V4(a) => format!("{a}:{}", svc.port),
+            IpAddr::V6(a) => format!("[{a}]:{}", svc.port),
+        };
+        let mut head = format!("{} {addr} {}", svc.protocol, svc.scheduler);
+        if svc.persistence_timeout > 0 {
+            let _ = write!(head, " persistent {}", svc.persistence_timeout);
+        }
+        let _ = writeln!(
+            out,
+            "{:<32} {:<6} {:>12} {:>14} {:>10}",
+            head,
+            if svc.active { "active" } else { "backup" },
+            svc.packets,
+            svc.bytes,
+            svc.new_flows
+        );
+        for r in &svc.real_servers {
+            let raddr = match r.ip {
+                IpAddr::V4(a) => format!("{a}:{}", r.port),
+                IpAddr::V6(a) => format!("[{a}]:{}", r.port),
+            };
+            let state = match (r.alive, r.mac.is_some()) {
+                (true, true) => "up",
+                (false, _) => "down",
+                (true, false) => "no-mac",
+            };
+            let _ = writeln!(
+                out,
+                "{:<32} {:<6} {:>12} {:>14} {:>10}",
+                format!("  -> {raddr} {}", r.weight),
+                state,
+                r.packets,
+                r.bytes,
+                r.new_flows
+            );
+        }
+    }
+    let _ = writeln!(out, "connections tracked: {}", s.connections);
+    let nonzero = |v: &[(String, u64)]| {
+        v.iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let _ = writeln!(out, "dropped: {}", nonzero(&s.drops));
+    let _ = writeln!(out, "passed to the host: {}", nonzero(&s.passes));
+    out
+}

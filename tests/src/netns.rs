@@ -1,0 +1,338 @@
+//! Network-namespace labs: hosts on a bridge, processes inside them, and cleanup on drop
+//! (processes killed by PID, namespaces deleted, pins removed), even when a test panics.
+//!
+//! Addresses come from 198.18.0.0/15; nothing leaves the namespaces the lab creates.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::PinDir;
+
+/// The xlb binary under test (`cargo xtask test` sets XLB_BIN).
+pub fn xlb_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("XLB_BIN") {
+        return PathBuf::from(p);
+    }
+    // Next to the test binary's deps/ directory.
+    let exe = std::env::current_exe().expect("current_exe");
+    let p = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("xlb");
+    assert!(
+        p.exists(),
+        "xlb binary not found: run through `cargo xtask test` (XLB_BIN)"
+    );
+    p
+}
+
+/// The lab's real-server program (HTTP on 80, line echo on 7; both name the server and
+/// the connection's local address).
+pub fn realserver_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/realserver.py")
+}
+
+pub struct Lab {
+    prefix: String,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+    pub pins: PinDir,
+    pub tmp: PathBuf,
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Lab {
+    pub fn new(tag: &str) -> Self {
+        let prefix = format!("xlb{tag}{}", std::process::id());
+        let tmp = std::env::temp_dir().join(&prefix);
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).expect("temp dir");
+        Self {
+            pins: PinDir::new(tag),
+            prefix,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            tmp,
+        }
+    }
+
+    /// The full name of the lab's namespace `short`.
+    pub fn ns(&self, short: &str) -> String {
+        format!("{}-{short}", self.prefix)
+    }
+
+    pub fn add_ns(&mut self, short: &str) -> String {
+        let name = self.ns(short);
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        self.namespaces.push(name.clone());
+        self.sh(short, "ip link set lo up");
+        name
+    }
+
+    /// Runs `script` with `sh -c` inside namespace `short`; panics on failure.
+    pub fn sh(&self, short: &str, script: &str) -> String {
+        run_ok(Command::new("ip").args(["netns", "exec", &self.ns(short), "sh", "-c", script]))
+    }
+
+    /// A command that runs in namespace `short` and keeps this process's mounts (so the
+    /// host's /sys/fs/bpf stays visible, unlike with `ip netns exec`).
+    pub fn command(&self, short: &str, program: &Path) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.ns(short)))
+            .arg("--")
+            .arg(program);
+        c
+    }
+
+    /// Starts a long-running process; it is killed (by PID) when the lab drops.
+    pub fn spawn(&mut self, label: &str, mut cmd: Command) -> u32 {
+        let log = File::create(self.tmp.join(format!("{label}.log"))).expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {label}: {e}"));
+        let pid = child.id();
+        self.children.push((label.to_string(), child));
+        pid
+    }
+
+    pub fn log(&self, label: &str) -> String {
+        std::fs::read_to_string(self.tmp.join(format!("{label}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until the log of `label` contains `needle`.
+    pub fn wait_log(&mut self, label: &str, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log(label).contains(needle) {
+                return;
+            }
+            if let Some((_, child)) = self.children.iter_mut().find(|(l, _)| l == label) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "{label} exited ({status}) before logging {needle:?}:\n{}",
+                        self.log(label)
+                    );
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{label} did not log {needle:?} within {timeout:?}:\n{}",
+                self.log(label)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `signal` to a process this lab started and reaps it.
+    pub fn kill(&mut self, label: &str, signal: i32) {
+        let pos = self
+            .children
+            .iter()
+            .position(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no process {label}"));
+        let (_, mut child) = self.children.remove(pos);
+        // SAFETY: a PID of a child we have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let _ = child.wait();
+    }
+
+    /// Creates the bridge `br0` in namespace `switch`.
+    pub fn bridge(&mut self, switch: &str) {
+        self.sh(switch, "ip link add br0 type bridge && ip link set br0 up");
+    }
+
+    /// Plugs host `short` into the bridge: its `eth0` with `addr` (CIDR), the switch side
+    /// named `p-<short>`. Transmit checksum offload is off (see TOOLCHAIN.md: XDP_TX'd
+    /// CHECKSUM_PARTIAL packets would reach the receiver with bad checksums).
+    pub fn plug(&mut self, switch: &str, short: &str, addrs: &[&str]) {
+        let port = format!("p-{short}");
+        let host_ns = self.ns(short);
+        self.sh(
+            switch,
+            &format!(
+                "ip link add {port} type veth peer name eth0 netns {host_ns} && \
+                 ip link set {port} master br0 && ip link set {port} up"
+            ),
+        );
+        let mut script = String::from("ip link set eth0 up && ethtool -K eth0 tx off >/dev/null");
+        for a in addrs {
+            script.push_str(&format!(" && ip addr add {a} dev eth0"));
+        }
+        self.sh(short, &script);
+    }
+
+    /// Runs `f` on a thread inside namespace `short` (sockets it opens live there).
+    pub fn within<T: Send>(&self, short: &str, f: impl FnOnce() -> T + Send) -> T {
+        let ns = File::open(format!("/run/netns/{}", self.ns(short))).expect("netns file");
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                // SAFETY: setns on this thread only, with an fd we own.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            })
+            .join()
+            .expect("lab thread panicked")
+        })
+    }
+
+    /// An interface counter of namespace `short` (e.g. "eth0", "rx_bytes").
+    pub fn counter(&self, short: &str, ifname: &str, name: &str) -> u64 {
+        self.sh(
+            short,
+            &format!("cat /sys/class/net/{ifname}/statistics/{name}"),
+        )
+        .trim()
+        .parse()
+        .expect("counter")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            // SAFETY: PIDs of our own unreaped children.
+            unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+        for ns in self.namespaces.iter().rev() {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// One HTTP GET over a fresh connection; returns the response body.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok(body)
+}
+
+/// A line-echo connection to the lab's real servers (port 7).
+pub struct EchoConn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl EchoConn {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Self> {
+        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        Ok(Self {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+        })
+    }
+
+    /// Sends a line, returns the server's answer ("<name> <local addr> <line>").
+    pub fn ask(&mut self, line: &str) -> std::io::Result<String> {
+        writeln!(self.writer, "{line}")?;
+        let mut answer = String::new();
+        self.reader.read_line(&mut answer)?;
+        if answer.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed",
+            ));
+        }
+        Ok(answer.trim_end().to_string())
+    }
+}
+
+pub const LAB_VIP: &str = "198.18.0.100";
+pub const LAB_CLIENT: &str = "198.18.0.1";
+pub const LAB_DIRECTOR: &str = "198.18.0.2";
+
+/// Real server `n` (1-based) of the DR lab.
+pub fn lab_real(n: usize) -> String {
+    format!("198.18.0.{}", 10 + n)
+}
+
+/// The DR lab: a bridge (`sw`), a client (`client`), one director (`dir`) holding the VIP
+/// on its eth0 (as an operator does without VRRP), and `reals` real servers (`rs1`..)
+/// prepared with `xlb realserver setup` and running the lab real-server program. The
+/// director's switch port runs the XDP pass program so XDP_TX frames are delivered.
+pub fn dr_lab(tag: &str, reals: usize) -> Lab {
+    let mut lab = Lab::new(tag);
+    for short in ["sw", "client", "dir"] {
+        lab.add_ns(short);
+    }
+    lab.bridge("sw");
+    lab.plug("sw", "client", &[&format!("{LAB_CLIENT}/24")]);
+    lab.plug(
+        "sw",
+        "dir",
+        &[&format!("{LAB_DIRECTOR}/24"), &format!("{LAB_VIP}/32")],
+    );
+    let xlb = xlb_bin();
+    for n in 1..=reals {
+        let short = format!("rs{n}");
+        lab.add_ns(&short);
+        lab.plug("sw", &short, &[&format!("{}/24", lab_real(n))]);
+        let state = lab.tmp.join(format!("{short}-realserver.json"));
+        run_ok(
+            lab.command(&short, &xlb)
+                .args(["realserver", "setup", "--vip", LAB_VIP, "--state-file"])
+                .arg(&state),
+        );
+        let mut server = lab.command(&short, Path::new("python3"));
+        server.arg(realserver_script()).arg(&short);
+        lab.spawn(&short, server);
+        lab.wait_log(&short, "listening", Duration::from_secs(10));
+    }
+    let pin = lab.pins.0.join("pass_dir");
+    std::fs::create_dir_all(&lab.pins.0).expect("pin dir");
+    xlb::lab::attach_xdp_pass(&lab.ns("sw"), "p-dir", &pin).expect("XDP pass on the switch port");
+    lab
+}
+
+/// Writes the director's config for the DR lab: `services` is TOML for the
+/// `[[virtual_server]]` blocks.
+pub fn write_config(lab: &Lab, services: &str) -> PathBuf {
+    let path = lab.tmp.join("xlb.toml");
+    std::fs::write(&path, services).expect("config");
+    path
+}
+
+/// Starts `xlb run` in the director namespace under the label `label`; waits until running.
+pub fn start_xlb(lab: &mut Lab, label: &str, config: &Path) {
+    let mut cmd = lab.command("dir", &xlb_bin());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(config)
+        .arg("--pin-path")
+        .arg(&lab.pins.0);
+    lab.spawn(label, cmd);
+    lab.wait_log(label, "xlb running", Duration::from_secs(20));
+}

@@ -1,0 +1,57 @@
+//! `cargo xtask test [-- ARGS]`: every test, the privileged ones included.
+//!
+//! ARGS go to the test binaries (a name filter, `--nocapture`, ...).
+
+use std::ffi::OsString;
+
+use anyhow::{Result, bail};
+
+use crate::{
+    build::build_xlb,
+    setup::setup,
+    util::{is_root, run, step},
+};
+
+const TASK: &str = "test";
+
+/// The crate of privileged tests (network namespaces, real XDP): root, one test at a time.
+const PRIVILEGED: &str = "integration-tests";
+
+pub fn test(args: &[OsString]) -> Result<()> {
+    let tools = setup()?;
+
+    step(TASK, "unit tests (workspace without the privileged crate)");
+    let mut cmd = tools.cargo();
+    // lb-ebpf only builds for the bpf target (through lb-userspace/build.rs): no host tests.
+    cmd.args([
+        "test",
+        "--workspace",
+        "--exclude",
+        PRIVILEGED,
+        "--exclude",
+        "lb-ebpf",
+    ]);
+    if !args.is_empty() {
+        cmd.arg("--").args(args);
+    }
+    run(&mut cmd)?;
+
+    if !is_root() {
+        bail!(
+            "the privileged tests ({PRIVILEGED}) need root for network namespaces and XDP: \
+             run `cargo xtask test` as root (e.g. `sudo -E env \"PATH=$PATH\" cargo xtask test`)"
+        );
+    }
+    // Privileged tests that start daemons find the binary through XLB_BIN.
+    let xlb = build_xlb(&tools, false)?;
+    step(TASK, "privileged tests (root, one at a time)");
+    let mut cmd = tools.cargo();
+    cmd.args(["test", "--package", PRIVILEGED, "--", "--test-threads=1"])
+        .args(args)
+        .env("XLB_BIN", &xlb);
+    run(&mut cmd)?;
+
+    // `cargo xtask bench --quick` (a smoke run of the benchmarks) is to be added here.
+    step(TASK, "all tests passed");
+    Ok(())
+}
