@@ -178,7 +178,7 @@ impl Config {
     pub fn parse(text: &str, file_name: &str) -> Result<Config, ConfigError> {
         let error = |span: Option<std::ops::Range<usize>>, path: &KeyPath, kind| ConfigError {
             file: file_name.to_owned(),
-            location: span.map(|s| Location::from_span(text, s)),
+            location: span.map(|s| Box::new(Location::from_span(text, s))),
             key_path: path.to_string(),
             kind,
         };

@@ -61,7 +61,8 @@ pub struct ConfigError {
     /// [`Config::parse`](super::Config::parse).
     pub file: String,
     /// Where, when the error is about a place in the file (not for read errors).
-    pub location: Option<Location>,
+    /// Boxed to keep `Result<Config, ConfigError>` small.
+    pub location: Option<Box<Location>>,
     /// The key path, e.g. `virtual_server[0].port`; empty for file-level errors.
     pub key_path: String,
     pub kind: ConfigErrorKind,
