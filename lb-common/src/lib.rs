@@ -54,7 +54,7 @@ pub const MAX_SERVICES: u32 = 4096;
 pub const MAX_REALS: u32 = 65536;
 /// Entries of the scheduling-table arena: every service's current table (and, during a
 /// swap, its next one) is a slice of it.
-pub const TABLE_CAPACITY: u32 = 1 << 22;
+pub const TABLE_CAPACITY: u32 = 1 << 24;
 /// Connection-table entries (LRU: the least recently used flow is evicted when full).
 pub const MAX_CONNS: u32 = 1 << 19;
 /// Client-affinity entries for `persistence_timeout`.
