@@ -284,6 +284,35 @@ fn fmt_mac(m: &[u8; 6]) -> String {
     )
 }
 
+/// Says loudly what the config asks for that this version does not do yet, rather than
+/// letting a keepalived user believe it happens.
+fn warn_unimplemented(config: &Config) {
+    if !config.vrrp_instance.is_empty() {
+        warn!(
+            instances = config.vrrp_instance.len(),
+            "vrrp_instance blocks are validated but VRRP is not implemented yet: every virtual \
+             service is forwarded by this director, and VIPs must be put on the interface by hand"
+        );
+    }
+    let checked = config
+        .virtual_server
+        .iter()
+        .flat_map(|v| &v.real_server)
+        .filter(|r| {
+            r.tcp_check.is_some()
+                || r.http_get.is_some()
+                || r.ssl_get.is_some()
+                || r.misc_check.is_some()
+        })
+        .count();
+    if checked > 0 {
+        warn!(
+            real_servers = checked,
+            "health checkers are validated but not run yet: every real server counts as alive"
+        );
+    }
+}
+
 /// Runs the daemon until `shutdown` completes (or SIGINT / SIGTERM arrive).
 pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -293,6 +322,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
             opts.config_path.display()
         );
     }
+    warn_unimplemented(&config);
     let handle = neighbor::connect()?;
     let (dataplane, maps) = DataPlane::load(&opts.pin_path)?;
     let sync = MapSync::adopt(maps)?;
