@@ -248,6 +248,27 @@ impl Daemon {
         Ok(())
     }
 
+    /// Start-up: every real server located (refusing ones not on-link) before anything
+    /// is attached, the maps filled before the program sees a packet, then attach.
+    async fn start(&mut self) -> Result<()> {
+        self.locate_reals().await?;
+        // Give ARP / NDP a moment so the first sync already has the MACs.
+        let deadline = tokio::time::Instant::now() + INITIAL_RESOLVE_WAIT;
+        while self.neighbors.values().any(|n| n.mac.is_none())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.poll_unresolved(false).await?;
+        }
+        for (ip, n) in &self.neighbors {
+            if n.mac.is_none() {
+                warn!(real_server = %ip, "MAC unknown: no new flows go to it until it answers ARP/NDP");
+            }
+        }
+        self.apply().await?;
+        self.attach_all().await
+    }
+
     /// SIGHUP: a bad new config is reported and changes nothing.
     async fn reload(&mut self) {
         let new = match Config::load(&self.config_path) {
@@ -259,9 +280,9 @@ impl Daemon {
         };
         let old = std::mem::replace(&mut self.config, new);
         let result = async {
-            self.attach_all().await?;
             self.locate_reals().await?;
-            self.apply().await
+            self.apply().await?;
+            self.attach_all().await
         }
         .await;
         match result {
@@ -269,7 +290,11 @@ impl Daemon {
             Err(e) => {
                 error!("reload failed, restoring the running config: {e:#}");
                 self.config = old;
-                if let Err(e) = self.apply().await {
+                let restored = async {
+                    self.locate_reals().await?;
+                    self.apply().await
+                };
+                if let Err(e) = restored.await {
                     error!("restoring the running config failed: {e:#}");
                 }
             }
@@ -326,7 +351,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
     let handle = neighbor::connect()?;
     let (dataplane, maps) = DataPlane::load(&opts.pin_path)?;
     let sync = MapSync::adopt(maps)?;
-    if sync.service_count() > 0 {
+    let fresh = sync.service_count() == 0;
+    if !fresh {
         info!(
             services = sync.service_count(),
             pin_path = %opts.pin_path.display(),
@@ -343,21 +369,13 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         neighbors: HashMap::new(),
     };
     let mut events = neighbor::watch()?;
-    d.attach_all().await?;
-    d.locate_reals().await?;
-
-    // Give ARP / NDP a moment so the first sync already has the MACs.
-    let deadline = tokio::time::Instant::now() + INITIAL_RESOLVE_WAIT;
-    while d.neighbors.values().any(|n| n.mac.is_none()) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        d.poll_unresolved(false).await?;
-    }
-    for (ip, n) in &d.neighbors {
-        if n.mac.is_none() {
-            warn!(real_server = %ip, "MAC unknown: no new flows go to it until it answers ARP/NDP");
+    if let Err(e) = d.start().await {
+        if fresh {
+            // Leave nothing half-made behind: no pinned maps, no attached program.
+            let _ = crate::dataplane::teardown(&opts.pin_path);
         }
+        return Err(e);
     }
-    d.apply().await?;
     info!(
         config = %opts.config_path.display(),
         pin_path = %opts.pin_path.display(),

@@ -90,7 +90,8 @@ enum RealServerAction {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("XLB_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // netlink-packet-route warns about every attribute newer than itself: noise.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,netlink_packet_route=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
