@@ -336,3 +336,21 @@ pub fn start_xlb(lab: &mut Lab, label: &str, config: &Path) {
     lab.spawn(label, cmd);
     lab.wait_log(label, "xlb running", Duration::from_secs(20));
 }
+
+impl Lab {
+    /// Sends `signal` to a process this lab started, leaving it running and unreaped (the
+    /// lab still kills it on drop). Panics if the process has already exited.
+    pub fn signal(&mut self, label: &str, signal: i32) {
+        let log = self.log(label);
+        let (_, child) = self
+            .children
+            .iter_mut()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no process {label}"));
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{label} already exited ({status}):\n{log}");
+        }
+        // SAFETY: the PID of a child we have not reaped yet.
+        unsafe { libc::kill(child.id() as i32, signal) };
+    }
+}
