@@ -206,11 +206,16 @@ pub fn render(s: &Status) -> String {
     }
     let _ = writeln!(out, "connections tracked: {}", s.connections);
     let nonzero = |v: &[(String, u64)]| {
-        v.iter()
+        let parts: Vec<String> = v
+            .iter()
             .filter(|(_, n)| *n > 0)
             .map(|(k, n)| format!("{k}={n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+            .collect();
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(" ")
+        }
     };
     let _ = writeln!(out, "dropped: {}", nonzero(&s.drops));
     let _ = writeln!(out, "passed to the host: {}", nonzero(&s.passes));

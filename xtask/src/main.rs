@@ -51,7 +51,8 @@ enum Task {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
-    /// An HA cluster in network namespaces on this machine, showing balancing and failover.
+    /// A DR lab in network namespaces on this machine (client, director, three real
+    /// servers), showing balancing through XDP; failover joins it with VRRP.
     Demo,
 }
 
