@@ -51,6 +51,10 @@ pub fn test(args: &[OsString]) -> Result<()> {
         .env("XLB_BIN", &xlb);
     run(&mut cmd)?;
 
+    // The README's first command must keep working: run it as part of the suite.
+    step(TASK, "the demo (README's first command)");
+    crate::demo::demo()?;
+
     // `cargo xtask bench --quick` (a smoke run of the benchmarks) is to be added here.
     step(TASK, "all tests passed");
     Ok(())
