@@ -25,6 +25,7 @@ pub fn test(args: &[OsString]) -> Result<()> {
     // lb-ebpf only builds for the bpf target (through lb-userspace/build.rs): no host tests.
     cmd.args([
         "test",
+        "--no-fail-fast",
         "--workspace",
         "--exclude",
         PRIVILEGED,
@@ -46,7 +47,7 @@ pub fn test(args: &[OsString]) -> Result<()> {
     let xlb = build_xlb(&tools, false)?;
     step(TASK, "privileged tests (root, one at a time)");
     let mut cmd = tools.cargo();
-    cmd.args(["test", "--package", PRIVILEGED, "--", "--test-threads=1"])
+    cmd.args(["test", "--no-fail-fast", "--package", PRIVILEGED, "--", "--test-threads=1"])
         .args(args)
         .env("XLB_BIN", &xlb);
     run(&mut cmd)?;
