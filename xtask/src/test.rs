@@ -47,7 +47,7 @@ pub fn test(args: &[OsString]) -> Result<()> {
     let xlb = build_xlb(&tools, false)?;
     step(TASK, "privileged tests (root, one at a time)");
     let mut cmd = tools.cargo();
-    cmd.args(["test", "--no-fail-fast", "--package", PRIVILEGED, "--", "--test-threads=1"])
+    cmd.args(["test", "--no-fail-fast", "--package", PRIVILEGED, "--tests", "--", "--test-threads=1"])
         .args(args)
         .env("XLB_BIN", &xlb);
     run(&mut cmd)?;
