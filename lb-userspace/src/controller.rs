@@ -17,7 +17,10 @@ use anyhow::{Context, Result, bail};
 use futures::StreamExt;
 use lb_common::{Addr, PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey};
 use rtnetlink::Handle;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::{
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+};
 use tracing::{error, info, warn};
 
 use crate::{
@@ -25,6 +28,11 @@ use crate::{
     dataplane::{AttachMode, DataPlane},
     neighbor::{self, NeighborEvent},
     sync::{DesiredReal, DesiredService, MapSync},
+    vrrp::{
+        self,
+        instance::{Gate, GateRequest, Instance},
+        machine::State as VrrpState,
+    },
 };
 
 /// How long start-up waits for real servers' MACs before going on without them (those
@@ -65,14 +73,23 @@ struct Neighbor {
     mac: Option<[u8; 6]>,
 }
 
-struct Daemon {
-    handle: Handle,
+/// The XDP program and the maps, present when the config has virtual servers.
+struct Plane {
     dataplane: DataPlane,
     sync: MapSync,
+}
+
+struct Daemon {
+    handle: Handle,
+    plane: Option<Plane>,
     config: Config,
     config_path: PathBuf,
     attach_mode: AttachMode,
     neighbors: HashMap<IpAddr, Neighbor>,
+    /// Running VRRP instances and the state each last reported through the gate.
+    instances: Vec<Instance>,
+    vrrp_state: HashMap<String, VrrpState>,
+    gate: Gate,
 }
 
 impl Daemon {
@@ -90,12 +107,15 @@ impl Daemon {
                 wanted.push(name);
             }
         }
+        let Some(plane) = self.plane.as_mut() else {
+            return Ok(());
+        };
         for name in wanted {
-            if self.dataplane.attached().any(|(n, _)| n == name.as_str()) {
+            if plane.dataplane.attached().any(|(n, _)| n == name.as_str()) {
                 continue;
             }
             let ifindex = neighbor::ifindex(&self.handle, &name).await?;
-            let adopted = self.dataplane.attach(&name, ifindex, self.attach_mode)?;
+            let adopted = plane.dataplane.attach(&name, ifindex, self.attach_mode)?;
             match self.attach_mode {
                 AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
                 AttachMode::Generic => warn!(
@@ -213,8 +233,11 @@ impl Daemon {
                 },
                 algo: algo(vs.lb_algo),
                 hash_port: vs.hash_port,
-                // No VRRP yet: every virtual service is active on this director.
-                active: true,
+                // Forwarded when no VRRP instance owns the VIP, or when ours is MASTER.
+                active: match vs.vrrp_instance(&self.config) {
+                    None => true,
+                    Some(i) => self.vrrp_state.get(&i.name) == Some(&VrrpState::Master),
+                },
                 persistence_timeout: vs.persistence_timeout,
                 reals: vs
                     .real_server
@@ -236,14 +259,19 @@ impl Daemon {
     }
 
     async fn apply(&mut self) -> Result<()> {
+        if self.plane.is_none() {
+            return Ok(());
+        }
         let mut ifaces = BTreeMap::new();
         for n in self.neighbors.values() {
             if let std::collections::btree_map::Entry::Vacant(e) = ifaces.entry(n.ifindex) {
                 e.insert(neighbor::link_mac(&self.handle, n.ifindex).await?);
             }
         }
-        self.sync.apply_ifaces(&ifaces)?;
-        let report = self.sync.apply(&self.desired())?;
+        let desired = self.desired();
+        let plane = self.plane.as_mut().expect("checked above");
+        plane.sync.apply_ifaces(&ifaces)?;
+        let report = plane.sync.apply(&desired)?;
         info!(?report, "data plane synced");
         Ok(())
     }
@@ -269,8 +297,70 @@ impl Daemon {
         self.attach_all().await
     }
 
+    /// A gate request from an instance: switch its services, then let it go on.
+    async fn on_gate(&mut self, req: GateRequest) {
+        info!(instance = %req.instance, state = %req.state, "data plane follows VRRP");
+        self.vrrp_state.insert(req.instance, req.state);
+        if let Err(e) = self.apply().await {
+            error!("sync failed: {e:#}");
+        }
+        let _ = req.done.send(());
+    }
+
+    /// Stops `stopping` instances while still serving their gate requests (each waits for
+    /// its services to be switched off before it ends).
+    async fn stop_instances(
+        &mut self,
+        stopping: Vec<Instance>,
+        gate_rx: &mut mpsc::Receiver<GateRequest>,
+    ) {
+        let names: Vec<String> = stopping.iter().map(|i| i.name.clone()).collect();
+        let all = futures::future::join_all(stopping.into_iter().map(Instance::stop));
+        tokio::pin!(all);
+        loop {
+            tokio::select! {
+                _ = &mut all => break,
+                Some(req) = gate_rx.recv() => self.on_gate(req).await,
+            }
+        }
+        for n in names {
+            self.vrrp_state.remove(&n);
+        }
+        if let Err(e) = self.apply().await {
+            error!("sync failed: {e:#}");
+        }
+    }
+
+    /// Starts every configured instance that is not running.
+    async fn start_instances(&mut self) -> Result<()> {
+        for spec in vrrp::instance::specs(&self.config) {
+            if self.instances.iter().any(|i| i.name == spec.name) {
+                continue;
+            }
+            let inst = vrrp::instance::spawn(spec, self.handle.clone(), self.gate.clone()).await?;
+            self.instances.push(inst);
+        }
+        Ok(())
+    }
+
+    /// After a reload: instances whose settings changed (or that were removed) stop, new
+    /// and changed ones start. Unchanged instances keep their state.
+    async fn restart_changed_instances(&mut self, gate_rx: &mut mpsc::Receiver<GateRequest>) {
+        let specs = vrrp::instance::specs(&self.config);
+        let (keep, stop): (Vec<Instance>, Vec<Instance>) = std::mem::take(&mut self.instances)
+            .into_iter()
+            .partition(|i| specs.iter().any(|s| *s == i.spec));
+        self.instances = keep;
+        if !stop.is_empty() {
+            self.stop_instances(stop, gate_rx).await;
+        }
+        if let Err(e) = self.start_instances().await {
+            error!("starting VRRP instances after reload: {e:#}");
+        }
+    }
+
     /// SIGHUP: a bad new config is reported and changes nothing.
-    async fn reload(&mut self) {
+    async fn reload(&mut self, gate_rx: &mut mpsc::Receiver<GateRequest>) {
         let new = match Config::load(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
@@ -286,7 +376,10 @@ impl Daemon {
         }
         .await;
         match result {
-            Ok(()) => info!(path = %self.config_path.display(), "config reloaded"),
+            Ok(()) => {
+                info!(path = %self.config_path.display(), "config reloaded");
+                self.restart_changed_instances(gate_rx).await;
+            }
             Err(e) => {
                 error!("reload failed, restoring the running config: {e:#}");
                 self.config = old;
@@ -312,13 +405,6 @@ fn fmt_mac(m: &[u8; 6]) -> String {
 /// Says loudly what the config asks for that this version does not do yet, rather than
 /// letting a keepalived user believe it happens.
 fn warn_unimplemented(config: &Config) {
-    if !config.vrrp_instance.is_empty() {
-        warn!(
-            instances = config.vrrp_instance.len(),
-            "vrrp_instance blocks are validated but VRRP is not implemented yet: every virtual \
-             service is forwarded by this director, and VIPs must be put on the interface by hand"
-        );
-    }
     let checked = config
         .virtual_server
         .iter()
@@ -341,45 +427,61 @@ fn warn_unimplemented(config: &Config) {
 /// Runs the daemon until `shutdown` completes (or SIGINT / SIGTERM arrive).
 pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result<()> {
     let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if config.virtual_server.is_empty() {
+    if config.virtual_server.is_empty() && config.vrrp_instance.is_empty() {
         bail!(
-            "{}: no virtual_server: nothing for the data plane to do",
+            "{}: neither virtual_server nor vrrp_instance: nothing to do",
             opts.config_path.display()
         );
     }
     warn_unimplemented(&config);
     let handle = neighbor::connect()?;
-    let (dataplane, maps) = DataPlane::load(&opts.pin_path)?;
-    let sync = MapSync::adopt(maps)?;
-    let fresh = sync.service_count() == 0;
-    if !fresh {
-        info!(
-            services = sync.service_count(),
-            pin_path = %opts.pin_path.display(),
-            "adopted the pinned data plane"
-        );
-    }
+    // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
+    let mut fresh = true;
+    let plane = if config.virtual_server.is_empty() {
+        None
+    } else {
+        let (dataplane, maps) = DataPlane::load(&opts.pin_path)?;
+        let sync = MapSync::adopt(maps)?;
+        fresh = sync.service_count() == 0;
+        if !fresh {
+            info!(
+                services = sync.service_count(),
+                pin_path = %opts.pin_path.display(),
+                "adopted the pinned data plane"
+            );
+        }
+        Some(Plane { dataplane, sync })
+    };
+    let (gate_tx, mut gate_rx) = mpsc::channel(16);
     let mut d = Daemon {
         handle,
-        dataplane,
-        sync,
+        plane,
         config,
         config_path: opts.config_path.clone(),
         attach_mode: opts.attach_mode,
         neighbors: HashMap::new(),
+        instances: Vec::new(),
+        vrrp_state: HashMap::new(),
+        gate: Gate(gate_tx),
     };
     let mut events = neighbor::watch()?;
     if let Err(e) = d.start().await {
-        if fresh {
+        if fresh && d.plane.is_some() {
             // Leave nothing half-made behind: no pinned maps, no attached program.
             let _ = crate::dataplane::teardown(&opts.pin_path);
         }
+        return Err(e);
+    }
+    if let Err(e) = d.start_instances().await {
+        let running = std::mem::take(&mut d.instances);
+        d.stop_instances(running, &mut gate_rx).await;
         return Err(e);
     }
     info!(
         config = %opts.config_path.display(),
         pin_path = %opts.pin_path.display(),
         services = d.config.virtual_server.len(),
+        vrrp_instances = d.instances.len(),
         "xlb running"
     );
 
@@ -394,7 +496,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
             _ = &mut shutdown => break,
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => d.reload().await,
+            _ = hup.recv() => d.reload(&mut gate_rx).await,
+            Some(req) = gate_rx.recv() => d.on_gate(req).await,
             Some(ev) = events.next() => {
                 if d.on_neighbor(ev) {
                     if let Err(e) = d.apply().await { error!("sync failed: {e:#}"); }
@@ -410,10 +513,19 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
             _ = refresh.tick() => d.refresh_all().await,
         }
     }
-    info!(
-        pin_path = %opts.pin_path.display(),
-        "stopping; the data plane stays attached and keeps forwarding (`xlb teardown` removes it)"
-    );
+    // Resign first (priority 0 adverts, VIPs removed, services switched off), so the
+    // backup takes over within its skew time.
+    let running = std::mem::take(&mut d.instances);
+    if !running.is_empty() {
+        info!(instances = running.len(), "resigning VRRP instances");
+        d.stop_instances(running, &mut gate_rx).await;
+    }
+    if d.plane.is_some() {
+        info!(
+            pin_path = %opts.pin_path.display(),
+            "stopping; the data plane stays attached (`xlb teardown` removes it)"
+        );
+    }
     Ok(())
 }
 

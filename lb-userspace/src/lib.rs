@@ -20,3 +20,4 @@ pub mod realserver;
 pub mod sched;
 pub mod status;
 pub mod sync;
+pub mod vrrp;

@@ -164,7 +164,9 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let rt = match tokio::runtime::Builder::new_current_thread()
+    // Two workers: a long map sync on one never delays a VRRP advert on the other.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
     {

@@ -67,6 +67,55 @@ pub fn connect() -> Result<Handle, NeighborError> {
     Ok(handle)
 }
 
+/// A link's state changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkEvent {
+    pub ifindex: u32,
+    /// Administratively up and with carrier (`IFF_UP` and `IFF_RUNNING`).
+    pub up: bool,
+}
+
+fn link_is_up(link: &LinkMessage) -> bool {
+    use rtnetlink::packet_route::link::LinkFlags;
+    link.header.flags.contains(LinkFlags::Up) && link.header.flags.contains(LinkFlags::Running)
+}
+
+/// Whether interface `ifindex` is up with carrier.
+pub async fn link_up(handle: &Handle, ifindex: u32) -> Result<bool, NeighborError> {
+    let mut links = handle.link().get().match_index(ifindex).execute();
+    match links.try_next().await? {
+        Some(link) => Ok(link_is_up(&link)),
+        None => Ok(false),
+    }
+}
+
+/// Opens a connection subscribed to link changes (`RTMGRP_LINK`); a deleted link is
+/// reported down.
+pub fn watch_links() -> Result<futures::stream::BoxStream<'static, LinkEvent>, NeighborError> {
+    use rtnetlink::sys::{AsyncSocket, SocketAddr};
+    const RTMGRP_LINK: u32 = 1;
+    let (mut conn, _handle, messages) = rtnetlink::new_connection()?;
+    conn.socket_mut()
+        .socket_mut()
+        .bind(&SocketAddr::new(0, RTMGRP_LINK))?;
+    tokio::spawn(conn);
+    Ok(messages
+        .filter_map(|(msg, _)| async move {
+            match msg.payload {
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(l)) => Some(LinkEvent {
+                    ifindex: l.header.index,
+                    up: link_is_up(&l),
+                }),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(l)) => Some(LinkEvent {
+                    ifindex: l.header.index,
+                    up: false,
+                }),
+                _ => None,
+            }
+        })
+        .boxed())
+}
+
 /// Opens a connection subscribed to neighbour changes; yields them as they happen.
 pub fn watch() -> Result<futures::stream::BoxStream<'static, NeighborEvent>, NeighborError> {
     use rtnetlink::sys::{AsyncSocket, SocketAddr};

@@ -354,3 +354,63 @@ impl Lab {
         unsafe { libc::kill(child.id() as i32, signal) };
     }
 }
+
+pub const LAB_DIRECTOR2: &str = "198.18.0.3";
+
+/// The HA lab: like [`dr_lab`] but with two directors, `dir1` (198.18.0.2) and `dir2`
+/// (198.18.0.3), and no VIP on either: VRRP moves it. Both switch ports run the XDP pass
+/// program.
+pub fn ha_lab(tag: &str, reals: usize) -> Lab {
+    let mut lab = Lab::new(tag);
+    for short in ["sw", "client", "dir1", "dir2"] {
+        lab.add_ns(short);
+    }
+    lab.bridge("sw");
+    lab.plug("sw", "client", &[&format!("{LAB_CLIENT}/24")]);
+    lab.plug("sw", "dir1", &[&format!("{LAB_DIRECTOR}/24")]);
+    lab.plug("sw", "dir2", &[&format!("{LAB_DIRECTOR2}/24")]);
+    let xlb = xlb_bin();
+    for n in 1..=reals {
+        let short = format!("rs{n}");
+        lab.add_ns(&short);
+        lab.plug("sw", &short, &[&format!("{}/24", lab_real(n))]);
+        let state = lab.tmp.join(format!("{short}-realserver.json"));
+        run_ok(
+            lab.command(&short, &xlb)
+                .args(["realserver", "setup", "--vip", LAB_VIP, "--state-file"])
+                .arg(&state),
+        );
+        let mut server = lab.command(&short, Path::new("python3"));
+        server.arg(realserver_script()).arg(&short);
+        lab.spawn(&short, server);
+        lab.wait_log(&short, "listening", Duration::from_secs(10));
+    }
+    std::fs::create_dir_all(&lab.pins.0).expect("pin dir");
+    for dir in ["dir1", "dir2"] {
+        let pin = lab.pins.0.join(format!("pass_{dir}"));
+        xlb::lab::attach_xdp_pass(&lab.ns("sw"), &format!("p-{dir}"), &pin)
+            .expect("XDP pass on the switch port");
+    }
+    lab
+}
+
+/// Starts `xlb run` in namespace `ns` (pins in a per-namespace subdirectory); waits until
+/// it runs.
+pub fn start_xlb_in(lab: &mut Lab, ns: &str, label: &str, config: &Path) {
+    let pins = lab.pins.0.join(ns);
+    let mut cmd = lab.command(ns, &xlb_bin());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(config)
+        .arg("--pin-path")
+        .arg(&pins);
+    lab.spawn(label, cmd);
+    lab.wait_log(label, "xlb running", Duration::from_secs(20));
+}
+
+/// Whether namespace `ns` has `addr` on one of its interfaces.
+pub fn has_address(lab: &Lab, ns: &str, addr: &str) -> bool {
+    lab.sh(ns, "ip -o addr show")
+        .split_whitespace()
+        .any(|w| w.split('/').next() == Some(addr))
+}

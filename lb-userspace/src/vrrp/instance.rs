@@ -1,0 +1,494 @@
+//! One VRRP instance at work: the driver around the pure [`Machine`].
+//!
+//! The task owns the machine, its socket and its timers. Everything it does is one of
+//! four reactions: an advert arrived (decode, check, feed the machine), a deadline passed
+//! (tick the machine, send due gratuitous ARPs), a tracked interface changed (FAULT in or
+//! out), or the controller asked it to stop. The machine's actions are carried out in the
+//! order given; the two that touch the data plane go through the [`Gate`], so that a
+//! director that becomes MASTER forwards before it announces the VIPs, and one that stops
+//! being MASTER stops forwarding in the same step as it removes them.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use rtnetlink::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::{
+    machine::{Action, Event, Initial, Machine, Params, State, VrrpVersion},
+    net::{self, VrrpSocket, VrrpSocketConfig},
+    packet::{self, Advert, Auth, Interval, LocalParams, V3Checksum, Version},
+    vip::{self, GarpSchedule},
+};
+use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
+
+/// Everything an instance needs, resolved from the config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub interface: String,
+    pub params_priority: u8,
+    pub version: Version,
+    pub vrid: u8,
+    pub advert_int: Duration,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub initial: Initial,
+    pub auth: Auth,
+    pub vips: Vec<VirtualIpAddress>,
+    /// The addresses carried in adverts.
+    pub advertised: Vec<IpAddr>,
+    pub src: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub mcast_group: IpAddr,
+    pub checksum: V3Checksum,
+    pub garp: GarpSchedule,
+    pub track_interfaces: Vec<String>,
+    pub track_own_interface: bool,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+impl InstanceSpec {
+    pub fn from_config(cfg: &Config, i: &VrrpInstance) -> Self {
+        let g = &cfg.global_defs;
+        let vips = i.virtual_addresses();
+        let advertised: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        let v6 = i.is_ipv6().unwrap_or(false);
+        let version = if i.version == 3 {
+            Version::V3
+        } else {
+            Version::V2
+        };
+        let auth = match (&i.authentication, version) {
+            (Some(a), Version::V2) => Auth::pass(a.auth_pass.as_bytes()).unwrap_or(Auth::None),
+            _ => Auth::None,
+        };
+        let mut all_vips = vips;
+        all_vips.extend(i.excluded_addresses());
+        Self {
+            name: i.name.clone(),
+            interface: i.interface.clone(),
+            params_priority: i.priority,
+            version,
+            vrid: i.virtual_router_id,
+            advert_int: secs(i.advert_int),
+            preempt: !i.nopreempt,
+            preempt_delay: secs(i.preempt_delay),
+            initial: match i.state {
+                InitialState::Master => Initial::Master,
+                InitialState::Backup => Initial::Backup,
+            },
+            auth,
+            vips: all_vips,
+            advertised,
+            src: i.unicast_src_ip.or(i.mcast_src_ip),
+            unicast_peers: i.unicast_peer.clone(),
+            mcast_group: if v6 {
+                IpAddr::V6(g.vrrp_mcast_group6)
+            } else {
+                IpAddr::V4(g.vrrp_mcast_group4)
+            },
+            checksum: if i.v3_checksum_as_v2 {
+                V3Checksum::MessageOnly
+            } else {
+                V3Checksum::PseudoHeader
+            },
+            garp: GarpSchedule::for_instance(i, g),
+            track_interfaces: i
+                .track_interface
+                .iter()
+                .filter_map(|t| t.split_whitespace().next().map(str::to_string))
+                .collect(),
+            track_own_interface: !i.dont_track_primary,
+        }
+    }
+
+    fn is_ipv6(&self) -> bool {
+        self.advertised.first().is_some_and(IpAddr::is_ipv6)
+    }
+}
+
+/// Asks the controller to switch forwarding of an instance's virtual services, and waits
+/// until the maps say so.
+#[derive(Clone)]
+pub struct Gate(pub mpsc::Sender<GateRequest>);
+
+pub struct GateRequest {
+    pub instance: String,
+    pub state: State,
+    pub done: oneshot::Sender<()>,
+}
+
+impl Gate {
+    async fn set(&self, instance: &str, state: State) {
+        let (done, wait) = oneshot::channel();
+        let req = GateRequest {
+            instance: instance.to_string(),
+            state,
+            done,
+        };
+        if self.0.send(req).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// A running instance.
+pub struct Instance {
+    pub name: String,
+    pub spec: InstanceSpec,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Instance {
+    /// Resigns (priority 0 advert if MASTER, VIPs removed) and waits for the task to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// Counts rejected adverts by reason and logs at most one line per reason per period.
+#[derive(Default)]
+struct RejectLog {
+    counts: HashMap<&'static str, (u64, Option<Instant>)>,
+}
+
+impl RejectLog {
+    const PERIOD: Duration = Duration::from_secs(10);
+
+    fn record(&mut self, instance: &str, reason: &'static str, detail: &dyn std::fmt::Display) {
+        let now = Instant::now();
+        let entry = self.counts.entry(reason).or_insert((0, None));
+        entry.0 += 1;
+        if entry
+            .1
+            .is_none_or(|t| now.duration_since(t) >= Self::PERIOD)
+        {
+            entry.1 = Some(now);
+            warn!(
+                instance,
+                reason,
+                total = entry.0,
+                "advert rejected: {detail}"
+            );
+        }
+    }
+}
+
+/// Opens the socket and starts the task.
+pub async fn spawn(spec: InstanceSpec, handle: Handle, gate: Gate) -> Result<Instance> {
+    let ifindex = crate::neighbor::ifindex(&handle, &spec.interface).await?;
+    let src = match spec.src {
+        Some(s) => s,
+        None => net::source_address(&handle, ifindex, spec.is_ipv6(), &spec.advertised)
+            .await?
+            .with_context(|| {
+                format!(
+                    "instance {}: interface {} has no {} address to send adverts from",
+                    spec.name,
+                    spec.interface,
+                    if spec.is_ipv6() {
+                        "link-local IPv6"
+                    } else {
+                        "IPv4"
+                    }
+                )
+            })?,
+    };
+    let mut sock_cfg = if spec.unicast_peers.is_empty() {
+        VrrpSocketConfig::multicast(ifindex, src)
+    } else {
+        VrrpSocketConfig::unicast(ifindex, src, spec.unicast_peers.clone())
+    };
+    sock_cfg.group = spec.mcast_group;
+    let socket = VrrpSocket::open(&sock_cfg)
+        .with_context(|| format!("instance {}: VRRP socket on {}", spec.name, spec.interface))?;
+    let mac = crate::neighbor::link_mac(&handle, ifindex).await?;
+    let params = Params {
+        version: match spec.version {
+            Version::V2 => VrrpVersion::V2,
+            Version::V3 => VrrpVersion::V3,
+        },
+        vrid: spec.vrid,
+        priority: spec.params_priority,
+        advert_int: spec.advert_int,
+        preempt: spec.preempt,
+        preempt_delay: spec.preempt_delay,
+        initial_state: spec.initial,
+        primary_addr: src,
+    };
+    let machine = Machine::new(params).with_context(|| format!("instance {}", spec.name))?;
+    let mut tracked = Vec::new();
+    if spec.track_own_interface {
+        tracked.push(ifindex);
+    }
+    for name in &spec.track_interfaces {
+        tracked.push(crate::neighbor::ifindex(&handle, name).await?);
+    }
+    let links = crate::neighbor::watch_links()?;
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let driver = Driver {
+        spec: spec.clone(),
+        machine,
+        socket,
+        handle,
+        gate,
+        ifindex,
+        mac,
+        garp: spec.garp.clone(),
+        rejects: RejectLog::default(),
+        tracked: tracked.into_iter().map(|i| (i, true)).collect(),
+    };
+    let task = tokio::spawn(driver.run(stop_rx, links));
+    Ok(Instance {
+        name: spec.name.clone(),
+        spec,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+struct Driver {
+    spec: InstanceSpec,
+    machine: Machine,
+    socket: VrrpSocket,
+    handle: Handle,
+    gate: Gate,
+    ifindex: u32,
+    mac: [u8; 6],
+    garp: GarpSchedule,
+    rejects: RejectLog,
+    /// Tracked interfaces and whether each is up.
+    tracked: HashMap<u32, bool>,
+}
+
+impl Driver {
+    fn local(&self) -> LocalParams {
+        let interval = self.spec.advert_int.as_secs().clamp(1, 255) as u8;
+        LocalParams {
+            version: self.spec.version,
+            vrid: self.spec.vrid,
+            auth: match self.spec.auth {
+                Auth::Pass(p) => Some(p),
+                _ => None,
+            },
+            v2_interval_s: interval,
+        }
+    }
+
+    fn advert(&self, priority: u8) -> Advert {
+        let interval = match self.spec.version {
+            Version::V2 => Interval::Secs(self.spec.advert_int.as_secs().clamp(1, 255) as u8),
+            Version::V3 => {
+                Interval::Centisecs((self.spec.advert_int.as_millis() / 10).clamp(1, 4095) as u16)
+            }
+        };
+        Advert {
+            version: self.spec.version,
+            vrid: self.spec.vrid,
+            priority,
+            auth: self.spec.auth,
+            interval,
+            addresses: self.spec.advertised.clone(),
+        }
+    }
+
+    async fn perform(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::SendAdvert { priority } => {
+                    let advert = self.advert(priority);
+                    let checksum = self.spec.checksum;
+                    if let Err(e) = self
+                        .socket
+                        .send_each(|src, dst| advert.encode(src, dst, checksum))
+                        .await
+                    {
+                        warn!(instance = %self.spec.name, "sending advert: {e}");
+                    }
+                }
+                Action::AddVips => {
+                    // Forward first, then announce: no client reaches us before we can.
+                    self.gate.set(&self.spec.name, State::Master).await;
+                    if let Err(e) = vip::add_vips(&self.handle, self.ifindex, &self.spec.vips).await
+                    {
+                        warn!(instance = %self.spec.name, "adding VIPs: {e:#}");
+                    }
+                }
+                Action::RemoveVips => {
+                    if let Err(e) =
+                        vip::remove_vips(&self.handle, self.ifindex, &self.spec.vips).await
+                    {
+                        warn!(instance = %self.spec.name, "removing VIPs: {e:#}");
+                    }
+                    self.gate.set(&self.spec.name, self.machine.state()).await;
+                    self.garp.stop();
+                }
+                Action::SendGratuitous => {
+                    self.garp.start(Instant::now());
+                    self.send_due_gratuitous();
+                }
+                Action::Transition { from, to, reason } => {
+                    info!(
+                        instance = %self.spec.name,
+                        %from,
+                        %to,
+                        %reason,
+                        priority = self.machine.effective_priority(),
+                        "VRRP transition"
+                    );
+                }
+            }
+        }
+    }
+
+    fn send_due_gratuitous(&mut self) {
+        let count = self.garp.due(Instant::now());
+        for _ in 0..count {
+            for v in &self.spec.vips {
+                if let Err(e) = vip::announce(self.ifindex, self.mac, v.addr) {
+                    warn!(instance = %self.spec.name, vip = %v.addr, "gratuitous ARP/NA: {e}");
+                }
+            }
+        }
+    }
+
+    fn on_packet(&mut self, rx: net::Received) -> Option<Event> {
+        if rx.src == self.socket.source() {
+            return None; // our own advert, looped back
+        }
+        let decoded = match packet::decode(&rx.payload, rx.src, rx.dst) {
+            Ok(d) => d,
+            Err(e) => {
+                self.rejects
+                    .record(&self.spec.name, e.reason(), &format!("{e} from {}", rx.src));
+                return None;
+            }
+        };
+        if let Err(e) = packet::check_received(&decoded, rx.ttl, &self.local()) {
+            if e.is_error() {
+                self.rejects
+                    .record(&self.spec.name, e.reason(), &format!("{e} from {}", rx.src));
+            }
+            return None;
+        }
+        if packet::addresses_differ(&decoded, &self.spec.advertised) {
+            self.rejects.record(
+                &self.spec.name,
+                "address_list_differs",
+                &format!(
+                    "{} advertises {:?}, we have {:?} (accepted, RFC 9568)",
+                    rx.src, decoded.advert.addresses, self.spec.advertised
+                ),
+            );
+        }
+        Some(Event::Advert {
+            src: rx.src,
+            priority: decoded.advert.priority,
+            interval: decoded.advert.interval_duration(),
+        })
+    }
+
+    fn fault(&self) -> bool {
+        self.tracked.values().any(|up| !up)
+    }
+
+    async fn run(
+        mut self,
+        mut stop: oneshot::Receiver<()>,
+        mut links: futures::stream::BoxStream<'static, crate::neighbor::LinkEvent>,
+    ) {
+        // Initial link states: a tracked interface that is down starts us in FAULT.
+        for (ifindex, up) in self.tracked.iter_mut() {
+            *up = crate::neighbor::link_up(&self.handle, *ifindex)
+                .await
+                .unwrap_or(true);
+        }
+        let actions = self.machine.step(Instant::now(), Event::Startup);
+        self.perform(actions).await;
+        if self.fault() {
+            let actions = self.machine.step(Instant::now(), Event::Fault(true));
+            self.perform(actions).await;
+        }
+        loop {
+            let deadline = [self.machine.next_deadline(), self.garp.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                _ = sleep => {
+                    let actions = self.machine.step(Instant::now(), Event::Tick);
+                    self.perform(actions).await;
+                    self.send_due_gratuitous();
+                }
+                rx = self.socket.recv() => match rx {
+                    Ok(rx) => {
+                        if let Some(ev) = self.on_packet(rx) {
+                            let actions = self.machine.step(Instant::now(), ev);
+                            self.perform(actions).await;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(instance = %self.spec.name, "receiving: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(ev) = links.next() => {
+                    if let Some(up) = self.tracked.get_mut(&ev.ifindex) {
+                        if *up != ev.up {
+                            *up = ev.up;
+                            info!(instance = %self.spec.name, ifindex = ev.ifindex, up = ev.up, "tracked interface changed");
+                            let fault = self.fault();
+                            let actions = self.machine.step(Instant::now(), Event::Fault(fault));
+                            self.perform(actions).await;
+                        }
+                    }
+                }
+            }
+        }
+        let actions = self.machine.step(Instant::now(), Event::Shutdown);
+        self.perform(actions).await;
+        // Make sure nothing of ours stays, whatever state we were in.
+        let _ = vip::remove_vips(&self.handle, self.ifindex, &self.spec.vips).await;
+        self.gate.set(&self.spec.name, State::Initialize).await;
+    }
+}
+
+/// The specs of every instance in the config.
+pub fn specs(cfg: &Config) -> Vec<InstanceSpec> {
+    cfg.vrrp_instance
+        .iter()
+        .map(|i| InstanceSpec::from_config(cfg, i))
+        .collect()
+}
+
+/// Fails if a spec cannot work on this host before anything is started.
+pub fn sanity(specs: &[InstanceSpec]) -> Result<()> {
+    for s in specs {
+        if s.advertised.is_empty() {
+            bail!("instance {}: no virtual_ipaddress", s.name);
+        }
+    }
+    Ok(())
+}

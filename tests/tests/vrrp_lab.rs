@@ -1,0 +1,153 @@
+//! Two xlb directors in one VRRP group, in network namespaces: election, failover,
+//! graceful handover and preemption, with the client's traffic following the VIP.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use integration_tests::netns::{
+    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_real, start_xlb_in,
+};
+
+fn vip(port: u16) -> SocketAddr {
+    format!("{LAB_VIP}:{port}").parse().unwrap()
+}
+
+/// A director's config: one VRRP instance owning the VIP, one virtual server on it.
+fn config(priority: u8, extra: &str) -> String {
+    format!(
+        r#"
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = {priority}
+advert_int = 1
+virtual_ipaddress = ["{LAB_VIP}/32"]
+{extra}
+
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 80
+protocol = "TCP"
+lb_algo = "mh"
+
+[[virtual_server.real_server]]
+ip = "{rs1}"
+port = 80
+
+[[virtual_server.real_server]]
+ip = "{rs2}"
+port = 80
+"#,
+        rs1 = lab_real(1),
+        rs2 = lab_real(2)
+    )
+}
+
+fn write(lab: &Lab, name: &str, text: &str) -> std::path::PathBuf {
+    let p = lab.tmp.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Waits until `ns` holds the VIP (or no longer does).
+fn wait_vip(lab: &Lab, ns: &str, present: bool, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    while has_address(lab, ns, LAB_VIP) != present {
+        assert!(
+            start.elapsed() < timeout,
+            "{ns}: VIP {} after {timeout:?}",
+            if present { "never came" } else { "never left" }
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+/// The MAC the client's neighbour table has for the VIP.
+fn client_arp(lab: &Lab) -> String {
+    lab.sh("client", &format!("ip neigh show {LAB_VIP}"))
+}
+
+fn mac_of(lab: &Lab, ns: &str) -> String {
+    lab.sh(ns, "cat /sys/class/net/eth0/address")
+        .trim()
+        .to_string()
+}
+
+fn serve_ok(lab: &Lab) {
+    let body = lab.within("client", || {
+        http_get(vip(80), "/").expect("request through the VIP")
+    });
+    assert!(body.contains(LAB_VIP), "{body}");
+}
+
+#[test]
+fn the_higher_priority_director_wins_and_a_crash_moves_the_vip() {
+    let mut lab = ha_lab("vrrp", 2);
+    let c1 = write(&lab, "dir1.toml", &config(150, ""));
+    let c2 = write(&lab, "dir2.toml", &config(100, ""));
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert!(
+        !has_address(&lab, "dir2", LAB_VIP),
+        "both directors hold the VIP"
+    );
+    serve_ok(&lab);
+    assert!(
+        client_arp(&lab).contains(&mac_of(&lab, "dir1")),
+        "{}",
+        client_arp(&lab)
+    );
+
+    // Crash: kill -9 and the master's link goes down.
+    lab.kill("xlb1", libc::SIGKILL);
+    lab.sh("dir1", "ip link set eth0 down");
+    let took = wait_vip(&lab, "dir2", true, Duration::from_secs(8));
+    println!("crash failover: backup holds the VIP after {took:?}");
+    // Gratuitous ARP moved the client.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !client_arp(&lab).contains(&mac_of(&lab, "dir2")) {
+        assert!(
+            Instant::now() < deadline,
+            "client still has {}",
+            client_arp(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    serve_ok(&lab);
+}
+
+#[test]
+fn a_graceful_stop_hands_over_within_the_skew_time_and_preemption_takes_it_back() {
+    let mut lab = ha_lab("vrrpstop", 2);
+    let c1 = write(&lab, "dir1.toml", &config(150, ""));
+    let c2 = write(&lab, "dir2.toml", &config(100, ""));
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+
+    let t = Instant::now();
+    lab.kill("xlb1", libc::SIGTERM);
+    wait_vip(&lab, "dir2", true, Duration::from_secs(3));
+    let took = t.elapsed();
+    println!("graceful handover: {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "priority 0 should hand over within skew time"
+    );
+    assert!(
+        !has_address(&lab, "dir1", LAB_VIP),
+        "a resigned master removes its VIP"
+    );
+    serve_ok(&lab);
+
+    // dir1 comes back with the higher priority: it preempts.
+    start_xlb_in(&mut lab, "dir1", "xlb1b", &c1);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_vip(&lab, "dir2", false, Duration::from_secs(3));
+    serve_ok(&lab);
+}
