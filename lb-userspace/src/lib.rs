@@ -11,6 +11,7 @@
 //! - `realserver`: `xlb realserver setup|teardown` for DR real servers.
 
 pub mod arena;
+pub mod check;
 pub mod config;
 pub mod controller;
 pub mod dataplane;

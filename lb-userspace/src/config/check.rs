@@ -157,11 +157,21 @@ pub struct UrlCheck {
     pub digest: Option<String>,
     /// `Host:` header for this URL. Default: the checker's `virtualhost`.
     pub virtualhost: Option<String>,
-    /// A regular expression the body must match. Default: not checked.
+    /// A regular expression the body must match (Rust `regex` syntax, close to the
+    /// PCRE keepalived uses). Default: not checked.
+    #[serde(default, deserialize_with = "regex_pattern")]
     pub regex: Option<String>,
     /// Fail when `regex` matches instead of when it does not. Default false.
     #[serde(default)]
     pub regex_no_match: bool,
+}
+
+/// A `regex` that compiles.
+fn regex_pattern<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let pattern = String::deserialize(d)?;
+    regex::bytes::Regex::new(&pattern)
+        .map_err(|e| de::Error::custom(format_args!("bad regex: {}", super::one_line(&e.to_string()))))?;
+    Ok(Some(pattern))
 }
 
 /// HTTP version spoken by `http_get` / `ssl_get`.
@@ -405,3 +415,524 @@ impl MiscCheck {
         }
     }
 }
+
+/// The timing options of one checker as in force: what the health monitor runs with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CheckTiming {
+    /// Seconds a check may take (`misc_timeout` for `misc_check`).
+    pub connect_timeout: f64,
+    pub retry: u32,
+    pub delay_before_retry: f64,
+    /// Upper bound of the random delay before the first check, seconds.
+    pub warmup: f64,
+    pub delay_loop: f64,
+    pub alpha: bool,
+    pub log_all_failures: bool,
+}
+
+impl TcpCheck {
+    /// The timing in force (resolved by [`Config::parse`](super::Config::parse)).
+    pub fn timing_in_force(&self) -> CheckTiming {
+        CheckTiming {
+            connect_timeout: self.connect_timeout,
+            retry: self.retry,
+            delay_before_retry: self.delay_before_retry,
+            warmup: self.warmup.unwrap_or(self.delay_loop),
+            delay_loop: self.delay_loop,
+            alpha: self.alpha,
+            log_all_failures: self.log_all_failures,
+        }
+    }
+}
+
+impl HttpGet {
+    /// The timing in force (resolved by [`Config::parse`](super::Config::parse)).
+    pub fn timing_in_force(&self) -> CheckTiming {
+        CheckTiming {
+            connect_timeout: self.connect_timeout,
+            retry: self.retry,
+            delay_before_retry: self.delay_before_retry,
+            warmup: self.warmup.unwrap_or(self.delay_loop),
+            delay_loop: self.delay_loop,
+            alpha: self.alpha,
+            log_all_failures: self.log_all_failures,
+        }
+    }
+}
+
+impl MiscCheck {
+    /// The timing in force (resolved by [`Config::parse`](super::Config::parse));
+    /// `connect_timeout` is `misc_timeout`.
+    pub fn timing_in_force(&self) -> CheckTiming {
+        CheckTiming {
+            connect_timeout: self.misc_timeout.unwrap_or(self.delay_loop),
+            retry: self.retry,
+            delay_before_retry: self.delay_before_retry,
+            warmup: self.warmup.unwrap_or(self.delay_loop),
+            delay_loop: self.delay_loop,
+            alpha: self.alpha,
+            log_all_failures: self.log_all_failures,
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------
+// dns_check, udp_check, ping_check, smtp_check.
+//
+// Their timing options are `Option`s that stay as written: the values in force (the
+// checker's, else the real server's, else the virtual server's, else the checker's
+// default) come from `timing_in_force` with the real server's [`CheckerDefaults`].
+
+/// What a real server (with its virtual server's values folded in) hands down to its
+/// checkers: see [`RealServerConfig::checker_defaults`](super::RealServerConfig::checker_defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckerDefaults {
+    pub connect_timeout: Option<f64>,
+    pub retry: Option<u32>,
+    pub delay_before_retry: Option<f64>,
+    pub warmup: Option<f64>,
+    pub delay_loop: f64,
+    pub alpha: bool,
+    pub log_all_failures: bool,
+}
+
+/// The timing options as written on a checker of the newer kinds.
+struct WrittenTiming {
+    connect_timeout: Option<f64>,
+    retry: Option<u32>,
+    delay_before_retry: Option<f64>,
+    warmup: Option<f64>,
+    delay_loop: Option<f64>,
+    alpha: Option<bool>,
+    log_all_failures: Option<bool>,
+}
+
+impl WrittenTiming {
+    /// keepalived's resolution: the checker's value, else the inherited one, else the
+    /// kind's default (`default_dbr` None: `delay_loop`, as keepalived's DNS_CHECK).
+    fn in_force(&self, d: &CheckerDefaults, default_retry: u32, default_dbr: Option<f64>) -> CheckTiming {
+        let delay_loop = self.delay_loop.unwrap_or(d.delay_loop);
+        CheckTiming {
+            connect_timeout: self.connect_timeout.or(d.connect_timeout).unwrap_or(5.0),
+            retry: self.retry.or(d.retry).unwrap_or(default_retry),
+            delay_before_retry: self
+                .delay_before_retry
+                .or(d.delay_before_retry)
+                .or(default_dbr)
+                .unwrap_or(delay_loop),
+            warmup: self.warmup.or(d.warmup).unwrap_or(delay_loop),
+            delay_loop,
+            alpha: self.alpha.unwrap_or(d.alpha),
+            log_all_failures: self.log_all_failures.unwrap_or(d.log_all_failures),
+        }
+    }
+}
+
+macro_rules! written_timing {
+    ($($t:ty),*) => {$(
+        impl $t {
+            fn written(&self) -> WrittenTiming {
+                WrittenTiming {
+                    connect_timeout: self.connect_timeout,
+                    retry: self.retry,
+                    delay_before_retry: self.delay_before_retry,
+                    warmup: self.warmup,
+                    delay_loop: self.delay_loop,
+                    alpha: self.alpha,
+                    log_all_failures: self.log_all_failures,
+                }
+            }
+        }
+    )*};
+}
+
+/// DNS record type asked by `dns_check` (keepalived's list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsType {
+    A,
+    Ns,
+    Cname,
+    /// keepalived's default.
+    #[default]
+    Soa,
+    Mx,
+    Txt,
+    Aaaa,
+    Rrsig,
+    Dnskey,
+}
+
+impl DnsType {
+    const ALL: [DnsType; 9] = [
+        Self::A,
+        Self::Ns,
+        Self::Cname,
+        Self::Soa,
+        Self::Mx,
+        Self::Txt,
+        Self::Aaaa,
+        Self::Rrsig,
+        Self::Dnskey,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::Ns => "NS",
+            Self::Cname => "CNAME",
+            Self::Soa => "SOA",
+            Self::Mx => "MX",
+            Self::Txt => "TXT",
+            Self::Aaaa => "AAAA",
+            Self::Rrsig => "RRSIG",
+            Self::Dnskey => "DNSKEY",
+        }
+    }
+
+    /// The QTYPE on the wire (RFC 1035 3.2.2, RFC 3596, RFC 4034).
+    pub fn code(self) -> u16 {
+        match self {
+            Self::A => 1,
+            Self::Ns => 2,
+            Self::Cname => 5,
+            Self::Soa => 6,
+            Self::Mx => 15,
+            Self::Txt => 16,
+            Self::Aaaa => 28,
+            Self::Rrsig => 46,
+            Self::Dnskey => 48,
+        }
+    }
+}
+
+impl TryFrom<String> for DnsType {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(&s))
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|t| t.as_str()).collect();
+                format!("unknown DNS type {s:?}: expected one of {}", names.join(", "))
+            })
+    }
+}
+
+string_enum_serde!(DnsType);
+
+fn root_name() -> String {
+    ".".to_owned()
+}
+
+/// A DNS name as keepalived accepts it: `.` (the root) or labels of 1..=63 characters
+/// separated by dots, with an optional final dot, 253 characters at most.
+fn dns_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    check_dns_name(&name).map_err(de::Error::custom)?;
+    Ok(name)
+}
+
+pub(crate) fn check_dns_name(name: &str) -> Result<(), String> {
+    if name == "." {
+        return Ok(());
+    }
+    let body = name.strip_suffix('.').unwrap_or(name);
+    if body.is_empty() || body.len() > 253 || !body.is_ascii() {
+        return Err(format!(
+            "{name:?} is not a DNS name (\".\" or ASCII labels, 253 characters at most)"
+        ));
+    }
+    if let Some(bad) = body.split('.').find(|l| l.is_empty() || l.len() > 63) {
+        return Err(format!(
+            "{name:?} is not a DNS name: label {bad:?} must be 1 to 63 characters"
+        ));
+    }
+    Ok(())
+}
+
+/// `dns_check = { type = "A", name = "www.example.org" }`: up when the server answers
+/// the query with RCODE 0 (NOERROR), as keepalived's DNS_CHECK.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheck {
+    /// Address to query. Default: the real server's.
+    pub connect_ip: Option<IpAddr>,
+    /// UDP port to query. Default: the real server's (53 when that is 0).
+    #[serde(default, deserialize_with = "cde::opt_port")]
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_if: Option<String>,
+    #[serde(default, deserialize_with = "cde::opt_port")]
+    pub bind_port: Option<u16>,
+    pub fwmark: Option<u32>,
+    /// Record type asked. Default `"SOA"`.
+    #[serde(rename = "type", default)]
+    pub query_type: DnsType,
+    /// Name asked. Default `"."` (the root).
+    #[serde(default = "root_name", deserialize_with = "dns_name")]
+    pub name: String,
+    /// Seconds to wait for the answer. Default: inherited, else 5.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub connect_timeout: Option<f64>,
+    /// Default: inherited, else 3 (keepalived's DNS_CHECK default).
+    #[serde(default, alias = "nb_get_retry", deserialize_with = "cde::opt_count")]
+    pub retry: Option<u32>,
+    /// Default: inherited, else `delay_loop` (keepalived's DNS_CHECK default).
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_before_retry: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub warmup: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_loop: Option<f64>,
+    pub alpha: Option<bool>,
+    pub log_all_failures: Option<bool>,
+}
+
+impl DnsCheck {
+    pub fn timing_in_force(&self, d: &CheckerDefaults) -> CheckTiming {
+        self.written().in_force(d, 3, None)
+    }
+}
+
+/// Bytes written as hexadecimal digits (`"0a1b2c"`, spaces allowed between bytes),
+/// as keepalived's `payload` and `require_reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HexBytes(pub Vec<u8>);
+
+impl HexBytes {
+    fn parse(s: &str) -> Result<Self, String> {
+        let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        let bad = || format!("{s:?} is not hexadecimal bytes (pairs of 0-9a-f, e.g. \"0a1b\")");
+        if digits.is_empty() || digits.len() % 2 != 0 {
+            return Err(bad());
+        }
+        digits
+            .chunks(2)
+            .map(|pair| {
+                std::str::from_utf8(pair)
+                    .ok()
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+                    .ok_or_else(bad)
+            })
+            .collect::<Result<Vec<u8>, String>>()
+            .map(HexBytes)
+    }
+}
+
+impl fmt::Display for HexBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl Serialize for HexBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        HexBytes::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+/// `require_reply`: `false` (default), `true` (any answer) or the hexadecimal bytes the
+/// answer must start with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RequireReply {
+    /// Up unless an ICMP error (port unreachable) comes back within the timeout.
+    #[default]
+    No,
+    /// Up only when an answer comes back.
+    Any,
+    /// Up only when an answer starting with these bytes comes back.
+    Data(Vec<u8>),
+}
+
+impl RequireReply {
+    /// Whether an answer must come back.
+    pub fn is_required(&self) -> bool {
+        !matches!(self, Self::No)
+    }
+
+    /// The bytes the answer must start with, if given.
+    pub fn data(&self) -> Option<&[u8]> {
+        match self {
+            Self::Data(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl Serialize for RequireReply {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::No => s.serialize_bool(false),
+            Self::Any => s.serialize_bool(true),
+            Self::Data(d) => s.collect_str(&HexBytes(d.clone())),
+        }
+    }
+}
+
+struct RequireReplyVisitor;
+
+impl Visitor<'_> for RequireReplyVisitor {
+    type Value = RequireReply;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("true, false or the expected answer in hexadecimal (\"0a1b\")")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RequireReply, E> {
+        Ok(if v { RequireReply::Any } else { RequireReply::No })
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RequireReply, E> {
+        HexBytes::parse(v)
+            .map(|h| RequireReply::Data(h.0))
+            .map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for RequireReply {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RequireReplyVisitor)
+    }
+}
+
+fn max_u16() -> u16 {
+    u16::MAX
+}
+
+fn u16_value<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
+    let v = i64::deserialize(d)?;
+    u16::try_from(v)
+        .map_err(|_| de::Error::custom(format_args!("{v} is out of range (0..=65535)")))
+}
+
+/// `udp_check = { payload = "...", require_reply = ... }`: sends one datagram; up unless
+/// an ICMP error answers it (or, with `require_reply`, when the expected answer comes
+/// back), as keepalived's UDP_CHECK.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpCheck {
+    /// As [`TcpCheck::connect_ip`].
+    pub connect_ip: Option<IpAddr>,
+    /// As [`TcpCheck::connect_port`].
+    #[serde(default, deserialize_with = "cde::opt_port")]
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_if: Option<String>,
+    #[serde(default, deserialize_with = "cde::opt_port")]
+    pub bind_port: Option<u16>,
+    pub fwmark: Option<u32>,
+    /// The datagram, in hexadecimal. Default: 32 bytes of filler.
+    pub payload: Option<HexBytes>,
+    /// See [`RequireReply`]. Default false.
+    #[serde(default)]
+    pub require_reply: RequireReply,
+    /// Shortest acceptable answer, bytes (only with `require_reply`). Default 0.
+    #[serde(default, deserialize_with = "u16_value")]
+    pub min_reply_length: u16,
+    /// Longest acceptable answer, bytes (only with `require_reply`). Default 65535
+    /// (keepalived: 255, and only checked when `require_reply` gives data).
+    #[serde(default = "max_u16", deserialize_with = "u16_value")]
+    pub max_reply_length: u16,
+    /// Seconds to wait for an error or the answer. Default: inherited, else 5.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub connect_timeout: Option<f64>,
+    /// Default: inherited, else 1.
+    #[serde(default, alias = "nb_get_retry", deserialize_with = "cde::opt_count")]
+    pub retry: Option<u32>,
+    /// Default: inherited, else 1.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_before_retry: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub warmup: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_loop: Option<f64>,
+    pub alpha: Option<bool>,
+    pub log_all_failures: Option<bool>,
+}
+
+impl UdpCheck {
+    pub fn timing_in_force(&self, d: &CheckerDefaults) -> CheckTiming {
+        self.written().in_force(d, 1, Some(1.0))
+    }
+}
+
+/// `ping_check = { ... }`: up when the server answers an ICMP (v6) echo request, as
+/// keepalived's PING_CHECK.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingCheck {
+    /// Address to ping. Default: the real server's.
+    pub connect_ip: Option<IpAddr>,
+    pub bindto: Option<IpAddr>,
+    pub bind_if: Option<String>,
+    pub fwmark: Option<u32>,
+    /// Seconds to wait for the echo reply. Default: inherited, else 5.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub connect_timeout: Option<f64>,
+    /// Default: inherited, else 1.
+    #[serde(default, alias = "nb_get_retry", deserialize_with = "cde::opt_count")]
+    pub retry: Option<u32>,
+    /// Default: inherited, else 1.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_before_retry: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub warmup: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_loop: Option<f64>,
+    pub alpha: Option<bool>,
+    pub log_all_failures: Option<bool>,
+}
+
+impl PingCheck {
+    pub fn timing_in_force(&self, d: &CheckerDefaults) -> CheckTiming {
+        self.written().in_force(d, 1, Some(1.0))
+    }
+}
+
+/// `smtp_check = { helo_name = "..." }`: up when the server greets with 220, answers
+/// `HELO` with 250, as keepalived's SMTP_CHECK (which then says `QUIT`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpCheck {
+    /// As [`TcpCheck::connect_ip`].
+    pub connect_ip: Option<IpAddr>,
+    /// Port to connect to. Default 25 (keepalived's SMTP_CHECK default).
+    #[serde(default, deserialize_with = "cde::opt_port")]
+    pub connect_port: Option<u16>,
+    pub bindto: Option<IpAddr>,
+    pub bind_if: Option<String>,
+    #[serde(default, deserialize_with = "cde::opt_port")]
+    pub bind_port: Option<u16>,
+    pub fwmark: Option<u32>,
+    /// Name given in `HELO`. Default: `global_defs.smtp_helo_name`, else the host name.
+    pub helo_name: Option<String>,
+    /// Seconds for the connection and the whole exchange. Default: inherited, else 5.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub connect_timeout: Option<f64>,
+    /// Default: inherited, else 1.
+    #[serde(default, alias = "nb_get_retry", deserialize_with = "cde::opt_count")]
+    pub retry: Option<u32>,
+    /// Default: inherited, else 1.
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_before_retry: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub warmup: Option<f64>,
+    #[serde(default, deserialize_with = "cde::opt_seconds")]
+    pub delay_loop: Option<f64>,
+    pub alpha: Option<bool>,
+    pub log_all_failures: Option<bool>,
+}
+
+impl SmtpCheck {
+    pub fn timing_in_force(&self, d: &CheckerDefaults) -> CheckTiming {
+        self.written().in_force(d, 1, Some(1.0))
+    }
+}
+
+written_timing!(DnsCheck, UdpCheck, PingCheck, SmtpCheck);

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Config;
-use super::check::{HttpGet, MiscCheck, TcpCheck};
+use super::check::{
+    CheckerDefaults, DnsCheck, HttpGet, MiscCheck, PingCheck, SmtpCheck, TcpCheck, UdpCheck,
+};
 use super::de;
 use super::vrrp::string_enum_serde;
 
@@ -342,6 +344,14 @@ pub struct RealServerConfig {
     pub ssl_get: Option<HttpGet>,
     /// External command check.
     pub misc_check: Option<MiscCheck>,
+    /// DNS query check.
+    pub dns_check: Option<DnsCheck>,
+    /// UDP datagram check.
+    pub udp_check: Option<UdpCheck>,
+    /// ICMP echo check.
+    pub ping_check: Option<PingCheck>,
+    /// SMTP greeting check.
+    pub smtp_check: Option<SmtpCheck>,
 }
 
 impl RealServerConfig {
@@ -351,5 +361,28 @@ impl RealServerConfig {
             || self.http_get.is_some()
             || self.ssl_get.is_some()
             || self.misc_check.is_some()
+            || self.dns_check.is_some()
+            || self.udp_check.is_some()
+            || self.ping_check.is_some()
+            || self.smtp_check.is_some()
+    }
+
+    /// What this real server hands down to the timing options of its `dns_check`,
+    /// `udp_check`, `ping_check` and `smtp_check` (the older checkers have theirs
+    /// resolved by [`Config::parse`]): its own values, else `vs`'s, as keepalived.
+    pub fn checker_defaults(
+        &self,
+        vs: &VirtualServer,
+        global: &super::GlobalDefs,
+    ) -> CheckerDefaults {
+        CheckerDefaults {
+            connect_timeout: self.connect_timeout.or(vs.connect_timeout),
+            retry: self.retry.or(vs.retry),
+            delay_before_retry: self.delay_before_retry.or(vs.delay_before_retry),
+            warmup: self.warmup.or(vs.warmup),
+            delay_loop: self.delay_loop.unwrap_or(vs.delay_loop),
+            alpha: self.alpha,
+            log_all_failures: global.checker_log_all_failures,
+        }
     }
 }
