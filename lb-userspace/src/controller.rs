@@ -89,6 +89,7 @@ struct Daemon {
     /// Running VRRP instances and the state each last reported through the gate.
     instances: Vec<Instance>,
     vrrp_state: HashMap<String, VrrpState>,
+    scripts: HashMap<String, vrrp::track::ScriptTracker>,
     gate: Gate,
 }
 
@@ -333,11 +334,17 @@ impl Daemon {
 
     /// Starts every configured instance that is not running.
     async fn start_instances(&mut self) -> Result<()> {
+        // Trackers are shared by instances; new scripts start, existing ones go on.
+        for (name, tracker) in vrrp::track::spawn_trackers(&self.config) {
+            self.scripts.entry(name).or_insert(tracker);
+        }
         for spec in vrrp::instance::specs(&self.config) {
             if self.instances.iter().any(|i| i.name == spec.name) {
                 continue;
             }
-            let inst = vrrp::instance::spawn(spec, self.handle.clone(), self.gate.clone()).await?;
+            let inst =
+                vrrp::instance::spawn(spec, self.handle.clone(), self.gate.clone(), &self.scripts)
+                    .await?;
             self.instances.push(inst);
         }
         Ok(())
@@ -405,6 +412,16 @@ fn fmt_mac(m: &[u8; 6]) -> String {
 /// Says loudly what the config asks for that this version does not do yet, rather than
 /// letting a keepalived user believe it happens.
 fn warn_unimplemented(config: &Config) {
+    let g = &config.global_defs;
+    let mail_wanted = !g.notification_email.is_empty()
+        && (g.smtp_alert
+            || config
+                .vrrp_instance
+                .iter()
+                .any(|i| i.smtp_alert == Some(true)));
+    if mail_wanted {
+        warn!("smtp_alert is set but xlb does not send mail yet: use notify scripts meanwhile");
+    }
     let checked = config
         .virtual_server
         .iter()
@@ -462,6 +479,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         neighbors: HashMap::new(),
         instances: Vec::new(),
         vrrp_state: HashMap::new(),
+        scripts: HashMap::new(),
         gate: Gate(gate_tx),
     };
     let mut events = neighbor::watch()?;

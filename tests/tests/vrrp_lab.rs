@@ -151,3 +151,76 @@ fn a_graceful_stop_hands_over_within_the_skew_time_and_preemption_takes_it_back(
     wait_vip(&lab, "dir2", false, Duration::from_secs(3));
     serve_ok(&lab);
 }
+
+#[test]
+fn a_failing_vrrp_script_lowers_the_priority_and_notify_scripts_report_transitions() {
+    let mut lab = ha_lab("vrrptrack", 2);
+    let flag = lab.tmp.join("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let notes1 = lab.tmp.join("notify-dir1.log");
+    let notes2 = lab.tmp.join("notify-dir2.log");
+    let notify = |file: &std::path::Path| {
+        format!(
+            "notify_master = \"sh -c 'echo MASTER >> {f}'\"\n\
+             notify_backup = \"sh -c 'echo BACKUP >> {f}'\"\n\
+             notify = \"sh -c 'echo \\\"$0 $@\\\" >> {f}.all'\"",
+            f = file.display()
+        )
+    };
+    let script = format!(
+        "\n[vrrp_script.chk_app]\nscript = \"test -f {}\"\ninterval = 0.2\nweight = -60\nfall = 2\nrise = 1\n",
+        flag.display()
+    );
+    let c1 = write(
+        &lab,
+        "dir1.toml",
+        &format!(
+            "{}{script}",
+            config(
+                150,
+                &format!("track_script = [\"chk_app\"]\n{}", notify(&notes1))
+            )
+        ),
+    );
+    let c2 = write(&lab, "dir2.toml", &config(100, &notify(&notes2)));
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    serve_ok(&lab);
+
+    // The checked application fails: 150 - 60 = 90 < 100, dir2 preempts.
+    std::fs::remove_file(&flag).unwrap();
+    let took = wait_vip(&lab, "dir2", true, Duration::from_secs(8));
+    wait_vip(&lab, "dir1", false, Duration::from_secs(3));
+    println!("script failure moved the VIP after {took:?}");
+    serve_ok(&lab);
+
+    // It recovers: dir1 is back at 150 and preempts.
+    std::fs::write(&flag, "").unwrap();
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_vip(&lab, "dir2", false, Duration::from_secs(3));
+
+    std::thread::sleep(Duration::from_millis(300));
+    let n1 = std::fs::read_to_string(&notes1).unwrap_or_default();
+    let n2 = std::fs::read_to_string(&notes2).unwrap_or_default();
+    // Both start in BACKUP, as keepalived does (and says so to notify_backup).
+    assert_eq!(
+        n1.lines().collect::<Vec<_>>(),
+        ["BACKUP", "MASTER", "BACKUP", "MASTER"],
+        "dir1: {n1}"
+    );
+    assert_eq!(
+        n2.lines().collect::<Vec<_>>(),
+        ["BACKUP", "MASTER", "BACKUP"],
+        "dir2: {n2}"
+    );
+    let all = std::fs::read_to_string(format!("{}.all", notes1.display())).unwrap_or_default();
+    assert!(
+        all.contains("INSTANCE VI_1 MASTER 150"),
+        "generic notify: {all}"
+    );
+    assert!(
+        all.contains("INSTANCE VI_1 BACKUP 90"),
+        "generic notify: {all}"
+    );
+}

@@ -1,9 +1,10 @@
 //! One VRRP instance at work: the driver around the pure [`Machine`].
 //!
 //! The task owns the machine, its socket and its timers. Everything it does is one of
-//! four reactions: an advert arrived (decode, check, feed the machine), a deadline passed
-//! (tick the machine, send due gratuitous ARPs), a tracked interface changed (FAULT in or
-//! out), or the controller asked it to stop. The machine's actions are carried out in the
+//! five reactions: an advert arrived (decode, check, feed the machine), a deadline passed
+//! (tick the machine, send due gratuitous ARPs), a tracked interface or a `vrrp_script`
+//! verdict changed (FAULT in or out, or a priority delta), or the controller asked it to
+//! stop. Notify commands run on every transition. The machine's actions are carried out in the
 //! order given; the two that touch the data plane go through the [`Gate`], so that a
 //! director that becomes MASTER forwards before it announces the VIPs, and one that stops
 //! being MASTER stops forwarding in the same step as it removes them.
@@ -24,6 +25,7 @@ use super::{
     machine::{Action, Event, Initial, Machine, Params, State, VrrpVersion},
     net::{self, VrrpSocket, VrrpSocketConfig},
     packet::{self, Advert, Auth, Interval, LocalParams, V3Checksum, Version},
+    track::{self, ScriptTracker, Tracked},
     vip::{self, GarpSchedule},
 };
 use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
@@ -49,8 +51,13 @@ pub struct InstanceSpec {
     pub mcast_group: IpAddr,
     pub checksum: V3Checksum,
     pub garp: GarpSchedule,
-    pub track_interfaces: Vec<String>,
+    /// Tracked interfaces by name, and how each counts.
+    pub track_interfaces: Vec<(String, Tracked)>,
     pub track_own_interface: bool,
+    /// Tracked `vrrp_script`s by name, and how each counts.
+    pub track_scripts: Vec<(String, Tracked)>,
+    /// The config block, for the notify commands.
+    pub config: VrrpInstance,
 }
 
 fn secs(s: f64) -> Duration {
@@ -104,11 +111,22 @@ impl InstanceSpec {
             },
             garp: GarpSchedule::for_instance(i, g),
             track_interfaces: i
-                .track_interface
+                .tracked_interfaces()
                 .iter()
-                .filter_map(|t| t.split_whitespace().next().map(str::to_string))
+                .map(|e| (e.name.clone(), Tracked::interface(e)))
                 .collect(),
             track_own_interface: !i.dont_track_primary,
+            track_scripts: i
+                .tracked_scripts()
+                .iter()
+                .map(|e| {
+                    (
+                        e.name.clone(),
+                        Tracked::script(e, cfg.vrrp_script.get(&e.name)),
+                    )
+                })
+                .collect(),
+            config: i.clone(),
         }
     }
 
@@ -189,7 +207,12 @@ impl RejectLog {
 }
 
 /// Opens the socket and starts the task.
-pub async fn spawn(spec: InstanceSpec, handle: Handle, gate: Gate) -> Result<Instance> {
+pub async fn spawn(
+    spec: InstanceSpec,
+    handle: Handle,
+    gate: Gate,
+    scripts: &HashMap<String, ScriptTracker>,
+) -> Result<Instance> {
     let ifindex = crate::neighbor::ifindex(&handle, &spec.interface).await?;
     let src = match spec.src {
         Some(s) => s,
@@ -231,12 +254,40 @@ pub async fn spawn(spec: InstanceSpec, handle: Handle, gate: Gate) -> Result<Ins
         primary_addr: src,
     };
     let machine = Machine::new(params).with_context(|| format!("instance {}", spec.name))?;
-    let mut tracked = Vec::new();
+    let mut tracked = HashMap::new();
     if spec.track_own_interface {
-        tracked.push(ifindex);
+        let own = Tracked {
+            what: format!("interface {}", spec.interface),
+            weight: None,
+            reverse: false,
+        };
+        tracked.insert(ifindex, (own, true));
     }
-    for name in &spec.track_interfaces {
-        tracked.push(crate::neighbor::ifindex(&handle, name).await?);
+    for (name, how) in &spec.track_interfaces {
+        let index = crate::neighbor::ifindex(&handle, name).await?;
+        tracked.insert(index, (how.clone(), true));
+    }
+    // Script verdicts arrive on one channel: (position, up).
+    let (verdict_tx, verdict_rx) = mpsc::channel(16);
+    let mut script_states = Vec::new();
+    for (pos, (name, how)) in spec.track_scripts.iter().enumerate() {
+        let Some(tracker) = scripts.get(name) else {
+            bail!(
+                "instance {}: track_script {name} has no vrrp_script",
+                spec.name
+            );
+        };
+        let mut rx = tracker.verdict.clone();
+        script_states.push((how.clone(), *rx.borrow()));
+        let tx = verdict_tx.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                let up = *rx.borrow();
+                if tx.send((pos, up)).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
     let links = crate::neighbor::watch_links()?;
     let (stop_tx, stop_rx) = oneshot::channel();
@@ -250,9 +301,11 @@ pub async fn spawn(spec: InstanceSpec, handle: Handle, gate: Gate) -> Result<Ins
         mac,
         garp: spec.garp.clone(),
         rejects: RejectLog::default(),
-        tracked: tracked.into_iter().map(|i| (i, true)).collect(),
+        tracked,
+        scripts: script_states,
+        applied: (false, 0),
     };
-    let task = tokio::spawn(driver.run(stop_rx, links));
+    let task = tokio::spawn(driver.run(stop_rx, links, verdict_rx));
     Ok(Instance {
         name: spec.name.clone(),
         spec,
@@ -271,8 +324,12 @@ struct Driver {
     mac: [u8; 6],
     garp: GarpSchedule,
     rejects: RejectLog,
-    /// Tracked interfaces and whether each is up.
-    tracked: HashMap<u32, bool>,
+    /// Tracked interfaces by ifindex: how each counts and whether it is up.
+    tracked: HashMap<u32, (Tracked, bool)>,
+    /// Tracked scripts: how each counts and its verdict.
+    scripts: Vec<(Tracked, bool)>,
+    /// The (fault, priority delta) last given to the machine.
+    applied: (bool, i32),
 }
 
 impl Driver {
@@ -342,6 +399,12 @@ impl Driver {
                     self.send_due_gratuitous();
                 }
                 Action::Transition { from, to, reason } => {
+                    let name = if to == State::Initialize {
+                        "STOP"
+                    } else {
+                        to.as_str()
+                    };
+                    track::notify(&self.spec.config, name, self.machine.effective_priority());
                     info!(
                         instance = %self.spec.name,
                         %from,
@@ -402,27 +465,48 @@ impl Driver {
         })
     }
 
-    fn fault(&self) -> bool {
-        self.tracked.values().any(|up| !up)
+    /// Gives the machine the combined effect of everything tracked, if it changed.
+    async fn retrack(&mut self) {
+        let now = track::combine(
+            self.tracked
+                .values()
+                .cloned()
+                .chain(self.scripts.iter().cloned()),
+        );
+        if now == self.applied {
+            return;
+        }
+        let (fault, delta) = now;
+        if delta != self.applied.1 {
+            info!(instance = %self.spec.name, delta, "priority moved by trackers");
+            let actions = self
+                .machine
+                .step(Instant::now(), Event::SetPriorityDelta(delta));
+            self.perform(actions).await;
+        }
+        if fault != self.applied.0 {
+            let actions = self.machine.step(Instant::now(), Event::Fault(fault));
+            self.perform(actions).await;
+        }
+        self.applied = now;
     }
 
     async fn run(
         mut self,
         mut stop: oneshot::Receiver<()>,
         mut links: futures::stream::BoxStream<'static, crate::neighbor::LinkEvent>,
+        mut verdicts: mpsc::Receiver<(usize, bool)>,
     ) {
         // Initial link states: a tracked interface that is down starts us in FAULT.
-        for (ifindex, up) in self.tracked.iter_mut() {
+        for (ifindex, (_, up)) in self.tracked.iter_mut() {
             *up = crate::neighbor::link_up(&self.handle, *ifindex)
                 .await
                 .unwrap_or(true);
         }
+        // Trackers first, so that Startup already knows about a fault or a lower priority.
+        self.retrack().await;
         let actions = self.machine.step(Instant::now(), Event::Startup);
         self.perform(actions).await;
-        if self.fault() {
-            let actions = self.machine.step(Instant::now(), Event::Fault(true));
-            self.perform(actions).await;
-        }
         loop {
             let deadline = [self.machine.next_deadline(), self.garp.next_deadline()]
                 .into_iter()
@@ -455,14 +539,18 @@ impl Driver {
                     }
                 },
                 Some(ev) = links.next() => {
-                    if let Some(up) = self.tracked.get_mut(&ev.ifindex) {
+                    if let Some((how, up)) = self.tracked.get_mut(&ev.ifindex) {
                         if *up != ev.up {
                             *up = ev.up;
-                            info!(instance = %self.spec.name, ifindex = ev.ifindex, up = ev.up, "tracked interface changed");
-                            let fault = self.fault();
-                            let actions = self.machine.step(Instant::now(), Event::Fault(fault));
-                            self.perform(actions).await;
+                            info!(instance = %self.spec.name, tracked = %how.what, up = ev.up, "tracked interface changed");
+                            self.retrack().await;
                         }
+                    }
+                }
+                Some((pos, up)) = verdicts.recv() => {
+                    if let Some(entry) = self.scripts.get_mut(pos) {
+                        entry.1 = up;
+                        self.retrack().await;
                     }
                 }
             }

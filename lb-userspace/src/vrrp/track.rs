@@ -1,0 +1,287 @@
+//! `vrrp_script` trackers and notify commands: the scripts keepalived runs around VRRP.
+//!
+//! A tracker runs its script every `interval` (through `sh -c`, in its own process group,
+//! killed as a group after `timeout`), counts `rise` successes / `fall` failures before
+//! its verdict changes, and publishes the verdict on a `watch` channel. Instances that
+//! track it turn the verdicts into a priority delta or FAULT ([`TrackState`]).
+//! Notify commands (`notify_master`, `notify_backup`, ...) run in the background on each
+//! transition and are never waited for, as in keepalived.
+
+use std::{collections::HashMap, process::Stdio, time::Duration};
+
+use tokio::{process::Command, sync::watch, task::JoinHandle};
+use tracing::{info, warn};
+
+use crate::config::{Config, TrackEntry, VrrpInstance, VrrpScript};
+
+/// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
+pub struct ScriptTracker {
+    pub name: String,
+    pub verdict: watch::Receiver<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for ScriptTracker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Runs `sh -c command` in its own process group; kills the group after `timeout`.
+/// Returns whether it exited 0.
+pub async fn run_script(command: &str, timeout: Duration, user: Option<&str>) -> bool {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some((uid, gid)) = user.and_then(lookup_user) {
+        cmd.uid(uid).gid(gid);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(command, "cannot start script: {e}");
+            return false;
+        }
+    };
+    let pid = child.id();
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(Ok(status)) => status.success(),
+        Ok(Err(_)) => false,
+        Err(_) => {
+            if let Some(pid) = pid {
+                // SAFETY: signals the process group we created for this child.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            }
+            let _ = child.wait().await;
+            warn!(
+                command,
+                ?timeout,
+                "script timed out; its process group was killed"
+            );
+            false
+        }
+    }
+}
+
+/// uid and gid of `user` (a name), if it exists.
+fn lookup_user(user: &str) -> Option<(u32, u32)> {
+    let name = user.split_whitespace().next()?;
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer to static storage or null; read at once.
+    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
+    if pw.is_null() {
+        warn!(
+            user = name,
+            "script user not found; running as the current user"
+        );
+        return None;
+    }
+    // SAFETY: non-null pointer from getpwnam.
+    unsafe { Some(((*pw).pw_uid, (*pw).pw_gid)) }
+}
+
+impl ScriptTracker {
+    pub fn spawn(name: &str, script: &VrrpScript, default_user: Option<String>) -> Self {
+        let (tx, rx) = watch::channel(!script.init_fail);
+        let script = script.clone();
+        let name_owned = name.to_string();
+        let user = script.user.clone().or(default_user);
+        let task = tokio::spawn(async move {
+            let interval = Duration::from_secs_f64(script.interval.max(0.01));
+            let timeout = script
+                .timeout
+                .map(|t| Duration::from_secs_f64(t.max(0.01)))
+                .unwrap_or(interval);
+            let (mut ok_run, mut ko_run) = (0u32, 0u32);
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let ok = run_script(&script.script, timeout, user.as_deref()).await;
+                if ok {
+                    ok_run += 1;
+                    ko_run = 0;
+                } else {
+                    ko_run += 1;
+                    ok_run = 0;
+                }
+                let current = *tx.borrow();
+                let next = if current && ko_run >= script.fall.max(1) {
+                    false
+                } else if !current && ok_run >= script.rise.max(1) {
+                    true
+                } else {
+                    current
+                };
+                if next != current {
+                    info!(script = %name_owned, up = next, "vrrp_script verdict changed");
+                    let _ = tx.send(next);
+                }
+            }
+        });
+        Self {
+            name: name.to_string(),
+            verdict: rx,
+            task,
+        }
+    }
+}
+
+/// Starts a tracker for every `vrrp_script` that some instance tracks.
+pub fn spawn_trackers(cfg: &Config) -> HashMap<String, ScriptTracker> {
+    let mut out = HashMap::new();
+    for inst in &cfg.vrrp_instance {
+        for entry in inst.tracked_scripts() {
+            if out.contains_key(&entry.name) {
+                continue;
+            }
+            if let Some(script) = cfg.vrrp_script.get(&entry.name) {
+                out.insert(
+                    entry.name.clone(),
+                    ScriptTracker::spawn(&entry.name, script, cfg.global_defs.script_user.clone()),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// One thing an instance tracks and how its verdict counts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tracked {
+    pub what: String,
+    /// None: down means FAULT; Some(w): the priority moves by w (see [`contribution`]).
+    pub weight: Option<i32>,
+    pub reverse: bool,
+}
+
+impl Tracked {
+    /// From a `track_script` entry: its own weight overrides the script's; a script
+    /// weight of 0 means FAULT.
+    pub fn script(entry: &TrackEntry, script: Option<&VrrpScript>) -> Self {
+        let weight = entry
+            .weight
+            .or(script.map(|s| s.weight))
+            .filter(|w| *w != 0);
+        Self {
+            what: format!("script {}", entry.name),
+            weight,
+            reverse: entry.reverse || script.is_some_and(|s| s.reverse) && entry.weight.is_none(),
+        }
+    }
+
+    /// From a `track_interface` entry: without a weight, down means FAULT.
+    pub fn interface(entry: &TrackEntry) -> Self {
+        Self {
+            what: format!("interface {}", entry.name),
+            weight: entry.weight.filter(|w| *w != 0),
+            reverse: entry.reverse,
+        }
+    }
+
+    /// (fault, priority delta) for the verdict `up`, keepalived's rules: a positive
+    /// weight is added while up, a negative one while down; `reverse` swaps up and down.
+    pub fn contribution(&self, up: bool) -> (bool, i32) {
+        let effective_up = up != self.reverse;
+        match self.weight {
+            None => (!effective_up, 0),
+            Some(w) if w > 0 => (false, if effective_up { w } else { 0 }),
+            Some(w) => (false, if effective_up { 0 } else { w }),
+        }
+    }
+}
+
+/// The combined effect of everything an instance tracks.
+pub fn combine(items: impl IntoIterator<Item = (Tracked, bool)>) -> (bool, i32) {
+    items
+        .into_iter()
+        .map(|(t, up)| t.contribution(up))
+        .fold((false, 0), |(f, d), (f2, d2)| (f || f2, d + d2))
+}
+
+/// Runs the notify commands of `inst` for a transition to `state` (keepalived's names:
+/// MASTER, BACKUP, FAULT, STOP), in the background.
+pub fn notify(inst: &VrrpInstance, state: &str, priority: u8) {
+    let specific = match state {
+        "MASTER" => inst.notify_master.as_deref(),
+        "BACKUP" => inst.notify_backup.as_deref(),
+        "FAULT" => inst.notify_fault.as_deref(),
+        "STOP" => inst.notify_stop.as_deref(),
+        _ => None,
+    };
+    let mut commands: Vec<String> = specific.map(str::to_string).into_iter().collect();
+    if let Some(generic) = &inst.notify {
+        // keepalived appends: TYPE NAME STATE PRIORITY.
+        commands.push(format!(
+            "{generic} INSTANCE {} {state} {priority}",
+            inst.name
+        ));
+    }
+    for command in commands {
+        let instance = inst.name.clone();
+        tokio::spawn(async move {
+            info!(%instance, %command, "notify");
+            if !run_script(&command, Duration::from_secs(60), None).await {
+                warn!(%instance, %command, "notify command failed");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(weight: Option<i32>, reverse: bool) -> Tracked {
+        Tracked {
+            what: "x".into(),
+            weight,
+            reverse,
+        }
+    }
+
+    #[test]
+    fn keepalived_weight_rules() {
+        assert_eq!(t(None, false).contribution(false), (true, 0));
+        assert_eq!(t(None, false).contribution(true), (false, 0));
+        assert_eq!(t(Some(-30), false).contribution(false), (false, -30));
+        assert_eq!(t(Some(-30), false).contribution(true), (false, 0));
+        assert_eq!(t(Some(20), false).contribution(true), (false, 20));
+        assert_eq!(t(Some(20), false).contribution(false), (false, 0));
+        assert_eq!(t(Some(-30), true).contribution(true), (false, -30));
+        assert_eq!(t(None, true).contribution(true), (true, 0));
+        let all = [
+            (t(Some(-30), false), false),
+            (t(Some(20), false), true),
+            (t(None, false), true),
+        ];
+        assert_eq!(combine(all), (false, -10));
+    }
+
+    #[tokio::test]
+    async fn scripts_report_success_and_time_out_as_a_group() {
+        assert!(run_script("exit 0", Duration::from_secs(5), None).await);
+        assert!(!run_script("exit 3", Duration::from_secs(5), None).await);
+        let marker = std::env::temp_dir().join(format!("xlb-track-{}", std::process::id()));
+        let cmd = format!("(sleep 30; touch {}) & sleep 30", marker.display());
+        let t = std::time::Instant::now();
+        assert!(!run_script(&cmd, Duration::from_millis(200), None).await);
+        assert!(t.elapsed() < Duration::from_secs(5));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!marker.exists());
+        // The background grandchild was in the group: it is gone, not orphaned.
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &format!("touch {}", marker.display())])
+            .output()
+            .unwrap();
+        assert!(
+            out.stdout.is_empty(),
+            "a grandchild survived the group kill"
+        );
+    }
+}
