@@ -30,7 +30,7 @@ use crate::{
     sync::{DesiredReal, DesiredService, MapSync},
     vrrp::{
         self,
-        instance::{Gate, GateRequest, Instance},
+        instance::{Gate, GateRequest, Instance, StatusBoard},
         machine::State as VrrpState,
     },
 };
@@ -47,7 +47,19 @@ const RESOLVE_REFRESH: Duration = Duration::from_secs(30);
 pub struct RunOptions {
     pub config_path: PathBuf,
     pub pin_path: PathBuf,
+    /// Where the VRRP status is written for `xlb status` ([`default_state_file`]).
+    pub state_file: PathBuf,
     pub attach_mode: AttachMode,
+}
+
+/// The status file of the daemon whose maps are pinned at `pin_path`: one per pin path,
+/// so several directors on one host (labs) do not share one.
+pub fn default_state_file(pin_path: &Path) -> PathBuf {
+    let name = pin_path
+        .to_string_lossy()
+        .trim_matches('/')
+        .replace('/', "_");
+    PathBuf::from("/run/xlb").join(format!("{name}.status.json"))
 }
 
 pub fn addr16(ip: IpAddr) -> Addr {
@@ -91,6 +103,8 @@ struct Daemon {
     vrrp_state: HashMap<String, VrrpState>,
     scripts: HashMap<String, vrrp::track::ScriptTracker>,
     gate: Gate,
+    board: StatusBoard,
+    state_file: PathBuf,
 }
 
 impl Daemon {
@@ -298,6 +312,22 @@ impl Daemon {
         self.attach_all().await
     }
 
+    /// Writes the VRRP status for `xlb status` (atomically: a reader never sees half).
+    fn write_state(&self) {
+        let Ok(board) = self.board.lock() else { return };
+        let instances: Vec<&vrrp::instance::InstanceStatus> = board.values().collect();
+        let Ok(text) = serde_json::to_string_pretty(&instances) else {
+            return;
+        };
+        if let Some(dir) = self.state_file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let tmp = self.state_file.with_extension("tmp");
+        if std::fs::write(&tmp, text).is_ok() {
+            let _ = std::fs::rename(&tmp, &self.state_file);
+        }
+    }
+
     /// A gate request from an instance: switch its services, then let it go on.
     async fn on_gate(&mut self, req: GateRequest) {
         info!(instance = %req.instance, state = %req.state, "data plane follows VRRP");
@@ -326,7 +356,11 @@ impl Daemon {
         }
         for n in names {
             self.vrrp_state.remove(&n);
+            if let Ok(mut board) = self.board.lock() {
+                board.remove(&n);
+            }
         }
+        self.write_state();
         if let Err(e) = self.apply().await {
             error!("sync failed: {e:#}");
         }
@@ -342,9 +376,14 @@ impl Daemon {
             if self.instances.iter().any(|i| i.name == spec.name) {
                 continue;
             }
-            let inst =
-                vrrp::instance::spawn(spec, self.handle.clone(), self.gate.clone(), &self.scripts)
-                    .await?;
+            let inst = vrrp::instance::spawn(
+                spec,
+                self.handle.clone(),
+                self.gate.clone(),
+                &self.scripts,
+                self.board.clone(),
+            )
+            .await?;
             self.instances.push(inst);
         }
         Ok(())
@@ -480,6 +519,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         instances: Vec::new(),
         vrrp_state: HashMap::new(),
         scripts: HashMap::new(),
+        board: StatusBoard::default(),
+        state_file: opts.state_file.clone(),
         gate: Gate(gate_tx),
     };
     let mut events = neighbor::watch()?;
@@ -507,6 +548,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut retry = tokio::time::interval(RESOLVE_RETRY);
+    let mut publish = tokio::time::interval(Duration::from_millis(500));
     let mut refresh = tokio::time::interval(RESOLVE_REFRESH);
     tokio::pin!(shutdown);
     loop {
@@ -529,6 +571,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
                 }
             }
             _ = refresh.tick() => d.refresh_all().await,
+            _ = publish.tick() => d.write_state(),
         }
     }
     // Resign first (priority 0 adverts, VIPs removed, services switched off), so the
@@ -538,6 +581,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         info!(instances = running.len(), "resigning VRRP instances");
         d.stop_instances(running, &mut gate_rx).await;
     }
+    let _ = std::fs::remove_file(&d.state_file);
     if d.plane.is_some() {
         info!(
             pin_path = %opts.pin_path.display(),

@@ -116,6 +116,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         } => {
             let opts = RunOptions {
                 config_path: config,
+                state_file: controller::default_state_file(&pin_path),
                 pin_path,
                 attach_mode: if xdp_generic {
                     AttachMode::Generic
@@ -140,7 +141,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Status { pin_path, json } => {
-            let s = status::read(&pin_path)?;
+            let s = status::read(&pin_path, &controller::default_state_file(&pin_path))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {

@@ -17,6 +17,8 @@ use crate::dataplane::Maps;
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// VRRP instances of the running daemon (empty when none runs or none is configured).
+    pub vrrp: Vec<crate::vrrp::instance::InstanceStatus>,
     pub services: Vec<ServiceStatus>,
     pub drops: Vec<(String, u64)>,
     pub passes: Vec<(String, u64)>,
@@ -79,8 +81,29 @@ fn algo_name(v: u32) -> &'static str {
     }
 }
 
-/// Reads everything from the maps pinned under `pin_path`.
-pub fn read(pin_path: &Path) -> Result<Status> {
+/// Reads the VRRP status the daemon writes to `state_file` and everything in the maps
+/// pinned under `pin_path` (either may be absent, not both).
+pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
+    let vrrp = match std::fs::read_to_string(state_file) {
+        Ok(text) => serde_json::from_str(&text)?,
+        Err(_) => Vec::new(),
+    };
+    if !pin_path.join(lb_common::map_names::SERVICES).exists() {
+        if vrrp.is_empty() {
+            anyhow::bail!(
+                "nothing to show: no maps pinned under {} and no daemon status in {}",
+                pin_path.display(),
+                state_file.display()
+            );
+        }
+        return Ok(Status {
+            vrrp,
+            services: Vec::new(),
+            drops: Vec::new(),
+            passes: Vec::new(),
+            connections: 0,
+        });
+    }
     let maps = Maps::from_pins(pin_path)?;
     let mut reals = Vec::new();
     for i in 0..lb_common::MAX_REALS {
@@ -144,6 +167,7 @@ pub fn read(pin_path: &Path) -> Result<Status> {
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
     let connections = maps.conns.keys().count();
     Ok(Status {
+        vrrp,
         services,
         drops,
         passes,
@@ -155,6 +179,31 @@ pub fn read(pin_path: &Path) -> Result<Status> {
 pub fn render(s: &Status) -> String {
     use std::fmt::Write;
     let mut out = String::new();
+    for i in &s.vrrp {
+        let vips: Vec<String> = i.vips.iter().map(ToString::to_string).collect();
+        let _ = writeln!(
+            out,
+            "VRRP {} (vrid {}, v{}, {}): {} priority {}/{} vips {}{}",
+            i.name,
+            i.vrid,
+            i.version,
+            i.interface,
+            i.state,
+            i.priority,
+            i.configured_priority,
+            vips.join(","),
+            i.last_advert_from
+                .map(|a| format!(" last advert from {a}"))
+                .unwrap_or_default()
+        );
+        if !i.rejected.is_empty() {
+            let r: Vec<String> = i.rejected.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            let _ = writeln!(out, "  rejected adverts: {}", r.join(" "));
+        }
+    }
+    if s.services.is_empty() && s.connections == 0 && s.drops.is_empty() {
+        return out;
+    }
     let _ = writeln!(
         out,
         "{:<32} {:<6} {:>12} {:>14} {:>10}",

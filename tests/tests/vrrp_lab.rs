@@ -7,7 +7,7 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_real, start_xlb_in,
+    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_real, start_xlb_in, xlb_bin,
 };
 
 fn vip(port: u16) -> SocketAddr {
@@ -102,6 +102,23 @@ fn the_higher_priority_director_wins_and_a_crash_moves_the_vip() {
         "{}",
         client_arp(&lab)
     );
+    // `xlb status` shows each director's VRRP state next to its data plane.
+    std::thread::sleep(Duration::from_millis(600));
+    for (ns, state, active) in [("dir1", "MASTER", true), ("dir2", "BACKUP", false)] {
+        let out = std::process::Command::new(xlb_bin())
+            .args(["status", "--json", "--pin-path"])
+            .arg(lab.pins.0.join(ns))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(s["vrrp"][0]["state"], state, "{ns}: {s}");
+        assert_eq!(s["services"][0]["active"], active, "{ns}: {s}");
+    }
 
     // Crash: kill -9 and the master's link goes down.
     lab.kill("xlb1", libc::SIGKILL);

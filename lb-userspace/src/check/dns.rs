@@ -143,8 +143,14 @@ mod tests {
         want.extend_from_slice(b"\x07example\x03org\x00\x00\x01\x00\x01");
         assert_eq!(q, want);
         // Root, SOA: keepalived's default query.
-        assert_eq!(&encode_query(1, ".", 6)[HEADER_LEN..], b"\x00\x00\x06\x00\x01");
-        assert_eq!(encode_query(1, "example.org.", 1), encode_query(1, "example.org", 1));
+        assert_eq!(
+            &encode_query(1, ".", 6)[HEADER_LEN..],
+            b"\x00\x00\x06\x00\x01"
+        );
+        assert_eq!(
+            encode_query(1, "example.org.", 1),
+            encode_query(1, "example.org", 1)
+        );
     }
 
     #[test]

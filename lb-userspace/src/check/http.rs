@@ -198,7 +198,10 @@ async fn fetch(spec: &HttpSpec, url: &UrlSpec) -> Result<(), String> {
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(r) => r,
-        Err(_) => Err(format!("timeout after {} waiting for the answer", fmt_duration(timeout))),
+        Err(_) => Err(format!(
+            "timeout after {} waiting for the answer",
+            fmt_duration(timeout)
+        )),
     }
 }
 
@@ -298,10 +301,7 @@ fn dechunk(mut raw: &[u8]) -> Result<Option<Vec<u8>>, String> {
         raw = &raw[eol + 2..];
         if size == 0 {
             // Trailers until a blank line; the body is complete once it is there.
-            return Ok(raw
-                .windows(2)
-                .position(|w| w == b"\r\n")
-                .map(|_| body));
+            return Ok(raw.windows(2).position(|w| w == b"\r\n").map(|_| body));
         }
         if raw.len() < size + 2 {
             return Ok(None);
@@ -339,7 +339,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let body = read_body(s, buf.split_off(head.len), &head, url.regex.is_some()).await?;
     if let Some(want) = &url.digest {
-        let got: [u8; 16] = body.md5.into();
+        let got: [u8; 16] = body.md5.finalize().into();
         if &got != want {
             return Err(format!(
                 "digest mismatch: MD5 of the body is {}, expected {}",
@@ -394,7 +394,7 @@ async fn read_body<S: AsyncRead + Unpin>(
         kept: Vec::new(),
     };
     let mut total: u64 = 0;
-    let mut feed = |body: &mut Body, bytes: &[u8], total: &mut u64| {
+    let feed = |body: &mut Body, bytes: &[u8], total: &mut u64| {
         let take = match head.content_length {
             Some(n) => bytes.len().min((n - (*total).min(n)) as usize),
             None => bytes.len(),
@@ -600,13 +600,23 @@ mod tests {
         let h = parse_head(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy")
             .unwrap()
             .unwrap();
-        assert_eq!((h.status, h.content_length, h.chunked, h.len), (503, Some(4), false, 40));
+        assert_eq!(
+            (h.status, h.content_length, h.chunked, h.len),
+            (503, Some(4), false, 40)
+        );
         let h = parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n")
             .unwrap()
             .unwrap();
         assert!(h.chunked);
-        assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").unwrap_err().contains("not an HTTP"));
-        assert_eq!(dechunk(b"4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n"), Ok(Some(b"wikipedia".to_vec())));
+        assert!(
+            parse_head(b"SSH-2.0-OpenSSH\r\n\r\n")
+                .unwrap_err()
+                .contains("not an HTTP")
+        );
+        assert_eq!(
+            dechunk(b"4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n"),
+            Ok(Some(b"wikipedia".to_vec()))
+        );
         assert_eq!(dechunk(b"4\r\nwiki\r\n5\r\npe"), Ok(None));
         assert_eq!(
             parse_digest("0123456789abcdefABCDEF0123456789").map(|d| hex(&d)),
@@ -645,7 +655,10 @@ mod tests {
         let Outcome::Failure { reason } = check(&spec(addr, vec![u])).await else {
             panic!("digest mismatch passed");
         };
-        assert!(reason.starts_with("/ok: digest mismatch: MD5 of the body is "), "{reason}");
+        assert!(
+            reason.starts_with("/ok: digest mismatch: MD5 of the body is "),
+            "{reason}"
+        );
         assert!(reason.contains(&md5_hex(BODY)), "{reason}");
 
         // Chunked bodies are de-chunked before the digest; Content-Length ends a body.
@@ -659,7 +672,9 @@ mod tests {
         u.regex = Some(BodyRegex(regex::bytes::Regex::new("says h[e]llo").unwrap()));
         assert_eq!(check(&spec(addr, vec![u.clone()])).await, Outcome::up());
         u.regex_no_match = true;
-        assert!(matches!(check(&spec(addr, vec![u.clone()])).await, Outcome::Failure { reason } if reason.contains("matched")));
+        assert!(
+            matches!(check(&spec(addr, vec![u.clone()])).await, Outcome::Failure { reason } if reason.contains("matched"))
+        );
         u.regex = Some(BodyRegex(regex::bytes::Regex::new("goodbye").unwrap()));
         assert_eq!(check(&spec(addr, vec![u.clone()])).await, Outcome::up());
         u.regex_no_match = false;
@@ -695,9 +710,8 @@ mod tests {
     async fn check_ssl_get_with_a_self_signed_certificate() {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         let cert_der = cert.cert.der().clone();
-        let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(
-            cert.signing_key.serialize_der().into(),
-        );
+        let key_der =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let server_cfg = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -743,18 +757,28 @@ mod tests {
             vec![None, Some("www.example.org".to_owned())]
         );
         s.urls = vec![url("/fail")];
-        assert_eq!(check(&s).await, Outcome::down("/fail: status 503 (expected 200-299)"));
+        assert_eq!(
+            check(&s).await,
+            Outcome::down("/fail: status 503 (expected 200-299)")
+        );
 
         // Plain HTTP to the TLS port: the handshake fails and says so.
         let plain = spec(addr, vec![url("/ok")]);
         assert!(matches!(check(&plain).await, Outcome::Failure { .. }));
-        let mut tls_to_http = spec(http_server().await.0, vec![url("/ok")]);
-        tls_to_http.tls = Some(TlsOpts {
+        // A server that hangs up at once: the handshake fails and says so.
+        let closing = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut hangup = spec(closing.local_addr().unwrap(), vec![url("/ok")]);
+        tokio::spawn(async move {
+            while let Ok((s, _)) = closing.accept().await {
+                drop(s);
+            }
+        });
+        hangup.tls = Some(TlsOpts {
             sni: None,
             close_notify: false,
         });
-        let Outcome::Failure { reason } = check(&tls_to_http).await else {
-            panic!("TLS to a plain HTTP server passed");
+        let Outcome::Failure { reason } = check(&hangup).await else {
+            panic!("a TLS handshake with a closed connection passed");
         };
         assert!(reason.starts_with("/ok: TLS handshake: "), "{reason}");
     }

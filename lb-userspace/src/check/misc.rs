@@ -37,7 +37,11 @@ pub struct MiscSpec {
 pub enum RunAs {
     /// Whoever runs xlb (no `user` nor `script_user`, or already that user).
     Current,
-    User { name: String, uid: u32, gid: u32 },
+    User {
+        name: String,
+        uid: u32,
+        gid: u32,
+    },
     /// The user or group does not exist (or the command line is malformed): every
     /// check fails with this reason.
     Invalid(String),
@@ -353,7 +357,10 @@ mod tests {
         let Outcome::Failure { reason } = check(&missing).await else {
             panic!("a missing script passed");
         };
-        assert!(reason.starts_with("cannot run \"/no/such/xlb-script\""), "{reason}");
+        assert!(
+            reason.starts_with("cannot run \"/no/such/xlb-script\""),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
@@ -386,10 +393,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let pidfile = dir.join("child.pid");
         // The script starts a child that sleeps, records its pid, and waits forever.
-        let script = format!(
-            "sleep 1000 & echo $! > {}; wait",
-            pidfile.display()
-        );
+        let script = format!("sleep 1000 & echo $! > {}; wait", pidfile.display());
         let spec = sh(&script, false, 500);
         let started = std::time::Instant::now();
         let out = check(&spec).await;
@@ -419,7 +423,11 @@ mod tests {
     fn is_zombie(pid: i32) -> bool {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().starts_with('Z')))
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()
+                    .map(|r| r.trim_start().starts_with('Z'))
+            })
             .unwrap_or(false)
     }
 
@@ -428,7 +436,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xlb-misc-drop-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let pidfile = dir.join("pid");
-        let spec = sh(&format!("echo $$ > {}; sleep 1000", pidfile.display()), false, 60_000);
+        let spec = sh(
+            &format!("echo $$ > {}; sleep 1000", pidfile.display()),
+            false,
+            60_000,
+        );
         let run = tokio::spawn(async move { check(&spec).await });
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !pidfile.exists() && std::time::Instant::now() < deadline {
@@ -445,7 +457,10 @@ mod tests {
         while alive(pid) && !is_zombie(pid) && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(!alive(pid) || is_zombie(pid), "script {pid} survived its check");
+        assert!(
+            !alive(pid) || is_zombie(pid),
+            "script {pid} survived its check"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -106,7 +106,10 @@ pub(crate) async fn tcp_connect(opts: &ConnectOpts) -> Result<TcpStream, String>
     match tokio::time::timeout(opts.timeout, socket.connect(dest)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(io_reason(&e)),
-        Err(_) => Err(format!("connection timeout after {}", fmt_duration(opts.timeout))),
+        Err(_) => Err(format!(
+            "connection timeout after {}",
+            fmt_duration(opts.timeout)
+        )),
     }
 }
 
@@ -222,7 +225,12 @@ pub(crate) fn set_opt_bytes(
 }
 
 pub(crate) fn bind_device(fd: RawFd, ifname: &str) -> io::Result<()> {
-    set_opt_bytes(fd, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, ifname.as_bytes())
+    set_opt_bytes(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_BINDTODEVICE,
+        ifname.as_bytes(),
+    )
 }
 
 fn if_index(ifname: &str) -> u32 {

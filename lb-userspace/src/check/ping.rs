@@ -55,12 +55,7 @@ const PAYLOAD: &[u8] = b"xlb ping_check\0\0";
 
 /// An echo request. The checksum is filled for ICMPv4 (the kernel does it for ICMPv6).
 pub fn encode_echo(v6: bool, ident: u16, seq: u16) -> Vec<u8> {
-    let mut p = vec![
-        if v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 },
-        0,
-        0,
-        0,
-    ];
+    let mut p = vec![if v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 }, 0, 0, 0];
     p.extend_from_slice(&ident.to_be_bytes());
     p.extend_from_slice(&seq.to_be_bytes());
     p.extend_from_slice(PAYLOAD);
@@ -191,10 +186,16 @@ impl Pinger {
                 set_opt_bytes(fd, libc::IPPROTO_ICMPV6, 1 /* ICMP6_FILTER */, &bytes)?;
             } else {
                 let mask: u32 = !(1 << ECHO_REPLY_V4);
-                set_opt_bytes(fd, libc::SOL_RAW, 1 /* ICMP_FILTER */, &mask.to_ne_bytes())?;
+                set_opt_bytes(
+                    fd,
+                    libc::SOL_RAW,
+                    1, /* ICMP_FILTER */
+                    &mask.to_ne_bytes(),
+                )?;
             }
         }
-        let socket = Arc::new(AsyncFd::new(socket)?);
+        // SAFETY: the Socket owns its descriptor, open until the AsyncFd is dropped.
+        let socket = Arc::new(unsafe { AsyncFd::register(socket) }?);
         let waiters: Arc<Waiters> = Arc::default();
         let ident: u16 = rand::random();
         let reader = tokio::spawn(read_replies(
@@ -241,12 +242,13 @@ impl Pinger {
                 let mut guard = self.socket.writable().await.map_err(|e| io_reason(&e))?;
                 match guard.try_io(|s| s.get_ref().send_to(&packet, &dest)) {
                     Ok(Ok(_)) => break,
-                    Ok(Err(e)) => return Err(format!("sending the echo request: {}", io_reason(&e))),
+                    Ok(Err(e)) => {
+                        return Err(format!("sending the echo request: {}", io_reason(&e)));
+                    }
                     Err(_would_block) => continue,
                 }
             }
-            rx.await
-                .map_err(|_| "the ICMP reader stopped".to_owned())
+            rx.await.map_err(|_| "the ICMP reader stopped".to_owned())
         };
         match tokio::time::timeout(timeout, exchange).await {
             Ok(r) => r,
@@ -332,7 +334,10 @@ mod tests {
         assert_eq!(&p[..8], &[8, 0, p[2], p[3], 0x12, 0x34, 0, 7]);
         assert_eq!(checksum(&p), 0, "a packet with its checksum sums to zero");
         // RFC 1071's example: 0001 f203 f4f5 f6f7 sums to ddf2, checksum 220d.
-        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+        assert_eq!(
+            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
 
         let mut reply = p.clone();
         reply[0] = ECHO_REPLY_V4;
@@ -370,7 +375,10 @@ mod tests {
         // Several at once through one socket, each gets its own reply.
         let all = futures::future::join_all((0..20).map(|_| check(&s, &pinger))).await;
         assert!(all.iter().all(|o| *o == Outcome::up()), "{all:?}");
-        assert!(Arc::ptr_eq(&pinger, &pingers.get(&s).unwrap()), "one socket");
+        assert!(
+            Arc::ptr_eq(&pinger, &pingers.get(&s).unwrap()),
+            "one socket"
+        );
 
         let s6 = spec("::1", 2000);
         match pingers.get(&s6) {

@@ -570,7 +570,10 @@ mod tests {
         let t = t.transition.unwrap();
         assert_eq!((t.alive, t.weight), (false, Some(5)));
         // Exit 0: up with the configured weight.
-        let t = sim.run(0, Duration::ZERO, Outcome::up()).transition.unwrap();
+        let t = sim
+            .run(0, Duration::ZERO, Outcome::up())
+            .transition
+            .unwrap();
         assert_eq!((t.alive, t.weight), (true, None));
         // Exit 2: weight 0, still up.
         let t = sim.run(0, Duration::ZERO, Outcome::Success { weight: Some(0) });

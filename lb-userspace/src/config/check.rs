@@ -169,8 +169,12 @@ pub struct UrlCheck {
 /// A `regex` that compiles.
 fn regex_pattern<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let pattern = String::deserialize(d)?;
-    regex::bytes::Regex::new(&pattern)
-        .map_err(|e| de::Error::custom(format_args!("bad regex: {}", super::one_line(&e.to_string()))))?;
+    regex::bytes::Regex::new(&pattern).map_err(|e| {
+        de::Error::custom(format_args!(
+            "bad regex: {}",
+            super::one_line(&e.to_string())
+        ))
+    })?;
     Ok(Some(pattern))
 }
 
@@ -510,7 +514,12 @@ struct WrittenTiming {
 impl WrittenTiming {
     /// keepalived's resolution: the checker's value, else the inherited one, else the
     /// kind's default (`default_dbr` None: `delay_loop`, as keepalived's DNS_CHECK).
-    fn in_force(&self, d: &CheckerDefaults, default_retry: u32, default_dbr: Option<f64>) -> CheckTiming {
+    fn in_force(
+        &self,
+        d: &CheckerDefaults,
+        default_retry: u32,
+        default_dbr: Option<f64>,
+    ) -> CheckTiming {
         let delay_loop = self.delay_loop.unwrap_or(d.delay_loop);
         CheckTiming {
             connect_timeout: self.connect_timeout.or(d.connect_timeout).unwrap_or(5.0),
@@ -613,7 +622,10 @@ impl TryFrom<String> for DnsType {
             .find(|t| t.as_str().eq_ignore_ascii_case(&s))
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|t| t.as_str()).collect();
-                format!("unknown DNS type {s:?}: expected one of {}", names.join(", "))
+                format!(
+                    "unknown DNS type {s:?}: expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -785,7 +797,11 @@ impl Visitor<'_> for RequireReplyVisitor {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<RequireReply, E> {
-        Ok(if v { RequireReply::Any } else { RequireReply::No })
+        Ok(if v {
+            RequireReply::Any
+        } else {
+            RequireReply::No
+        })
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<RequireReply, E> {
@@ -807,8 +823,7 @@ fn max_u16() -> u16 {
 
 fn u16_value<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     let v = i64::deserialize(d)?;
-    u16::try_from(v)
-        .map_err(|_| de::Error::custom(format_args!("{v} is out of range (0..=65535)")))
+    u16::try_from(v).map_err(|_| de::Error::custom(format_args!("{v} is out of range (0..=65535)")))
 }
 
 /// `udp_check = { payload = "...", require_reply = ... }`: sends one datagram; up unless

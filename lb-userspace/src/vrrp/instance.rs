@@ -178,6 +178,28 @@ impl Instance {
     }
 }
 
+/// What `xlb status` shows of an instance.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    pub state: String,
+    pub priority: u8,
+    pub configured_priority: u8,
+    pub source: IpAddr,
+    pub vips: Vec<IpAddr>,
+    /// The source of the last accepted advert (the master, when we are BACKUP).
+    pub last_advert_from: Option<IpAddr>,
+    /// Rejected adverts by reason since start.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
+/// Every instance's status, shared with the controller (which writes it to a file).
+pub type StatusBoard =
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, InstanceStatus>>>;
+
 /// Counts rejected adverts by reason and logs at most one line per reason per period.
 #[derive(Default)]
 struct RejectLog {
@@ -212,6 +234,7 @@ pub async fn spawn(
     handle: Handle,
     gate: Gate,
     scripts: &HashMap<String, ScriptTracker>,
+    board: StatusBoard,
 ) -> Result<Instance> {
     let ifindex = crate::neighbor::ifindex(&handle, &spec.interface).await?;
     let src = match spec.src {
@@ -304,6 +327,8 @@ pub async fn spawn(
         tracked,
         scripts: script_states,
         applied: (false, 0),
+        board,
+        last_advert_from: None,
     };
     let task = tokio::spawn(driver.run(stop_rx, links, verdict_rx));
     Ok(Instance {
@@ -330,6 +355,8 @@ struct Driver {
     scripts: Vec<(Tracked, bool)>,
     /// The (fault, priority delta) last given to the machine.
     applied: (bool, i32),
+    board: StatusBoard,
+    last_advert_from: Option<IpAddr>,
 }
 
 impl Driver {
@@ -363,7 +390,37 @@ impl Driver {
         }
     }
 
+    /// Puts this instance's current status on the board.
+    fn publish(&self) {
+        let status = InstanceStatus {
+            name: self.spec.name.clone(),
+            interface: self.spec.interface.clone(),
+            vrid: self.spec.vrid,
+            version: self.spec.version.number(),
+            state: self.machine.state().as_str().to_string(),
+            priority: self.machine.effective_priority(),
+            configured_priority: self.spec.params_priority,
+            source: self.socket.source(),
+            vips: self.spec.vips.iter().map(|v| v.addr).collect(),
+            last_advert_from: self.last_advert_from,
+            rejected: self
+                .rejects
+                .counts
+                .iter()
+                .map(|(k, (n, _))| (k.to_string(), *n))
+                .collect(),
+        };
+        if let Ok(mut board) = self.board.lock() {
+            board.insert(self.spec.name.clone(), status);
+        }
+    }
+
     async fn perform(&mut self, actions: Vec<Action>) {
+        self.perform_actions(actions).await;
+        self.publish();
+    }
+
+    async fn perform_actions(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => {
@@ -458,6 +515,7 @@ impl Driver {
                 ),
             );
         }
+        self.last_advert_from = Some(rx.src);
         Some(Event::Advert {
             src: rx.src,
             priority: decoded.advert.priority,

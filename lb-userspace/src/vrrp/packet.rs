@@ -19,7 +19,7 @@
 //!
 //! # Checksums
 //!
-//! All three are the Internet checksum (RFC 1071) of the message with its checksum field
+//! Each is the Internet checksum (RFC 1071) of the message with its checksum field
 //! zeroed, but they do not cover the same bytes:
 //!
 //! | message | covers | |
@@ -49,11 +49,11 @@
 //! # Where xlb is stricter or looser than its references
 //!
 //! - The length must be exactly what the address count implies: the caller passes the IP
-//!   payload as delimited by the IP header's length, which the kernel already trimmed
-//!   Ethernet padding to, so trailing bytes are an error ([`DecodeError::BadLength`]).
+//!   payload as delimited by the IP header's total length, which leaves out any Ethernet
+//!   padding, so trailing bytes are an error ([`DecodeError::BadLength`]).
 //! - A count of zero addresses is accepted (RFC 9568 says the minimum is 1; rejecting it
-//!   would buy nothing). The v3 "Rsvd" bits are ignored, as RFC 9568 5.2.5 says; so is the
-//!   v2 authentication data when the authentication type is 0 (RFC 3768 5.3.7).
+//!   would buy nothing). The v3 "Rsvd" bits are ignored, as RFC 9568 5.2.6 says; so is the
+//!   v2 authentication data when the authentication type is 0 (RFC 3768 5.3.10).
 //! - TTL / hop limit 255 is always checked ([`check_received`]), unlike holo-vrrp.
 
 #[cfg(test)]

@@ -358,7 +358,7 @@ fn family_mismatch() {
 
 #[test]
 fn ignored_fields_are_ignored() {
-    // v3 Rsvd bits (RFC 9568 5.2.5): set them and fix the checksum.
+    // v3 Rsvd bits (RFC 9568 5.2.6): set them and fix the checksum.
     let mut v3 = hex(FIXTURES[3].bytes);
     v3[4] |= 0xf0;
     let sum = reference_checksum(&[&[v3[..6].to_vec(), vec![0, 0], v3[8..].to_vec()].concat()]);
@@ -366,7 +366,7 @@ fn ignored_fields_are_ignored() {
     let d = decode(&v3, SRC4, MCAST4).expect("reserved bits ignored");
     assert_eq!(d.advert, v3_vip100());
     assert_eq!(d.checksum, V3Checksum::MessageOnly);
-    // v2 Auth Type 0 with non-zero data (RFC 3768 5.3.7: ignored on reception).
+    // v2 Auth Type 0 with non-zero data (RFC 3768 5.3.10: ignored on reception).
     let mut v2 = hex(FIXTURES[0].bytes);
     v2[12..20].copy_from_slice(b"garbage!");
     let sum = reference_checksum(&[&[v2[..6].to_vec(), vec![0, 0], v2[8..].to_vec()].concat()]);
