@@ -57,8 +57,29 @@ impl PinDir {
 
 impl Drop for PinDir {
     fn drop(&mut self) {
+        // Labs pin per director in subdirectories.
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for e in entries.flatten() {
+                if e.path().is_dir() {
+                    let _ = xlb::dataplane::teardown(&e.path());
+                }
+            }
+        }
         let _ = xlb::dataplane::teardown(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
+        // Status files of daemons killed with SIGKILL (they remove theirs on a clean stop).
+        let status = xlb::controller::default_state_file(&self.0);
+        let prefix = status
+            .file_name()
+            .map(|n| n.to_string_lossy().trim_end_matches(".status.json").to_string())
+            .unwrap_or_default();
+        if let Ok(entries) = std::fs::read_dir("/run/xlb") {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
     }
 }
 
