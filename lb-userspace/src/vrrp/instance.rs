@@ -505,6 +505,15 @@ impl Driver {
             }
             return None;
         }
+        if decoded.advert.interval_duration().is_zero() {
+            // A v3 backup adopts the master's interval: zero would make it take over at once.
+            self.rejects.record(
+                &self.spec.name,
+                "zero_interval",
+                &format!("advert from {} with a zero interval", rx.src),
+            );
+            return None;
+        }
         if packet::addresses_differ(&decoded, &self.spec.advertised) {
             self.rejects.record(
                 &self.spec.name,
