@@ -24,7 +24,8 @@ use tokio::{
 use tracing::{error, info, warn};
 
 use crate::{
-    config::{Config, LbAlgo, Protocol},
+    check::{self, HealthMonitor, RealKey},
+    config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
     dataplane::{AttachMode, DataPlane},
     neighbor::{self, NeighborEvent},
     sync::{DesiredReal, DesiredService, MapSync},
@@ -105,6 +106,22 @@ struct Daemon {
     gate: Gate,
     board: StatusBoard,
     state_file: PathBuf,
+    /// Health-check verdicts by real server; absent = no checker = alive.
+    health: HashMap<RealKey, Health>,
+    monitor: Option<HealthMonitor>,
+    /// Whether each virtual service has its quorum (by index of `config.virtual_server`
+    /// key); absent = not evaluated yet.
+    quorum: HashMap<(IpAddr, u16, Protocol), bool>,
+    /// A verdict channel opened by a reload, for the main loop to pick up.
+    new_verdicts: Option<mpsc::Receiver<check::Verdict>>,
+}
+
+/// A real server's health as the checkers last said.
+#[derive(Clone, Copy, Debug)]
+struct Health {
+    alive: bool,
+    /// `misc_dynamic` weight; None = the configured weight.
+    weight: Option<u32>,
 }
 
 impl Daemon {
@@ -150,7 +167,12 @@ impl Daemon {
             .config
             .virtual_server
             .iter()
-            .flat_map(|vs| vs.real_server.iter().map(|r| r.ip))
+            .flat_map(|vs| {
+                vs.real_server
+                    .iter()
+                    .map(|r| r.ip)
+                    .chain(vs.sorry_server.as_ref().map(|s| s.ip))
+            })
             .collect();
         ips.sort();
         ips.dedup();
@@ -232,6 +254,218 @@ impl Daemon {
         }
     }
 
+    fn real_key(vs: &VirtualServer, ip: IpAddr, port: u16) -> RealKey {
+        RealKey {
+            vip: vs.ip,
+            vport: vs.port,
+            protocol: vs.protocol,
+            rip: ip,
+            rport: port,
+        }
+    }
+
+    /// A real server's (alive, weight) for the data plane: health verdicts applied, and
+    /// `inhibit_on_failure` turning "dead" into "weight 0" so its connections go on.
+    fn effective(&self, vs: &VirtualServer, r: &RealServerConfig) -> (bool, u32) {
+        let h = self.health.get(&Self::real_key(vs, r.ip, r.port));
+        let alive = h.is_none_or(|h| h.alive);
+        let weight = h.and_then(|h| h.weight).unwrap_or(r.weight);
+        match (alive, r.inhibit_on_failure) {
+            (true, _) => (true, weight),
+            (false, true) => (true, 0),
+            (false, false) => (false, weight),
+        }
+    }
+
+    fn desired_real(&self, ip: IpAddr, port: u16, alive: bool, weight: u32) -> DesiredReal {
+        let n = self.neighbors.get(&ip);
+        DesiredReal {
+            addr: addr16(ip),
+            port,
+            weight,
+            alive,
+            ifindex: n.map_or(0, |n| n.ifindex),
+            mac: n.and_then(|n| n.mac),
+        }
+    }
+
+    /// The real servers of `vs` as the data plane should hold them. While the quorum is
+    /// lost and a sorry server is set, the sorry server takes the new flows alone; the
+    /// remaining live servers keep their existing flows (weight 0).
+    fn desired_reals(&self, vs: &VirtualServer) -> Vec<DesiredReal> {
+        let quorum_lost = self.quorum.get(&(vs.ip, vs.port, vs.protocol)) == Some(&false);
+        let sorry = vs.sorry_server.as_ref().filter(|_| quorum_lost);
+        let mut reals: Vec<DesiredReal> = vs
+            .real_server
+            .iter()
+            .map(|r| {
+                let (alive, weight) = self.effective(vs, r);
+                let weight = if sorry.is_some() { 0 } else { weight };
+                self.desired_real(r.ip, r.port, alive, weight)
+            })
+            .collect();
+        if let Some(s) = sorry {
+            let port = s.port.unwrap_or(vs.port);
+            if !vs
+                .real_server
+                .iter()
+                .any(|r| r.ip == s.ip && r.port == port)
+            {
+                reals.push(self.desired_real(s.ip, port, true, 1));
+            }
+        }
+        reals
+    }
+
+    /// Re-evaluates every service's quorum (keepalived: lost below quorum - hysteresis,
+    /// regained at quorum + hysteresis) and runs quorum_up / quorum_down on changes.
+    fn update_quorum(&mut self) {
+        let mut changes = Vec::new();
+        for vs in &self.config.virtual_server {
+            let live: u32 = vs
+                .real_server
+                .iter()
+                .map(|r| self.effective(vs, r))
+                .filter(|(alive, _)| *alive)
+                .map(|(_, w)| w)
+                .sum();
+            let key = (vs.ip, vs.port, vs.protocol);
+            let was = self.quorum.get(&key).copied();
+            let up = match was {
+                None => live >= vs.quorum,
+                Some(true) => live + vs.hysteresis >= vs.quorum,
+                Some(false) => live >= vs.quorum + vs.hysteresis,
+            };
+            if was != Some(up) {
+                changes.push((key, up, was.is_some(), vs.service_name(), live, vs.clone()));
+            }
+        }
+        for (key, up, was_known, name, live, vs) in changes {
+            self.quorum.insert(key, up);
+            if !was_known && up {
+                continue; // starting with the quorum is not news
+            }
+            if up {
+                info!(service = %name, live_weight = live, "quorum gained");
+            } else {
+                warn!(service = %name, live_weight = live, quorum = vs.quorum, sorry_server = ?vs.sorry_server.as_ref().map(|s| s.ip), "quorum lost");
+            }
+            let command = if up { &vs.quorum_up } else { &vs.quorum_down };
+            if let Some(c) = command {
+                run_in_background(c.clone());
+            }
+        }
+    }
+
+    /// The health-check targets that should run now: with `ha_suspend`, none for a
+    /// service this director does not forward.
+    fn check_targets(&self) -> Vec<check::Target> {
+        check::targets_from_config(&self.config)
+            .into_iter()
+            .filter(|t| {
+                let vs = self.config.virtual_server.iter().find(|v| {
+                    v.ip == t.key.vip && v.port == t.key.vport && v.protocol == t.key.protocol
+                });
+                vs.is_none_or(|vs| !vs.ha_suspend || self.forwards(vs))
+            })
+            .collect()
+    }
+
+    /// Whether this director forwards `vs`: no VRRP instance owns its VIP, or ours is MASTER.
+    fn forwards(&self, vs: &VirtualServer) -> bool {
+        match vs.vrrp_instance(&self.config) {
+            None => true,
+            Some(i) => self.vrrp_state.get(&i.name) == Some(&VrrpState::Master),
+        }
+    }
+
+    /// Starts or updates the health monitor for the current config; servers seen for the
+    /// first time start alive, or dead with `alpha`.
+    fn sync_monitor(&mut self) -> Option<mpsc::Receiver<check::Verdict>> {
+        let targets = self.check_targets();
+        let wanted: std::collections::HashSet<RealKey> = check::targets_from_config(&self.config)
+            .iter()
+            .map(|t| t.key)
+            .collect();
+        self.health.retain(|k, _| wanted.contains(k));
+        for t in &targets {
+            self.health.entry(t.key).or_insert(Health {
+                alive: t.initially_alive(),
+                weight: None,
+            });
+        }
+        match self.monitor.as_mut() {
+            Some(m) => m.update(targets),
+            None => {
+                if !wanted.is_empty() {
+                    let (m, rx) = HealthMonitor::spawn(targets);
+                    self.monitor = Some(m);
+                    self.update_quorum();
+                    return Some(rx);
+                }
+            }
+        }
+        self.update_quorum();
+        None
+    }
+
+    /// A checker's verdict: notify_up / notify_down, then the data plane.
+    async fn on_verdict(&mut self, v: check::Verdict) {
+        let vs = self.config.virtual_server.iter().find(|vs| {
+            vs.ip == v.key.vip && vs.port == v.key.vport && vs.protocol == v.key.protocol
+        });
+        let rs = vs.and_then(|vs| {
+            vs.real_server
+                .iter()
+                .find(|r| r.ip == v.key.rip && r.port == v.key.rport)
+        });
+        if v.alive {
+            info!(real_server = %v.key, weight = ?v.weight, reason = %v.reason, "UP");
+        } else {
+            warn!(real_server = %v.key, reason = %v.reason, "DOWN");
+        }
+        if let Some(rs) = rs {
+            let command = if v.alive {
+                &rs.notify_up
+            } else {
+                &rs.notify_down
+            };
+            if let Some(c) = command {
+                run_in_background(c.clone());
+            }
+        }
+        self.health.insert(
+            v.key,
+            Health {
+                alive: v.alive,
+                weight: v.weight,
+            },
+        );
+        self.update_quorum();
+        if let Err(e) = self.apply().await {
+            error!("sync failed: {e:#}");
+        }
+    }
+
+    /// keepalived's `omega`: on shutdown, the down notifiers of live real servers and the
+    /// quorum_down of services that had their quorum.
+    fn omega(&self) {
+        for vs in self.config.virtual_server.iter().filter(|v| v.omega) {
+            for r in &vs.real_server {
+                if self.effective(vs, r).0 {
+                    if let Some(c) = &r.notify_down {
+                        run_in_background(c.clone());
+                    }
+                }
+            }
+            if self.quorum.get(&(vs.ip, vs.port, vs.protocol)) == Some(&true) {
+                if let Some(c) = &vs.quorum_down {
+                    run_in_background(c.clone());
+                }
+            }
+        }
+    }
+
     fn desired(&self) -> Vec<DesiredService> {
         self.config
             .virtual_server
@@ -249,26 +483,9 @@ impl Daemon {
                 algo: algo(vs.lb_algo),
                 hash_port: vs.hash_port,
                 // Forwarded when no VRRP instance owns the VIP, or when ours is MASTER.
-                active: match vs.vrrp_instance(&self.config) {
-                    None => true,
-                    Some(i) => self.vrrp_state.get(&i.name) == Some(&VrrpState::Master),
-                },
+                active: self.forwards(vs),
                 persistence_timeout: vs.persistence_timeout,
-                reals: vs
-                    .real_server
-                    .iter()
-                    .map(|r| {
-                        let n = self.neighbors.get(&r.ip);
-                        DesiredReal {
-                            addr: addr16(r.ip),
-                            port: r.port,
-                            weight: r.weight,
-                            alive: true,
-                            ifindex: n.map_or(0, |n| n.ifindex),
-                            mac: n.and_then(|n| n.mac),
-                        }
-                    })
-                    .collect(),
+                reals: self.desired_reals(vs),
             })
             .collect()
     }
@@ -332,6 +549,10 @@ impl Daemon {
     async fn on_gate(&mut self, req: GateRequest) {
         info!(instance = %req.instance, state = %req.state, "data plane follows VRRP");
         self.vrrp_state.insert(req.instance, req.state);
+        // ha_suspend: checks run only where the service is forwarded.
+        if self.monitor.is_some() {
+            let _ = self.sync_monitor();
+        }
         if let Err(e) = self.apply().await {
             error!("sync failed: {e:#}");
         }
@@ -425,6 +646,12 @@ impl Daemon {
             Ok(()) => {
                 info!(path = %self.config_path.display(), "config reloaded");
                 self.restart_changed_instances(gate_rx).await;
+                if let Some(rx) = self.sync_monitor() {
+                    self.new_verdicts = Some(rx);
+                }
+                if let Err(e) = self.apply().await {
+                    error!("sync failed: {e:#}");
+                }
             }
             Err(e) => {
                 error!("reload failed, restoring the running config: {e:#}");
@@ -439,6 +666,15 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Runs a notify / quorum command without waiting for it (keepalived does not either).
+fn run_in_background(command: String) {
+    tokio::spawn(async move {
+        if !vrrp::track::run_script(&command, Duration::from_secs(60), None).await {
+            warn!(%command, "notify command failed");
+        }
+    });
 }
 
 fn fmt_mac(m: &[u8; 6]) -> String {
@@ -460,23 +696,6 @@ fn warn_unimplemented(config: &Config) {
                 .any(|i| i.smtp_alert == Some(true)));
     if mail_wanted {
         warn!("smtp_alert is set but xlb does not send mail yet: use notify scripts meanwhile");
-    }
-    let checked = config
-        .virtual_server
-        .iter()
-        .flat_map(|v| &v.real_server)
-        .filter(|r| {
-            r.tcp_check.is_some()
-                || r.http_get.is_some()
-                || r.ssl_get.is_some()
-                || r.misc_check.is_some()
-        })
-        .count();
-    if checked > 0 {
-        warn!(
-            real_servers = checked,
-            "health checkers are validated but not run yet: every real server counts as alive"
-        );
     }
 }
 
@@ -521,9 +740,15 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         scripts: HashMap::new(),
         board: StatusBoard::default(),
         state_file: opts.state_file.clone(),
+        health: HashMap::new(),
+        monitor: None,
+        quorum: HashMap::new(),
+        new_verdicts: None,
         gate: Gate(gate_tx),
     };
     let mut events = neighbor::watch()?;
+    // Health first: servers with `alpha` must not get flows before their first success.
+    let mut verdicts = d.sync_monitor();
     if let Err(e) = d.start().await {
         if fresh && d.plane.is_some() {
             // Leave nothing half-made behind: no pinned maps, no attached program.
@@ -571,7 +796,18 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
                 }
             }
             _ = refresh.tick() => d.refresh_all().await,
-            _ = publish.tick() => d.write_state(),
+            _ = publish.tick() => {
+                d.write_state();
+                if let Some(rx) = d.new_verdicts.take() {
+                    verdicts = Some(rx);
+                }
+            }
+            Some(v) = async {
+                match verdicts.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => d.on_verdict(v).await,
         }
     }
     // Resign first (priority 0 adverts, VIPs removed, services switched off), so the
@@ -581,6 +817,10 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         info!(instances = running.len(), "resigning VRRP instances");
         d.stop_instances(running, &mut gate_rx).await;
     }
+    if let Some(m) = d.monitor.take() {
+        m.shutdown().await;
+    }
+    d.omega();
     let _ = std::fs::remove_file(&d.state_file);
     if d.plane.is_some() {
         info!(

@@ -172,30 +172,39 @@ async fn fetch(spec: &HttpSpec, url: &UrlSpec) -> Result<(), String> {
     let tcp = tcp_connect(&spec.conn).await?;
     let timeout = spec.conn.timeout;
     let request = request(spec.protocol, url);
-    let exchange = async {
-        match &spec.tls {
-            None => {
-                let mut s = tcp;
-                exchange(&mut s, &request, url).await
-            }
-            Some(tls) => {
-                let name = match &tls.sni {
-                    Some(n) => ServerName::try_from(n.clone())
-                        .map_err(|_| format!("{n:?} is not a valid SNI name"))?,
-                    None => ServerName::IpAddress(spec.conn.addr.ip().into()),
-                };
-                let mut s = tokio_rustls::TlsConnector::from(tls_config())
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| format!("TLS handshake: {}", tls_reason(&e)))?;
-                let r = exchange(&mut s, &request, url).await;
-                if tls.close_notify {
-                    let _ = s.shutdown().await;
-                }
-                r
-            }
+    let Some(tls) = &spec.tls else {
+        let mut s = tcp;
+        return bounded(timeout, exchange(&mut s, &request, url)).await;
+    };
+    let name = match &tls.sni {
+        Some(n) => {
+            ServerName::try_from(n.clone()).map_err(|_| format!("{n:?} is not a valid SNI name"))?
+        }
+        None => ServerName::IpAddress(spec.conn.addr.ip().into()),
+    };
+    let handshake = tokio_rustls::TlsConnector::from(tls_config()).connect(name, tcp);
+    let mut s = match tokio::time::timeout(timeout, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("TLS handshake: {}", tls_reason(&e))),
+        Err(_) => {
+            return Err(format!(
+                "TLS handshake timeout after {}",
+                fmt_duration(timeout)
+            ));
         }
     };
+    let r = bounded(timeout, exchange(&mut s, &request, url)).await;
+    if tls.close_notify {
+        let _ = tokio::time::timeout(timeout, s.shutdown()).await;
+    }
+    r
+}
+
+/// `exchange` within `timeout`.
+async fn bounded(
+    timeout: std::time::Duration,
+    exchange: impl Future<Output = Result<(), String>>,
+) -> Result<(), String> {
     match tokio::time::timeout(timeout, exchange).await {
         Ok(r) => r,
         Err(_) => Err(format!(

@@ -321,3 +321,140 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[global_defs]
+script_user = "nobody"
+smtp_helo_name = "lb1.example.org"
+
+[[virtual_server]]
+ip = "198.18.0.100"
+port = 80
+interface = "eth0"
+delay_loop = 6
+retry = 2
+virtualhost = "www.example.org"
+
+[[virtual_server.real_server]]
+ip = "198.18.0.21"
+tcp_check = { connect_timeout = 3 }
+http_get = { url = [{ path = "/health", digest = "0123456789abcdef0123456789abcdef" }] }
+ssl_get = { url = [{ path = "/", regex = "ok" }], connect_port = 443, enable_sni = true }
+
+[[virtual_server.real_server]]
+ip = "198.18.0.22"
+alpha = true
+misc_check = { misc_path = "/usr/local/bin/chk --fast", misc_dynamic = true }
+smtp_check = {}
+ping_check = { connect_ip = "198.18.0.99" }
+
+[[virtual_server.real_server]]
+ip = "198.18.0.23"
+
+[[virtual_server]]
+ip = "198.18.0.100"
+port = 53
+protocol = "UDP"
+interface = "eth0"
+
+[[virtual_server.real_server]]
+ip = "198.18.0.31"
+dns_check = { name = "example.org", type = "A" }
+udp_check = { payload = "00ff" }
+"#;
+
+    #[test]
+    fn check_targets_from_config() {
+        let cfg = Config::parse(CONFIG, "t.toml").unwrap_or_else(|e| panic!("{e:#}"));
+        let targets = targets_from_config(&cfg);
+        assert_eq!(targets.len(), 3, "the server without checkers is left out");
+
+        let web = &targets[0];
+        assert_eq!(web.key.to_string(), "198.18.0.100:80/TCP -> 198.18.0.21:80");
+        assert!(web.initially_alive());
+        let kinds: Vec<_> = web.checkers.iter().map(|c| c.kind.keyword()).collect();
+        assert_eq!(kinds, vec!["tcp_check", "http_get", "ssl_get"]);
+        let tcp = &web.checkers[0];
+        assert_eq!(tcp.policy.label, "tcp_check 198.18.0.21:80");
+        assert_eq!(
+            (tcp.policy.retry, tcp.policy.delay_loop, tcp.policy.warmup),
+            (2, Duration::from_secs(6), Duration::from_secs(6))
+        );
+        let CheckKind::Tcp(t) = &tcp.kind else {
+            panic!("{tcp:?}")
+        };
+        assert_eq!(t.conn.timeout, Duration::from_secs(3));
+        let CheckKind::Http(h) = &web.checkers[1].kind else {
+            panic!()
+        };
+        assert_eq!(h.tls, None);
+        assert_eq!(h.urls[0].host, "www.example.org");
+        assert_eq!(h.urls[0].digest.map(|d| d[1]), Some(0x23));
+        assert_eq!(
+            web.checkers[1].policy.delay_before_retry,
+            Duration::from_secs(3)
+        );
+        let CheckKind::Http(s) = &web.checkers[2].kind else {
+            panic!()
+        };
+        assert_eq!(s.conn.addr.to_string(), "198.18.0.21:443");
+        assert_eq!(
+            s.tls.as_ref().unwrap().sni.as_deref(),
+            Some("www.example.org")
+        );
+        assert!(s.urls[0].regex.is_some());
+
+        let other = &targets[1];
+        assert!(!other.initially_alive(), "alpha");
+        let CheckKind::Misc(m) = &other.checkers[0].kind else {
+            panic!()
+        };
+        assert_eq!(m.argv, vec!["/usr/local/bin/chk", "--fast"]);
+        assert!(m.dynamic);
+        assert_eq!(
+            m.timeout,
+            Duration::from_secs(6),
+            "misc_timeout: delay_loop"
+        );
+        assert!(
+            matches!(&m.run_as, misc::RunAs::User { name, .. } if name == "nobody"),
+            "global script_user: {:?}",
+            m.run_as
+        );
+        assert!(other.checkers[0].policy.from_start);
+        assert_eq!(other.checkers[0].policy.retry, 2, "inherited");
+        let CheckKind::Smtp(smtp) = &other.checkers[2].kind else {
+            panic!()
+        };
+        assert_eq!(smtp.conn.addr.to_string(), "198.18.0.22:25");
+        assert_eq!(smtp.helo_name, "lb1.example.org");
+        let CheckKind::Ping(p) = &other.checkers[1].kind else {
+            panic!()
+        };
+        assert_eq!(p.target.to_string(), "198.18.0.99");
+        assert_eq!(other.checkers[1].policy.label, "ping_check 198.18.0.99");
+
+        let dns = &targets[2];
+        assert_eq!(dns.key.protocol, Protocol::Udp);
+        let CheckKind::Dns(d) = &dns.checkers[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (d.conn.addr.port(), d.qtype, d.name.as_str()),
+            (53, 1, "example.org")
+        );
+        assert_eq!(dns.checkers[0].policy.retry, 3, "DNS_CHECK's own default");
+        let CheckKind::Udp(u) = &dns.checkers[1].kind else {
+            panic!()
+        };
+        assert_eq!(u.payload, vec![0x00, 0xff]);
+        assert_eq!(u.reply, udp::Reply::NotRequired);
+
+        // The same config twice gives equal targets: a reload changes nothing.
+        assert_eq!(targets_from_config(&cfg), targets);
+    }
+}

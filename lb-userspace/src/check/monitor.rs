@@ -138,7 +138,9 @@ impl HealthMonitor {
             .running
             .into_values()
             .map(|r| {
-                drop(r.updates);
+                // Abort rather than wait for the task to notice: it may be waiting for
+                // room in a verdict queue nobody reads any more.
+                r.task.abort();
                 r.task
             })
             .collect();
@@ -268,8 +270,9 @@ fn start(slot: &mut Slot, shared: &Shared) -> BoxFuture<'static, (u64, Result<Ou
     check.map(move |r| (id, r)).boxed()
 }
 
-/// Moves `slots` and `state` to `new` checkers: an unchanged checker keeps its slot
-/// (running check included) and state; others start fresh; removed ones are stopped.
+/// Moves `slots` and `state` to `new` checkers: a checker whose probe is unchanged
+/// keeps its slot (running check included) and state, under its new timing options;
+/// others start fresh; removed ones are stopped.
 /// Returns the transition to report if the change of checkers changed the verdict.
 fn reconfigure(
     slots: &mut Vec<Slot>,
@@ -285,12 +288,21 @@ fn reconfigure(
         .collect();
     let mut states = Vec::with_capacity(new.len());
     for spec in new {
+        // The same checker, else one probing the same way with other timing options
+        // (keepalived's migrate_checkers compares the probe, not the timing).
+        let same =
+            |o: &Option<(Slot, CheckerState)>| o.as_ref().is_some_and(|(s, _)| s.spec == spec);
+        let same_probe = |o: &Option<(Slot, CheckerState)>| {
+            o.as_ref().is_some_and(|(s, _)| s.spec.kind == spec.kind)
+        };
         let kept = old
-            .iter_mut()
-            .find(|o| o.as_ref().is_some_and(|(s, _)| s.spec == spec))
-            .and_then(Option::take);
+            .iter()
+            .position(same)
+            .or_else(|| old.iter().position(same_probe))
+            .and_then(|i| old[i].take());
         match kept {
-            Some((slot, st)) => {
+            Some((mut slot, st)) => {
+                slot.spec = spec;
                 slots.push(slot);
                 states.push(st);
             }
@@ -511,6 +523,16 @@ mod tests {
             "unchanged targets report nothing new"
         );
         assert!(!b_seen.lock().unwrap().is_empty(), "B is checked");
+
+        // C's timing changes: same probe, so it stays down without a new verdict.
+        let mut c_slower = c.clone();
+        c_slower.checkers[0].policy.delay_loop = Duration::from_millis(150);
+        monitor.update(vec![a.clone(), b.clone(), c_slower]);
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(
+            rx.try_recv().is_err(),
+            "a timing change keeps the checker's state"
+        );
 
         // C's checker changes to one that passes (a listening port): it comes back up.
         let mut c2 = tcp_target(b_addr.port(), 100);
