@@ -534,6 +534,12 @@ impl Machine {
             } else {
                 Reason::HigherAddress
             };
+            // One last advert at our own priority before stepping down: if this was a
+            // split brain healing, the winner may never have heard us (it heard nothing
+            // lower), so it would not re-send gratuitous ARP and clients would stay on our
+            // MAC. Hearing this advert, it does (the branch below). keepalived does not,
+            // and leaves clients on the loser until their ARP entries expire.
+            out.push(Action::SendAdvert { priority: ours });
             self.adopt_interval(interval);
             let next = Phase::Backup {
                 master_down: now + self.master_down_interval(),

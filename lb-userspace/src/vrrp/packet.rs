@@ -306,7 +306,7 @@ pub enum EncodeError {
     TooManyAddresses(usize),
     /// A v2 interval not in seconds, or a v3 interval not in centiseconds or above
     /// [`V3_MAX_INTERVAL_CS`].
-    #[error("advertisement interval {interval:?} cannot be sent in VRRP{version:?}")]
+    #[error("advertisement interval {interval:?} cannot be sent in VRRPv{}", version.number())]
     Interval {
         /// The advertisement's version.
         version: Version,
@@ -615,7 +615,7 @@ pub enum RejectReason {
     #[error("TTL / hop limit {0}, must be 255")]
     BadTtl(u8),
     /// A VRRP version other than ours.
-    #[error("VRRP{received:?} advertisement, we speak VRRP{ours:?}")]
+    #[error("VRRPv{} advertisement, we speak VRRPv{}", received.number(), ours.number())]
     VersionMismatch {
         /// The advertisement's.
         received: Version,

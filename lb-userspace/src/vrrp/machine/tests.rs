@@ -473,6 +473,7 @@ fn preempt_delay_clock_stops_on_a_higher_master_and_restarts_on_backup_entry() {
         secs(11),
         advert(C, 200, secs(1)),
         &[
+            Action::SendAdvert { priority: 150 },
             Action::RemoveVips,
             tr(State::Master, State::Backup, Reason::HigherPriority),
         ],
@@ -563,6 +564,7 @@ fn master_yields_to_a_higher_priority() {
         ms(500),
         advert(B, 101, secs(1)),
         &[
+            Action::SendAdvert { priority: 100 },
             Action::RemoveVips,
             tr(State::Master, State::Backup, Reason::HigherPriority),
         ],
@@ -575,6 +577,7 @@ fn master_yields_to_a_higher_priority() {
         ms(50),
         advert(B, 200, secs(2)),
         &[
+            Action::SendAdvert { priority: 100 },
             Action::RemoveVips,
             tr(State::Master, State::Backup, Reason::HigherPriority),
         ],
@@ -591,6 +594,7 @@ fn master_breaks_a_tie_on_the_primary_address() {
         ms(500),
         advert(B, 100, secs(1)),
         &[
+            Action::SendAdvert { priority: 100 },
             Action::RemoveVips,
             tr(State::Master, State::Backup, Reason::HigherAddress),
         ],
@@ -624,6 +628,7 @@ fn master_breaks_a_tie_on_the_primary_address() {
         ms(50),
         advert(hi, 100, ms(100)),
         &[
+            Action::SendAdvert { priority: 100 },
             Action::RemoveVips,
             tr(State::Master, State::Backup, Reason::HigherAddress),
         ],
@@ -824,6 +829,7 @@ fn master_advertises_a_new_priority_at_its_next_advert() {
         ms(1100),
         advert(B, 80, secs(1)),
         &[
+            Action::SendAdvert { priority: 70 },
             Action::RemoveVips,
             tr(State::Master, State::Backup, Reason::HigherPriority),
         ],
@@ -872,6 +878,7 @@ fn a_deadline_already_due_fires_before_the_event() {
     // happened first, and the Master then yields to the higher advert.
     let mut expect = to_master(100, State::Backup, Reason::MasterDown);
     expect.extend([
+        Action::SendAdvert { priority: 100 },
         Action::RemoveVips,
         tr(State::Master, State::Backup, Reason::HigherPriority),
     ]);
@@ -928,7 +935,7 @@ const RECORDED: &str = r#"{
     {"at": {"secs": 0, "nanos": 520000000},
      "event": {"Advert": {"src": "198.18.0.2", "priority": 200,
                           "interval": {"secs": 0, "nanos": 100000000}}},
-     "actions": ["RemoveVips",
+     "actions": [{"SendAdvert": {"priority": 100}}, "RemoveVips",
                  {"Transition": {"from": "Master", "to": "Backup", "reason": "HigherPriority"}}]},
     {"at": {"secs": 0, "nanos": 600000000}, "event": {"Fault": true},
      "actions": [{"Transition": {"from": "Backup", "to": "Fault", "reason": "Fault"}}]},
