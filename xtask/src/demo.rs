@@ -1,12 +1,21 @@
-//! `cargo xtask demo`: direct-routing load balancing with real kernel XDP, in network
-//! namespaces on this machine, built up and torn down again in a few seconds.
+//! `cargo xtask demo`: direct-routing load balancing with real kernel XDP and two
+//! directors in one VRRP group, in network namespaces on this machine, built up and torn
+//! down again in about twenty seconds.
 //!
-//! The lab is the one the privileged tests use (`tests/src/netns.rs`, `dr_lab`): a switch
-//! namespace with bridge `br0`; a client (198.18.0.1); a director (198.18.0.2, holding the
-//! VIP 198.18.0.100 on its eth0) running `xlb run`; three real servers (198.18.0.11-13)
-//! prepared with `xlb realserver setup` and running `tests/lab/realserver.py`, which answers
-//! HTTP with its name and the local address the connection arrived at. Each host's eth0 is
-//! a veth whose peer `p-<host>` sits on the bridge.
+//! The lab is the one the privileged VRRP tests use (`tests/src/netns.rs`, `ha_lab`): a
+//! switch namespace with bridge `br0`; a client (198.18.0.1); two directors, dir1
+//! (198.18.0.2, VRRP priority 150) and dir2 (198.18.0.3, priority 100), neither holding the
+//! VIP 198.18.0.100 by hand, both running `xlb run` with the same virtual server and a
+//! `[[vrrp_instance]]` that owns the VIP; three real servers (198.18.0.11-13) prepared with
+//! `xlb realserver setup` and running `tests/lab/realserver.py`, which answers HTTP with its
+//! name and the local address the connection arrived at. Each host's eth0 is a veth whose
+//! peer `p-<host>` sits on the bridge.
+//!
+//! The demo shows the election (dir1 holds the VIP, the client's ARP entry is dir1's MAC),
+//! DR balancing through the master, then crashes the master (link down, SIGKILL) while the
+//! client sends a request every 50 ms, and measures how long the client saw no answers
+//! before the backup took over; finally dir1 comes back and preempts, and the demo measures
+//! the client's silence during that handover too.
 //!
 //! Everything the demo creates (namespaces, processes, pins under /sys/fs/bpf/xlbdemo, a
 //! temporary directory) is owned by a guard that removes it when the demo ends, fails, or is
@@ -17,11 +26,16 @@
 use std::{
     fmt::Write as _,
     fs::{self, File},
+    io::{Read as _, Write as _},
+    net::{SocketAddr, TcpStream},
     os::{fd::AsRawFd as _, unix::process::CommandExt as _},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::atomic::{AtomicBool, Ordering},
-    thread::sleep,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    thread::{self, sleep},
     time::{Duration, Instant},
 };
 
@@ -37,22 +51,29 @@ const TASK: &str = "demo";
 
 /// Prefix of every namespace the demo creates (and removes when left over).
 const PREFIX: &str = "xlbdemo";
-/// The director's pin directory (on the bpffs that `setup` mounts).
+/// The demo's pin directory (on the bpffs that `setup` mounts): each director's maps and
+/// program link in a subdirectory named after it, the XDP_PASS links of the switch ports
+/// as `pass_<director>`.
 const PIN_DIR: &str = "/sys/fs/bpf/xlbdemo";
-/// The link of the XDP_PASS program on the director's switch port, inside `PIN_DIR`.
-const PASS_PIN: &str = "pass_dir";
 /// Held (flock) while a demo runs, so a second one does not tear down the first one's lab.
 const LOCK_FILE: &str = "/run/xlbdemo.lock";
 
 const VIP: &str = "198.18.0.100";
 const CLIENT_ADDR: &str = "198.18.0.1";
-const DIRECTOR_ADDR: &str = "198.18.0.2";
+/// The directors: name, address, VRRP priority. The first one is the master.
+const DIRECTORS: [(&str, &str, u8); 2] = [("dir1", "198.18.0.2", 150), ("dir2", "198.18.0.3", 100)];
 /// The real servers: name, address, weight.
 const REALS: [(&str, &str, u32); 3] = [
     ("rs1", "198.18.0.11", 3),
     ("rs2", "198.18.0.12", 2),
     ("rs3", "198.18.0.13", 1),
 ];
+/// The VRRP group: virtual router id, protocol version, advert interval (seconds). VRRPv3
+/// allows sub-second adverts (v2 counts whole seconds): a backup declares the master dead
+/// after 3 intervals plus a skew of (256 - priority) / 256 intervals.
+const VRID: u8 = 51;
+const VRRP_VERSION: u8 = 3;
+const ADVERT_INT: f64 = 0.5;
 /// HTTP requests the client sends through the VIP, each on a new TCP connection.
 const REQUESTS: usize = 60;
 /// Failed requests after which the client gives up (a broken lab fails fast).
@@ -61,9 +82,25 @@ const MAX_FAILURES: usize = 5;
 const BODY: usize = 10_000;
 /// Answers printed as they came.
 const SHOWN: usize = 6;
+/// The client loop during failover and preemption: a new request this often, each given
+/// up after `PROBE_TIMEOUT`.
+const PROBE_EVERY: Duration = Duration::from_millis(50);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the client loop runs before the crash, and before dir1 comes back.
+const LEAD: Duration = Duration::from_secs(1);
+/// How long answers through the backup must keep coming after the failover.
+const SETTLE: Duration = Duration::from_secs(2);
+/// How long the client loop runs once dir1 has taken the VIP back.
+const AFTERMATH: Duration = Duration::from_secs(1);
+/// A request answered later than this lost a SYN (the first retransmission is after 1 s).
+const LATE: Duration = Duration::from_millis(900);
 
 const SERVER_START: Duration = Duration::from_secs(10);
 const XLB_START: Duration = Duration::from_secs(20);
+/// Until the master holds the VIP (election), and until the backup does after the crash.
+const VIP_MOVE: Duration = Duration::from_secs(8);
+/// Until the client gets answers again after the crash.
+const ANSWERS_BACK: Duration = Duration::from_secs(10);
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 pub fn demo() -> Result<()> {
@@ -93,21 +130,19 @@ pub fn demo() -> Result<()> {
     remove_leftovers(&xlb)?;
     let mut lab = Lab::new(xlb)?;
     lab.build()?;
-    lab.start_xlb()?;
-    let answers = lab.client_requests()?;
-    let verdict = report(&answers);
-    lab.show_maps()?;
-    if let Err(err) = verdict {
-        println!("--- xlb log ({}) ---", lab.log_path("xlb").display());
-        print!("{}", lab.log("xlb"));
-        println!("---");
+    let result = lab.run_demo();
+    if let Err(err) = result {
+        if !INTERRUPTED.load(Ordering::SeqCst) {
+            lab.print_logs();
+        }
         return Err(err);
     }
     drop(lab);
     step(
         TASK,
         format!(
-            "done in {:.1} s: DR load balancing through XDP worked",
+            "done in {:.1} s: DR load balancing through XDP, VRRP failover and preemption \
+             worked",
             started.elapsed().as_secs_f64()
         ),
     );
@@ -274,7 +309,7 @@ fn remove_leftovers(xlb: &Path) -> Result<()> {
         ),
     );
     for name in &namespaces {
-        // Only what runs inside the demo's own namespaces: its servers and its director.
+        // Only what runs inside the demo's own namespaces: its servers and its directors.
         let pids = output(host("ip").args(["netns", "pids", name])).unwrap_or_default();
         for pid in pids
             .lines()
@@ -286,7 +321,12 @@ fn remove_leftovers(xlb: &Path) -> Result<()> {
         output(host("ip").args(["netns", "del", name]))?;
     }
     if pins {
-        output(host(xlb).args(["teardown", "--pin-path", PIN_DIR]))?;
+        // Each director's pins, and those of an earlier demo with one director.
+        let mut dirs: Vec<PathBuf> = DIRECTORS.iter().map(|(d, _, _)| pins_of(d)).collect();
+        dirs.push(PathBuf::from(PIN_DIR));
+        for dir in dirs {
+            output(host(xlb).arg("teardown").arg("--pin-path").arg(dir))?;
+        }
         if Path::new(PIN_DIR).exists() {
             fs::remove_dir_all(PIN_DIR).with_context(|| format!("cannot remove {PIN_DIR}"))?;
         }
@@ -301,6 +341,21 @@ fn tmp_dir() -> PathBuf {
     std::env::temp_dir().join(PREFIX)
 }
 
+/// Director `dir`'s pin path (`xlb run --pin-path`).
+fn pins_of(dir: &str) -> PathBuf {
+    Path::new(PIN_DIR).join(dir)
+}
+
+/// The label (and log name) of an `xlb run` on director `dir`.
+fn xlb_label(dir: &str) -> String {
+    format!("xlb-{dir}")
+}
+
+/// A backup's master-down interval (RFC 5798): 3 advert intervals plus the skew.
+fn master_down(priority: u8) -> f64 {
+    3.0 * ADVERT_INT + f64::from(256 - u16::from(priority)) / 256.0 * ADVERT_INT
+}
+
 // ---------------------------------------------------------------------------------------
 // The lab.
 
@@ -312,10 +367,16 @@ struct Lab {
     namespaces: Vec<String>,
     /// Started processes: label (also the log file's name) and child.
     children: Vec<(String, Child)>,
+    /// Labels of every `xlb run` started (their logs are printed when the demo fails).
+    xlb_runs: Vec<String>,
     /// Real servers prepared with `xlb realserver setup`.
     prepared: Vec<&'static str>,
     /// Whether `PIN_DIR` was created (by the demo or by xlb).
     pins: bool,
+    /// Each director's config file, as in `DIRECTORS`.
+    configs: Vec<PathBuf>,
+    /// Each director's eth0 MAC address, as in `DIRECTORS`.
+    macs: Vec<String>,
 }
 
 impl Lab {
@@ -327,8 +388,11 @@ impl Lab {
             tmp,
             namespaces: Vec::new(),
             children: Vec::new(),
+            xlb_runs: Vec::new(),
             prepared: Vec::new(),
             pins: false,
+            configs: Vec::new(),
+            macs: Vec::new(),
         })
     }
 
@@ -382,6 +446,23 @@ impl Lab {
         Ok(())
     }
 
+    /// Sends `signal` to the process started as `label` and reaps it; returns its PID.
+    fn kill(&mut self, label: &str, signal: libc::c_int) -> Result<u32> {
+        let pos = self
+            .children
+            .iter()
+            .position(|(l, _)| l == label)
+            .with_context(|| format!("no process {label}"))?;
+        let (_, mut child) = self.children.remove(pos);
+        if let Some(status) = child.try_wait()? {
+            bail!("{label} had already exited ({status})");
+        }
+        // SAFETY: kill(2) on the PID of our own unreaped child.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        child.wait()?;
+        Ok(child.id())
+    }
+
     /// Waits until the log of `label` contains `needle`; fails when the process exits first.
     fn wait_log(&mut self, label: &str, needle: &str, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
@@ -411,27 +492,43 @@ impl Lab {
         }
     }
 
-    /// Namespaces, bridge, veths, real servers, and the XDP_PASS program on the director's
+    /// Namespaces, bridge, veths, real servers, and the XDP_PASS program on each director's
     /// switch port.
     fn build(&mut self) -> Result<()> {
+        let dirs = DIRECTORS.map(|(d, _, _)| d);
         step(
             TASK,
             format!(
-                "namespaces {PREFIX}-{{sw,client,dir,rs1,rs2,rs3}}: bridge br0 in sw, each \
-                 host's eth0 a veth to p-<host> on br0, tx checksum offload off"
+                "namespaces {PREFIX}-{{sw,client,{},rs1,rs2,rs3}}: bridge br0 in sw, each \
+                 host's eth0 a veth to p-<host> on br0, tx checksum offload off",
+                dirs.join(",")
             ),
         );
-        for short in ["sw", "client", "dir"] {
+        for short in ["sw", "client"].into_iter().chain(dirs) {
             self.add_ns(short)?;
         }
         sh("sw", "ip link add br0 type bridge && ip link set br0 up")?;
         self.plug("client", &[format!("{CLIENT_ADDR}/24")])?;
-        self.plug("dir", &[format!("{DIRECTOR_ADDR}/24"), format!("{VIP}/32")])?;
+        for (dir, addr, _) in DIRECTORS {
+            self.plug(dir, &[format!("{addr}/24")])?;
+            let link = sh(dir, "ip -br link show dev eth0")?;
+            let mac = link
+                .split_whitespace()
+                .nth(2)
+                .with_context(|| format!("no MAC address in {link:?}"))?;
+            self.macs.push(mac.to_owned());
+        }
         step(
             TASK,
             format!(
-                "client {CLIENT_ADDR}, director {DIRECTOR_ADDR} with the VIP {VIP} on eth0, \
-                 real servers {}",
+                "client {CLIENT_ADDR}, directors {} (neither has the VIP {VIP}: VRRP will \
+                 put it on the master), real servers {}",
+                DIRECTORS
+                    .iter()
+                    .zip(&self.macs)
+                    .map(|((dir, addr, _), mac)| format!("{dir} {addr} (MAC {mac})"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
                 REALS.map(|(_, addr, _)| addr).join(" ")
             ),
         );
@@ -466,63 +563,161 @@ impl Lab {
 
         step(
             TASK,
-            "XDP_PASS on the switch port p-dir: a veth delivers the director's XDP_TX frames \
-             only when its peer runs XDP",
+            format!(
+                "XDP_PASS on the switch ports {}: a veth delivers a director's XDP_TX frames \
+                 only when its peer runs XDP",
+                dirs.map(|d| format!("p-{d}")).join(" ")
+            ),
         );
         fs::create_dir_all(PIN_DIR).with_context(|| format!("cannot create {PIN_DIR}"))?;
         self.pins = true;
-        run(host(&self.xlb)
-            .arg("lab-xdp-pass")
-            .args(["--netns", &ns("sw"), "--dev", "p-dir", "--pin"])
-            .arg(Path::new(PIN_DIR).join(PASS_PIN)))?;
+        for dir in dirs {
+            run(host(&self.xlb)
+                .arg("lab-xdp-pass")
+                .args(["--netns", &ns("sw"), "--dev", &format!("p-{dir}"), "--pin"])
+                .arg(Path::new(PIN_DIR).join(format!("pass_{dir}"))))?;
+        }
         check_interrupted()
     }
 
-    /// Writes the director's config and starts `xlb run` in the director's namespace.
-    fn start_xlb(&mut self) -> Result<()> {
-        let config = self.tmp.join("xlb.toml");
-        let text = config_text();
-        fs::write(&config, &text).with_context(|| format!("cannot write {}", config.display()))?;
+    /// The demo proper, on the built lab.
+    fn run_demo(&mut self) -> Result<()> {
+        self.start_directors()?;
+        let answers = self.client_requests()?;
+        let verdict = report(&answers);
+        self.show_master()?;
+        verdict?;
+        self.failover()?;
+        self.comeback()
+    }
+
+    /// `xlb run` on director `dir`, under `label`, until it logs that it runs.
+    fn start_xlb(&mut self, dir: &str, label: &str) -> Result<()> {
+        let index = director(dir);
+        let mut cmd = in_ns(dir, &self.xlb);
+        cmd.arg("run")
+            .arg("-c")
+            .arg(&self.configs[index])
+            .arg("--pin-path")
+            .arg(pins_of(dir))
+            .env("NO_COLOR", "1");
+        println!("  $ {}", display(&cmd));
+        self.spawn(label, cmd)?;
+        self.xlb_runs.push(label.to_owned());
+        Ok(())
+    }
+
+    /// Writes both directors' configs, starts xlb on both, waits for the election.
+    fn start_directors(&mut self) -> Result<()> {
+        for (dir, _, priority) in DIRECTORS {
+            let path = self.tmp.join(format!("{dir}.toml"));
+            fs::write(&path, config_text(priority))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            self.configs.push(path);
+        }
+        let [(master, _, high), (backup, _, low)] = DIRECTORS;
         step(
             TASK,
             format!(
-                "director config {} (keepalived's keywords):",
-                config.display()
+                "{master}'s config {} (keepalived's keywords); {backup}'s differs only in \
+                 priority = {low}:",
+                self.configs[0].display()
             ),
         );
-        for line in text.lines() {
+        for line in config_text(high).lines() {
             println!("    {line}");
         }
         step(
             TASK,
-            format!("director: xlb run (log {})", self.log_path("xlb").display()),
+            format!(
+                "VRRPv{VRRP_VERSION} with advert_int = {ADVERT_INT} s, for a quicker demo (v2, \
+                 keepalived's default, counts whole seconds: 1 s at least): a backup declares \
+                 the master dead after 3 x {ADVERT_INT} s + (256 - priority) / 256 x \
+                 {ADVERT_INT} s without adverts, {:.2} s for {master} and {:.2} s for {backup}",
+                master_down(high),
+                master_down(low)
+            ),
         );
-        let mut cmd = in_ns("dir", &self.xlb);
-        cmd.arg("run")
-            .arg("-c")
-            .arg(&config)
-            .args(["--pin-path", PIN_DIR])
-            .env("NO_COLOR", "1");
-        println!("  $ {}", display(&cmd));
-        self.spawn("xlb", cmd)?;
-        self.wait_log("xlb", "xlb running", XLB_START)?;
-        let log = self.log("xlb");
-        let attached = log
-            .lines()
-            .find(|line| line.contains("XDP attached"))
-            .map(|line| {
-                let line = strip_ansi(line);
-                let start = line.find("XDP attached").unwrap_or(0);
-                line[start..].to_owned()
-            })
-            .unwrap_or_else(|| "XDP attached".to_owned());
-        step(TASK, format!("xlb running: {attached}"));
+        step(
+            TASK,
+            "lb_algo = \"mh\" with mh_port: a connection's real server is a Maglev hash of \
+             the client's address and port, over a table that both directors build \
+             identically from the same real servers; so whichever director a flow reaches, \
+             it lands on the same real server, and connections survive a failover",
+        );
+        step(
+            TASK,
+            format!(
+                "both directors: xlb run (logs {})",
+                DIRECTORS
+                    .map(|(dir, _, _)| self.log_path(&xlb_label(dir)).display().to_string())
+                    .join(", ")
+            ),
+        );
+        // dir1 first: started together, the one whose master-down interval ends first takes
+        // the VIP for a moment, and the other takes it back at its first advert.
+        let started = Instant::now();
+        for (dir, _, _) in DIRECTORS {
+            self.start_xlb(dir, &xlb_label(dir))?;
+            self.wait_log(&xlb_label(dir), "xlb running", XLB_START)?;
+        }
+        let took = wait_vip(master, true, VIP_MOVE)?.duration_since(started);
+        self.wait_log(&xlb_label(master), "to=MASTER", VIP_MOVE)?;
+        if has_vip(backup)? {
+            bail!("both directors hold the VIP");
+        }
+        step(
+            TASK,
+            format!(
+                "election: {master} (priority {high}) holds the VIP {:.1} s after its start \
+                 (each starts as BACKUP and becomes MASTER if no advert from a higher priority \
+                 came within its master-down interval); {backup} stays BACKUP",
+                took.as_secs_f64()
+            ),
+        );
+        self.show_vrrp()
+    }
+
+    /// Each director's eth0 addresses and the VRRP transitions its xlb logged.
+    fn show_vrrp(&self) -> Result<()> {
+        println!("  $ ip -br addr show dev eth0   (in each director)");
+        for (dir, _, _) in DIRECTORS {
+            println!(
+                "    {dir}: {}",
+                sh(dir, "ip -br addr show dev eth0")?.trim()
+            );
+        }
+        println!("  VRRP transitions (xlb logs):");
+        for label in &self.xlb_runs {
+            let steps = transitions(&self.log(label));
+            println!(
+                "    {label}: {}",
+                if steps.is_empty() {
+                    "none".to_owned()
+                } else {
+                    steps.join(", ")
+                }
+            );
+        }
+        Ok(())
+    }
+
+    /// The client's ARP entry for the VIP; fails unless it is director `dir`'s MAC.
+    fn show_arp(&self, dir: &str) -> Result<()> {
+        let mac = &self.macs[director(dir)];
+        let entry = client_arp()?;
+        println!("  $ ip neigh show {VIP} dev eth0   (in client)");
+        println!("    {entry}   ({dir}'s MAC: {mac})");
+        if !entry.split_whitespace().any(|w| w == mac) {
+            bail!("the client's ARP entry for the VIP is not {dir}'s MAC {mac}: {entry:?}");
+        }
         Ok(())
     }
 
     /// `REQUESTS` HTTP requests from the client through the VIP, each with its own curl (so
     /// on a new TCP connection). Returns each answer's first line, or the error.
     fn client_requests(&mut self) -> Result<Vec<Result<String, String>>> {
+        let master = DIRECTORS[0].0;
         let url = format!("http://{VIP}/?size={BODY}");
         let curl = || {
             let mut cmd = in_ns("client", "curl");
@@ -534,7 +729,7 @@ impl Lab {
             format!("client: {REQUESTS} HTTP requests to {url}, each on a new TCP connection"),
         );
         println!("  $ {}   (x{REQUESTS})", display(&curl()));
-        let rx_before = rx_bytes("dir")?;
+        let rx_before = rx_bytes(master)?;
         let started = Instant::now();
         let mut answers = Vec::with_capacity(REQUESTS);
         let mut failures = 0;
@@ -569,7 +764,7 @@ impl Lab {
             answers.push(answer);
         }
         let elapsed = started.elapsed();
-        let received = rx_bytes("dir")?.saturating_sub(rx_before);
+        let received = rx_bytes(master)?.saturating_sub(rx_before);
         for (i, answer) in answers.iter().take(SHOWN).enumerate() {
             match answer {
                 Ok(body) => println!("    {:>2}: {body}", i + 1),
@@ -606,7 +801,7 @@ impl Lab {
         step(
             TASK,
             format!(
-                "the real servers sent {} KB of answers straight to the client; the director's \
+                "the real servers sent {} KB of answers straight to the client; {master}'s \
                  eth0 received {} KB in all (the client's side only)",
                 sent / 1000,
                 received / 1000
@@ -615,49 +810,286 @@ impl Lab {
         Ok(answers)
     }
 
-    /// `xlb status` from the pinned maps, and bpftool on one of them.
-    fn show_maps(&mut self) -> Result<()> {
+    /// The client's ARP entry (the master's MAC), `xlb status` of the master from its pinned
+    /// maps, and bpftool on one of them.
+    fn show_master(&mut self) -> Result<()> {
+        let master = DIRECTORS[0].0;
         step(
             TASK,
-            "what the data plane counted, read from the pinned maps (xlb need not run):",
+            format!("the client reaches the VIP at {master}'s MAC (its ARP entry):"),
         );
-        run(host(&self.xlb).args(["status", "--pin-path", PIN_DIR]))?;
-        step(TASK, "the maps are plain pinned BPF maps with BTF:");
-        run(host("bpftool").args(["map", "show", "pinned", &format!("{PIN_DIR}/xlb_conns")]))?;
+        self.show_arp(master)?;
         step(
             TASK,
             format!(
-                "(while a lab runs: `bpftool map dump pinned {PIN_DIR}/xlb_svc_stats` prints \
-                 the per-CPU counters with field names)"
+                "what {master}'s data plane counted, read from its pinned maps (xlb need not \
+                 run):"
+            ),
+        );
+        let pins = pins_of(master);
+        run(host(&self.xlb).arg("status").arg("--pin-path").arg(&pins))?;
+        step(TASK, "the maps are plain pinned BPF maps with BTF:");
+        let conns = pins.join("xlb_conns");
+        run(host("bpftool").args(["map", "show", "pinned"]).arg(&conns))?;
+        step(
+            TASK,
+            format!(
+                "(while a lab runs: `bpftool map dump pinned {}` prints the per-CPU counters \
+                 with field names)",
+                pins.join("xlb_svc_stats").display()
             ),
         );
         check_interrupted()
+    }
+
+    /// Crashes the master while the client loop runs; measures the client's silence.
+    fn failover(&mut self) -> Result<()> {
+        let [(master, _, _), (backup, _, _)] = DIRECTORS;
+        step(
+            TASK,
+            format!(
+                "failover. The client loop starts: a new HTTP request to {VIP}:80 every {} ms, \
+                 each on its own TCP connection with a {} s timeout, from threads in {}; the \
+                 requests overlap, so one lost in the failover does not hold up the next",
+                PROBE_EVERY.as_millis(),
+                PROBE_TIMEOUT.as_secs(),
+                ns("client")
+            ),
+        );
+        step(
+            TASK,
+            format!(
+                "and one more connection through {master}, opened now with its request only \
+                 half sent: it is finished after the failover"
+            ),
+        );
+        let held = HeldConnection::open()?;
+        let client = ClientLoop::start()?;
+        pause(LEAD)?;
+        if client.answered() == 0 {
+            bail!("the client loop got no answer before the crash");
+        }
+        step(
+            TASK,
+            format!(
+                "crash of {master}, the master: its link goes down first (whatever it does \
+                 next reaches no one, not even a priority-0 advert), then its xlb gets SIGKILL; \
+                 {backup} has to notice that the adverts stopped"
+            ),
+        );
+        let crash = Instant::now();
+        sh(master, "ip link set eth0 down")?;
+        let down = Instant::now();
+        let pid = self.kill(&xlb_label(master), libc::SIGKILL)?;
+        println!("  $ ip link set eth0 down   (in {master})");
+        println!("  $ kill -KILL {pid}   (xlb run in {master})");
+        let moved = wait_vip(backup, true, VIP_MOVE)
+            .with_context(|| format!("{backup} did not take the VIP over"))?;
+        self.wait_log(&xlb_label(backup), "to=MASTER", VIP_MOVE)?;
+        let deadline = crash + ANSWERS_BACK;
+        let resumed = loop {
+            if let Some(at) = client.first_answer_sent_after(down) {
+                break at;
+            }
+            if Instant::now() > deadline {
+                let mut errors: Vec<String> = client
+                    .snapshot()
+                    .into_iter()
+                    .filter(|p| p.sent >= down)
+                    .filter_map(|p| p.answer.err())
+                    .collect();
+                errors.sort_unstable();
+                errors.dedup();
+                bail!(
+                    "the client got no answer within {ANSWERS_BACK:?} of the crash, though \
+                     {backup} holds the VIP (requests since: {})",
+                    if errors.is_empty() {
+                        "none finished".to_owned()
+                    } else {
+                        errors.join("; ")
+                    }
+                );
+            }
+            pause(Duration::from_millis(20))?;
+        };
+        // Answers through the backup for a while.
+        pause((resumed + SETTLE).saturating_duration_since(Instant::now()))?;
+        let probes = client.finish();
+        let held = held.finish();
+        println!(
+            "    {backup} holds the VIP {:.2} s after the crash (polled every 20 ms)",
+            moved.duration_since(crash).as_secs_f64()
+        );
+        let (before, after) = summarize(&probes, crash, "the crash")?;
+        step(
+            TASK,
+            format!(
+                "the client saw no answers for {:.2} s, from the last answer before the crash \
+                 to the first answer through {backup} (expected {:.2} to {:.2} s: {backup}'s \
+                 master-down interval runs from {master}'s last advert, sent 0 to {ADVERT_INT} s \
+                 before the crash)",
+                after.duration_since(before).as_secs_f64(),
+                master_down(DIRECTORS[1].2) - ADVERT_INT,
+                master_down(DIRECTORS[1].2)
+            ),
+        );
+        match held {
+            Ok(answer) => step(
+                TASK,
+                format!(
+                    "the connection opened through {master} before the crash, finished through \
+                     {backup}: \"{answer}\": {backup} sent it to the real server that had \
+                     accepted it (another would have reset it)"
+                ),
+            ),
+            Err(err) => bail!(
+                "the connection opened through {master} before the crash failed after the \
+                 failover: {err}"
+            ),
+        }
+        step(TASK, format!("{backup} holds the VIP now:"));
+        self.show_vrrp()?;
+        step(
+            TASK,
+            format!("gratuitous ARP from {backup} moved the client's ARP entry:"),
+        );
+        self.show_arp(backup)?;
+        step(
+            TASK,
+            format!(
+                "what {backup}'s data plane counted (it forwards only while MASTER: these are \
+                 the flows since the failover):"
+            ),
+        );
+        run(host(&self.xlb)
+            .arg("status")
+            .arg("--pin-path")
+            .arg(pins_of(backup)))?;
+        check_interrupted()
+    }
+
+    /// The crashed master comes back and preempts; measures the client's silence.
+    fn comeback(&mut self) -> Result<()> {
+        let [(master, _, high), (backup, _, low)] = DIRECTORS;
+        step(
+            TASK,
+            format!(
+                "{master} comes back, as after a reboot, and runs xlb again: priority {high} > \
+                 {low}, so it preempts {backup} when its master-down interval ({:.2} s) ends, \
+                 and {backup} steps down at its first advert. The client loop runs again, and \
+                 a connection is opened through {backup}, to be finished through {master}",
+                master_down(high)
+            ),
+        );
+        let held = HeldConnection::open()?;
+        let client = ClientLoop::start()?;
+        pause(LEAD)?;
+        let start = Instant::now();
+        if has_vip(master)? {
+            // xlb was killed before it saw its link go down: the VIP is still there, as a
+            // reboot would not have left it.
+            sh(master, &format!("ip addr del {VIP}/32 dev eth0"))?;
+            println!("  $ ip addr del {VIP}/32 dev eth0   (in {master}: the crash left it there)");
+        }
+        sh(master, "ip link set eth0 up")?;
+        println!("  $ ip link set eth0 up   (in {master})");
+        let label = format!("{}-again", xlb_label(master));
+        self.start_xlb(master, &label)?;
+        self.wait_log(&label, "xlb running", XLB_START)?;
+        let taken = wait_vip(master, true, VIP_MOVE)
+            .with_context(|| format!("{master} did not take the VIP back"))?;
+        let left = wait_vip(backup, false, VIP_MOVE)
+            .with_context(|| format!("{backup} did not give the VIP up"))?;
+        self.wait_log(&label, "to=MASTER", VIP_MOVE)?;
+        self.wait_log(&xlb_label(backup), "from=MASTER to=BACKUP", VIP_MOVE)?;
+        pause(AFTERMATH)?;
+        let probes = client.finish();
+        let held = held.finish();
+        println!(
+            "    {master} holds the VIP {:.2} s after its link came up; {backup} had dropped it \
+             {:.2} s later (both polled every 20 ms)",
+            taken.duration_since(start).as_secs_f64(),
+            left.saturating_duration_since(taken).as_secs_f64()
+        );
+        let (before, after) = summarize(&probes, start, &format!("{master}'s return"))?;
+        step(
+            TASK,
+            format!(
+                "during the preemption the client's longest wait between two answers was \
+                 {:.2} s (a request every {} ms)",
+                after.duration_since(before).as_secs_f64(),
+                PROBE_EVERY.as_millis()
+            ),
+        );
+        match held {
+            Ok(answer) => step(
+                TASK,
+                format!(
+                    "the connection opened through {backup}, finished through {master}: \
+                     \"{answer}\""
+                ),
+            ),
+            Err(err) => {
+                bail!("the connection opened through {backup} failed after the preemption: {err}")
+            }
+        }
+        step(TASK, format!("{master} holds the VIP again:"));
+        self.show_vrrp()?;
+        step(
+            TASK,
+            format!("gratuitous ARP from {master} moved the client's ARP entry back:"),
+        );
+        self.show_arp(master)?;
+        check_interrupted()
+    }
+
+    /// The logs of every `xlb run`, for a failed demo.
+    fn print_logs(&self) {
+        for label in &self.xlb_runs {
+            println!("--- {label} log ({}) ---", self.log_path(label).display());
+            for line in self.log(label).lines() {
+                println!("{}", strip_ansi(line));
+            }
+        }
+        if !self.xlb_runs.is_empty() {
+            println!("---");
+        }
     }
 
     /// Stops and removes everything, best effort, saying what failed.
     fn teardown(&mut self) {
         step(
             TASK,
-            "teardown: xlb (SIGTERM), its pins, the real servers, the namespaces",
+            "teardown: xlb on the directors (SIGTERM), their pins, the real servers, the \
+             namespaces",
         );
-        if let Some(pos) = self.children.iter().position(|(l, _)| l == "xlb") {
-            let (_, mut xlb) = self.children.remove(pos);
-            stop(&mut xlb, libc::SIGTERM, STOP_GRACE);
+        for label in &self.xlb_runs {
+            if let Some(pos) = self.children.iter().position(|(l, _)| l == label) {
+                let (_, mut xlb) = self.children.remove(pos);
+                stop(&mut xlb, libc::SIGTERM, STOP_GRACE);
+            }
         }
         if self.pins {
             // A stopped xlb leaves its program attached and its maps pinned (a restart adopts
             // them): `xlb teardown` detaches and unpins.
-            match output(host(&self.xlb).args(["teardown", "--pin-path", PIN_DIR])) {
-                Ok(out) => println!(
-                    "  xlb teardown: {} pins removed",
-                    out.lines().filter(|l| l.starts_with("removed")).count()
-                ),
-                Err(err) => println!("  xlb teardown: {err:#}"),
-            }
-            let pass = Path::new(PIN_DIR).join(PASS_PIN);
-            if pass.exists() {
-                if let Err(err) = fs::remove_file(&pass) {
-                    println!("  cannot remove {}: {err}", pass.display());
+            for (dir, _, _) in DIRECTORS {
+                match output(
+                    host(&self.xlb)
+                        .arg("teardown")
+                        .arg("--pin-path")
+                        .arg(pins_of(dir)),
+                ) {
+                    Ok(out) => println!(
+                        "  xlb teardown ({dir}): {} pins removed",
+                        out.lines().filter(|l| l.starts_with("removed")).count()
+                    ),
+                    Err(err) => println!("  xlb teardown ({dir}): {err:#}"),
+                }
+                let pass = Path::new(PIN_DIR).join(format!("pass_{dir}"));
+                if pass.exists() {
+                    if let Err(err) = fs::remove_file(&pass) {
+                        println!("  cannot remove {}: {err}", pass.display());
+                    }
                 }
             }
             if Path::new(PIN_DIR).exists() {
@@ -707,11 +1139,88 @@ impl Drop for Lab {
     }
 }
 
-/// The director's config: one virtual server, wrr, DR, the three real servers.
-fn config_text() -> String {
+/// The index of director `dir` in `DIRECTORS`.
+fn director(dir: &str) -> usize {
+    DIRECTORS
+        .iter()
+        .position(|(d, _, _)| *d == dir)
+        .expect("a director of DIRECTORS")
+}
+
+/// Whether director `dir` has the VIP on its eth0.
+fn has_vip(dir: &str) -> Result<bool> {
+    Ok(sh(dir, "ip -o addr show dev eth0")?
+        .split_whitespace()
+        .any(|word| word.split('/').next() == Some(VIP)))
+}
+
+/// Waits until director `dir` holds the VIP (`present`) or no longer does; returns when it
+/// saw so.
+fn wait_vip(dir: &str, present: bool, timeout: Duration) -> Result<Instant> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if has_vip(dir)? == present {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{dir}: the VIP did not {} within {timeout:?}",
+                if present { "come" } else { "go" }
+            );
+        }
+        pause(Duration::from_millis(20))?;
+    }
+}
+
+/// The client's neighbour entry for the VIP.
+fn client_arp() -> Result<String> {
+    let entry = sh("client", &format!("ip neigh show {VIP} dev eth0"))?;
+    Ok(entry.trim().to_owned())
+}
+
+/// "FROM -> TO (reason)" for each `VRRP transition` line of an xlb log.
+fn transitions(log: &str) -> Vec<String> {
+    let field = |line: &str, key: &str| -> String {
+        line.split_once(&format!(" {key}="))
+            .map(|(_, rest)| {
+                rest.split(" priority=")
+                    .next()
+                    .unwrap_or(rest)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+            })
+            .map(|words| {
+                if key == "reason" {
+                    words.join(" ")
+                } else {
+                    words.first().copied().unwrap_or_default().to_owned()
+                }
+            })
+            .unwrap_or_default()
+    };
+    log.lines()
+        .map(strip_ansi)
+        .filter(|line| line.contains("VRRP transition"))
+        .map(|line| {
+            format!(
+                "{} -> {} ({})",
+                field(&line, "from"),
+                field(&line, "to"),
+                field(&line, "reason")
+            )
+        })
+        .collect()
+}
+
+/// A director's config: the VRRP instance owning the VIP, one virtual server on it (mh,
+/// DR, the three real servers).
+fn config_text(priority: u8) -> String {
     let mut text = format!(
-        "[[virtual_server]]\nip = \"{VIP}\"\nport = 80\nprotocol = \"TCP\"\nlb_algo = \"wrr\"\n\
-         lb_kind = \"DR\"\ninterface = \"eth0\"\n"
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = {VRID}\n\
+         priority = {priority}\nversion = {VRRP_VERSION}\nadvert_int = {ADVERT_INT}\n\
+         virtual_ipaddress = [\"{VIP}/32\"]\n\n\
+         [[virtual_server]]\nip = \"{VIP}\"\nport = 80\nprotocol = \"TCP\"\nlb_algo = \"mh\"\n\
+         mh_port = true\nlb_kind = \"DR\"\n"
     );
     for (_, addr, weight) in REALS {
         let _ = write!(
@@ -750,7 +1259,11 @@ fn report(answers: &[Result<String, String>]) -> Result<()> {
     }
     step(
         TASK,
-        format!("who answered the {} requests:", answers.len()),
+        format!(
+            "who answered the {} requests (mh hashes each connection: shares follow the \
+             weights only roughly over {REQUESTS} connections):",
+            answers.len()
+        ),
     );
     println!("    real server  address       answers   share   weight  weight share");
     for ((name, addr, weight), count) in REALS.iter().zip(counts) {
@@ -796,4 +1309,294 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// The client's requests during failover and preemption, from threads in the client
+// namespace (so the demo times them itself, to the millisecond).
+
+fn vip_port80() -> SocketAddr {
+    SocketAddr::new(VIP.parse().expect("VIP is an address"), 80)
+}
+
+/// Moves the calling thread into the client's network namespace (threads it starts
+/// afterwards are born there too).
+fn enter_client(netns: &File) -> std::io::Result<()> {
+    // SAFETY: setns(2) on this thread only, with a descriptor we own.
+    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn client_netns() -> Result<File> {
+    let path = format!("/run/netns/{}", ns("client"));
+    File::open(&path).with_context(|| format!("cannot open {path}"))
+}
+
+/// Reads an HTTP answer until the server closes, by `deadline`; returns the body's first
+/// line ("rsN VIP:80"), or what went wrong.
+fn read_answer(stream: &mut TcpStream, deadline: Instant) -> Result<String, String> {
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("no answer in time".to_owned());
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err("no answer in time".to_owned());
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let text = String::from_utf8_lossy(&response);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .ok_or_else(|| format!("not an HTTP answer: {text:?}"))?;
+    let first = body.lines().next().unwrap_or_default();
+    match first.split_once(' ') {
+        Some((name, local))
+            if REALS.iter().any(|(n, _, _)| *n == name) && local == format!("{VIP}:80") =>
+        {
+            Ok(first.to_owned())
+        }
+        _ => Err(format!("unexpected answer {first:?}")),
+    }
+}
+
+const REQUEST_LINE: &str = "GET / HTTP/1.0\r\n";
+
+/// The rest of the request after `REQUEST_LINE`.
+fn request_rest() -> String {
+    format!("Host: {VIP}\r\n\r\n")
+}
+
+/// One HTTP request through the VIP on a new connection, within `PROBE_TIMEOUT`.
+fn probe() -> Result<String, String> {
+    let deadline = Instant::now() + PROBE_TIMEOUT;
+    let mut stream = TcpStream::connect_timeout(&vip_port80(), PROBE_TIMEOUT).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::TimedOut {
+            "no connection in time".to_owned()
+        } else {
+            format!("connect: {e}")
+        }
+    })?;
+    stream
+        .write_all(format!("{REQUEST_LINE}{}", request_rest()).as_bytes())
+        .map_err(|e| format!("send: {e}"))?;
+    read_answer(&mut stream, deadline)
+}
+
+/// One request of the client loop.
+#[derive(Clone)]
+struct Probe {
+    sent: Instant,
+    done: Instant,
+    answer: Result<String, String>,
+}
+
+/// The client loop: a new request every `PROBE_EVERY` on a thread of its own (so a request
+/// waiting for a lost SYN to be sent again does not delay the next one), until stopped.
+struct ClientLoop {
+    probes: Arc<Mutex<Vec<Probe>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl ClientLoop {
+    fn start() -> Result<Self> {
+        let netns = client_netns()?;
+        let probes = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = {
+            let probes = Arc::clone(&probes);
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                if let Err(err) = enter_client(&netns) {
+                    let _ = ready_tx.send(Err(err));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(()));
+                let mut requests: Vec<thread::JoinHandle<()>> = Vec::new();
+                let mut next = Instant::now();
+                while !stop.load(Ordering::SeqCst) && !INTERRUPTED.load(Ordering::SeqCst) {
+                    let probes = Arc::clone(&probes);
+                    requests.push(thread::spawn(move || {
+                        let sent = Instant::now();
+                        let answer = probe();
+                        let done = Instant::now();
+                        probes
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(Probe { sent, done, answer });
+                    }));
+                    requests.retain(|request| !request.is_finished());
+                    next += PROBE_EVERY;
+                    sleep(next.saturating_duration_since(Instant::now()));
+                }
+                for request in requests {
+                    let _ = request.join();
+                }
+            })
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => bail!("cannot enter the client's namespace: {err}"),
+            Err(_) => bail!("the client loop did not start"),
+        }
+        Ok(Self {
+            probes,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn snapshot(&self) -> Vec<Probe> {
+        self.probes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn answered(&self) -> usize {
+        self.snapshot().iter().filter(|p| p.answer.is_ok()).count()
+    }
+
+    /// When the first answer to a request sent at or after `t` came.
+    fn first_answer_sent_after(&self, t: Instant) -> Option<Instant> {
+        self.snapshot()
+            .iter()
+            .filter(|p| p.answer.is_ok() && p.sent >= t)
+            .map(|p| p.done)
+            .min()
+    }
+
+    /// Stops sending and waits for the requests under way (at most `PROBE_TIMEOUT`).
+    fn finish(mut self) -> Vec<Probe> {
+        self.halt();
+        let mut probes = self.snapshot();
+        probes.sort_by_key(|p| p.sent);
+        probes
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for ClientLoop {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// Prints what the client loop saw, times relative to `reference` (`what`); returns the
+/// longest silence: the answer before it and the answer after it.
+fn summarize(probes: &[Probe], reference: Instant, what: &str) -> Result<(Instant, Instant)> {
+    let (Some(first), Some(last)) = (probes.first(), probes.last()) else {
+        bail!("the client loop sent no request");
+    };
+    let answered: Vec<&Probe> = probes.iter().filter(|p| p.answer.is_ok()).collect();
+    let late = answered
+        .iter()
+        .filter(|p| p.done.duration_since(p.sent) > LATE)
+        .count();
+    let failed: Vec<&Probe> = probes.iter().filter(|p| p.answer.is_err()).collect();
+    let mut servers: Vec<&str> = answered
+        .iter()
+        .filter_map(|p| p.answer.as_ref().ok())
+        .filter_map(|a| a.split(' ').next())
+        .collect();
+    servers.sort_unstable();
+    servers.dedup();
+    let at = |t: Instant| -> String {
+        if t >= reference {
+            format!("+{:.2} s", t.duration_since(reference).as_secs_f64())
+        } else {
+            format!("-{:.2} s", reference.duration_since(t).as_secs_f64())
+        }
+    };
+    println!(
+        "    client loop: {} requests sent from {} to {} (times relative to {what}): {} \
+         answered at once, {late} answered after a lost SYN was sent again, {} not answered \
+         (answers came from {})",
+        probes.len(),
+        at(first.sent),
+        at(last.sent),
+        answered.len() - late,
+        failed.len(),
+        servers.join(" ")
+    );
+    let mut reasons: Vec<&str> = failed
+        .iter()
+        .filter_map(|p| p.answer.as_ref().err())
+        .map(String::as_str)
+        .collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    if !reasons.is_empty() {
+        println!("    unanswered: {}", reasons.join("; "));
+    }
+    let mut done: Vec<Instant> = answered.iter().map(|p| p.done).collect();
+    done.sort_unstable();
+    let (before, after) = done
+        .windows(2)
+        .map(|pair| (pair[0], pair[1]))
+        .max_by_key(|(a, b)| b.duration_since(*a))
+        .context("fewer than two answers: no silence to measure")?;
+    println!(
+        "    longest silence: from the answer at {} to the next one at {}",
+        at(before),
+        at(after)
+    );
+    Ok((before, after))
+}
+
+/// A connection through the VIP, opened with its request only half sent: finished later,
+/// it shows whether the director in charge then sends it to the real server that accepted
+/// it.
+struct HeldConnection(TcpStream);
+
+impl HeldConnection {
+    fn open() -> Result<Self> {
+        let netns = client_netns()?;
+        let stream = thread::scope(|s| {
+            s.spawn(|| -> Result<TcpStream> {
+                enter_client(&netns).context("cannot enter the client's namespace")?;
+                let mut stream = TcpStream::connect_timeout(&vip_port80(), PROBE_TIMEOUT)
+                    .context("cannot connect to the VIP")?;
+                stream.write_all(REQUEST_LINE.as_bytes())?;
+                Ok(stream)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the connecting thread panicked"))?
+        })?;
+        Ok(Self(stream))
+    }
+
+    /// Sends the rest of the request; the answer's first line.
+    fn finish(mut self) -> Result<String, String> {
+        let deadline = Instant::now() + PROBE_TIMEOUT;
+        self.0
+            .write_all(request_rest().as_bytes())
+            .map_err(|e| format!("send: {e}"))?;
+        read_answer(&mut self.0, deadline)
+    }
 }

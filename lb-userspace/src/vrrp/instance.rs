@@ -570,6 +570,9 @@ impl Driver {
                 .await
                 .unwrap_or(true);
         }
+        // A VIP left on the interface by a crashed predecessor would answer ARP for a
+        // VIP we do not hold: remove it, as keepalived does at startup.
+        let _ = vip::remove_vips(&self.handle, self.ifindex, &self.spec.vips).await;
         // Trackers first, so that Startup already knows about a fault or a lower priority.
         self.retrack().await;
         let actions = self.machine.step(Instant::now(), Event::Startup);
