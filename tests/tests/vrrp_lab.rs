@@ -241,3 +241,17 @@ fn a_failing_vrrp_script_lowers_the_priority_and_notify_scripts_report_transitio
         "generic notify: {all}"
     );
 }
+
+#[test]
+fn a_vip_left_by_a_crashed_predecessor_is_removed_at_startup() {
+    let mut lab = ha_lab("vrrpstale", 0);
+    let c1 = write(&lab, "dir1.toml", &config(150, ""));
+    let c2 = write(&lab, "dir2.toml", &config(100, ""));
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    // What a kill -9 of a master leaves behind when its link stays up.
+    lab.sh("dir2", &format!("ip addr add {LAB_VIP}/32 dev eth0"));
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir2", false, Duration::from_secs(2));
+    assert!(has_address(&lab, "dir1", LAB_VIP));
+}
