@@ -66,12 +66,16 @@ fn keepalived_config(mode: Mode, priority: u8) -> String {
 }
 
 fn start_keepalived(lab: &mut Lab, label: &str, config: &str) {
+    start_keepalived_in(lab, "dir2", label, config);
+}
+
+fn start_keepalived_in(lab: &mut Lab, ns: &str, label: &str, config: &str) {
     let dir = lab.tmp.join(label);
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("keepalived.conf");
     std::fs::write(&conf, config).unwrap();
     let pid = |n: &str| -> PathBuf { dir.join(n) };
-    let mut cmd = lab.command("dir2", Path::new("keepalived"));
+    let mut cmd = lab.command(ns, Path::new("keepalived"));
     cmd.args(["-n", "-l", "-D", "-P", "-f"])
         .arg(&conf)
         .arg("-p")
@@ -203,4 +207,46 @@ fn unicast_keepalived_master_xlb_backup() {
 #[test]
 fn unicast_xlb_master_keepalived_backup() {
     xlb_master_then_graceful_stop(Mode::V2Unicast);
+}
+
+/// The same topology with keepalived on both directors: the reference figures that xlb's
+/// failover times are compared with (printed; the test asserts only that it fails over).
+#[test]
+fn keepalived_pair_reference_failover_times() {
+    for mode in [Mode::V2PassMulticast, Mode::V3Multicast] {
+        let mut lab = lab("kdref");
+        // keepalived_config() is written for dir2; for dir1 swap the unicast roles (not used
+        // in these modes) and raise the priority.
+        start_keepalived_in(
+            &mut lab,
+            "dir1",
+            "kd1",
+            &keepalived_config(mode, 150).replace("kd2", "kd1"),
+        );
+        wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+        start_keepalived_in(&mut lab, "dir2", "kd2", &keepalived_config(mode, 100));
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(!has_address(&lab, "dir2", LAB_VIP));
+        // Graceful: SIGTERM, keepalived resigns with priority 0.
+        let t = Instant::now();
+        lab.kill("kd1", libc::SIGTERM);
+        wait_vip(&lab, "dir2", true, Duration::from_secs(4));
+        let graceful = t.elapsed();
+        // Back, then a crash: link down first.
+        start_keepalived_in(
+            &mut lab,
+            "dir1",
+            "kd1b",
+            &keepalived_config(mode, 150).replace("kd2", "kd1"),
+        );
+        wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+        wait_vip(&lab, "dir2", false, Duration::from_secs(4));
+        std::thread::sleep(Duration::from_secs(1));
+        let t = Instant::now();
+        lab.sh("dir1", "ip link set eth0 down");
+        lab.kill("kd1b", libc::SIGKILL);
+        wait_vip(&lab, "dir2", true, Duration::from_secs(8));
+        let crash = t.elapsed();
+        println!("keepalived <-> keepalived {mode:?}: graceful {graceful:?}, crash {crash:?}");
+    }
 }
