@@ -2,6 +2,7 @@
 //! the privileged integration tests drive the same pieces.
 //!
 //! - `config`: the TOML file, validated with file:line:column errors.
+//! - `import`: `xlb import-keepalived`, keepalived.conf to that TOML file.
 //! - `dataplane`: load / adopt the pinned XDP program and maps, attach, tear down.
 //! - `sched` + `arena`: scheduling tables (rr, wrr, sh, mh) and where they live in the map.
 //! - `sync`: makes the maps match the desired state, changing only the difference.
@@ -15,6 +16,7 @@ pub mod check;
 pub mod config;
 pub mod controller;
 pub mod dataplane;
+pub mod import;
 pub mod lab;
 pub mod neighbor;
 pub mod realserver;

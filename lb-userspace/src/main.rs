@@ -40,6 +40,14 @@ enum Command {
         #[arg(short, long, default_value = "/etc/xlb/xlb.toml")]
         config: PathBuf,
     },
+    /// Convert a keepalived.conf (and what it includes) to xlb's TOML configuration;
+    /// warnings and errors name FILE:LINE.
+    ImportKeepalived {
+        file: PathBuf,
+        /// Write the TOML here instead of to stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// Show the virtual services, real servers and counters from the pinned maps.
     Status {
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
@@ -140,6 +148,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),
         Command::Status { pin_path, json } => {
             let s = status::read(&pin_path, &controller::default_state_file(&pin_path))?;
             if json {

@@ -250,3 +250,42 @@ fn keepalived_pair_reference_failover_times() {
         println!("keepalived <-> keepalived {mode:?}: graceful {graceful:?}, crash {crash:?}");
     }
 }
+
+/// The migration path: dir1's keepalived.conf is converted with `xlb import-keepalived`
+/// and xlb runs it; keepalived on dir2 accepts xlb as the master.
+#[test]
+fn an_imported_keepalived_conf_runs_in_the_keepalived_group() {
+    let mut lab = lab("kdimport");
+    let original = lab.tmp.join("dir1-keepalived.conf");
+    std::fs::write(
+        &original,
+        keepalived_config(Mode::V2PassMulticast, 150).replace("kd2", "kd1"),
+    )
+    .unwrap();
+    let imported = lab.tmp.join("dir1.toml");
+    let out = std::process::Command::new(integration_tests::netns::xlb_bin())
+        .arg("import-keepalived")
+        .arg(&original)
+        .arg("-o")
+        .arg(&imported)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start_keepalived(
+        &mut lab,
+        "keepalived",
+        &keepalived_config(Mode::V2PassMulticast, 100),
+    );
+    start_xlb_in(&mut lab, "dir1", "xlb", &imported);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_vip(&lab, "dir2", false, Duration::from_secs(4));
+    assert!(
+        !lab.log("xlb").contains("advert rejected"),
+        "{}",
+        lab.log("xlb")
+    );
+}

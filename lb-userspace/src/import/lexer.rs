@@ -1,0 +1,671 @@
+//! keepalived.conf's lexical layer, as keepalived's `read_line` sees a file: logical
+//! lines of words, each with the file and line it came from.
+//!
+//! - `#` and `!` outside double quotes start a comment, anywhere on a line (`\#` and
+//!   `\!` stand for the characters themselves);
+//! - `"..."` is one word without its quotes; outside quotes a word ends at white space
+//!   or a quote;
+//! - `{` and `}` outside quotes are lines of their own: `TCP_CHECK{`, a `{` on the next
+//!   line and one-line blocks (`url { path / }`) all read the same;
+//! - `include PATTERN` (exactly two words) reads the matching files in place; a
+//!   relative pattern is relative to the directory of the file that names it (keepalived
+//!   changes to that directory); patterns are shell globs with `{a,b}`, matched files
+//!   are read in sorted order, directories and executable files are skipped;
+//! - `$NAME=VALUE` defines a parameter, and `$NAME` / `${NAME}` are replaced by its
+//!   value in the lines after it.
+//!
+//! What keepalived has and the importer does not (multi-line definitions, `~SEQ`, lines
+//! conditional on `@config_id`) is refused with the line that uses it.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Diagnostics, Loc};
+
+/// Includes nested deeper than this are refused (a loop through globs, most likely).
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+/// One word of a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    /// Written between double quotes (so never a keyword or a brace).
+    pub quoted: bool,
+}
+
+impl Word {
+    /// An unquoted word equal to `s`.
+    pub fn is(&self, s: &str) -> bool {
+        !self.quoted && self.text == s
+    }
+}
+
+/// A logical line: its words and where it starts.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub loc: Loc,
+    pub words: Vec<Word>,
+    /// The line shared its physical line with a brace (`url { path / }`): the only
+    /// place where the converter splits several keywords written on one line.
+    pub inline: bool,
+}
+
+impl Line {
+    /// Whether this line is a lone unquoted `{` or `}`.
+    pub fn is_brace(&self, brace: &str) -> bool {
+        self.words.len() == 1 && self.words[0].is(brace)
+    }
+}
+
+/// Reads `path` and every file it includes into logical lines. Problems are recorded
+/// in `diags`; the lines read so far are returned whatever happens.
+pub fn read(path: &Path, diags: &mut Diagnostics) -> Vec<Line> {
+    let mut lexer = Lexer {
+        lines: Vec::new(),
+        defs: HashMap::new(),
+        stack: Vec::new(),
+    };
+    let name: Arc<str> = path.display().to_string().into();
+    match fs::read_to_string(path) {
+        Ok(text) => lexer.file(path, name, &text, diags),
+        Err(e) => diags.error(&Loc::file(name), format!("cannot read the file: {e}")),
+    }
+    lexer.lines
+}
+
+/// Lexes `text` as if read from `name`; includes are relative to `dir`.
+pub fn read_str(text: &str, name: &str, dir: &Path, diags: &mut Diagnostics) -> Vec<Line> {
+    let mut lexer = Lexer {
+        lines: Vec::new(),
+        defs: HashMap::new(),
+        stack: Vec::new(),
+    };
+    lexer.file(&dir.join(name), name.into(), text, diags);
+    lexer.lines
+}
+
+struct Lexer {
+    lines: Vec<Line>,
+    /// `$NAME=VALUE` definitions.
+    defs: HashMap<String, String>,
+    /// Canonical paths of the files being read, outermost first (include loops).
+    stack: Vec<PathBuf>,
+}
+
+impl Lexer {
+    fn file(&mut self, path: &Path, name: Arc<str>, text: &str, diags: &mut Diagnostics) {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        self.stack.push(canonical);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (i, raw) in text.lines().enumerate() {
+            let loc = Loc {
+                file: name.clone(),
+                line: i + 1,
+            };
+            self.physical_line(raw, &loc, &dir, diags);
+        }
+        self.stack.pop();
+    }
+
+    fn physical_line(&mut self, raw: &str, loc: &Loc, dir: &Path, diags: &mut Diagnostics) {
+        let text = match decomment(raw) {
+            Ok(t) => t,
+            Err(m) => return diags.error(loc, m),
+        };
+        if text.is_empty() {
+            return;
+        }
+        if text.starts_with('@') {
+            return diags.error(
+                loc,
+                "a line conditional on a keepalived config id (`@ID ...`) cannot be \
+                 converted: the importer does not know which director this file is for; \
+                 keep the lines of this director (without `@ID`) and delete the others",
+            );
+        }
+        if let Some(def) = text.strip_prefix('$') {
+            if let Some((name, value)) = definition(def) {
+                if value.ends_with('\\') {
+                    return diags.error(
+                        loc,
+                        format!(
+                            "multi-line definition ${name} is not supported by the importer: \
+                             expand it in the file first"
+                        ),
+                    );
+                }
+                self.defs.insert(name.to_owned(), value.trim().to_owned());
+                return;
+            }
+        }
+        if text.starts_with('~') {
+            return diags.error(
+                loc,
+                "~SEQ is not supported by the importer: expand the sequence in the file first",
+            );
+        }
+        let text = match self.substitute(&text) {
+            Ok(t) => t,
+            Err(m) => return diags.error(loc, m),
+        };
+
+        // `include` is recognised on the whole line, before braces are split off
+        // (`include conf.d/{a,b}.conf`), as keepalived's check_include does.
+        match words(&text) {
+            Ok(w) if w.len() == 2 && w[0].is("include") => {
+                return self.include(&w[1].text, loc, dir, diags);
+            }
+            Ok(w) if w.first().is_some_and(|w| w.is("include")) => {
+                return diags.error(loc, "`include` takes exactly one file name or pattern");
+            }
+            _ => {}
+        }
+        let pieces = match split_braces(&text) {
+            Ok(p) => p,
+            Err(m) => return diags.error(loc, m),
+        };
+        let inline = pieces.len() > 1;
+        for piece in pieces {
+            let words = match words(&piece) {
+                Ok(w) => w,
+                Err(m) => return diags.error(loc, m),
+            };
+            if words.is_empty() {
+                continue;
+            }
+            if words.len() == 2 && words[0].is("include") {
+                self.include(&words[1].text, loc, dir, diags);
+                continue;
+            }
+            if words[0].is("include") {
+                diags.error(loc, "`include` takes exactly one file name or pattern");
+                continue;
+            }
+            self.lines.push(Line {
+                loc: loc.clone(),
+                words,
+                inline,
+            });
+        }
+    }
+
+    /// Replaces `$NAME` and `${NAME}` of defined parameters (others stay as written, as
+    /// in keepalived), until nothing changes.
+    fn substitute(&self, text: &str) -> Result<String, String> {
+        if self.defs.is_empty() || !text.contains('$') {
+            return Ok(text.to_owned());
+        }
+        let mut cur = text.to_owned();
+        for _ in 0..16 {
+            let next = substitute_once(&cur, &self.defs);
+            if next == cur {
+                return Ok(cur);
+            }
+            cur = next;
+        }
+        Err("parameter substitution does not terminate (a definition refers to itself)".into())
+    }
+
+    fn include(&mut self, pattern: &str, loc: &Loc, dir: &Path, diags: &mut Diagnostics) {
+        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+            return diags.error(
+                loc,
+                format!("includes nested more than {MAX_INCLUDE_DEPTH} deep (an include loop?)"),
+            );
+        }
+        let full = if Path::new(pattern).is_absolute() {
+            PathBuf::from(pattern)
+        } else {
+            dir.join(pattern)
+        };
+        let full_s = full.display().to_string();
+        if !has_glob_chars(&full_s) {
+            return match fs::read_to_string(&full) {
+                Ok(text) => self.included(&full, text, loc, diags),
+                Err(e) => diags.error(loc, format!("cannot read included file {full_s}: {e}")),
+            };
+        }
+        let matches = glob(&full_s);
+        let mut n = 0;
+        for path in matches {
+            if path.is_dir() {
+                continue;
+            }
+            match fs::metadata(&path) {
+                Ok(m) if m.permissions().mode() & 0o111 != 0 => {
+                    diags.warning(
+                        loc,
+                        format!(
+                            "{} is executable: keepalived skips executable configuration \
+                             files, so it is not converted either",
+                            path.display()
+                        ),
+                    );
+                    continue;
+                }
+                _ => {}
+            }
+            match fs::read_to_string(&path) {
+                Ok(text) => {
+                    n += 1;
+                    self.included(&path, text, loc, diags);
+                }
+                Err(e) => diags.error(
+                    loc,
+                    format!("cannot read included file {}: {e}", path.display()),
+                ),
+            }
+        }
+        if n == 0 {
+            diags.warning(
+                loc,
+                format!("include {pattern}: no file matches {full_s} (keepalived skips it too)"),
+            );
+        }
+    }
+
+    fn included(&mut self, path: &Path, text: String, loc: &Loc, diags: &mut Diagnostics) {
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        if self.stack.contains(&canonical) {
+            return diags.error(
+                loc,
+                format!("include loop: {} includes itself", path.display()),
+            );
+        }
+        self.file(path, path.display().to_string().into(), &text, diags);
+    }
+}
+
+/// keepalived's `decomment`: drops the comment (from an unquoted `#` or `!`), unescapes
+/// `\#` and `\!` outside quotes, trims.
+fn decomment(raw: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(raw.len());
+    let mut quote = false;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quote = !quote;
+                out.push(c);
+            }
+            '\\' if !quote && matches!(chars.peek(), Some('#' | '!')) => {
+                out.push(chars.next().unwrap_or_default());
+            }
+            '\\' => {
+                out.push(c);
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            '#' | '!' if !quote => break,
+            _ => out.push(c),
+        }
+    }
+    if quote {
+        return Err("unterminated quote".into());
+    }
+    Ok(out.trim().to_owned())
+}
+
+/// `NAME=VALUE` after the `$` of a definition line.
+fn definition(s: &str) -> Option<(&str, &str)> {
+    let (name, value) = s.split_once('=')?;
+    let name = name.trim_end();
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    if !(first.is_ascii_alphabetic() || first == '_')
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    Some((name, value))
+}
+
+fn substitute_once(text: &str, defs: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, consumed) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(end) => (&inner[..end], end + 2),
+                None => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        match defs.get(name) {
+            Some(value) if !name.is_empty() => {
+                out.push_str(value);
+                rest = &after[consumed..];
+            }
+            _ => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Splits a decommented line at unquoted braces, each brace a piece of its own.
+fn split_braces(text: &str) -> Result<Vec<String>, String> {
+    let mut pieces = Vec::new();
+    let mut cur = String::new();
+    let mut quote = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                quote = !quote;
+                cur.push(c);
+            }
+            '{' | '}' if !quote => {
+                if !cur.trim().is_empty() {
+                    pieces.push(cur.trim().to_owned());
+                }
+                cur.clear();
+                pieces.push(c.to_string());
+            }
+            _ => cur.push(c),
+        }
+    }
+    if quote {
+        return Err("unterminated quote".into());
+    }
+    if !cur.trim().is_empty() {
+        pieces.push(cur.trim().to_owned());
+    }
+    Ok(pieces)
+}
+
+/// keepalived's `alloc_strvec`: words separated by white space; `"..."` is one word
+/// without its quotes; an unquoted word also ends at a quote.
+fn words(piece: &str) -> Result<Vec<Word>, String> {
+    let mut out = Vec::new();
+    let mut rest = piece.trim_start();
+    while !rest.is_empty() {
+        if let Some(q) = rest.strip_prefix('"') {
+            let end = q.find('"').ok_or("unterminated quote")?;
+            out.push(Word {
+                text: q[..end].to_owned(),
+                quoted: true,
+            });
+            rest = &q[end + 1..];
+        } else {
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '"')
+                .unwrap_or(rest.len());
+            out.push(Word {
+                text: rest[..end].to_owned(),
+                quoted: false,
+            });
+            rest = &rest[end..];
+        }
+        rest = rest.trim_start();
+    }
+    Ok(out)
+}
+
+fn has_glob_chars(s: &str) -> bool {
+    s.contains(['*', '?', '[', '{'])
+}
+
+/// glob(3) with GLOB_BRACE, as keepalived calls it: the matching paths of each brace
+/// alternative, sorted; a pattern without metacharacters matches itself if it exists.
+pub fn glob(pattern: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for alt in expand_braces(pattern) {
+        let mut found = Vec::new();
+        let (root, rest) = match alt.strip_prefix('/') {
+            Some(r) => (PathBuf::from("/"), r.to_owned()),
+            None => (PathBuf::new(), alt.clone()),
+        };
+        let comps: Vec<&str> = rest.split('/').filter(|c| !c.is_empty()).collect();
+        glob_walk(&root, &comps, &mut found);
+        found.sort();
+        out.extend(found);
+    }
+    out
+}
+
+fn glob_walk(base: &Path, comps: &[&str], found: &mut Vec<PathBuf>) {
+    let Some((first, rest)) = comps.split_first() else {
+        if base.exists() {
+            found.push(base.to_path_buf());
+        }
+        return;
+    };
+    if !has_glob_chars(first) {
+        let next = base.join(first);
+        if rest.is_empty() {
+            if next.exists() {
+                found.push(next);
+            }
+        } else if next.is_dir() {
+            glob_walk(&next, rest, found);
+        }
+        return;
+    }
+    let dir = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.') || first.starts_with('.'))
+        .filter(|n| wildcard(first.as_bytes(), n.as_bytes()))
+        .collect();
+    names.sort();
+    for name in names {
+        let next = base.join(&name);
+        if rest.is_empty() {
+            found.push(next);
+        } else if next.is_dir() {
+            glob_walk(&next, rest, found);
+        }
+    }
+}
+
+/// `{a,b}c` -> `ac`, `bc` (nested braces too); unbalanced braces stay literal.
+fn expand_braces(p: &str) -> Vec<String> {
+    let bytes = p.as_bytes();
+    let Some(open) = p.find('{') else {
+        return vec![p.to_owned()];
+    };
+    let mut depth = 0;
+    let mut commas = Vec::new();
+    let mut close = None;
+    for (i, &b) in bytes.iter().enumerate().skip(open) {
+        match b {
+            b'{' => depth += 1,
+            b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    close = Some(i);
+                    break;
+                }
+            }
+            b',' if depth == 1 => commas.push(i),
+            _ => {}
+        }
+    }
+    let Some(close) = close else {
+        return vec![p.to_owned()];
+    };
+    let (pre, post) = (&p[..open], &p[close + 1..]);
+    let mut bounds = vec![open];
+    bounds.extend(&commas);
+    bounds.push(close);
+    let mut out = Vec::new();
+    for w in bounds.windows(2) {
+        let alt = &p[w[0] + 1..w[1]];
+        out.extend(expand_braces(&format!("{pre}{alt}{post}")));
+    }
+    out
+}
+
+/// fnmatch(3) without flags beyond what glob uses: `*`, `?`, `[...]` (with `!`/`^`
+/// negation and ranges), `\` escapes.
+fn wildcard(pat: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let (mut star_p, mut star_n) = (None, 0);
+    while n < name.len() {
+        if p < pat.len() {
+            match pat[p] {
+                b'*' => {
+                    star_p = Some(p);
+                    star_n = n;
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    n += 1;
+                    continue;
+                }
+                b'[' => {
+                    if let Some((matched, len)) = class(&pat[p..], name[n]) {
+                        if matched {
+                            p += len;
+                            n += 1;
+                            continue;
+                        }
+                    } else if name[n] == b'[' {
+                        p += 1;
+                        n += 1;
+                        continue;
+                    }
+                }
+                b'\\' if p + 1 < pat.len() => {
+                    if pat[p + 1] == name[n] {
+                        p += 2;
+                        n += 1;
+                        continue;
+                    }
+                }
+                c => {
+                    if c == name[n] {
+                        p += 1;
+                        n += 1;
+                        continue;
+                    }
+                }
+            }
+        }
+        match star_p {
+            Some(sp) => {
+                p = sp + 1;
+                star_n += 1;
+                n = star_n;
+            }
+            None => return false,
+        }
+    }
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// A `[...]` class at the start of `pat`: whether `c` matches, and the class length.
+fn class(pat: &[u8], c: u8) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = matches!(pat.get(i), Some(b'!' | b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut matched = false;
+    let mut first = true;
+    loop {
+        let &b = pat.get(i)?;
+        if b == b']' && !first {
+            return Some((matched != negate, i + 1));
+        }
+        first = false;
+        if pat.get(i + 1) == Some(&b'-') && pat.get(i + 2).is_some_and(|&e| e != b']') {
+            let e = pat[i + 2];
+            if (b..=e).contains(&c) {
+                matched = true;
+            }
+            i += 3;
+        } else {
+            if b == c {
+                matched = true;
+            }
+            i += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(line: &str) -> Vec<String> {
+        let d = decomment(line).unwrap();
+        split_braces(&d)
+            .unwrap()
+            .iter()
+            .flat_map(|p| words(p).unwrap())
+            .map(|w| w.text)
+            .collect()
+    }
+
+    #[test]
+    fn import_lexer_comments_quotes_braces() {
+        assert_eq!(
+            texts("delay_loop 6 #健康检查的间隔时间(秒)"),
+            ["delay_loop", "6"]
+        );
+        assert_eq!(texts("auth_type PASS ####认证类型"), ["auth_type", "PASS"]);
+        assert_eq!(texts("! a comment"), Vec::<String>::new());
+        assert_eq!(texts("TCP_CHECK{"), ["TCP_CHECK", "{"]);
+        assert_eq!(
+            texts(r#"notify_master "/opt/x.sh master # not a comment" # one"#),
+            ["notify_master", "/opt/x.sh master # not a comment"]
+        );
+        assert_eq!(texts(r"auth_pass ab\#c"), ["auth_pass", "ab#c"]);
+        assert_eq!(
+            texts("url { path / status_code 200 }"),
+            ["url", "{", "path", "/", "status_code", "200", "}"]
+        );
+        assert_eq!(texts(r#"script "a {b}""#), ["script", "a {b}"]);
+        assert!(decomment(r#"script "open"#).is_err());
+    }
+
+    #[test]
+    fn import_lexer_globs() {
+        assert!(wildcard(b"*.conf", b"a.conf"));
+        assert!(!wildcard(b"*.conf", b"a.conf.bak"));
+        assert!(wildcard(b"vs_[0-9]?.conf", b"vs_1a.conf"));
+        assert!(!wildcard(b"vs_[!0-9].conf", b"vs_1.conf"));
+        assert!(wildcard(b"a*b*c", b"aXXbYYc"));
+        assert_eq!(
+            expand_braces("/x/{a,b}/*.conf"),
+            ["/x/a/*.conf", "/x/b/*.conf"]
+        );
+        assert_eq!(expand_braces("{a,{b,c}}d"), ["ad", "bd", "cd"]);
+    }
+
+    #[test]
+    fn import_lexer_definitions() {
+        let mut defs = HashMap::new();
+        defs.insert("VIP".to_owned(), "10.0.0.1".to_owned());
+        assert_eq!(
+            substitute_once("virtual_server $VIP 80 ${VIP}x $OTHER", &defs),
+            "virtual_server 10.0.0.1 80 10.0.0.1x $OTHER"
+        );
+        assert_eq!(definition("VIP = 1.2.3.4"), Some(("VIP", " 1.2.3.4")));
+        assert_eq!(definition("1X=2"), None);
+    }
+}
