@@ -255,3 +255,50 @@ fn a_vip_left_by_a_crashed_predecessor_is_removed_at_startup() {
     wait_vip(&lab, "dir2", false, Duration::from_secs(2));
     assert!(has_address(&lab, "dir1", LAB_VIP));
 }
+
+#[test]
+fn vrrp_v3_over_ipv6_elects_and_fails_over() {
+    let mut lab = ha_lab("vrrp6", 0);
+    let cfg = |prio: u8| {
+        format!(
+            "[[vrrp_instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvirtual_router_id = 61\n\
+             priority = {prio}\nversion = 3\nadvert_int = 0.2\nvirtual_ipaddress = [\"2001:db8::100/128\"]\n"
+        )
+    };
+    let c1 = write(&lab, "dir1.toml", &cfg(150));
+    let c2 = write(&lab, "dir2.toml", &cfg(100));
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    let has6 = |lab: &Lab, ns: &str| has_address(lab, ns, "2001:db8::100");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while !has6(&lab, "dir1") {
+        assert!(
+            Instant::now() < deadline,
+            "dir1 never became IPv6 master:\n{}",
+            lab.log("xlb1")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !has6(&lab, "dir2"),
+        "both hold the IPv6 VIP:\n{}",
+        lab.log("xlb2")
+    );
+    assert!(
+        !lab.log("xlb2").contains("advert rejected"),
+        "{}",
+        lab.log("xlb2")
+    );
+    let t = Instant::now();
+    lab.kill("xlb1", libc::SIGTERM);
+    while !has6(&lab, "dir2") {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "no IPv6 takeover:\n{}",
+            lab.log("xlb2")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    println!("IPv6 v3 graceful handover after {:?}", t.elapsed());
+}
