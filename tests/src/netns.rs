@@ -273,6 +273,14 @@ impl EchoConn {
 pub const LAB_VIP: &str = "198.18.0.100";
 pub const LAB_CLIENT: &str = "198.18.0.1";
 pub const LAB_DIRECTOR: &str = "198.18.0.2";
+pub const LAB_VIP6: &str = "2001:db8::100";
+pub const LAB_CLIENT6: &str = "2001:db8::1";
+pub const LAB_DIRECTOR6: &str = "2001:db8::2";
+
+/// IPv6 address of real server `n` (1-based) of the DR lab.
+pub fn lab_real6(n: usize) -> String {
+    format!("2001:db8::{:x}", 0x10 + n)
+}
 
 /// Real server `n` (1-based) of the DR lab.
 pub fn lab_real(n: usize) -> String {
@@ -289,21 +297,48 @@ pub fn dr_lab(tag: &str, reals: usize) -> Lab {
         lab.add_ns(short);
     }
     lab.bridge("sw");
-    lab.plug("sw", "client", &[&format!("{LAB_CLIENT}/24")]);
+    lab.plug(
+        "sw",
+        "client",
+        &[
+            &format!("{LAB_CLIENT}/24"),
+            &format!("{LAB_CLIENT6}/64 nodad"),
+        ],
+    );
     lab.plug(
         "sw",
         "dir",
-        &[&format!("{LAB_DIRECTOR}/24"), &format!("{LAB_VIP}/32")],
+        &[
+            &format!("{LAB_DIRECTOR}/24"),
+            &format!("{LAB_VIP}/32"),
+            &format!("{LAB_DIRECTOR6}/64 nodad"),
+            &format!("{LAB_VIP6}/128 nodad"),
+        ],
     );
     let xlb = xlb_bin();
     for n in 1..=reals {
         let short = format!("rs{n}");
         lab.add_ns(&short);
-        lab.plug("sw", &short, &[&format!("{}/24", lab_real(n))]);
+        lab.plug(
+            "sw",
+            &short,
+            &[
+                &format!("{}/24", lab_real(n)),
+                &format!("{}/64 nodad", lab_real6(n)),
+            ],
+        );
         let state = lab.tmp.join(format!("{short}-realserver.json"));
         run_ok(
             lab.command(&short, &xlb)
-                .args(["realserver", "setup", "--vip", LAB_VIP, "--state-file"])
+                .args([
+                    "realserver",
+                    "setup",
+                    "--vip",
+                    LAB_VIP,
+                    "--vip",
+                    LAB_VIP6,
+                    "--state-file",
+                ])
                 .arg(&state),
         );
         let mut server = lab.command(&short, Path::new("python3"));

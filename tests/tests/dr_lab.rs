@@ -167,3 +167,48 @@ fn a_long_lived_connection_survives_kill_9_and_a_restart_of_xlb() {
     let after_stop = conn.ask("after stop").expect("survives a graceful stop");
     assert!(after_stop.starts_with(&server));
 }
+
+#[test]
+fn ipv6_clients_are_balanced_in_dr_mode_too() {
+    use integration_tests::netns::{LAB_VIP6, lab_real6};
+    let mut lab = dr_lab("v6", 2);
+    let cfg = format!(
+        r#"
+[[virtual_server]]
+ip = "{LAB_VIP6}"
+port = 80
+protocol = "TCP"
+lb_algo = "rr"
+interface = "eth0"
+
+[[virtual_server.real_server]]
+ip = "{a}"
+port = 80
+
+[[virtual_server.real_server]]
+ip = "{b}"
+port = 80
+"#,
+        a = lab_real6(1),
+        b = lab_real6(2)
+    );
+    let path = write_config(&lab, &cfg);
+    start_xlb(&mut lab, "xlb", &path);
+    let vip6: SocketAddr = format!("[{LAB_VIP6}]:80").parse().unwrap();
+    let answers: Vec<String> = lab.within("client", || {
+        (0..20)
+            .map(|i| http_get(vip6, "/").unwrap_or_else(|e| panic!("IPv6 connection {i}: {e}")))
+            .collect()
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for a in &answers {
+        let (name, local) = a.lines().next().unwrap().split_once(' ').unwrap();
+        assert_eq!(
+            local,
+            format!("[{LAB_VIP6}]:80"),
+            "DR over IPv6: the VIP is the local address"
+        );
+        seen.insert(name.to_string());
+    }
+    assert_eq!(seen.len(), 2, "both real servers answer: {answers:?}");
+}
