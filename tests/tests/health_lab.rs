@@ -261,3 +261,65 @@ fn losing_the_quorum_installs_the_sorry_server_and_regaining_it_removes_it() {
         "down\nup\n"
     );
 }
+
+/// Connections to real server `n`'s health port (8080) from `src`, counted by nftables in
+/// the real server's namespace.
+fn health_hits(lab: &Lab, n: usize, src: &str) -> u64 {
+    let out = lab.sh(&format!("rs{n}"), "nft list chain inet hc in");
+    out.lines()
+        .find(|l| l.contains(src))
+        .and_then(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.iter()
+                .position(|x| *x == "packets")
+                .map(|i| w[i + 1].parse().unwrap())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn ha_suspend_runs_checks_only_on_the_director_that_forwards() {
+    use integration_tests::netns::{LAB_DIRECTOR, LAB_DIRECTOR2, ha_lab, start_xlb_in};
+    let mut lab = ha_lab("hasusp", 1);
+    start_health(&mut lab, 1);
+    lab.sh(
+        "rs1",
+        &format!(
+            "nft add table inet hc && nft 'add chain inet hc in {{ type filter hook input priority 0; }}' && \
+             nft add rule inet hc in ip saddr {LAB_DIRECTOR} tcp dport 8080 tcp flags syn counter && \
+             nft add rule inet hc in ip saddr {LAB_DIRECTOR2} tcp dport 8080 tcp flags syn counter"
+        ),
+    );
+    let cfg = |prio: u8| {
+        format!(
+            "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\npriority = {prio}\n\
+             advert_int = 1\nvirtual_ipaddress = [\"{LAB_VIP}/32\"]\n\n\
+             [[virtual_server]]\nip = \"{LAB_VIP}\"\nport = 80\nprotocol = \"TCP\"\nlb_algo = \"rr\"\ndelay_loop = 0.5\nha_suspend = true\n{}",
+            real(1, 80, "")
+        )
+    };
+    let c1 = lab.tmp.join("dir1.toml");
+    let c2 = lab.tmp.join("dir2.toml");
+    std::fs::write(&c1, cfg(150)).unwrap();
+    std::fs::write(&c2, cfg(100)).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    lab.wait_log("xlb1", "to=MASTER", Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(3));
+    let (m, b) = (
+        health_hits(&lab, 1, LAB_DIRECTOR),
+        health_hits(&lab, 1, LAB_DIRECTOR2),
+    );
+    println!("health checks in 3 s: master {m}, backup {b}");
+    assert!(m >= 3, "the master checks ({m})");
+    assert_eq!(b, 0, "the backup director must not check with ha_suspend");
+    // After a handover the roles swap.
+    lab.kill("xlb1", libc::SIGTERM);
+    lab.wait_log("xlb2", "to=MASTER", Duration::from_secs(4));
+    let before = health_hits(&lab, 1, LAB_DIRECTOR2);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        health_hits(&lab, 1, LAB_DIRECTOR2) > before,
+        "the new master checks"
+    );
+}
