@@ -11,7 +11,7 @@ pub mod hash;
 pub use hash::{flow_hash, murmur3_32};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
@@ -21,7 +21,7 @@ pub mod map_names {
     pub const CONNS: &str = "xlb_conns";
     pub const PERSIST: &str = "xlb_persist";
     pub const CURSORS: &str = "xlb_cursors";
-    pub const IFACES: &str = "xlb_ifaces";
+    pub const SVC_STATE: &str = "xlb_svc_state";
     pub const SERVICE_STATS: &str = "xlb_svc_stats";
     pub const REAL_STATS: &str = "xlb_real_stats";
     pub const DROPS: &str = "xlb_drops";
@@ -34,7 +34,7 @@ pub mod map_names {
         CONNS,
         PERSIST,
         CURSORS,
-        IFACES,
+        SVC_STATE,
         SERVICE_STATS,
         REAL_STATS,
         DROPS,
@@ -59,8 +59,6 @@ pub const TABLE_CAPACITY: u32 = 1 << 24;
 pub const MAX_CONNS: u32 = 1 << 19;
 /// Client-affinity entries for `persistence_timeout`.
 pub const MAX_PERSIST: u32 = 1 << 18;
-/// Interfaces the program may transmit on.
-pub const MAX_IFACES: u32 = 256;
 
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
@@ -160,7 +158,9 @@ pub struct RealServer {
     /// Interface the real server is reached through.
     pub ifindex: u32,
     pub mac: [u8; 6],
-    pub _pad2: [u8; 2],
+    /// The director's own MAC on `ifindex`: the source MAC of forwarded frames. Kept here
+    /// so that the established path needs no other lookup.
+    pub src_mac: [u8; 6],
 }
 
 impl RealServer {
@@ -211,14 +211,6 @@ pub struct PersistValue {
     pub last_seen_ns: u64,
 }
 
-/// Value of `xlb_ifaces` (key: ifindex): the director's own MAC on that interface.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Iface {
-    pub mac: [u8; 6],
-    pub _pad: [u8; 2],
-}
-
 /// Per-CPU traffic counters of a service or a real server.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -258,7 +250,7 @@ reasons!(
         NoRealServer = 0 => "no_real_server",
         /// The scheduling table pointed at an unusable slot (a swap in progress).
         RealServerUnusable = 1 => "real_server_unusable",
-        /// The director's MAC on the egress interface is unknown.
+        /// The director's MAC on the real server's interface is unknown.
         NoEgressIface = 2 => "no_egress_iface",
         /// The connection table could not take the new flow.
         ConnTableFull = 3 => "conn_table_full",
@@ -301,7 +293,6 @@ mod pod {
     unsafe impl aya::Pod for FlowValue {}
     unsafe impl aya::Pod for PersistKey {}
     unsafe impl aya::Pod for PersistValue {}
-    unsafe impl aya::Pod for Iface {}
     unsafe impl aya::Pod for Counters {}
     unsafe impl aya::Pod for Meta {}
 }
@@ -311,12 +302,11 @@ const _: () = {
     use core::mem::size_of;
     assert!(size_of::<ServiceKey>() == 16 + 2 + 1 + 1);
     assert!(size_of::<ServiceInfo>() == 6 * 4);
-    assert!(size_of::<RealServer>() == 16 + 2 + 2 + 4 * 4 + 6 + 2);
+    assert!(size_of::<RealServer>() == 16 + 2 + 2 + 4 * 4 + 6 + 6);
     assert!(size_of::<FlowKey>() == 16 + 16 + 2 + 2 + 1 + 3);
     assert!(size_of::<FlowValue>() == 8);
     assert!(size_of::<PersistKey>() == 20);
     assert!(size_of::<PersistValue>() == 16);
-    assert!(size_of::<Iface>() == 8);
     assert!(size_of::<Counters>() == 24);
     assert!(size_of::<Meta>() == 8);
 };

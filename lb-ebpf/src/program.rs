@@ -6,10 +6,10 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use lb_common::{
-    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowValue, Iface, MAX_CONNS, MAX_IFACES,
-    MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason,
-    PersistKey, PersistValue, RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo,
-    ServiceKey, TABLE_CAPACITY, flow_hash, v4_mapped,
+    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowValue, MAX_CONNS, MAX_PERSIST,
+    MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason, PersistKey,
+    PersistValue, RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
+    TABLE_CAPACITY, flow_hash, v4_mapped,
 };
 
 const ETH_HLEN: usize = 14;
@@ -50,8 +50,9 @@ static PERSIST: LruHashMap<PersistKey, PersistValue, { MAX_PERSIST as usize }> =
 #[btf_map(name = "xlb_cursors")]
 static CURSORS: PerCpuArray<u32, { MAX_SERVICES as usize }> = PerCpuArray::new();
 
-#[btf_map(name = "xlb_ifaces")]
-static IFACES: HashMap<u32, Iface, { MAX_IFACES as usize }> = HashMap::new();
+/// `SVC_F_ACTIVE` per service id, for the established path (see `forward`).
+#[btf_map(name = "xlb_svc_state")]
+static SVC_STATE: Array<u32, { MAX_SERVICES as usize }> = Array::new();
 
 #[btf_map(name = "xlb_svc_stats")]
 static SERVICE_STATS: PerCpuArray<Counters, { MAX_SERVICES as usize }> = PerCpuArray::new();
@@ -284,13 +285,12 @@ fn persistent_real(svc: &ServiceInfo, key: &PersistKey, now: u64) -> Option<u32>
     Some(real)
 }
 
+/// Established flows first: one connection-table lookup, then two array reads (the
+/// service's active flag, the real server). Only a miss, or a flow whose service or real
+/// server changed, takes the full path through the service hash and the scheduler.
 #[inline(always)]
 fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
     let pkt = parse(ctx)?;
-    let svc = find_service(&pkt).ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
-    if svc.flags & SVC_F_ACTIVE == 0 {
-        return Err(Verdict::Pass(PassReason::Inactive));
-    }
     let flow = FlowKey {
         saddr: pkt.saddr,
         daddr: pkt.daddr,
@@ -299,63 +299,81 @@ fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
         proto: pkt.proto,
         _pad: [0; 3],
     };
-    // Look up first, insert only for new flows: an LRU update per packet halves throughput.
-    // SAFETY: LRU values may be recycled; the copy is re-validated by real_for.
-    let existing = unsafe { CONNS.get(&flow) }.copied();
-    let established = match existing {
-        Some(v) if v.service_id == svc.id => real_for(v.real, svc.id).map(|r| (v.real, r)),
-        _ => None,
-    };
-    let (index, real, new_flow) = match established {
-        Some((index, real)) => (index, real, false),
-        None => {
-            let index = if svc.persistence_timeout != 0 {
-                let now = unsafe { bpf_ktime_get_ns() };
-                let key = PersistKey {
-                    client: pkt.saddr,
-                    service_id: svc.id,
-                };
-                match persistent_real(&svc, &key, now) {
-                    Some(index) => index,
-                    None => {
-                        let index = schedule(&svc, &pkt)?;
-                        let value = PersistValue {
-                            real: index,
-                            _pad: 0,
-                            last_seen_ns: now,
-                        };
-                        let _ = PERSIST.insert(&key, &value, 0);
-                        index
-                    }
-                }
-            } else {
-                schedule(&svc, &pkt)?
-            };
-            let real =
-                real_for(index, svc.id).ok_or(Verdict::Drop(DropReason::RealServerUnusable))?;
-            let value = FlowValue {
-                real: index,
-                service_id: svc.id,
-            };
-            if CONNS.insert(&flow, &value, 0).is_err() {
-                return Err(Verdict::Drop(DropReason::ConnTableFull));
+    // SAFETY: LRU values may be recycled; the copy is re-validated below.
+    if let Some(v) = unsafe { CONNS.get(&flow) }.copied() {
+        let active = SVC_STATE
+            .get(v.service_id)
+            .is_some_and(|f| f & SVC_F_ACTIVE != 0);
+        if active {
+            if let Some(real) = real_for(v.real, v.service_id) {
+                return transmit(ctx, v.service_id, v.real, &real, false);
             }
-            (index, real, true)
         }
-    };
+    }
+    new_flow(ctx, &pkt, &flow)
+}
 
-    let iface = unsafe { IFACES.get(&real.ifindex) }
-        .copied()
-        .ok_or(Verdict::Drop(DropReason::NoEgressIface))?;
+/// The full path: find the service, schedule (or follow persistence), record the flow.
+#[inline(never)]
+fn new_flow(ctx: &XdpContext, pkt: &Packet, flow: &FlowKey) -> Result<u32, Verdict> {
+    let svc = find_service(pkt).ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
+    if svc.flags & SVC_F_ACTIVE == 0 {
+        return Err(Verdict::Pass(PassReason::Inactive));
+    }
+    let index = if svc.persistence_timeout != 0 {
+        let now = unsafe { bpf_ktime_get_ns() };
+        let key = PersistKey {
+            client: pkt.saddr,
+            service_id: svc.id,
+        };
+        match persistent_real(&svc, &key, now) {
+            Some(index) => index,
+            None => {
+                let index = schedule(&svc, pkt)?;
+                let value = PersistValue {
+                    real: index,
+                    _pad: 0,
+                    last_seen_ns: now,
+                };
+                let _ = PERSIST.insert(&key, &value, 0);
+                index
+            }
+        }
+    } else {
+        schedule(&svc, pkt)?
+    };
+    let real = real_for(index, svc.id).ok_or(Verdict::Drop(DropReason::RealServerUnusable))?;
+    let value = FlowValue {
+        real: index,
+        service_id: svc.id,
+    };
+    if CONNS.insert(flow, &value, 0).is_err() {
+        return Err(Verdict::Drop(DropReason::ConnTableFull));
+    }
+    transmit(ctx, svc.id, index, &real, true)
+}
+
+/// Rewrites the MACs, counts, and sends the frame to the real server.
+#[inline(always)]
+fn transmit(
+    ctx: &XdpContext,
+    service_id: u32,
+    index: u32,
+    real: &RealServer,
+    new_flow: bool,
+) -> Result<u32, Verdict> {
+    if real.src_mac == [0; 6] {
+        return Err(Verdict::Drop(DropReason::NoEgressIface));
+    }
     let dst: *mut [u8; 6] = ptr_at(ctx, 0)?;
     let src: *mut [u8; 6] = ptr_at(ctx, 6)?;
     // SAFETY: bounds checked by ptr_at.
     unsafe {
         *dst = real.mac;
-        *src = iface.mac;
+        *src = real.src_mac;
     }
     let bytes = (ctx.data_end() - ctx.data()) as u64;
-    count(&SERVICE_STATS, svc.id, bytes, new_flow);
+    count(&SERVICE_STATS, service_id, bytes, new_flow);
     count(&REAL_STATS, index, bytes, new_flow);
 
     if real.ifindex as usize == ctx.ingress_ifindex() {

@@ -25,7 +25,7 @@ use aya::{
     },
 };
 use lb_common::{
-    ABI_VERSION, Counters, FlowKey, FlowValue, Iface, Meta, PROGRAM_NAME, PersistKey, PersistValue,
+    ABI_VERSION, Counters, FlowKey, FlowValue, Meta, PROGRAM_NAME, PersistKey, PersistValue,
     RealServer, ServiceInfo, ServiceKey, map_names,
 };
 use thiserror::Error;
@@ -108,7 +108,7 @@ pub struct Maps {
     pub conns: HashMap<MapData, FlowKey, FlowValue>,
     pub persist: HashMap<MapData, PersistKey, PersistValue>,
     pub cursors: PerCpuArray<MapData, u32>,
-    pub ifaces: HashMap<MapData, u32, Iface>,
+    pub svc_state: Array<MapData, u32>,
     pub service_stats: PerCpuArray<MapData, Counters>,
     pub real_stats: PerCpuArray<MapData, Counters>,
     pub drops: PerCpuArray<MapData, u64>,
@@ -136,7 +136,7 @@ impl Maps {
             conns: typed(CONNS, take(CONNS)?)?,
             persist: typed(PERSIST, take(PERSIST)?)?,
             cursors: typed(CURSORS, take(CURSORS)?)?,
-            ifaces: typed(IFACES, take(IFACES)?)?,
+            svc_state: typed(SVC_STATE, take(SVC_STATE)?)?,
             service_stats: typed(SERVICE_STATS, take(SERVICE_STATS)?)?,
             real_stats: typed(REAL_STATS, take(REAL_STATS)?)?,
             drops: typed(DROPS, take(DROPS)?)?,

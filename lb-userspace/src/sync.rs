@@ -21,7 +21,7 @@ use std::{
 
 use aya::maps::{MapError, PerCpuValues};
 use lb_common::{
-    Addr, Counters, Iface, MAX_REALS, MAX_SERVICES, REAL_F_ALIVE, REAL_F_IN_USE, REAL_F_MAC_VALID,
+    Addr, Counters, MAX_REALS, MAX_SERVICES, REAL_F_ALIVE, REAL_F_IN_USE, REAL_F_MAC_VALID,
     RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 use thiserror::Error;
@@ -153,9 +153,10 @@ impl MapSync {
                 .collect();
             me.services.insert(key, Current { info, table, reals });
         }
-        for item in me.maps.ifaces.iter() {
-            let (ifindex, iface) = item.map_err(map_err("xlb_ifaces"))?;
-            me.ifaces.insert(ifindex, iface.mac);
+        for r in me.reals.values() {
+            if r.src_mac != [0; 6] {
+                me.ifaces.insert(r.ifindex, r.src_mac);
+            }
         }
         Ok(me)
     }
@@ -170,30 +171,24 @@ impl MapSync {
         self.services.len()
     }
 
-    /// Sets the director's own MAC per interface that real servers are reached through.
+    /// Sets the director's own MAC per interface that real servers are reached through:
+    /// the source MAC of frames forwarded there, kept in each real server's slot. Slots on
+    /// an interface whose MAC changed are rewritten at once.
     pub fn apply_ifaces(&mut self, want: &BTreeMap<u32, [u8; 6]>) -> Result<(), SyncError> {
-        for (ifindex, mac) in want {
-            if self.ifaces.get(ifindex) != Some(mac) {
-                let v = Iface {
-                    mac: *mac,
-                    _pad: [0; 2],
-                };
-                self.maps
-                    .ifaces
-                    .insert(ifindex, v, 0)
-                    .map_err(map_err("xlb_ifaces"))?;
-            }
-        }
-        let stale: Vec<u32> = self
-            .ifaces
-            .keys()
-            .filter(|k| !want.contains_key(k))
-            .copied()
-            .collect();
-        for ifindex in stale {
-            let _ = self.maps.ifaces.remove(&ifindex);
+        if *want == self.ifaces {
+            return Ok(());
         }
         self.ifaces = want.clone();
+        let stale: Vec<(u32, RealServer)> = self
+            .reals
+            .iter()
+            .filter(|(_, r)| self.ifaces.get(&r.ifindex).copied().unwrap_or([0; 6]) != r.src_mac)
+            .map(|(i, r)| (*i, *r))
+            .collect();
+        for (index, mut real) in stale {
+            real.src_mac = self.ifaces.get(&real.ifindex).copied().unwrap_or([0; 6]);
+            self.write_real(index, real)?;
+        }
         Ok(())
     }
 
@@ -326,7 +321,7 @@ impl MapSync {
                     weight: r.weight,
                     ifindex: r.ifindex,
                     mac: r.mac.unwrap_or([0; 6]),
-                    _pad2: [0; 2],
+                    src_mac: self.ifaces.get(&r.ifindex).copied().unwrap_or([0; 6]),
                 };
                 if self.write_real(slot, value)? {
                     report.reals_written += 1;
@@ -354,6 +349,12 @@ impl MapSync {
             if table_changed {
                 info.table_offset = self.write_table(&table)?;
                 info.table_len = table.len() as u32;
+            }
+            if is_new || info.flags != cur.info.flags {
+                self.maps
+                    .svc_state
+                    .set(info.id, info.flags, 0)
+                    .map_err(map_err("xlb_svc_state"))?;
             }
             if is_new || info != cur.info {
                 self.maps
@@ -399,6 +400,10 @@ impl MapSync {
                 .services
                 .remove(&key)
                 .map_err(map_err("xlb_services"))?;
+            self.maps
+                .svc_state
+                .set(cur.info.id, 0, 0)
+                .map_err(map_err("xlb_svc_state"))?;
             if cur.info.table_len > 0 {
                 self.arena.free(cur.info.table_offset, cur.info.table_len)?;
             }
