@@ -10,6 +10,8 @@
 
 #[cfg(target_arch = "bpf")]
 mod program;
+#[cfg(target_arch = "bpf")]
+mod bench_programs;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {

@@ -1,8 +1,9 @@
-//! Developer tasks for xlb: `cargo xtask <setup | build | run | test | demo>`.
+//! Developer tasks for xlb: `cargo xtask <setup | build | run | test | demo | bench>`.
 //!
 //! Each subcommand prints one line per step, and every command it runs as `  $ ...`;
 //! a failing command stops the task, and xtask exits with that command's exit code.
 
+mod bench;
 mod build;
 mod demo;
 mod run;
@@ -54,6 +55,23 @@ enum Task {
     /// A DR lab in network namespaces on this machine (client, director, three real
     /// servers), showing balancing through XDP; failover joins it with VRRP.
     Demo,
+    /// xlb against the XDP ceiling and nftables in one run (needs root): packets per
+    /// second, BPF_PROG_TEST_RUN ns per packet, failover time, control-plane costs. Prints
+    /// a table; every figure goes to target/bench/latest.json.
+    Bench {
+        /// Every scenario, briefly (what `cargo xtask test` runs); debug build by default.
+        #[arg(long)]
+        quick: bool,
+        /// Optimised build (the default without --quick).
+        #[arg(long, conflicts_with = "debug")]
+        release: bool,
+        /// Debug build (the default with --quick).
+        #[arg(long)]
+        debug: bool,
+        /// Arguments for the benchmark driver, after `--` (e.g. `-- --only forward,testrun`).
+        #[arg(last = true)]
+        args: Vec<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -63,6 +81,22 @@ fn main() -> ExitCode {
         Task::Run { release, args } => run::run(release, args),
         Task::Test { args } => test::test(&args),
         Task::Demo => demo::demo(),
+        Task::Bench {
+            quick,
+            release,
+            debug,
+            args,
+        } => bench::bench(&bench::BenchArgs {
+            quick,
+            release: if release {
+                Some(true)
+            } else if debug {
+                Some(false)
+            } else {
+                None
+            },
+            args,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

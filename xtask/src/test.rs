@@ -47,16 +47,34 @@ pub fn test(args: &[OsString]) -> Result<()> {
     let xlb = build_xlb(&tools, false)?;
     step(TASK, "privileged tests (root, one at a time)");
     let mut cmd = tools.cargo();
-    cmd.args(["test", "--no-fail-fast", "--package", PRIVILEGED, "--tests", "--", "--test-threads=1"])
-        .args(args)
-        .env("XLB_BIN", &xlb);
+    cmd.args([
+        "test",
+        "--no-fail-fast",
+        "--package",
+        PRIVILEGED,
+        "--tests",
+        "--",
+        "--test-threads=1",
+    ])
+    .args(args)
+    .env("XLB_BIN", &xlb);
     run(&mut cmd)?;
 
     // The README's first command must keep working: run it as part of the suite.
     step(TASK, "the demo (README's first command)");
     crate::demo::demo()?;
 
-    // `cargo xtask bench --quick` (a smoke run of the benchmarks) is to be added here.
+    // Every benchmark scenario, briefly, so that the benchmark never rots. No thresholds:
+    // it fails only if a scenario breaks, not if a figure is low.
+    step(TASK, "the benchmark, briefly (cargo xtask bench --quick)");
+    crate::bench::bench_with(
+        &tools,
+        &crate::bench::BenchArgs {
+            quick: true,
+            release: None,
+            args: Vec::new(),
+        },
+    )?;
     step(TASK, "all tests passed");
     Ok(())
 }

@@ -1,0 +1,108 @@
+//! The bench programs of lb-ebpf/src/bench_programs.rs: loading them out of the object
+//! that xlb embeds, and the userspace mirrors of their config structs.
+
+use anyhow::{Context as _, Result};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, PerCpuArray},
+    programs::{Program, Xdp},
+};
+use lb_common::map_names;
+
+/// Mirror of `bench_programs::GenCfg`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GenCfg {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    pub saddr: u32,
+    pub daddr: u32,
+    pub flows: u32,
+    pub dport: u16,
+    pub sport: u16,
+    pub ip_len: u16,
+    pub _pad: u16,
+}
+
+/// Mirror of `bench_programs::FwdCfg`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FwdCfg {
+    pub dst_mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    pub ifindex: u32,
+}
+
+/// Mirror of `bench_programs::ProtoReal`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProtoReal {
+    pub mac: [u8; 6],
+    pub src_mac: [u8; 6],
+    pub ifindex: u32,
+    pub flags: u32,
+    pub service_id: u32,
+}
+
+// SAFETY: repr(C), integers and byte arrays only, no implicit padding (asserted below).
+unsafe impl aya::Pod for GenCfg {}
+unsafe impl aya::Pod for FwdCfg {}
+unsafe impl aya::Pod for ProtoReal {}
+const _: () = assert!(std::mem::size_of::<ProtoReal>() == 24);
+const _: () = assert!(std::mem::size_of::<GenCfg>() == 32);
+const _: () = assert!(std::mem::size_of::<FwdCfg>() == 16);
+
+/// Loads the object with xlb's own maps shrunk to one entry (unused here) and the given
+/// bench map sizes, then loads (verifies) the named programs.
+pub fn load(programs: &[&str], sizes: &[(&str, u32)]) -> Result<Ebpf> {
+    let mut loader = EbpfLoader::new();
+    for name in map_names::ALL {
+        loader.map_max_entries(name, 1);
+    }
+    for (name, size) in sizes {
+        loader.map_max_entries(name, *size);
+    }
+    let mut ebpf = loader
+        .load(xlb::dataplane::OBJECT)
+        .context("loading the XDP object (bench programs)")?;
+    for name in programs {
+        let prog: &mut Xdp = ebpf
+            .program_mut(name)
+            .with_context(|| format!("program {name} missing from the object"))?
+            .try_into()?;
+        prog.load().with_context(|| format!("verifying {name}"))?;
+    }
+    Ok(ebpf)
+}
+
+pub fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {
+    let p: &Program = ebpf
+        .program(name)
+        .with_context(|| format!("program {name} missing"))?;
+    Ok(p.try_into()?)
+}
+
+pub fn xdp_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    Ok(ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing"))?
+        .try_into()?)
+}
+
+/// Sum over CPUs of slot 0 of a per-CPU u64 counter map.
+pub fn percpu_sum(ebpf: &Ebpf, map: &str) -> Result<u64> {
+    let m = ebpf
+        .map(map)
+        .with_context(|| format!("map {map} missing"))?;
+    let a: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(m)?;
+    Ok(a.get(&0, 0)?.iter().sum())
+}
+
+pub fn set_cfg<T: aya::Pod>(ebpf: &mut Ebpf, map: &str, value: T) -> Result<()> {
+    let m = ebpf
+        .map_mut(map)
+        .with_context(|| format!("map {map} missing"))?;
+    let mut a: Array<&mut MapData, T> = Array::try_from(m)?;
+    a.set(0, value, 0)?;
+    Ok(())
+}
