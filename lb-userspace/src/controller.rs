@@ -597,14 +597,22 @@ impl Daemon {
             if self.instances.iter().any(|i| i.name == spec.name) {
                 continue;
             }
-            let inst = vrrp::instance::spawn(
-                spec,
-                self.handle.clone(),
-                self.gate.clone(),
-                &self.scripts,
-                self.board.clone(),
-            )
-            .await?;
+            let verdicts = self
+                .scripts
+                .iter()
+                .map(|(name, t)| (name.clone(), t.verdict.clone()))
+                .collect();
+            // On the VRRP thread, where the instance's socket and timers must live.
+            let inst = vrrp::instance::runtime()
+                .spawn(vrrp::instance::spawn(
+                    spec,
+                    self.handle.clone(),
+                    self.gate.clone(),
+                    verdicts,
+                    self.board.clone(),
+                ))
+                .await
+                .context("VRRP instance task")??;
             self.instances.push(inst);
         }
         Ok(())

@@ -25,7 +25,7 @@ use super::{
     machine::{Action, Event, Initial, Machine, Params, State, VrrpVersion},
     net::{self, VrrpSocket, VrrpSocketConfig},
     packet::{self, Advert, Auth, Interval, LocalParams, V3Checksum, Version},
-    track::{self, ScriptTracker, Tracked},
+    track::{self, Tracked},
     vip::{self, GarpSchedule},
 };
 use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
@@ -228,12 +228,51 @@ impl RejectLog {
     }
 }
 
+/// The runtime VRRP instances run on: one thread of its own, at real-time priority when
+/// the kernel allows it (as keepalived's `vrrp_rt_priority`), so that adverts leave on
+/// time however busy the machine is with map syncs, health checks or anything else.
+pub fn runtime() -> tokio::runtime::Handle {
+    static HANDLE: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("xlb-vrrp".into())
+                .spawn(move || {
+                    raise_priority();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("VRRP runtime");
+                    let _ = tx.send(rt.handle().clone());
+                    rt.block_on(std::future::pending::<()>());
+                })
+                .expect("VRRP thread");
+            rx.recv().expect("VRRP runtime handle")
+        })
+        .clone()
+}
+
+/// SCHED_RR at the lowest real-time priority for the calling thread: enough to run ahead
+/// of every ordinary task; the thread only ever waits on sockets and timers.
+fn raise_priority() {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: plain syscall on the calling thread with a valid parameter.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) };
+    if rc != 0 {
+        warn!(
+            "VRRP thread stays at normal priority ({}): adverts may be late on a busy machine",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Opens the socket and starts the task.
 pub async fn spawn(
     spec: InstanceSpec,
     handle: Handle,
     gate: Gate,
-    scripts: &HashMap<String, ScriptTracker>,
+    scripts: HashMap<String, tokio::sync::watch::Receiver<bool>>,
     board: StatusBoard,
 ) -> Result<Instance> {
     let ifindex = crate::neighbor::ifindex(&handle, &spec.interface).await?;
@@ -294,13 +333,13 @@ pub async fn spawn(
     let (verdict_tx, verdict_rx) = mpsc::channel(16);
     let mut script_states = Vec::new();
     for (pos, (name, how)) in spec.track_scripts.iter().enumerate() {
-        let Some(tracker) = scripts.get(name) else {
+        let Some(verdict) = scripts.get(name) else {
             bail!(
                 "instance {}: track_script {name} has no vrrp_script",
                 spec.name
             );
         };
-        let mut rx = tracker.verdict.clone();
+        let mut rx = verdict.clone();
         script_states.push((how.clone(), *rx.borrow()));
         let tx = verdict_tx.clone();
         tokio::spawn(async move {
