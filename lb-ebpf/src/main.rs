@@ -9,9 +9,9 @@
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
-mod program;
-#[cfg(target_arch = "bpf")]
 mod bench_programs;
+#[cfg(target_arch = "bpf")]
+mod program;
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {

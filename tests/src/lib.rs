@@ -71,7 +71,11 @@ impl Drop for PinDir {
         let status = xlb::controller::default_state_file(&self.0);
         let prefix = status
             .file_name()
-            .map(|n| n.to_string_lossy().trim_end_matches(".status.json").to_string())
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_end_matches(".status.json")
+                    .to_string()
+            })
             .unwrap_or_default();
         if let Ok(entries) = std::fs::read_dir("/run/xlb") {
             for e in entries.flatten() {
