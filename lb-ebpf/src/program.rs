@@ -6,7 +6,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use lb_common::{
-    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowValue, MAX_CONNS, MAX_PERSIST,
+    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowKey4, FlowValue, MAX_CONNS, MAX_PERSIST,
     MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason, PersistKey,
     PersistValue, RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
     TABLE_CAPACITY, flow_hash, v4_mapped,
@@ -43,6 +43,10 @@ static TABLE: Array<u32, { TABLE_CAPACITY as usize }> = Array::new();
 
 #[btf_map(name = "xlb_conns")]
 static CONNS: LruHashMap<FlowKey, FlowValue, { MAX_CONNS as usize }> = LruHashMap::new();
+
+/// IPv4 flows apart, with a key of 16 bytes instead of 40: cheaper to hash and to keep.
+#[btf_map(name = "xlb_conns4")]
+static CONNS4: LruHashMap<FlowKey4, FlowValue, { MAX_CONNS as usize }> = LruHashMap::new();
 
 #[btf_map(name = "xlb_persist")]
 static PERSIST: LruHashMap<PersistKey, PersistValue, { MAX_PERSIST as usize }> = LruHashMap::new();
@@ -97,6 +101,57 @@ struct Packet {
     sport: u16,
     dport: u16,
     proto: u8,
+    v4: bool,
+}
+
+/// The connection table entry of a packet, whichever family it is.
+enum Flow {
+    V4(FlowKey4),
+    V6(FlowKey),
+}
+
+impl Flow {
+    #[inline(always)]
+    fn of(pkt: &Packet) -> Self {
+        if pkt.v4 {
+            let a = &pkt.saddr;
+            let b = &pkt.daddr;
+            Self::V4(FlowKey4 {
+                saddr: [a[12], a[13], a[14], a[15]],
+                daddr: [b[12], b[13], b[14], b[15]],
+                sport: pkt.sport,
+                dport: pkt.dport,
+                proto: pkt.proto,
+                _pad: [0; 3],
+            })
+        } else {
+            Self::V6(FlowKey {
+                saddr: pkt.saddr,
+                daddr: pkt.daddr,
+                sport: pkt.sport,
+                dport: pkt.dport,
+                proto: pkt.proto,
+                _pad: [0; 3],
+            })
+        }
+    }
+
+    #[inline(always)]
+    fn get(&self) -> Option<FlowValue> {
+        // SAFETY: LRU values may be recycled; callers re-validate the copy.
+        match self {
+            Self::V4(k) => unsafe { CONNS4.get(k) }.copied(),
+            Self::V6(k) => unsafe { CONNS.get(k) }.copied(),
+        }
+    }
+
+    #[inline(always)]
+    fn insert(&self, v: &FlowValue) -> Result<(), i32> {
+        match self {
+            Self::V4(k) => CONNS4.insert(k, v, 0),
+            Self::V6(k) => CONNS.insert(k, v, 0),
+        }
+    }
 }
 
 #[inline(always)]
@@ -150,6 +205,7 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
             return Err(Verdict::Pass(PassReason::StackedVlan));
         }
     }
+    let v4 = ethertype == ETH_P_IP;
     let (saddr, daddr, proto, l4) = match ethertype {
         ETH_P_IP => {
             let hdr: *const [u8; IPV4_HLEN] = ptr_at(ctx, l3)?;
@@ -202,6 +258,7 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
         sport,
         dport,
         proto,
+        v4,
     })
 }
 
@@ -291,16 +348,8 @@ fn persistent_real(svc: &ServiceInfo, key: &PersistKey, now: u64) -> Option<u32>
 #[inline(always)]
 fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
     let pkt = parse(ctx)?;
-    let flow = FlowKey {
-        saddr: pkt.saddr,
-        daddr: pkt.daddr,
-        sport: pkt.sport,
-        dport: pkt.dport,
-        proto: pkt.proto,
-        _pad: [0; 3],
-    };
-    // SAFETY: LRU values may be recycled; the copy is re-validated below.
-    if let Some(v) = unsafe { CONNS.get(&flow) }.copied() {
+    let flow = Flow::of(&pkt);
+    if let Some(v) = flow.get() {
         let active = SVC_STATE
             .get(v.service_id)
             .is_some_and(|f| f & SVC_F_ACTIVE != 0);
@@ -315,7 +364,7 @@ fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
 
 /// The full path: find the service, schedule (or follow persistence), record the flow.
 #[inline(never)]
-fn new_flow(ctx: &XdpContext, pkt: &Packet, flow: &FlowKey) -> Result<u32, Verdict> {
+fn new_flow(ctx: &XdpContext, pkt: &Packet, flow: &Flow) -> Result<u32, Verdict> {
     let svc = find_service(pkt).ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
     if svc.flags & SVC_F_ACTIVE == 0 {
         return Err(Verdict::Pass(PassReason::Inactive));
@@ -347,7 +396,7 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, flow: &FlowKey) -> Result<u32, Verdi
         real: index,
         service_id: svc.id,
     };
-    if CONNS.insert(flow, &value, 0).is_err() {
+    if flow.insert(&value).is_err() {
         return Err(Verdict::Drop(DropReason::ConnTableFull));
     }
     transmit(ctx, svc.id, index, &real, true)

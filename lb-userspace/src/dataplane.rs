@@ -25,8 +25,8 @@ use aya::{
     },
 };
 use lb_common::{
-    ABI_VERSION, Counters, FlowKey, FlowValue, Meta, PROGRAM_NAME, PersistKey, PersistValue,
-    RealServer, ServiceInfo, ServiceKey, map_names,
+    ABI_VERSION, Counters, FlowKey, FlowKey4, FlowValue, Meta, PROGRAM_NAME, PersistKey,
+    PersistValue, RealServer, ServiceInfo, ServiceKey, map_names,
 };
 use thiserror::Error;
 
@@ -105,6 +105,7 @@ pub struct Maps {
     pub services: HashMap<MapData, ServiceKey, ServiceInfo>,
     pub reals: Array<MapData, RealServer>,
     pub table: Array<MapData, u32>,
+    pub conns4: HashMap<MapData, FlowKey4, FlowValue>,
     pub conns: HashMap<MapData, FlowKey, FlowValue>,
     pub persist: HashMap<MapData, PersistKey, PersistValue>,
     pub cursors: PerCpuArray<MapData, u32>,
@@ -133,6 +134,7 @@ impl Maps {
             services: typed(SERVICES, take(SERVICES)?)?,
             reals: typed(REALS, take(REALS)?)?,
             table: typed(TABLE, take(TABLE)?)?,
+            conns4: typed(CONNS4, take(CONNS4)?)?,
             conns: typed(CONNS, take(CONNS)?)?,
             persist: typed(PERSIST, take(PERSIST)?)?,
             cursors: typed(CURSORS, take(CURSORS)?)?,

@@ -165,7 +165,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     };
     let drops = per_reason(&maps.drops, DROP_REASON_NAMES);
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
-    let connections = maps.conns.keys().count();
+    let connections = maps.conns4.keys().count() + maps.conns.keys().count();
     Ok(Status {
         vrrp,
         services,

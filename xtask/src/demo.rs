@@ -829,7 +829,7 @@ impl Lab {
         let pins = pins_of(master);
         run(host(&self.xlb).arg("status").arg("--pin-path").arg(&pins))?;
         step(TASK, "the maps are plain pinned BPF maps with BTF:");
-        let conns = pins.join("xlb_conns");
+        let conns = pins.join("xlb_conns4");
         run(host("bpftool").args(["map", "show", "pinned"]).arg(&conns))?;
         step(
             TASK,

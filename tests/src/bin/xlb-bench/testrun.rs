@@ -20,7 +20,7 @@ use aya::{
 use integration_tests::{
     DIRECTOR_MAC, Plane, TEST_IFINDEX, frames::Frame, pin_to_cpu, real_mac, service,
 };
-use lb_common::{FlowKey, FlowValue, MAX_CONNS, SchedAlgo};
+use lb_common::{FlowKey4, FlowValue, MAX_CONNS, SchedAlgo};
 use serde_json::json;
 
 use crate::{
@@ -245,15 +245,16 @@ fn load_micro() -> Result<Ebpf> {
     Ok(ebpf)
 }
 
-/// Fills xlb's connection table to capacity, so that new flows evict, as under a flood.
+/// Fills xlb's IPv4 connection table to capacity, so that new flows evict, as under a
+/// flood.
 fn fill_conns(p: &Plane) -> Result<()> {
-    let path = p.pins.0.join(lb_common::map_names::CONNS);
+    let path = p.pins.0.join(lb_common::map_names::CONNS4);
     let data = MapData::from_pin(&path)?;
-    let mut conns: HashMap<MapData, FlowKey, FlowValue> =
+    let mut conns: HashMap<MapData, FlowKey4, FlowValue> =
         HashMap::try_from(aya::maps::Map::LruHashMap(data))?;
     for i in 0..MAX_CONNS {
-        let mut key = FlowKey::default();
-        key.saddr[..4].copy_from_slice(&i.to_le_bytes());
+        let mut key = FlowKey4::default();
+        key.saddr.copy_from_slice(&i.to_le_bytes());
         key.proto = 17;
         conns.insert(
             key,
@@ -325,7 +326,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
             }
         }
         Err(e) => report.note(format!(
-            "filling xlb_conns for the evicting new-flow run: {e:#}"
+            "filling xlb_conns4 for the evicting new-flow run: {e:#}"
         )),
     }
     let fill_secs = fill_started.elapsed().as_secs_f64();
