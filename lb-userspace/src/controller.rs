@@ -624,7 +624,7 @@ impl Daemon {
         let specs = vrrp::instance::specs(&self.config);
         let (keep, stop): (Vec<Instance>, Vec<Instance>) = std::mem::take(&mut self.instances)
             .into_iter()
-            .partition(|i| specs.iter().any(|s| *s == i.spec));
+            .partition(|i| specs.contains(&i.spec));
         self.instances = keep;
         if !stop.is_empty() {
             self.stop_instances(stop, gate_rx).await;
