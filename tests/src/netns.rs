@@ -449,3 +449,33 @@ pub fn has_address(lab: &Lab, ns: &str, addr: &str) -> bool {
         .split_whitespace()
         .any(|w| w.split('/').next() == Some(addr))
 }
+
+/// Waits until namespace `ns` holds `addr` (or no longer does); returns how long it took.
+pub fn wait_addr(lab: &Lab, ns: &str, addr: &str, present: bool, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    while has_address(lab, ns, addr) != present {
+        assert!(
+            start.elapsed() < timeout,
+            "{ns}: {addr} {} within {timeout:?}",
+            if present {
+                "did not come"
+            } else {
+                "did not leave"
+            }
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// [`wait_addr`] for the lab's VIP.
+pub fn wait_vip(lab: &Lab, ns: &str, present: bool, timeout: Duration) -> Duration {
+    wait_addr(lab, ns, LAB_VIP, present, timeout)
+}
+
+/// The MAC of namespace `ns`'s eth0.
+pub fn mac_of(lab: &Lab, ns: &str) -> String {
+    lab.sh(ns, "cat /sys/class/net/eth0/address")
+        .trim()
+        .to_string()
+}

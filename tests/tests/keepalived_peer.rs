@@ -8,7 +8,7 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in,
+    LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in, wait_vip,
 };
 
 #[derive(Clone, Copy, Debug)]
@@ -88,23 +88,6 @@ fn start_keepalived_in(lab: &mut Lab, ns: &str, label: &str, config: &str) {
         .arg(pid("bfd.pid"));
     lab.spawn(label, cmd);
     lab.wait_log(label, "(VI_1) Entering", Duration::from_secs(10));
-}
-
-fn wait_vip(lab: &Lab, ns: &str, present: bool, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    while has_address(lab, ns, LAB_VIP) != present {
-        assert!(
-            start.elapsed() < timeout,
-            "{ns}: the VIP {} within {timeout:?}",
-            if present {
-                "did not come"
-            } else {
-                "did not leave"
-            }
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
 }
 
 /// Both directors on the lab's link; only VRRP runs (the real servers are not needed).

@@ -14,7 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use integration_tests::netns::{LAB_CLIENT, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in};
+use integration_tests::netns::{
+    LAB_CLIENT, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in, wait_vip,
+};
 use xlb::vrrp::packet::{Advert, Auth, Interval, V3Checksum, Version};
 
 const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -60,23 +62,6 @@ fn start(lab: &mut Lab, ns: &str, label: &str, config: &str) {
     let path: PathBuf = lab.tmp.join(format!("{label}.toml"));
     std::fs::write(&path, config).unwrap();
     start_xlb_in(lab, ns, label, &path);
-}
-
-fn wait_vip(lab: &Lab, ns: &str, present: bool, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    while has_address(lab, ns, LAB_VIP) != present {
-        assert!(
-            start.elapsed() < timeout,
-            "{ns}: the VIP {} within {timeout:?}",
-            if present {
-                "did not come"
-            } else {
-                "did not leave"
-            }
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    start.elapsed()
 }
 
 /// Asserts for `period` that dir1 keeps the VIP and dir2 never gets it.

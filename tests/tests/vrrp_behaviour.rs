@@ -11,7 +11,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in,
+    LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, ha_lab, has_address, mac_of, start_xlb_in,
+    wait_addr, wait_vip,
 };
 
 /// The second VIP of the master/master layout.
@@ -47,34 +48,6 @@ fn write(lab: &Lab, name: &str, text: &str) -> PathBuf {
 fn start(lab: &mut Lab, ns: &str, label: &str, config: &str) {
     let path = write(lab, &format!("{label}.toml"), config);
     start_xlb_in(lab, ns, label, &path);
-}
-
-/// Waits until `ns` holds `addr` (or no longer does); returns how long that took.
-fn wait_addr(lab: &Lab, ns: &str, addr: &str, present: bool, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    while has_address(lab, ns, addr) != present {
-        assert!(
-            start.elapsed() < timeout,
-            "{ns}: {addr} {} within {timeout:?}",
-            if present {
-                "did not come"
-            } else {
-                "did not leave"
-            }
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    start.elapsed()
-}
-
-fn wait_vip(lab: &Lab, ns: &str, present: bool, timeout: Duration) -> Duration {
-    wait_addr(lab, ns, LAB_VIP, present, timeout)
-}
-
-fn mac_of(lab: &Lab, ns: &str) -> String {
-    lab.sh(ns, "cat /sys/class/net/eth0/address")
-        .trim()
-        .to_string()
 }
 
 /// The client's neighbour entry for `addr`.

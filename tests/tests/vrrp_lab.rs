@@ -7,7 +7,7 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_real, start_xlb_in, xlb_bin,
+    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_real, mac_of, start_xlb_in, wait_vip, xlb_bin,
 };
 
 fn vip(port: u16) -> SocketAddr {
@@ -52,29 +52,9 @@ fn write(lab: &Lab, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-/// Waits until `ns` holds the VIP (or no longer does).
-fn wait_vip(lab: &Lab, ns: &str, present: bool, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    while has_address(lab, ns, LAB_VIP) != present {
-        assert!(
-            start.elapsed() < timeout,
-            "{ns}: VIP {} after {timeout:?}",
-            if present { "never came" } else { "never left" }
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
-}
-
 /// The MAC the client's neighbour table has for the VIP.
 fn client_arp(lab: &Lab) -> String {
     lab.sh("client", &format!("ip neigh show {LAB_VIP}"))
-}
-
-fn mac_of(lab: &Lab, ns: &str) -> String {
-    lab.sh(ns, "cat /sys/class/net/eth0/address")
-        .trim()
-        .to_string()
 }
 
 fn serve_ok(lab: &Lab) {
