@@ -50,11 +50,28 @@ pub enum RunAs {
 impl MiscSpec {
     /// `user`: keepalived's `user [group]`. Looks the names up in the user database.
     pub fn new(command: &str, timeout: Duration, dynamic: bool, user: Option<&str>) -> Self {
+        Self::with_argv(command, split_command(command), timeout, dynamic, user)
+    }
+
+    /// `command` run through `sh -c`, as keepalived runs `vrrp_script` and notify
+    /// commands: pipes, `&&` and redirections work.
+    pub fn shell(command: &str, timeout: Duration, user: Option<&str>) -> Self {
+        let argv = vec!["/bin/sh".to_owned(), "-c".to_owned(), command.to_owned()];
+        Self::with_argv(command, Ok(argv), timeout, false, user)
+    }
+
+    fn with_argv(
+        command: &str,
+        argv: Result<Vec<String>, String>,
+        timeout: Duration,
+        dynamic: bool,
+        user: Option<&str>,
+    ) -> Self {
         let mut run_as = match user {
             None => RunAs::Current,
             Some(u) => resolve_user(u).unwrap_or_else(RunAs::Invalid),
         };
-        let argv = match split_command(command) {
+        let argv = match argv {
             Ok(v) if !v.is_empty() => v,
             Ok(_) => {
                 run_as = RunAs::Invalid("empty command".to_owned());

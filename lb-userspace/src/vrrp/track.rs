@@ -7,12 +7,18 @@
 //! Notify commands (`notify_master`, `notify_backup`, ...) run in the background on each
 //! transition and are never waited for, as in keepalived.
 
-use std::{collections::HashMap, process::Stdio, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
-use tokio::{process::Command, sync::watch, task::JoinHandle};
-use tracing::{info, warn};
+use tokio::{sync::watch, task::JoinHandle};
+use tracing::{debug, info, warn};
 
-use crate::config::{Config, TrackEntry, VrrpInstance, VrrpScript};
+use crate::{
+    check::{
+        Outcome,
+        misc::{self, MiscSpec},
+    },
+    config::{Config, TrackEntry, VrrpInstance, VrrpScript},
+};
 
 /// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
 pub struct ScriptTracker {
@@ -27,62 +33,17 @@ impl Drop for ScriptTracker {
     }
 }
 
-/// Runs `sh -c command` in its own process group; kills the group after `timeout`.
-/// Returns whether it exited 0.
+/// Runs `sh -c command` as `user` with `check::misc`'s runner: its own process group,
+/// killed as a group after `timeout`. Returns whether it exited 0.
 pub async fn run_script(command: &str, timeout: Duration, user: Option<&str>) -> bool {
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some((uid, gid)) = user.and_then(lookup_user) {
-        cmd.uid(uid).gid(gid);
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(command, "cannot start script: {e}");
-            return false;
-        }
-    };
-    let pid = child.id();
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => status.success(),
-        Ok(Err(_)) => false,
-        Err(_) => {
-            if let Some(pid) = pid {
-                // SAFETY: signals the process group we created for this child.
-                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
-            }
-            let _ = child.wait().await;
-            warn!(
-                command,
-                ?timeout,
-                "script timed out; its process group was killed"
-            );
+    let spec = MiscSpec::shell(command, timeout, user);
+    match misc::check(&spec).await {
+        Outcome::Success { .. } => true,
+        Outcome::Failure { reason } => {
+            debug!(command, %reason, "script failed");
             false
         }
     }
-}
-
-/// uid and gid of `user` (a name), if it exists.
-fn lookup_user(user: &str) -> Option<(u32, u32)> {
-    let name = user.split_whitespace().next()?;
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: getpwnam returns a pointer to static storage or null; read at once.
-    let pw = unsafe { libc::getpwnam(c.as_ptr()) };
-    if pw.is_null() {
-        warn!(
-            user = name,
-            "script user not found; running as the current user"
-        );
-        return None;
-    }
-    // SAFETY: non-null pointer from getpwnam.
-    unsafe { Some(((*pw).pw_uid, (*pw).pw_gid)) }
 }
 
 impl ScriptTracker {
