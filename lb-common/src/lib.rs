@@ -6,22 +6,27 @@
 //! layout, and `xlb run` refuses to adopt pinned maps of another [`ABI_VERSION`].
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
+pub mod conn;
 pub mod hash;
 
+pub use conn::*;
 pub use hash::{flow_hash, murmur3_32};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
     pub const SERVICES: &str = "xlb_services";
     pub const REALS: &str = "xlb_reals";
     pub const TABLE: &str = "xlb_table";
-    /// IPv4 connections (16-byte key).
+    /// IPv4 connections (`conn` module).
     pub const CONNS4: &str = "xlb_conns4";
-    /// IPv6 connections (40-byte key).
-    pub const CONNS: &str = "xlb_conns";
+    /// IPv6 connections.
+    pub const CONNS6: &str = "xlb_conns6";
     pub const PERSIST: &str = "xlb_persist";
     pub const CURSORS: &str = "xlb_cursors";
     pub const SVC_STATE: &str = "xlb_svc_state";
@@ -30,12 +35,14 @@ pub mod map_names {
     pub const DROPS: &str = "xlb_drops";
     pub const PASSES: &str = "xlb_passes";
     pub const META: &str = "xlb_meta";
-    pub const ALL: [&str; 13] = [
+    /// Live flows pushed out of a full connection-table bucket.
+    pub const CONN_EVICTIONS: &str = "xlb_conn_evictions";
+    pub const ALL: [&str; 14] = [
         SERVICES,
         REALS,
         TABLE,
         CONNS4,
-        CONNS,
+        CONNS6,
         PERSIST,
         CURSORS,
         SVC_STATE,
@@ -44,6 +51,7 @@ pub mod map_names {
         DROPS,
         PASSES,
         META,
+        CONN_EVICTIONS,
     ];
 }
 
@@ -59,7 +67,7 @@ pub const MAX_REALS: u32 = 65536;
 /// Entries of the scheduling-table arena: every service's current table (and, during a
 /// swap, its next one) is a slice of it.
 pub const TABLE_CAPACITY: u32 = 1 << 24;
-/// Connection-table entries (LRU: the least recently used flow is evicted when full).
+/// IPv4 connection-table slots (`conn` module); the IPv6 table has a quarter of them.
 pub const MAX_CONNS: u32 = 1 << 19;
 /// Client-affinity entries for `persistence_timeout`.
 pub const MAX_PERSIST: u32 = 1 << 18;
@@ -78,8 +86,9 @@ pub const fn v4_mapped(a: [u8; 4]) -> Addr {
     ]
 }
 
-/// Key of `xlb_services`: what a client addresses.
-#[repr(C)]
+/// Key of `xlb_services`: what a client addresses. Aligned to 4 (no size change), so the
+/// XDP program builds it in words.
+#[repr(C, align(4))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceKey {
     pub vip: Addr,
@@ -176,8 +185,8 @@ impl RealServer {
     }
 }
 
-/// Key of `xlb_conns` (IPv6): the 5-tuple as the client sent it.
-#[repr(C)]
+/// Key of an `xlb_conns6` slot: the 5-tuple as the client sent it.
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey {
     pub saddr: Addr,
@@ -189,9 +198,8 @@ pub struct FlowKey {
     pub _pad: [u8; 3],
 }
 
-/// Key of `xlb_conns4`: an IPv4 5-tuple in 16 bytes (an LRU hit costs 35 ns against 42
-/// with the 40-byte key, measured by `cargo xtask bench`).
-#[repr(C)]
+/// Key of an `xlb_conns4` slot: an IPv4 5-tuple in 16 bytes (two words to compare).
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct FlowKey4 {
     pub saddr: [u8; 4],
@@ -201,14 +209,6 @@ pub struct FlowKey4 {
     pub dport: u16,
     pub proto: u8,
     pub _pad: [u8; 3],
-}
-
-/// Value of `xlb_conns4` and `xlb_conns`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct FlowValue {
-    pub real: u32,
-    pub service_id: u32,
 }
 
 /// Key of `xlb_persist`: a client of a service.
@@ -243,7 +243,9 @@ pub struct Counters {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Meta {
     pub abi_version: u32,
-    pub _pad: u32,
+    /// Seed of the connection tables' hash, random when the tables are created and kept
+    /// with them (a new seed would lose every flow).
+    pub conn_seed: u32,
 }
 
 macro_rules! reasons {
@@ -270,10 +272,8 @@ reasons!(
         RealServerUnusable = 1 => "real_server_unusable",
         /// The director's MAC on the real server's interface is unknown.
         NoEgressIface = 2 => "no_egress_iface",
-        /// The connection table could not take the new flow.
-        ConnTableFull = 3 => "conn_table_full",
         /// `bpf_redirect` to the real server's interface failed.
-        RedirectFailed = 4 => "redirect_failed",
+        RedirectFailed = 3 => "redirect_failed",
     }
 );
 
@@ -309,7 +309,8 @@ mod pod {
     unsafe impl aya::Pod for RealServer {}
     unsafe impl aya::Pod for FlowKey {}
     unsafe impl aya::Pod for FlowKey4 {}
-    unsafe impl aya::Pod for FlowValue {}
+    unsafe impl aya::Pod for ConnBucket4 {}
+    unsafe impl aya::Pod for ConnBucket6 {}
     unsafe impl aya::Pod for PersistKey {}
     unsafe impl aya::Pod for PersistValue {}
     unsafe impl aya::Pod for Counters {}
@@ -324,7 +325,10 @@ const _: () = {
     assert!(size_of::<RealServer>() == 16 + 2 + 2 + 4 * 4 + 6 + 6);
     assert!(size_of::<FlowKey>() == 16 + 16 + 2 + 2 + 1 + 3);
     assert!(size_of::<FlowKey4>() == 16);
-    assert!(size_of::<FlowValue>() == 8);
+    assert!(core::mem::align_of::<FlowKey>() == 8 && core::mem::align_of::<FlowKey4>() == 8);
+    assert!(size_of::<ConnValue>() == 16);
+    assert!(size_of::<Conn4>() == 32 && size_of::<Conn6>() == 64);
+    assert!(size_of::<ConnBucket4>() == 128 && size_of::<ConnBucket6>() == 256);
     assert!(size_of::<PersistKey>() == 20);
     assert!(size_of::<PersistValue>() == 16);
     assert!(size_of::<Counters>() == 24);

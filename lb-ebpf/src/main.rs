@@ -11,6 +11,8 @@
 #[cfg(target_arch = "bpf")]
 mod bench_programs;
 #[cfg(target_arch = "bpf")]
+mod conns;
+#[cfg(target_arch = "bpf")]
 mod program;
 
 #[cfg(not(target_arch = "bpf"))]

@@ -6,11 +6,13 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use lb_common::{
-    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowKey4, FlowValue, MAX_CONNS, MAX_PERSIST,
-    MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason, PersistKey,
-    PersistValue, RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
+    Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowKey4, MAX_PERSIST, MAX_REALS,
+    MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason, PersistKey, PersistValue,
+    RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
     TABLE_CAPACITY, flow_hash, v4_mapped,
 };
+
+use crate::conns::{self, Flow};
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
@@ -41,13 +43,6 @@ static REALS: Array<RealServer, { MAX_REALS as usize }> = Array::new();
 #[btf_map(name = "xlb_table")]
 static TABLE: Array<u32, { TABLE_CAPACITY as usize }> = Array::new();
 
-#[btf_map(name = "xlb_conns")]
-static CONNS: LruHashMap<FlowKey, FlowValue, { MAX_CONNS as usize }> = LruHashMap::new();
-
-/// IPv4 flows apart, with a key of 16 bytes instead of 40: cheaper to hash and to keep.
-#[btf_map(name = "xlb_conns4")]
-static CONNS4: LruHashMap<FlowKey4, FlowValue, { MAX_CONNS as usize }> = LruHashMap::new();
-
 #[btf_map(name = "xlb_persist")]
 static PERSIST: LruHashMap<PersistKey, PersistValue, { MAX_PERSIST as usize }> = LruHashMap::new();
 
@@ -70,7 +65,7 @@ static DROPS: PerCpuArray<u64, { DROP_REASONS as usize }> = PerCpuArray::new();
 #[btf_map(name = "xlb_passes")]
 static PASSES: PerCpuArray<u64, { PASS_REASONS as usize }> = PerCpuArray::new();
 
-/// Written by userspace only; here so that it is created (and pinned) with the others.
+/// Written by userspace only: the layout version, and the connection tables' hash seed.
 #[btf_map(name = "xlb_meta")]
 static META: Array<Meta, 1> = Array::new();
 
@@ -94,62 +89,51 @@ enum Verdict {
     Drop(DropReason),
 }
 
-/// What the parser extracts: enough to find the service and the flow.
+/// What the parser extracts: the flow, and the TCP flags that move its state.
 struct Packet {
-    saddr: Addr,
-    daddr: Addr,
-    sport: u16,
-    dport: u16,
-    proto: u8,
-    v4: bool,
+    flow: Flow,
+    /// 0 for UDP.
+    tcp_flags: u8,
 }
 
-/// The connection table entry of a packet, whichever family it is.
-enum Flow {
-    V4(FlowKey4),
-    V6(FlowKey),
+/// A new flow's addresses in their 16-byte forms, and its ports: what the service lookup
+/// and the schedulers take. Aligned, so that LLVM moves the addresses in words, not bytes.
+#[repr(C, align(8))]
+struct Endpoints {
+    client: Addr,
+    vip: Addr,
+    client_port: u16,
+    port: u16,
 }
 
-impl Flow {
-    #[inline(always)]
-    fn of(pkt: &Packet) -> Self {
-        if pkt.v4 {
-            let a = &pkt.saddr;
-            let b = &pkt.daddr;
-            Self::V4(FlowKey4 {
-                saddr: [a[12], a[13], a[14], a[15]],
-                daddr: [b[12], b[13], b[14], b[15]],
-                sport: pkt.sport,
-                dport: pkt.dport,
-                proto: pkt.proto,
-                _pad: [0; 3],
-            })
-        } else {
-            Self::V6(FlowKey {
-                saddr: pkt.saddr,
-                daddr: pkt.daddr,
-                sport: pkt.sport,
-                dport: pkt.dport,
-                proto: pkt.proto,
-                _pad: [0; 3],
-            })
-        }
-    }
+/// The IPv4-mapped form (`::ffff:a.b.c.d`) of an address held in the low 32 bits of `a`
+/// (network byte order in memory).
+#[inline(always)]
+fn mapped(a: u64) -> Addr {
+    // SAFETY: [u64; 2] and [u8; 16] have the same size; any bytes are an address.
+    unsafe { core::mem::transmute::<[u64; 2], Addr>([0, 0xffff_0000 | (a << 32)]) }
+}
 
+impl Packet {
+    /// Only new flows need these: the established path never builds them.
     #[inline(always)]
-    fn get(&self) -> Option<FlowValue> {
-        // SAFETY: LRU values may be recycled; callers re-validate the copy.
-        match self {
-            Self::V4(k) => unsafe { CONNS4.get(k) }.copied(),
-            Self::V6(k) => unsafe { CONNS.get(k) }.copied(),
-        }
-    }
-
-    #[inline(always)]
-    fn insert(&self, v: &FlowValue) -> Result<(), i32> {
-        match self {
-            Self::V4(k) => CONNS4.insert(k, v, 0),
-            Self::V6(k) => CONNS.insert(k, v, 0),
+    fn endpoints(&self) -> Endpoints {
+        match &self.flow {
+            Flow::V4(k) => {
+                let [addrs, _] = k.words();
+                Endpoints {
+                    client: mapped(addrs & 0xffff_ffff),
+                    vip: mapped(addrs >> 32),
+                    client_port: k.sport,
+                    port: k.dport,
+                }
+            }
+            Flow::V6(k) => Endpoints {
+                client: k.saddr,
+                vip: k.daddr,
+                client_port: k.sport,
+                port: k.dport,
+            },
         }
     }
 }
@@ -187,6 +171,16 @@ fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, Verdict> {
     Ok((start + offset) as *mut T)
 }
 
+/// A word of a header already bounds-checked as a whole, read with one load. Packet data
+/// is only 2-byte aligned (the IP header follows 14 bytes of Ethernet), and the verifier
+/// allows unaligned packet loads where the CPU does them cheaply (x86-64, arm64); a
+/// `read_unaligned` would cost eight byte loads and shifts instead.
+#[inline(always)]
+fn load<T: Copy>(header: *const u8, offset: usize) -> T {
+    // SAFETY: the caller bounds-checked `header` past `offset + size_of::<T>()`.
+    unsafe { *(header.add(offset) as *const T) }
+}
+
 #[inline(always)]
 fn read_be16(ctx: &XdpContext, offset: usize) -> Result<u16, Verdict> {
     let p: *const [u8; 2] = ptr_at(ctx, offset)?;
@@ -194,6 +188,8 @@ fn read_be16(ctx: &XdpContext, offset: usize) -> Result<u16, Verdict> {
     Ok(u16::from_be_bytes(unsafe { *p }))
 }
 
+/// IPv4 goes straight into its 16-byte flow key, IPv6 into its 40-byte one: the
+/// established path hashes the key as parsed.
 #[inline(always)]
 fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
     let mut l3 = ETH_HLEN;
@@ -205,8 +201,7 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
             return Err(Verdict::Pass(PassReason::StackedVlan));
         }
     }
-    let v4 = ethertype == ETH_P_IP;
-    let (saddr, daddr, proto, l4) = match ethertype {
+    let (mut flow, l4, proto) = match ethertype {
         ETH_P_IP => {
             let hdr: *const [u8; IPV4_HLEN] = ptr_at(ctx, l3)?;
             // SAFETY: bounds checked by ptr_at.
@@ -221,9 +216,10 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
             if u16::from_be_bytes([hdr[6], hdr[7]]) & 0x3fff != 0 {
                 return Err(Verdict::Pass(PassReason::Fragment));
             }
-            let s = v4_mapped([hdr[12], hdr[13], hdr[14], hdr[15]]);
-            let d = v4_mapped([hdr[16], hdr[17], hdr[18], hdr[19]]);
-            (s, d, hdr[9], l3 + IPV4_HLEN)
+            // Source and destination address: one word, as the key holds them.
+            let addrs = load::<u64>(hdr.as_ptr(), 12);
+            let key = FlowKey4::from_words([addrs, (hdr[9] as u64) << 32]);
+            (Flow::V4(key), l3 + IPV4_HLEN, hdr[9])
         }
         ETH_P_IPV6 => {
             let hdr: *const [u8; IPV6_HLEN] = ptr_at(ctx, l3)?;
@@ -232,12 +228,10 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
             if hdr[0] >> 4 != 6 {
                 return Err(Verdict::Pass(PassReason::NotIp));
             }
-            let mut s = [0u8; 16];
-            let mut d = [0u8; 16];
-            s.copy_from_slice(&hdr[8..24]);
-            d.copy_from_slice(&hdr[24..40]);
+            let a = |i: usize| load::<u64>(hdr.as_ptr(), 8 + 8 * i);
+            let key = FlowKey::from_words([a(0), a(1), a(2), a(3), (hdr[6] as u64) << 32]);
             // Extension headers (fragments among them) go to the host stack.
-            (s, d, hdr[6], l3 + IPV6_HLEN)
+            (Flow::V6(key), l3 + IPV6_HLEN, hdr[6])
         }
         _ => return Err(Verdict::Pass(PassReason::NotIp)),
     };
@@ -250,24 +244,31 @@ fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
     if ctx.data() + l4 + min_l4 > ctx.data_end() {
         return Err(Verdict::Pass(PassReason::Truncated));
     }
-    let sport = read_be16(ctx, l4)?;
-    let dport = read_be16(ctx, l4 + 2)?;
-    Ok(Packet {
-        saddr,
-        daddr,
-        sport,
-        dport,
-        proto,
-        v4,
-    })
+    let ports: *const u32 = ptr_at(ctx, l4)?;
+    // SAFETY: bounds checked by ptr_at; a word load, as `load` explains.
+    let ports = unsafe { *ports };
+    let sport = u16::from_be(ports as u16);
+    let dport = u16::from_be((ports >> 16) as u16);
+    match &mut flow {
+        Flow::V4(k) => (k.sport, k.dport) = (sport, dport),
+        Flow::V6(k) => (k.sport, k.dport) = (sport, dport),
+    }
+    let tcp_flags = if proto == PROTO_TCP {
+        let flags: *const u8 = ptr_at(ctx, l4 + 13)?;
+        // SAFETY: bounds checked by ptr_at.
+        unsafe { *flags }
+    } else {
+        0
+    };
+    Ok(Packet { flow, tcp_flags })
 }
 
 #[inline(always)]
-fn find_service(pkt: &Packet) -> Option<ServiceInfo> {
+fn find_service(e: &Endpoints, proto: u8) -> Option<ServiceInfo> {
     let mut key = ServiceKey {
-        vip: pkt.daddr,
-        port: pkt.dport,
-        proto: pkt.proto,
+        vip: e.vip,
+        port: e.port,
+        proto,
         _pad: 0,
     };
     // SAFETY: no-prealloc hash map: the value is not reused while we hold it (RCU).
@@ -288,9 +289,9 @@ fn real_for(index: u32, service_id: u32) -> Option<RealServer> {
     }
 }
 
-/// Picks a real server for a new flow from the service's table.
+/// Picks a real server for a new flow of `client`:`client_port` from the service's table.
 #[inline(always)]
-fn schedule(svc: &ServiceInfo, pkt: &Packet) -> Result<u32, Verdict> {
+fn schedule(svc: &ServiceInfo, client: &Addr, client_port: u16) -> Result<u32, Verdict> {
     let len = svc.table_len;
     if len == 0 {
         return Err(Verdict::Drop(DropReason::NoRealServer));
@@ -298,11 +299,11 @@ fn schedule(svc: &ServiceInfo, pkt: &Packet) -> Result<u32, Verdict> {
     let slot = match SchedAlgo::from_u32(svc.algo) {
         Some(SchedAlgo::Sh) | Some(SchedAlgo::Mh) => {
             let port = if svc.flags & SVC_F_HASH_PORT != 0 {
-                pkt.sport
+                client_port
             } else {
                 0
             };
-            flow_hash(&pkt.saddr, port) % len
+            flow_hash(client, port) % len
         }
         // rr, wrr (and anything unknown): the per-CPU cursor walks the table.
         _ => match CURSORS.get_ptr_mut(svc.id) {
@@ -342,63 +343,65 @@ fn persistent_real(svc: &ServiceInfo, key: &PersistKey, now: u64) -> Option<u32>
     Some(real)
 }
 
-/// Established flows first: one connection-table lookup, then two array reads (the
+/// Established flows first: one bucket of the connection table, then two array reads (the
 /// service's active flag, the real server). Only a miss, or a flow whose service or real
 /// server changed, takes the full path through the service hash and the scheduler.
 #[inline(always)]
 fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
     let pkt = parse(ctx)?;
-    let flow = Flow::of(&pkt);
-    if let Some(v) = flow.get() {
+    let seed = META.get(0).map_or(0, |m| m.conn_seed);
+    let hash = pkt.flow.hash(seed);
+    let now = conns::now();
+    if let Some(slot) = pkt.flow.find(hash, now) {
+        // SAFETY: a map value (see conns.rs for why a racy copy is fine).
+        let v = unsafe { *slot };
+        let service_id = v.service_id as u32;
         let active = SVC_STATE
-            .get(v.service_id)
+            .get(service_id)
             .is_some_and(|f| f & SVC_F_ACTIVE != 0);
-        if active {
-            if let Some(real) = real_for(v.real, v.service_id) {
-                return transmit(ctx, v.service_id, v.real, &real, false);
+        if active && !conns::reopens(&v, pkt.tcp_flags) {
+            if let Some(real) = real_for(v.real, service_id) {
+                conns::refresh(slot, &v, now, pkt.tcp_flags);
+                return transmit(ctx, service_id, v.real, &real, false);
             }
         }
     }
-    new_flow(ctx, &pkt, &flow)
+    new_flow(ctx, &pkt, hash, now)
 }
 
 /// The full path: find the service, schedule (or follow persistence), record the flow.
 #[inline(never)]
-fn new_flow(ctx: &XdpContext, pkt: &Packet, flow: &Flow) -> Result<u32, Verdict> {
-    let svc = find_service(pkt).ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
+fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, Verdict> {
+    let e = pkt.endpoints();
+    let svc = find_service(&e, pkt.flow.proto())
+        .ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
     if svc.flags & SVC_F_ACTIVE == 0 {
         return Err(Verdict::Pass(PassReason::Inactive));
     }
     let index = if svc.persistence_timeout != 0 {
-        let now = unsafe { bpf_ktime_get_ns() };
+        let now_ns = unsafe { bpf_ktime_get_ns() };
         let key = PersistKey {
-            client: pkt.saddr,
+            client: e.client,
             service_id: svc.id,
         };
-        match persistent_real(&svc, &key, now) {
+        match persistent_real(&svc, &key, now_ns) {
             Some(index) => index,
             None => {
-                let index = schedule(&svc, pkt)?;
+                let index = schedule(&svc, &e.client, e.client_port)?;
                 let value = PersistValue {
                     real: index,
                     _pad: 0,
-                    last_seen_ns: now,
+                    last_seen_ns: now_ns,
                 };
                 let _ = PERSIST.insert(&key, &value, 0);
                 index
             }
         }
     } else {
-        schedule(&svc, pkt)?
+        schedule(&svc, &e.client, e.client_port)?
     };
     let real = real_for(index, svc.id).ok_or(Verdict::Drop(DropReason::RealServerUnusable))?;
-    let value = FlowValue {
-        real: index,
-        service_id: svc.id,
-    };
-    if flow.insert(&value).is_err() {
-        return Err(Verdict::Drop(DropReason::ConnTableFull));
-    }
+    pkt.flow.record(hash, now, index, svc.id);
     transmit(ctx, svc.id, index, &real, true)
 }
 

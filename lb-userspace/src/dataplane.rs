@@ -25,8 +25,8 @@ use aya::{
     },
 };
 use lb_common::{
-    ABI_VERSION, Counters, FlowKey, FlowKey4, FlowValue, Meta, PROGRAM_NAME, PersistKey,
-    PersistValue, RealServer, ServiceInfo, ServiceKey, map_names,
+    ABI_VERSION, Counters, Meta, PROGRAM_NAME, PersistKey, PersistValue, RealServer,
+    ServiceInfo, ServiceKey, map_names,
 };
 use thiserror::Error;
 
@@ -65,6 +65,10 @@ pub enum DataPlaneError {
     },
     #[error("map {0} is missing")]
     MissingMap(&'static str),
+    #[error("map {0} is not an array")]
+    NotAnArray(&'static str),
+    #[error("mapping the connection tables: {0}")]
+    MapTables(std::io::Error),
     #[error("pinned link {path}: {source}")]
     Link { path: PathBuf, source: LinkError },
     #[error("pinning {path}: {source}")]
@@ -105,8 +109,10 @@ pub struct Maps {
     pub services: HashMap<MapData, ServiceKey, ServiceInfo>,
     pub reals: Array<MapData, RealServer>,
     pub table: Array<MapData, u32>,
-    pub conns4: HashMap<MapData, FlowKey4, FlowValue>,
-    pub conns: HashMap<MapData, FlowKey, FlowValue>,
+    /// The connection tables: read them through [`Maps::conn_tables`].
+    pub conns4: MapData,
+    pub conns6: MapData,
+    pub conn_evictions: PerCpuArray<MapData, u64>,
     pub persist: HashMap<MapData, PersistKey, PersistValue>,
     pub cursors: PerCpuArray<MapData, u32>,
     pub svc_state: Array<MapData, u32>,
@@ -125,6 +131,14 @@ fn typed<T: TryFrom<Map, Error = aya::maps::MapError>>(
     T::try_from(map).map_err(|source| DataPlaneError::Map { name, source })
 }
 
+/// An array map's handle, untyped (for mmap).
+fn array_data(name: &'static str, map: Option<Map>) -> Result<MapData, DataPlaneError> {
+    match map.ok_or(DataPlaneError::MissingMap(name))? {
+        Map::Array(data) => Ok(data),
+        _ => Err(DataPlaneError::NotAnArray(name)),
+    }
+}
+
 impl Maps {
     fn build(
         mut take: impl FnMut(&'static str) -> Result<Option<Map>, DataPlaneError>,
@@ -134,8 +148,9 @@ impl Maps {
             services: typed(SERVICES, take(SERVICES)?)?,
             reals: typed(REALS, take(REALS)?)?,
             table: typed(TABLE, take(TABLE)?)?,
-            conns4: typed(CONNS4, take(CONNS4)?)?,
-            conns: typed(CONNS, take(CONNS)?)?,
+            conns4: array_data(CONNS4, take(CONNS4)?)?,
+            conns6: array_data(CONNS6, take(CONNS6)?)?,
+            conn_evictions: typed(CONN_EVICTIONS, take(CONN_EVICTIONS)?)?,
             persist: typed(PERSIST, take(PERSIST)?)?,
             cursors: typed(CURSORS, take(CURSORS)?)?,
             svc_state: typed(SVC_STATE, take(SVC_STATE)?)?,
@@ -145,6 +160,20 @@ impl Maps {
             passes: typed(PASSES, take(PASSES)?)?,
             meta: typed(META, take(META)?)?,
         })
+    }
+
+    /// The connection tables, mapped into this process.
+    pub fn conn_tables(&self, writable: bool) -> Result<crate::conns::Tables, DataPlaneError> {
+        let seed = self
+            .meta
+            .get(&0, 0)
+            .map_err(|source| DataPlaneError::Map {
+                name: map_names::META,
+                source,
+            })?
+            .conn_seed;
+        crate::conns::Tables::open(&self.conns4, &self.conns6, seed, writable)
+            .map_err(DataPlaneError::MapTables)
     }
 
     /// Opens the maps pinned under `dir` (for `xlb status`; needs no program).
@@ -246,19 +275,26 @@ impl DataPlane {
         program.load()?;
         let maps = Maps::build(|name| Ok(ebpf.take_map(name)))?;
         let mut maps = maps;
+        let meta_err = |source| DataPlaneError::Map {
+            name: map_names::META,
+            source,
+        };
+        // Adopted tables keep their seed: another one would lose every tracked flow.
+        let old = maps.meta.get(&0, 0).map_err(meta_err)?;
+        let conn_seed = match old.conn_seed {
+            0 => rand::random::<u32>().max(1),
+            seed => seed,
+        };
         maps.meta
             .set(
                 0,
                 Meta {
                     abi_version: ABI_VERSION,
-                    _pad: 0,
+                    conn_seed,
                 },
                 0,
             )
-            .map_err(|source| DataPlaneError::Map {
-                name: map_names::META,
-                source,
-            })?;
+            .map_err(meta_err)?;
         Ok((
             Self {
                 ebpf,

@@ -14,6 +14,7 @@
 pub mod arena;
 pub mod check;
 pub mod config;
+pub mod conns;
 pub mod controller;
 pub mod dataplane;
 pub mod import;

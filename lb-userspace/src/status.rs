@@ -23,6 +23,8 @@ pub struct Status {
     pub drops: Vec<(String, u64)>,
     pub passes: Vec<(String, u64)>,
     pub connections: usize,
+    /// Live flows pushed out of a full connection-table bucket since the tables were made.
+    pub conn_evictions: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -102,6 +104,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
             drops: Vec::new(),
             passes: Vec::new(),
             connections: 0,
+            conn_evictions: 0,
         });
     }
     let maps = Maps::from_pins(pin_path)?;
@@ -165,13 +168,21 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     };
     let drops = per_reason(&maps.drops, DROP_REASON_NAMES);
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
-    let connections = maps.conns4.keys().count() + maps.conns.keys().count();
+    let connections = maps
+        .conn_tables(false)?
+        .count_live(crate::conns::now_ticks());
+    let conn_evictions = maps
+        .conn_evictions
+        .get(&0, 0)
+        .map(|v| v.iter().sum())
+        .unwrap_or(0);
     Ok(Status {
         vrrp,
         services,
         drops,
         passes,
         connections,
+        conn_evictions,
     })
 }
 
@@ -254,6 +265,13 @@ pub fn render(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "connections tracked: {}", s.connections);
+    if s.conn_evictions > 0 {
+        let _ = writeln!(
+            out,
+            "connections evicted while live (table too small): {}",
+            s.conn_evictions
+        );
+    }
     let nonzero = |v: &[(String, u64)]| {
         let parts: Vec<String> = v
             .iter()

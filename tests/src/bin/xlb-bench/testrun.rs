@@ -20,7 +20,7 @@ use aya::{
 use integration_tests::{
     DIRECTOR_MAC, Plane, TEST_IFINDEX, frames::Frame, pin_to_cpu, real_mac, service,
 };
-use lb_common::{FlowKey4, FlowValue, MAX_CONNS, SchedAlgo};
+use lb_common::{Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SchedAlgo, conn_check, conn_hash4};
 use serde_json::json;
 
 use crate::{
@@ -79,13 +79,24 @@ fn timed(prog: &Xdp, frame: &[u8], repeat: u32) -> Result<(u32, f64)> {
     Ok((r.return_value, r.duration.as_nanos() as f64))
 }
 
-/// Average ns per call over `frames`, one call each.
-fn timed_each(prog: &Xdp, frames: &[Vec<u8>]) -> Result<f64> {
+/// One call per frame: the average ns per call as the test run times it, and the
+/// program's own ns per run as bpf_stats counts it (None when stats are off).
+fn timed_each(prog: &Xdp, frames: &[Vec<u8>]) -> Result<(f64, Option<f64>)> {
+    let stats = |p: &Xdp| {
+        p.info()
+            .ok()
+            .map(|i| (i.run_time().as_nanos() as f64, i.run_count() as f64))
+    };
+    let before = stats(prog);
     let mut total = 0.0;
     for f in frames {
         total += timed(prog, f, 1)?.1;
     }
-    Ok(total / frames.len() as f64)
+    let own = match (before, stats(prog)) {
+        (Some((t0, n0)), Some((t1, n1))) if n1 > n0 && t1 > t0 => Some((t1 - t0) / (n1 - n0)),
+        _ => None,
+    };
+    Ok((total / frames.len() as f64, own))
 }
 
 fn new_flow_frames(n: usize, seed: u32) -> Vec<Vec<u8>> {
@@ -245,25 +256,32 @@ fn load_micro() -> Result<Ebpf> {
     Ok(ebpf)
 }
 
-/// Fills xlb's IPv4 connection table to capacity, so that new flows evict, as under a
-/// flood.
+/// Fills every slot of xlb's IPv4 connection table with a live flow, so that new flows
+/// evict, as under a flood.
 fn fill_conns(p: &Plane) -> Result<()> {
-    let path = p.pins.0.join(lb_common::map_names::CONNS4);
-    let data = MapData::from_pin(&path)?;
-    let mut conns: HashMap<MapData, FlowKey4, FlowValue> =
-        HashMap::try_from(aya::maps::Map::LruHashMap(data))?;
-    for i in 0..MAX_CONNS {
-        let mut key = FlowKey4::default();
-        key.saddr.copy_from_slice(&i.to_le_bytes());
-        key.proto = 17;
-        conns.insert(
-            key,
-            FlowValue {
-                real: 0,
-                service_id: u32::MAX,
-            },
-            0,
-        )?;
+    let mut tables = p.sync.maps().conn_tables(true)?;
+    let now = xlb::conns::now_ticks();
+    let seed = tables.seed;
+    for b in 0..tables.v4.len() {
+        let mut bucket = ConnBucket4::default();
+        for (w, slot) in bucket.slots.iter_mut().enumerate() {
+            let mut key = FlowKey4::default();
+            key.saddr.copy_from_slice(&((b * 4 + w) as u32).to_le_bytes());
+            key.proto = 17;
+            let check = conn_check(conn_hash4(&key, seed), 0, u16::MAX);
+            *slot = Conn4 {
+                key,
+                value: ConnValue {
+                    real: 0,
+                    service_id: u16::MAX,
+                    state: 0,
+                    proto: 17,
+                    seen: now,
+                    check,
+                },
+            };
+        }
+        tables.v4.set_bucket(b, bucket);
     }
     Ok(())
 }
@@ -307,13 +325,28 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     let mut empty1_v = Vec::new();
     let mut new_v = Vec::new();
     let mut new_full_v = Vec::new();
+    // The programs' own run time (bpf_stats) next to the test run's: a call per frame
+    // costs the test run's setup too, which the subtraction of the empty program's only
+    // roughly cancels.
+    let mut empty_own_v = Vec::new();
+    let mut new_own_v = Vec::new();
     for round in 0..rounds {
         empty_v.push(timed(empty, &est, repeat)?.1);
         est_v.push(timed(p.dataplane.program()?, &est, repeat)?.1);
         est6_v.push(timed(p.dataplane.program()?, &est6, repeat)?.1);
         let frames = new_flow_frames(new_n, round as u32 + 1);
-        empty1_v.push(timed_each(empty, &frames)?);
-        new_v.push(timed_each(p.dataplane.program()?, &frames)?);
+        // Stats slow every run down: on only for the calls that read them.
+        let stats_guard = aya::sys::enable_stats(aya::sys::Stats::RunTime);
+        if let (Err(e), 0) = (&stats_guard, round) {
+            report.note(format!("bpf_stats not enabled: {e}"));
+        }
+        let (t, own) = timed_each(empty, &frames)?;
+        empty1_v.push(t);
+        empty_own_v.extend(own);
+        let (t, own) = timed_each(p.dataplane.program()?, &frames)?;
+        new_v.push(t);
+        new_own_v.extend(own);
+        drop(stats_guard);
     }
     // The same with the connection table full: every insert evicts (a SYN flood, or the
     // live new-flow scenario).
@@ -322,7 +355,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         Ok(()) => {
             for round in 0..rounds {
                 let frames = new_flow_frames(new_n, 1000 + round as u32);
-                new_full_v.push(timed_each(p.dataplane.program()?, &frames)?);
+                new_full_v.push(timed_each(p.dataplane.program()?, &frames)?.0);
             }
         }
         Err(e) => report.note(format!(
@@ -347,7 +380,8 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     );
     /// A row: figure key, label, rounds, baseline to subtract, aim.
     type Row<'a> = (&'a str, &'a str, &'a [f64], Option<Summary>, &'a str);
-    let rows: [Row; 6] = [
+    let empty_own_s = s(&empty_own_v);
+    let rows: [Row; 8] = [
         (
             "testrun_ns_empty",
             "empty program (repeat)",
@@ -382,6 +416,20 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
             &new_v,
             empty1_s,
             "<= 150",
+        ),
+        (
+            "testrun_ns_empty_own",
+            "empty program, own run time (bpf_stats)",
+            &empty_own_v,
+            None,
+            "",
+        ),
+        (
+            "testrun_ns_new_flow_own",
+            "xlb IPv4 new flow, own run time (bpf_stats)",
+            &new_own_v,
+            empty_own_s,
+            "",
         ),
         (
             "testrun_ns_new_flow_table_full",

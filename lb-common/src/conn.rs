@@ -1,0 +1,300 @@
+//! The connection tables `xlb_conns4` (IPv4) and `xlb_conns6` (IPv6): set-associative hash
+//! tables in mmap-able BPF arrays, written by the XDP program only.
+//!
+//! Why not the kernel's LRU hash: `cargo xtask bench` measured an LRU hit at 35 ns (a
+//! helper call and jhash) and an LRU insert at 570-620 ns (its list locks), where the
+//! aims are 60 ns for an established flow and 150 ns for a new one. The verifier inlines
+//! an array lookup, so a hit here costs our hash and one cache line, an insert a few
+//! stores.
+//!
+//! - A flow lives in bucket `conn_hash(key, seed) % buckets`; a bucket has [`CONN_WAYS`]
+//!   slots. The seed is random per pinned table (`Meta::conn_seed`), so that nobody can
+//!   aim a flood of flows at one bucket.
+//! - A slot is live while `now - seen <= timeout(proto, state)` ([`ConnValue::live`]),
+//!   with `now` from `bpf_ktime_get_coarse_ns` ([`clock_ticks`]). An expired slot is
+//!   simply reused: nothing has to sweep the table, and the controller may be down.
+//! - A new flow takes its own old slot, else an empty or expired one, else the slot seen
+//!   longest ago (as an LRU evicts).
+//! - CPUs write slots without locks. `check` binds the value to the key's full hash, so a
+//!   slot torn by two concurrent inserts reads as empty instead of sending a flow to
+//!   another flow's real server. `seen` and `state` are single stores outside `check`.
+
+use crate::{FlowKey, FlowKey4, MAX_CONNS};
+
+/// Slots per bucket.
+pub const CONN_WAYS: usize = 4;
+/// Buckets of `xlb_conns4` (a power of two).
+pub const CONN_BUCKETS4: u32 = MAX_CONNS / CONN_WAYS as u32;
+/// Buckets of `xlb_conns6` (a power of two).
+pub const CONN_BUCKETS6: u32 = MAX_CONNS / 4 / CONN_WAYS as u32;
+
+/// `clock_ticks` unit: 2^30 ns, about 1.07 s.
+pub const CLOCK_SHIFT: u32 = 30;
+
+/// The table clock: `CLOCK_MONOTONIC_COARSE` (the kernel's `ktime_get_coarse_ns`) in
+/// ticks of 2^30 ns, plus one, so that `seen == 0` can mean an empty slot.
+#[inline(always)]
+pub const fn clock_ticks(monotonic_coarse_ns: u64) -> u32 {
+    (monotonic_coarse_ns >> CLOCK_SHIFT) as u32 + 1
+}
+
+const fn ticks(seconds: u64) -> u32 {
+    ((seconds * 1_000_000_000) >> CLOCK_SHIFT) as u32
+}
+
+/// `ConnValue::state`: no FIN or RST seen from the client (UDP flows stay here).
+pub const CONN_OPEN: u8 = 0;
+/// The client sent a FIN.
+pub const CONN_FIN: u8 = 1;
+/// The client sent a RST.
+pub const CONN_RST: u8 = 2;
+
+/// IPVS's default timeouts (`ipvsadm --set 900 120 300`, and 10 s after a RST), in ticks.
+pub const TIMEOUT_TCP: u32 = ticks(900);
+pub const TIMEOUT_TCP_FIN: u32 = ticks(120);
+pub const TIMEOUT_TCP_RST: u32 = ticks(10);
+pub const TIMEOUT_UDP: u32 = ticks(300);
+
+/// The value half of a slot.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ConnValue {
+    /// Real-server index (`xlb_reals`).
+    pub real: u32,
+    pub service_id: u16,
+    /// [`CONN_OPEN`], [`CONN_FIN`] or [`CONN_RST`].
+    pub state: u8,
+    /// The flow's protocol (selects the timeout).
+    pub proto: u8,
+    /// [`clock_ticks`] of the flow's last packet; 0: the slot is empty.
+    pub seen: u32,
+    /// [`conn_check`] of the key's hash and `real`, `service_id`.
+    pub check: u32,
+}
+
+impl ConnValue {
+    /// Seconds-ish (ticks) this flow may stay idle.
+    #[inline(always)]
+    pub const fn timeout(&self) -> u32 {
+        match self.state {
+            CONN_FIN => TIMEOUT_TCP_FIN,
+            CONN_RST => TIMEOUT_TCP_RST,
+            _ if self.proto == crate::PROTO_UDP => TIMEOUT_UDP,
+            _ => TIMEOUT_TCP,
+        }
+    }
+
+    /// Holds a flow at tick `now`, written whole by one writer (see the module doc).
+    #[inline(always)]
+    pub const fn live(&self, hash: u32, now: u32) -> bool {
+        self.seen != 0
+            && now.wrapping_sub(self.seen) <= self.timeout()
+            && self.check == conn_check(hash, self.real, self.service_id)
+    }
+}
+
+/// A slot of `xlb_conns4`: 32 bytes, four to a bucket (two cache lines).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Conn4 {
+    pub key: FlowKey4,
+    pub value: ConnValue,
+}
+
+/// A slot of `xlb_conns6`: 64 bytes, one cache line.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Conn6 {
+    pub key: FlowKey,
+    pub value: ConnValue,
+    pub _pad: [u8; 8],
+}
+
+/// Value of `xlb_conns4[bucket]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ConnBucket4 {
+    pub slots: [Conn4; CONN_WAYS],
+}
+
+/// Value of `xlb_conns6[bucket]`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ConnBucket6 {
+    pub slots: [Conn6; CONN_WAYS],
+}
+
+const C1: u32 = 0xcc9e_2d51;
+const C2: u32 = 0x1b87_3593;
+
+/// MurmurHash3's 32-bit finaliser.
+#[inline(always)]
+const fn fmix(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// One mixing round over a 64-bit word: cheaper than Murmur's per-32-bit rounds, and
+/// enough for bucket selection with a secret seed.
+#[inline(always)]
+const fn mix64(h: u64, w: u64) -> u64 {
+    (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+}
+
+#[inline(always)]
+const fn fold(h: u64) -> u32 {
+    fmix((h ^ (h >> 32)) as u32)
+}
+
+/// The bucket hash of an IPv4 flow (take it modulo the bucket count).
+#[inline(always)]
+pub const fn conn_hash4(key: &FlowKey4, seed: u32) -> u32 {
+    let [a, b] = key.words();
+    fold(mix64(mix64(seed as u64, a), b))
+}
+
+/// The bucket hash of an IPv6 flow.
+#[inline(always)]
+pub const fn conn_hash6(key: &FlowKey, seed: u32) -> u32 {
+    let [a, b, c, d, e] = key.words();
+    fold(mix64(
+        mix64(mix64(mix64(mix64(seed as u64, a), b), c), d),
+        e,
+    ))
+}
+
+/// Binds a slot's value to its key (through the key's hash): see the module doc.
+#[inline(always)]
+pub const fn conn_check(hash: u32, real: u32, service_id: u16) -> u32 {
+    fmix(hash ^ real.wrapping_mul(C1) ^ (service_id as u32).wrapping_mul(C2))
+}
+
+impl FlowKey4 {
+    /// The key as two words, for comparing and hashing (a key is 8-byte aligned, no
+    /// padding).
+    #[inline(always)]
+    pub const fn words(&self) -> [u64; 2] {
+        // SAFETY: repr(C), 16 bytes, no implicit padding, align 8 (asserted in lib.rs).
+        unsafe { core::mem::transmute::<FlowKey4, [u64; 2]>(*self) }
+    }
+
+    /// The key of these words (any bits are a valid key).
+    #[inline(always)]
+    pub const fn from_words(w: [u64; 2]) -> Self {
+        // SAFETY: as above; every field is an integer or a byte array.
+        unsafe { core::mem::transmute::<[u64; 2], FlowKey4>(w) }
+    }
+}
+
+impl FlowKey {
+    #[inline(always)]
+    pub const fn words(&self) -> [u64; 5] {
+        // SAFETY: repr(C), 40 bytes, no implicit padding, align 8 (asserted in lib.rs).
+        unsafe { core::mem::transmute::<FlowKey, [u64; 5]>(*self) }
+    }
+
+    #[inline(always)]
+    pub const fn from_words(w: [u64; 5]) -> Self {
+        // SAFETY: as above.
+        unsafe { core::mem::transmute::<[u64; 5], FlowKey>(w) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key4() -> FlowKey4 {
+        FlowKey4 {
+            saddr: [198, 19, 0, 1],
+            daddr: [198, 18, 0, 100],
+            sport: 40000,
+            dport: 80,
+            proto: 6,
+            _pad: [0; 3],
+        }
+    }
+
+    #[test]
+    fn key_words_are_the_key_bytes() {
+        let w = key4().words();
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&w[0].to_ne_bytes());
+        bytes[8..].copy_from_slice(&w[1].to_ne_bytes());
+        assert_eq!(&bytes[..8], &[198, 19, 0, 1, 198, 18, 0, 100]);
+        assert_eq!(&bytes[8..10], &40000u16.to_ne_bytes());
+        assert_eq!(&bytes[10..12], &80u16.to_ne_bytes());
+        assert_eq!(bytes[12], 6);
+    }
+
+    #[test]
+    fn every_key_field_and_the_seed_change_the_hash() {
+        let base = conn_hash4(&key4(), 7);
+        let mut k = key4();
+        k.sport += 1;
+        assert_ne!(conn_hash4(&k, 7), base);
+        let mut k = key4();
+        k.proto = 17;
+        assert_ne!(conn_hash4(&k, 7), base);
+        let mut k = key4();
+        k.daddr[3] = 101;
+        assert_ne!(conn_hash4(&k, 7), base);
+        assert_ne!(conn_hash4(&key4(), 8), base);
+    }
+
+    #[test]
+    fn hashes_spread_flows_over_buckets() {
+        // 2^16 client ports of one client: no bucket of 2^12 should get 3x its share.
+        let mut counts = std::vec![0u32; 1 << 12];
+        for port in 0..=u16::MAX {
+            let mut k = key4();
+            k.sport = port;
+            counts[(conn_hash4(&k, 0x1234_5678) & 0xfff) as usize] += 1;
+        }
+        let max = *counts.iter().max().unwrap();
+        assert!(max < 3 * 16, "fullest bucket holds {max}, the mean is 16");
+        let mut k6 = FlowKey {
+            proto: 6,
+            ..Default::default()
+        };
+        let mut seen = std::collections::HashSet::new();
+        for port in 0..1000u16 {
+            k6.sport = port;
+            seen.insert(conn_hash6(&k6, 1));
+        }
+        assert!(seen.len() > 990);
+    }
+
+    #[test]
+    fn a_slot_lives_until_its_timeout_and_only_with_its_check() {
+        let h = conn_hash4(&key4(), 1);
+        let mut v = ConnValue {
+            real: 3,
+            service_id: 2,
+            state: CONN_OPEN,
+            proto: 6,
+            seen: 100,
+            check: conn_check(h, 3, 2),
+        };
+        assert!(v.live(h, 100));
+        assert!(v.live(h, 100 + TIMEOUT_TCP));
+        assert!(!v.live(h, 101 + TIMEOUT_TCP));
+        // A torn slot: another flow's real server under this key.
+        v.real = 4;
+        assert!(!v.live(h, 100));
+        v.real = 3;
+        assert!(!v.live(h ^ 1, 100), "another key's hash");
+        v.state = CONN_RST;
+        assert!(!v.live(h, 101 + TIMEOUT_TCP_RST));
+        v.state = CONN_OPEN;
+        v.proto = 17;
+        assert!(!v.live(h, 101 + TIMEOUT_UDP));
+        v.seen = 0;
+        assert!(!v.live(h, 0), "seen 0 is an empty slot");
+        assert_eq!(clock_ticks(0), 1);
+        assert_eq!(clock_ticks(3 << CLOCK_SHIFT), 4);
+    }
+}

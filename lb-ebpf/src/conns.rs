@@ -1,0 +1,262 @@
+//! The connection tables: find a flow's slot, refresh it, record a new flow. The layout
+//! and why it is not a kernel LRU hash: `lb_common::conn`.
+
+use aya_ebpf::{
+    bindings::BPF_F_MMAPABLE,
+    btf_maps::{Array, PerCpuArray},
+    helpers::bpf_ktime_get_coarse_ns,
+    macros::btf_map,
+};
+use lb_common::{
+    CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_OPEN, CONN_RST, CONN_WAYS, Conn4, Conn6,
+    ConnBucket4, ConnBucket6, ConnValue, FlowKey, FlowKey4, clock_ticks, conn_check, conn_hash4,
+    conn_hash6,
+};
+
+// Mmap-able, so that `xlb status` and tests read a table without a syscall per bucket.
+#[btf_map(name = "xlb_conns4")]
+static CONNS4: Array<ConnBucket4, { CONN_BUCKETS4 as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();
+
+#[btf_map(name = "xlb_conns6")]
+static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();
+
+/// Live flows pushed out of a full bucket by a new one (the table is too small).
+#[btf_map(name = "xlb_conn_evictions")]
+static EVICTIONS: PerCpuArray<u64, 1> = PerCpuArray::new();
+
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
+
+/// The table clock, now.
+#[inline(always)]
+pub fn now() -> u32 {
+    // SAFETY: plain helper call.
+    clock_ticks(unsafe { bpf_ktime_get_coarse_ns() })
+}
+
+/// A packet's connection-table key, whichever family it is.
+pub enum Flow {
+    V4(FlowKey4),
+    V6(FlowKey),
+}
+
+/// A slot type of a table: a key of `WORDS` u64 words and a value.
+trait Slot {
+    type Key;
+    const WORDS: usize;
+    fn key(slot: *mut Self) -> *mut Self::Key;
+    fn value(slot: *mut Self) -> *mut ConnValue;
+}
+
+impl Slot for Conn4 {
+    type Key = FlowKey4;
+    const WORDS: usize = 2;
+    #[inline(always)]
+    fn key(slot: *mut Self) -> *mut FlowKey4 {
+        // SAFETY: a field of a valid slot pointer.
+        unsafe { &raw mut (*slot).key }
+    }
+    #[inline(always)]
+    fn value(slot: *mut Self) -> *mut ConnValue {
+        // SAFETY: as above.
+        unsafe { &raw mut (*slot).value }
+    }
+}
+
+impl Slot for Conn6 {
+    type Key = FlowKey;
+    const WORDS: usize = 5;
+    #[inline(always)]
+    fn key(slot: *mut Self) -> *mut FlowKey {
+        // SAFETY: a field of a valid slot pointer.
+        unsafe { &raw mut (*slot).key }
+    }
+    #[inline(always)]
+    fn value(slot: *mut Self) -> *mut ConnValue {
+        // SAFETY: as above.
+        unsafe { &raw mut (*slot).value }
+    }
+}
+
+/// Compares two keys word by word, in place (keys are 8-byte aligned, no padding).
+#[inline(always)]
+fn same_key<S: Slot>(slot: *mut S, key: &S::Key) -> bool {
+    let a = S::key(slot) as *const u64;
+    let b = key as *const S::Key as *const u64;
+    let mut i = 0;
+    while i < S::WORDS {
+        // SAFETY: both point at keys of S::WORDS words.
+        if unsafe { *a.add(i) != *b.add(i) } {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+#[inline(always)]
+fn find_in<S: Slot>(slots: *mut [S; CONN_WAYS], key: &S::Key, hash: u32, now: u32) -> Option<*mut ConnValue> {
+    let mut i = 0;
+    while i < CONN_WAYS {
+        // SAFETY: in bounds of the bucket, a map value.
+        let slot = unsafe { (slots as *mut S).add(i) };
+        // SAFETY: a racy read of a map value, validated by `live`.
+        if same_key(slot, key) && unsafe { (*S::value(slot)).live(hash, now) } {
+            return Some(S::value(slot));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Takes a slot for the flow and fills it. Its own old slot first; else an empty or
+/// expired one; else the one seen longest ago. Returns whether a live flow was evicted.
+#[inline(always)]
+fn record_in<S: Slot>(slots: *mut [S; CONN_WAYS], key: &S::Key, value: &ConnValue, now: u32) -> bool
+where
+    S::Key: Copy,
+{
+    let base = slots as *mut S;
+    let mut victim = CONN_WAYS;
+    let mut oldest = 0;
+    let mut oldest_age = 0;
+    let mut i = 0;
+    while i < CONN_WAYS {
+        // SAFETY: in bounds of the bucket, a map value.
+        let slot = unsafe { base.add(i) };
+        if same_key(slot, key) {
+            victim = i;
+            break;
+        }
+        // SAFETY: as above; a racy read only picks a worse victim.
+        let (seen, timeout) = unsafe { ((*S::value(slot)).seen, (*S::value(slot)).timeout()) };
+        let age = now.wrapping_sub(seen);
+        if victim == CONN_WAYS && (seen == 0 || age > timeout) {
+            victim = i;
+        }
+        if age >= oldest_age {
+            oldest = i;
+            oldest_age = age;
+        }
+        i += 1;
+    }
+    let evicted = victim == CONN_WAYS;
+    if evicted {
+        victim = oldest;
+    }
+    // SAFETY: victim < CONN_WAYS.
+    let slot = unsafe { base.add(victim & (CONN_WAYS - 1)) };
+    let v = S::value(slot);
+    // SAFETY: a map value. `seen` = 0 first: a reader sees an empty slot until the last
+    // store; volatile keeps the order, `check` covers two colliding writers.
+    unsafe {
+        core::ptr::write_volatile(&raw mut (*v).seen, 0);
+        *S::key(slot) = *key;
+        core::ptr::write_volatile(&raw mut (*v).real, value.real);
+        core::ptr::write_volatile(&raw mut (*v).service_id, value.service_id);
+        core::ptr::write_volatile(&raw mut (*v).state, value.state);
+        core::ptr::write_volatile(&raw mut (*v).proto, value.proto);
+        core::ptr::write_volatile(&raw mut (*v).check, value.check);
+        core::ptr::write_volatile(&raw mut (*v).seen, value.seen);
+    }
+    evicted
+}
+
+impl Flow {
+    #[inline(always)]
+    pub fn hash(&self, seed: u32) -> u32 {
+        match self {
+            Self::V4(k) => conn_hash4(k, seed),
+            Self::V6(k) => conn_hash6(k, seed),
+        }
+    }
+
+    #[inline(always)]
+    pub fn proto(&self) -> u8 {
+        match self {
+            Self::V4(k) => k.proto,
+            Self::V6(k) => k.proto,
+        }
+    }
+
+    /// The flow's live slot, if it has one.
+    #[inline(always)]
+    pub fn find(&self, hash: u32, now: u32) -> Option<*mut ConnValue> {
+        match self {
+            Self::V4(k) => {
+                let bucket = CONNS4.get_ptr_mut(hash & (CONN_BUCKETS4 - 1))?;
+                // SAFETY: a map value.
+                find_in(unsafe { &raw mut (*bucket).slots }, k, hash, now)
+            }
+            Self::V6(k) => {
+                let bucket = CONNS6.get_ptr_mut(hash & (CONN_BUCKETS6 - 1))?;
+                // SAFETY: a map value.
+                find_in(unsafe { &raw mut (*bucket).slots }, k, hash, now)
+            }
+        }
+    }
+
+    /// Records a new flow (or a flow scheduled again) on `real`.
+    #[inline(always)]
+    pub fn record(&self, hash: u32, now: u32, real: u32, service_id: u32) {
+        let value = ConnValue {
+            real,
+            service_id: service_id as u16,
+            state: CONN_OPEN,
+            proto: self.proto(),
+            seen: now,
+            check: conn_check(hash, real, service_id as u16),
+        };
+        let evicted = match self {
+            Self::V4(k) => match CONNS4.get_ptr_mut(hash & (CONN_BUCKETS4 - 1)) {
+                // SAFETY: a map value.
+                Some(b) => record_in(unsafe { &raw mut (*b).slots }, k, &value, now),
+                None => false,
+            },
+            Self::V6(k) => match CONNS6.get_ptr_mut(hash & (CONN_BUCKETS6 - 1)) {
+                // SAFETY: a map value.
+                Some(b) => record_in(unsafe { &raw mut (*b).slots }, k, &value, now),
+                None => false,
+            },
+        };
+        if evicted {
+            if let Some(c) = EVICTIONS.get_ptr_mut(0) {
+                // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+                unsafe { *c += 1 };
+            }
+        }
+    }
+}
+
+/// Whether a packet of a flow whose slot is `v` starts a new connection on the same
+/// 5-tuple (a SYN after the old one closed): IPVS schedules those again.
+#[inline(always)]
+pub fn reopens(v: &ConnValue, tcp_flags: u8) -> bool {
+    v.state != CONN_OPEN && tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+}
+
+/// Keeps a live slot alive and follows the client's FIN / RST. Writes only on a change:
+/// once a tick, not once a packet.
+#[inline(always)]
+pub fn refresh(slot: *mut ConnValue, v: &ConnValue, now: u32, tcp_flags: u8) {
+    // SAFETY: `slot` points into a map value; single aligned stores.
+    unsafe {
+        if v.seen != now {
+            core::ptr::write_volatile(&raw mut (*slot).seen, now);
+        }
+        if tcp_flags & (TCP_FIN | TCP_RST) != 0 {
+            let state = if tcp_flags & TCP_RST != 0 {
+                CONN_RST
+            } else {
+                CONN_FIN
+            };
+            if v.state < state {
+                core::ptr::write_volatile(&raw mut (*slot).state, state);
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The connection tables as userspace reads them (`xlb status`, `xlb conns`, tests, the
+//! bench). The XDP program owns them (layout: `lb_common::conn`); they are mmap-able
+//! arrays, so a whole table is read from memory instead of a syscall per bucket.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    os::fd::{AsFd, AsRawFd},
+    ptr::NonNull,
+};
+
+use aya::maps::MapData;
+use lb_common::{
+    CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_RST, ConnBucket4, ConnBucket6, ConnValue,
+    PROTO_UDP, clock_ticks, conn_hash4, conn_hash6,
+};
+use serde::Serialize;
+
+/// The table clock now (`CLOCK_MONOTONIC_COARSE` is what `bpf_ktime_get_coarse_ns` reads).
+pub fn now_ticks() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    clock_ticks(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// A shared mapping of a whole table.
+pub struct Mapped<B> {
+    ptr: NonNull<B>,
+    buckets: usize,
+    bytes: usize,
+}
+
+// SAFETY: the mapping is plain shared memory; readers copy buckets out with volatile reads.
+unsafe impl<B> Send for Mapped<B> {}
+
+impl<B: Copy> Mapped<B> {
+    fn map(map: &MapData, buckets: u32, writable: bool) -> io::Result<Self> {
+        let bytes = (std::mem::size_of::<B>() * buckets as usize).next_multiple_of(4096);
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        let fd = map.fd().as_fd().as_raw_fd();
+        // SAFETY: mapping an mmap-able BPF array of exactly this size; unmapped on drop.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                prot,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            ptr: NonNull::new(p.cast()).expect("mmap returned a non-null address"),
+            buckets: buckets as usize,
+            bytes,
+        })
+    }
+
+    /// A copy of bucket `i` (the program may be writing it: the copy can be torn, which
+    /// `ConnValue::live` detects).
+    pub fn bucket(&self, i: usize) -> B {
+        assert!(i < self.buckets);
+        // SAFETY: in bounds of the live mapping.
+        unsafe { std::ptr::read_volatile(self.ptr.as_ptr().add(i)) }
+    }
+
+    /// Overwrites bucket `i` (tests and the bench only: the program owns the table).
+    pub fn set_bucket(&mut self, i: usize, b: B) {
+        assert!(i < self.buckets);
+        // SAFETY: in bounds of the live mapping, mapped writable by `open_writable`.
+        unsafe { std::ptr::write_volatile(self.ptr.as_ptr().add(i), b) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets == 0
+    }
+}
+
+impl<B> Drop for Mapped<B> {
+    fn drop(&mut self) {
+        // SAFETY: the mapping we made.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.bytes) };
+    }
+}
+
+/// Both tables, and the seed their hash uses.
+pub struct Tables {
+    pub v4: Mapped<ConnBucket4>,
+    pub v6: Mapped<ConnBucket6>,
+    pub seed: u32,
+}
+
+/// One tracked connection, as `ipvsadm -Lnc` would list it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conn {
+    pub protocol: &'static str,
+    pub client: SocketAddr,
+    pub virtual_service: SocketAddr,
+    /// Real-server index (`xlb_reals`).
+    pub real: u32,
+    pub service_id: u16,
+    pub state: &'static str,
+    /// Seconds until the entry expires if no packet comes.
+    pub expires_in_s: u64,
+}
+
+fn state_name(v: &ConnValue) -> &'static str {
+    match v.state {
+        CONN_FIN => "FIN_WAIT",
+        CONN_RST => "CLOSE",
+        _ if v.proto == PROTO_UDP => "UDP",
+        _ => "ESTABLISHED",
+    }
+}
+
+fn conn_of(client: SocketAddr, vip: SocketAddr, v: &ConnValue, now: u32) -> Conn {
+    let left = v.timeout().saturating_sub(now.wrapping_sub(v.seen));
+    Conn {
+        protocol: if v.proto == PROTO_UDP { "UDP" } else { "TCP" },
+        client,
+        virtual_service: vip,
+        real: v.real,
+        service_id: v.service_id,
+        state: state_name(v),
+        expires_in_s: (u64::from(left) << lb_common::CLOCK_SHIFT) / 1_000_000_000,
+    }
+}
+
+impl Tables {
+    /// Maps the tables (read-only unless `writable`).
+    pub fn open(v4: &MapData, v6: &MapData, seed: u32, writable: bool) -> io::Result<Self> {
+        Ok(Self {
+            v4: Mapped::map(v4, CONN_BUCKETS4, writable)?,
+            v6: Mapped::map(v6, CONN_BUCKETS6, writable)?,
+            seed,
+        })
+    }
+
+    /// Every live connection at tick `now`.
+    pub fn live(&self, now: u32) -> Vec<Conn> {
+        let mut out = Vec::new();
+        for i in 0..self.v4.len() {
+            for s in self.v4.bucket(i).slots {
+                if s.value.live(conn_hash4(&s.key, self.seed), now) {
+                    let k = s.key;
+                    out.push(conn_of(
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(k.saddr)), k.sport),
+                        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(k.daddr)), k.dport),
+                        &s.value,
+                        now,
+                    ));
+                }
+            }
+        }
+        for i in 0..self.v6.len() {
+            for s in self.v6.bucket(i).slots {
+                if s.value.live(conn_hash6(&s.key, self.seed), now) {
+                    let k = s.key;
+                    out.push(conn_of(
+                        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(k.saddr)), k.sport),
+                        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(k.daddr)), k.dport),
+                        &s.value,
+                        now,
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// How many live connections there are (without building the list).
+    pub fn count_live(&self, now: u32) -> usize {
+        let mut n = 0;
+        for i in 0..self.v4.len() {
+            for s in self.v4.bucket(i).slots {
+                n += usize::from(s.value.live(conn_hash4(&s.key, self.seed), now));
+            }
+        }
+        for i in 0..self.v6.len() {
+            for s in self.v6.bucket(i).slots {
+                n += usize::from(s.value.live(conn_hash6(&s.key, self.seed), now));
+            }
+        }
+        n
+    }
+}
