@@ -99,7 +99,12 @@ fn same_key<S: Slot>(slot: *mut S, key: &S::Key) -> bool {
 }
 
 #[inline(always)]
-fn find_in<S: Slot>(slots: *mut [S; CONN_WAYS], key: &S::Key, hash: u32, now: u32) -> Option<*mut ConnValue> {
+fn find_in<S: Slot>(
+    slots: *mut [S; CONN_WAYS],
+    key: &S::Key,
+    hash: u32,
+    now: u32,
+) -> Option<*mut ConnValue> {
     let mut i = 0;
     while i < CONN_WAYS {
         // SAFETY: in bounds of the bucket, a map value.

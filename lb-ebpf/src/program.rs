@@ -8,8 +8,8 @@ use aya_ebpf::{
 use lb_common::{
     Addr, Counters, DROP_REASONS, DropReason, FlowKey, FlowKey4, MAX_PERSIST, MAX_REALS,
     MAX_SERVICES, Meta, PASS_REASONS, PROTO_TCP, PROTO_UDP, PassReason, PersistKey, PersistValue,
-    RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
-    TABLE_CAPACITY, flow_hash, v4_mapped,
+    RealServer, SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    flow_hash, v4_mapped,
 };
 
 use crate::conns::{self, Flow};
@@ -373,8 +373,8 @@ fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
 #[inline(never)]
 fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, Verdict> {
     let e = pkt.endpoints();
-    let svc = find_service(&e, pkt.flow.proto())
-        .ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
+    let svc =
+        find_service(&e, pkt.flow.proto()).ok_or(Verdict::Pass(PassReason::NotVirtualService))?;
     if svc.flags & SVC_F_ACTIVE == 0 {
         return Err(Verdict::Pass(PassReason::Inactive));
     }

@@ -47,16 +47,7 @@ impl<B: Copy> Mapped<B> {
         };
         let fd = map.fd().as_fd().as_raw_fd();
         // SAFETY: mapping an mmap-able BPF array of exactly this size; unmapped on drop.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                prot,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
+        let p = unsafe { libc::mmap(std::ptr::null_mut(), bytes, prot, libc::MAP_SHARED, fd, 0) };
         if p == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
@@ -113,6 +104,8 @@ pub struct Conn {
     pub virtual_service: SocketAddr,
     /// Real-server index (`xlb_reals`).
     pub real: u32,
+    /// The real server's address (filled in by [`read`]).
+    pub real_server: Option<SocketAddr>,
     pub service_id: u16,
     pub state: &'static str,
     /// Seconds until the entry expires if no packet comes.
@@ -135,6 +128,7 @@ fn conn_of(client: SocketAddr, vip: SocketAddr, v: &ConnValue, now: u32) -> Conn
         client,
         virtual_service: vip,
         real: v.real,
+        real_server: None,
         service_id: v.service_id,
         state: state_name(v),
         expires_in_s: (u64::from(left) << lb_common::CLOCK_SHIFT) / 1_000_000_000,
@@ -198,4 +192,47 @@ impl Tables {
         }
         n
     }
+}
+
+/// The live connections of the tables pinned under `pin_path`, with their real servers,
+/// ordered by virtual service and client (`xlb conns`).
+pub fn read(pin_path: &std::path::Path) -> anyhow::Result<Vec<Conn>> {
+    let maps = crate::dataplane::Maps::from_pins(pin_path)?;
+    let mut conns = maps.conn_tables(false)?.live(now_ticks());
+    for c in &mut conns {
+        if let Ok(r) = maps.reals.get(&c.real, 0) {
+            if r.flags & lb_common::REAL_F_IN_USE != 0 && u32::from(c.service_id) == r.service_id {
+                c.real_server = Some(SocketAddr::new(crate::status::ip_of(&r.addr), r.port));
+            }
+        }
+    }
+    conns.sort_by_key(|c| (c.virtual_service, c.client));
+    Ok(conns)
+}
+
+/// `ipvsadm -Lnc`'s columns.
+pub fn render(conns: &[Conn]) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "{:<4} {:>7} {:<12} {:<45} {:<45} {}\n",
+        "pro", "expire", "state", "source", "virtual", "destination"
+    );
+    for c in conns {
+        let dest = c
+            .real_server
+            .map_or_else(|| format!("(slot {}, gone)", c.real), |a| a.to_string());
+        let _ = writeln!(
+            out,
+            "{:<4} {:>4}:{:02} {:<12} {:<45} {:<45} {}",
+            c.protocol,
+            c.expires_in_s / 60,
+            c.expires_in_s % 60,
+            c.state,
+            c.client.to_string(),
+            c.virtual_service.to_string(),
+            dest
+        );
+    }
+    let _ = writeln!(out, "{} connections", conns.len());
+    out
 }

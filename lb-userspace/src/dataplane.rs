@@ -25,8 +25,8 @@ use aya::{
     },
 };
 use lb_common::{
-    ABI_VERSION, Counters, Meta, PROGRAM_NAME, PersistKey, PersistValue, RealServer,
-    ServiceInfo, ServiceKey, map_names,
+    ABI_VERSION, Counters, Meta, PROGRAM_NAME, PersistKey, PersistValue, RealServer, ServiceInfo,
+    ServiceKey, map_names,
 };
 use thiserror::Error;
 

@@ -55,6 +55,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the tracked connections (as `ipvsadm -Lnc`), read from the pinned maps.
+    Conns {
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Detach XDP and remove the pinned maps: forwarding stops, connections are forgotten.
     Teardown {
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
@@ -155,6 +162,15 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
                 print!("{}", status::render(&s));
+            }
+            Ok(())
+        }
+        Command::Conns { pin_path, json } => {
+            let conns = xlb::conns::read(&pin_path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&conns)?);
+            } else {
+                print!("{}", xlb::conns::render(&conns));
             }
             Ok(())
         }

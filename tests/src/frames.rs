@@ -8,6 +8,11 @@ pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86dd;
 pub const ETH_P_ARP: u16 = 0x0806;
 
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
 /// What to put in a frame; `Frame::build` makes the bytes.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -26,6 +31,8 @@ pub struct Frame {
     pub ip_options: Vec<u8>,
     pub payload: Vec<u8>,
     pub ttl: u8,
+    /// TCP flags (SYN unless set).
+    pub tcp_flags: u8,
 }
 
 impl Frame {
@@ -42,6 +49,7 @@ impl Frame {
             ip_options: Vec::new(),
             payload: b"xlb test payload".to_vec(),
             ttl: 64,
+            tcp_flags: TCP_SYN,
         }
     }
 
@@ -97,7 +105,7 @@ impl Frame {
             6 => {
                 l4.extend_from_slice(&1u32.to_be_bytes()); // seq
                 l4.extend_from_slice(&0u32.to_be_bytes()); // ack
-                l4.extend_from_slice(&[0x50, 0x02]); // data offset 5, SYN
+                l4.extend_from_slice(&[0x50, self.tcp_flags]); // data offset 5
                 l4.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]); // window, csum, urg
             }
             17 => {

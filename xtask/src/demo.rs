@@ -828,6 +828,11 @@ impl Lab {
         );
         let pins = pins_of(master);
         run(host(&self.xlb).arg("status").arg("--pin-path").arg(&pins))?;
+        step(
+            TASK,
+            "the connections it tracks, as `ipvsadm -Lnc` lists them (xlb conns):",
+        );
+        run(host(&self.xlb).arg("conns").arg("--pin-path").arg(&pins))?;
         step(TASK, "the maps are plain pinned BPF maps with BTF:");
         let conns = pins.join("xlb_conns4");
         run(host("bpftool").args(["map", "show", "pinned"]).arg(&conns))?;

@@ -4,7 +4,10 @@
 //! Established flows run with a large `repeat` (rewriting the MACs does not change the
 //! decision, so the program's own output is a valid next input). A new flow needs a new
 //! frame each time, so those run one call per frame (`repeat` = 1) and are compared with
-//! the empty program timed the same way: the per-call timer overhead cancels out.
+//! the empty program timed the same way: the per-call timer overhead cancels out, but each
+//! call starts with caches the syscall has cooled. Hence also the hot loop: a driver
+//! program (`xlb_bench_newflow`) gives the frame a new source on every run of a `repeat`
+//! and tail-calls xlb, against the same driver tail-calling the empty program.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -14,13 +17,15 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf,
-    maps::{Array, HashMap, MapData},
-    programs::{TestRun, TestRunOptions, Xdp},
+    maps::{Array, HashMap, MapData, ProgramArray},
+    programs::{ProgramFd, TestRun, TestRunOptions, Xdp},
 };
 use integration_tests::{
     DIRECTOR_MAC, Plane, TEST_IFINDEX, frames::Frame, pin_to_cpu, real_mac, service,
 };
-use lb_common::{Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SchedAlgo, conn_check, conn_hash4};
+use lb_common::{
+    Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SchedAlgo, conn_check, conn_hash4,
+};
 use serde_json::json;
 
 use crate::{
@@ -79,24 +84,13 @@ fn timed(prog: &Xdp, frame: &[u8], repeat: u32) -> Result<(u32, f64)> {
     Ok((r.return_value, r.duration.as_nanos() as f64))
 }
 
-/// One call per frame: the average ns per call as the test run times it, and the
-/// program's own ns per run as bpf_stats counts it (None when stats are off).
-fn timed_each(prog: &Xdp, frames: &[Vec<u8>]) -> Result<(f64, Option<f64>)> {
-    let stats = |p: &Xdp| {
-        p.info()
-            .ok()
-            .map(|i| (i.run_time().as_nanos() as f64, i.run_count() as f64))
-    };
-    let before = stats(prog);
+/// Average ns per call over `frames`, one call each.
+fn timed_each(prog: &Xdp, frames: &[Vec<u8>]) -> Result<f64> {
     let mut total = 0.0;
     for f in frames {
         total += timed(prog, f, 1)?.1;
     }
-    let own = match (before, stats(prog)) {
-        (Some((t0, n0)), Some((t1, n1))) if n1 > n0 && t1 > t0 => Some((t1 - t0) / (n1 - n0)),
-        _ => None,
-    };
-    Ok((total / frames.len() as f64, own))
+    Ok(total / frames.len() as f64)
 }
 
 fn new_flow_frames(n: usize, seed: u32) -> Vec<Vec<u8>> {
@@ -256,6 +250,17 @@ fn load_micro() -> Result<Ebpf> {
     Ok(ebpf)
 }
 
+/// The driver that makes every run a new flow, and what it tail-calls.
+const NEWFLOW_DRIVER: &str = "xlb_bench_newflow";
+
+fn set_newflow_target(nf: &mut Ebpf, fd: &ProgramFd) -> Result<()> {
+    let m = nf
+        .map_mut("xlb_bench_nf_progs")
+        .context("xlb_bench_nf_progs")?;
+    ProgramArray::try_from(m)?.set(0, fd, 0)?;
+    Ok(())
+}
+
 /// Fills every slot of xlb's IPv4 connection table with a live flow, so that new flows
 /// evict, as under a flood.
 fn fill_conns(p: &Plane) -> Result<()> {
@@ -266,7 +271,8 @@ fn fill_conns(p: &Plane) -> Result<()> {
         let mut bucket = ConnBucket4::default();
         for (w, slot) in bucket.slots.iter_mut().enumerate() {
             let mut key = FlowKey4::default();
-            key.saddr.copy_from_slice(&((b * 4 + w) as u32).to_le_bytes());
+            key.saddr
+                .copy_from_slice(&((b * 4 + w) as u32).to_le_bytes());
             key.proto = 17;
             let check = conn_check(conn_hash4(&key, seed), 0, u16::MAX);
             *slot = Conn4 {
@@ -325,28 +331,31 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     let mut empty1_v = Vec::new();
     let mut new_v = Vec::new();
     let mut new_full_v = Vec::new();
-    // The programs' own run time (bpf_stats) next to the test run's: a call per frame
-    // costs the test run's setup too, which the subtraction of the empty program's only
-    // roughly cancels.
-    let mut empty_own_v = Vec::new();
-    let mut new_own_v = Vec::new();
+    // New flows in a hot loop, as under a flood: the driver gives the frame a new source
+    // on every run and tail-calls xlb, or the empty program for the baseline.
+    let mut nf = objs::load(&[NEWFLOW_DRIVER, "xlb_pass"], &[])?;
+    let nf_empty = objs::xdp(&nf, "xlb_pass")?.fd()?.try_clone()?;
+    let nf_xlb = p.dataplane.program()?.fd()?.try_clone()?;
+    set_newflow_target(&mut nf, &nf_xlb)?;
+    let (a, _) = timed(objs::xdp(&nf, NEWFLOW_DRIVER)?, &est, 1)?;
+    if a != XDP_TX {
+        bail!("xlb did not forward the driver's new flow (action {a})");
+    }
+    let mut hot_empty_v = Vec::new();
+    let mut hot_new_v = Vec::new();
+    for _ in 0..rounds {
+        set_newflow_target(&mut nf, &nf_empty)?;
+        hot_empty_v.push(timed(objs::xdp(&nf, NEWFLOW_DRIVER)?, &est, repeat)?.1);
+        set_newflow_target(&mut nf, &nf_xlb)?;
+        hot_new_v.push(timed(objs::xdp(&nf, NEWFLOW_DRIVER)?, &est, repeat)?.1);
+    }
     for round in 0..rounds {
         empty_v.push(timed(empty, &est, repeat)?.1);
         est_v.push(timed(p.dataplane.program()?, &est, repeat)?.1);
         est6_v.push(timed(p.dataplane.program()?, &est6, repeat)?.1);
         let frames = new_flow_frames(new_n, round as u32 + 1);
-        // Stats slow every run down: on only for the calls that read them.
-        let stats_guard = aya::sys::enable_stats(aya::sys::Stats::RunTime);
-        if let (Err(e), 0) = (&stats_guard, round) {
-            report.note(format!("bpf_stats not enabled: {e}"));
-        }
-        let (t, own) = timed_each(empty, &frames)?;
-        empty1_v.push(t);
-        empty_own_v.extend(own);
-        let (t, own) = timed_each(p.dataplane.program()?, &frames)?;
-        new_v.push(t);
-        new_own_v.extend(own);
-        drop(stats_guard);
+        empty1_v.push(timed_each(empty, &frames)?);
+        new_v.push(timed_each(p.dataplane.program()?, &frames)?);
     }
     // The same with the connection table full: every insert evicts (a SYN flood, or the
     // live new-flow scenario).
@@ -355,7 +364,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         Ok(()) => {
             for round in 0..rounds {
                 let frames = new_flow_frames(new_n, 1000 + round as u32);
-                new_full_v.push(timed_each(p.dataplane.program()?, &frames)?.0);
+                new_full_v.push(timed_each(p.dataplane.program()?, &frames)?);
             }
         }
         Err(e) => report.note(format!(
@@ -380,7 +389,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     );
     /// A row: figure key, label, rounds, baseline to subtract, aim.
     type Row<'a> = (&'a str, &'a str, &'a [f64], Option<Summary>, &'a str);
-    let empty_own_s = s(&empty_own_v);
+    let hot_empty_s = s(&hot_empty_v);
     let rows: [Row; 8] = [
         (
             "testrun_ns_empty",
@@ -412,24 +421,24 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         ),
         (
             "testrun_ns_new_flow",
-            "xlb IPv4 new flow",
+            "xlb IPv4 new flow (one call per frame)",
             &new_v,
             empty1_s,
             "<= 150",
         ),
         (
-            "testrun_ns_empty_own",
-            "empty program, own run time (bpf_stats)",
-            &empty_own_v,
+            "testrun_ns_newflow_driver",
+            "new-flow driver + empty program (repeat)",
+            &hot_empty_v,
             None,
             "",
         ),
         (
-            "testrun_ns_new_flow_own",
-            "xlb IPv4 new flow, own run time (bpf_stats)",
-            &new_own_v,
-            empty_own_s,
-            "",
+            "testrun_ns_new_flow_hot",
+            "xlb IPv4 new flow, hot loop (driver + xlb)",
+            &hot_new_v,
+            hot_empty_s,
+            "<= 150",
         ),
         (
             "testrun_ns_new_flow_table_full",

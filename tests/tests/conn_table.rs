@@ -1,0 +1,243 @@
+//! The connection tables (`lb_common::conn`) on the real kernel: what the XDP program
+//! writes, read back through the mmap-ed maps as `xlb status` reads them; TCP state and
+//! timeouts; torn, expired and full buckets, crafted by writing slots directly.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use integration_tests::{
+    Plane,
+    frames::{Frame, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
+    pin_to_cpu, real_mac, service,
+};
+use lb_common::{
+    CONN_BUCKETS4, Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4,
+};
+use xlb::conns::{Conn, Tables, now_ticks};
+
+const XDP_TX: u32 = 3;
+const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(198, 18, 1, 1);
+
+fn plane(tag: &str) -> Plane {
+    // rr keeps a cursor per CPU: one CPU, so that "the next server" is well defined.
+    pin_to_cpu(0);
+    let mut p = Plane::new(tag);
+    let reals: Vec<(IpAddr, u32)> = (1..=2)
+        .map(|i| (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 10 + i)), 1))
+        .collect();
+    p.apply(&[service(IpAddr::V4(VIP), 80, true, SchedAlgo::Rr, &reals)]);
+    p
+}
+
+/// Sends one TCP segment of CLIENT:`port` -> VIP:80; returns the real server (last octet
+/// of its MAC).
+fn send(p: &mut Plane, port: u16, flags: u8) -> u8 {
+    let mut f = Frame::tcp(IpAddr::V4(CLIENT), port, IpAddr::V4(VIP), 80);
+    f.tcp_flags = flags;
+    let (action, out) = p.run(&f.build());
+    assert_eq!(action, XDP_TX);
+    assert_eq!(&out[..5], &real_mac(0)[..5]);
+    out[5]
+}
+
+fn tables(p: &Plane) -> Tables {
+    p.maps()
+        .conn_tables(true)
+        .expect("mapping the connection tables")
+}
+
+fn live(p: &Plane) -> Vec<Conn> {
+    tables(p).live(now_ticks())
+}
+
+fn key(port: u16) -> FlowKey4 {
+    FlowKey4 {
+        saddr: CLIENT.octets(),
+        daddr: VIP.octets(),
+        sport: port,
+        dport: 80,
+        proto: 6,
+        _pad: [0; 3],
+    }
+}
+
+/// The bucket of a flow and the index of its slot there, if it has one.
+fn slot_of(t: &Tables, k: &FlowKey4) -> (usize, Option<usize>) {
+    let b = (conn_hash4(k, t.seed) & (CONN_BUCKETS4 - 1)) as usize;
+    let i = t.v4.bucket(b).slots.iter().position(|s| s.key == *k);
+    (b, i)
+}
+
+fn new_flows(p: &Plane) -> u64 {
+    p.maps()
+        .service_stats
+        .get(&0, 0)
+        .unwrap()
+        .iter()
+        .map(|c| c.new_flows)
+        .sum()
+}
+
+#[test]
+fn a_flow_is_tracked_with_ipvs_states_and_timeouts() {
+    let mut p = plane("conn-state");
+    assert!(live(&p).is_empty());
+    let real = send(&mut p, 40000, TCP_SYN);
+    let conns = live(&p);
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    let c = &conns[0];
+    assert_eq!(c.client, "198.18.1.1:40000".parse().unwrap());
+    assert_eq!(c.virtual_service, "198.18.0.100:80".parse().unwrap());
+    assert_eq!((c.protocol, c.state), ("TCP", "ESTABLISHED"));
+    assert!((890..=900).contains(&c.expires_in_s), "{c:?}");
+
+    assert_eq!(send(&mut p, 40000, TCP_ACK | TCP_FIN), real);
+    let c = &live(&p)[0];
+    assert_eq!(c.state, "FIN_WAIT");
+    assert!((110..=120).contains(&c.expires_in_s), "{c:?}");
+    // The closing connection's last ACK still reaches the same server.
+    assert_eq!(send(&mut p, 40000, TCP_ACK), real);
+    assert_eq!(
+        live(&p)[0].state,
+        "FIN_WAIT",
+        "a FIN is not undone by an ACK"
+    );
+
+    assert_eq!(send(&mut p, 40000, TCP_RST), real);
+    let c = &live(&p)[0];
+    assert_eq!(c.state, "CLOSE");
+    assert!(c.expires_in_s <= 10, "{c:?}");
+
+    // UDP flows have their own timeout.
+    let f = Frame::udp(IpAddr::V4(CLIENT), 5353, IpAddr::V4(VIP), 80);
+    let mut q = Plane::new("conn-udp");
+    q.apply(&[service(
+        IpAddr::V4(VIP),
+        80,
+        false,
+        SchedAlgo::Rr,
+        &[(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11)), 1)],
+    )]);
+    assert_eq!(q.run(&f.build()).0, XDP_TX);
+    let c = &live(&q)[0];
+    assert_eq!((c.protocol, c.state), ("UDP", "UDP"));
+    assert!((290..=300).contains(&c.expires_in_s), "{c:?}");
+}
+
+#[test]
+fn a_syn_retransmit_stays_but_a_syn_after_close_is_scheduled_again() {
+    let mut p = plane("conn-reuse");
+    let first = send(&mut p, 40001, TCP_SYN);
+    // rr: the next new flow would go to the other server; a retransmitted SYN must not.
+    assert_eq!(send(&mut p, 40001, TCP_SYN), first);
+    assert_eq!(new_flows(&p), 1);
+    send(&mut p, 40001, TCP_RST);
+    let again = send(&mut p, 40001, TCP_SYN);
+    assert_eq!(
+        new_flows(&p),
+        2,
+        "the new connection on the old 5-tuple is a new flow"
+    );
+    assert_ne!(
+        again, first,
+        "rr gave the reopened connection the next server"
+    );
+    let conns = live(&p);
+    assert_eq!(conns.len(), 1, "its old slot was reused: {conns:?}");
+    assert_eq!(conns[0].state, "ESTABLISHED");
+}
+
+#[test]
+fn an_expired_or_torn_slot_is_a_new_flow() {
+    let mut p = plane("conn-torn");
+    let first = send(&mut p, 40002, TCP_SYN);
+    let mut t = tables(&p);
+    let k = key(40002);
+    let (b, i) = slot_of(&t, &k);
+    let i = i.expect("the flow has a slot");
+
+    // Idle for longer than the TCP timeout: the slot is free, the next packet is new.
+    let mut bucket = t.v4.bucket(b);
+    bucket.slots[i].value.seen = now_ticks() - TIMEOUT_TCP - 2;
+    t.v4.set_bucket(b, bucket);
+    let second = send(&mut p, 40002, TCP_ACK);
+    assert_eq!(new_flows(&p), 2);
+    assert_ne!(second, first, "rr scheduled the expired flow again");
+
+    // Torn: the slot names the other real server with the check of this one. xlb must
+    // not follow it.
+    let mut bucket = t.v4.bucket(b);
+    let v = &mut bucket.slots[i].value;
+    assert!(v.live(conn_hash4(&k, t.seed), now_ticks()));
+    v.real ^= 1;
+    t.v4.set_bucket(b, bucket);
+    send(&mut p, 40002, TCP_ACK);
+    assert_eq!(new_flows(&p), 3, "a torn slot is a miss");
+    let v = t.v4.bucket(b).slots[i].value;
+    assert!(
+        v.live(conn_hash4(&k, t.seed), now_ticks()),
+        "and was written whole again"
+    );
+}
+
+#[test]
+fn a_full_bucket_evicts_the_flow_seen_longest_ago() {
+    let mut p = plane("conn-evict");
+    let mut t = tables(&p);
+    let k = key(40003);
+    let (b, _) = slot_of(&t, &k);
+    // Four live strangers in the new flow's bucket, seen 3, 2, 1 and 0 ticks ago.
+    let now = now_ticks();
+    let mut bucket = t.v4.bucket(b);
+    for (w, slot) in bucket.slots.iter_mut().enumerate() {
+        let mut key = k;
+        key.saddr = [198, 19, 0, w as u8];
+        let real = 0;
+        let service_id = 0;
+        *slot = Conn4 {
+            key,
+            value: ConnValue {
+                real,
+                service_id,
+                state: 0,
+                proto: 6,
+                seen: now - 3 + w as u32,
+                check: conn_check(conn_hash4(&key, t.seed), real, service_id),
+            },
+        };
+    }
+    t.v4.set_bucket(b, bucket);
+    assert_eq!(live(&p).len(), 4);
+
+    send(&mut p, 40003, TCP_SYN);
+    let after = t.v4.bucket(b);
+    assert_eq!(
+        after.slots[0].key, k,
+        "the oldest slot went to the new flow"
+    );
+    for w in 1..4 {
+        assert_eq!(
+            after.slots[w].key.saddr,
+            [198, 19, 0, w as u8],
+            "slot {w} kept"
+        );
+    }
+    let evicted: u64 = p.maps().conn_evictions.get(&0, 0).unwrap().iter().sum();
+    assert_eq!(evicted, 1);
+    assert_eq!(live(&p).len(), 4);
+}
+
+#[test]
+fn flows_survive_the_controller_reloading_the_program() {
+    // A restart adopts the pinned tables and their seed: the flow is still found.
+    let mut p = plane("conn-adopt");
+    let first = send(&mut p, 40004, TCP_SYN);
+    let seed = tables(&p).seed;
+    let (dataplane, maps) =
+        xlb::dataplane::DataPlane::load(&p.pins.0).expect("loading over the pinned maps");
+    p.dataplane = dataplane;
+    let t = maps.conn_tables(false).unwrap();
+    assert_eq!(t.seed, seed, "the seed is kept with the tables");
+    assert_eq!(send(&mut p, 40004, TCP_ACK), first);
+    assert_eq!(new_flows(&p), 1);
+}
