@@ -525,14 +525,12 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         ));
     }
     msec.note(
-        "prototype (xlb_bench_proto_established, not xlb): the flow is looked up first, in \
-         an IPv4-only table with a 16-byte key; the service's state comes from an array \
-         indexed by the id in the flow entry; the director's MAC from the real server's \
-         entry. xlb's own established path does the same since 18c2dc8, with the 40-byte \
-         key of both address families",
+        "prototype (xlb_bench_proto_established, not xlb): the established path with an \
+         LRU hash of 16-byte keys, the shape xlb had before its connection tables became \
+         arrays of buckets (lb-common/src/conn.rs); kept as the reference xlb has to beat",
     );
     msec.note(
-        "keys and buckets are cache-hot here; with many flows the LRU lookups also miss the \
+        "keys and buckets are cache-hot here; with many flows the lookups also miss the \
          cache (compare the 1 / 1,024 / 65,536-flow forwarding rows)",
     );
 
