@@ -177,6 +177,19 @@ pub struct RealServer {
 }
 
 impl RealServer {
+    /// `mac` and `src_mac` as they follow each other (and an Ethernet header's first 12
+    /// bytes): three words, so that the XDP program copies them with three stores.
+    #[inline(always)]
+    pub const fn mac_words(&self) -> [u32; 3] {
+        let m = self.mac;
+        let s = self.src_mac;
+        [
+            u32::from_ne_bytes([m[0], m[1], m[2], m[3]]),
+            u32::from_ne_bytes([m[4], m[5], s[0], s[1]]),
+            u32::from_ne_bytes([s[2], s[3], s[4], s[5]]),
+        ]
+    }
+
     /// Usable for an existing flow of `service_id`.
     #[inline(always)]
     pub const fn serves(&self, service_id: u32) -> bool {

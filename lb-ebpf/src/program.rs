@@ -414,16 +414,15 @@ fn transmit(
     real: &RealServer,
     new_flow: bool,
 ) -> Result<u32, Verdict> {
-    if real.src_mac == [0; 6] {
+    let macs = real.mac_words();
+    // The source MAC is bytes 6..12: unknown (all zero) means no egress interface.
+    if macs[1] >> 16 == 0 && macs[2] == 0 {
         return Err(Verdict::Drop(DropReason::NoEgressIface));
     }
-    let dst: *mut [u8; 6] = ptr_at(ctx, 0)?;
-    let src: *mut [u8; 6] = ptr_at(ctx, 6)?;
+    // Destination and source MAC in three word stores, as `load` explains for loads.
+    let header: *mut [u32; 3] = ptr_at(ctx, 0)?;
     // SAFETY: bounds checked by ptr_at.
-    unsafe {
-        *dst = real.mac;
-        *src = real.src_mac;
-    }
+    unsafe { *header = macs };
     let bytes = (ctx.data_end() - ctx.data()) as u64;
     count(&SERVICE_STATS, service_id, bytes, new_flow);
     count(&REAL_STATS, index, bytes, new_flow);

@@ -241,3 +241,30 @@ fn flows_survive_the_controller_reloading_the_program() {
     assert_eq!(send(&mut p, 40004, TCP_ACK), first);
     assert_eq!(new_flows(&p), 1);
 }
+
+#[test]
+fn ipv6_flows_are_tracked_in_their_own_table() {
+    pin_to_cpu(0);
+    let vip: IpAddr = "2001:db8::100".parse().unwrap();
+    let client: IpAddr = "2001:db8:1::1".parse().unwrap();
+    let mut p = Plane::new("conn-v6");
+    let reals: Vec<(IpAddr, u32)> = ["2001:db8::11", "2001:db8::12"]
+        .iter()
+        .map(|a| (a.parse().unwrap(), 1))
+        .collect();
+    p.apply(&[service(vip, 443, true, SchedAlgo::Rr, &reals)]);
+    let mut f = Frame::tcp(client, 40000, vip, 443);
+    let (action, out) = p.run(&f.build());
+    assert_eq!(action, XDP_TX);
+    let real = out[5];
+    let conns = live(&p);
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!(conns[0].client, "[2001:db8:1::1]:40000".parse().unwrap());
+    assert_eq!(conns[0].virtual_service, "[2001:db8::100]:443".parse().unwrap());
+    assert_eq!(conns[0].state, "ESTABLISHED");
+    f.tcp_flags = TCP_ACK | TCP_FIN;
+    let (_, out) = p.run(&f.build());
+    assert_eq!(out[5], real, "the established IPv6 flow stays");
+    assert_eq!(live(&p)[0].state, "FIN_WAIT");
+    assert_eq!(new_flows(&p), 1);
+}
