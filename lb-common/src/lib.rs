@@ -16,7 +16,7 @@ pub use conn::*;
 pub use hash::{flow_hash, murmur3_32};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
@@ -62,8 +62,8 @@ pub const PASS_PROGRAM_NAME: &str = "xlb_pass";
 
 /// Virtual services (a service id indexes the per-service arrays).
 pub const MAX_SERVICES: u32 = 4096;
-/// Real-server slots, shared by all services.
-pub const MAX_REALS: u32 = 65536;
+/// Real-server slots, shared by all services (1,000 services x 100 servers fit).
+pub const MAX_REALS: u32 = 1 << 17;
 /// Entries of the scheduling-table arena: every service's current table (and, during a
 /// swap, its next one) is a slice of it.
 pub const TABLE_CAPACITY: u32 = 1 << 24;

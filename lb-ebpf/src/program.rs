@@ -1,5 +1,5 @@
 use aya_ebpf::{
-    bindings::{BPF_F_NO_PREALLOC, xdp_action},
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC, xdp_action},
     btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
     helpers::{bpf_ktime_get_ns, bpf_redirect},
     macros::{btf_map, xdp},
@@ -37,11 +37,13 @@ static SERVICES: HashMap<
     { BPF_F_NO_PREALLOC as usize },
 > = HashMap::new();
 
+// Mmap-able: the controller reads all real-server slots and writes whole scheduling
+// tables as memory (`lb-userspace/src/mmap.rs`).
 #[btf_map(name = "xlb_reals")]
-static REALS: Array<RealServer, { MAX_REALS as usize }> = Array::new();
+static REALS: Array<RealServer, { MAX_REALS as usize }, { BPF_F_MMAPABLE as usize }> = Array::new();
 
 #[btf_map(name = "xlb_table")]
-static TABLE: Array<u32, { TABLE_CAPACITY as usize }> = Array::new();
+static TABLE: Array<u32, { TABLE_CAPACITY as usize }, { BPF_F_MMAPABLE as usize }> = Array::new();
 
 #[btf_map(name = "xlb_persist")]
 static PERSIST: LruHashMap<PersistKey, PersistValue, { MAX_PERSIST as usize }> = LruHashMap::new();

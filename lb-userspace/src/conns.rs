@@ -5,8 +5,6 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    os::fd::{AsFd, AsRawFd},
-    ptr::NonNull,
 };
 
 use aya::maps::MapData;
@@ -15,6 +13,8 @@ use lb_common::{
     PROTO_UDP, clock_ticks, conn_hash4, conn_hash6,
 };
 use serde::Serialize;
+
+use crate::mmap::MappedArray;
 
 /// The table clock now (`CLOCK_MONOTONIC_COARSE` is what `bpf_ktime_get_coarse_ns` reads).
 pub fn now_ticks() -> u32 {
@@ -27,72 +27,10 @@ pub fn now_ticks() -> u32 {
     clock_ticks(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
-/// A shared mapping of a whole table.
-pub struct Mapped<B> {
-    ptr: NonNull<B>,
-    buckets: usize,
-    bytes: usize,
-}
-
-// SAFETY: the mapping is plain shared memory; readers copy buckets out with volatile reads.
-unsafe impl<B> Send for Mapped<B> {}
-
-impl<B: Copy> Mapped<B> {
-    fn map(map: &MapData, buckets: u32, writable: bool) -> io::Result<Self> {
-        let bytes = (std::mem::size_of::<B>() * buckets as usize).next_multiple_of(4096);
-        let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_READ
-        };
-        let fd = map.fd().as_fd().as_raw_fd();
-        // SAFETY: mapping an mmap-able BPF array of exactly this size; unmapped on drop.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), bytes, prot, libc::MAP_SHARED, fd, 0) };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            ptr: NonNull::new(p.cast()).expect("mmap returned a non-null address"),
-            buckets: buckets as usize,
-            bytes,
-        })
-    }
-
-    /// A copy of bucket `i` (the program may be writing it: the copy can be torn, which
-    /// `ConnValue::live` detects).
-    pub fn bucket(&self, i: usize) -> B {
-        assert!(i < self.buckets);
-        // SAFETY: in bounds of the live mapping.
-        unsafe { std::ptr::read_volatile(self.ptr.as_ptr().add(i)) }
-    }
-
-    /// Overwrites bucket `i` (tests and the bench only: the program owns the table).
-    pub fn set_bucket(&mut self, i: usize, b: B) {
-        assert!(i < self.buckets);
-        // SAFETY: in bounds of the live mapping, mapped writable by `open_writable`.
-        unsafe { std::ptr::write_volatile(self.ptr.as_ptr().add(i), b) }
-    }
-
-    pub fn len(&self) -> usize {
-        self.buckets
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.buckets == 0
-    }
-}
-
-impl<B> Drop for Mapped<B> {
-    fn drop(&mut self) {
-        // SAFETY: the mapping we made.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.bytes) };
-    }
-}
-
 /// Both tables, and the seed their hash uses.
 pub struct Tables {
-    pub v4: Mapped<ConnBucket4>,
-    pub v6: Mapped<ConnBucket6>,
+    pub v4: MappedArray<ConnBucket4>,
+    pub v6: MappedArray<ConnBucket6>,
     pub seed: u32,
 }
 
@@ -139,8 +77,8 @@ impl Tables {
     /// Maps the tables (read-only unless `writable`).
     pub fn open(v4: &MapData, v6: &MapData, seed: u32, writable: bool) -> io::Result<Self> {
         Ok(Self {
-            v4: Mapped::map(v4, CONN_BUCKETS4, writable)?,
-            v6: Mapped::map(v6, CONN_BUCKETS6, writable)?,
+            v4: MappedArray::new(v4, CONN_BUCKETS4, writable)?,
+            v6: MappedArray::new(v6, CONN_BUCKETS6, writable)?,
             seed,
         })
     }
@@ -149,7 +87,7 @@ impl Tables {
     pub fn live(&self, now: u32) -> Vec<Conn> {
         let mut out = Vec::new();
         for i in 0..self.v4.len() {
-            for s in self.v4.bucket(i).slots {
+            for s in self.v4.get(i).slots {
                 if s.value.live(conn_hash4(&s.key, self.seed), now) {
                     let k = s.key;
                     out.push(conn_of(
@@ -162,7 +100,7 @@ impl Tables {
             }
         }
         for i in 0..self.v6.len() {
-            for s in self.v6.bucket(i).slots {
+            for s in self.v6.get(i).slots {
                 if s.value.live(conn_hash6(&s.key, self.seed), now) {
                     let k = s.key;
                     out.push(conn_of(
@@ -181,12 +119,12 @@ impl Tables {
     pub fn count_live(&self, now: u32) -> usize {
         let mut n = 0;
         for i in 0..self.v4.len() {
-            for s in self.v4.bucket(i).slots {
+            for s in self.v4.get(i).slots {
                 n += usize::from(s.value.live(conn_hash4(&s.key, self.seed), now));
             }
         }
         for i in 0..self.v6.len() {
-            for s in self.v6.bucket(i).slots {
+            for s in self.v6.get(i).slots {
                 n += usize::from(s.value.live(conn_hash6(&s.key, self.seed), now));
             }
         }

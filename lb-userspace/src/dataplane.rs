@@ -30,6 +30,8 @@ use lb_common::{
 };
 use thiserror::Error;
 
+use crate::mmap::MappedArray;
+
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/xlb";
 
 /// The XDP object, built by `build.rs` with BTF and embedded here.
@@ -69,6 +71,11 @@ pub enum DataPlaneError {
     NotAnArray(&'static str),
     #[error("mapping the connection tables: {0}")]
     MapTables(std::io::Error),
+    #[error("mapping {name}: {source}")]
+    Mmap {
+        name: &'static str,
+        source: std::io::Error,
+    },
     #[error("pinned link {path}: {source}")]
     Link { path: PathBuf, source: LinkError },
     #[error("pinning {path}: {source}")]
@@ -107,8 +114,11 @@ impl AttachMode {
 /// Typed handles on every map.
 pub struct Maps {
     pub services: HashMap<MapData, ServiceKey, ServiceInfo>,
+    /// Written through syscalls; read through `reals_view`.
     pub reals: Array<MapData, RealServer>,
-    pub table: Array<MapData, u32>,
+    pub reals_view: MappedArray<RealServer>,
+    /// The scheduling-table arena, as memory.
+    pub table: MappedArray<u32>,
     /// The connection tables: read them through [`Maps::conn_tables`].
     pub conns4: MapData,
     pub conns6: MapData,
@@ -131,6 +141,15 @@ fn typed<T: TryFrom<Map, Error = aya::maps::MapError>>(
     T::try_from(map).map_err(|source| DataPlaneError::Map { name, source })
 }
 
+fn mapped<T: Copy>(
+    name: &'static str,
+    data: &MapData,
+    len: u32,
+    writable: bool,
+) -> Result<MappedArray<T>, DataPlaneError> {
+    MappedArray::new(data, len, writable).map_err(|source| DataPlaneError::Mmap { name, source })
+}
+
 /// An array map's handle, untyped (for mmap).
 fn array_data(name: &'static str, map: Option<Map>) -> Result<MapData, DataPlaneError> {
     match map.ok_or(DataPlaneError::MissingMap(name))? {
@@ -144,10 +163,14 @@ impl Maps {
         mut take: impl FnMut(&'static str) -> Result<Option<Map>, DataPlaneError>,
     ) -> Result<Self, DataPlaneError> {
         use map_names::*;
+        let reals = array_data(REALS, take(REALS)?)?;
+        let reals_view = mapped(REALS, &reals, lb_common::MAX_REALS, false)?;
+        let table = array_data(TABLE, take(TABLE)?)?;
         Ok(Self {
             services: typed(SERVICES, take(SERVICES)?)?,
-            reals: typed(REALS, take(REALS)?)?,
-            table: typed(TABLE, take(TABLE)?)?,
+            reals: typed(REALS, Some(Map::Array(reals)))?,
+            reals_view,
+            table: mapped(TABLE, &table, lb_common::TABLE_CAPACITY, true)?,
             conns4: array_data(CONNS4, take(CONNS4)?)?,
             conns6: array_data(CONNS6, take(CONNS6)?)?,
             conn_evictions: typed(CONN_EVICTIONS, take(CONN_EVICTIONS)?)?,

@@ -19,6 +19,7 @@ pub mod controller;
 pub mod dataplane;
 pub mod import;
 pub mod lab;
+pub mod mmap;
 pub mod neighbor;
 pub mod realserver;
 pub mod sched;

@@ -110,7 +110,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     let maps = Maps::from_pins(pin_path)?;
     let mut reals = Vec::new();
     for i in 0..lb_common::MAX_REALS {
-        let r = maps.reals.get(&i, 0)?;
+        let r = maps.reals_view.get(i as usize);
         if r.flags & REAL_F_IN_USE != 0 {
             reals.push((i, r));
         }

@@ -130,20 +130,18 @@ impl MapSync {
             entries.push(item.map_err(map_err("xlb_services"))?);
         }
         for i in 0..MAX_REALS {
-            let r = me.maps.reals.get(&i, 0).map_err(map_err("xlb_reals"))?;
+            let r = me.maps.reals_view.get(i as usize);
             if r.flags & REAL_F_IN_USE != 0 {
                 me.reals.insert(i, r);
                 me.next_real = i + 1;
             }
         }
         for (key, info) in entries {
-            let mut table = Vec::with_capacity(info.table_len as usize);
-            for i in 0..info.table_len {
-                let idx = info.table_offset + i;
-                table.push(me.maps.table.get(&idx, 0).map_err(map_err("xlb_table"))?);
-            }
+            let mut table = vec![0; info.table_len as usize];
             if info.table_len > 0 {
+                // Checks the region against the arena's bounds before it is read.
                 me.arena.reserve(info.table_offset, info.table_len)?;
+                me.maps.table.read(info.table_offset as usize, &mut table);
             }
             let reals = me
                 .reals
@@ -250,12 +248,9 @@ impl MapSync {
             .arena
             .alloc(table.len() as u32)
             .map_err(|_| SyncError::TableArenaFull)?;
-        for (i, real) in table.iter().enumerate() {
-            self.maps
-                .table
-                .set(offset + i as u32, *real, 0)
-                .map_err(map_err("xlb_table"))?;
-        }
+        // Memory writes: the region is not reachable until the service entry that points
+        // at it is updated, through a syscall, after this.
+        self.maps.table.write(offset as usize, table);
         Ok(offset)
     }
 

@@ -64,7 +64,7 @@ fn key(port: u16) -> FlowKey4 {
 /// The bucket of a flow and the index of its slot there, if it has one.
 fn slot_of(t: &Tables, k: &FlowKey4) -> (usize, Option<usize>) {
     let b = (conn_hash4(k, t.seed) & (CONN_BUCKETS4 - 1)) as usize;
-    let i = t.v4.bucket(b).slots.iter().position(|s| s.key == *k);
+    let i = t.v4.get(b).slots.iter().position(|s| s.key == *k);
     (b, i)
 }
 
@@ -157,23 +157,23 @@ fn an_expired_or_torn_slot_is_a_new_flow() {
     let i = i.expect("the flow has a slot");
 
     // Idle for longer than the TCP timeout: the slot is free, the next packet is new.
-    let mut bucket = t.v4.bucket(b);
+    let mut bucket = t.v4.get(b);
     bucket.slots[i].value.seen = now_ticks() - TIMEOUT_TCP - 2;
-    t.v4.set_bucket(b, bucket);
+    t.v4.set(b, bucket);
     let second = send(&mut p, 40002, TCP_ACK);
     assert_eq!(new_flows(&p), 2);
     assert_ne!(second, first, "rr scheduled the expired flow again");
 
     // Torn: the slot names the other real server with the check of this one. xlb must
     // not follow it.
-    let mut bucket = t.v4.bucket(b);
+    let mut bucket = t.v4.get(b);
     let v = &mut bucket.slots[i].value;
     assert!(v.live(conn_hash4(&k, t.seed), now_ticks()));
     v.real ^= 1;
-    t.v4.set_bucket(b, bucket);
+    t.v4.set(b, bucket);
     send(&mut p, 40002, TCP_ACK);
     assert_eq!(new_flows(&p), 3, "a torn slot is a miss");
-    let v = t.v4.bucket(b).slots[i].value;
+    let v = t.v4.get(b).slots[i].value;
     assert!(
         v.live(conn_hash4(&k, t.seed), now_ticks()),
         "and was written whole again"
@@ -188,7 +188,7 @@ fn a_full_bucket_evicts_the_flow_seen_longest_ago() {
     let (b, _) = slot_of(&t, &k);
     // Four live strangers in the new flow's bucket, seen 3, 2, 1 and 0 ticks ago.
     let now = now_ticks();
-    let mut bucket = t.v4.bucket(b);
+    let mut bucket = t.v4.get(b);
     for (w, slot) in bucket.slots.iter_mut().enumerate() {
         let mut key = k;
         key.saddr = [198, 19, 0, w as u8];
@@ -206,11 +206,11 @@ fn a_full_bucket_evicts_the_flow_seen_longest_ago() {
             },
         };
     }
-    t.v4.set_bucket(b, bucket);
+    t.v4.set(b, bucket);
     assert_eq!(live(&p).len(), 4);
 
     send(&mut p, 40003, TCP_SYN);
-    let after = t.v4.bucket(b);
+    let after = t.v4.get(b);
     assert_eq!(
         after.slots[0].key, k,
         "the oldest slot went to the new flow"
@@ -260,7 +260,10 @@ fn ipv6_flows_are_tracked_in_their_own_table() {
     let conns = live(&p);
     assert_eq!(conns.len(), 1, "{conns:?}");
     assert_eq!(conns[0].client, "[2001:db8:1::1]:40000".parse().unwrap());
-    assert_eq!(conns[0].virtual_service, "[2001:db8::100]:443".parse().unwrap());
+    assert_eq!(
+        conns[0].virtual_service,
+        "[2001:db8::100]:443".parse().unwrap()
+    );
     assert_eq!(conns[0].state, "ESTABLISHED");
     f.tcp_flags = TCP_ACK | TCP_FIN;
     let (_, out) = p.run(&f.build());

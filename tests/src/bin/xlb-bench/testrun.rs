@@ -287,7 +287,7 @@ fn fill_conns(p: &Plane) -> Result<()> {
                 },
             };
         }
-        tables.v4.set_bucket(b, bucket);
+        tables.v4.set(b, bucket);
     }
     Ok(())
 }
