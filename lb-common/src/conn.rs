@@ -23,10 +23,19 @@ use crate::{FlowKey, FlowKey4, MAX_CONNS};
 
 /// Slots per bucket.
 pub const CONN_WAYS: usize = 4;
-/// Buckets of `xlb_conns4` (a power of two).
+/// Default buckets of `xlb_conns4` (a power of two; `connection_table_size` sets it).
 pub const CONN_BUCKETS4: u32 = MAX_CONNS / CONN_WAYS as u32;
-/// Buckets of `xlb_conns6` (a power of two).
+/// Default buckets of `xlb_conns6`: a quarter of IPv4's slots.
 pub const CONN_BUCKETS6: u32 = MAX_CONNS / 4 / CONN_WAYS as u32;
+/// The XDP program's globals holding the bucket counts (rewritten at load).
+pub const CONN_BUCKETS4_GLOBAL: &str = "XLB_CONN_BUCKETS4";
+pub const CONN_BUCKETS6_GLOBAL: &str = "XLB_CONN_BUCKETS6";
+
+/// Bucket counts (IPv4, IPv6) of a table of `slots` IPv4 slots (a power of two >= 64).
+pub const fn conn_buckets(slots: u32) -> (u32, u32) {
+    let b4 = slots / CONN_WAYS as u32;
+    (b4, b4 / 4)
+}
 
 /// `clock_ticks` unit: 2^30 ns, about 1.07 s.
 pub const CLOCK_SHIFT: u32 = 30;

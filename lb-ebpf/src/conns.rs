@@ -22,6 +22,25 @@ static CONNS4: Array<ConnBucket4, { CONN_BUCKETS4 as usize }, { BPF_F_MMAPABLE a
 static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE as usize }> =
     Array::new();
 
+/// Bucket counts of the tables as created (`global_defs.connection_table_size`): set by
+/// the loader (`EbpfLoader::set_global`), constants to the verifier. Powers of two.
+#[unsafe(no_mangle)]
+static XLB_CONN_BUCKETS4: u32 = CONN_BUCKETS4;
+#[unsafe(no_mangle)]
+static XLB_CONN_BUCKETS6: u32 = CONN_BUCKETS6;
+
+#[inline(always)]
+fn mask4() -> u32 {
+    // SAFETY: a read of a constant the loader may have rewritten (volatile: not folded).
+    unsafe { core::ptr::read_volatile(&XLB_CONN_BUCKETS4) }.wrapping_sub(1)
+}
+
+#[inline(always)]
+fn mask6() -> u32 {
+    // SAFETY: as above.
+    unsafe { core::ptr::read_volatile(&XLB_CONN_BUCKETS6) }.wrapping_sub(1)
+}
+
 /// Live flows pushed out of a full bucket by a new one (the table is too small).
 #[btf_map(name = "xlb_conn_evictions")]
 static EVICTIONS: PerCpuArray<u64, 1> = PerCpuArray::new();
@@ -193,12 +212,12 @@ impl Flow {
     pub fn find(&self, hash: u32, now: u32) -> Option<*mut ConnValue> {
         match self {
             Self::V4(k) => {
-                let bucket = CONNS4.get_ptr_mut(hash & (CONN_BUCKETS4 - 1))?;
+                let bucket = CONNS4.get_ptr_mut(hash & mask4())?;
                 // SAFETY: a map value.
                 find_in(unsafe { &raw mut (*bucket).slots }, k, hash, now)
             }
             Self::V6(k) => {
-                let bucket = CONNS6.get_ptr_mut(hash & (CONN_BUCKETS6 - 1))?;
+                let bucket = CONNS6.get_ptr_mut(hash & mask6())?;
                 // SAFETY: a map value.
                 find_in(unsafe { &raw mut (*bucket).slots }, k, hash, now)
             }
@@ -217,12 +236,12 @@ impl Flow {
             check: conn_check(hash, real, service_id as u16),
         };
         let evicted = match self {
-            Self::V4(k) => match CONNS4.get_ptr_mut(hash & (CONN_BUCKETS4 - 1)) {
+            Self::V4(k) => match CONNS4.get_ptr_mut(hash & mask4()) {
                 // SAFETY: a map value.
                 Some(b) => record_in(unsafe { &raw mut (*b).slots }, k, &value, now),
                 None => false,
             },
-            Self::V6(k) => match CONNS6.get_ptr_mut(hash & (CONN_BUCKETS6 - 1)) {
+            Self::V6(k) => match CONNS6.get_ptr_mut(hash & mask6()) {
                 // SAFETY: a map value.
                 Some(b) => record_in(unsafe { &raw mut (*b).slots }, k, &value, now),
                 None => false,

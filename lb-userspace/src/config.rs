@@ -125,6 +125,13 @@ pub struct GlobalDefs {
     /// FIFO for checker events only. Default: none.
     pub lvs_notify_fifo: Option<String>,
     pub lvs_notify_fifo_script: Option<String>,
+    /// xlb: slots of the IPv4 connection table (IPv6: a quarter), a power of two; what
+    /// IPVS's `conn_tab_bits` sizes. A slot costs 32 bytes. Bigger holds more concurrent
+    /// flows; smaller stays in the CPU caches, so new flows cost less. Applies when the
+    /// tables are created: pinned tables keep their size until `xlb teardown`.
+    /// Default 524288 (16 MiB).
+    #[serde(deserialize_with = "de::conn_table_size")]
+    pub connection_table_size: u32,
 }
 
 impl Default for GlobalDefs {
@@ -157,6 +164,7 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo_script: None,
             lvs_notify_fifo: None,
             lvs_notify_fifo_script: None,
+            connection_table_size: lb_common::MAX_CONNS,
         }
     }
 }

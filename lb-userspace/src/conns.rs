@@ -9,8 +9,8 @@ use std::{
 
 use aya::maps::MapData;
 use lb_common::{
-    CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_RST, ConnBucket4, ConnBucket6, ConnValue,
-    PROTO_UDP, clock_ticks, conn_hash4, conn_hash6,
+    CONN_FIN, CONN_RST, ConnBucket4, ConnBucket6, ConnValue, PROTO_UDP, clock_ticks, conn_hash4,
+    conn_hash6,
 };
 use serde::Serialize;
 
@@ -74,13 +74,30 @@ fn conn_of(client: SocketAddr, vip: SocketAddr, v: &ConnValue, now: u32) -> Conn
 }
 
 impl Tables {
-    /// Maps the tables (read-only unless `writable`).
-    pub fn open(v4: &MapData, v6: &MapData, seed: u32, writable: bool) -> io::Result<Self> {
+    /// Maps the tables of `b4` and `b6` buckets (read-only unless `writable`).
+    pub fn open(
+        v4: &MapData,
+        b4: u32,
+        v6: &MapData,
+        b6: u32,
+        seed: u32,
+        writable: bool,
+    ) -> io::Result<Self> {
+        if !b4.is_power_of_two() || !b6.is_power_of_two() {
+            return Err(io::Error::other(format!(
+                "connection tables of {b4} / {b6} buckets: not powers of two"
+            )));
+        }
         Ok(Self {
-            v4: MappedArray::new(v4, CONN_BUCKETS4, writable)?,
-            v6: MappedArray::new(v6, CONN_BUCKETS6, writable)?,
+            v4: MappedArray::new(v4, b4, writable)?,
+            v6: MappedArray::new(v6, b6, writable)?,
             seed,
         })
+    }
+
+    /// The bucket of an IPv4 flow.
+    pub fn bucket4(&self, key: &lb_common::FlowKey4) -> usize {
+        (conn_hash4(key, self.seed) as usize) & (self.v4.len() - 1)
     }
 
     /// Every live connection at tick `now`.

@@ -723,7 +723,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
     let plane = if config.virtual_server.is_empty() {
         None
     } else {
-        let (dataplane, maps) = DataPlane::load(&opts.pin_path)?;
+        let (dataplane, maps) =
+            DataPlane::load_sized(&opts.pin_path, config.global_defs.connection_table_size)?;
         let sync = MapSync::adopt(maps)?;
         fresh = sync.service_count() == 0;
         if !fresh {

@@ -195,7 +195,14 @@ impl Maps {
                 source,
             })?
             .conn_seed;
-        crate::conns::Tables::open(&self.conns4, &self.conns6, seed, writable)
+        let entries = |name, data: &MapData| {
+            data.info()
+                .map(|i| i.max_entries())
+                .map_err(|source| DataPlaneError::Map { name, source })
+        };
+        let b4 = entries(map_names::CONNS4, &self.conns4)?;
+        let b6 = entries(map_names::CONNS6, &self.conns6)?;
+        crate::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, seed, writable)
             .map_err(DataPlaneError::MapTables)
     }
 
@@ -211,6 +218,19 @@ impl Maps {
                 .map_err(|source| DataPlaneError::Map { name, source })
         })
     }
+}
+
+/// The size of a map pinned under `dir`, if there is one.
+fn pinned_entries(dir: &Path, name: &'static str) -> Result<Option<u32>, DataPlaneError> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let data = MapData::from_pin(&path).map_err(|source| DataPlaneError::Map { name, source })?;
+    let info = data
+        .info()
+        .map_err(|source| DataPlaneError::Map { name, source })?;
+    Ok(Some(info.max_entries()))
 }
 
 /// Refuses pinned maps of another layout: reading them with this ABI would be garbage.
@@ -277,12 +297,34 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
-    /// the program (not attached yet).
+    /// [`DataPlane::load_sized`] with the default connection-table size.
     pub fn load(pin_dir: &Path) -> Result<(Self, Maps), DataPlaneError> {
+        Self::load_sized(pin_dir, lb_common::MAX_CONNS)
+    }
+
+    /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
+    /// the program (not attached yet). New connection tables get `conn_slots` IPv4 slots
+    /// (a power of two); pinned ones keep theirs, with a warning if that differs.
+    pub fn load_sized(pin_dir: &Path, conn_slots: u32) -> Result<(Self, Maps), DataPlaneError> {
         ensure_bpffs(pin_dir)?;
         check_abi(pin_dir)?;
+        let (want4, want6) = lb_common::conn_buckets(conn_slots);
+        let b4 = pinned_entries(pin_dir, map_names::CONNS4)?.unwrap_or(want4);
+        let b6 = pinned_entries(pin_dir, map_names::CONNS6)?.unwrap_or(want6);
+        if (b4, b6) != (want4, want6) {
+            tracing::warn!(
+                pinned_slots = b4 * lb_common::CONN_WAYS as u32,
+                configured_slots = conn_slots,
+                "the pinned connection tables keep their size; connection_table_size \
+                 applies once `xlb teardown` removes them (that drops the connections)"
+            );
+        }
         let mut loader = EbpfLoader::new();
+        loader
+            .map_max_entries(map_names::CONNS4, b4)
+            .map_max_entries(map_names::CONNS6, b6)
+            .override_global(lb_common::CONN_BUCKETS4_GLOBAL, &b4, true)
+            .override_global(lb_common::CONN_BUCKETS6_GLOBAL, &b6, true);
         let paths: Vec<(&'static str, PathBuf)> = map_names::ALL
             .iter()
             .map(|n| (*n, pin_dir.join(n)))

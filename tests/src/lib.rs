@@ -106,8 +106,14 @@ pub struct Plane {
 
 impl Plane {
     pub fn new(tag: &str) -> Self {
+        Self::sized(tag, lb_common::MAX_CONNS)
+    }
+
+    /// A plane whose IPv4 connection table has `conn_slots` slots.
+    pub fn sized(tag: &str, conn_slots: u32) -> Self {
         let pins = PinDir::new(tag);
-        let (dataplane, maps) = DataPlane::load(&pins.0).expect("loading the XDP program");
+        let (dataplane, maps) =
+            DataPlane::load_sized(&pins.0, conn_slots).expect("loading the XDP program");
         let mut sync = MapSync::adopt(maps).expect("adopting fresh maps");
         let mut ifaces = std::collections::BTreeMap::new();
         ifaces.insert(TEST_IFINDEX, DIRECTOR_MAC);

@@ -9,9 +9,7 @@ use integration_tests::{
     frames::{Frame, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     pin_to_cpu, real_mac, service,
 };
-use lb_common::{
-    CONN_BUCKETS4, Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4,
-};
+use lb_common::{Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4};
 use xlb::conns::{Conn, Tables, now_ticks};
 
 const XDP_TX: u32 = 3;
@@ -63,7 +61,7 @@ fn key(port: u16) -> FlowKey4 {
 
 /// The bucket of a flow and the index of its slot there, if it has one.
 fn slot_of(t: &Tables, k: &FlowKey4) -> (usize, Option<usize>) {
-    let b = (conn_hash4(k, t.seed) & (CONN_BUCKETS4 - 1)) as usize;
+    let b = t.bucket4(k);
     let i = t.v4.get(b).slots.iter().position(|s| s.key == *k);
     (b, i)
 }
@@ -270,4 +268,40 @@ fn ipv6_flows_are_tracked_in_their_own_table() {
     assert_eq!(out[5], real, "the established IPv6 flow stays");
     assert_eq!(live(&p)[0].state, "FIN_WAIT");
     assert_eq!(new_flows(&p), 1);
+}
+
+#[test]
+fn the_table_size_is_set_at_creation_and_pinned_tables_keep_theirs() {
+    pin_to_cpu(0);
+    let mut p = Plane::sized("conn-size", 1 << 12);
+    p.apply(&[service(
+        IpAddr::V4(VIP),
+        80,
+        true,
+        SchedAlgo::Rr,
+        &[(IpAddr::V4(Ipv4Addr::new(198, 18, 0, 11)), 1)],
+    )]);
+    {
+        let t = tables(&p);
+        assert_eq!((t.v4.len(), t.v6.len()), (1024, 256));
+    }
+    for port in 0..3000 {
+        send(&mut p, 20000 + port, TCP_SYN);
+    }
+    let n = live(&p).len();
+    assert!(
+        (2500..=3000).contains(&n),
+        "{n} of 3,000 flows in 4,096 slots"
+    );
+    // A restart asking for another size adopts the pinned tables as they are.
+    let (dataplane, maps) = xlb::dataplane::DataPlane::load_sized(&p.pins.0, 1 << 16)
+        .expect("loading over the pinned maps");
+    p.dataplane = dataplane;
+    assert_eq!(maps.conn_tables(false).unwrap().v4.len(), 1024);
+    assert_eq!(send(&mut p, 20000, TCP_ACK), 11);
+    assert_eq!(
+        new_flows(&p),
+        3000,
+        "the program found the flows with the pinned size"
+    );
 }

@@ -98,3 +98,14 @@ pub(crate) fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
 pub(crate) fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
     count(d).map(Some)
 }
+
+/// Connection-table slots: a power of two in 2^12..=2^26 (IPv4; IPv6 gets a quarter).
+pub(crate) fn conn_table_size<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let v: u32 = in_range(d, 1 << 12, 1 << 26)?;
+    if !v.is_power_of_two() {
+        return Err(D::Error::custom(format_args!(
+            "{v} is not a power of two (4096, 8192, ... 67108864)"
+        )));
+    }
+    Ok(v)
+}

@@ -812,3 +812,23 @@ fn load_reports_unreadable_files() {
         "{e}"
     );
 }
+
+#[test]
+fn connection_table_size_is_a_power_of_two_in_range() {
+    let cfg = parse("[global_defs]\nconnection_table_size = 65536\n");
+    assert_eq!(cfg.global_defs.connection_table_size, 65536);
+    assert_eq!(
+        parse("").global_defs.connection_table_size,
+        lb_common::MAX_CONNS
+    );
+    assert_err(
+        "[global_defs]\nconnection_table_size = 100000\n",
+        "2:25: global_defs.connection_table_size",
+        "not a power of two",
+    );
+    assert_err(
+        "[global_defs]\nconnection_table_size = 1024\n",
+        "2:25: global_defs.connection_table_size",
+        "out of range",
+    );
+}

@@ -250,6 +250,9 @@ fn load_micro() -> Result<Ebpf> {
     Ok(ebpf)
 }
 
+/// Slots of the cache-sized table of the second hot-loop row (512 KiB).
+const SMALL_TABLE: u32 = 1 << 14;
+
 /// The driver that makes every run a new flow, and what it tail-calls.
 const NEWFLOW_DRIVER: &str = "xlb_bench_newflow";
 
@@ -341,13 +344,20 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     if a != XDP_TX {
         bail!("xlb did not forward the driver's new flow (action {a})");
     }
+    // The same with a table sized for the caches (global_defs.connection_table_size).
+    let mut small = Plane::sized("bench-small", SMALL_TABLE);
+    small.apply(&[service(IpAddr::V4(VIP), 80, true, SchedAlgo::Wrr, &reals)]);
+    let nf_small = small.dataplane.program()?.fd()?.try_clone()?;
     let mut hot_empty_v = Vec::new();
     let mut hot_new_v = Vec::new();
+    let mut hot_small_v = Vec::new();
     for _ in 0..rounds {
         set_newflow_target(&mut nf, &nf_empty)?;
         hot_empty_v.push(timed(objs::xdp(&nf, NEWFLOW_DRIVER)?, &est, repeat)?.1);
         set_newflow_target(&mut nf, &nf_xlb)?;
         hot_new_v.push(timed(objs::xdp(&nf, NEWFLOW_DRIVER)?, &est, repeat)?.1);
+        set_newflow_target(&mut nf, &nf_small)?;
+        hot_small_v.push(timed(objs::xdp(&nf, NEWFLOW_DRIVER)?, &est, repeat)?.1);
     }
     for round in 0..rounds {
         empty_v.push(timed(empty, &est, repeat)?.1);
@@ -390,7 +400,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     /// A row: figure key, label, rounds, baseline to subtract, aim.
     type Row<'a> = (&'a str, &'a str, &'a [f64], Option<Summary>, &'a str);
     let hot_empty_s = s(&hot_empty_v);
-    let rows: [Row; 8] = [
+    let rows: [Row; 9] = [
         (
             "testrun_ns_empty",
             "empty program (repeat)",
@@ -437,6 +447,13 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
             "testrun_ns_new_flow_hot",
             "xlb IPv4 new flow, hot loop (driver + xlb)",
             &hot_new_v,
+            hot_empty_s,
+            "<= 150",
+        ),
+        (
+            "testrun_ns_new_flow_hot_small_table",
+            "the same, 16,384-slot table (512 KiB)",
+            &hot_small_v,
             hot_empty_s,
             "<= 150",
         ),
