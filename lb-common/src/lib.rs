@@ -53,6 +53,9 @@ pub mod map_names {
         META,
         CONN_EVICTIONS,
     ];
+    /// Names earlier layouts pinned, which `xlb teardown` removes too (an upgrade across
+    /// a layout change starts with a teardown).
+    pub const LEGACY: [&str; 2] = ["xlb_conns", "xlb_ifaces"];
 }
 
 /// The XDP program's name in the object file.

@@ -469,9 +469,9 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     });
     for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let ours = name
-            .as_deref()
-            .is_some_and(|n| n.starts_with("link_") || map_names::ALL.contains(&n));
+        let ours = name.as_deref().is_some_and(|n| {
+            n.starts_with("link_") || map_names::ALL.contains(&n) || map_names::LEGACY.contains(&n)
+        });
         if !ours {
             continue;
         }
