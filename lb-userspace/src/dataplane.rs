@@ -2,7 +2,7 @@
 //! program, attach it through pinned links, and tear it all down on request.
 //!
 //! Everything lives under one pin directory (default `/sys/fs/bpf/xlb`):
-//! - one file per map (`lb_common::map_names`), so `bpftool map dump pinned DIR/xlb_conns`
+//! - one file per map (`lb_common::map_names`), so `bpftool map dump pinned DIR/xlb_services`
 //!   works and a restarted controller finds the same maps, connection table included;
 //! - one `link_<interface>` per attached interface: the kernel keeps the program attached
 //!   while the pin exists, so forwarding goes on when the controller stops or crashes, and

@@ -160,7 +160,8 @@ const GLOBAL_IGNORED: Reasons = &[
     ("lvs_flush_onstop", "xlb owns its maps"),
     (
         "lvs_timeouts",
-        "IPVS connection timeouts; xlb's connection table is an LRU map",
+        "IPVS connection timeouts: xlb's connection table uses IPVS's defaults (900 s TCP, \
+         120 s after FIN, 300 s UDP) and cannot change them yet",
     ),
     (
         "lvs_sync_daemon",
