@@ -30,6 +30,8 @@ pub const CONN_BUCKETS6: u32 = MAX_CONNS / 4 / CONN_WAYS as u32;
 /// The XDP program's globals holding the bucket counts (rewritten at load).
 pub const CONN_BUCKETS4_GLOBAL: &str = "XLB_CONN_BUCKETS4";
 pub const CONN_BUCKETS6_GLOBAL: &str = "XLB_CONN_BUCKETS6";
+/// The XDP program's copy of `Meta::conn_seed` (a constant where the verifier reads it).
+pub const CONN_SEED_GLOBAL: &str = "XLB_CONN_SEED";
 
 /// Bucket counts (IPv4, IPv6) of a table of `slots` IPv4 slots (a power of two >= 64).
 pub const fn conn_buckets(slots: u32) -> (u32, u32) {

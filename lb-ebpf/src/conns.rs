@@ -29,6 +29,16 @@ static XLB_CONN_BUCKETS4: u32 = CONN_BUCKETS4;
 #[unsafe(no_mangle)]
 static XLB_CONN_BUCKETS6: u32 = CONN_BUCKETS6;
 
+/// `Meta::conn_seed`, copied in at load: the established path then reads only constants.
+#[unsafe(no_mangle)]
+static XLB_CONN_SEED: u32 = 0;
+
+#[inline(always)]
+pub fn seed() -> u32 {
+    // SAFETY: as `mask4`.
+    unsafe { core::ptr::read_volatile(&XLB_CONN_SEED) }
+}
+
 #[inline(always)]
 fn mask4() -> u32 {
     // SAFETY: a read of a constant the loader may have rewritten (volatile: not folded).

@@ -67,7 +67,8 @@ static DROPS: PerCpuArray<u64, { DROP_REASONS as usize }> = PerCpuArray::new();
 #[btf_map(name = "xlb_passes")]
 static PASSES: PerCpuArray<u64, { PASS_REASONS as usize }> = PerCpuArray::new();
 
-/// Written by userspace only: the layout version, and the connection tables' hash seed.
+/// Written by userspace only: the layout version, and the connection tables' hash seed
+/// (which the program gets as a load-time constant, `conns::seed`).
 #[btf_map(name = "xlb_meta")]
 static META: Array<Meta, 1> = Array::new();
 
@@ -351,8 +352,7 @@ fn persistent_real(svc: &ServiceInfo, key: &PersistKey, now: u64) -> Option<u32>
 #[inline(always)]
 fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
     let pkt = parse(ctx)?;
-    let seed = META.get(0).map_or(0, |m| m.conn_seed);
-    let hash = pkt.flow.hash(seed);
+    let hash = pkt.flow.hash(conns::seed());
     let now = conns::now();
     if let Some(slot) = pkt.flow.find(hash, now) {
         // SAFETY: a map value (see conns.rs for why a racy copy is fine).

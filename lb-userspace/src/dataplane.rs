@@ -234,10 +234,11 @@ fn pinned_entries(dir: &Path, name: &'static str) -> Result<Option<u32>, DataPla
 }
 
 /// Refuses pinned maps of another layout: reading them with this ABI would be garbage.
-fn check_abi(dir: &Path) -> Result<(), DataPlaneError> {
+/// Returns the pinned `xlb_meta[0]`, if there is one.
+fn check_abi(dir: &Path) -> Result<Option<Meta>, DataPlaneError> {
     let path = dir.join(map_names::META);
     if !path.exists() {
-        return Ok(());
+        return Ok(None);
     }
     let map = MapData::from_pin(&path).map_err(|source| DataPlaneError::Map {
         name: map_names::META,
@@ -248,13 +249,11 @@ fn check_abi(dir: &Path) -> Result<(), DataPlaneError> {
             name: map_names::META,
             source,
         })?;
-    let found = meta
-        .get(&0, 0)
-        .map_err(|source| DataPlaneError::Map {
-            name: map_names::META,
-            source,
-        })?
-        .abi_version;
+    let pinned = meta.get(&0, 0).map_err(|source| DataPlaneError::Map {
+        name: map_names::META,
+        source,
+    })?;
+    let found = pinned.abi_version;
     // 0: created by a controller that died before writing it; ours to take.
     if found != 0 && found != ABI_VERSION {
         return Err(DataPlaneError::AbiMismatch {
@@ -262,7 +261,7 @@ fn check_abi(dir: &Path) -> Result<(), DataPlaneError> {
             found,
         });
     }
-    Ok(())
+    Ok(Some(pinned))
 }
 
 fn ensure_bpffs(dir: &Path) -> Result<(), DataPlaneError> {
@@ -307,7 +306,12 @@ impl DataPlane {
     /// (a power of two); pinned ones keep theirs, with a warning if that differs.
     pub fn load_sized(pin_dir: &Path, conn_slots: u32) -> Result<(Self, Maps), DataPlaneError> {
         ensure_bpffs(pin_dir)?;
-        check_abi(pin_dir)?;
+        let pinned_meta = check_abi(pin_dir)?;
+        // Adopted tables keep their seed: another one would lose every tracked flow.
+        let conn_seed = pinned_meta
+            .map(|m| m.conn_seed)
+            .filter(|&s| s != 0)
+            .unwrap_or_else(|| rand::random::<u32>().max(1));
         let (want4, want6) = lb_common::conn_buckets(conn_slots);
         let b4 = pinned_entries(pin_dir, map_names::CONNS4)?.unwrap_or(want4);
         let b6 = pinned_entries(pin_dir, map_names::CONNS6)?.unwrap_or(want6);
@@ -324,7 +328,8 @@ impl DataPlane {
             .map_max_entries(map_names::CONNS4, b4)
             .map_max_entries(map_names::CONNS6, b6)
             .override_global(lb_common::CONN_BUCKETS4_GLOBAL, &b4, true)
-            .override_global(lb_common::CONN_BUCKETS6_GLOBAL, &b6, true);
+            .override_global(lb_common::CONN_BUCKETS6_GLOBAL, &b6, true)
+            .override_global(lb_common::CONN_SEED_GLOBAL, &conn_seed, true);
         let paths: Vec<(&'static str, PathBuf)> = map_names::ALL
             .iter()
             .map(|n| (*n, pin_dir.join(n)))
@@ -343,12 +348,6 @@ impl DataPlane {
         let meta_err = |source| DataPlaneError::Map {
             name: map_names::META,
             source,
-        };
-        // Adopted tables keep their seed: another one would lose every tracked flow.
-        let old = maps.meta.get(&0, 0).map_err(meta_err)?;
-        let conn_seed = match old.conn_seed {
-            0 => rand::random::<u32>().max(1),
-            seed => seed,
         };
         maps.meta
             .set(

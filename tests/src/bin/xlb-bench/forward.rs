@@ -1015,10 +1015,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
                 .filter_map(|k| all.iter().find(|s| s.key == *k))
                 .collect();
             // A group left with nothing new (a filtered run) is not measured again.
-            if members
-                .iter()
-                .all(|m| measured_this_round.contains(&m.key))
-            {
+            if members.iter().all(|m| measured_this_round.contains(&m.key)) {
                 continue;
             }
             let mut lead: Option<(&'static str, Sample)> = None;
