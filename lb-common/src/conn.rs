@@ -30,6 +30,8 @@ pub const CONN_BUCKETS6: u32 = MAX_CONNS / 4 / CONN_WAYS as u32;
 /// The XDP program's globals holding the bucket counts (rewritten at load).
 pub const CONN_BUCKETS4_GLOBAL: &str = "XLB_CONN_BUCKETS4";
 pub const CONN_BUCKETS6_GLOBAL: &str = "XLB_CONN_BUCKETS6";
+/// The XDP program's copy of `Meta::timeouts`.
+pub const CONN_TIMEOUTS_GLOBAL: &str = "XLB_CONN_TIMEOUTS";
 /// The XDP program's copy of `Meta::conn_seed` (a constant where the verifier reads it).
 pub const CONN_SEED_GLOBAL: &str = "XLB_CONN_SEED";
 
@@ -49,8 +51,19 @@ pub const fn clock_ticks(monotonic_coarse_ns: u64) -> u32 {
     (monotonic_coarse_ns >> CLOCK_SHIFT) as u32 + 1
 }
 
-const fn ticks(seconds: u64) -> u32 {
-    ((seconds * 1_000_000_000) >> CLOCK_SHIFT) as u32
+/// Seconds in clock ticks (rounded down).
+pub const fn ticks(seconds: u64) -> u32 {
+    let t = (seconds.saturating_mul(1_000_000_000)) >> CLOCK_SHIFT;
+    if t > u32::MAX as u64 / 2 {
+        u32::MAX / 2
+    } else {
+        t as u32
+    }
+}
+
+/// Ticks in seconds (rounded down).
+pub const fn seconds(ticks: u32) -> u64 {
+    ((ticks as u64) << CLOCK_SHIFT) / 1_000_000_000
 }
 
 /// `ConnValue::state`: no FIN or RST seen from the client (UDP flows stay here).
@@ -65,6 +78,48 @@ pub const TIMEOUT_TCP: u32 = ticks(900);
 pub const TIMEOUT_TCP_FIN: u32 = ticks(120);
 pub const TIMEOUT_TCP_RST: u32 = ticks(10);
 pub const TIMEOUT_UDP: u32 = ticks(300);
+
+/// Idle timeouts of tracked flows, in ticks (keepalived's `lvs_timeouts`). The XDP
+/// program gets them as a load-time constant, readers from `Meta::timeouts`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp: u32,
+    /// After the client's FIN.
+    pub tcp_fin: u32,
+    /// After the client's RST.
+    pub tcp_rst: u32,
+    pub udp: u32,
+}
+
+impl Timeouts {
+    pub const IPVS: Self = Self {
+        tcp: TIMEOUT_TCP,
+        tcp_fin: TIMEOUT_TCP_FIN,
+        tcp_rst: TIMEOUT_TCP_RST,
+        udp: TIMEOUT_UDP,
+    };
+
+    /// From seconds (at least one tick each).
+    pub const fn from_seconds(tcp: u64, tcp_fin: u64, udp: u64) -> Self {
+        const fn t(s: u64) -> u32 {
+            let v = ticks(s);
+            if v == 0 { 1 } else { v }
+        }
+        Self {
+            tcp: t(tcp),
+            tcp_fin: t(tcp_fin),
+            tcp_rst: TIMEOUT_TCP_RST,
+            udp: t(udp),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::IPVS
+    }
+}
 
 /// The value half of a slot.
 #[repr(C)]
@@ -84,22 +139,22 @@ pub struct ConnValue {
 }
 
 impl ConnValue {
-    /// Seconds-ish (ticks) this flow may stay idle.
+    /// Ticks this flow may stay idle.
     #[inline(always)]
-    pub const fn timeout(&self) -> u32 {
+    pub const fn timeout(&self, t: &Timeouts) -> u32 {
         match self.state {
-            CONN_FIN => TIMEOUT_TCP_FIN,
-            CONN_RST => TIMEOUT_TCP_RST,
-            _ if self.proto == crate::PROTO_UDP => TIMEOUT_UDP,
-            _ => TIMEOUT_TCP,
+            CONN_FIN => t.tcp_fin,
+            CONN_RST => t.tcp_rst,
+            _ if self.proto == crate::PROTO_UDP => t.udp,
+            _ => t.tcp,
         }
     }
 
     /// Holds a flow at tick `now`, written whole by one writer (see the module doc).
     #[inline(always)]
-    pub const fn live(&self, hash: u32, now: u32) -> bool {
+    pub const fn live(&self, hash: u32, now: u32, t: &Timeouts) -> bool {
         self.seen != 0
-            && now.wrapping_sub(self.seen) <= self.timeout()
+            && now.wrapping_sub(self.seen) <= self.timeout(t)
             && self.check == conn_check(hash, self.real, self.service_id)
     }
 }
@@ -290,21 +345,25 @@ mod tests {
             seen: 100,
             check: conn_check(h, 3, 2),
         };
-        assert!(v.live(h, 100));
-        assert!(v.live(h, 100 + TIMEOUT_TCP));
-        assert!(!v.live(h, 101 + TIMEOUT_TCP));
+        let t = &Timeouts::IPVS;
+        assert!(v.live(h, 100, t));
+        assert!(v.live(h, 100 + TIMEOUT_TCP, t));
+        assert!(!v.live(h, 101 + TIMEOUT_TCP, t));
+        let long = &Timeouts::from_seconds(7200, 120, 300);
+        assert!(v.live(h, 101 + TIMEOUT_TCP, long), "lvs_timeouts tcp 7200");
+        assert_eq!(seconds(long.tcp), 7199, "ticks round down");
         // A torn slot: another flow's real server under this key.
         v.real = 4;
-        assert!(!v.live(h, 100));
+        assert!(!v.live(h, 100, t));
         v.real = 3;
-        assert!(!v.live(h ^ 1, 100), "another key's hash");
+        assert!(!v.live(h ^ 1, 100, t), "another key's hash");
         v.state = CONN_RST;
-        assert!(!v.live(h, 101 + TIMEOUT_TCP_RST));
+        assert!(!v.live(h, 101 + TIMEOUT_TCP_RST, t));
         v.state = CONN_OPEN;
         v.proto = 17;
-        assert!(!v.live(h, 101 + TIMEOUT_UDP));
+        assert!(!v.live(h, 101 + TIMEOUT_UDP, t));
         v.seen = 0;
-        assert!(!v.live(h, 0), "seen 0 is an empty slot");
+        assert!(!v.live(h, 0, t), "seen 0 is an empty slot");
         assert_eq!(clock_ticks(0), 1);
         assert_eq!(clock_ticks(3 << CLOCK_SHIFT), 4);
     }

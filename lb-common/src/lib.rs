@@ -16,7 +16,7 @@ pub use conn::*;
 pub use hash::{flow_hash, murmur3_32};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
@@ -262,6 +262,8 @@ pub struct Meta {
     /// Seed of the connection tables' hash, random when the tables are created and kept
     /// with them (a new seed would lose every flow).
     pub conn_seed: u32,
+    /// The timeouts the loaded program applies (for readers such as `xlb conns`).
+    pub timeouts: Timeouts,
 }
 
 macro_rules! reasons {
@@ -331,6 +333,7 @@ mod pod {
     unsafe impl aya::Pod for PersistValue {}
     unsafe impl aya::Pod for Counters {}
     unsafe impl aya::Pod for Meta {}
+    unsafe impl aya::Pod for Timeouts {}
 }
 
 // No implicit padding anywhere: the sum of the fields is the size.
@@ -348,5 +351,5 @@ const _: () = {
     assert!(size_of::<PersistKey>() == 20);
     assert!(size_of::<PersistValue>() == 16);
     assert!(size_of::<Counters>() == 24);
-    assert!(size_of::<Meta>() == 8);
+    assert!(size_of::<Meta>() == 8 + 16);
 };

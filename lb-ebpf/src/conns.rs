@@ -9,8 +9,8 @@ use aya_ebpf::{
 };
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_OPEN, CONN_RST, CONN_WAYS, Conn4, Conn6,
-    ConnBucket4, ConnBucket6, ConnValue, FlowKey, FlowKey4, clock_ticks, conn_check, conn_hash4,
-    conn_hash6,
+    ConnBucket4, ConnBucket6, ConnValue, FlowKey, FlowKey4, Timeouts, clock_ticks, conn_check,
+    conn_hash4, conn_hash6,
 };
 
 // Mmap-able, so that `xlb status` and tests read a table without a syscall per bucket.
@@ -28,6 +28,16 @@ static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE a
 static XLB_CONN_BUCKETS4: u32 = CONN_BUCKETS4;
 #[unsafe(no_mangle)]
 static XLB_CONN_BUCKETS6: u32 = CONN_BUCKETS6;
+
+/// `Meta::timeouts`, copied in at load (keepalived's `lvs_timeouts`).
+#[unsafe(no_mangle)]
+static XLB_CONN_TIMEOUTS: Timeouts = Timeouts::IPVS;
+
+#[inline(always)]
+fn timeouts() -> Timeouts {
+    // SAFETY: as `mask4`.
+    unsafe { core::ptr::read_volatile(&XLB_CONN_TIMEOUTS) }
+}
 
 /// `Meta::conn_seed`, copied in at load: the established path then reads only constants.
 #[unsafe(no_mangle)]
@@ -129,6 +139,7 @@ fn same_key<S: Slot>(slot: *mut S, key: &S::Key) -> bool {
 
 #[inline(always)]
 fn find_in<S: Slot>(
+    t: &Timeouts,
     slots: *mut [S; CONN_WAYS],
     key: &S::Key,
     hash: u32,
@@ -139,7 +150,7 @@ fn find_in<S: Slot>(
         // SAFETY: in bounds of the bucket, a map value.
         let slot = unsafe { (slots as *mut S).add(i) };
         // SAFETY: a racy read of a map value, validated by `live`.
-        if same_key(slot, key) && unsafe { (*S::value(slot)).live(hash, now) } {
+        if same_key(slot, key) && unsafe { (*S::value(slot)).live(hash, now, t) } {
             return Some(S::value(slot));
         }
         i += 1;
@@ -150,7 +161,13 @@ fn find_in<S: Slot>(
 /// Takes a slot for the flow and fills it. Its own old slot first; else an empty or
 /// expired one; else the one seen longest ago. Returns whether a live flow was evicted.
 #[inline(always)]
-fn record_in<S: Slot>(slots: *mut [S; CONN_WAYS], key: &S::Key, value: &ConnValue, now: u32) -> bool
+fn record_in<S: Slot>(
+    t: &Timeouts,
+    slots: *mut [S; CONN_WAYS],
+    key: &S::Key,
+    value: &ConnValue,
+    now: u32,
+) -> bool
 where
     S::Key: Copy,
 {
@@ -167,7 +184,7 @@ where
             break;
         }
         // SAFETY: as above; a racy read only picks a worse victim.
-        let (seen, timeout) = unsafe { ((*S::value(slot)).seen, (*S::value(slot)).timeout()) };
+        let (seen, timeout) = unsafe { ((*S::value(slot)).seen, (*S::value(slot)).timeout(t)) };
         let age = now.wrapping_sub(seen);
         if victim == CONN_WAYS && (seen == 0 || age > timeout) {
             victim = i;
@@ -224,12 +241,24 @@ impl Flow {
             Self::V4(k) => {
                 let bucket = CONNS4.get_ptr_mut(hash & mask4())?;
                 // SAFETY: a map value.
-                find_in(unsafe { &raw mut (*bucket).slots }, k, hash, now)
+                find_in(
+                    &timeouts(),
+                    unsafe { &raw mut (*bucket).slots },
+                    k,
+                    hash,
+                    now,
+                )
             }
             Self::V6(k) => {
                 let bucket = CONNS6.get_ptr_mut(hash & mask6())?;
                 // SAFETY: a map value.
-                find_in(unsafe { &raw mut (*bucket).slots }, k, hash, now)
+                find_in(
+                    &timeouts(),
+                    unsafe { &raw mut (*bucket).slots },
+                    k,
+                    hash,
+                    now,
+                )
             }
         }
     }
@@ -248,12 +277,12 @@ impl Flow {
         let evicted = match self {
             Self::V4(k) => match CONNS4.get_ptr_mut(hash & mask4()) {
                 // SAFETY: a map value.
-                Some(b) => record_in(unsafe { &raw mut (*b).slots }, k, &value, now),
+                Some(b) => record_in(&timeouts(), unsafe { &raw mut (*b).slots }, k, &value, now),
                 None => false,
             },
             Self::V6(k) => match CONNS6.get_ptr_mut(hash & mask6()) {
                 // SAFETY: a map value.
-                Some(b) => record_in(unsafe { &raw mut (*b).slots }, k, &value, now),
+                Some(b) => record_in(&timeouts(), unsafe { &raw mut (*b).slots }, k, &value, now),
                 None => false,
             },
         };

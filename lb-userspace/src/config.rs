@@ -132,6 +132,41 @@ pub struct GlobalDefs {
     /// Default 524288 (16 MiB).
     #[serde(deserialize_with = "de::conn_table_size")]
     pub connection_table_size: u32,
+    /// Idle timeouts of tracked connections, as keepalived's `lvs_timeouts tcp T tcpfin
+    /// T udp T` (IPVS's `ipvsadm --set`). Each key optional. Default: IPVS's 900, 120, 300.
+    pub lvs_timeouts: LvsTimeouts,
+}
+
+/// `global_defs.lvs_timeouts`, seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LvsTimeouts {
+    /// An established TCP connection. Default 900.
+    #[serde(deserialize_with = "de::conn_timeout")]
+    pub tcp: f64,
+    /// A TCP connection after the client's FIN. Default 120.
+    #[serde(deserialize_with = "de::conn_timeout")]
+    pub tcpfin: f64,
+    /// A UDP flow. Default 300.
+    #[serde(deserialize_with = "de::conn_timeout")]
+    pub udp: f64,
+}
+
+impl Default for LvsTimeouts {
+    fn default() -> Self {
+        Self {
+            tcp: 900.0,
+            tcpfin: 120.0,
+            udp: 300.0,
+        }
+    }
+}
+
+impl LvsTimeouts {
+    /// The data plane's form (ticks of about 1.07 s, rounded down, at least one).
+    pub fn to_ticks(self) -> lb_common::Timeouts {
+        lb_common::Timeouts::from_seconds(self.tcp as u64, self.tcpfin as u64, self.udp as u64)
+    }
 }
 
 impl Default for GlobalDefs {
@@ -165,6 +200,7 @@ impl Default for GlobalDefs {
             lvs_notify_fifo: None,
             lvs_notify_fifo_script: None,
             connection_table_size: lb_common::MAX_CONNS,
+            lvs_timeouts: LvsTimeouts::default(),
         }
     }
 }

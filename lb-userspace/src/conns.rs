@@ -9,8 +9,8 @@ use std::{
 
 use aya::maps::MapData;
 use lb_common::{
-    CONN_FIN, CONN_RST, ConnBucket4, ConnBucket6, ConnValue, PROTO_UDP, clock_ticks, conn_hash4,
-    conn_hash6,
+    CONN_FIN, CONN_RST, ConnBucket4, ConnBucket6, ConnValue, PROTO_UDP, Timeouts, clock_ticks,
+    conn_hash4, conn_hash6,
 };
 use serde::Serialize;
 
@@ -32,6 +32,8 @@ pub struct Tables {
     pub v4: MappedArray<ConnBucket4>,
     pub v6: MappedArray<ConnBucket6>,
     pub seed: u32,
+    /// The timeouts the program applies.
+    pub timeouts: Timeouts,
 }
 
 /// One tracked connection, as `ipvsadm -Lnc` would list it.
@@ -59,8 +61,8 @@ fn state_name(v: &ConnValue) -> &'static str {
     }
 }
 
-fn conn_of(client: SocketAddr, vip: SocketAddr, v: &ConnValue, now: u32) -> Conn {
-    let left = v.timeout().saturating_sub(now.wrapping_sub(v.seen));
+fn conn_of(client: SocketAddr, vip: SocketAddr, v: &ConnValue, now: u32, t: &Timeouts) -> Conn {
+    let left = v.timeout(t).saturating_sub(now.wrapping_sub(v.seen));
     Conn {
         protocol: if v.proto == PROTO_UDP { "UDP" } else { "TCP" },
         client,
@@ -69,7 +71,7 @@ fn conn_of(client: SocketAddr, vip: SocketAddr, v: &ConnValue, now: u32) -> Conn
         real_server: None,
         service_id: v.service_id,
         state: state_name(v),
-        expires_in_s: (u64::from(left) << lb_common::CLOCK_SHIFT) / 1_000_000_000,
+        expires_in_s: lb_common::seconds(left),
     }
 }
 
@@ -80,7 +82,7 @@ impl Tables {
         b4: u32,
         v6: &MapData,
         b6: u32,
-        seed: u32,
+        meta: &lb_common::Meta,
         writable: bool,
     ) -> io::Result<Self> {
         if !b4.is_power_of_two() || !b6.is_power_of_two() {
@@ -91,7 +93,8 @@ impl Tables {
         Ok(Self {
             v4: MappedArray::new(v4, b4, writable)?,
             v6: MappedArray::new(v6, b6, writable)?,
-            seed,
+            seed: meta.conn_seed,
+            timeouts: meta.timeouts,
         })
     }
 
@@ -105,26 +108,32 @@ impl Tables {
         let mut out = Vec::new();
         for i in 0..self.v4.len() {
             for s in self.v4.get(i).slots {
-                if s.value.live(conn_hash4(&s.key, self.seed), now) {
+                if s.value
+                    .live(conn_hash4(&s.key, self.seed), now, &self.timeouts)
+                {
                     let k = s.key;
                     out.push(conn_of(
                         SocketAddr::new(IpAddr::V4(Ipv4Addr::from(k.saddr)), k.sport),
                         SocketAddr::new(IpAddr::V4(Ipv4Addr::from(k.daddr)), k.dport),
                         &s.value,
                         now,
+                        &self.timeouts,
                     ));
                 }
             }
         }
         for i in 0..self.v6.len() {
             for s in self.v6.get(i).slots {
-                if s.value.live(conn_hash6(&s.key, self.seed), now) {
+                if s.value
+                    .live(conn_hash6(&s.key, self.seed), now, &self.timeouts)
+                {
                     let k = s.key;
                     out.push(conn_of(
                         SocketAddr::new(IpAddr::V6(Ipv6Addr::from(k.saddr)), k.sport),
                         SocketAddr::new(IpAddr::V6(Ipv6Addr::from(k.daddr)), k.dport),
                         &s.value,
                         now,
+                        &self.timeouts,
                     ));
                 }
             }
@@ -137,12 +146,18 @@ impl Tables {
         let mut n = 0;
         for i in 0..self.v4.len() {
             for s in self.v4.get(i).slots {
-                n += usize::from(s.value.live(conn_hash4(&s.key, self.seed), now));
+                n += usize::from(
+                    s.value
+                        .live(conn_hash4(&s.key, self.seed), now, &self.timeouts),
+                );
             }
         }
         for i in 0..self.v6.len() {
             for s in self.v6.get(i).slots {
-                n += usize::from(s.value.live(conn_hash6(&s.key, self.seed), now));
+                n += usize::from(
+                    s.value
+                        .live(conn_hash6(&s.key, self.seed), now, &self.timeouts),
+                );
             }
         }
         n

@@ -723,8 +723,13 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
     let plane = if config.virtual_server.is_empty() {
         None
     } else {
-        let (dataplane, maps) =
-            DataPlane::load_sized(&opts.pin_path, config.global_defs.connection_table_size)?;
+        let (dataplane, maps) = DataPlane::load_with(
+            &opts.pin_path,
+            crate::dataplane::ConnTableOptions {
+                conn_slots: config.global_defs.connection_table_size,
+                timeouts: config.global_defs.lvs_timeouts.to_ticks(),
+            },
+        )?;
         let sync = MapSync::adopt(maps)?;
         fresh = sync.service_count() == 0;
         if !fresh {

@@ -187,14 +187,10 @@ impl Maps {
 
     /// The connection tables, mapped into this process.
     pub fn conn_tables(&self, writable: bool) -> Result<crate::conns::Tables, DataPlaneError> {
-        let seed = self
-            .meta
-            .get(&0, 0)
-            .map_err(|source| DataPlaneError::Map {
-                name: map_names::META,
-                source,
-            })?
-            .conn_seed;
+        let meta = self.meta.get(&0, 0).map_err(|source| DataPlaneError::Map {
+            name: map_names::META,
+            source,
+        })?;
         let entries = |name, data: &MapData| {
             data.info()
                 .map(|i| i.max_entries())
@@ -202,7 +198,7 @@ impl Maps {
         };
         let b4 = entries(map_names::CONNS4, &self.conns4)?;
         let b6 = entries(map_names::CONNS6, &self.conns6)?;
-        crate::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, seed, writable)
+        crate::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, &meta, writable)
             .map_err(DataPlaneError::MapTables)
     }
 
@@ -288,6 +284,24 @@ pub fn link_pin_path(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link_{}", ifname.replace('.', "_")))
 }
 
+/// What the connection tables are made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnTableOptions {
+    /// IPv4 slots when the tables are created (`global_defs.connection_table_size`).
+    pub conn_slots: u32,
+    /// Idle timeouts (`global_defs.lvs_timeouts`).
+    pub timeouts: lb_common::Timeouts,
+}
+
+impl Default for ConnTableOptions {
+    fn default() -> Self {
+        Self {
+            conn_slots: lb_common::MAX_CONNS,
+            timeouts: lb_common::Timeouts::IPVS,
+        }
+    }
+}
+
 /// The loaded program and its maps.
 pub struct DataPlane {
     ebpf: Ebpf,
@@ -296,15 +310,31 @@ pub struct DataPlane {
 }
 
 impl DataPlane {
-    /// [`DataPlane::load_sized`] with the default connection-table size.
+    /// [`DataPlane::load_with`] with the default connection tables.
     pub fn load(pin_dir: &Path) -> Result<(Self, Maps), DataPlaneError> {
-        Self::load_sized(pin_dir, lb_common::MAX_CONNS)
+        Self::load_with(pin_dir, ConnTableOptions::default())
+    }
+
+    /// [`DataPlane::load_with`] with `conn_slots` IPv4 slots and the default timeouts.
+    pub fn load_sized(pin_dir: &Path, conn_slots: u32) -> Result<(Self, Maps), DataPlaneError> {
+        Self::load_with(
+            pin_dir,
+            ConnTableOptions {
+                conn_slots,
+                ..ConnTableOptions::default()
+            },
+        )
     }
 
     /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
-    /// the program (not attached yet). New connection tables get `conn_slots` IPv4 slots
-    /// (a power of two); pinned ones keep theirs, with a warning if that differs.
-    pub fn load_sized(pin_dir: &Path, conn_slots: u32) -> Result<(Self, Maps), DataPlaneError> {
+    /// the program (not attached yet). New connection tables get `opts.conn_slots` IPv4
+    /// slots (a power of two); pinned ones keep theirs, with a warning if that differs.
+    /// The timeouts apply to every flow from this load on.
+    pub fn load_with(
+        pin_dir: &Path,
+        opts: ConnTableOptions,
+    ) -> Result<(Self, Maps), DataPlaneError> {
+        let conn_slots = opts.conn_slots;
         ensure_bpffs(pin_dir)?;
         let pinned_meta = check_abi(pin_dir)?;
         // Adopted tables keep their seed: another one would lose every tracked flow.
@@ -329,7 +359,8 @@ impl DataPlane {
             .map_max_entries(map_names::CONNS6, b6)
             .override_global(lb_common::CONN_BUCKETS4_GLOBAL, &b4, true)
             .override_global(lb_common::CONN_BUCKETS6_GLOBAL, &b6, true)
-            .override_global(lb_common::CONN_SEED_GLOBAL, &conn_seed, true);
+            .override_global(lb_common::CONN_SEED_GLOBAL, &conn_seed, true)
+            .override_global(lb_common::CONN_TIMEOUTS_GLOBAL, &opts.timeouts, true);
         let paths: Vec<(&'static str, PathBuf)> = map_names::ALL
             .iter()
             .map(|n| (*n, pin_dir.join(n)))
@@ -355,6 +386,7 @@ impl DataPlane {
                 Meta {
                     abi_version: ABI_VERSION,
                     conn_seed,
+                    timeouts: opts.timeouts,
                 },
                 0,
             )

@@ -166,14 +166,14 @@ fn an_expired_or_torn_slot_is_a_new_flow() {
     // not follow it.
     let mut bucket = t.v4.get(b);
     let v = &mut bucket.slots[i].value;
-    assert!(v.live(conn_hash4(&k, t.seed), now_ticks()));
+    assert!(v.live(conn_hash4(&k, t.seed), now_ticks(), &t.timeouts));
     v.real ^= 1;
     t.v4.set(b, bucket);
     send(&mut p, 40002, TCP_ACK);
     assert_eq!(new_flows(&p), 3, "a torn slot is a miss");
     let v = t.v4.get(b).slots[i].value;
     assert!(
-        v.live(conn_hash4(&k, t.seed), now_ticks()),
+        v.live(conn_hash4(&k, t.seed), now_ticks(), &t.timeouts),
         "and was written whole again"
     );
 }
@@ -304,4 +304,33 @@ fn the_table_size_is_set_at_creation_and_pinned_tables_keep_theirs() {
         3000,
         "the program found the flows with the pinned size"
     );
+}
+
+#[test]
+fn lvs_timeouts_reach_the_program_and_the_readers() {
+    let mut p = plane("conn-timeouts");
+    let (dataplane, _maps) = xlb::dataplane::DataPlane::load_with(
+        &p.pins.0,
+        xlb::dataplane::ConnTableOptions {
+            timeouts: lb_common::Timeouts::from_seconds(7200, 60, 30),
+            ..Default::default()
+        },
+    )
+    .expect("loading with lvs_timeouts");
+    p.dataplane = dataplane;
+    let first = send(&mut p, 40005, TCP_SYN);
+    let c = &live(&p)[0];
+    assert!((7190..=7200).contains(&c.expires_in_s), "{c:?}");
+    // Idle for longer than IPVS's default 900 s, within 7,200: still the same flow.
+    let mut t = tables(&p);
+    let k = key(40005);
+    let (b, i) = slot_of(&t, &k);
+    let mut bucket = t.v4.get(b);
+    bucket.slots[i.unwrap()].value.seen = now_ticks() - TIMEOUT_TCP - 100;
+    t.v4.set(b, bucket);
+    assert_eq!(send(&mut p, 40005, TCP_ACK), first);
+    assert_eq!(new_flows(&p), 1, "the flow outlived IPVS's default timeout");
+    assert_eq!(send(&mut p, 40005, TCP_ACK | TCP_FIN), first);
+    let c = &live(&p)[0];
+    assert!((50..=60).contains(&c.expires_in_s), "tcpfin 60: {c:?}");
 }

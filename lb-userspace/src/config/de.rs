@@ -109,3 +109,14 @@ pub(crate) fn conn_table_size<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D:
     }
     Ok(v)
 }
+
+/// A connection idle timeout: 1 s to 30 days (IPVS takes up to about 2^31 jiffies).
+pub(crate) fn conn_timeout<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !(1.0..=2_592_000.0).contains(&v) {
+        return Err(D::Error::custom(format_args!(
+            "{v} is out of range: a timeout in seconds, 1..=2592000 (30 days)"
+        )));
+    }
+    Ok(v)
+}

@@ -832,3 +832,25 @@ fn connection_table_size_is_a_power_of_two_in_range() {
         "out of range",
     );
 }
+
+#[test]
+fn lvs_timeouts_as_keepalived_sets_them() {
+    let cfg = parse("[global_defs]\nlvs_timeouts = { tcp = 7200, udp = 60 }\n");
+    let t = cfg.global_defs.lvs_timeouts;
+    assert_eq!((t.tcp, t.tcpfin, t.udp), (7200.0, 120.0, 60.0));
+    assert_eq!(lb_common::seconds(t.to_ticks().tcp), 7199);
+    assert_eq!(
+        parse("").global_defs.lvs_timeouts.to_ticks(),
+        lb_common::Timeouts::IPVS
+    );
+    assert_err(
+        "[global_defs]\nlvs_timeouts = { tcp = 0 }\n",
+        "2:24: global_defs.lvs_timeouts.tcp",
+        "out of range",
+    );
+    assert_err(
+        "[global_defs]\nlvs_timeouts = { tcpfinwait = 3 }\n",
+        "2:18: global_defs.lvs_timeouts.tcpfinwait",
+        "expected one of `tcp`, `tcpfin`, `udp`",
+    );
+}

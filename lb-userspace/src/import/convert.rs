@@ -159,11 +159,6 @@ const GLOBAL_IGNORED: Reasons = &[
     ),
     ("lvs_flush_onstop", "xlb owns its maps"),
     (
-        "lvs_timeouts",
-        "IPVS connection timeouts: xlb's connection table uses IPVS's defaults (900 s TCP, \
-         120 s after FIN, 300 s UDP) and cannot change them yet",
-    ),
-    (
         "lvs_sync_daemon",
         "xlb does not synchronise connections between directors: after a failover \
          existing connections are scheduled again (lb_algo mh makes both directors \
@@ -955,7 +950,10 @@ impl Cx<'_> {
         if g.comment.is_none() {
             g.comment = Some(format!("global_defs ({})", n.loc));
         }
-        let words = Self::keywords(GLOBAL, &["smtp_server", "notification_email"]);
+        let words = Self::keywords(
+            GLOBAL,
+            &["smtp_server", "notification_email", "lvs_timeouts"],
+        );
         for c in self.lines(n, &words) {
             if self.simple(GLOBAL, &c, &mut g)
                 || self.ignored(GLOBAL_IGNORED, &c)
@@ -1012,6 +1010,31 @@ impl Cx<'_> {
                     }
                     let key = c.keyword().to_owned();
                     self.set(&mut g, &key, V::Str(first.text.clone()), &c);
+                }
+                "lvs_timeouts" => {
+                    // `lvs_timeouts tcp 7200 tcpfin 120 udp 300`, any subset, any order.
+                    let args: Vec<&str> = c.args().iter().map(|w| w.text.as_str()).collect();
+                    let mut t = Table::default();
+                    for pair in args.chunks(2) {
+                        match pair {
+                            [k @ ("tcp" | "tcpfin" | "udp"), v] => match parse_num(v) {
+                                Some(n) => {
+                                    t.set(k, n, &c.loc);
+                                }
+                                None => {
+                                    self.err(&c, format!("lvs_timeouts {k}: {v:?} is not a number"))
+                                }
+                            },
+                            [k, _] => self.err(
+                                &c,
+                                format!("lvs_timeouts: unknown protocol {k:?} (tcp, tcpfin, udp)"),
+                            ),
+                            _ => self.err(&c, "lvs_timeouts takes pairs: tcp T tcpfin T udp T"),
+                        }
+                    }
+                    if !t.is_empty() {
+                        self.set(&mut g, "lvs_timeouts", V::Inline(t), &c);
+                    }
                 }
                 "default_interface" => {
                     if let Some(v) = self.one(&c) {

@@ -1319,3 +1319,13 @@ fn import_long_lists_preempt_and_granularity() {
         "keepalived's bare keyword"
     );
 }
+
+#[test]
+fn import_lvs_timeouts() {
+    let c = import("global_defs {\n  lvs_timeouts tcp 7200 udp 60\n}\n");
+    let t = c.config.global_defs.lvs_timeouts;
+    assert_eq!((t.tcp, t.tcpfin, t.udp), (7200.0, 120.0, 60.0));
+    round_trip(&c);
+    let e = import_err("global_defs {\n  lvs_timeouts tcp 7200 sctp 3\n}\n");
+    has(&e, "keepalived.conf:2: ", "unknown protocol \"sctp\"");
+}
