@@ -635,6 +635,41 @@ impl Daemon {
     }
 
     /// SIGHUP: a bad new config is reported and changes nothing.
+    /// `lvs_timeouts` are constants of the loaded program: a change loads the program
+    /// again over the same pinned maps; `attach_all` then swaps it into the pinned links
+    /// atomically, as a restarted controller does. Tracked flows stay.
+    fn reload_program_for_timeouts(&mut self, old: &Config) -> Result<()> {
+        let (was, now) = (
+            &old.global_defs.lvs_timeouts,
+            &self.config.global_defs.lvs_timeouts,
+        );
+        let Some(plane) = self.plane.as_mut() else {
+            return Ok(());
+        };
+        if was == now {
+            return Ok(());
+        }
+        if old.global_defs.connection_table_size != self.config.global_defs.connection_table_size {
+            warn!("connection_table_size applies once `xlb teardown` removes the tables");
+        }
+        let pin_dir = plane.dataplane.pin_dir().to_path_buf();
+        let (dataplane, _maps) = DataPlane::load_with(
+            &pin_dir,
+            crate::dataplane::ConnTableOptions {
+                conn_slots: self.config.global_defs.connection_table_size,
+                timeouts: now.to_ticks(),
+            },
+        )?;
+        plane.dataplane = dataplane;
+        info!(
+            tcp = now.tcp,
+            tcpfin = now.tcpfin,
+            udp = now.udp,
+            "lvs_timeouts changed: program reloaded"
+        );
+        Ok(())
+    }
+
     async fn reload(&mut self, gate_rx: &mut mpsc::Receiver<GateRequest>) {
         let new = match Config::load(&self.config_path) {
             Ok(c) => c,
@@ -645,6 +680,7 @@ impl Daemon {
         };
         let old = std::mem::replace(&mut self.config, new);
         let result = async {
+            self.reload_program_for_timeouts(&old)?;
             self.locate_reals().await?;
             self.apply().await?;
             self.attach_all().await
@@ -663,10 +699,12 @@ impl Daemon {
             }
             Err(e) => {
                 error!("reload failed, restoring the running config: {e:#}");
-                self.config = old;
+                let failed = std::mem::replace(&mut self.config, old);
                 let restored = async {
+                    self.reload_program_for_timeouts(&failed)?;
                     self.locate_reals().await?;
-                    self.apply().await
+                    self.apply().await?;
+                    self.attach_all().await
                 };
                 if let Err(e) = restored.await {
                     error!("restoring the running config failed: {e:#}");

@@ -524,3 +524,61 @@ fn a_reload_with_an_off_link_real_server_keeps_the_running_config() {
         "both real servers still answer after the failed reload: rs1 {a}, rs2 {b}"
     );
 }
+
+/// The program id behind the pinned XDP link on the director's eth0.
+fn linked_prog_id(lab: &Lab) -> u64 {
+    let out = Command::new("bpftool")
+        .args(["-j", "link", "show", "pinned"])
+        .arg(lab.pins.0.join("link_eth0"))
+        .output()
+        .expect("running bpftool");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bpftool -j: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+    v["prog_id"].as_u64().expect("prog_id")
+}
+
+#[test]
+fn a_reload_with_new_lvs_timeouts_swaps_the_program_in_place() {
+    let mut lab = dr_lab("hupto", 2);
+    let cfg = write_config(&lab, &config("1", "1"));
+    start_xlb(&mut lab, "xlb", &cfg);
+    let before = linked_prog_id(&lab);
+    let (a, b) = http_through_vip(&lab, 10, "before the reload");
+    assert!(a + b == 10, "before: {a} + {b}");
+
+    write_config(
+        &lab,
+        &format!(
+            "[global_defs]\nlvs_timeouts = {{ tcp = 7200 }}\n\n{}",
+            config("1", "1")
+        ),
+    );
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log("xlb", "config reloaded", Duration::from_secs(5));
+    assert!(
+        lab.log("xlb")
+            .contains("lvs_timeouts changed: program reloaded"),
+        "{}",
+        lab.log("xlb")
+    );
+    let after = linked_prog_id(&lab);
+    assert_ne!(after, before, "the pinned link runs the reloaded program");
+    let maps = xlb::dataplane::Maps::from_pins(&lab.pins.0).expect("pinned maps");
+    let meta = maps.meta.get(&0, 0).unwrap();
+    assert_eq!(
+        meta.timeouts,
+        lb_common::Timeouts::from_seconds(7200, 120, 300)
+    );
+    let (a, b) = http_through_vip(&lab, 10, "after the reload");
+    assert!(a + b == 10, "after: {a} + {b}");
+    // A connection made before the reload is still tracked (same tables, same seed).
+    let out = Command::new(xlb_bin())
+        .args(["conns", "--json", "--pin-path"])
+        .arg(&lab.pins.0)
+        .output()
+        .expect("xlb conns");
+    let conns: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let n = conns.as_array().map_or(0, Vec::len);
+    assert!(n >= 20, "{n} connections tracked: {conns}");
+    lab.signal("xlb", 0);
+}
