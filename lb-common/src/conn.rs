@@ -19,7 +19,10 @@
 //!   slot torn by two concurrent inserts reads as empty instead of sending a flow to
 //!   another flow's real server. `seen` and `state` are single stores outside `check`.
 
-use crate::{FlowKey, FlowKey4, MAX_CONNS};
+use crate::{
+    FlowKey, FlowKey4, MAX_CONNS,
+    hash::{C1, C2, fmix},
+};
 
 /// Slots per bucket.
 pub const CONN_WAYS: usize = 4;
@@ -188,19 +191,6 @@ pub struct ConnBucket4 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct ConnBucket6 {
     pub slots: [Conn6; CONN_WAYS],
-}
-
-const C1: u32 = 0xcc9e_2d51;
-const C2: u32 = 0x1b87_3593;
-
-/// MurmurHash3's 32-bit finaliser.
-#[inline(always)]
-const fn fmix(mut h: u32) -> u32 {
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
 }
 
 /// One mixing round over a 64-bit word: cheaper than Murmur's per-32-bit rounds, and

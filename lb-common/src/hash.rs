@@ -13,8 +13,8 @@ pub const FLOW_SEED: u32 = 0x786c_6201; // "xlb\x01"
 pub const MAGLEV_OFFSET_SEED: u32 = 0x786c_6202;
 pub const MAGLEV_SKIP_SEED: u32 = 0x786c_6203;
 
-const C1: u32 = 0xcc9e_2d51;
-const C2: u32 = 0x1b87_3593;
+pub(crate) const C1: u32 = 0xcc9e_2d51;
+pub(crate) const C2: u32 = 0x1b87_3593;
 
 #[inline(always)]
 const fn mix_k(mut k: u32) -> u32 {
@@ -30,8 +30,9 @@ const fn mix_h(mut h: u32, k: u32) -> u32 {
     h.wrapping_mul(5).wrapping_add(0xe654_6b64)
 }
 
+/// MurmurHash3's 32-bit finaliser (also the connection tables' last step).
 #[inline(always)]
-const fn fmix(mut h: u32) -> u32 {
+pub(crate) const fn fmix(mut h: u32) -> u32 {
     h ^= h >> 16;
     h = h.wrapping_mul(0x85eb_ca6b);
     h ^= h >> 13;

@@ -23,7 +23,7 @@ static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE a
     Array::new();
 
 /// Bucket counts of the tables as created (`global_defs.connection_table_size`): set by
-/// the loader (`EbpfLoader::set_global`), constants to the verifier. Powers of two.
+/// the loader (`EbpfLoader::override_global`), constants to the verifier. Powers of two.
 #[unsafe(no_mangle)]
 static XLB_CONN_BUCKETS4: u32 = CONN_BUCKETS4;
 #[unsafe(no_mangle)]

@@ -103,63 +103,50 @@ impl Tables {
         (conn_hash4(key, self.seed) as usize) & (self.v4.len() - 1)
     }
 
-    /// Every live connection at tick `now`.
-    pub fn live(&self, now: u32) -> Vec<Conn> {
-        let mut out = Vec::new();
+    /// Calls `f(client, virtual service, value)` for every live slot at tick `now`.
+    fn each_live(&self, now: u32, mut f: impl FnMut(SocketAddr, SocketAddr, &ConnValue)) {
+        let t = &self.timeouts;
         for i in 0..self.v4.len() {
             for s in self.v4.get(i).slots {
-                if s.value
-                    .live(conn_hash4(&s.key, self.seed), now, &self.timeouts)
-                {
-                    let k = s.key;
-                    out.push(conn_of(
-                        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(k.saddr)), k.sport),
-                        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(k.daddr)), k.dport),
+                let k = s.key;
+                if s.value.live(conn_hash4(&k, self.seed), now, t) {
+                    let ip = |a| IpAddr::V4(Ipv4Addr::from(a));
+                    f(
+                        SocketAddr::new(ip(k.saddr), k.sport),
+                        SocketAddr::new(ip(k.daddr), k.dport),
                         &s.value,
-                        now,
-                        &self.timeouts,
-                    ));
+                    );
                 }
             }
         }
         for i in 0..self.v6.len() {
             for s in self.v6.get(i).slots {
-                if s.value
-                    .live(conn_hash6(&s.key, self.seed), now, &self.timeouts)
-                {
-                    let k = s.key;
-                    out.push(conn_of(
-                        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(k.saddr)), k.sport),
-                        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(k.daddr)), k.dport),
+                let k = s.key;
+                if s.value.live(conn_hash6(&k, self.seed), now, t) {
+                    let ip = |a| IpAddr::V6(Ipv6Addr::from(a));
+                    f(
+                        SocketAddr::new(ip(k.saddr), k.sport),
+                        SocketAddr::new(ip(k.daddr), k.dport),
                         &s.value,
-                        now,
-                        &self.timeouts,
-                    ));
+                    );
                 }
             }
         }
+    }
+
+    /// Every live connection at tick `now`.
+    pub fn live(&self, now: u32) -> Vec<Conn> {
+        let mut out = Vec::new();
+        self.each_live(now, |client, vip, v| {
+            out.push(conn_of(client, vip, v, now, &self.timeouts));
+        });
         out
     }
 
     /// How many live connections there are (without building the list).
     pub fn count_live(&self, now: u32) -> usize {
         let mut n = 0;
-        for i in 0..self.v4.len() {
-            for s in self.v4.get(i).slots {
-                n += usize::from(
-                    s.value
-                        .live(conn_hash4(&s.key, self.seed), now, &self.timeouts),
-                );
-            }
-        }
-        for i in 0..self.v6.len() {
-            for s in self.v6.get(i).slots {
-                n += usize::from(
-                    s.value
-                        .live(conn_hash6(&s.key, self.seed), now, &self.timeouts),
-                );
-            }
-        }
+        self.each_live(now, |_, _, _| n += 1);
         n
     }
 }

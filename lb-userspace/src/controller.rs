@@ -639,19 +639,18 @@ impl Daemon {
     /// again over the same pinned maps; `attach_all` then swaps it into the pinned links
     /// atomically, as a restarted controller does. Tracked flows stay.
     fn reload_program_for_timeouts(&mut self, old: &Config) -> Result<()> {
-        let (was, now) = (
-            &old.global_defs.lvs_timeouts,
-            &self.config.global_defs.lvs_timeouts,
-        );
+        let (was, now) = (&old.global_defs, &self.config.global_defs);
         let Some(plane) = self.plane.as_mut() else {
             return Ok(());
         };
-        if was == now {
+        if was.lvs_timeouts == now.lvs_timeouts {
+            // Loading the program again would say so itself (`DataPlane::load_with`).
+            if was.connection_table_size != now.connection_table_size {
+                warn!("connection_table_size applies once `xlb teardown` removes the tables");
+            }
             return Ok(());
         }
-        if old.global_defs.connection_table_size != self.config.global_defs.connection_table_size {
-            warn!("connection_table_size applies once `xlb teardown` removes the tables");
-        }
+        let now = &now.lvs_timeouts;
         let pin_dir = plane.dataplane.pin_dir().to_path_buf();
         let (dataplane, _maps) = DataPlane::load_with(
             &pin_dir,

@@ -69,8 +69,6 @@ pub enum DataPlaneError {
     MissingMap(&'static str),
     #[error("map {0} is not an array")]
     NotAnArray(&'static str),
-    #[error("mapping the connection tables: {0}")]
-    MapTables(std::io::Error),
     #[error("mapping {name}: {source}")]
     Mmap {
         name: &'static str,
@@ -198,8 +196,12 @@ impl Maps {
         };
         let b4 = entries(map_names::CONNS4, &self.conns4)?;
         let b6 = entries(map_names::CONNS6, &self.conns6)?;
-        crate::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, &meta, writable)
-            .map_err(DataPlaneError::MapTables)
+        crate::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, &meta, writable).map_err(
+            |source| DataPlaneError::Mmap {
+                name: "xlb_conns4, xlb_conns6",
+                source,
+            },
+        )
     }
 
     /// Opens the maps pinned under `dir` (for `xlb status`; needs no program).
@@ -313,17 +315,6 @@ impl DataPlane {
     /// [`DataPlane::load_with`] with the default connection tables.
     pub fn load(pin_dir: &Path) -> Result<(Self, Maps), DataPlaneError> {
         Self::load_with(pin_dir, ConnTableOptions::default())
-    }
-
-    /// [`DataPlane::load_with`] with `conn_slots` IPv4 slots and the default timeouts.
-    pub fn load_sized(pin_dir: &Path, conn_slots: u32) -> Result<(Self, Maps), DataPlaneError> {
-        Self::load_with(
-            pin_dir,
-            ConnTableOptions {
-                conn_slots,
-                ..ConnTableOptions::default()
-            },
-        )
     }
 
     /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads

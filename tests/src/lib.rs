@@ -16,7 +16,7 @@ use aya::programs::{TestRun, TestRunOptions};
 use lb_common::{PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey};
 use xlb::{
     controller::addr16,
-    dataplane::{DataPlane, Maps},
+    dataplane::{ConnTableOptions, DataPlane, Maps},
     sync::{DesiredReal, DesiredService, MapSync},
 };
 
@@ -112,8 +112,14 @@ impl Plane {
     /// A plane whose IPv4 connection table has `conn_slots` slots.
     pub fn sized(tag: &str, conn_slots: u32) -> Self {
         let pins = PinDir::new(tag);
-        let (dataplane, maps) =
-            DataPlane::load_sized(&pins.0, conn_slots).expect("loading the XDP program");
+        let (dataplane, maps) = DataPlane::load_with(
+            &pins.0,
+            ConnTableOptions {
+                conn_slots,
+                ..Default::default()
+            },
+        )
+        .expect("loading the XDP program");
         let mut sync = MapSync::adopt(maps).expect("adopting fresh maps");
         let mut ifaces = std::collections::BTreeMap::new();
         ifaces.insert(TEST_IFINDEX, DIRECTOR_MAC);

@@ -392,6 +392,30 @@ impl Lab {
 
 pub const LAB_DIRECTOR2: &str = "198.18.0.3";
 
+/// The HA labs' virtual server, in TOML: `LAB_VIP:80` over rs1 and rs2 with `mh`, so that
+/// either director sends a client to the same real server.
+pub fn lab_mh_service() -> String {
+    format!(
+        r#"
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 80
+protocol = "TCP"
+lb_algo = "mh"
+
+[[virtual_server.real_server]]
+ip = "{rs1}"
+port = 80
+
+[[virtual_server.real_server]]
+ip = "{rs2}"
+port = 80
+"#,
+        rs1 = lab_real(1),
+        rs2 = lab_real(2)
+    )
+}
+
 /// The HA lab: like [`dr_lab`] but with two directors, `dir1` (198.18.0.2) and `dir2`
 /// (198.18.0.3), and no VIP on either: VRRP moves it. Both switch ports run the XDP pass
 /// program.

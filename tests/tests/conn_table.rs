@@ -294,8 +294,14 @@ fn the_table_size_is_set_at_creation_and_pinned_tables_keep_theirs() {
         "{n} of 3,000 flows in 4,096 slots"
     );
     // A restart asking for another size adopts the pinned tables as they are.
-    let (dataplane, maps) = xlb::dataplane::DataPlane::load_sized(&p.pins.0, 1 << 16)
-        .expect("loading over the pinned maps");
+    let (dataplane, maps) = xlb::dataplane::DataPlane::load_with(
+        &p.pins.0,
+        xlb::dataplane::ConnTableOptions {
+            conn_slots: 1 << 16,
+            ..Default::default()
+        },
+    )
+    .expect("loading over the pinned maps");
     p.dataplane = dataplane;
     assert_eq!(maps.conn_tables(false).unwrap().v4.len(), 1024);
     assert_eq!(send(&mut p, 20000, TCP_ACK), 11);

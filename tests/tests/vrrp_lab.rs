@@ -7,7 +7,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_real, mac_of, start_xlb_in, wait_vip, xlb_bin,
+    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_mh_service, mac_of, start_xlb_in, wait_vip,
+    xlb_bin,
 };
 
 fn vip(port: u16) -> SocketAddr {
@@ -26,23 +27,8 @@ priority = {priority}
 advert_int = 1
 virtual_ipaddress = ["{LAB_VIP}/32"]
 {extra}
-
-[[virtual_server]]
-ip = "{LAB_VIP}"
-port = 80
-protocol = "TCP"
-lb_algo = "mh"
-
-[[virtual_server.real_server]]
-ip = "{rs1}"
-port = 80
-
-[[virtual_server.real_server]]
-ip = "{rs2}"
-port = 80
-"#,
-        rs1 = lab_real(1),
-        rs2 = lab_real(2)
+{service}"#,
+        service = lab_mh_service()
     )
 }
 

@@ -20,7 +20,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, anyhow, bail};
-use integration_tests::netns::{LAB_VIP, Lab, ha_lab, has_address, lab_real, start_xlb_in};
+use integration_tests::netns::{LAB_VIP, Lab, ha_lab, has_address, lab_mh_service, start_xlb_in};
 use serde_json::json;
 
 use crate::{
@@ -42,23 +42,8 @@ priority = {priority}
 advert_int = {advert}
 version = {version}
 virtual_ipaddress = ["{LAB_VIP}/32"]
-
-[[virtual_server]]
-ip = "{LAB_VIP}"
-port = 80
-protocol = "TCP"
-lb_algo = "mh"
-
-[[virtual_server.real_server]]
-ip = "{rs1}"
-port = 80
-
-[[virtual_server.real_server]]
-ip = "{rs2}"
-port = 80
-"#,
-        rs1 = lab_real(1),
-        rs2 = lab_real(2)
+{service}"#,
+        service = lab_mh_service()
     )
 }
 
