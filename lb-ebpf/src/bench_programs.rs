@@ -341,6 +341,54 @@ pub fn xlb_bench_m_seq(_ctx: XdpContext) -> u32 {
     found(next_seq() != u64::MAX)
 }
 
+// Random 128-byte buckets, read one after the other: each read's address depends on the
+// last read's value, so the time is the memory latency a new flow's bucket costs on a table
+// of that size (independent reads would overlap and hide it). Both cache lines of the bucket
+// are read, as a new flow's scan of the four slots does.
+#[btf_map(name = "xlb_bench_map_bucket_big")]
+static M_BUCKET_BIG: Array<[u64; 16], 1> = Array::new();
+
+#[btf_map(name = "xlb_bench_map_bucket_small")]
+static M_BUCKET_SMALL: Array<[u64; 16], 1> = Array::new();
+
+/// `buckets`: the map's size, a power of two (set at load).
+#[inline(always)]
+fn chase(map: &Array<[u64; 16], 1>, buckets: u32) -> u32 {
+    let Some(p) = M_SEQ.get_ptr_mut(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+    let s = unsafe { *p };
+    // Non-linear in `s`: a linear hash of a counter is a constant stride, which the
+    // hardware prefetcher follows, hiding the latency.
+    let mut h = (s.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as u32;
+    h ^= h >> 15;
+    h = h.wrapping_mul(0x2c1b_3c6d);
+    h ^= h >> 12;
+    match map.get(h & (buckets - 1)) {
+        Some(b) => {
+            // The buckets hold zeros: adding the words keeps the chain dependent on both
+            // lines.
+            // SAFETY: as above.
+            unsafe { *p = s + 1 + b[3] + b[11] };
+            found(true)
+        }
+        None => xdp_action::XDP_ABORTED,
+    }
+}
+
+/// As `lb_common::CONN_BUCKETS4`: the default IPv4 connection table, 16 MiB.
+#[xdp]
+pub fn xlb_bench_m_bucket_big(_ctx: XdpContext) -> u32 {
+    chase(&M_BUCKET_BIG, 1 << 17)
+}
+
+/// 4,096 buckets, 512 KiB: a 16,384-slot table.
+#[xdp]
+pub fn xlb_bench_m_bucket_small(_ctx: XdpContext) -> u32 {
+    chase(&M_BUCKET_SMALL, 1 << 12)
+}
+
 // ---- A prototype of a cheaper established path, to measure a suggestion. ----
 // The flow is looked up first, in an IPv4-only connection table with a 16-byte key; the
 // service's state comes from an array indexed by the service id the flow entry holds, and

@@ -193,6 +193,18 @@ const MICRO: &[Micro] = &[
         what: "the same, common LRU, 16-byte key",
         baseline: Some("xlb_bench_m_seq"),
     },
+    Micro {
+        key: "random_bucket_16mib",
+        program: "xlb_bench_m_bucket_big",
+        what: "read of a random 128-byte bucket, 16 MiB table (default xlb_conns4)",
+        baseline: Some("xlb_bench_m_seq"),
+    },
+    Micro {
+        key: "random_bucket_512kib",
+        program: "xlb_bench_m_bucket_small",
+        what: "the same, 512 KiB table (16,384 slots)",
+        baseline: Some("xlb_bench_m_seq"),
+    },
 ];
 
 fn load_micro() -> Result<Ebpf> {
@@ -214,6 +226,8 @@ fn load_micro() -> Result<Ebpf> {
             ("xlb_bench_map_p_conns", conns),
             ("xlb_bench_map_p_svc", lb_common::MAX_SERVICES),
             ("xlb_bench_map_p_reals", lb_common::MAX_REALS),
+            ("xlb_bench_map_bucket_big", lb_common::CONN_BUCKETS4),
+            ("xlb_bench_map_bucket_small", SMALL_TABLE / 4),
         ],
     )?;
     // The prototype's state for the established test frame (see proto_frame_key).
@@ -549,6 +563,11 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     msec.note(
         "keys and buckets are cache-hot here; with many flows the lookups also miss the \
          cache (compare the 1 / 1,024 / 65,536-flow forwarding rows)",
+    );
+    msec.note(
+        "random bucket: each read's address depends on the last one, so the figure is the \
+         latency of the bucket miss a new flow pays on a table of that size, the part of \
+         testrun_ns_new_flow that no change to xlb's instructions removes",
     );
 
     // The program itself.
