@@ -380,10 +380,10 @@ fn chase(map: &Array<[u64; 16], 1>, buckets: u32) -> u32 {
 /// As `lb_common::CONN_BUCKETS4`: the default IPv4 connection table, 16 MiB.
 #[xdp]
 pub fn xlb_bench_m_bucket_big(_ctx: XdpContext) -> u32 {
-    chase(&M_BUCKET_BIG, 1 << 17)
+    chase(&M_BUCKET_BIG, lb_common::CONN_BUCKETS4)
 }
 
-/// 4,096 buckets, 512 KiB: a 16,384-slot table.
+/// 4,096 buckets, 512 KiB: a 16,384-slot table (the driver's `SMALL_TABLE`).
 #[xdp]
 pub fn xlb_bench_m_bucket_small(_ctx: XdpContext) -> u32 {
     chase(&M_BUCKET_SMALL, 1 << 12)
