@@ -1,7 +1,7 @@
 //! The connection tables `xlb_conns4` (IPv4) and `xlb_conns6` (IPv6): set-associative hash
 //! tables in mmap-able BPF arrays, written by the XDP program only.
 //!
-//! Why not the kernel's LRU hash: `cargo xtask bench` measured an LRU hit at 35 ns (a
+//! Why not the kernel's LRU hash: `cargo xtask bench` measured an LRU hit at 25-29 ns (a
 //! helper call and jhash) and an LRU insert at 570-620 ns (its list locks), where the
 //! aims are 60 ns for an established flow and 150 ns for a new one. The verifier inlines
 //! an array lookup, so a hit here costs our hash and one cache line, an insert a few
