@@ -5,6 +5,7 @@
 //!   out of the interface named in the run's context. The kernel recycles its pages without
 //!   resetting their bytes (and the director rewrites the MACs in place), so it writes the
 //!   whole Ethernet + IPv4 + UDP header every time, the flow taken from a per-CPU counter.
+//!   Paced by `gap_ns` in its config (the bench searches for the director's peak rate).
 //! - `xlb_bench_sink`: counts and drops: the real server's stand-in.
 //! - `xlb_bench_swap`: the ceiling, the least a forwarder can do: swap MACs, `XDP_TX`.
 //! - `xlb_bench_fwd`: the ceiling for a real server behind another interface: set both
@@ -23,7 +24,7 @@
 use aya_ebpf::{
     bindings::{BPF_F_NO_COMMON_LRU, BPF_F_NO_PREALLOC, xdp_action},
     btf_maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray},
-    helpers::bpf_redirect,
+    helpers::{bpf_ktime_get_ns, bpf_redirect},
     macros::{btf_map, xdp},
     programs::XdpContext,
 };
@@ -46,6 +47,8 @@ pub struct GenCfg {
     /// IPv4 total length (the frame length - 14).
     pub ip_len: u16,
     pub _pad: u16,
+    /// Nanoseconds between frames; 0: as fast as the CPU goes.
+    pub gap_ns: u32,
 }
 
 /// `xlb_bench_fwd_cfg[0]`.
@@ -64,6 +67,10 @@ static GEN_CFG: Array<GenCfg, 1> = Array::new();
 #[btf_map(name = "xlb_bench_gen_n")]
 static GEN_N: PerCpuArray<u64, 1> = PerCpuArray::new();
 
+/// When the generator may send its next frame (per CPU, ns of `bpf_ktime_get_ns`).
+#[btf_map(name = "xlb_bench_gen_clock")]
+static GEN_CLOCK: PerCpuArray<u64, 1> = PerCpuArray::new();
+
 /// Frames the sink received (per CPU).
 #[btf_map(name = "xlb_bench_sink_n")]
 static SINK_N: PerCpuArray<u64, 1> = PerCpuArray::new();
@@ -80,6 +87,29 @@ fn fold(mut sum: u32) -> u16 {
     !(sum as u16)
 }
 
+/// Waits until the generator's clock allows the next frame, then moves the clock on by
+/// `gap`. A generator that fell behind by more than a few batches starts afresh from now
+/// (no burst to catch up).
+#[inline(always)]
+fn pace(gap: u64) {
+    let Some(clock) = GEN_CLOCK.get_ptr_mut(0) else {
+        return;
+    };
+    // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+    let next = unsafe { *clock };
+    // SAFETY: plain helper call.
+    let mut now = unsafe { bpf_ktime_get_ns() };
+    let mut spins = 0;
+    while now < next && spins < 256 {
+        // SAFETY: as above.
+        now = unsafe { bpf_ktime_get_ns() };
+        spins += 1;
+    }
+    let base = if now > next + 256 * gap { now } else { next };
+    // SAFETY: as above.
+    unsafe { *clock = base + gap };
+}
+
 #[xdp]
 pub fn xlb_bench_gen(ctx: XdpContext) -> u32 {
     let start = ctx.data();
@@ -92,6 +122,9 @@ pub fn xlb_bench_gen(ctx: XdpContext) -> u32 {
     let Some(n) = GEN_N.get_ptr_mut(0) else {
         return xdp_action::XDP_ABORTED;
     };
+    if cfg.gap_ns != 0 {
+        pace(cfg.gap_ns as u64);
+    }
     // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
     let c = unsafe {
         let c = *n;

@@ -22,6 +22,7 @@ mod control;
 mod failover;
 mod forward;
 mod objs;
+mod peak;
 mod report;
 mod testrun;
 

@@ -1,7 +1,7 @@
 //! The bench programs of lb-ebpf/src/bench_programs.rs: loading them out of the object
 //! that xlb embeds, and the userspace mirrors of their config structs.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, PerCpuArray},
@@ -22,6 +22,8 @@ pub struct GenCfg {
     pub sport: u16,
     pub ip_len: u16,
     pub _pad: u16,
+    /// Nanoseconds between frames; 0: flat out (`peak.rs`).
+    pub gap_ns: u32,
 }
 
 /// Mirror of `bench_programs::FwdCfg`.
@@ -49,7 +51,7 @@ unsafe impl aya::Pod for GenCfg {}
 unsafe impl aya::Pod for FwdCfg {}
 unsafe impl aya::Pod for ProtoReal {}
 const _: () = assert!(std::mem::size_of::<ProtoReal>() == 24);
-const _: () = assert!(std::mem::size_of::<GenCfg>() == 32);
+const _: () = assert!(std::mem::size_of::<GenCfg>() == 36);
 const _: () = assert!(std::mem::size_of::<FwdCfg>() == 16);
 
 /// Loads the object with xlb's own maps shrunk to one entry (unused here) and the given
@@ -96,6 +98,21 @@ pub fn percpu_sum(ebpf: &Ebpf, map: &str) -> Result<u64> {
         .with_context(|| format!("map {map} missing"))?;
     let a: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(m)?;
     Ok(a.get(&0, 0)?.iter().sum())
+}
+
+/// A second handle on a one-entry config map, by id: it can be written while a program of
+/// the object runs on another thread (the object itself is borrowed by that thread).
+pub fn cfg_handle<T: aya::Pod>(ebpf: &Ebpf, map: &str) -> Result<Array<MapData, T>> {
+    let m = ebpf
+        .map(map)
+        .with_context(|| format!("map {map} missing"))?;
+    let id = match m {
+        aya::maps::Map::Array(d) => d.info()?.id(),
+        _ => bail!("map {map} is not an array"),
+    };
+    Ok(Array::try_from(aya::maps::Map::Array(MapData::from_id(
+        id,
+    )?))?)
 }
 
 pub fn set_cfg<T: aya::Pod>(ebpf: &mut Ebpf, map: &str, value: T) -> Result<()> {
