@@ -372,7 +372,9 @@ fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
 }
 
 /// The full path: find the service, schedule (or follow persistence), record the flow.
-#[inline(never)]
+/// Inlined: as a BPF-to-BPF call it cost every packet, established ones too, 11 ns in
+/// `BPF_PROG_TEST_RUN` (27 -> 16 ns over the empty program; new flow 130 -> 111).
+#[inline(always)]
 fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, Verdict> {
     let e = pkt.endpoints();
     let svc =
