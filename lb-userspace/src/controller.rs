@@ -24,6 +24,7 @@ use tokio::{
 use tracing::{error, info, warn};
 
 use crate::{
+    alert::Mailer,
     check::{self, HealthMonitor, RealKey},
     config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
     dataplane::{AttachMode, DataPlane},
@@ -354,6 +355,9 @@ impl Daemon {
             if let Some(c) = command {
                 run_in_background(c.clone());
             }
+            if let Some(m) = Mailer::when_enabled(&self.config, vs.smtp_alert) {
+                m.send(m.quorum(key.0, key.1, key.2, up));
+            }
         }
     }
 
@@ -432,6 +436,9 @@ impl Daemon {
             };
             if let Some(c) = command {
                 run_in_background(c.clone());
+            }
+            if let Some(m) = Mailer::when_enabled(&self.config, rs.smtp_alert) {
+                m.send(m.real_server(&v.key, v.alive, &v.reason));
             }
         }
         self.health.insert(
@@ -729,18 +736,27 @@ fn fmt_mac(m: &[u8; 6]) -> String {
     )
 }
 
-/// Says loudly what the config asks for that this version does not do yet, rather than
-/// letting a keepalived user believe it happens.
-fn warn_unimplemented(config: &Config) {
+/// Says loudly when the config asks for notifications that will not happen (mail without
+/// a relay, notify FIFOs), rather than letting a keepalived user believe they will.
+fn warn_silent_notifications(config: &Config) {
     let g = &config.global_defs;
-    let mail_wanted = !g.notification_email.is_empty()
-        && (g.smtp_alert
-            || config
-                .vrrp_instance
-                .iter()
-                .any(|i| i.smtp_alert == Some(true)));
-    if mail_wanted {
-        warn!("smtp_alert is set but xlb does not send mail yet: use notify scripts meanwhile");
+    let asked = g.smtp_alert
+        || config
+            .vrrp_instance
+            .iter()
+            .any(|i| i.smtp_alert == Some(true))
+        || config.virtual_server.iter().any(|vs| {
+            vs.smtp_alert == Some(true) || vs.real_server.iter().any(|r| r.smtp_alert == Some(true))
+        });
+    if asked && Mailer::from_global(g).is_none() {
+        warn!(
+            "smtp_alert is set but no mail will be sent: global_defs needs smtp_server and \
+             notification_email"
+        );
+    }
+    let fifos = [&g.notify_fifo, &g.vrrp_notify_fifo, &g.lvs_notify_fifo];
+    if fifos.iter().any(|f| f.is_some()) {
+        warn!("notify_fifo is set but xlb does not write notify FIFOs yet: use notify scripts");
     }
 }
 
@@ -753,7 +769,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
             opts.config_path.display()
         );
     }
-    warn_unimplemented(&config);
+    warn_silent_notifications(&config);
     let handle = neighbor::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let mut fresh = true;

@@ -11,6 +11,7 @@
 //! - `status`: `xlb status`, read from the pinned maps.
 //! - `realserver`: `xlb realserver setup|teardown` for DR real servers.
 
+pub mod alert;
 pub mod arena;
 pub mod check;
 pub mod config;

@@ -208,6 +208,103 @@ fn a_failing_vrrp_script_lowers_the_priority_and_notify_scripts_report_transitio
     );
 }
 
+/// A real SMTP server (the `smtpd` module of Debian's Python 3.11, which `cargo xtask
+/// setup` installs, printing what it receives) in namespace `ns` on 127.0.0.1:`port`, up
+/// and listening when this returns.
+fn start_smtp_relay(lab: &mut Lab, ns: &str, label: &str, port: u16) {
+    let mut cmd = lab.command(ns, std::path::Path::new("/usr/bin/python3"));
+    cmd.args([
+        "-u",
+        "-W",
+        "ignore",
+        "-m",
+        "smtpd",
+        "-n",
+        "-c",
+        "DebuggingServer",
+    ])
+    .arg(format!("127.0.0.1:{port}"));
+    lab.spawn(label, cmd);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab
+        .sh(ns, "ss -Hltn")
+        .contains(&format!("127.0.0.1:{port}"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the SMTP relay did not listen (python3 -m smtpd needs Python <= 3.11): {}",
+            lab.log(label)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn mail_alerts_reach_a_real_smtp_relay_on_transitions_and_real_server_failures() {
+    let mut lab = ha_lab("vrrpmail", 2);
+    start_smtp_relay(&mut lab, "dir1", "smtp", 2525);
+    // The instance's transitions, and one real server whose tcp_check port is closed.
+    let text = format!(
+        r#"
+[global_defs]
+router_id = "dir1"
+notification_email = ["ops@example.org", "noc@example.org"]
+notification_email_from = "xlb@dir1.example.org"
+smtp_server = "127.0.0.1:2525"
+smtp_connect_timeout = 5
+smtp_alert = true
+{}
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 8080
+protocol = "TCP"
+lb_algo = "rr"
+delay_loop = 1
+
+[[virtual_server.real_server]]
+ip = "{rs}"
+port = 8080
+tcp_check = {{ connect_timeout = 1, retry = 0 }}
+"#,
+        config(150, ""),
+        rs = integration_tests::netns::lab_real(2)
+    );
+    let c1 = write(&lab, "dir1.toml", &text);
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    let master = "Subject: [dir1] VRRP Instance VI_1 - Entering MASTER state";
+    let down = format!(
+        "Subject: [dir1] Realserver [{}]:tcp:8080 - DOWN",
+        integration_tests::netns::lab_real(2)
+    );
+    lab.wait_log("smtp", master, Duration::from_secs(10));
+    lab.wait_log("smtp", &down, Duration::from_secs(10));
+    let mail = lab.log("smtp");
+    // keepalived's order: every instance starts in BACKUP, then wins the election.
+    let backup = mail
+        .find("Subject: [dir1] VRRP Instance VI_1 - Entering BACKUP state")
+        .expect("a BACKUP mail first");
+    assert!(backup < mail.find(master).unwrap(), "{mail}");
+    assert!(mail.contains("From: xlb@dir1.example.org"), "{mail}");
+    assert!(
+        mail.contains("To: ops@example.org, noc@example.org"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("=> VRRP Instance is now owning VRRP VIPs <="),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("=> CHECK failed on service: tcp_check"),
+        "{mail}"
+    );
+    assert!(
+        lab.log("xlb1").contains("mail alert sent"),
+        "{}",
+        lab.log("xlb1")
+    );
+}
+
 #[test]
 fn a_vip_left_by_a_crashed_predecessor_is_removed_at_startup() {
     let mut lab = ha_lab("vrrpstale", 0);

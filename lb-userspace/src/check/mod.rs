@@ -17,7 +17,7 @@ pub mod dns;
 pub mod http;
 pub mod misc;
 pub mod monitor;
-mod net;
+pub(crate) mod net;
 pub mod ping;
 pub mod smtp;
 pub mod state;

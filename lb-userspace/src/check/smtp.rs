@@ -17,7 +17,10 @@ pub struct SmtpSpec {
 
 /// The code of a complete reply, reading continuation lines (`NNN-`) until the last
 /// (`NNN ` or `NNN`).
-async fn reply<R: AsyncBufReadExt + Unpin>(r: &mut R, what: &str) -> Result<u16, String> {
+pub(crate) async fn reply<R: AsyncBufReadExt + Unpin>(
+    r: &mut R,
+    what: &str,
+) -> Result<u16, String> {
     let mut line = String::new();
     loop {
         line.clear();

@@ -28,7 +28,10 @@ use super::{
     track::{self, Tracked},
     vip::{self, GarpSchedule},
 };
-use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
+use crate::{
+    alert::Mailer,
+    config::{Config, InitialState, VirtualIpAddress, VrrpInstance},
+};
 
 /// Everything an instance needs, resolved from the config.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,6 +61,8 @@ pub struct InstanceSpec {
     pub track_scripts: Vec<(String, Tracked)>,
     /// The config block, for the notify commands.
     pub config: VrrpInstance,
+    /// Where transitions are mailed (`smtp_alert`), if they are.
+    pub mailer: Option<Mailer>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -127,6 +132,7 @@ impl InstanceSpec {
                 })
                 .collect(),
             config: i.clone(),
+            mailer: Mailer::when_enabled(cfg, i.smtp_alert),
         }
     }
 
@@ -501,6 +507,11 @@ impl Driver {
                         to.as_str()
                     };
                     track::notify(&self.spec.config, name, self.machine.effective_priority());
+                    if let Some(m) = &self.spec.mailer {
+                        if let Some(alert) = m.vrrp(&self.spec.name, name) {
+                            m.send(alert);
+                        }
+                    }
                     info!(
                         instance = %self.spec.name,
                         %from,

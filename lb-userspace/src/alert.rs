@@ -1,0 +1,523 @@
+//! Mail alerts (keepalived's `smtp_alert`): one message per event, handed to the relay in
+//! `global_defs.smtp_server` in the background. Like keepalived, plain SMTP with no TLS
+//! and no authentication: the relay is a local MTA that takes mail from this host. Every
+//! reply is checked; a failure is logged with the relay's answer and the mail is dropped
+//! (an alert never holds up a failover).
+//!
+//! The subjects and bodies follow keepalived's, so that mail filters written for it keep
+//! working: `[LVS_01] VRRP Instance VI_1 - Entering MASTER state`,
+//! `[LVS_01] Realserver [198.18.0.21]:tcp:80 - DOWN`.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context as _, Result, bail};
+use tokio::{
+    io::{AsyncWriteExt, BufReader},
+    net::TcpStream,
+    time::timeout,
+};
+use tracing::{info, warn};
+
+use crate::{
+    check::{RealKey, net::host_name, smtp::reply},
+    config::{Config, GlobalDefs, Protocol},
+};
+
+/// Where alerts go and who they come from (`global_defs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailer {
+    /// `host[:port]`, port 25 if absent (`[v6]:port` for IPv6).
+    relay: String,
+    helo: String,
+    from: String,
+    to: Vec<String>,
+    /// Bounds the connection, then each reply (`smtp_connect_timeout`).
+    timeout: Duration,
+    /// The `[...]` of every subject: `router_id`, else the host name.
+    router_id: String,
+}
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub subject: String,
+    pub body: String,
+}
+
+impl Mailer {
+    /// The mailer `global_defs` describes, if it names a relay and at least one recipient.
+    pub fn from_global(g: &GlobalDefs) -> Option<Self> {
+        let relay = g.smtp_server.clone()?;
+        if g.notification_email.is_empty() {
+            return None;
+        }
+        let host = host_name();
+        Some(Self {
+            relay,
+            helo: g.smtp_helo_name.clone().unwrap_or_else(|| host.clone()),
+            from: g
+                .notification_email_from
+                .clone()
+                .unwrap_or_else(|| format!("xlb@{host}")),
+            to: g.notification_email.clone(),
+            timeout: Duration::from_secs_f64(g.smtp_connect_timeout.max(0.1)),
+            router_id: g.router_id.clone().unwrap_or(host),
+        })
+    }
+
+    /// The mailer for an object whose own `smtp_alert` is `own` (unset: the global one).
+    pub fn when_enabled(cfg: &Config, own: Option<bool>) -> Option<Self> {
+        if own.unwrap_or(cfg.global_defs.smtp_alert) {
+            Self::from_global(&cfg.global_defs)
+        } else {
+            None
+        }
+    }
+
+    /// A VRRP instance entered `state` (MASTER, BACKUP, FAULT); other states send nothing.
+    pub fn vrrp(&self, instance: &str, state: &str) -> Option<Alert> {
+        let body = match state {
+            "MASTER" => "=> VRRP Instance is now owning VRRP VIPs <=",
+            "BACKUP" => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
+            "FAULT" => "=> VRRP Instance is in FAULT state <=",
+            _ => return None,
+        };
+        Some(Alert {
+            subject: format!(
+                "[{}] VRRP Instance {instance} - Entering {state} state",
+                self.router_id
+            ),
+            body: body.to_owned(),
+        })
+    }
+
+    /// A real server went up or down, and why (the checker's reason).
+    pub fn real_server(&self, key: &RealKey, up: bool, reason: &str) -> Alert {
+        let rip = match key.rip {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => a.to_string(),
+        };
+        Alert {
+            subject: format!(
+                "[{}] Realserver [{rip}]:{}:{} - {}",
+                self.router_id,
+                key.protocol.as_str().to_ascii_lowercase(),
+                key.rport,
+                if up { "UP" } else { "DOWN" }
+            ),
+            body: if up {
+                format!("=> CHECK succeed on service: {reason} <=")
+            } else {
+                format!("=> CHECK failed on service: {reason} <=")
+            },
+        }
+    }
+
+    /// A virtual service gained or lost its quorum.
+    pub fn quorum(&self, vip: IpAddr, port: u16, protocol: Protocol, up: bool) -> Alert {
+        let service = SocketAddr::new(vip, port);
+        Alert {
+            subject: format!(
+                "[{}] Virtual Server {service}/{} - {}",
+                self.router_id,
+                protocol.as_str().to_ascii_lowercase(),
+                if up { "UP" } else { "DOWN" }
+            ),
+            body: if up {
+                "=> Gained quorum <=".to_owned()
+            } else {
+                "=> Lost quorum <=".to_owned()
+            },
+        }
+    }
+
+    /// Sends `alert` in the background; the outcome is logged.
+    pub fn send(&self, alert: Alert) {
+        let mailer = self.clone();
+        tokio::spawn(async move {
+            match mailer.deliver(&alert).await {
+                Ok(()) => info!(relay = %mailer.relay, subject = %alert.subject, "mail alert sent"),
+                Err(e) => warn!(
+                    relay = %mailer.relay,
+                    subject = %alert.subject,
+                    "mail alert not sent: {e:#}"
+                ),
+            }
+        });
+    }
+
+    /// One SMTP session: greeting, EHLO (HELO if refused), MAIL, RCPT for each
+    /// recipient, DATA, QUIT.
+    pub async fn deliver(&self, alert: &Alert) -> Result<()> {
+        let addr = relay_addr(&self.relay);
+        let stream = timeout(self.timeout, TcpStream::connect(&addr))
+            .await
+            .with_context(|| format!("connecting to {addr}: timed out"))?
+            .with_context(|| format!("connecting to {addr}"))?;
+        let mut s = BufReader::new(stream);
+        let t = self.timeout;
+        expect(&mut s, t, None, "greeting", &[220]).await?;
+        if expect(
+            &mut s,
+            t,
+            Some(format!("EHLO {}", self.helo)),
+            "EHLO",
+            &[250],
+        )
+        .await
+        .is_err()
+        {
+            expect(
+                &mut s,
+                t,
+                Some(format!("HELO {}", self.helo)),
+                "HELO",
+                &[250],
+            )
+            .await?;
+        }
+        let mail_from = format!("MAIL FROM:<{}>", self.from);
+        expect(&mut s, t, Some(mail_from), "MAIL FROM", &[250]).await?;
+        let mut accepted = 0;
+        for to in &self.to {
+            let rcpt = format!("RCPT TO:<{to}>");
+            match expect(&mut s, t, Some(rcpt), "RCPT TO", &[250, 251]).await {
+                Ok(()) => accepted += 1,
+                Err(e) => warn!(recipient = %to, "mail alert: {e:#}"),
+            }
+        }
+        if accepted == 0 {
+            bail!("the relay refused every recipient");
+        }
+        expect(&mut s, t, Some("DATA".into()), "DATA", &[354]).await?;
+        let message = self.message(alert, SystemTime::now());
+        timeout(t, s.write_all(message.as_bytes()))
+            .await
+            .context("sending the message: timed out")??;
+        expect(&mut s, t, None, "end of message", &[250]).await?;
+        // The mail is queued; a relay that drops the line before answering QUIT is fine.
+        let _ = expect(&mut s, t, Some("QUIT".into()), "QUIT", &[221]).await;
+        Ok(())
+    }
+
+    /// The message as sent after DATA: headers, body, the final dot. CRLF line ends, and a
+    /// line that starts with a dot gets another (RFC 5321 4.5.2).
+    pub fn message(&self, alert: &Alert, now: SystemTime) -> String {
+        let mut m = String::new();
+        let mut line = |l: &str| {
+            if l.starts_with('.') {
+                m.push('.');
+            }
+            m.push_str(l);
+            m.push_str("\r\n");
+        };
+        line(&format!("From: {}", self.from));
+        line(&format!("Subject: {}", header_safe(&alert.subject)));
+        line("X-Mailer: xlb");
+        line(&format!("To: {}", self.to.join(", ")));
+        line(&format!("Date: {}", rfc5322_date(now)));
+        line("");
+        for l in alert.body.lines() {
+            line(l);
+        }
+        m.push_str(".\r\n");
+        m
+    }
+}
+
+/// Sends `command` (if any) and reads the reply; an unexpected code is an error that quotes
+/// the relay.
+async fn expect(
+    s: &mut BufReader<TcpStream>,
+    t: Duration,
+    command: Option<String>,
+    what: &str,
+    ok: &[u16],
+) -> Result<()> {
+    if let Some(c) = command {
+        timeout(t, s.write_all(format!("{c}\r\n").as_bytes()))
+            .await
+            .with_context(|| format!("{what}: timed out"))??;
+    }
+    let code = timeout(t, reply(s, what))
+        .await
+        .with_context(|| format!("{what}: no reply within {t:?}"))?
+        .map_err(anyhow::Error::msg)?;
+    if !ok.contains(&code) {
+        bail!("{what}: the relay answered {code}");
+    }
+    Ok(())
+}
+
+/// `host[:port]` with port 25 when absent; a bare IPv6 address is taken whole.
+fn relay_addr(relay: &str) -> String {
+    if relay.parse::<SocketAddr>().is_ok() {
+        return relay.to_owned();
+    }
+    if let Ok(ip) = relay.parse::<IpAddr>() {
+        return SocketAddr::new(ip, 25).to_string();
+    }
+    match relay.rsplit_once(':') {
+        Some((_, port)) if port.parse::<u16>().is_ok() => relay.to_owned(),
+        _ => format!("{relay}:25"),
+    }
+}
+
+/// A header value on one line: an instance name with a newline must not add headers.
+fn header_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `Fri, 04 Dec 2026 16:50:00 +0000`.
+fn rfc5322_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} +0000",
+        DAYS[(days % 7) as usize],
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Year, month, day of a day count since 1970-01-01 (proleptic Gregorian; Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer() -> Mailer {
+        let g = GlobalDefs {
+            router_id: Some("LVS_01".into()),
+            notification_email: vec!["ops@example.org".into(), "noc@example.org".into()],
+            notification_email_from: Some("xlb@lb1.example.org".into()),
+            smtp_server: Some("198.18.0.25".into()),
+            smtp_helo_name: Some("lb1.example.org".into()),
+            smtp_connect_timeout: 5.0,
+            ..GlobalDefs::default()
+        };
+        Mailer::from_global(&g).unwrap()
+    }
+
+    #[test]
+    fn no_relay_or_no_recipient_means_no_mail() {
+        let mut g = GlobalDefs {
+            notification_email: vec!["ops@example.org".into()],
+            ..GlobalDefs::default()
+        };
+        assert_eq!(Mailer::from_global(&g), None);
+        g.smtp_server = Some("127.0.0.1".into());
+        assert!(Mailer::from_global(&g).is_some());
+        g.notification_email.clear();
+        assert_eq!(Mailer::from_global(&g), None);
+    }
+
+    #[test]
+    fn the_object_setting_wins_over_the_global_default() {
+        let mut cfg = Config::default();
+        cfg.global_defs.smtp_server = Some("127.0.0.1".into());
+        cfg.global_defs.notification_email = vec!["ops@example.org".into()];
+        assert!(Mailer::when_enabled(&cfg, None).is_none());
+        assert!(Mailer::when_enabled(&cfg, Some(true)).is_some());
+        cfg.global_defs.smtp_alert = true;
+        assert!(Mailer::when_enabled(&cfg, None).is_some());
+        assert!(Mailer::when_enabled(&cfg, Some(false)).is_none());
+    }
+
+    #[test]
+    fn subjects_and_bodies_are_keepalived_s() {
+        let m = mailer();
+        let a = m.vrrp("VI_1", "MASTER").unwrap();
+        assert_eq!(
+            a.subject,
+            "[LVS_01] VRRP Instance VI_1 - Entering MASTER state"
+        );
+        assert_eq!(a.body, "=> VRRP Instance is now owning VRRP VIPs <=");
+        assert!(m.vrrp("VI_1", "STOP").is_none());
+        let key = RealKey {
+            vip: "198.18.1.100".parse().unwrap(),
+            vport: 80,
+            protocol: Protocol::Tcp,
+            rip: "198.18.0.21".parse().unwrap(),
+            rport: 8080,
+        };
+        let a = m.real_server(
+            &key,
+            false,
+            "tcp_check 198.18.0.21:8080: connection refused",
+        );
+        assert_eq!(
+            a.subject,
+            "[LVS_01] Realserver [198.18.0.21]:tcp:8080 - DOWN"
+        );
+        assert_eq!(
+            a.body,
+            "=> CHECK failed on service: tcp_check 198.18.0.21:8080: connection refused <="
+        );
+        let a = m.quorum("2001:db8::1".parse().unwrap(), 443, Protocol::Tcp, true);
+        assert_eq!(
+            a.subject,
+            "[LVS_01] Virtual Server [2001:db8::1]:443/tcp - UP"
+        );
+    }
+
+    #[test]
+    fn the_message_has_crlf_lines_dot_stuffing_and_one_line_headers() {
+        let m = mailer();
+        let a = Alert {
+            subject: "VI_1\r\nBcc: evil@example.org".into(),
+            body: "first\n.hidden\nlast".into(),
+        };
+        let t = UNIX_EPOCH + Duration::from_secs(1_796_402_600);
+        assert_eq!(
+            m.message(&a, t),
+            "From: xlb@lb1.example.org\r\n\
+             Subject: VI_1  Bcc: evil@example.org\r\n\
+             X-Mailer: xlb\r\n\
+             To: ops@example.org, noc@example.org\r\n\
+             Date: Fri, 04 Dec 2026 16:43:20 +0000\r\n\
+             \r\n\
+             first\r\n\
+             ..hidden\r\n\
+             last\r\n\
+             .\r\n"
+        );
+    }
+
+    #[test]
+    fn dates_are_rfc5322() {
+        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+        // A leap day, and the turn of a century that is a leap year.
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400 + 86_399);
+        assert_eq!(rfc5322_date(t), "Tue, 29 Feb 2000 23:59:59 +0000");
+    }
+
+    /// A relay on loopback that answers from a script, one reply per line it reads after
+    /// the greeting, and hands back every byte the client sent.
+    async fn scripted_relay(
+        replies: &'static [&'static str],
+    ) -> (String, tokio::task::JoinHandle<String>) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let task = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let mut s = tokio::io::BufReader::new(s);
+            let mut seen = String::new();
+            s.write_all(b"220 relay ready\r\n").await.unwrap();
+            let mut in_data = false;
+            let mut replies = replies.iter();
+            loop {
+                let mut line = String::new();
+                if s.read_line(&mut line).await.unwrap() == 0 {
+                    break;
+                }
+                seen.push_str(&line);
+                // The message's lines get no reply; its final dot does.
+                if in_data && line != ".\r\n" {
+                    continue;
+                }
+                let Some(r) = replies.next() else { break };
+                in_data = r.starts_with("354");
+                s.write_all(format!("{r}\r\n").as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_refuses_ehlo_gets_helo_and_the_whole_dialogue() {
+        let (addr, relay) = scripted_relay(&[
+            "502 EHLO not here",
+            "250 hello",
+            "250 ok",
+            "550 no such user",
+            "250-ok\r\n250 ok",
+            "354 go on",
+            "250 queued",
+            "221 bye",
+        ])
+        .await;
+        let mut m = mailer();
+        m.relay = addr;
+        let alert = m.vrrp("VI_1", "FAULT").unwrap();
+        m.deliver(&alert).await.unwrap();
+        let seen = relay.await.unwrap();
+        let head: Vec<&str> = seen.split("\r\n").take(6).collect();
+        assert_eq!(
+            head,
+            [
+                "EHLO lb1.example.org",
+                "HELO lb1.example.org",
+                "MAIL FROM:<xlb@lb1.example.org>",
+                "RCPT TO:<ops@example.org>",
+                "RCPT TO:<noc@example.org>",
+                "DATA",
+            ]
+        );
+        assert!(seen.contains("Subject: [LVS_01] VRRP Instance VI_1 - Entering FAULT state\r\n"));
+        assert!(seen.ends_with("\r\n.\r\nQUIT\r\n"), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn refusals_are_errors_that_quote_the_relay() {
+        let (addr, _relay) = scripted_relay(&["250 hello", "250 ok", "550 no", "550 no"]).await;
+        let mut m = mailer();
+        m.relay = addr;
+        let alert = m.vrrp("VI_1", "MASTER").unwrap();
+        let e = m.deliver(&alert).await.unwrap_err();
+        assert_eq!(e.to_string(), "the relay refused every recipient");
+
+        let (addr, _relay) = scripted_relay(&["250 hello", "451 try later"]).await;
+        m.relay = addr;
+        let e = m.deliver(&alert).await.unwrap_err();
+        assert_eq!(e.to_string(), "MAIL FROM: the relay answered 451");
+
+        // Nothing listens: the connection error names the address.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        m.relay = closed.local_addr().unwrap().to_string();
+        drop(closed);
+        let e = m.deliver(&alert).await.unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with(&format!("connecting to {}", m.relay)),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn relay_addresses_default_to_port_25() {
+        assert_eq!(relay_addr("127.0.0.1"), "127.0.0.1:25");
+        assert_eq!(relay_addr("127.0.0.1:2525"), "127.0.0.1:2525");
+        assert_eq!(relay_addr("2001:db8::25"), "[2001:db8::25]:25");
+        assert_eq!(relay_addr("[2001:db8::25]:587"), "[2001:db8::25]:587");
+        assert_eq!(relay_addr("mail.example.org"), "mail.example.org:25");
+        assert_eq!(relay_addr("mail.example.org:26"), "mail.example.org:26");
+    }
+}
