@@ -29,6 +29,7 @@ use crate::{
     config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
     dataplane::{AttachMode, DataPlane},
     neighbor::{self, NeighborEvent},
+    notify_fifo,
     sync::{DesiredReal, DesiredService, MapSync},
     vrrp::{
         self,
@@ -358,6 +359,7 @@ impl Daemon {
             if let Some(m) = Mailer::when_enabled(&self.config, vs.smtp_alert) {
                 m.send(m.quorum(key.0, key.1, key.2, up));
             }
+            notify_fifo::with(|n| n.virtual_server(key.0, key.1, key.2, up));
         }
     }
 
@@ -441,6 +443,7 @@ impl Daemon {
                 m.send(m.real_server(&v.key, v.alive, &v.reason));
             }
         }
+        notify_fifo::with(|n| n.real_server(&v.key, v.alive));
         self.health.insert(
             v.key,
             Health {
@@ -695,6 +698,7 @@ impl Daemon {
         match result {
             Ok(()) => {
                 info!(path = %self.config_path.display(), "config reloaded");
+                notify_fifo::configure(&self.config.global_defs);
                 self.restart_changed_instances(gate_rx).await;
                 if let Some(rx) = self.sync_monitor() {
                     self.new_verdicts = Some(rx);
@@ -736,9 +740,9 @@ fn fmt_mac(m: &[u8; 6]) -> String {
     )
 }
 
-/// Says loudly when the config asks for notifications that will not happen (mail without
-/// a relay, notify FIFOs), rather than letting a keepalived user believe they will.
-fn warn_silent_notifications(config: &Config) {
+/// Says loudly when the config asks for mail alerts that cannot be sent, rather than
+/// letting a keepalived user believe they will be.
+fn warn_mail_impossible(config: &Config) {
     let g = &config.global_defs;
     let asked = g.smtp_alert
         || config
@@ -754,10 +758,6 @@ fn warn_silent_notifications(config: &Config) {
              notification_email"
         );
     }
-    let fifos = [&g.notify_fifo, &g.vrrp_notify_fifo, &g.lvs_notify_fifo];
-    if fifos.iter().any(|f| f.is_some()) {
-        warn!("notify_fifo is set but xlb does not write notify FIFOs yet: use notify scripts");
-    }
 }
 
 /// Runs the daemon until `shutdown` completes (or SIGINT / SIGTERM arrive).
@@ -769,7 +769,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
             opts.config_path.display()
         );
     }
-    warn_silent_notifications(&config);
+    warn_mail_impossible(&config);
+    let _fifos = notify_fifo::Running::start(&config.global_defs);
     let handle = neighbor::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let mut fresh = true;

@@ -239,20 +239,14 @@ fn start_smtp_relay(lab: &mut Lab, ns: &str, label: &str, port: u16) {
     }
 }
 
-#[test]
-fn mail_alerts_reach_a_real_smtp_relay_on_transitions_and_real_server_failures() {
-    let mut lab = ha_lab("vrrpmail", 2);
-    start_smtp_relay(&mut lab, "dir1", "smtp", 2525);
-    // The instance's transitions, and one real server whose tcp_check port is closed.
-    let text = format!(
+/// dir1's config for the notification tests: `global` in `[global_defs]`, the VRRP
+/// instance, and a service on port 8080 whose one real server's check port is closed.
+fn notifying_config(global: &str) -> String {
+    format!(
         r#"
 [global_defs]
 router_id = "dir1"
-notification_email = ["ops@example.org", "noc@example.org"]
-notification_email_from = "xlb@dir1.example.org"
-smtp_server = "127.0.0.1:2525"
-smtp_connect_timeout = 5
-smtp_alert = true
+{global}
 {}
 [[virtual_server]]
 ip = "{LAB_VIP}"
@@ -268,6 +262,19 @@ tcp_check = {{ connect_timeout = 1, retry = 0 }}
 "#,
         config(150, ""),
         rs = integration_tests::netns::lab_real(2)
+    )
+}
+
+#[test]
+fn mail_alerts_reach_a_real_smtp_relay_on_transitions_and_real_server_failures() {
+    let mut lab = ha_lab("vrrpmail", 2);
+    start_smtp_relay(&mut lab, "dir1", "smtp", 2525);
+    let text = notifying_config(
+        r#"notification_email = ["ops@example.org", "noc@example.org"]
+notification_email_from = "xlb@dir1.example.org"
+smtp_server = "127.0.0.1:2525"
+smtp_connect_timeout = 5
+smtp_alert = true"#,
     );
     let c1 = write(&lab, "dir1.toml", &text);
     start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
@@ -302,6 +309,58 @@ tcp_check = {{ connect_timeout = 1, retry = 0 }}
         lab.log("xlb1").contains("mail alert sent"),
         "{}",
         lab.log("xlb1")
+    );
+}
+
+#[test]
+fn a_notify_fifo_reader_gets_every_event_and_the_fifo_goes_with_xlb() {
+    let mut lab = ha_lab("vrrpfifo", 2);
+    let fifo = lab.tmp.join("xlb.fifo");
+    let events = lab.tmp.join("events");
+    let reader = lab.tmp.join("reader.sh");
+    std::fs::write(
+        &reader,
+        format!("#!/bin/sh\nexec cat \"$1\" >> {}\n", events.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&reader, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = notifying_config(&format!(
+        "notify_fifo = \"{}\"\nnotify_fifo_script = \"{}\"",
+        fifo.display(),
+        reader.display()
+    ));
+    let c1 = write(&lab, "dir1.toml", &text);
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    let rs_down = format!(
+        "RS [{}]:tcp:8080 [{LAB_VIP}]:tcp:8080 DOWN",
+        integration_tests::netns::lab_real(2)
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let read = || std::fs::read_to_string(&events).unwrap_or_default();
+    while !(read().contains(&rs_down) && read().contains("INSTANCE \"VI_1\" MASTER")) {
+        assert!(Instant::now() < deadline, "events: {}", read());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = read();
+    let lines: Vec<&str> = got.lines().filter(|l| l.starts_with("INSTANCE")).collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "INSTANCE \"VI_1\" BACKUP 150",
+            "INSTANCE \"VI_1\" MASTER 150"
+        ],
+        "{got}"
+    );
+    // xlb made the FIFO: it goes at exit, and so does the reader.
+    lab.kill("xlb1", libc::SIGTERM);
+    assert!(!fifo.exists(), "the FIFO outlived xlb");
+    // The reader execs `cat <fifo>`.
+    let cats = lab.sh("dir1", "pgrep -a -x cat || true");
+    let fifo_name = fifo.display().to_string();
+    assert!(
+        !cats.lines().any(|l| l.contains(&fifo_name)),
+        "reader still runs: {cats}"
     );
 }
 

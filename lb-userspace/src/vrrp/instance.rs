@@ -507,6 +507,8 @@ impl Driver {
                         to.as_str()
                     };
                     track::notify(&self.spec.config, name, self.machine.effective_priority());
+                    let priority = self.machine.effective_priority();
+                    crate::notify_fifo::with(|n| n.vrrp(&self.spec.name, name, priority));
                     if let Some(m) = &self.spec.mailer {
                         if let Some(alert) = m.vrrp(&self.spec.name, name) {
                             m.send(alert);

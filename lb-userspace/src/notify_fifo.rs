@@ -1,0 +1,417 @@
+//! keepalived's notify FIFOs: every VRRP and checker event as one line on a named pipe,
+//! read by a long-running program instead of a script started per event.
+//!
+//! - `notify_fifo` gets every event, `vrrp_notify_fifo` the VRRP ones, `lvs_notify_fifo`
+//!   the checker ones. Lines are keepalived's: `INSTANCE "VI_1" MASTER 150`,
+//!   `VS [198.18.1.100]:tcp:80 DOWN`, `RS [198.18.0.21]:tcp:80 [198.18.1.100]:tcp:80 UP`.
+//! - A FIFO that does not exist is created (mode 0600) and removed at exit; a path that
+//!   exists and is not a FIFO is refused.
+//! - xlb holds each FIFO open for reading and writing, so a write never waits for a
+//!   reader: lines queue in the pipe (64 KiB) until the reader comes. When the pipe is full
+//!   the line is dropped with a warning; the director never blocks on a slow reader.
+//! - The `*_notify_fifo_script` is started once, with the FIFO's path as its argument, in
+//!   its own process group, and that group is ended (SIGTERM) when xlb stops or the
+//!   setting changes.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::{self, Write as _},
+    net::{IpAddr, SocketAddr},
+    os::unix::{
+        fs::{FileTypeExt as _, OpenOptionsExt as _},
+        process::CommandExt as _,
+    },
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Mutex,
+};
+
+use anyhow::{Context as _, Result, bail};
+use tracing::{info, warn};
+
+use crate::{
+    check::RealKey,
+    config::{GlobalDefs, Protocol},
+};
+
+/// Which events a FIFO receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    All,
+    Vrrp,
+    Lvs,
+}
+
+/// One FIFO, open, and the program reading it.
+struct Fifo {
+    kind: Kind,
+    path: PathBuf,
+    script: Option<String>,
+    pipe: File,
+    /// Whether xlb made the FIFO (and removes it at exit).
+    created: bool,
+    reader: Option<Child>,
+}
+
+impl Fifo {
+    fn open(kind: Kind, path: &str, script: Option<&str>) -> Result<Self> {
+        let path = PathBuf::from(path);
+        let created = match std::fs::metadata(&path) {
+            Ok(m) if m.file_type().is_fifo() => false,
+            Ok(_) => bail!("{} exists and is not a FIFO", path.display()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                mkfifo(&path).with_context(|| format!("creating the FIFO {}", path.display()))?;
+                true
+            }
+            Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
+        };
+        // Read and write: opening never waits for a reader, and writes never fail for
+        // want of one.
+        let pipe = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&path)
+            .with_context(|| format!("opening the FIFO {}", path.display()))?;
+        let reader = match script {
+            Some(s) => Some(start_reader(s, &path)?),
+            None => None,
+        };
+        Ok(Self {
+            kind,
+            path,
+            script: script.map(str::to_owned),
+            pipe,
+            created,
+            reader,
+        })
+    }
+
+    fn wants(&self, event: Kind) -> bool {
+        self.kind == Kind::All || self.kind == event
+    }
+
+    fn write_line(&mut self, line: &str) {
+        let bytes = format!("{line}\n");
+        match self.pipe.write(bytes.as_bytes()) {
+            Ok(n) if n == bytes.len() => {}
+            Ok(_) => warn!(fifo = %self.path.display(), %line, "notify FIFO: line cut short"),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                warn!(fifo = %self.path.display(), %line, "notify FIFO full (its reader is behind): line dropped")
+            }
+            Err(e) => warn!(fifo = %self.path.display(), %line, "notify FIFO: {e}"),
+        }
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.reader.take() {
+            let group = -(child.id() as i32);
+            // SAFETY: signals the process group this module created for the reader.
+            unsafe { libc::kill(group, libc::SIGTERM) };
+            // A reader that ignores SIGTERM gets a second, then SIGKILL.
+            for _ in 0..100 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            // SAFETY: as above; harmless if the group is gone.
+            unsafe { libc::kill(group, libc::SIGKILL) };
+            let _ = child.wait();
+        }
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn mkfifo(path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt as _;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `sh -c '<script> "$1"' sh <fifo>`, in its own process group.
+fn start_reader(script: &str, fifo: &Path) -> Result<Child> {
+    let child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{script} \"$1\""))
+        .arg("sh")
+        .arg(fifo)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting the FIFO reader {script:?}"))?;
+    info!(fifo = %fifo.display(), %script, pid = child.id(), "notify FIFO reader started");
+    Ok(child)
+}
+
+/// The FIFOs of one config.
+#[derive(Default)]
+pub struct Notifier {
+    fifos: Vec<Fifo>,
+}
+
+impl Notifier {
+    /// Opens (and creates) the FIFOs `g` names and starts their readers. FIFOs and readers
+    /// whose settings did not change are kept from `old`, so a reload does not restart a
+    /// reader. A FIFO that cannot be opened is left out with an error in the result.
+    pub fn configure(g: &GlobalDefs, mut old: Notifier) -> (Self, Vec<anyhow::Error>) {
+        let wanted = [
+            (Kind::All, &g.notify_fifo, &g.notify_fifo_script),
+            (Kind::Vrrp, &g.vrrp_notify_fifo, &g.vrrp_notify_fifo_script),
+            (Kind::Lvs, &g.lvs_notify_fifo, &g.lvs_notify_fifo_script),
+        ];
+        let mut fifos = Vec::new();
+        let mut errors = Vec::new();
+        for (kind, path, script) in wanted {
+            let Some(path) = path else { continue };
+            let same = old
+                .fifos
+                .iter()
+                .position(|f| f.kind == kind && f.path == Path::new(path) && f.script == *script);
+            match same {
+                Some(i) => fifos.push(old.fifos.swap_remove(i)),
+                None => match Fifo::open(kind, path, script.as_deref()) {
+                    Ok(f) => fifos.push(f),
+                    Err(e) => errors.push(e),
+                },
+            }
+        }
+        // What is left of `old` closes here: readers end, FIFOs we made go.
+        drop(old);
+        (Self { fifos }, errors)
+    }
+
+    fn send(&mut self, kind: Kind, line: &str) {
+        for f in self.fifos.iter_mut().filter(|f| f.wants(kind)) {
+            f.write_line(line);
+        }
+    }
+
+    /// A VRRP instance entered `state` (MASTER, BACKUP, FAULT, STOP) at `priority`.
+    pub fn vrrp(&mut self, instance: &str, state: &str, priority: u8) {
+        self.send(
+            Kind::Vrrp,
+            &format!("INSTANCE \"{instance}\" {state} {priority}"),
+        );
+    }
+
+    /// A real server went up or down.
+    pub fn real_server(&mut self, key: &RealKey, up: bool) {
+        let rs = endpoint(key.rip, key.protocol, key.rport);
+        let vs = endpoint(key.vip, key.protocol, key.vport);
+        self.send(Kind::Lvs, &format!("RS {rs} {vs} {}", up_down(up)));
+    }
+
+    /// A virtual service gained or lost its quorum.
+    pub fn virtual_server(&mut self, vip: IpAddr, port: u16, protocol: Protocol, up: bool) {
+        let vs = endpoint(vip, protocol, port);
+        self.send(Kind::Lvs, &format!("VS {vs} {}", up_down(up)));
+    }
+}
+
+fn up_down(up: bool) -> &'static str {
+    if up { "UP" } else { "DOWN" }
+}
+
+/// `[198.18.0.21]:tcp:80`, `[2001:db8::21]:udp:53`.
+fn endpoint(ip: IpAddr, protocol: Protocol, port: u16) -> String {
+    let ip = SocketAddr::new(ip, 0).ip().to_string();
+    format!("[{ip}]:{}:{port}", protocol.as_str().to_ascii_lowercase())
+}
+
+/// The process's notifier: the controller configures it, VRRP instances (on their own
+/// thread) and the checkers' verdicts write to it.
+static NOTIFIER: Mutex<Option<Notifier>> = Mutex::new(None);
+
+/// Applies `g`'s FIFO settings (at start and on reload); errors are logged.
+pub fn configure(g: &GlobalDefs) {
+    let mut guard = NOTIFIER.lock().unwrap_or_else(|e| e.into_inner());
+    let old = guard.take().unwrap_or_default();
+    let (new, errors) = Notifier::configure(g, old);
+    for e in errors {
+        warn!("notify FIFO left out: {e:#}");
+    }
+    *guard = Some(new);
+}
+
+/// The process's FIFOs while it runs: configured on creation, closed (readers ended,
+/// FIFOs xlb made removed) on drop, whichever way `run` returns.
+pub struct Running(());
+
+impl Running {
+    pub fn start(g: &GlobalDefs) -> Self {
+        configure(g);
+        Self(())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let mut guard = NOTIFIER.lock().unwrap_or_else(|e| e.into_inner());
+        guard.take();
+    }
+}
+
+/// Runs `f` on the notifier, if one is configured.
+pub fn with(f: impl FnOnce(&mut Notifier)) {
+    let mut guard = NOTIFIER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = guard.as_mut() {
+        f(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xlb-fifo-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// What a reader opening the FIFO now would read.
+    fn drain(path: &Path) -> String {
+        let mut f = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap();
+        // Until EAGAIN: xlb holds the write end, so there is no end of file.
+        let mut bytes = Vec::new();
+        let _ = f.read_to_end(&mut bytes);
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn events_queue_as_keepalived_lines_until_a_reader_comes() {
+        let dir = tmp("lines");
+        let all = dir.join("all.fifo");
+        let lvs = dir.join("lvs.fifo");
+        let g = GlobalDefs {
+            notify_fifo: Some(all.display().to_string()),
+            lvs_notify_fifo: Some(lvs.display().to_string()),
+            ..GlobalDefs::default()
+        };
+        let (mut n, errors) = Notifier::configure(&g, Notifier::default());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(std::fs::metadata(&all).unwrap().file_type().is_fifo());
+        n.vrrp("VI_1", "MASTER", 150);
+        let key = RealKey {
+            vip: "2001:db8::100".parse().unwrap(),
+            vport: 53,
+            protocol: Protocol::Udp,
+            rip: "2001:db8::21".parse().unwrap(),
+            rport: 5353,
+        };
+        n.real_server(&key, false);
+        n.virtual_server("198.18.1.100".parse().unwrap(), 80, Protocol::Tcp, true);
+        assert_eq!(
+            drain(&all),
+            "INSTANCE \"VI_1\" MASTER 150\n\
+             RS [2001:db8::21]:udp:5353 [2001:db8::100]:udp:53 DOWN\n\
+             VS [198.18.1.100]:tcp:80 UP\n"
+        );
+        // The LVS FIFO got only the checker events.
+        assert_eq!(
+            drain(&lvs),
+            "RS [2001:db8::21]:udp:5353 [2001:db8::100]:udp:53 DOWN\nVS [198.18.1.100]:tcp:80 UP\n"
+        );
+        drop(n);
+        assert!(!all.exists(), "a FIFO xlb made is removed at exit");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_path_that_is_not_a_fifo_is_refused_and_left_alone() {
+        let dir = tmp("notfifo");
+        let file = dir.join("plain");
+        std::fs::write(&file, "keep me").unwrap();
+        let g = GlobalDefs {
+            notify_fifo: Some(file.display().to_string()),
+            ..GlobalDefs::default()
+        };
+        let (n, errors) = Notifier::configure(&g, Notifier::default());
+        assert!(n.fifos.is_empty());
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].to_string().contains("is not a FIFO"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_full_pipe_drops_lines_instead_of_blocking() {
+        let dir = tmp("full");
+        let path = dir.join("f");
+        let g = GlobalDefs {
+            vrrp_notify_fifo: Some(path.display().to_string()),
+            ..GlobalDefs::default()
+        };
+        let (mut n, _) = Notifier::configure(&g, Notifier::default());
+        // 64 KiB of pipe, no reader: this returns, and the pipe holds whole lines only.
+        for i in 0..5000 {
+            n.vrrp(&format!("VI_{i}"), "BACKUP", 100);
+        }
+        let got = drain(&path);
+        assert!(got.len() <= 65536 && got.len() > 60000, "{}", got.len());
+        assert!(got.ends_with('\n'));
+        drop(n);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_reload_keeps_an_unchanged_reader_and_ends_a_removed_one() {
+        let dir = tmp("reload");
+        let path = dir.join("f");
+        let out = dir.join("out");
+        let g = GlobalDefs {
+            notify_fifo: Some(path.display().to_string()),
+            notify_fifo_script: Some(format!("sh -c 'cat \"$0\" > {}'", out.display())),
+            ..GlobalDefs::default()
+        };
+        let (n, _) = Notifier::configure(&g, Notifier::default());
+        let pid = n.fifos[0].reader.as_ref().unwrap().id();
+        let (mut n, _) = Notifier::configure(&g, n);
+        assert_eq!(n.fifos[0].reader.as_ref().unwrap().id(), pid);
+        n.vrrp("VI_1", "FAULT", 0);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader got nothing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "INSTANCE \"VI_1\" FAULT 0\n"
+        );
+        // The setting goes: the reader's group is ended, the FIFO removed.
+        let (n, _) = Notifier::configure(&GlobalDefs::default(), n);
+        assert!(n.fifos.is_empty());
+        // SAFETY: signal 0 only asks whether the process exists.
+        assert_ne!(
+            unsafe { libc::kill(pid as i32, 0) },
+            0,
+            "reader {pid} still runs"
+        );
+        assert!(!path.exists());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
