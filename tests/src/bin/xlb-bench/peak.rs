@@ -21,8 +21,9 @@ pub struct Rates {
 
 /// Each step offers this much more than the one before (`gap` shrinks by it).
 pub const STEP: f64 = 1.07;
-/// Steps in a row without a new best that end the search: the peak is behind us.
-const PATIENCE: usize = 2;
+/// Steps in a row without a new best that end the search: the peak is behind us. Three,
+/// so that one trial disturbed by the machine (a short trial, a busy neighbour) does not.
+const PATIENCE: usize = 3;
 /// A new best must beat the old by this much: noise does not move the peak.
 const BETTER: f64 = 1.005;
 const MAX_STEPS: usize = 40;
@@ -40,7 +41,6 @@ pub fn peak_gap<E>(mut trial: impl FnMut(u32) -> Result<Rates, E>) -> Result<(u3
     }
     let mut gap = 1e3 / (flat.sink * STEP);
     let mut since_best = 0;
-    let mut last_offered = 0.0;
     for _ in 0..MAX_STEPS {
         if gap < 1.0 {
             break;
@@ -53,10 +53,9 @@ pub fn peak_gap<E>(mut trial: impl FnMut(u32) -> Result<Rates, E>) -> Result<(u3
             since_best += 1;
         }
         // Past the peak, or the generator is at its own limit (paced as fast as flat out).
-        if since_best >= PATIENCE || r.offered >= flat.offered || r.offered < last_offered {
+        if since_best >= PATIENCE || r.offered >= flat.offered {
             break;
         }
-        last_offered = r.offered;
         gap /= STEP;
     }
     Ok(best)
@@ -87,6 +86,24 @@ mod tests {
         // Flat out it forwards 2.5; the peak is within one step of the capacity.
         assert!(r.sink > 4.5 / STEP && r.sink <= 4.5, "{r:?}");
         assert!(gap > 0 && (1e3 / gap as f64) < 4.5 * STEP * STEP, "{gap}");
+    }
+
+    #[test]
+    fn one_disturbed_trial_does_not_end_the_search() {
+        let mut d = director(4.5, 7.0, 0.8);
+        let mut n = 0;
+        let (_, r) = peak_gap(|gap| {
+            n += 1;
+            let mut r = d(gap)?;
+            // The third trial loses half its frames to something else on the machine.
+            if n == 3 {
+                r.sink /= 2.0;
+                r.offered /= 2.0;
+            }
+            Ok::<_, ()>(r)
+        })
+        .unwrap();
+        assert!(r.sink > 4.5 / STEP, "{r:?}");
     }
 
     #[test]
