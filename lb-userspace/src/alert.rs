@@ -10,6 +10,7 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
+    sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -38,6 +39,15 @@ pub struct Mailer {
     timeout: Duration,
     /// The `[...]` of every subject: `router_id`, else the host name.
     router_id: String,
+}
+
+/// The running config's mailer and `global_defs.smtp_alert`.
+static RUNNING: Mutex<(Option<Mailer>, bool)> = Mutex::new((None, false));
+
+/// Takes the mail settings of `g` (at start and after a reload).
+pub fn set_running(g: &GlobalDefs) {
+    let mut guard = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+    *guard = (Mailer::from_global(g), g.smtp_alert);
 }
 
 /// One message.
@@ -72,6 +82,19 @@ impl Mailer {
     pub fn when_enabled(cfg: &Config, own: Option<bool>) -> Option<Self> {
         if own.unwrap_or(cfg.global_defs.smtp_alert) {
             Self::from_global(&cfg.global_defs)
+        } else {
+            None
+        }
+    }
+
+    /// The mailer of the running config for an object whose own `smtp_alert` is `own`
+    /// (what [`set_running`] last set). VRRP instances take it from here, not from their
+    /// spec: a reload that changes only mail settings then restarts no instance.
+    pub fn running(own: Option<bool>) -> Option<Self> {
+        let guard = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        let (mailer, default) = &*guard;
+        if own.unwrap_or(*default) {
+            mailer.clone()
         } else {
             None
         }

@@ -24,7 +24,7 @@ use tokio::{
 use tracing::{error, info, warn};
 
 use crate::{
-    alert::Mailer,
+    alert::{self, Mailer},
     check::{self, HealthMonitor, RealKey},
     config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
     dataplane::{AttachMode, DataPlane},
@@ -699,6 +699,7 @@ impl Daemon {
             Ok(()) => {
                 info!(path = %self.config_path.display(), "config reloaded");
                 notify_fifo::configure(&self.config.global_defs);
+                alert::set_running(&self.config.global_defs);
                 self.restart_changed_instances(gate_rx).await;
                 if let Some(rx) = self.sync_monitor() {
                     self.new_verdicts = Some(rx);
@@ -771,6 +772,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
     }
     warn_mail_impossible(&config);
     let _fifos = notify_fifo::Running::start(&config.global_defs);
+    alert::set_running(&config.global_defs);
     let handle = neighbor::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let mut fresh = true;

@@ -61,8 +61,6 @@ pub struct InstanceSpec {
     pub track_scripts: Vec<(String, Tracked)>,
     /// The config block, for the notify commands.
     pub config: VrrpInstance,
-    /// Where transitions are mailed (`smtp_alert`), if they are.
-    pub mailer: Option<Mailer>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -132,7 +130,6 @@ impl InstanceSpec {
                 })
                 .collect(),
             config: i.clone(),
-            mailer: Mailer::when_enabled(cfg, i.smtp_alert),
         }
     }
 
@@ -509,7 +506,7 @@ impl Driver {
                     track::notify(&self.spec.config, name, self.machine.effective_priority());
                     let priority = self.machine.effective_priority();
                     crate::notify_fifo::with(|n| n.vrrp(&self.spec.name, name, priority));
-                    if let Some(m) = &self.spec.mailer {
+                    if let Some(m) = Mailer::running(self.spec.config.smtp_alert) {
                         if let Some(alert) = m.vrrp(&self.spec.name, name) {
                             m.send(alert);
                         }
@@ -701,4 +698,29 @@ pub fn sanity(specs: &[InstanceSpec]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mail_and_fifo_settings_are_not_part_of_an_instance_spec() {
+        // A reload restarts the instances whose spec changed: changing where alerts go
+        // must not fail the VIP over.
+        let instance = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+                        virtual_router_id = 51\npriority = 150\n\
+                        virtual_ipaddress = [\"198.18.0.100/32\"]\n";
+        let before = Config::parse(instance, "a.toml").unwrap();
+        let after = Config::parse(
+            &format!(
+                "[global_defs]\nnotification_email = [\"ops@example.org\"]\n\
+                 smtp_server = \"127.0.0.1\"\nsmtp_alert = true\n\
+                 notify_fifo = \"/run/xlb.fifo\"\n{instance}"
+            ),
+            "b.toml",
+        )
+        .unwrap();
+        assert_eq!(specs(&before), specs(&after));
+    }
 }
