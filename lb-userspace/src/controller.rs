@@ -629,12 +629,23 @@ impl Daemon {
     }
 
     /// After a reload: instances whose settings changed (or that were removed) stop, new
-    /// and changed ones start. Unchanged instances keep their state.
+    /// and changed ones start. Unchanged instances keep their state, and so do instances
+    /// whose notify settings alone changed: they take the new ones in place.
     async fn restart_changed_instances(&mut self, gate_rx: &mut mpsc::Receiver<GateRequest>) {
         let specs = vrrp::instance::specs(&self.config);
-        let (keep, stop): (Vec<Instance>, Vec<Instance>) = std::mem::take(&mut self.instances)
-            .into_iter()
-            .partition(|i| specs.contains(&i.spec));
+        let mut keep = Vec::new();
+        let mut stop = Vec::new();
+        for mut i in std::mem::take(&mut self.instances) {
+            if specs.contains(&i.spec) {
+                keep.push(i);
+            } else if let Some(s) = specs.iter().find(|s| s.same_but_notify(&i.spec)) {
+                info!(instance = %i.name, "notify settings changed: applied without a restart");
+                i.renotify(s.clone());
+                keep.push(i);
+            } else {
+                stop.push(i);
+            }
+        }
         self.instances = keep;
         if !stop.is_empty() {
             self.stop_instances(stop, gate_rx).await;

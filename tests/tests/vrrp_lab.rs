@@ -365,6 +365,59 @@ fn a_notify_fifo_reader_gets_every_event_and_the_fifo_goes_with_xlb() {
 }
 
 #[test]
+fn a_reload_that_changes_only_notify_settings_keeps_the_master() {
+    let mut lab = ha_lab("vrrpnotify", 0);
+    let log = |name: &str| lab.tmp.join(name);
+    let (first, second, backup_log) = (log("fault-1"), log("fault-2"), log("dir2-master"));
+    let c1 = write(
+        &lab,
+        "dir1.toml",
+        &config(
+            150,
+            &format!("notify_fault = \"touch {}\"", first.display()),
+        ),
+    );
+    let c2 = write(
+        &lab,
+        "dir2.toml",
+        &config(
+            100,
+            &format!("notify_master = \"touch {}\"", backup_log.display()),
+        ),
+    );
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+
+    std::fs::write(
+        &c1,
+        config(
+            150,
+            &format!("notify_fault = \"touch {}\"", second.display()),
+        ),
+    )
+    .unwrap();
+    lab.signal("xlb1", libc::SIGHUP);
+    lab.wait_log("xlb1", "applied without a restart", Duration::from_secs(5));
+    // A restart would have resigned: dir2 would have taken the VIP for a moment.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(has_address(&lab, "dir1", LAB_VIP));
+    assert!(!backup_log.exists(), "dir2 became MASTER during the reload");
+
+    // The next transition runs the new command, not the old one.
+    lab.sh("dir1", "ip link set eth0 down");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !second.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the new notify_fault did not run"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!first.exists(), "the old notify_fault ran");
+}
+
+#[test]
 fn a_vip_left_by_a_crashed_predecessor_is_removed_at_startup() {
     let mut lab = ha_lab("vrrpstale", 0);
     let c1 = write(&lab, "dir1.toml", &config(150, ""));

@@ -136,6 +136,20 @@ impl InstanceSpec {
     fn is_ipv6(&self) -> bool {
         self.advertised.first().is_some_and(IpAddr::is_ipv6)
     }
+
+    /// Whether `other` differs from this spec in what happens on a transition at most
+    /// (notify commands, `smtp_alert`): a running instance takes those without a restart,
+    /// which would make a master resign.
+    pub fn same_but_notify(&self, other: &Self) -> bool {
+        fn strip(s: &InstanceSpec) -> InstanceSpec {
+            let mut s = s.clone();
+            let c = &mut s.config;
+            (c.notify, c.notify_master, c.notify_backup) = (None, None, None);
+            (c.notify_fault, c.notify_stop, c.smtp_alert) = (None, None, None);
+            s
+        }
+        strip(self) == strip(other)
+    }
 }
 
 /// Asks the controller to switch forwarding of an instance's virtual services, and waits
@@ -168,10 +182,19 @@ pub struct Instance {
     pub name: String,
     pub spec: InstanceSpec,
     stop: Option<oneshot::Sender<()>>,
+    /// The config block the running task notifies with (see [`Instance::renotify`]).
+    notify_config: tokio::sync::watch::Sender<VrrpInstance>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Instance {
+    /// Takes `spec`, which [`InstanceSpec::same_but_notify`] found equal to the running
+    /// one but for its notify settings, without a restart: the next transition uses them.
+    pub fn renotify(&mut self, spec: InstanceSpec) {
+        self.notify_config.send_replace(spec.config.clone());
+        self.spec = spec;
+    }
+
     /// Resigns (priority 0 advert if MASTER, VIPs removed) and waits for the task to end.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -356,7 +379,9 @@ pub async fn spawn(
     }
     let links = crate::neighbor::watch_links()?;
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (notify_tx, notify_rx) = tokio::sync::watch::channel(spec.config.clone());
     let driver = Driver {
+        notify_config: notify_rx,
         spec: spec.clone(),
         machine,
         socket,
@@ -377,12 +402,15 @@ pub async fn spawn(
         name: spec.name.clone(),
         spec,
         stop: Some(stop_tx),
+        notify_config: notify_tx,
         task,
     })
 }
 
 struct Driver {
     spec: InstanceSpec,
+    /// The config block to notify with: `spec.config` until a reload changes only it.
+    notify_config: tokio::sync::watch::Receiver<VrrpInstance>,
     machine: Machine,
     socket: VrrpSocket,
     handle: Handle,
@@ -503,10 +531,11 @@ impl Driver {
                     } else {
                         to.as_str()
                     };
-                    track::notify(&self.spec.config, name, self.machine.effective_priority());
+                    let config = self.notify_config.borrow().clone();
+                    track::notify(&config, name, self.machine.effective_priority());
                     let priority = self.machine.effective_priority();
                     crate::notify_fifo::with(|n| n.vrrp(&self.spec.name, name, priority));
-                    if let Some(m) = Mailer::running(self.spec.config.smtp_alert) {
+                    if let Some(m) = Mailer::running(config.smtp_alert) {
                         if let Some(alert) = m.vrrp(&self.spec.name, name) {
                             m.send(alert);
                         }
@@ -722,5 +751,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(specs(&before), specs(&after));
+    }
+
+    #[test]
+    fn only_notify_changes_apply_in_place() {
+        let spec = |extra: &str| {
+            let text = format!(
+                "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+                 virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
+            );
+            specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
+        };
+        let running = spec("priority = 150\nnotify_master = \"/bin/true\"");
+        let notify = spec("priority = 150\nnotify_master = \"/bin/false\"\nsmtp_alert = true");
+        let priority = spec("priority = 140\nnotify_master = \"/bin/true\"");
+        assert!(running.same_but_notify(&notify));
+        assert!(!running.same_but_notify(&priority));
     }
 }
