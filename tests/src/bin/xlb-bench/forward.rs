@@ -244,6 +244,18 @@ struct Sample {
     director_busy: f64,
 }
 
+/// One figure of every round's sample of a scenario.
+fn column<T>(
+    samples: &BTreeMap<&'static str, Vec<Sample>>,
+    key: &str,
+    figure: impl Fn(&Sample) -> T,
+) -> Vec<T> {
+    samples
+        .get(key)
+        .map(|s| s.iter().map(figure).collect())
+        .unwrap_or_default()
+}
+
 /// Busy and total jiffies of one CPU so far (`/proc/stat`).
 fn cpu_jiffies(cpu: usize) -> Option<(u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -1192,10 +1204,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     }) {
         // At the peak's pacing (the median of the rounds'): the cost of a miss depends on
         // how hard the other CPU hammers the same cache lines.
-        let mut gaps: Vec<u32> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(|s| s.gap_ns).collect())
-            .unwrap_or_default();
+        let mut gaps = column(&samples, sc.key, |s| s.gap_ns);
         gaps.sort_unstable();
         let gap = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
         match fwd.program_ns(sc, gap, warm, window.min(Duration::from_millis(800))) {
@@ -1258,30 +1267,12 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         }
     };
     for sc in &all {
-        let v: Vec<f64> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(|s| s.sink_mpps).collect())
-            .unwrap_or_default();
-        let offered: Vec<f64> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(|s| s.gen_mpps).collect())
-            .unwrap_or_default();
-        let lost: Vec<f64> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(|s| s.lost).collect())
-            .unwrap_or_default();
-        let flat_out: Vec<f64> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(flat).collect())
-            .unwrap_or_default();
-        let gaps: Vec<u32> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(|s| s.gap_ns).collect())
-            .unwrap_or_default();
-        let busy: Vec<f64> = samples
-            .get(sc.key)
-            .map(|s| s.iter().map(|s| s.director_busy).collect())
-            .unwrap_or_default();
+        let v = column(&samples, sc.key, |s| s.sink_mpps);
+        let offered = column(&samples, sc.key, |s| s.gen_mpps);
+        let lost = column(&samples, sc.key, |s| s.lost);
+        let flat_out = column(&samples, sc.key, flat);
+        let gaps = column(&samples, sc.key, |s| s.gap_ns);
+        let busy = column(&samples, sc.key, |s| s.director_busy);
         let pct = |v: &[f64]| {
             Summary::of(v)
                 .map(|s| format!("{:.0}%", s.median * 100.0))
