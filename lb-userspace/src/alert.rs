@@ -23,8 +23,9 @@ use tokio::{
 use tracing::{info, warn};
 
 use crate::{
-    check::{RealKey, net::host_name, smtp::reply},
-    config::{Config, GlobalDefs, Protocol},
+    check::{net::host_name, smtp::reply},
+    config::GlobalDefs,
+    notification::Notification,
 };
 
 /// Where alerts go and who they come from (`global_defs`).
@@ -41,13 +42,44 @@ pub struct Mailer {
     router_id: String,
 }
 
-/// The running config's mailer and `global_defs.smtp_alert`.
-static RUNNING: Mutex<(Option<Mailer>, bool)> = Mutex::new((None, false));
+/// The mail settings of a config: where alerts go, and `smtp_alert`'s default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailSettings {
+    mailer: Option<Mailer>,
+    default_on: bool,
+}
+
+impl MailSettings {
+    const NONE: Self = Self {
+        mailer: None,
+        default_on: false,
+    };
+
+    pub fn of(g: &GlobalDefs) -> Self {
+        Self {
+            mailer: Mailer::from_global(g),
+            default_on: g.smtp_alert,
+        }
+    }
+
+    /// The mailer for an object whose own `smtp_alert` is `own` (unset: the default).
+    pub fn for_object(&self, own: Option<bool>) -> Option<&Mailer> {
+        if own.unwrap_or(self.default_on) {
+            self.mailer.as_ref()
+        } else {
+            None
+        }
+    }
+}
+
+/// The running config's settings. Everything that mails reads them here, VRRP instances
+/// included (not from their spec: a reload that changes only mail settings then restarts
+/// no instance).
+static RUNNING: Mutex<MailSettings> = Mutex::new(MailSettings::NONE);
 
 /// Takes the mail settings of `g` (at start and after a reload).
 pub fn set_running(g: &GlobalDefs) {
-    let mut guard = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-    *guard = (Mailer::from_global(g), g.smtp_alert);
+    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = MailSettings::of(g);
 }
 
 /// One message.
@@ -78,83 +110,64 @@ impl Mailer {
         })
     }
 
-    /// The mailer for an object whose own `smtp_alert` is `own` (unset: the global one).
-    pub fn when_enabled(cfg: &Config, own: Option<bool>) -> Option<Self> {
-        if own.unwrap_or(cfg.global_defs.smtp_alert) {
-            Self::from_global(&cfg.global_defs)
-        } else {
-            None
-        }
-    }
-
-    /// The mailer of the running config for an object whose own `smtp_alert` is `own`
-    /// (what [`set_running`] last set). VRRP instances take it from here, not from their
-    /// spec: a reload that changes only mail settings then restarts no instance.
+    /// The running config's mailer for an object whose own `smtp_alert` is `own`.
     pub fn running(own: Option<bool>) -> Option<Self> {
-        let guard = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        let (mailer, default) = &*guard;
-        if own.unwrap_or(*default) {
-            mailer.clone()
-        } else {
-            None
-        }
+        let settings = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        settings.for_object(own).cloned()
     }
 
-    /// A VRRP instance entered `state` (MASTER, BACKUP, FAULT); other states send nothing.
-    pub fn vrrp(&self, instance: &str, state: &str) -> Option<Alert> {
-        let body = match state {
-            "MASTER" => "=> VRRP Instance is now owning VRRP VIPs <=",
-            "BACKUP" => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
-            "FAULT" => "=> VRRP Instance is in FAULT state <=",
-            _ => return None,
-        };
-        Some(Alert {
-            subject: format!(
-                "[{}] VRRP Instance {instance} - Entering {state} state",
-                self.router_id
-            ),
-            body: body.to_owned(),
+    /// The message for `notice`, keepalived's; VRRP states other than MASTER, BACKUP and
+    /// FAULT send none.
+    pub fn alert(&self, notice: &Notification) -> Option<Alert> {
+        let id = &self.router_id;
+        let up_down = |up: bool| if up { "UP" } else { "DOWN" };
+        Some(match *notice {
+            Notification::Vrrp {
+                instance, state, ..
+            } => Alert {
+                subject: format!("[{id}] VRRP Instance {instance} - Entering {state} state"),
+                body: match state {
+                    "MASTER" => "=> VRRP Instance is now owning VRRP VIPs <=",
+                    "BACKUP" => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
+                    "FAULT" => "=> VRRP Instance is in FAULT state <=",
+                    _ => return None,
+                }
+                .to_owned(),
+            },
+            Notification::RealServer { key, up, reason } => Alert {
+                subject: format!(
+                    "[{id}] Realserver [{}]:{}:{} - {}",
+                    key.rip,
+                    key.protocol.as_str().to_ascii_lowercase(),
+                    key.rport,
+                    up_down(up)
+                ),
+                body: if up {
+                    format!("=> CHECK succeed on service: {reason} <=")
+                } else {
+                    format!("=> CHECK failed on service: {reason} <=")
+                },
+            },
+            Notification::Quorum {
+                vip,
+                port,
+                protocol,
+                up,
+            } => Alert {
+                subject: format!(
+                    "[{id}] Virtual Server {}/{} - {}",
+                    SocketAddr::new(vip, port),
+                    protocol.as_str().to_ascii_lowercase(),
+                    up_down(up)
+                ),
+                body: if up {
+                    "=> Gained quorum <="
+                } else {
+                    "=> Lost quorum <="
+                }
+                .to_owned(),
+            },
         })
-    }
-
-    /// A real server went up or down, and why (the checker's reason).
-    pub fn real_server(&self, key: &RealKey, up: bool, reason: &str) -> Alert {
-        let rip = match key.rip {
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => a.to_string(),
-        };
-        Alert {
-            subject: format!(
-                "[{}] Realserver [{rip}]:{}:{} - {}",
-                self.router_id,
-                key.protocol.as_str().to_ascii_lowercase(),
-                key.rport,
-                if up { "UP" } else { "DOWN" }
-            ),
-            body: if up {
-                format!("=> CHECK succeed on service: {reason} <=")
-            } else {
-                format!("=> CHECK failed on service: {reason} <=")
-            },
-        }
-    }
-
-    /// A virtual service gained or lost its quorum.
-    pub fn quorum(&self, vip: IpAddr, port: u16, protocol: Protocol, up: bool) -> Alert {
-        let service = SocketAddr::new(vip, port);
-        Alert {
-            subject: format!(
-                "[{}] Virtual Server {service}/{} - {}",
-                self.router_id,
-                protocol.as_str().to_ascii_lowercase(),
-                if up { "UP" } else { "DOWN" }
-            ),
-            body: if up {
-                "=> Gained quorum <=".to_owned()
-            } else {
-                "=> Lost quorum <=".to_owned()
-            },
-        }
     }
 
     /// Sends `alert` in the background; the outcome is logged.
@@ -334,6 +347,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{check::RealKey, config::Protocol};
 
     fn mailer() -> Mailer {
         let g = GlobalDefs {
@@ -363,26 +377,35 @@ mod tests {
 
     #[test]
     fn the_object_setting_wins_over_the_global_default() {
-        let mut cfg = Config::default();
-        cfg.global_defs.smtp_server = Some("127.0.0.1".into());
-        cfg.global_defs.notification_email = vec!["ops@example.org".into()];
-        assert!(Mailer::when_enabled(&cfg, None).is_none());
-        assert!(Mailer::when_enabled(&cfg, Some(true)).is_some());
-        cfg.global_defs.smtp_alert = true;
-        assert!(Mailer::when_enabled(&cfg, None).is_some());
-        assert!(Mailer::when_enabled(&cfg, Some(false)).is_none());
+        let mut g = GlobalDefs {
+            smtp_server: Some("127.0.0.1".into()),
+            notification_email: vec!["ops@example.org".into()],
+            ..GlobalDefs::default()
+        };
+        let settings = MailSettings::of(&g);
+        assert!(settings.for_object(None).is_none());
+        assert!(settings.for_object(Some(true)).is_some());
+        g.smtp_alert = true;
+        let settings = MailSettings::of(&g);
+        assert!(settings.for_object(None).is_some());
+        assert!(settings.for_object(Some(false)).is_none());
     }
 
     #[test]
     fn subjects_and_bodies_are_keepalived_s() {
         let m = mailer();
-        let a = m.vrrp("VI_1", "MASTER").unwrap();
+        let vrrp = |state| Notification::Vrrp {
+            instance: "VI_1",
+            state,
+            priority: 150,
+        };
+        let a = m.alert(&vrrp("MASTER")).unwrap();
         assert_eq!(
             a.subject,
             "[LVS_01] VRRP Instance VI_1 - Entering MASTER state"
         );
         assert_eq!(a.body, "=> VRRP Instance is now owning VRRP VIPs <=");
-        assert!(m.vrrp("VI_1", "STOP").is_none());
+        assert!(m.alert(&vrrp("STOP")).is_none());
         let key = RealKey {
             vip: "198.18.1.100".parse().unwrap(),
             vport: 80,
@@ -390,11 +413,13 @@ mod tests {
             rip: "198.18.0.21".parse().unwrap(),
             rport: 8080,
         };
-        let a = m.real_server(
-            &key,
-            false,
-            "tcp_check 198.18.0.21:8080: connection refused",
-        );
+        let a = m
+            .alert(&Notification::RealServer {
+                key: &key,
+                up: false,
+                reason: "tcp_check 198.18.0.21:8080: connection refused",
+            })
+            .unwrap();
         assert_eq!(
             a.subject,
             "[LVS_01] Realserver [198.18.0.21]:tcp:8080 - DOWN"
@@ -403,7 +428,14 @@ mod tests {
             a.body,
             "=> CHECK failed on service: tcp_check 198.18.0.21:8080: connection refused <="
         );
-        let a = m.quorum("2001:db8::1".parse().unwrap(), 443, Protocol::Tcp, true);
+        let a = m
+            .alert(&Notification::Quorum {
+                vip: "2001:db8::1".parse().unwrap(),
+                port: 443,
+                protocol: Protocol::Tcp,
+                up: true,
+            })
+            .unwrap();
         assert_eq!(
             a.subject,
             "[LVS_01] Virtual Server [2001:db8::1]:443/tcp - UP"
@@ -490,7 +522,13 @@ mod tests {
         .await;
         let mut m = mailer();
         m.relay = addr;
-        let alert = m.vrrp("VI_1", "FAULT").unwrap();
+        let alert = m
+            .alert(&Notification::Vrrp {
+                instance: "VI_1",
+                state: "FAULT",
+                priority: 150,
+            })
+            .unwrap();
         m.deliver(&alert).await.unwrap();
         let seen = relay.await.unwrap();
         let head: Vec<&str> = seen.split("\r\n").take(6).collect();
@@ -514,7 +552,13 @@ mod tests {
         let (addr, _relay) = scripted_relay(&["250 hello", "250 ok", "550 no", "550 no"]).await;
         let mut m = mailer();
         m.relay = addr;
-        let alert = m.vrrp("VI_1", "MASTER").unwrap();
+        let alert = m
+            .alert(&Notification::Vrrp {
+                instance: "VI_1",
+                state: "MASTER",
+                priority: 150,
+            })
+            .unwrap();
         let e = m.deliver(&alert).await.unwrap_err();
         assert_eq!(e.to_string(), "the relay refused every recipient");
 

@@ -29,6 +29,7 @@ use crate::{
     config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
     dataplane::{AttachMode, DataPlane},
     neighbor::{self, NeighborEvent},
+    notification::{self, Notification},
     notify_fifo,
     sync::{DesiredReal, DesiredService, MapSync},
     vrrp::{
@@ -356,10 +357,14 @@ impl Daemon {
             if let Some(c) = command {
                 run_in_background(c.clone());
             }
-            if let Some(m) = Mailer::when_enabled(&self.config, vs.smtp_alert) {
-                m.send(m.quorum(key.0, key.1, key.2, up));
-            }
-            notify_fifo::with(|n| n.virtual_server(key.0, key.1, key.2, up));
+            let (vip, port, protocol) = key;
+            let quorum = Notification::Quorum {
+                vip,
+                port,
+                protocol,
+                up,
+            };
+            notification::announce(&quorum, vs.smtp_alert);
         }
     }
 
@@ -439,11 +444,13 @@ impl Daemon {
             if let Some(c) = command {
                 run_in_background(c.clone());
             }
-            if let Some(m) = Mailer::when_enabled(&self.config, rs.smtp_alert) {
-                m.send(m.real_server(&v.key, v.alive, &v.reason));
-            }
         }
-        notify_fifo::with(|n| n.real_server(&v.key, v.alive));
+        let verdict = Notification::RealServer {
+            key: &v.key,
+            up: v.alive,
+            reason: &v.reason,
+        };
+        notification::announce(&verdict, rs.and_then(|r| r.smtp_alert));
         self.health.insert(
             v.key,
             Health {

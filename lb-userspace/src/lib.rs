@@ -22,6 +22,7 @@ pub mod import;
 pub mod lab;
 pub mod mmap;
 pub mod neighbor;
+pub mod notification;
 pub mod notify_fifo;
 pub mod realserver;
 pub mod sched;

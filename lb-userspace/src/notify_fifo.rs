@@ -16,7 +16,7 @@
 use std::{
     fs::{File, OpenOptions},
     io::{self, Write as _},
-    net::{IpAddr, SocketAddr},
+    net::IpAddr,
     os::unix::{
         fs::{FileTypeExt as _, OpenOptionsExt as _},
         process::CommandExt as _,
@@ -30,8 +30,8 @@ use anyhow::{Context as _, Result, bail};
 use tracing::{info, warn};
 
 use crate::{
-    check::RealKey,
     config::{GlobalDefs, Protocol},
+    notification::Notification,
 };
 
 /// Which events a FIFO receives.
@@ -87,8 +87,8 @@ impl Fifo {
         })
     }
 
-    fn wants(&self, event: Kind) -> bool {
-        self.kind == Kind::All || self.kind == event
+    fn wants(&self, kind: Kind) -> bool {
+        self.kind == Kind::All || self.kind == kind
     }
 
     fn write_line(&mut self, line: &str) {
@@ -190,42 +190,50 @@ impl Notifier {
         (Self { fifos }, errors)
     }
 
-    fn send(&mut self, kind: Kind, line: &str) {
+    /// Writes `notice`'s line to every FIFO that wants its kind.
+    pub fn write(&mut self, notice: &Notification) {
+        let (kind, line) = line(notice);
         for f in self.fifos.iter_mut().filter(|f| f.wants(kind)) {
-            f.write_line(line);
+            f.write_line(&line);
         }
     }
+}
 
-    /// A VRRP instance entered `state` (MASTER, BACKUP, FAULT, STOP) at `priority`.
-    pub fn vrrp(&mut self, instance: &str, state: &str, priority: u8) {
-        self.send(
+/// keepalived's line for `notice`, and which FIFOs it goes to.
+fn line(notice: &Notification) -> (Kind, String) {
+    let up_down = |up: bool| if up { "UP" } else { "DOWN" };
+    // `[198.18.0.21]:tcp:80`, `[2001:db8::21]:udp:53`.
+    let endpoint = |ip: IpAddr, protocol: Protocol, port: u16| {
+        format!("[{ip}]:{}:{port}", protocol.as_str().to_ascii_lowercase())
+    };
+    match *notice {
+        Notification::Vrrp {
+            instance,
+            state,
+            priority,
+        } => (
             Kind::Vrrp,
-            &format!("INSTANCE \"{instance}\" {state} {priority}"),
-        );
+            format!("INSTANCE \"{instance}\" {state} {priority}"),
+        ),
+        Notification::RealServer { key, up, .. } => (
+            Kind::Lvs,
+            format!(
+                "RS {} {} {}",
+                endpoint(key.rip, key.protocol, key.rport),
+                endpoint(key.vip, key.protocol, key.vport),
+                up_down(up)
+            ),
+        ),
+        Notification::Quorum {
+            vip,
+            port,
+            protocol,
+            up,
+        } => (
+            Kind::Lvs,
+            format!("VS {} {}", endpoint(vip, protocol, port), up_down(up)),
+        ),
     }
-
-    /// A real server went up or down.
-    pub fn real_server(&mut self, key: &RealKey, up: bool) {
-        let rs = endpoint(key.rip, key.protocol, key.rport);
-        let vs = endpoint(key.vip, key.protocol, key.vport);
-        self.send(Kind::Lvs, &format!("RS {rs} {vs} {}", up_down(up)));
-    }
-
-    /// A virtual service gained or lost its quorum.
-    pub fn virtual_server(&mut self, vip: IpAddr, port: u16, protocol: Protocol, up: bool) {
-        let vs = endpoint(vip, protocol, port);
-        self.send(Kind::Lvs, &format!("VS {vs} {}", up_down(up)));
-    }
-}
-
-fn up_down(up: bool) -> &'static str {
-    if up { "UP" } else { "DOWN" }
-}
-
-/// `[198.18.0.21]:tcp:80`, `[2001:db8::21]:udp:53`.
-fn endpoint(ip: IpAddr, protocol: Protocol, port: u16) -> String {
-    let ip = SocketAddr::new(ip, 0).ip().to_string();
-    format!("[{ip}]:{}:{port}", protocol.as_str().to_ascii_lowercase())
 }
 
 /// The process's notifier: the controller configures it, VRRP instances (on their own
@@ -274,6 +282,15 @@ mod tests {
     use std::io::Read as _;
 
     use super::*;
+    use crate::check::RealKey;
+
+    fn vrrp<'a>(instance: &'a str, state: &'a str, priority: u8) -> Notification<'a> {
+        Notification::Vrrp {
+            instance,
+            state,
+            priority,
+        }
+    }
 
     fn tmp(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("xlb-fifo-{}-{name}", std::process::id()));
@@ -308,7 +325,7 @@ mod tests {
         let (mut n, errors) = Notifier::configure(&g, Notifier::default());
         assert!(errors.is_empty(), "{errors:?}");
         assert!(std::fs::metadata(&all).unwrap().file_type().is_fifo());
-        n.vrrp("VI_1", "MASTER", 150);
+        n.write(&vrrp("VI_1", "MASTER", 150));
         let key = RealKey {
             vip: "2001:db8::100".parse().unwrap(),
             vport: 53,
@@ -316,8 +333,17 @@ mod tests {
             rip: "2001:db8::21".parse().unwrap(),
             rport: 5353,
         };
-        n.real_server(&key, false);
-        n.virtual_server("198.18.1.100".parse().unwrap(), 80, Protocol::Tcp, true);
+        n.write(&Notification::RealServer {
+            key: &key,
+            up: false,
+            reason: "",
+        });
+        n.write(&Notification::Quorum {
+            vip: "198.18.1.100".parse().unwrap(),
+            port: 80,
+            protocol: Protocol::Tcp,
+            up: true,
+        });
         assert_eq!(
             drain(&all),
             "INSTANCE \"VI_1\" MASTER 150\n\
@@ -366,7 +392,7 @@ mod tests {
         let (mut n, _) = Notifier::configure(&g, Notifier::default());
         // 64 KiB of pipe, no reader: this returns, and the pipe holds whole lines only.
         for i in 0..5000 {
-            n.vrrp(&format!("VI_{i}"), "BACKUP", 100);
+            n.write(&vrrp(&format!("VI_{i}"), "BACKUP", 100));
         }
         let got = drain(&path);
         assert!(got.len() <= 65536 && got.len() > 60000, "{}", got.len());
@@ -389,7 +415,7 @@ mod tests {
         let pid = n.fifos[0].reader.as_ref().unwrap().id();
         let (mut n, _) = Notifier::configure(&g, n);
         assert_eq!(n.fifos[0].reader.as_ref().unwrap().id(), pid);
-        n.vrrp("VI_1", "FAULT", 0);
+        n.write(&vrrp("VI_1", "FAULT", 0));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
             assert!(

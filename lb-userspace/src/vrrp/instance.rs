@@ -28,10 +28,7 @@ use super::{
     track::{self, Tracked},
     vip::{self, GarpSchedule},
 };
-use crate::{
-    alert::Mailer,
-    config::{Config, InitialState, VirtualIpAddress, VrrpInstance},
-};
+use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
 
 /// Everything an instance needs, resolved from the config.
 #[derive(Clone, Debug, PartialEq)]
@@ -532,20 +529,20 @@ impl Driver {
                         to.as_str()
                     };
                     let config = self.notify_config.borrow().clone();
-                    track::notify(&config, name, self.machine.effective_priority());
                     let priority = self.machine.effective_priority();
-                    crate::notify_fifo::with(|n| n.vrrp(&self.spec.name, name, priority));
-                    if let Some(m) = Mailer::running(config.smtp_alert) {
-                        if let Some(alert) = m.vrrp(&self.spec.name, name) {
-                            m.send(alert);
-                        }
-                    }
+                    track::notify(&config, name, priority);
+                    let transition = crate::notification::Notification::Vrrp {
+                        instance: &self.spec.name,
+                        state: name,
+                        priority,
+                    };
+                    crate::notification::announce(&transition, config.smtp_alert);
                     info!(
                         instance = %self.spec.name,
                         %from,
                         %to,
                         %reason,
-                        priority = self.machine.effective_priority(),
+                        priority,
                         "VRRP transition"
                     );
                 }

@@ -1,0 +1,42 @@
+//! What notifications report, in one shape for every channel: a VRRP transition, a real
+//! server's verdict, a virtual service's quorum. [`announce`] hands a notification to the
+//! channels the running config sets up (notify FIFOs, mail alerts); the per-object notify
+//! commands (`notify_master`, `notify_up`, `quorum_up`, ...) stay with their objects.
+
+use std::net::IpAddr;
+
+use crate::{alert::Mailer, check::RealKey, config::Protocol, notify_fifo};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Notification<'a> {
+    /// An instance entered `state` (keepalived's names: MASTER, BACKUP, FAULT, STOP).
+    Vrrp {
+        instance: &'a str,
+        state: &'a str,
+        priority: u8,
+    },
+    /// A real server went up or down, and why (the checker's reason).
+    RealServer {
+        key: &'a RealKey,
+        up: bool,
+        reason: &'a str,
+    },
+    /// A virtual service gained or lost its quorum.
+    Quorum {
+        vip: IpAddr,
+        port: u16,
+        protocol: Protocol,
+        up: bool,
+    },
+}
+
+/// Writes `notice` to the notify FIFOs that want it, and mails it when `smtp_alert` is on
+/// for its object (`smtp_alert`: the object's own setting; unset, `global_defs`').
+pub fn announce(notice: &Notification, smtp_alert: Option<bool>) {
+    notify_fifo::with(|n| n.write(notice));
+    if let Some(m) = Mailer::running(smtp_alert) {
+        if let Some(alert) = m.alert(notice) {
+            m.send(alert);
+        }
+    }
+}
