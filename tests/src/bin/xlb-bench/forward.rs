@@ -764,7 +764,6 @@ impl Fwd {
         window: Duration,
     ) -> Result<Sample> {
         let cfg = self.gen_cfg(sc);
-        objs::set_cfg(&mut self.gen_ebpf, "xlb_bench_gen_cfg", cfg)?;
         let (lab, d) = (&self.lab, &self.ifname["d"]);
         let mut rx = [None, None];
         let mut sample = pump(
@@ -818,7 +817,6 @@ impl Fwd {
         let attached = self.attach_director(sc.director)?;
         self.pin_napis();
         let cfg = self.gen_cfg(sc);
-        objs::set_cfg(&mut self.gen_ebpf, "xlb_bench_gen_cfg", cfg)?;
         let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime);
         let result = match &stats {
             Err(e) => Err(anyhow!("BPF_ENABLE_STATS: {e}")),
@@ -881,9 +879,9 @@ impl Fwd {
     }
 }
 
-/// Runs the generator (config `cfg`, already written) for `warm`, then paces it as `offer`
-/// says (searching for the peak first, if asked), and counts what the sink got in
-/// `window`; `at(true)` / `at(false)` run at the start and the end of the window.
+/// Runs the generator with config `cfg` for `warm` (at `offer`'s gap, or flat out before a
+/// search for the peak), then measures what the sink got in `window` at that gap or at the
+/// peak's; `at(true)` / `at(false)` run at the start and the end of the window.
 #[allow(clippy::too_many_arguments)]
 fn pump(
     gen_ebpf: &Ebpf,
@@ -918,6 +916,10 @@ fn pump(
             sink: (s1 - s0) as f64 / secs / 1e6,
         }
     };
+    pace(match offer {
+        Offer::Gap(gap) => gap,
+        Offer::Peak(_) => 0,
+    })?;
     let ctx = xdp_md(idx_g);
     let stop = AtomicBool::new(false);
     let tid = AtomicI32::new(0);
@@ -956,30 +958,23 @@ fn pump(
                 bail!("the generator stopped early");
             }
             let (gap_ns, flat_sink_mpps) = match offer {
-                Offer::Gap(gap) => {
-                    pace(gap)?;
-                    (gap, f64::NAN)
-                }
+                Offer::Gap(gap) => (gap, f64::NAN),
                 Offer::Peak(trial) => {
-                    let mut flat = f64::NAN;
-                    let (gap, _) = peak_gap(|gap| -> Result<Rates> {
+                    let peak = peak_gap(|gap| -> Result<Rates> {
                         pace(gap)?;
                         // The rings settle within a few NAPI polls; a tenth of a trial.
                         std::thread::sleep(trial / 10);
                         let c0 = counters()?;
                         std::thread::sleep(trial);
                         let r = rates(c0, counters()?);
-                        if gap == 0 {
-                            flat = r.sink;
-                        }
                         if worker.is_finished() {
                             bail!("the generator stopped early");
                         }
                         Ok(r)
                     })?;
-                    pace(gap)?;
+                    pace(peak.gap)?;
                     std::thread::sleep(trial / 10);
-                    (gap, flat)
+                    (peak.gap, peak.flat.sink)
                 }
             };
             at(true);
@@ -1001,8 +996,6 @@ fn pump(
                 director_busy,
             })
         })();
-        // The next run starts flat out unless told otherwise.
-        let _ = pace(0);
         stop.store(true, Ordering::SeqCst);
         while !worker.is_finished() {
             let t = tid.load(Ordering::SeqCst);

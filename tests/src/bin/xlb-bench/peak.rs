@@ -28,16 +28,27 @@ const PATIENCE: usize = 3;
 const BETTER: f64 = 1.005;
 const MAX_STEPS: usize = 40;
 
+/// What the search found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Peak {
+    /// The generator's gap between frames at the peak (ns; 0: flat out).
+    pub gap: u32,
+    /// What the trial at that gap measured.
+    pub best: Rates,
+    /// What the first trial, flat out, measured.
+    pub flat: Rates,
+}
+
 /// Finds the generator's gap between frames (ns; 0: flat out) at which the sink rate peaks.
 /// `trial(gap)` paces the generator and measures. It starts flat out, whose sink rate is
 /// a lower bound of the peak, offers a little more than that rate, and raises the offer a
 /// step at a time until the sink rate stops rising or the generator cannot go faster.
-/// Returns the best gap and what it measured.
-pub fn peak_gap<E>(mut trial: impl FnMut(u32) -> Result<Rates, E>) -> Result<(u32, Rates), E> {
+pub fn peak_gap<E>(mut trial: impl FnMut(u32) -> Result<Rates, E>) -> Result<Peak, E> {
     let flat = trial(0)?;
     let mut best = (0, flat);
+    let peak = |(gap, best): (u32, Rates)| Peak { gap, best, flat };
     if flat.sink <= 0.0 {
-        return Ok(best);
+        return Ok(peak(best));
     }
     let mut gap = 1e3 / (flat.sink * STEP);
     let mut since_best = 0;
@@ -58,7 +69,7 @@ pub fn peak_gap<E>(mut trial: impl FnMut(u32) -> Result<Rates, E>) -> Result<(u3
         }
         gap /= STEP;
     }
-    Ok(best)
+    Ok(peak(best))
 }
 
 #[cfg(test)]
@@ -82,8 +93,9 @@ mod tests {
 
     #[test]
     fn finds_the_peak_of_a_director_penalised_by_overflow() {
-        let (gap, r) = peak_gap(director(4.5, 7.0, 0.8)).unwrap();
+        let Peak { gap, best: r, flat } = peak_gap(director(4.5, 7.0, 0.8)).unwrap();
         // Flat out it forwards 2.5; the peak is within one step of the capacity.
+        assert_eq!(flat.sink, 2.5);
         assert!(r.sink > 4.5 / STEP && r.sink <= 4.5, "{r:?}");
         assert!(gap > 0 && (1e3 / gap as f64) < 4.5 * STEP * STEP, "{gap}");
     }
@@ -92,7 +104,7 @@ mod tests {
     fn one_disturbed_trial_does_not_end_the_search() {
         let mut d = director(4.5, 7.0, 0.8);
         let mut n = 0;
-        let (_, r) = peak_gap(|gap| {
+        let Peak { best: r, .. } = peak_gap(|gap| {
             n += 1;
             let mut r = d(gap)?;
             // The third trial loses half its frames to something else on the machine.
@@ -109,7 +121,7 @@ mod tests {
     #[test]
     fn keeps_flat_out_when_pacing_never_does_better() {
         // No penalty and a generator slower than the director: flat out is the peak.
-        let (gap, r) = peak_gap(director(9.0, 6.0, 0.0)).unwrap();
+        let Peak { gap, best: r, .. } = peak_gap(director(9.0, 6.0, 0.0)).unwrap();
         assert_eq!(gap, 0);
         assert_eq!(r.sink, 6.0);
     }
@@ -118,7 +130,7 @@ mod tests {
     fn stops_when_the_generator_cannot_go_faster() {
         let mut trials = 0;
         let mut d = director(100.0, 5.0, 0.0);
-        let (_, r) = peak_gap(|gap| {
+        let Peak { best: r, .. } = peak_gap(|gap| {
             trials += 1;
             d(gap)
         })
@@ -130,7 +142,7 @@ mod tests {
     #[test]
     fn a_dead_director_ends_the_search_at_once() {
         let mut trials = 0;
-        let (gap, _) = peak_gap(|_| {
+        let Peak { gap, .. } = peak_gap(|_| {
             trials += 1;
             Ok::<_, ()>(Rates {
                 offered: 7.0,
