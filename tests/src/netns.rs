@@ -467,6 +467,22 @@ pub fn start_xlb_in(lab: &mut Lab, ns: &str, label: &str, config: &Path) {
     lab.wait_log(label, "xlb running", Duration::from_secs(20));
 }
 
+/// Polls `f` until it returns Some, or panics with `what` and the last observation.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> (Option<T>, String)) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (got, seen) = f();
+        if let Some(v) = got {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {timeout:?}; last seen: {seen}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Whether namespace `ns` has `addr` on one of its interfaces.
 pub fn has_address(lab: &Lab, ns: &str, addr: &str) -> bool {
     lab.sh(ns, "ip -o addr show")

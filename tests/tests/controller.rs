@@ -10,7 +10,7 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, dr_lab, http_get, lab_real, start_xlb, write_config, xlb_bin,
+    LAB_VIP, Lab, dr_lab, http_get, lab_real, start_xlb, wait_for, write_config, xlb_bin,
 };
 
 fn vip80() -> SocketAddr {
@@ -65,22 +65,6 @@ fn real_status(s: &serde_json::Value, ip: &str) -> Option<serde_json::Value> {
         .iter()
         .find(|r| r["ip"] == ip)
         .cloned()
-}
-
-/// Polls `f` until it returns Some, or panics with `what` and the last observation.
-fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> (Option<T>, String)) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (got, seen) = f();
-        if let Some(v) = got {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {timeout:?}; last seen: {seen}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Opens `n` HTTP connections through the VIP from the client; all must succeed.

@@ -7,8 +7,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_mh_service, mac_of, start_xlb_in, wait_vip,
-    xlb_bin,
+    LAB_VIP, Lab, ha_lab, has_address, http_get, lab_mh_service, lab_real, mac_of, start_xlb_in,
+    wait_for, wait_vip, xlb_bin,
 };
 
 fn vip(port: u16) -> SocketAddr {
@@ -225,18 +225,15 @@ fn start_smtp_relay(lab: &mut Lab, ns: &str, label: &str, port: u16) {
     ])
     .arg(format!("127.0.0.1:{port}"));
     lab.spawn(label, cmd);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab
-        .sh(ns, "ss -Hltn")
-        .contains(&format!("127.0.0.1:{port}"))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the SMTP relay did not listen (python3 -m smtpd needs Python <= 3.11): {}",
-            lab.log(label)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let listening = format!("127.0.0.1:{port}");
+    wait_for(
+        Duration::from_secs(10),
+        "the SMTP relay listening (python3 -m smtpd needs Python <= 3.11)",
+        || {
+            let up = lab.sh(ns, "ss -Hltn").contains(&listening);
+            (up.then_some(()), lab.log(label))
+        },
+    );
 }
 
 /// dir1's config for the notification tests: `global` in `[global_defs]`, the VRRP
@@ -261,7 +258,7 @@ port = 8080
 tcp_check = {{ connect_timeout = 1, retry = 0 }}
 "#,
         config(150, ""),
-        rs = integration_tests::netns::lab_real(2)
+        rs = lab_real(2)
     )
 }
 
@@ -282,7 +279,7 @@ smtp_alert = true"#,
     let master = "Subject: [dir1] VRRP Instance VI_1 - Entering MASTER state";
     let down = format!(
         "Subject: [dir1] Realserver [{}]:tcp:8080 - DOWN",
-        integration_tests::netns::lab_real(2)
+        lab_real(2)
     );
     lab.wait_log("smtp", master, Duration::from_secs(10));
     lab.wait_log("smtp", &down, Duration::from_secs(10));
@@ -332,17 +329,12 @@ fn a_notify_fifo_reader_gets_every_event_and_the_fifo_goes_with_xlb() {
     let c1 = write(&lab, "dir1.toml", &text);
     start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
     wait_vip(&lab, "dir1", true, Duration::from_secs(8));
-    let rs_down = format!(
-        "RS [{}]:tcp:8080 [{LAB_VIP}]:tcp:8080 DOWN",
-        integration_tests::netns::lab_real(2)
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let read = || std::fs::read_to_string(&events).unwrap_or_default();
-    while !(read().contains(&rs_down) && read().contains("INSTANCE \"VI_1\" MASTER")) {
-        assert!(Instant::now() < deadline, "events: {}", read());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let got = read();
+    let rs_down = format!("RS [{}]:tcp:8080 [{LAB_VIP}]:tcp:8080 DOWN", lab_real(2));
+    let got = wait_for(Duration::from_secs(10), "the DOWN and MASTER lines", || {
+        let got = std::fs::read_to_string(&events).unwrap_or_default();
+        let both = got.contains(&rs_down) && got.contains("INSTANCE \"VI_1\" MASTER");
+        (both.then(|| got.clone()), got)
+    });
     let lines: Vec<&str> = got.lines().filter(|l| l.starts_with("INSTANCE")).collect();
     assert_eq!(
         lines[..2],
@@ -406,14 +398,9 @@ fn a_reload_that_changes_only_notify_settings_keeps_the_master() {
 
     // The next transition runs the new command, not the old one.
     lab.sh("dir1", "ip link set eth0 down");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !second.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the new notify_fault did not run"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(Duration::from_secs(5), "the new notify_fault", || {
+        (second.exists().then_some(()), String::new())
+    });
     assert!(!first.exists(), "the old notify_fault ran");
 }
 
