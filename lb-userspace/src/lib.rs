@@ -1,31 +1,25 @@
 //! xlb's controller as a library: `main.rs` is a thin command-line layer over it, and
-//! the privileged integration tests drive the same pieces.
+//! the privileged integration tests drive the same pieces. The modules, from the outside in:
 //!
 //! - `config`: the TOML file, validated with file:line:column errors.
 //! - `import`: `xlb import-keepalived`, keepalived.conf to that TOML file.
-//! - `dataplane`: load / adopt the pinned XDP program and maps, attach, tear down.
-//! - `sched` + `arena`: scheduling tables (rr, wrr, sh, mh) and where they live in the map.
-//! - `sync`: makes the maps match the desired state, changing only the difference.
-//! - `neighbor`: routes and MACs of real servers (rtnetlink).
-//! - `controller`: the `xlb run` daemon loop.
-//! - `status`: `xlb status`, read from the pinned maps.
-//! - `realserver`: `xlb realserver setup|teardown` for DR real servers.
+//! - `daemon`: `xlb run`, one event loop that owns the desired state and drives the rest.
+//! - `vrrp`: VRRP instances (codec, state machine, sockets, VIPs, trackers).
+//! - `health`: health checks of real servers, with keepalived's checkers.
+//! - `notify`: notifications of transitions and verdicts (FIFOs, mail).
+//! - `dataplane`: the XDP program and its maps: load / adopt, attach, scheduling tables,
+//!   map sync, connection tables.
+//! - `netlink`: links, routes and neighbours through rtnetlink.
+//! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
+//! - `lab`: network-namespace helpers for the demo and the tests.
 
-pub mod alert;
-pub mod arena;
-pub mod check;
+pub mod cli;
 pub mod config;
-pub mod conns;
-pub mod controller;
+pub mod daemon;
 pub mod dataplane;
+pub mod health;
 pub mod import;
 pub mod lab;
-pub mod mmap;
-pub mod neighbor;
-pub mod notification;
-pub mod notify_fifo;
-pub mod realserver;
-pub mod sched;
-pub mod status;
-pub mod sync;
+pub mod netlink;
+pub mod notify;
 pub mod vrrp;

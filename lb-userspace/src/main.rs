@@ -4,11 +4,13 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use xlb::{
+    cli::{
+        realserver::{self, RealServerOptions},
+        status,
+    },
     config::Config,
-    controller::{self, RunOptions},
+    daemon::{self, RunOptions},
     dataplane::{AttachMode, DEFAULT_PIN_PATH},
-    realserver::{self, RealServerOptions},
-    status,
 };
 
 #[derive(Parser)]
@@ -131,7 +133,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         } => {
             let opts = RunOptions {
                 config_path: config,
-                state_file: controller::default_state_file(&pin_path),
+                state_file: daemon::default_state_file(&pin_path),
                 pin_path,
                 attach_mode: if xdp_generic {
                     AttachMode::Generic
@@ -139,7 +141,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     AttachMode::Native
                 },
             };
-            controller::run(opts, std::future::pending()).await
+            daemon::run(opts, std::future::pending()).await
         }
         Command::Check { config } => {
             let cfg = Config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -157,7 +159,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         }
         Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),
         Command::Status { pin_path, json } => {
-            let s = status::read(&pin_path, &controller::default_state_file(&pin_path))?;
+            let s = status::read(&pin_path, &daemon::default_state_file(&pin_path))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
             } else {
@@ -166,15 +168,15 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Conns { pin_path, json } => {
-            let conns = xlb::conns::read(&pin_path)?;
+            let conns = xlb::dataplane::conns::read(&pin_path)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&conns)?);
             } else {
-                print!("{}", xlb::conns::render(&conns));
+                print!("{}", xlb::dataplane::conns::render(&conns));
             }
             Ok(())
         }
-        Command::Teardown { pin_path } => controller::teardown(&pin_path),
+        Command::Teardown { pin_path } => daemon::teardown(&pin_path),
         Command::LabXdpPass { netns, dev, pin } => xlb::lab::attach_xdp_pass(&netns, &dev, &pin),
         Command::Realserver { action } => match action {
             RealServerAction::Setup { vips, state_file } => {

@@ -15,9 +15,9 @@ use std::{
 use aya::programs::{TestRun, TestRunOptions};
 use lb_common::{PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey};
 use xlb::{
-    controller::addr16,
+    daemon::addr16,
+    dataplane::sync::{DesiredReal, DesiredService, MapSync},
     dataplane::{ConnTableOptions, DataPlane, Maps},
-    sync::{DesiredReal, DesiredService, MapSync},
 };
 
 /// Where test pins go: a bpffs, mounted here if the machine has none yet.
@@ -68,7 +68,7 @@ impl Drop for PinDir {
         let _ = xlb::dataplane::teardown(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
         // Status files of daemons killed with SIGKILL (they remove theirs on a clean stop).
-        let status = xlb::controller::default_state_file(&self.0);
+        let status = xlb::daemon::default_state_file(&self.0);
         let prefix = status
             .file_name()
             .map(|n| {

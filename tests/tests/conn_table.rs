@@ -10,7 +10,7 @@ use integration_tests::{
     pin_to_cpu, real_mac, service,
 };
 use lb_common::{Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4};
-use xlb::conns::{Conn, Tables, now_ticks};
+use xlb::dataplane::conns::{Conn, Tables, now_ticks};
 
 const XDP_TX: u32 = 3;
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);

@@ -12,9 +12,9 @@ use integration_tests::{
 use lb_common::{DropReason, PassReason, REAL_F_IN_USE, SchedAlgo};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use xlb::{
-    controller::addr16,
-    sched::{Candidate, Model},
-    sync::DesiredService,
+    daemon::addr16,
+    dataplane::sched::{Candidate, Model},
+    dataplane::sync::DesiredService,
 };
 
 const XDP_DROP: u32 = 1;

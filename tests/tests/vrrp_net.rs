@@ -18,7 +18,7 @@ use integration_tests::netns::Lab;
 use tokio::runtime::Runtime;
 use xlb::{
     config::VirtualIpAddress,
-    neighbor,
+    netlink,
     vrrp::{
         net::{self, MCAST_GROUP_V4, MCAST_GROUP_V6, Received, VrrpSocket, VrrpSocketConfig},
         vip,
@@ -115,7 +115,7 @@ macro_rules! netlink {
         let rt = $rt.handle().clone();
         $lab.within($ns, move || {
             let _guard = rt.enter();
-            neighbor::connect().expect("netlink connection")
+            netlink::connect().expect("netlink connection")
         })
     }};
 }

@@ -298,7 +298,7 @@ pub async fn spawn(
     scripts: HashMap<String, tokio::sync::watch::Receiver<bool>>,
     board: StatusBoard,
 ) -> Result<Instance> {
-    let ifindex = crate::neighbor::ifindex(&handle, &spec.interface).await?;
+    let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = match spec.src {
         Some(s) => s,
         None => net::source_address(&handle, ifindex, spec.is_ipv6(), &spec.advertised)
@@ -324,7 +324,7 @@ pub async fn spawn(
     sock_cfg.group = spec.mcast_group;
     let socket = VrrpSocket::open(&sock_cfg)
         .with_context(|| format!("instance {}: VRRP socket on {}", spec.name, spec.interface))?;
-    let mac = crate::neighbor::link_mac(&handle, ifindex).await?;
+    let mac = crate::netlink::link_mac(&handle, ifindex).await?;
     let params = Params {
         version: match spec.version {
             Version::V2 => VrrpVersion::V2,
@@ -349,7 +349,7 @@ pub async fn spawn(
         tracked.insert(ifindex, (own, true));
     }
     for (name, how) in &spec.track_interfaces {
-        let index = crate::neighbor::ifindex(&handle, name).await?;
+        let index = crate::netlink::ifindex(&handle, name).await?;
         tracked.insert(index, (how.clone(), true));
     }
     // Script verdicts arrive on one channel: (position, up).
@@ -374,7 +374,7 @@ pub async fn spawn(
             }
         });
     }
-    let links = crate::neighbor::watch_links()?;
+    let links = crate::netlink::watch_links()?;
     let (stop_tx, stop_rx) = oneshot::channel();
     let (notify_tx, notify_rx) = tokio::sync::watch::channel(spec.config.clone());
     let driver = Driver {
@@ -531,12 +531,12 @@ impl Driver {
                     let config = self.notify_config.borrow().clone();
                     let priority = self.machine.effective_priority();
                     track::notify(&config, name, priority);
-                    let transition = crate::notification::Notification::Vrrp {
+                    let transition = crate::notify::Notification::Vrrp {
                         instance: &self.spec.name,
                         state: name,
                         priority,
                     };
-                    crate::notification::announce(&transition, config.smtp_alert);
+                    crate::notify::announce(&transition, config.smtp_alert);
                     info!(
                         instance = %self.spec.name,
                         %from,
@@ -636,12 +636,12 @@ impl Driver {
     async fn run(
         mut self,
         mut stop: oneshot::Receiver<()>,
-        mut links: futures::stream::BoxStream<'static, crate::neighbor::LinkEvent>,
+        mut links: futures::stream::BoxStream<'static, crate::netlink::LinkEvent>,
         mut verdicts: mpsc::Receiver<(usize, bool)>,
     ) {
         // Initial link states: a tracked interface that is down starts us in FAULT.
         for (ifindex, (_, up)) in self.tracked.iter_mut() {
-            *up = crate::neighbor::link_up(&self.handle, *ifindex)
+            *up = crate::netlink::link_up(&self.handle, *ifindex)
                 .await
                 .unwrap_or(true);
         }

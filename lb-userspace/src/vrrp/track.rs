@@ -13,11 +13,11 @@ use tokio::{sync::watch, task::JoinHandle};
 use tracing::{debug, info, warn};
 
 use crate::{
-    check::{
+    config::{Config, TrackEntry, VrrpInstance, VrrpScript},
+    health::{
         Outcome,
         misc::{self, MiscSpec},
     },
-    config::{Config, TrackEntry, VrrpInstance, VrrpScript},
 };
 
 /// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
@@ -33,7 +33,7 @@ impl Drop for ScriptTracker {
     }
 }
 
-/// Runs `sh -c command` as `user` with `check::misc`'s runner: its own process group,
+/// Runs `sh -c command` as `user` with `health::misc`'s runner: its own process group,
 /// killed as a group after `timeout`. Returns whether it exited 0.
 pub async fn run_script(command: &str, timeout: Duration, user: Option<&str>) -> bool {
     let spec = MiscSpec::shell(command, timeout, user);

@@ -164,7 +164,7 @@ async fn vip_ifindex(
 ) -> Result<u32, VipError> {
     match &vip.dev {
         None => Ok(default_ifindex),
-        Some(name) => crate::neighbor::ifindex(handle, name)
+        Some(name) => crate::netlink::ifindex(handle, name)
             .await
             .map_err(|_| VipError::NoSuchInterface(name.clone())),
     }

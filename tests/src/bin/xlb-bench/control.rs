@@ -22,9 +22,9 @@ use integration_tests::{Plane, TEST_IFINDEX, netns::Lab, real_mac};
 use lb_common::{MAX_REALS, PROTO_TCP, SchedAlgo, ServiceKey};
 use serde_json::json;
 use xlb::{
-    controller::addr16,
-    sched::{self, Candidate},
-    sync::{DesiredReal, DesiredService},
+    daemon::addr16,
+    dataplane::sched::{self, Candidate},
+    dataplane::sync::{DesiredReal, DesiredService},
 };
 
 use crate::{
@@ -288,7 +288,7 @@ fn health_bench(opts: &Opts, report: &mut Report, sec: &mut Section) -> Result<(
     let cfg = xlb::config::Config::parse(&health_config(n), "bench-health.toml")
         .map_err(|e| anyhow!("{e}"))
         .context("the health-check config")?;
-    let targets = xlb::check::targets_from_config(&cfg);
+    let targets = xlb::health::targets_from_config(&cfg);
     if targets.len() != n {
         bail!(
             "{} health-check targets from the config, {n} expected",
@@ -358,7 +358,7 @@ fn health_bench(opts: &Opts, report: &mut Report, sec: &mut Section) -> Result<(
                     .enable_all()
                     .build()?;
                 rt.block_on(async {
-                    let (monitor, mut verdicts) = xlb::check::HealthMonitor::spawn(targets);
+                    let (monitor, mut verdicts) = xlb::health::HealthMonitor::spawn(targets);
                     let downs = Arc::new(AtomicU64::new(0));
                     let d = downs.clone();
                     let drain = tokio::spawn(async move {

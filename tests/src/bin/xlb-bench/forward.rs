@@ -47,9 +47,9 @@ use integration_tests::netns::Lab;
 use lb_common::{PROTO_UDP, SchedAlgo, ServiceKey};
 use serde_json::json;
 use xlb::{
-    controller::addr16,
+    daemon::addr16,
     dataplane::DataPlane,
-    sync::{DesiredReal, DesiredService, MapSync},
+    dataplane::sync::{DesiredReal, DesiredService, MapSync},
 };
 
 use crate::{

@@ -23,9 +23,9 @@ use tokio::{
 use tracing::{info, warn};
 
 use crate::{
-    check::{net::host_name, smtp::reply},
     config::GlobalDefs,
-    notification::Notification,
+    health::{net::host_name, smtp::reply},
+    notify::Notification,
 };
 
 /// Where alerts go and who they come from (`global_defs`).
@@ -347,7 +347,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{check::RealKey, config::Protocol};
+    use crate::{config::Protocol, health::RealKey};
 
     fn mailer() -> Mailer {
         let g = GlobalDefs {

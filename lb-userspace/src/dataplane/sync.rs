@@ -26,9 +26,9 @@ use lb_common::{
 };
 use thiserror::Error;
 
-use crate::{
+use crate::dataplane::{
+    Maps,
     arena::TableArena,
-    dataplane::Maps,
     sched::{self, Candidate},
 };
 
@@ -43,7 +43,7 @@ pub enum SyncError {
     #[error("the scheduling tables need more than {TABLE_CAPACITY} entries in all")]
     TableArenaFull,
     #[error("scheduling-table regions in the pinned maps are inconsistent: {0}")]
-    Arena(#[from] crate::arena::ArenaError),
+    Arena(#[from] crate::dataplane::arena::ArenaError),
 }
 
 fn map_err(map: &'static str) -> impl Fn(MapError) -> SyncError {

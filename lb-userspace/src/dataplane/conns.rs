@@ -14,7 +14,7 @@ use lb_common::{
 };
 use serde::Serialize;
 
-use crate::mmap::MappedArray;
+use crate::dataplane::mmap::MappedArray;
 
 /// The table clock now (`CLOCK_MONOTONIC_COARSE` is what `bpf_ktime_get_coarse_ns` reads).
 pub fn now_ticks() -> u32 {
@@ -159,7 +159,7 @@ pub fn read(pin_path: &std::path::Path) -> anyhow::Result<Vec<Conn>> {
     for c in &mut conns {
         if let Ok(r) = maps.reals.get(&c.real, 0) {
             if r.flags & lb_common::REAL_F_IN_USE != 0 && u32::from(c.service_id) == r.service_id {
-                c.real_server = Some(SocketAddr::new(crate::status::ip_of(&r.addr), r.port));
+                c.real_server = Some(SocketAddr::new(crate::cli::status::ip_of(&r.addr), r.port));
             }
         }
     }

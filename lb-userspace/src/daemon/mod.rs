@@ -24,14 +24,15 @@ use tokio::{
 use tracing::{error, info, warn};
 
 use crate::{
-    alert::{self, Mailer},
-    check::{self, HealthMonitor, RealKey},
     config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
+    dataplane::sync::{DesiredReal, DesiredService, MapSync},
     dataplane::{AttachMode, DataPlane},
-    neighbor::{self, NeighborEvent},
-    notification::{self, Notification},
-    notify_fifo,
-    sync::{DesiredReal, DesiredService, MapSync},
+    health::{self, HealthMonitor, RealKey},
+    netlink::{self, NeighborEvent},
+    notify::{
+        self, Notification, fifo as notify_fifo,
+        mail::{self as alert, Mailer},
+    },
     vrrp::{
         self,
         instance::{Gate, GateRequest, Instance, StatusBoard},
@@ -116,7 +117,7 @@ struct Daemon {
     /// key); absent = not evaluated yet.
     quorum: HashMap<(IpAddr, u16, Protocol), bool>,
     /// A verdict channel opened by a reload, for the main loop to pick up.
-    new_verdicts: Option<mpsc::Receiver<check::Verdict>>,
+    new_verdicts: Option<mpsc::Receiver<health::Verdict>>,
 }
 
 /// A real server's health as the checkers last said.
@@ -149,7 +150,7 @@ impl Daemon {
             if plane.dataplane.attached().any(|(n, _)| n == name.as_str()) {
                 continue;
             }
-            let ifindex = neighbor::ifindex(&self.handle, &name).await?;
+            let ifindex = netlink::ifindex(&self.handle, &name).await?;
             let adopted = plane.dataplane.attach(&name, ifindex, self.attach_mode)?;
             match self.attach_mode {
                 AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
@@ -184,12 +185,12 @@ impl Daemon {
             if self.neighbors.contains_key(&ip) {
                 continue;
             }
-            let link = neighbor::route_to(&self.handle, ip)
+            let link = netlink::route_to(&self.handle, ip)
                 .await
                 .with_context(|| format!("real server {ip}"))?;
-            let mac = neighbor::lookup(&self.handle, link.ifindex, ip).await?;
+            let mac = netlink::lookup(&self.handle, link.ifindex, ip).await?;
             if mac.is_none() {
-                neighbor::resolve(&self.handle, link.ifindex, ip).await?;
+                netlink::resolve(&self.handle, link.ifindex, ip).await?;
             }
             self.neighbors.insert(
                 ip,
@@ -212,7 +213,7 @@ impl Daemon {
             .map(|(ip, n)| (*ip, n.ifindex))
             .collect();
         for (ip, ifindex) in pending {
-            if let Some(mac) = neighbor::lookup(&self.handle, ifindex, ip).await? {
+            if let Some(mac) = netlink::lookup(&self.handle, ifindex, ip).await? {
                 info!(real_server = %ip, mac = %fmt_mac(&mac), "resolved");
                 self.neighbors.insert(
                     ip,
@@ -223,7 +224,7 @@ impl Daemon {
                 );
                 changed = true;
             } else if trigger {
-                neighbor::resolve(&self.handle, ifindex, ip).await?;
+                netlink::resolve(&self.handle, ifindex, ip).await?;
             }
         }
         Ok(changed)
@@ -231,7 +232,7 @@ impl Daemon {
 
     async fn refresh_all(&mut self) {
         for (ip, n) in &self.neighbors {
-            if let Err(e) = neighbor::resolve(&self.handle, n.ifindex, *ip).await {
+            if let Err(e) = netlink::resolve(&self.handle, n.ifindex, *ip).await {
                 warn!(real_server = %ip, error = %e, "neighbour refresh failed");
             }
         }
@@ -364,14 +365,14 @@ impl Daemon {
                 protocol,
                 up,
             };
-            notification::announce(&quorum, vs.smtp_alert);
+            notify::announce(&quorum, vs.smtp_alert);
         }
     }
 
     /// The health-check targets that should run now: with `ha_suspend`, none for a
     /// service this director does not forward.
-    fn check_targets(&self) -> Vec<check::Target> {
-        check::targets_from_config(&self.config)
+    fn check_targets(&self) -> Vec<health::Target> {
+        health::targets_from_config(&self.config)
             .into_iter()
             .filter(|t| {
                 let vs = self.config.virtual_server.iter().find(|v| {
@@ -392,9 +393,9 @@ impl Daemon {
 
     /// Starts or updates the health monitor for the current config; servers seen for the
     /// first time start alive, or dead with `alpha`.
-    fn sync_monitor(&mut self) -> Option<mpsc::Receiver<check::Verdict>> {
+    fn sync_monitor(&mut self) -> Option<mpsc::Receiver<health::Verdict>> {
         let targets = self.check_targets();
-        let wanted: std::collections::HashSet<RealKey> = check::targets_from_config(&self.config)
+        let wanted: std::collections::HashSet<RealKey> = health::targets_from_config(&self.config)
             .iter()
             .map(|t| t.key)
             .collect();
@@ -421,7 +422,7 @@ impl Daemon {
     }
 
     /// A checker's verdict: notify_up / notify_down, then the data plane.
-    async fn on_verdict(&mut self, v: check::Verdict) {
+    async fn on_verdict(&mut self, v: health::Verdict) {
         let vs = self.config.virtual_server.iter().find(|vs| {
             vs.ip == v.key.vip && vs.port == v.key.vport && vs.protocol == v.key.protocol
         });
@@ -450,7 +451,7 @@ impl Daemon {
             up: v.alive,
             reason: &v.reason,
         };
-        notification::announce(&verdict, rs.and_then(|r| r.smtp_alert));
+        notify::announce(&verdict, rs.and_then(|r| r.smtp_alert));
         self.health.insert(
             v.key,
             Health {
@@ -514,7 +515,7 @@ impl Daemon {
         let mut ifaces = BTreeMap::new();
         for n in self.neighbors.values() {
             if let std::collections::btree_map::Entry::Vacant(e) = ifaces.entry(n.ifindex) {
-                e.insert(neighbor::link_mac(&self.handle, n.ifindex).await?);
+                e.insert(netlink::link_mac(&self.handle, n.ifindex).await?);
             }
         }
         let desired = self.desired();
@@ -791,7 +792,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
     warn_mail_impossible(&config);
     let _fifos = notify_fifo::Running::start(&config.global_defs);
     alert::set_running(&config.global_defs);
-    let handle = neighbor::connect()?;
+    let handle = netlink::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let mut fresh = true;
     let plane = if config.virtual_server.is_empty() {
@@ -834,7 +835,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         new_verdicts: None,
         gate: Gate(gate_tx),
     };
-    let mut events = neighbor::watch()?;
+    let mut events = netlink::watch()?;
     // Health first: servers with `alpha` must not get flows before their first success.
     let mut verdicts = d.sync_monitor();
     if let Err(e) = d.start().await {

@@ -31,7 +31,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::{GlobalDefs, Protocol},
-    notification::Notification,
+    notify::Notification,
 };
 
 /// Which events a FIFO receives.
@@ -282,7 +282,7 @@ mod tests {
     use std::io::Read as _;
 
     use super::*;
-    use crate::check::RealKey;
+    use crate::health::RealKey;
 
     fn vrrp<'a>(instance: &'a str, state: &'a str, priority: u8) -> Notification<'a> {
         Notification::Vrrp {

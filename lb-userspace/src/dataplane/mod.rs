@@ -9,6 +9,12 @@
 //!   a restarted controller swaps its freshly loaded program into the same link
 //!   atomically (`bpf_link_update`), without a moment with no program.
 
+pub mod arena;
+pub mod conns;
+pub mod mmap;
+pub mod sched;
+pub mod sync;
+
 use std::{
     collections::BTreeMap,
     fs,
@@ -30,7 +36,7 @@ use lb_common::{
 };
 use thiserror::Error;
 
-use crate::mmap::MappedArray;
+use crate::dataplane::mmap::MappedArray;
 
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/xlb";
 
@@ -184,7 +190,10 @@ impl Maps {
     }
 
     /// The connection tables, mapped into this process.
-    pub fn conn_tables(&self, writable: bool) -> Result<crate::conns::Tables, DataPlaneError> {
+    pub fn conn_tables(
+        &self,
+        writable: bool,
+    ) -> Result<crate::dataplane::conns::Tables, DataPlaneError> {
         let meta = self.meta.get(&0, 0).map_err(|source| DataPlaneError::Map {
             name: map_names::META,
             source,
@@ -196,12 +205,11 @@ impl Maps {
         };
         let b4 = entries(map_names::CONNS4, &self.conns4)?;
         let b6 = entries(map_names::CONNS6, &self.conns6)?;
-        crate::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, &meta, writable).map_err(
-            |source| DataPlaneError::Mmap {
+        crate::dataplane::conns::Tables::open(&self.conns4, b4, &self.conns6, b6, &meta, writable)
+            .map_err(|source| DataPlaneError::Mmap {
                 name: "xlb_conns4, xlb_conns6",
                 source,
-            },
-        )
+            })
     }
 
     /// Opens the maps pinned under `dir` (for `xlb status`; needs no program).

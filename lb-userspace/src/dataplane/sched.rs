@@ -5,7 +5,7 @@
 //! [`lb_common::ServiceInfo`]), and every entry is a real-server index (a slot of
 //! `xlb_reals`). All the intelligence is here, in [`build_table`], which runs in the
 //! controller whenever the set of eligible real servers or their weights change; the new
-//! table is written to a fresh region of the arena ([`crate::arena`]) and swapped in whole.
+//! table is written to a fresh region of the arena ([`crate::dataplane::arena`]) and swapped in whole.
 //!
 //! # Eligibility and canonical order
 //!

@@ -5,7 +5,11 @@
 
 use std::net::IpAddr;
 
-use crate::{alert::Mailer, check::RealKey, config::Protocol, notify_fifo};
+pub mod fifo;
+pub mod mail;
+
+use crate::{config::Protocol, health::RealKey};
+use mail::Mailer;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Notification<'a> {
@@ -33,7 +37,7 @@ pub enum Notification<'a> {
 /// Writes `notice` to the notify FIFOs that want it, and mails it when `smtp_alert` is on
 /// for its object (`smtp_alert`: the object's own setting; unset, `global_defs`').
 pub fn announce(notice: &Notification, smtp_alert: Option<bool>) {
-    notify_fifo::with(|n| n.write(notice));
+    fifo::with(|n| n.write(notice));
     if let Some(m) = Mailer::running(smtp_alert) {
         if let Some(alert) = m.alert(notice) {
             m.send(alert);

@@ -1,0 +1,9 @@
+//! What the `xlb` commands other than `run` show or change on this host, read from the
+//! pinned maps and the daemon's state file; `main.rs` parses the command line and calls
+//! these.
+//!
+//! - [`status`]: `xlb status`, like `ipvsadm -Ln --stats`.
+//! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
+
+pub mod realserver;
+pub mod status;
