@@ -89,6 +89,33 @@ pub const fn v4_mapped(a: [u8; 4]) -> Addr {
     ]
 }
 
+/// The 16-byte form of an address (the inverse of [`ip_of`]).
+pub const fn addr_of(ip: core::net::IpAddr) -> Addr {
+    match ip {
+        core::net::IpAddr::V4(v4) => v4_mapped(v4.octets()),
+        core::net::IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// The address a 16-byte form stands for: IPv4-mapped ones as IPv4.
+pub fn ip_of(a: &Addr) -> core::net::IpAddr {
+    let v6 = core::net::Ipv6Addr::from(*a);
+    match v6.to_ipv4_mapped() {
+        Some(v4) => core::net::IpAddr::V4(v4),
+        None => core::net::IpAddr::V6(v6),
+    }
+}
+
+/// A MAC address as logs and status print it: `aa:bb:cc:dd:ee:ff`.
+pub struct Mac<'a>(pub &'a [u8; 6]);
+
+impl core::fmt::Display for Mac<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}
+
 /// Key of `xlb_services`: what a client addresses. Aligned to 4 (no size change), so the
 /// XDP program builds it in words.
 #[repr(C, align(4))]

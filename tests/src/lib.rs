@@ -13,9 +13,8 @@ use std::{
 };
 
 use aya::programs::{TestRun, TestRunOptions};
-use lb_common::{PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey};
+use lb_common::{PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey, addr_of};
 use xlb::{
-    daemon::addr16,
     dataplane::sync::{DesiredReal, DesiredService, MapSync},
     dataplane::{ConnTableOptions, DataPlane, Maps},
 };
@@ -179,7 +178,7 @@ pub fn service(
 ) -> DesiredService {
     DesiredService {
         key: ServiceKey {
-            vip: addr16(vip),
+            vip: addr_of(vip),
             port,
             proto: if tcp { PROTO_TCP } else { PROTO_UDP },
             _pad: 0,
@@ -191,7 +190,7 @@ pub fn service(
         reals: reals
             .iter()
             .map(|(ip, w)| DesiredReal {
-                addr: addr16(*ip),
+                addr: addr_of(*ip),
                 port,
                 weight: *w,
                 alive: true,

@@ -9,10 +9,9 @@ use std::{
 use integration_tests::{
     DIRECTOR_MAC, Plane, TEST_IFINDEX, frames::Frame, last_octet, pin_to_cpu, real_mac, service,
 };
-use lb_common::{DropReason, PassReason, REAL_F_IN_USE, SchedAlgo};
+use lb_common::{DropReason, PassReason, REAL_F_IN_USE, SchedAlgo, addr_of};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use xlb::{
-    daemon::addr16,
     dataplane::sched::{Candidate, Model},
     dataplane::sync::DesiredService,
 };
@@ -481,7 +480,7 @@ fn one_hundred_thousand_random_flows_agree_with_the_model_for_every_scheduler() 
             let (a, out) = p.run(&Frame::tcp(src, sport, ip(VIP), 80).build());
             assert_eq!(a, XDP_TX);
             let want = model
-                .pick(&addr16(src), sport, hash_port)
+                .pick(&addr_of(src), sport, hash_port)
                 .expect("model picks");
             assert_eq!(
                 real_of(&out),

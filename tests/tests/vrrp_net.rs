@@ -15,6 +15,7 @@ use std::{
 };
 
 use integration_tests::netns::Lab;
+use lb_common::Mac;
 use tokio::runtime::Runtime;
 use xlb::{
     config::VirtualIpAddress,
@@ -52,13 +53,6 @@ fn checksum(data: &[u8], mut sum: u32) -> u16 {
     !(sum as u16)
 }
 
-fn mac_str(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -87,7 +81,7 @@ fn pair(tag: &str) -> Lab {
                  ip addr add 198.18.0.{n}/24 dev eth0 && \
                  ip addr add 2001:db8::{n}/64 dev eth0 nodad && \
                  ip link set eth0 up",
-                mac_str(mac)
+                Mac(&mac)
             ),
         );
     }
@@ -447,13 +441,13 @@ fn wait_neigh(lab: &Lab, ns: &str, family: &str, addr: &str, mac: [u8; 6]) {
     let deadline = Instant::now() + WAIT;
     loop {
         let out = lab.sh(ns, &format!("ip {family} neigh show {addr} dev eth0"));
-        if out.contains(&mac_str(mac)) {
+        if out.contains(&Mac(&mac).to_string()) {
             return;
         }
         assert!(
             Instant::now() < deadline,
             "neighbour {addr} in {ns} not updated to {}: {out}",
-            mac_str(mac)
+            Mac(&mac)
         );
         std::thread::sleep(Duration::from_millis(50));
     }

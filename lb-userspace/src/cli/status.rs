@@ -1,15 +1,12 @@
 //! `xlb status`: what the data plane holds and has counted, read straight from the pinned
 //! maps (like `ipvsadm -Ln --stats`). It needs no running controller.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::Path,
-};
+use std::{net::IpAddr, path::Path};
 
 use anyhow::Result;
 use lb_common::{
-    Addr, Counters, DROP_REASON_NAMES, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE, REAL_F_IN_USE,
-    REAL_F_MAC_VALID, SVC_F_ACTIVE, SchedAlgo,
+    Counters, DROP_REASON_NAMES, Mac, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE, REAL_F_IN_USE,
+    REAL_F_MAC_VALID, SVC_F_ACTIVE, SchedAlgo, ip_of,
 };
 use serde::Serialize;
 
@@ -53,14 +50,6 @@ pub struct RealStatus {
     pub packets: u64,
     pub bytes: u64,
     pub new_flows: u64,
-}
-
-pub fn ip_of(a: &Addr) -> IpAddr {
-    if a[..10] == [0; 10] && a[10] == 0xff && a[11] == 0xff {
-        IpAddr::V4(Ipv4Addr::new(a[12], a[13], a[14], a[15]))
-    } else {
-        IpAddr::V6(Ipv6Addr::from(*a))
-    }
 }
 
 fn sum(values: impl IntoIterator<Item = Counters>) -> Counters {
@@ -127,13 +116,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
                 port: r.port,
                 weight: r.weight,
                 alive: r.flags & REAL_F_ALIVE != 0,
-                mac: (r.flags & REAL_F_MAC_VALID != 0).then(|| {
-                    r.mac
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":")
-                }),
+                mac: (r.flags & REAL_F_MAC_VALID != 0).then(|| Mac(&r.mac).to_string()),
                 ifindex: r.ifindex,
                 packets: rc.packets,
                 bytes: rc.bytes,

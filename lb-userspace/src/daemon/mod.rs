@@ -15,7 +15,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use lb_common::{Addr, PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey};
+use lb_common::{Mac, PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey, addr_of};
 use rtnetlink::Handle;
 use tokio::{
     signal::unix::{SignalKind, signal},
@@ -30,7 +30,7 @@ use crate::{
     health::{self, HealthMonitor, RealKey},
     netlink::{self, NeighborEvent},
     notify::{
-        self, Notification, fifo as notify_fifo,
+        Notification, Notifier, fifo as notify_fifo,
         mail::{self as alert, Mailer},
     },
     vrrp::{
@@ -65,13 +65,6 @@ pub fn default_state_file(pin_path: &Path) -> PathBuf {
         .trim_matches('/')
         .replace('/', "_");
     PathBuf::from("/run/xlb").join(format!("{name}.status.json"))
-}
-
-pub fn addr16(ip: IpAddr) -> Addr {
-    match ip {
-        IpAddr::V4(v4) => lb_common::v4_mapped(v4.octets()),
-        IpAddr::V6(v6) => v6.octets(),
-    }
 }
 
 fn algo(a: LbAlgo) -> SchedAlgo {
@@ -110,6 +103,8 @@ struct Daemon {
     gate: Gate,
     board: StatusBoard,
     state_file: PathBuf,
+    /// Where VRRP transitions, verdicts and quorum changes are reported.
+    notifier: Notifier,
     /// Health-check verdicts by real server; absent = no checker = alive.
     health: HashMap<RealKey, Health>,
     monitor: Option<HealthMonitor>,
@@ -214,7 +209,7 @@ impl Daemon {
             .collect();
         for (ip, ifindex) in pending {
             if let Some(mac) = netlink::lookup(&self.handle, ifindex, ip).await? {
-                info!(real_server = %ip, mac = %fmt_mac(&mac), "resolved");
+                info!(real_server = %ip, mac = %Mac(&mac), "resolved");
                 self.neighbors.insert(
                     ip,
                     Neighbor {
@@ -248,7 +243,7 @@ impl Daemon {
         }
         match ev.mac {
             Some(mac) if n.mac != Some(mac) => {
-                info!(real_server = %ev.addr, mac = %fmt_mac(&mac), "neighbour changed");
+                info!(real_server = %ev.addr, mac = %Mac(&mac), "neighbour changed");
                 n.mac = Some(mac);
                 true
             }
@@ -284,7 +279,7 @@ impl Daemon {
     fn desired_real(&self, ip: IpAddr, port: u16, alive: bool, weight: u32) -> DesiredReal {
         let n = self.neighbors.get(&ip);
         DesiredReal {
-            addr: addr16(ip),
+            addr: addr_of(ip),
             port,
             weight,
             alive,
@@ -365,7 +360,7 @@ impl Daemon {
                 protocol,
                 up,
             };
-            notify::announce(&quorum, vs.smtp_alert);
+            self.notifier.announce(&quorum, vs.smtp_alert);
         }
     }
 
@@ -451,7 +446,8 @@ impl Daemon {
             up: v.alive,
             reason: &v.reason,
         };
-        notify::announce(&verdict, rs.and_then(|r| r.smtp_alert));
+        self.notifier
+            .announce(&verdict, rs.and_then(|r| r.smtp_alert));
         self.health.insert(
             v.key,
             Health {
@@ -490,7 +486,7 @@ impl Daemon {
             .iter()
             .map(|vs| DesiredService {
                 key: ServiceKey {
-                    vip: addr16(vs.ip),
+                    vip: addr_of(vs.ip),
                     port: vs.port,
                     proto: match vs.protocol {
                         Protocol::Tcp => PROTO_TCP,
@@ -628,6 +624,7 @@ impl Daemon {
                     self.gate.clone(),
                     verdicts,
                     self.board.clone(),
+                    self.notifier.clone(),
                 ))
                 .await
                 .context("VRRP instance task")??;
@@ -753,13 +750,6 @@ fn run_in_background(command: String) {
     });
 }
 
-fn fmt_mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
 /// Says loudly when the config asks for mail alerts that cannot be sent, rather than
 /// letting a keepalived user believe they will be.
 fn warn_mail_impossible(config: &Config) {
@@ -829,6 +819,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         scripts: HashMap::new(),
         board: StatusBoard::default(),
         state_file: opts.state_file.clone(),
+        notifier: Notifier::running(),
         health: HashMap::new(),
         monitor: None,
         quorum: HashMap::new(),

@@ -159,7 +159,7 @@ pub fn read(pin_path: &std::path::Path) -> anyhow::Result<Vec<Conn>> {
     for c in &mut conns {
         if let Ok(r) = maps.reals.get(&c.real, 0) {
             if r.flags & lb_common::REAL_F_IN_USE != 0 && u32::from(c.service_id) == r.service_id {
-                c.real_server = Some(SocketAddr::new(crate::cli::status::ip_of(&r.addr), r.port));
+                c.real_server = Some(SocketAddr::new(lb_common::ip_of(&r.addr), r.port));
             }
         }
     }

@@ -34,13 +34,27 @@ pub enum Notification<'a> {
     },
 }
 
-/// Writes `notice` to the notify FIFOs that want it, and mails it when `smtp_alert` is on
-/// for its object (`smtp_alert`: the object's own setting; unset, `global_defs`').
-pub fn announce(notice: &Notification, smtp_alert: Option<bool>) {
-    fifo::with(|n| n.write(notice));
-    if let Some(m) = Mailer::running(smtp_alert) {
-        if let Some(alert) = m.alert(notice) {
-            m.send(alert);
+/// Where notifications go. The daemon makes one and hands a clone to everything that
+/// reports (VRRP instances, health verdicts, quorum changes); a test hands in a recorder.
+#[derive(Clone, Default)]
+pub struct Notifier {
+    _private: (),
+}
+
+impl Notifier {
+    /// The channels of the running config (notify FIFOs, mail alerts).
+    pub fn running() -> Self {
+        Self::default()
+    }
+
+    /// Writes `notice` to the notify FIFOs that want it, and mails it when `smtp_alert` is
+    /// on for its object (`smtp_alert`: the object's own setting; unset, `global_defs`').
+    pub fn announce(&self, notice: &Notification, smtp_alert: Option<bool>) {
+        fifo::with(|n| n.write(notice));
+        if let Some(m) = Mailer::running(smtp_alert) {
+            if let Some(alert) = m.alert(notice) {
+                m.send(alert);
+            }
         }
     }
 }

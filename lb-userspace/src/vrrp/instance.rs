@@ -297,6 +297,7 @@ pub async fn spawn(
     gate: Gate,
     scripts: HashMap<String, tokio::sync::watch::Receiver<bool>>,
     board: StatusBoard,
+    notifier: crate::notify::Notifier,
 ) -> Result<Instance> {
     let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = match spec.src {
@@ -392,6 +393,7 @@ pub async fn spawn(
         scripts: script_states,
         applied: (false, 0),
         board,
+        notifier,
         last_advert_from: None,
     };
     let task = tokio::spawn(driver.run(stop_rx, links, verdict_rx));
@@ -423,6 +425,7 @@ struct Driver {
     /// The (fault, priority delta) last given to the machine.
     applied: (bool, i32),
     board: StatusBoard,
+    notifier: crate::notify::Notifier,
     last_advert_from: Option<IpAddr>,
 }
 
@@ -536,7 +539,7 @@ impl Driver {
                         state: name,
                         priority,
                     };
-                    crate::notify::announce(&transition, config.smtp_alert);
+                    self.notifier.announce(&transition, config.smtp_alert);
                     info!(
                         instance = %self.spec.name,
                         %from,

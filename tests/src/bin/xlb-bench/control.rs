@@ -19,10 +19,9 @@ use std::{
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use integration_tests::{Plane, TEST_IFINDEX, netns::Lab, real_mac};
-use lb_common::{MAX_REALS, PROTO_TCP, SchedAlgo, ServiceKey};
+use lb_common::{MAX_REALS, PROTO_TCP, SchedAlgo, ServiceKey, addr_of};
 use serde_json::json;
 use xlb::{
-    daemon::addr16,
     dataplane::sched::{self, Candidate},
     dataplane::sync::{DesiredReal, DesiredService},
 };
@@ -39,7 +38,7 @@ fn desired(services: usize, reals: usize, algo: SchedAlgo, first: usize) -> Vec<
             let s = s + first;
             DesiredService {
                 key: ServiceKey {
-                    vip: addr16(IpAddr::V4(Ipv4Addr::new(
+                    vip: addr_of(IpAddr::V4(Ipv4Addr::new(
                         198,
                         18,
                         100 + (s >> 8) as u8,
@@ -57,7 +56,7 @@ fn desired(services: usize, reals: usize, algo: SchedAlgo, first: usize) -> Vec<
                     .map(|r| {
                         let i = s * reals + r;
                         DesiredReal {
-                            addr: addr16(IpAddr::V4(Ipv4Addr::new(
+                            addr: addr_of(IpAddr::V4(Ipv4Addr::new(
                                 198,
                                 19,
                                 (i >> 8) as u8,
@@ -148,7 +147,7 @@ fn sync_bench(opts: &Opts, report: &mut Report, sec: &mut Section) -> Result<()>
     let candidates: Vec<Candidate> = (0..mh_reals)
         .map(|i| Candidate {
             index: i as u32,
-            addr: addr16(IpAddr::V4(Ipv4Addr::new(198, 19, 0, i as u8))),
+            addr: addr_of(IpAddr::V4(Ipv4Addr::new(198, 19, 0, i as u8))),
             port: 80,
             weight: 1 + (i % 3) as u32,
         })

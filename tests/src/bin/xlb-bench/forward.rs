@@ -44,10 +44,9 @@ use aya::{
     programs::{TestRun, TestRunAttrs, TestRunOptions, XdpMode, xdp::XdpLinkId},
 };
 use integration_tests::netns::Lab;
-use lb_common::{PROTO_UDP, SchedAlgo, ServiceKey};
+use lb_common::{Mac, PROTO_UDP, SchedAlgo, ServiceKey, addr_of};
 use serde_json::json;
 use xlb::{
-    daemon::addr16,
     dataplane::DataPlane,
     dataplane::sync::{DesiredReal, DesiredService, MapSync},
 };
@@ -336,13 +335,6 @@ fn parse_mac(s: &str) -> Result<[u8; 6]> {
     Ok(mac)
 }
 
-fn mac_str(m: &[u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 /// Moves the calling thread into network namespace `ns` (a name under /run/netns).
 pub fn enter_netns(ns: &str) -> Result<()> {
     let f = File::open(format!("/run/netns/{ns}")).with_context(|| format!("netns {ns}"))?;
@@ -489,7 +481,7 @@ impl Fwd {
             neigh.push_str(&format!(
                 " && ip neigh replace {} lladdr {} dev {e} nud permanent",
                 real_v4(n),
-                mac_str(&mac_r)
+                Mac(&mac_r)
             ));
         }
         sh(&lab, "dir", &neigh)?;
@@ -544,7 +536,7 @@ impl Fwd {
         // xbd: one-armed DR) and one whose real servers sit behind xbe (redirect).
         let svc = |vip: Ipv4Addr, ifindex: u32, mac: [u8; 6]| DesiredService {
             key: ServiceKey {
-                vip: addr16(IpAddr::V4(vip)),
+                vip: addr_of(IpAddr::V4(vip)),
                 port: PORT,
                 proto: PROTO_UDP,
                 _pad: 0,
@@ -555,7 +547,7 @@ impl Fwd {
             persistence_timeout: 0,
             reals: (1..=REALS)
                 .map(|n| DesiredReal {
-                    addr: addr16(IpAddr::V4(real_v4(n))),
+                    addr: addr_of(IpAddr::V4(real_v4(n))),
                     port: PORT,
                     weight: 1,
                     alive: true,
@@ -712,12 +704,12 @@ impl Fwd {
                 // DR as a stateless netdev rule: the real server is picked by a hash of the
                 // client (numgen would scatter a flow's packets over servers).
                 let map: Vec<String> = (1..=REALS)
-                    .map(|n| format!("{} : {}", n - 1, mac_str(&self.mac_r)))
+                    .map(|n| format!("{} : {}", n - 1, Mac(&self.mac_r)))
                     .collect();
                 format!(
                     "table netdev xlbbench {{\n chain ingress {{\n  type filter hook ingress device \"{d}\" priority 0; policy accept;\n  \
                      ip daddr {VIP_RD} udp dport {PORT} ether saddr set {} ether daddr set jhash ip saddr . udp sport mod {REALS} map {{ {} }} fwd to \"{e}\"\n }}\n}}\n",
-                    mac_str(&self.mac_e),
+                    Mac(&self.mac_e),
                     map.join(", ")
                 )
             }
