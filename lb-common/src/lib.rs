@@ -9,6 +9,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod bench;
 pub mod conn;
 pub mod hash;
 

@@ -1,26 +1,13 @@
 //! The connection tables: find a flow's slot, refresh it, record a new flow. The layout
 //! and why it is not a kernel LRU hash: `lb_common::conn`.
 
-use aya_ebpf::{
-    bindings::BPF_F_MMAPABLE,
-    btf_maps::{Array, PerCpuArray},
-    helpers::bpf_ktime_get_coarse_ns,
-    macros::btf_map,
-};
+use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_OPEN, CONN_RST, CONN_WAYS, Conn4, Conn6,
-    ConnBucket4, ConnBucket6, ConnValue, FlowKey, FlowKey4, Timeouts, clock_ticks, conn_check,
-    conn_hash4, conn_hash6,
+    ConnValue, FlowKey, FlowKey4, Timeouts, clock_ticks, conn_check, conn_hash4, conn_hash6,
 };
 
-// Mmap-able, so that `xlb status` and tests read a table without a syscall per bucket.
-#[btf_map(name = "xlb_conns4")]
-static CONNS4: Array<ConnBucket4, { CONN_BUCKETS4 as usize }, { BPF_F_MMAPABLE as usize }> =
-    Array::new();
-
-#[btf_map(name = "xlb_conns6")]
-static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE as usize }> =
-    Array::new();
+use crate::maps::{CONN_EVICTIONS, CONNS4, CONNS6};
 
 /// Bucket counts of the tables as created (`global_defs.connection_table_size`): set by
 /// the loader (`EbpfLoader::override_global`), constants to the verifier. Powers of two.
@@ -60,10 +47,6 @@ fn mask6() -> u32 {
     // SAFETY: as above.
     unsafe { core::ptr::read_volatile(&XLB_CONN_BUCKETS6) }.wrapping_sub(1)
 }
-
-/// Live flows pushed out of a full bucket by a new one (the table is too small).
-#[btf_map(name = "xlb_conn_evictions")]
-static EVICTIONS: PerCpuArray<u64, 1> = PerCpuArray::new();
 
 const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
@@ -287,7 +270,7 @@ impl Flow {
             },
         };
         if evicted {
-            if let Some(c) = EVICTIONS.get_ptr_mut(0) {
+            if let Some(c) = CONN_EVICTIONS.get_ptr_mut(0) {
                 // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
                 unsafe { *c += 1 };
             }

@@ -5,15 +5,82 @@
 //! from the service's table; rewrite the MACs and transmit. IP header, ports and TTL are
 //! never touched: that is DR. Everything that is not for an active virtual service goes
 //! to the host stack untouched (`XDP_PASS`), and every verdict is counted.
+//!
+//! - `maps`: every map of the program, the kernel/user interface (types in `lb-common`).
+//! - `parse`: the headers, and the one bounds-checked access to packet memory.
+//! - `conns`: the connection tables (find, refresh, record a flow).
+//! - `forward`: established flows, service lookup, scheduling, MAC rewrite, transmit.
+//! - `verdict`: why a packet was not forwarded.
+//! - `bench`: programs for `cargo xtask bench` only, in the same object.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
 
 #[cfg(target_arch = "bpf")]
-mod bench_programs;
+mod bench;
 #[cfg(target_arch = "bpf")]
 mod conns;
 #[cfg(target_arch = "bpf")]
-mod program;
+mod forward;
+#[cfg(target_arch = "bpf")]
+mod maps;
+#[cfg(target_arch = "bpf")]
+mod parse;
+#[cfg(target_arch = "bpf")]
+mod verdict;
+
+#[cfg(target_arch = "bpf")]
+mod entry {
+    use aya_ebpf::{
+        bindings::xdp_action, btf_maps::PerCpuArray, macros::xdp, programs::XdpContext,
+    };
+
+    use crate::{
+        forward::forward,
+        maps::{DROPS, PASSES},
+        verdict::Verdict,
+    };
+
+    /// The production program: forwards, or counts why not.
+    #[xdp]
+    pub fn xlb_xdp(ctx: XdpContext) -> u32 {
+        match forward(&ctx) {
+            Ok(action) => action,
+            Err(Verdict::Pass(reason)) => {
+                bump(&PASSES, reason as u32);
+                xdp_action::XDP_PASS
+            }
+            Err(Verdict::Drop(reason)) => {
+                bump(&DROPS, reason as u32);
+                xdp_action::XDP_DROP
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn bump<const N: usize>(map: &PerCpuArray<u64, N>, index: u32) {
+        if let Some(counter) = map.get_ptr_mut(index) {
+            // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
+            unsafe { *counter += 1 };
+        }
+    }
+
+    /// Passes every frame. Test and demo labs attach it to the veth peers that receive the
+    /// director's `XDP_TX` frames: a veth delivers those only when its peer runs XDP.
+    #[xdp]
+    pub fn xlb_pass(_ctx: XdpContext) -> u32 {
+        xdp_action::XDP_PASS
+    }
+
+    #[cfg(not(test))]
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        loop {}
+    }
+
+    #[unsafe(link_section = "license")]
+    #[unsafe(no_mangle)]
+    static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+}
 
 #[cfg(not(target_arch = "bpf"))]
 fn main() {

@@ -44,7 +44,10 @@ use aya::{
     programs::{TestRun, TestRunAttrs, TestRunOptions, XdpMode, xdp::XdpLinkId},
 };
 use integration_tests::netns::Lab;
-use lb_common::{Mac, PROTO_UDP, SchedAlgo, ServiceKey, addr_of};
+use lb_common::{
+    Mac, PROTO_UDP, SchedAlgo, ServiceKey, addr_of,
+    bench::{FwdCfg, GenCfg, PROTO_REAL_USABLE, ProtoReal},
+};
 use serde_json::json;
 use xlb::{
     dataplane::DataPlane,
@@ -52,8 +55,7 @@ use xlb::{
 };
 
 use crate::{
-    Opts,
-    objs::{self, FwdCfg, GenCfg},
+    Opts, objs,
     peak::{Rates, peak_gap},
     report::{Report, Section, Summary, f2, mmm},
 };
@@ -1038,13 +1040,13 @@ fn proto_state(dir: &mut Ebpf, idx_d: u32, mac_g: [u8; 6], mac_d: [u8; 6]) -> Re
     let m = dir.map_mut("xlb_bench_map_p_svc").context("p_svc")?;
     Array::<&mut MapData, u32>::try_from(m)?.set(0, 1, 0)?;
     let m = dir.map_mut("xlb_bench_map_p_reals").context("p_reals")?;
-    Array::<&mut MapData, objs::ProtoReal>::try_from(m)?.set(
+    Array::<&mut MapData, ProtoReal>::try_from(m)?.set(
         0,
-        objs::ProtoReal {
+        ProtoReal {
             mac: mac_g,
             src_mac: mac_d,
             ifindex: idx_d,
-            flags: 7,
+            flags: PROTO_REAL_USABLE,
             service_id: 0,
         },
         0,

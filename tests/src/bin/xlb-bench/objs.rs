@@ -1,5 +1,5 @@
-//! The bench programs of lb-ebpf/src/bench_programs.rs: loading them out of the object
-//! that xlb embeds, and the userspace mirrors of their config structs.
+//! The bench programs of lb-ebpf/src/bench/: loading them out of the object that xlb
+//! embeds (their config structs are `lb_common::bench`).
 
 use anyhow::{Context as _, Result, bail};
 use aya::{
@@ -8,51 +8,6 @@ use aya::{
     programs::{Program, Xdp},
 };
 use lb_common::map_names;
-
-/// Mirror of `bench_programs::GenCfg`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GenCfg {
-    pub dst_mac: [u8; 6],
-    pub src_mac: [u8; 6],
-    pub saddr: u32,
-    pub daddr: u32,
-    pub flows: u32,
-    pub dport: u16,
-    pub sport: u16,
-    pub ip_len: u16,
-    pub _pad: u16,
-    /// Nanoseconds between frames; 0: flat out (`peak.rs`).
-    pub gap_ns: u32,
-}
-
-/// Mirror of `bench_programs::FwdCfg`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FwdCfg {
-    pub dst_mac: [u8; 6],
-    pub src_mac: [u8; 6],
-    pub ifindex: u32,
-}
-
-/// Mirror of `bench_programs::ProtoReal`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProtoReal {
-    pub mac: [u8; 6],
-    pub src_mac: [u8; 6],
-    pub ifindex: u32,
-    pub flags: u32,
-    pub service_id: u32,
-}
-
-// SAFETY: repr(C), integers and byte arrays only, no implicit padding (asserted below).
-unsafe impl aya::Pod for GenCfg {}
-unsafe impl aya::Pod for FwdCfg {}
-unsafe impl aya::Pod for ProtoReal {}
-const _: () = assert!(std::mem::size_of::<ProtoReal>() == 24);
-const _: () = assert!(std::mem::size_of::<GenCfg>() == 36);
-const _: () = assert!(std::mem::size_of::<FwdCfg>() == 16);
 
 /// Loads the object with xlb's own maps shrunk to one entry (unused here) and the given
 /// bench map sizes, then loads (verifies) the named programs.

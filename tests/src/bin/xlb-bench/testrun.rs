@@ -24,13 +24,14 @@ use integration_tests::{
     DIRECTOR_MAC, Plane, TEST_IFINDEX, frames::Frame, pin_to_cpu, real_mac, service,
 };
 use lb_common::{
-    Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SchedAlgo, conn_check, conn_hash4,
+    Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SchedAlgo,
+    bench::{PROTO_REAL_USABLE, ProtoReal},
+    conn_check, conn_hash4,
 };
 use serde_json::json;
 
 use crate::{
-    Opts,
-    objs::{self, ProtoReal},
+    Opts, objs,
     report::{Report, Section, Summary, f1, mmm},
 };
 
@@ -247,7 +248,7 @@ fn load_micro() -> Result<Ebpf> {
             mac: real_mac(11),
             src_mac: DIRECTOR_MAC,
             ifindex: TEST_IFINDEX,
-            flags: 7,
+            flags: PROTO_REAL_USABLE,
             service_id: PROTO_SVC,
         },
         0,

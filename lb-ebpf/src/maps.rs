@@ -1,0 +1,86 @@
+//! Every map of the production program. Key and value types, names and capacities live in
+//! `lb-common` (the controller's side of the ABI); field names reach `bpftool map dump`
+//! through BTF. The controller pins each map under its pin directory by name and adopts
+//! them on restart, so a name, type, size or flag changed here is an ABI change.
+
+use aya_ebpf::{
+    bindings::{BPF_F_MMAPABLE, BPF_F_NO_PREALLOC},
+    btf_maps::{Array, HashMap, LruHashMap, PerCpuArray},
+    macros::btf_map,
+};
+use lb_common::{
+    CONN_BUCKETS4, CONN_BUCKETS6, ConnBucket4, ConnBucket6, Counters, DROP_REASONS, MAX_PERSIST,
+    MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PersistKey, PersistValue, RealServer, ServiceInfo,
+    ServiceKey, TABLE_CAPACITY,
+};
+
+/// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader
+/// never sees a half-written value).
+#[btf_map(name = "xlb_services")]
+pub static SERVICES: HashMap<
+    ServiceKey,
+    ServiceInfo,
+    { MAX_SERVICES as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
+
+/// Real-server slots; mmap-able: the controller reads all of them as memory
+/// (`lb-userspace/src/dataplane/mmap.rs`).
+#[btf_map(name = "xlb_reals")]
+pub static REALS: Array<RealServer, { MAX_REALS as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();
+
+/// The scheduling-table arena (real-server indexes); mmap-able: the controller writes
+/// whole tables as memory.
+#[btf_map(name = "xlb_table")]
+pub static TABLE: Array<u32, { TABLE_CAPACITY as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();
+
+/// Client affinity (`persistence_timeout`): a client's last real server per service.
+#[btf_map(name = "xlb_persist")]
+pub static PERSIST: LruHashMap<PersistKey, PersistValue, { MAX_PERSIST as usize }> =
+    LruHashMap::new();
+
+/// Round-robin cursor per service id, per CPU.
+#[btf_map(name = "xlb_cursors")]
+pub static CURSORS: PerCpuArray<u32, { MAX_SERVICES as usize }> = PerCpuArray::new();
+
+/// `SVC_F_ACTIVE` per service id, for the established path (see `forward`).
+#[btf_map(name = "xlb_svc_state")]
+pub static SVC_STATE: Array<u32, { MAX_SERVICES as usize }> = Array::new();
+
+/// Traffic counters per service id.
+#[btf_map(name = "xlb_svc_stats")]
+pub static SERVICE_STATS: PerCpuArray<Counters, { MAX_SERVICES as usize }> = PerCpuArray::new();
+
+/// Traffic counters per real-server index.
+#[btf_map(name = "xlb_real_stats")]
+pub static REAL_STATS: PerCpuArray<Counters, { MAX_REALS as usize }> = PerCpuArray::new();
+
+/// Dropped packets per `DropReason`.
+#[btf_map(name = "xlb_drops")]
+pub static DROPS: PerCpuArray<u64, { DROP_REASONS as usize }> = PerCpuArray::new();
+
+/// Packets passed to the host stack per `PassReason`.
+#[btf_map(name = "xlb_passes")]
+pub static PASSES: PerCpuArray<u64, { PASS_REASONS as usize }> = PerCpuArray::new();
+
+/// Written by userspace only: the layout version, and the connection tables' hash seed
+/// (which the program gets as a load-time constant, `conns::seed`).
+#[btf_map(name = "xlb_meta")]
+pub static META: Array<Meta, 1> = Array::new();
+
+/// IPv4 connections (`lb_common::conn`); mmap-able, so that `xlb status` and tests read a
+/// table without a syscall per bucket. Sized at load (`connection_table_size`).
+#[btf_map(name = "xlb_conns4")]
+pub static CONNS4: Array<ConnBucket4, { CONN_BUCKETS4 as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();
+
+/// IPv6 connections, as `xlb_conns4`.
+#[btf_map(name = "xlb_conns6")]
+pub static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();
+
+/// Live flows pushed out of a full bucket by a new one (the table is too small).
+#[btf_map(name = "xlb_conn_evictions")]
+pub static CONN_EVICTIONS: PerCpuArray<u64, 1> = PerCpuArray::new();
