@@ -38,14 +38,23 @@ pub const CONN_TIMEOUTS_GLOBAL: &str = "XLB_CONN_TIMEOUTS";
 /// The XDP program's copy of `Meta::conn_seed` (a constant where the verifier reads it).
 pub const CONN_SEED_GLOBAL: &str = "XLB_CONN_SEED";
 
-/// Bucket counts (IPv4, IPv6) of a table of `slots` IPv4 slots (a power of two >= 64).
-pub const fn conn_buckets(slots: u32) -> (u32, u32) {
-    let b4 = slots / CONN_WAYS as u32;
-    (b4, b4 / 4)
+/// Bucket counts of the two connection tables (the entries of their maps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnBuckets {
+    /// `xlb_conns4`.
+    pub v4: u32,
+    /// `xlb_conns6`: a quarter of IPv4's.
+    pub v6: u32,
+}
+
+/// Bucket counts of a table of `slots` IPv4 slots (a power of two >= 64).
+pub const fn conn_buckets(slots: u32) -> ConnBuckets {
+    let v4 = slots / CONN_WAYS as u32;
+    ConnBuckets { v4, v6: v4 / 4 }
 }
 
 /// `clock_ticks` unit: 2^30 ns, about 1.07 s.
-pub const CLOCK_SHIFT: u32 = 30;
+const CLOCK_SHIFT: u32 = 30;
 
 /// The table clock: `CLOCK_MONOTONIC_COARSE` (the kernel's `ktime_get_coarse_ns`) in
 /// ticks of 2^30 ns, plus one, so that `seen == 0` can mean an empty slot.
@@ -78,9 +87,9 @@ pub const CONN_RST: u8 = 2;
 
 /// IPVS's default timeouts (`ipvsadm --set 900 120 300`, and 10 s after a RST), in ticks.
 pub const TIMEOUT_TCP: u32 = ticks(900);
-pub const TIMEOUT_TCP_FIN: u32 = ticks(120);
-pub const TIMEOUT_TCP_RST: u32 = ticks(10);
-pub const TIMEOUT_UDP: u32 = ticks(300);
+const TIMEOUT_TCP_FIN: u32 = ticks(120);
+const TIMEOUT_TCP_RST: u32 = ticks(10);
+const TIMEOUT_UDP: u32 = ticks(300);
 
 /// Idle timeouts of tracked flows, in ticks (keepalived's `lvs_timeouts`). The XDP
 /// program gets them as a load-time constant, readers from `Meta::timeouts`.
@@ -272,6 +281,18 @@ mod tests {
             proto: 6,
             _pad: [0; 3],
         }
+    }
+
+    #[test]
+    fn default_tables_are_the_buckets_of_max_conns() {
+        assert_eq!(
+            conn_buckets(MAX_CONNS),
+            ConnBuckets {
+                v4: CONN_BUCKETS4,
+                v6: CONN_BUCKETS6
+            }
+        );
+        assert_eq!(conn_buckets(64), ConnBuckets { v4: 16, v6: 4 });
     }
 
     #[test]

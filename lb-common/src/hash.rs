@@ -3,13 +3,13 @@
 //! It is fixed and documented so that two directors (and the test model) compute the same
 //! flow-to-slot mapping and build byte-identical Maglev tables:
 //! - `flow_hash(addr, port)` = MurmurHash3_x86_32(addr (16 bytes) ++ port as u32
-//!   little-endian (4 bytes), seed [`FLOW_SEED`]). IPv4 addresses are hashed in their
+//!   little-endian (4 bytes), seed `FLOW_SEED`). IPv4 addresses are hashed in their
 //!   IPv4-mapped form; `port` is 0 unless the service hashes ports.
 //! - Maglev offset / skip of a real server: MurmurHash3_x86_32 of its canonical 20 bytes
 //!   (address ++ port as u32 little-endian) with seeds [`MAGLEV_OFFSET_SEED`] and
 //!   [`MAGLEV_SKIP_SEED`].
 
-pub const FLOW_SEED: u32 = 0x786c_6201; // "xlb\x01"
+const FLOW_SEED: u32 = 0x786c_6201; // "xlb\x01"
 pub const MAGLEV_OFFSET_SEED: u32 = 0x786c_6202;
 pub const MAGLEV_SKIP_SEED: u32 = 0x786c_6203;
 

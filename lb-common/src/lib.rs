@@ -300,11 +300,9 @@ macro_rules! reasons {
         #[repr(u32)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum $name { $($(#[$vm])* $v = $n,)* }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$v,)*];
-            pub const fn name(self) -> &'static str { match self { $($name::$v => $s,)* } }
-        }
+        /// Entries of the counter map (one per reason).
         pub const $count: u32 = [$($n,)*].len() as u32;
+        /// The reasons' names, by index (what `xlb status` prints).
         pub const $names: &[&str] = &[$($s,)*];
     };
 }
@@ -381,3 +379,4 @@ const _: () = {
     assert!(size_of::<Counters>() == 24);
     assert!(size_of::<Meta>() == 8 + 16);
 };
+

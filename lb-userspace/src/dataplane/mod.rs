@@ -341,7 +341,10 @@ impl DataPlane {
             .map(|m| m.conn_seed)
             .filter(|&s| s != 0)
             .unwrap_or_else(|| rand::random::<u32>().max(1));
-        let (want4, want6) = lb_common::conn_buckets(conn_slots);
+        let lb_common::ConnBuckets {
+            v4: want4,
+            v6: want6,
+        } = lb_common::conn_buckets(conn_slots);
         let b4 = pinned_entries(pin_dir, map_names::CONNS4)?.unwrap_or(want4);
         let b6 = pinned_entries(pin_dir, map_names::CONNS6)?.unwrap_or(want6);
         if (b4, b6) != (want4, want6) {
