@@ -380,3 +380,82 @@ const _: () = {
     assert!(size_of::<Meta>() == 8 + 16);
 };
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn mac_words_are_the_first_twelve_bytes_of_the_ethernet_header() {
+        let real = RealServer {
+            mac: [1, 2, 3, 4, 5, 6],
+            src_mac: [7, 8, 9, 10, 11, 12],
+            ..Default::default()
+        };
+        let mut header = [0u8; 12];
+        for (i, word) in real.mac_words().iter().enumerate() {
+            header[4 * i..4 * i + 4].copy_from_slice(&word.to_ne_bytes());
+        }
+        assert_eq!(header, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    }
+
+    #[test]
+    fn a_real_server_serves_its_service_when_in_use_alive_and_resolved() {
+        let usable = RealServer {
+            service_id: 3,
+            flags: REAL_F_IN_USE | REAL_F_ALIVE | REAL_F_MAC_VALID,
+            ..Default::default()
+        };
+        assert!(usable.serves(3));
+        assert!(!usable.serves(4), "another service's flow");
+        for flag in [REAL_F_IN_USE, REAL_F_ALIVE, REAL_F_MAC_VALID] {
+            let r = RealServer {
+                flags: usable.flags & !flag,
+                ..usable
+            };
+            assert!(!r.serves(3), "without flag {flag:#x}");
+        }
+    }
+
+    #[test]
+    fn sched_algo_round_trips_through_u32() {
+        for algo in [SchedAlgo::Rr, SchedAlgo::Wrr, SchedAlgo::Sh, SchedAlgo::Mh] {
+            assert_eq!(SchedAlgo::from_u32(algo as u32), Some(algo));
+        }
+        assert_eq!(SchedAlgo::from_u32(4), None);
+    }
+
+    #[test]
+    fn addresses_round_trip_through_their_16_byte_form() {
+        let v4: core::net::IpAddr = "198.18.0.1".parse().unwrap();
+        let v6: core::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(addr_of(v4), v4_mapped([198, 18, 0, 1]));
+        assert_eq!(ip_of(&addr_of(v4)), v4);
+        assert_eq!(ip_of(&addr_of(v6)), v6);
+        assert_eq!(
+            Mac(&[0, 0x1b, 0x21, 0xa, 0xb, 0xff]).to_string(),
+            "00:1b:21:0a:0b:ff"
+        );
+    }
+
+    #[test]
+    fn reason_names_are_indexed_by_the_counter_index() {
+        assert_eq!(DROP_REASONS as usize, DROP_REASON_NAMES.len());
+        assert_eq!(PASS_REASONS as usize, PASS_REASON_NAMES.len());
+        assert_eq!(
+            DROP_REASON_NAMES[DropReason::NoEgressIface as usize],
+            "no_egress_iface"
+        );
+        assert_eq!(
+            PASS_REASON_NAMES[PassReason::StackedVlan as usize],
+            "stacked_vlan"
+        );
+    }
+
+    #[test]
+    fn configured_timeouts_are_at_least_one_tick() {
+        let t = Timeouts::from_seconds(0, 0, 0);
+        assert_eq!((t.tcp, t.tcp_fin, t.udp), (1, 1, 1));
+        assert_eq!(t.tcp_rst, Timeouts::IPVS.tcp_rst);
+    }
+}
