@@ -4,6 +4,11 @@
 //! left uninitialised when userspace writes it) and uses `u32` flags instead of `bool`.
 //! Sizes are asserted at compile time: a change here is a change of the pinned maps'
 //! layout, and `xlb run` refuses to adopt pinned maps of another [`ABI_VERSION`].
+//!
+//! Here: map names, capacities, keys and values of services, real servers, persistence,
+//! counters and the reasons they count. [`conn`]: the connection tables' layout and clock;
+//! [`hash`]: the flow and Maglev hash both sides compute; [`bench`]: the config of the
+//! benchmark programs in the same object.
 #![no_std]
 
 #[cfg(test)]

@@ -182,7 +182,7 @@ where
     if evicted {
         victim = oldest;
     }
-    // SAFETY: victim < CONN_WAYS.
+    // SAFETY: victim < CONN_WAYS; the mask is for the verifier, which cannot tell.
     let slot = unsafe { base.add(victim & (CONN_WAYS - 1)) };
     let v = S::value(slot);
     // SAFETY: a map value. `seen` = 0 first: a reader sees an empty slot until the last

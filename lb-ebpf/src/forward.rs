@@ -99,6 +99,7 @@ fn find_service(e: &Endpoints, proto: u8) -> Option<ServiceInfo> {
         return Some(*svc);
     }
     key.port = 0;
+    // SAFETY: as above.
     unsafe { SERVICES.get(&key) }.copied()
 }
 
@@ -162,6 +163,7 @@ fn persistent_real(svc: &ServiceInfo, key: &PersistKey, now: u64) -> Option<u32>
     real_for(real, svc.id)?;
     // Refresh at most once a second: a write per packet would bounce the cache line.
     if now.saturating_sub(last_seen) > NS_PER_SEC {
+        // SAFETY: a map value; a single aligned store (a racing writer stores a clock too).
         unsafe { (*entry).last_seen_ns = now };
     }
     Some(real)
@@ -176,7 +178,7 @@ pub fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
     let hash = pkt.flow.hash(conns::seed());
     let now = conns::now();
     if let Some(slot) = pkt.flow.find(hash, now) {
-        // SAFETY: a map value (see conns.rs for why a racy copy is fine).
+        // SAFETY: a map value (`lb_common::conn` says why a racy copy is fine).
         let v = unsafe { *slot };
         let service_id = v.service_id as u32;
         let active = SVC_STATE
@@ -204,6 +206,7 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
         return Err(Verdict::Pass(PassReason::Inactive));
     }
     let index = if svc.persistence_timeout != 0 {
+        // SAFETY: plain helper call.
         let now_ns = unsafe { bpf_ktime_get_ns() };
         let key = PersistKey {
             client: e.client,

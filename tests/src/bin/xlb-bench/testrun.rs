@@ -108,7 +108,7 @@ fn new_flow_frames(n: usize, seed: u32) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The prototype of a cheaper established path (bench_programs.rs).
+/// The prototype of a cheaper established path (lb-ebpf/src/bench/prototype.rs).
 const PROTO: &str = "xlb_bench_proto_established";
 const PROTO_SVC: u32 = 3;
 const PROTO_REAL: u32 = 5;
