@@ -34,6 +34,16 @@ pub struct FwdCfg {
     pub ifindex: u32,
 }
 
+/// Value of `xlb_bench_map_p_conns`: where the established-path prototype sends a flow.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ProtoFlow {
+    /// Index into `xlb_bench_map_p_reals`.
+    pub real: u32,
+    /// Index into `xlb_bench_map_p_svc`.
+    pub service_id: u32,
+}
+
 /// Value of `xlb_bench_map_p_reals`: a real server as the established-path prototype
 /// keeps it, its MAC and the director's on its link.
 #[repr(C)]
@@ -59,6 +69,7 @@ mod pod {
     // below).
     unsafe impl aya::Pod for GenCfg {}
     unsafe impl aya::Pod for FwdCfg {}
+    unsafe impl aya::Pod for ProtoFlow {}
     unsafe impl aya::Pod for ProtoReal {}
 }
 
@@ -67,5 +78,6 @@ const _: () = {
     use core::mem::size_of;
     assert!(size_of::<GenCfg>() == 6 + 6 + 4 * 3 + 2 * 4 + 4);
     assert!(size_of::<FwdCfg>() == 6 + 6 + 4);
+    assert!(size_of::<ProtoFlow>() == 4 + 4);
     assert!(size_of::<ProtoReal>() == 6 + 6 + 4 * 3);
 };

@@ -14,13 +14,16 @@ use aya_ebpf::{
     macros::{btf_map, xdp},
     programs::XdpContext,
 };
-use lb_common::bench::{PROTO_REAL_USABLE, ProtoReal};
+use lb_common::{
+    SVC_F_ACTIVE,
+    bench::{PROTO_REAL_USABLE, ProtoFlow, ProtoReal},
+};
 
 /// Key: saddr, daddr (network order), sport, dport (host order), proto, 3 bytes of pad.
 #[btf_map(name = "xlb_bench_map_p_conns")]
-static P_CONNS: LruHashMap<[u8; 16], [u32; 2], 1> = LruHashMap::new();
+static P_CONNS: LruHashMap<[u8; 16], ProtoFlow, 1> = LruHashMap::new();
 
-/// Per service id: flags (bit 0: active).
+/// Per service id: flags (`SVC_F_ACTIVE`).
 #[btf_map(name = "xlb_bench_map_p_svc")]
 static P_SVC: Array<u32, 1> = Array::new();
 
@@ -77,9 +80,12 @@ pub fn xlb_bench_proto_established(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS; // a new flow: the full path (not prototyped)
     };
     // SAFETY: LRU values may be recycled; the copy is re-validated below.
-    let [real_index, service_id] = unsafe { *flow };
+    let ProtoFlow {
+        real: real_index,
+        service_id,
+    } = unsafe { *flow };
     match P_SVC.get(service_id) {
-        Some(flags) if flags & 1 != 0 => {}
+        Some(flags) if flags & SVC_F_ACTIVE != 0 => {}
         _ => return xdp_action::XDP_PASS,
     }
     let Some(real) = P_REALS.get(real_index) else {

@@ -45,8 +45,8 @@ use aya::{
 };
 use integration_tests::netns::Lab;
 use lb_common::{
-    Mac, PROTO_UDP, SchedAlgo, ServiceKey, addr_of,
-    bench::{FwdCfg, GenCfg, PROTO_REAL_USABLE, ProtoReal},
+    Mac, PROTO_UDP, SVC_F_ACTIVE, SchedAlgo, ServiceKey, addr_of,
+    bench::{FwdCfg, GenCfg, PROTO_REAL_USABLE, ProtoFlow, ProtoReal},
 };
 use serde_json::json;
 use xlb::{
@@ -1027,7 +1027,7 @@ fn install_wakeup_signal() {
 fn proto_state(dir: &mut Ebpf, idx_d: u32, mac_g: [u8; 6], mac_d: [u8; 6]) -> Result<()> {
     use aya::maps::{Array, HashMap, MapData};
     let m = dir.map_mut("xlb_bench_map_p_conns").context("p_conns")?;
-    let mut conns = HashMap::<&mut MapData, [u8; 16], [u32; 2]>::try_from(m)?;
+    let mut conns = HashMap::<&mut MapData, [u8; 16], ProtoFlow>::try_from(m)?;
     for i in 0..1024u32 {
         let mut k = [0u8; 16];
         k[..4].copy_from_slice(&(u32::from(CLIENTS) + i).to_be_bytes());
@@ -1035,10 +1035,10 @@ fn proto_state(dir: &mut Ebpf, idx_d: u32, mac_g: [u8; 6], mac_d: [u8; 6]) -> Re
         k[8..10].copy_from_slice(&1024u16.to_le_bytes());
         k[10..12].copy_from_slice(&PORT.to_le_bytes());
         k[12] = PROTO_UDP;
-        conns.insert(k, [0, 0], 0)?;
+        conns.insert(k, ProtoFlow::default(), 0)?;
     }
     let m = dir.map_mut("xlb_bench_map_p_svc").context("p_svc")?;
-    Array::<&mut MapData, u32>::try_from(m)?.set(0, 1, 0)?;
+    Array::<&mut MapData, u32>::try_from(m)?.set(0, SVC_F_ACTIVE, 0)?;
     let m = dir.map_mut("xlb_bench_map_p_reals").context("p_reals")?;
     Array::<&mut MapData, ProtoReal>::try_from(m)?.set(
         0,

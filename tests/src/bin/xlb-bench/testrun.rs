@@ -24,8 +24,8 @@ use integration_tests::{
     DIRECTOR_MAC, Plane, TEST_IFINDEX, frames::Frame, pin_to_cpu, real_mac, service,
 };
 use lb_common::{
-    Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SchedAlgo,
-    bench::{PROTO_REAL_USABLE, ProtoReal},
+    Conn4, ConnBucket4, ConnValue, FlowKey4, MAX_CONNS, SVC_F_ACTIVE, SchedAlgo,
+    bench::{PROTO_REAL_USABLE, ProtoFlow, ProtoReal},
     conn_check, conn_hash4,
 };
 use serde_json::json;
@@ -234,13 +234,16 @@ fn load_micro() -> Result<Ebpf> {
     )?;
     // The prototype's state for the established test frame (see proto_frame_key).
     let m = ebpf.map_mut("xlb_bench_map_p_conns").context("p_conns")?;
-    HashMap::<&mut MapData, [u8; 16], [u32; 2]>::try_from(m)?.insert(
+    HashMap::<&mut MapData, [u8; 16], ProtoFlow>::try_from(m)?.insert(
         proto_key(),
-        [PROTO_REAL, PROTO_SVC],
+        ProtoFlow {
+            real: PROTO_REAL,
+            service_id: PROTO_SVC,
+        },
         0,
     )?;
     let m = ebpf.map_mut("xlb_bench_map_p_svc").context("p_svc")?;
-    Array::<&mut MapData, u32>::try_from(m)?.set(PROTO_SVC, 1, 0)?;
+    Array::<&mut MapData, u32>::try_from(m)?.set(PROTO_SVC, SVC_F_ACTIVE, 0)?;
     let m = ebpf.map_mut("xlb_bench_map_p_reals").context("p_reals")?;
     Array::<&mut MapData, ProtoReal>::try_from(m)?.set(
         PROTO_REAL,
