@@ -89,20 +89,24 @@ fn annotated_sample_loads() {
         rs.iter().map(|r| r.weight).collect::<Vec<_>>(),
         vec![3, 1, 1]
     );
+    let in_force = |r: &RealServerConfig| r.checker_defaults(web, &cfg.global_defs);
     let tcp = rs[0].tcp_check.as_ref().unwrap();
+    let t = tcp.timing_in_force(&in_force(&rs[0]));
     assert_eq!(
-        (tcp.connect_port, tcp.retry, tcp.connect_timeout),
+        (tcp.connect_port, t.retry, t.connect_timeout),
         (Some(80), 3, 3.0)
     );
     // Inherited: delay_loop from the virtual server, warmup from delay_loop.
-    assert_eq!((tcp.delay_loop, tcp.warmup), (6.0, Some(6.0)));
+    assert_eq!((t.delay_loop, t.warmup), (6.0, 6.0));
     let http = rs[1].http_get.as_ref().unwrap();
     assert_eq!(http.url[0].path, "/health");
     assert!(http.url[0].status_code.contains(200) && !http.url[0].status_code.contains(204));
-    assert_eq!((http.retry, http.delay_before_retry), (1, 3.0));
+    let t = http.timing_in_force(&in_force(&rs[1]));
+    assert_eq!((t.retry, t.delay_before_retry), (1, 3.0));
     let misc = rs[2].misc_check.as_ref().unwrap();
     assert_eq!(rs[2].port, 80, "port defaults to the virtual server's");
-    assert_eq!((misc.retry, misc.misc_timeout), (0, Some(5.0)));
+    let t = misc.timing_in_force(&in_force(&rs[2]));
+    assert_eq!((t.retry, t.connect_timeout), (0, 5.0));
 
     let dns = &cfg.virtual_server[1];
     assert_eq!(dns.service_name(), "198.18.0.100:53/UDP");
@@ -182,10 +186,10 @@ fn design_sample_parses() {
     let cfg = parse(DESIGN_SAMPLE);
     assert_eq!(cfg.virtual_server[0].real_server.len(), 2);
     assert_eq!(cfg.virtual_server[0].resolved_interface(&cfg), Some("eth0"));
-    let tcp = cfg.virtual_server[0].real_server[0]
-        .tcp_check
-        .as_ref()
-        .unwrap();
+    let vs = &cfg.virtual_server[0];
+    let rs = &vs.real_server[0];
+    let tcp = rs.tcp_check.as_ref().unwrap();
+    let tcp = tcp.timing_in_force(&rs.checker_defaults(vs, &cfg.global_defs));
     assert_eq!((tcp.retry, tcp.delay_before_retry), (3, 3.0));
 }
 
@@ -258,13 +262,13 @@ fn durations_take_integers_and_decimals() {
     let cfg = parse(&text);
     assert_eq!(cfg.vrrp_instance[0].advert_int, 0.25);
     assert_eq!(cfg.vrrp_instance[0].preempt_delay, 1.5);
-    let tcp = cfg.virtual_server[0].real_server[0]
-        .tcp_check
-        .as_ref()
-        .unwrap();
+    let vs = &cfg.virtual_server[0];
+    let rs = &vs.real_server[0];
+    let tcp = rs.tcp_check.as_ref().unwrap();
+    let tcp = tcp.timing_in_force(&rs.checker_defaults(vs, &cfg.global_defs));
     assert_eq!(
         (tcp.connect_timeout, tcp.delay_loop, tcp.warmup),
-        (0.5, 2.5, Some(0.0))
+        (0.5, 2.5, 0.0)
     );
 }
 
@@ -309,16 +313,23 @@ fn checker_options_inherit_like_keepalived() {
          misc_check = {{ misc_path = \"/bin/true\" }}\n"
     );
     let cfg = parse(&text);
-    let rs = &cfg.virtual_server[0].real_server;
-    let tcp = rs[0].tcp_check.as_ref().unwrap();
+    let vs = &cfg.virtual_server[0];
+    let rs = &vs.real_server;
+    let in_force = |r: &RealServerConfig| r.checker_defaults(vs, &cfg.global_defs);
+    let tcp = rs[0]
+        .tcp_check
+        .as_ref()
+        .unwrap()
+        .timing_in_force(&in_force(&rs[0]));
     // Set on the checker (under keepalived's old name): kept.
     assert_eq!(tcp.retry, 1);
     // Set on the virtual server only: inherited.
     assert_eq!((tcp.delay_before_retry, tcp.connect_timeout), (2.0, 7.0));
     // Set on the real server: inherited, and warmup follows it.
-    assert_eq!((tcp.delay_loop, tcp.warmup), (9.0, Some(9.0)));
+    assert_eq!((tcp.delay_loop, tcp.warmup), (9.0, 9.0));
     let http = rs[0].http_get.as_ref().unwrap();
-    assert_eq!((http.retry, http.delay_before_retry), (4, 2.0));
+    let t = http.timing_in_force(&in_force(&rs[0]));
+    assert_eq!((t.retry, t.delay_before_retry), (4, 2.0));
     assert_eq!(http.virtualhost.as_deref(), Some("www.example.org"));
     assert!(
         rs[0].inhibit_on_failure,
@@ -326,9 +337,10 @@ fn checker_options_inherit_like_keepalived() {
     );
     assert!(!rs[1].inhibit_on_failure, "overridden on the real server");
     let misc = rs[1].misc_check.as_ref().unwrap();
+    let misc = misc.timing_in_force(&in_force(&rs[1]));
     assert_eq!(
-        (misc.retry, misc.delay_loop, misc.misc_timeout),
-        (4, 60.0, Some(60.0))
+        (misc.retry, misc.delay_loop, misc.connect_timeout),
+        (4, 60.0, 60.0)
     );
 }
 

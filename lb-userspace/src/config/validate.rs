@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::check::Timing;
+use super::check::TimingOptions;
 use super::locate::{Document, KeyPath};
 use super::{Config, HttpGet, LbAlgo, Protocol, RealServerConfig, VirtualServer};
 use super::{TrackEntry, VirtualIpAddress, VrrpInstance};
@@ -25,7 +25,8 @@ fn invalid(path: KeyPath, message: impl Into<String>) -> Invalid {
 }
 
 /// Fills values that keepalived inherits from an enclosing block when the file does
-/// not set them where they apply.
+/// not set them where they apply. (Checker timing is not filled in: checkers keep it
+/// as written, and `timing_in_force` resolves it.)
 pub(crate) fn resolve(cfg: &mut Config, doc: &Document) {
     let root = KeyPath::root();
     let global = cfg.global_defs.clone();
@@ -41,117 +42,23 @@ pub(crate) fn resolve(cfg: &mut Config, doc: &Document) {
     }
     for (i, vs) in cfg.virtual_server.iter_mut().enumerate() {
         let p = root.key("virtual_server").index(i);
-        let vs_view = VsDefaults::of(vs);
         for (j, rs) in vs.real_server.iter_mut().enumerate() {
             let q = p.key("real_server").index(j);
             if !doc.contains(&q.key("port")) {
-                rs.port = vs_view.port;
+                rs.port = vs.port;
             }
             if !doc.contains(&q.key("inhibit_on_failure")) {
-                rs.inhibit_on_failure = vs_view.inhibit_on_failure;
+                rs.inhibit_on_failure = vs.inhibit_on_failure;
             }
             if !doc.contains(&q.key("alpha")) {
-                rs.alpha = vs_view.alpha;
+                rs.alpha = vs.alpha;
             }
-            let rs_view = RsDefaults {
-                connect_timeout: rs.connect_timeout.or(vs_view.connect_timeout),
-                retry: rs.retry.or(vs_view.retry),
-                delay_before_retry: rs.delay_before_retry.or(vs_view.delay_before_retry),
-                warmup: rs.warmup.or(vs_view.warmup),
-                delay_loop: rs.delay_loop.unwrap_or(vs_view.delay_loop),
-                alpha: rs.alpha,
-                log_all_failures: global.checker_log_all_failures,
-            };
-            let host = rs.virtualhost.clone().or(vs_view.virtualhost.clone());
-            if let Some(c) = &mut rs.tcp_check {
-                rs_view.apply(doc, &q.key("tcp_check"), c.timing());
-            }
-            for (key, check) in [("http_get", &mut rs.http_get), ("ssl_get", &mut rs.ssl_get)] {
-                if let Some(c) = check {
-                    rs_view.apply(doc, &q.key(key), c.timing());
-                    if c.virtualhost.is_none() {
-                        c.virtualhost = host.clone();
-                    }
+            let host = rs.virtualhost.as_ref().or(vs.virtualhost.as_ref());
+            for c in [&mut rs.http_get, &mut rs.ssl_get].into_iter().flatten() {
+                if c.virtualhost.is_none() {
+                    c.virtualhost = host.cloned();
                 }
             }
-            if let Some(c) = &mut rs.misc_check {
-                rs_view.apply(doc, &q.key("misc_check"), c.timing());
-                c.misc_timeout = c.misc_timeout.or(Some(c.delay_loop));
-            }
-        }
-    }
-}
-
-/// What a virtual server hands down to its real servers.
-struct VsDefaults {
-    port: u16,
-    inhibit_on_failure: bool,
-    alpha: bool,
-    virtualhost: Option<String>,
-    connect_timeout: Option<f64>,
-    retry: Option<u32>,
-    delay_before_retry: Option<f64>,
-    warmup: Option<f64>,
-    delay_loop: f64,
-}
-
-impl VsDefaults {
-    fn of(vs: &VirtualServer) -> Self {
-        Self {
-            port: vs.port,
-            inhibit_on_failure: vs.inhibit_on_failure,
-            alpha: vs.alpha,
-            virtualhost: vs.virtualhost.clone(),
-            connect_timeout: vs.connect_timeout,
-            retry: vs.retry,
-            delay_before_retry: vs.delay_before_retry,
-            warmup: vs.warmup,
-            delay_loop: vs.delay_loop,
-        }
-    }
-}
-
-/// What a real server (with its virtual server's defaults folded in) hands down to
-/// its checkers.
-struct RsDefaults {
-    connect_timeout: Option<f64>,
-    retry: Option<u32>,
-    delay_before_retry: Option<f64>,
-    warmup: Option<f64>,
-    delay_loop: f64,
-    alpha: bool,
-    log_all_failures: bool,
-}
-
-impl RsDefaults {
-    fn apply(&self, doc: &Document, at: &KeyPath, t: Timing<'_>) {
-        let set = |key: &str| doc.contains(&at.key(key));
-        if let (Some(ct), Some(v)) = (t.connect_timeout, self.connect_timeout) {
-            if !set("connect_timeout") {
-                *ct = v;
-            }
-        }
-        if let Some(v) = self.retry {
-            if !set("retry") && !set("nb_get_retry") {
-                *t.retry = v;
-            }
-        }
-        if let Some(v) = self.delay_before_retry {
-            if !set("delay_before_retry") {
-                *t.delay_before_retry = v;
-            }
-        }
-        if !set("delay_loop") {
-            *t.delay_loop = self.delay_loop;
-        }
-        if t.warmup.is_none() {
-            *t.warmup = Some(self.warmup.unwrap_or(*t.delay_loop));
-        }
-        if !set("alpha") {
-            *t.alpha = self.alpha;
-        }
-        if !set("log_all_failures") {
-            *t.log_all_failures = self.log_all_failures;
         }
     }
 }
@@ -568,7 +475,7 @@ fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(), Invalid>
         let mut backends: HashMap<(IpAddr, u16), usize> = HashMap::new();
         for (j, rs) in vs.real_server.iter().enumerate() {
             let q = p.key("real_server").index(j);
-            validate_real_server(vs, rs, &q)?;
+            validate_real_server(vs, rs, &rs.checker_defaults(vs, &cfg.global_defs), &q)?;
             if let Some(first) = backends.insert((rs.ip, rs.port), j) {
                 return Err(invalid(
                     q,
@@ -595,6 +502,7 @@ fn dr_port_message(vs: &VirtualServer) -> String {
 fn validate_real_server(
     vs: &VirtualServer,
     rs: &RealServerConfig,
+    inherited: &TimingOptions,
     q: &KeyPath,
 ) -> Result<(), Invalid> {
     if rs.ip.is_ipv4() != vs.ip.is_ipv4() {
@@ -661,16 +569,18 @@ fn validate_real_server(
         let at = q.key("tcp_check");
         target_port(c.connect_port, &at)?;
         connection(c.connect_ip, c.bindto, &at)?;
-        positive(c.connect_timeout, at.key("connect_timeout"))?;
-        positive(c.delay_loop, at.key("delay_loop"))?;
+        let t = c.timing_in_force(inherited);
+        positive(t.connect_timeout, at.key("connect_timeout"))?;
+        positive(t.delay_loop, at.key("delay_loop"))?;
     }
     for (key, check) in [("http_get", &rs.http_get), ("ssl_get", &rs.ssl_get)] {
         if let Some(c) = check {
             let at = q.key(key);
             target_port(c.connect_port, &at)?;
             connection(c.connect_ip, c.bindto, &at)?;
-            positive(c.connect_timeout, at.key("connect_timeout"))?;
-            positive(c.delay_loop, at.key("delay_loop"))?;
+            let t = c.timing_in_force(inherited);
+            positive(t.connect_timeout, at.key("connect_timeout"))?;
+            positive(t.delay_loop, at.key("delay_loop"))?;
             validate_http(c, key == "ssl_get", &at)?;
         }
     }
@@ -679,10 +589,10 @@ fn validate_real_server(
         if c.misc_path.trim().is_empty() {
             return Err(invalid(at.key("misc_path"), "the command is empty"));
         }
-        if let Some(t) = c.misc_timeout {
-            positive(t, at.key("misc_timeout"))?;
-        }
-        positive(c.delay_loop, at.key("delay_loop"))?;
+        // `misc_timeout` in force: as written, else `delay_loop`.
+        let t = c.timing_in_force(inherited);
+        positive(t.connect_timeout, at.key("misc_timeout"))?;
+        positive(t.delay_loop, at.key("delay_loop"))?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::config::{Config, InitialState, LbAlgo, Protocol};
+use crate::config::{Config, InitialState, LbAlgo, Protocol, RealServerConfig};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -269,8 +269,9 @@ fn import_seed_master() {
         [(ip("192.168.44.10"), 80, 1), (ip("192.168.44.20"), 80, 1)]
     );
     for r in &vs.real_server {
-        let t = r.tcp_check.as_ref().unwrap();
-        assert_eq!(t.connect_port, Some(80));
+        let tcp = r.tcp_check.as_ref().unwrap();
+        assert_eq!(tcp.connect_port, Some(80));
+        let t = tcp.timing_in_force(&r.checker_defaults(vs, &c.config.global_defs));
         assert_eq!(
             (
                 t.connect_timeout,
@@ -298,7 +299,10 @@ fn import_seed_lvs_01_and_backup() {
     assert_eq!(vi.authentication.as_ref().unwrap().auth_pass, "123123");
     let vs = &c.config.virtual_server[0];
     assert_eq!(vs.real_server[1].ip, ip("192.168.44.40"));
-    assert_eq!(vs.real_server[1].tcp_check.as_ref().unwrap().retry, 3);
+    let rs = &vs.real_server[1];
+    let tcp = rs.tcp_check.as_ref().unwrap();
+    let t = tcp.timing_in_force(&rs.checker_defaults(vs, &c.config.global_defs));
+    assert_eq!(t.retry, 3);
     round_trip(&c);
 
     let b = import(SEED_BACKUP);
@@ -765,14 +769,17 @@ fn import_dr_virtual_server_with_checkers() {
     assert_eq!(rs.weight, 3);
     assert_eq!(rs.notify_up.as_deref(), Some("/etc/keepalived/rs.sh up"));
     assert!(rs.inhibit_on_failure, "inherited from the virtual server");
+    let in_force = |r: &RealServerConfig| r.checker_defaults(vs, &c.config.global_defs);
     let tcp = rs.tcp_check.as_ref().unwrap();
+    let t = tcp.timing_in_force(&in_force(rs));
     assert_eq!(
-        (tcp.connect_port, tcp.retry, tcp.delay_loop),
+        (tcp.connect_port, t.retry, t.delay_loop),
         (Some(80), 3, 10.0)
     );
     let http = rs.http_get.as_ref().unwrap();
+    let t = http.timing_in_force(&in_force(rs));
     assert_eq!(
-        (http.connect_timeout, http.retry, http.delay_before_retry),
+        (t.connect_timeout, t.retry, t.delay_before_retry),
         (3.0, 2, 1.0)
     );
     assert_eq!(http.url.len(), 2);
