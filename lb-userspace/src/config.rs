@@ -23,6 +23,7 @@ mod de;
 mod error;
 mod locate;
 mod lvs;
+mod resolve;
 mod validate;
 mod vrrp;
 
@@ -247,7 +248,7 @@ impl Config {
             )
         })?;
 
-        validate::resolve(&mut cfg, &doc);
+        resolve::resolve(&mut cfg, &doc);
         validate::validate(&cfg, &doc).map_err(|v| {
             error(
                 doc.span_of(&v.path),
