@@ -1,13 +1,10 @@
 //! `dns_check`: the query asked and the names it may ask for.
 
-use std::net::IpAddr;
-
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use super::super::de as cde;
 use super::super::vrrp::string_enum_serde;
-use super::{CheckTiming, KindDefaults, TimingOptions, checker_table};
+use super::checker_table;
 
 /// DNS record type asked by `dns_check` (keepalived's list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,15 +1,13 @@
 //! `http_get` / `ssl_get`: the URLs to fetch and what their answers must be.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::super::de as cde;
 use super::super::vrrp::string_enum_serde;
-use super::{CheckTiming, KindDefaults, TimingOptions, checker_table};
+use super::checker_table;
 
 checker_table! {
     /// `http_get` / `ssl_get = { url = [...], ... }`: up when every `url` answers as

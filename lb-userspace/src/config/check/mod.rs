@@ -17,10 +17,6 @@ mod udp;
 #[cfg(test)]
 mod tests;
 
-use std::net::IpAddr;
-
-use serde::{Deserialize, Serialize};
-
 use super::de as cde;
 
 pub use dns::DnsCheck;
@@ -51,16 +47,16 @@ macro_rules! checker_table {
     (@munch $head:tt [$($fields:tt)*] [$($impls:tt)*] connection, $($rest:tt)*) => {
         checker_table!(@munch $head [$($fields)*
             /// Address to connect to. Default: the real server's.
-            pub connect_ip: Option<IpAddr>,
+            pub connect_ip: Option<::std::net::IpAddr>,
             /// Port to connect to. Default: the real server's (required when that is 0).
-            #[serde(default, deserialize_with = "cde::opt_port")]
+            #[serde(default, deserialize_with = "crate::config::de::opt_port")]
             pub connect_port: Option<u16>,
             /// Source address of the check. Default: chosen by routing.
-            pub bindto: Option<IpAddr>,
+            pub bindto: Option<::std::net::IpAddr>,
             /// Interface to bind to (needed for an IPv6 link-local `bindto`).
             pub bind_if: Option<String>,
             /// Source port. Default: ephemeral.
-            #[serde(default, deserialize_with = "cde::opt_port")]
+            #[serde(default, deserialize_with = "crate::config::de::opt_port")]
             pub bind_port: Option<u16>,
             /// fwmark set on the check's packets. Default: none.
             pub fwmark: Option<u32>,
@@ -69,9 +65,9 @@ macro_rules! checker_table {
     (@munch $head:tt [$($fields:tt)*] [$($impls:tt)*] ping_target, $($rest:tt)*) => {
         checker_table!(@munch $head [$($fields)*
             /// Address to ping. Default: the real server's.
-            pub connect_ip: Option<IpAddr>,
+            pub connect_ip: Option<::std::net::IpAddr>,
             /// Source address of the check. Default: chosen by routing.
-            pub bindto: Option<IpAddr>,
+            pub bindto: Option<::std::net::IpAddr>,
             /// Interface to bind to (needed for an IPv6 link-local `bindto`).
             pub bind_if: Option<String>,
             /// fwmark set on the check's packets. Default: none.
@@ -81,7 +77,7 @@ macro_rules! checker_table {
     (@munch $head:tt [$($fields:tt)*] [$($impls:tt)*] timing($defaults:ident), $($rest:tt)*) => {
         checker_table!(@munch $head [$($fields)*
             /// Seconds a check may take. Default: inherited, else 5.
-            #[serde(default, deserialize_with = "cde::opt_seconds")]
+            #[serde(default, deserialize_with = "crate::config::de::opt_seconds")]
             pub connect_timeout: Option<f64>,
         ] [$($impls)* { $defaults }] timing_without_connect_timeout, $($rest)*);
     };
@@ -89,18 +85,18 @@ macro_rules! checker_table {
         checker_table!(@munch $head [$($fields)*
             /// Extra attempts before a server that is up is declared down (keepalived's
             /// `retry`, formerly `nb_get_retry`). Default: inherited, else the kind's.
-            #[serde(default, alias = "nb_get_retry", deserialize_with = "cde::opt_count")]
+            #[serde(default, alias = "nb_get_retry", deserialize_with = "crate::config::de::opt_count")]
             pub retry: Option<u32>,
             /// Seconds between those attempts. Default: inherited, else the kind's.
-            #[serde(default, deserialize_with = "cde::opt_seconds")]
+            #[serde(default, deserialize_with = "crate::config::de::opt_seconds")]
             pub delay_before_retry: Option<f64>,
             /// The first check starts after a random delay of up to this many seconds
             /// (0: at once). Default: inherited, else `delay_loop`.
-            #[serde(default, deserialize_with = "cde::opt_seconds")]
+            #[serde(default, deserialize_with = "crate::config::de::opt_seconds")]
             pub warmup: Option<f64>,
             /// Seconds between checks. Default: the real server's, else the virtual
             /// server's.
-            #[serde(default, deserialize_with = "cde::opt_seconds")]
+            #[serde(default, deserialize_with = "crate::config::de::opt_seconds")]
             pub delay_loop: Option<f64>,
             /// Start with the server considered down until a check passes. Default: the
             /// real server's `alpha`.
@@ -118,7 +114,7 @@ macro_rules! checker_table {
     // Each element of the last list is `{ DEFAULTS }` of a `timing(DEFAULTS)` group.
     (@munch [$(#[$meta:meta])* $name:ident] [$($fields:tt)*] [$($impls:tt)*]) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+        #[derive(Debug, Clone, PartialEq, ::serde::Deserialize, ::serde::Serialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($fields)*
@@ -126,8 +122,8 @@ macro_rules! checker_table {
 
         impl $name {
             /// The timing options as written on this checker.
-            fn written_timing(&self) -> TimingOptions {
-                TimingOptions {
+            fn written_timing(&self) -> $crate::config::check::TimingOptions {
+                $crate::config::check::TimingOptions {
                     connect_timeout: checker_table!(@connect_timeout self $($impls)*),
                     retry: self.retry,
                     delay_before_retry: self.delay_before_retry,
@@ -145,10 +141,13 @@ macro_rules! checker_table {
     (@connect_timeout $self:ident) => { None };
     (@impl { $defaults:ident }) => {
         /// The timing in force, given what the real server hands down.
-        pub fn timing_in_force(&self, inherited: &TimingOptions) -> CheckTiming {
+        pub fn timing_in_force(
+            &self,
+            inherited: &$crate::config::check::TimingOptions,
+        ) -> $crate::config::check::CheckTiming {
             self.written_timing()
                 .over(inherited)
-                .in_force(&KindDefaults::$defaults)
+                .in_force(&$crate::config::check::KindDefaults::$defaults)
         }
     };
 }

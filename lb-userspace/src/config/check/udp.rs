@@ -1,13 +1,11 @@
 //! `udp_check`: the datagram sent and the answer required.
 
 use std::fmt;
-use std::net::IpAddr;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::super::de as cde;
-use super::{CheckTiming, KindDefaults, TimingOptions, checker_table};
+use super::checker_table;
 
 /// Bytes written as hexadecimal digits (`"0a1b2c"`, spaces allowed between bytes),
 /// as keepalived's `payload` and `require_reply`.
