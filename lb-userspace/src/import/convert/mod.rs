@@ -6,12 +6,11 @@
 //! Anything else is an error too: nothing in the input is silently dropped. Values are
 //! carried with their keepalived line; checking them is left to `Config::parse`, whose
 //! errors are reported at that line.
-
 //!
 //! The driver is here: it walks the top-level blocks, hands each to its module and
-//! assembles the output; the block families are [`global_defs`], [`vrrp`],
-//! [`virtual_server`] and [`checkers`], their keyword tables [`keywords`], and the
-//! generic handling of one statement [`statement`].
+//! assembles the output. The block families are in `global_defs`, `vrrp`,
+//! `virtual_server` and `checkers`, their keyword tables in `keywords`, and the
+//! generic handling of one statement in `statement`.
 
 mod checkers;
 mod global_defs;
