@@ -5,7 +5,7 @@
 use super::super::emit::{Table, Value};
 use super::super::parser::Node;
 use super::Converter;
-use super::keywords::{CHECK, URL, ValueKind};
+use super::keywords::{CHECK, CHECKER_TIMING, URL, ValueKind};
 
 impl Converter<'_> {
     pub(super) fn checker(&mut self, n: &Node) -> Option<Table> {
@@ -17,8 +17,8 @@ impl Converter<'_> {
         }
         let mut t = Table::default();
         let extra = ["url", "require_reply", "host"];
-        for c in self.lines(n, &Self::keywords(CHECK, &extra)) {
-            if self.simple(CHECK, &c, &mut t) {
+        for c in self.lines(n, &Self::keywords(&[CHECK, CHECKER_TIMING], &extra)) {
+            if self.simple(&[CHECK, CHECKER_TIMING], &c, &mut t) {
                 continue;
             }
             match c.keyword() {
@@ -48,8 +48,8 @@ impl Converter<'_> {
 
     fn url(&mut self, n: &Node) -> Table {
         let mut u = Table::default();
-        for c in self.lines(n, &Self::keywords(URL, &["status_code"])) {
-            if self.simple(URL, &c, &mut u) {
+        for c in self.lines(n, &Self::keywords(&[URL], &["status_code"])) {
+            if self.simple(&[URL], &c, &mut u) {
                 continue;
             }
             match c.keyword() {

@@ -16,11 +16,11 @@ impl Converter<'_> {
             g.comment = Some(format!("global_defs ({})", n.loc));
         }
         let words = Self::keywords(
-            GLOBAL,
+            &[GLOBAL],
             &["smtp_server", "notification_email", "lvs_timeouts"],
         );
         for c in self.lines(n, &words) {
-            if self.simple(GLOBAL, &c, &mut g)
+            if self.simple(&[GLOBAL], &c, &mut g)
                 || self.ignored(GLOBAL_IGNORED, &c)
                 || self.refused(GLOBAL_REFUSED, &c)
             {

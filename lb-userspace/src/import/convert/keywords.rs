@@ -30,7 +30,17 @@ pub(super) struct KeywordRule {
     pub conversion: ValueKind,
 }
 
-const fn rule(keepalived: &'static str, xlb: &'static str, conversion: ValueKind) -> KeywordRule {
+/// A keyword xlb keeps under keepalived's name.
+const fn kept(keyword: &'static str, conversion: ValueKind) -> KeywordRule {
+    renamed(keyword, keyword, conversion)
+}
+
+/// A keyword xlb spells differently (an old keepalived name, usually).
+const fn renamed(
+    keepalived: &'static str,
+    xlb: &'static str,
+    conversion: ValueKind,
+) -> KeywordRule {
     KeywordRule {
         keepalived,
         xlb,
@@ -74,77 +84,29 @@ pub(super) fn find_reason(reasons: &[KeywordReason], keyword: &str) -> Option<&'
 }
 
 pub(super) const GLOBAL: &[KeywordRule] = &[
-    rule("router_id", "router_id", ValueKind::Str),
-    rule("lvs_id", "router_id", ValueKind::Str),
-    rule(
-        "notification_email_from",
-        "notification_email_from",
-        ValueKind::Str,
-    ),
-    rule("smtp_helo_name", "smtp_helo_name", ValueKind::Str),
-    rule(
-        "smtp_connect_timeout",
-        "smtp_connect_timeout",
-        ValueKind::Num,
-    ),
-    rule("smtp_alert", "smtp_alert", ValueKind::Flag),
-    rule("vrrp_version", "vrrp_version", ValueKind::Num),
-    rule("vrrp_mcast_group4", "vrrp_mcast_group4", ValueKind::Str),
-    rule("vrrp_mcast_group6", "vrrp_mcast_group6", ValueKind::Str),
-    rule(
-        "vrrp_garp_master_delay",
-        "vrrp_garp_master_delay",
-        ValueKind::Num,
-    ),
-    rule(
-        "vrrp_garp_master_repeat",
-        "vrrp_garp_master_repeat",
-        ValueKind::Num,
-    ),
-    rule(
-        "vrrp_garp_master_refresh",
-        "vrrp_garp_master_refresh",
-        ValueKind::Num,
-    ),
-    rule(
-        "vrrp_garp_master_refresh_repeat",
-        "vrrp_garp_master_refresh_repeat",
-        ValueKind::Num,
-    ),
-    rule("vrrp_garp_interval", "vrrp_garp_interval", ValueKind::Num),
-    rule("vrrp_gna_interval", "vrrp_gna_interval", ValueKind::Num),
-    rule(
-        "vrrp_skip_check_adv_addr",
-        "vrrp_skip_check_adv_addr",
-        ValueKind::Flag,
-    ),
-    rule("vrrp_strict", "vrrp_strict", ValueKind::Flag),
-    rule("script_user", "script_user", ValueKind::Words),
-    rule(
-        "enable_script_security",
-        "enable_script_security",
-        ValueKind::Flag,
-    ),
-    rule(
-        "checker_log_all_failures",
-        "checker_log_all_failures",
-        ValueKind::Flag,
-    ),
-    rule(
-        "notify_fifo_script",
-        "notify_fifo_script",
-        ValueKind::Notify,
-    ),
-    rule(
-        "vrrp_notify_fifo_script",
-        "vrrp_notify_fifo_script",
-        ValueKind::Notify,
-    ),
-    rule(
-        "lvs_notify_fifo_script",
-        "lvs_notify_fifo_script",
-        ValueKind::Notify,
-    ),
+    kept("router_id", ValueKind::Str),
+    renamed("lvs_id", "router_id", ValueKind::Str),
+    kept("notification_email_from", ValueKind::Str),
+    kept("smtp_helo_name", ValueKind::Str),
+    kept("smtp_connect_timeout", ValueKind::Num),
+    kept("smtp_alert", ValueKind::Flag),
+    kept("vrrp_version", ValueKind::Num),
+    kept("vrrp_mcast_group4", ValueKind::Str),
+    kept("vrrp_mcast_group6", ValueKind::Str),
+    kept("vrrp_garp_master_delay", ValueKind::Num),
+    kept("vrrp_garp_master_repeat", ValueKind::Num),
+    kept("vrrp_garp_master_refresh", ValueKind::Num),
+    kept("vrrp_garp_master_refresh_repeat", ValueKind::Num),
+    kept("vrrp_garp_interval", ValueKind::Num),
+    kept("vrrp_gna_interval", ValueKind::Num),
+    kept("vrrp_skip_check_adv_addr", ValueKind::Flag),
+    kept("vrrp_strict", ValueKind::Flag),
+    kept("script_user", ValueKind::Words),
+    kept("enable_script_security", ValueKind::Flag),
+    kept("checker_log_all_failures", ValueKind::Flag),
+    kept("notify_fifo_script", ValueKind::Notify),
+    kept("vrrp_notify_fifo_script", ValueKind::Notify),
+    kept("lvs_notify_fifo_script", ValueKind::Notify),
 ];
 
 const SNMP: &str = "SNMP is not served by xlb (`xlb status --json` gives the state)";
@@ -292,43 +254,39 @@ pub(super) const GLOBAL_REFUSED: &[KeywordReason] = &[
 ];
 
 pub(super) const SCRIPT: &[KeywordRule] = &[
-    rule("script", "script", ValueKind::Cmd),
-    rule("interval", "interval", ValueKind::Num),
-    rule("timeout", "timeout", ValueKind::Num),
-    rule("rise", "rise", ValueKind::Num),
-    rule("fall", "fall", ValueKind::Num),
-    rule("user", "user", ValueKind::Words),
-    rule("init_fail", "init_fail", ValueKind::Flag),
+    kept("script", ValueKind::Cmd),
+    kept("interval", ValueKind::Num),
+    kept("timeout", ValueKind::Num),
+    kept("rise", ValueKind::Num),
+    kept("fall", ValueKind::Num),
+    kept("user", ValueKind::Words),
+    kept("init_fail", ValueKind::Flag),
 ];
 
 pub(super) const INSTANCE: &[KeywordRule] = &[
-    rule("state", "state", ValueKind::Str),
-    rule("interface", "interface", ValueKind::Str),
-    rule("virtual_router_id", "virtual_router_id", ValueKind::Num),
-    rule("priority", "priority", ValueKind::Num),
-    rule("advert_int", "advert_int", ValueKind::Num),
-    rule("version", "version", ValueKind::Num),
-    rule("nopreempt", "nopreempt", ValueKind::Flag),
-    rule("preempt_delay", "preempt_delay", ValueKind::Num),
-    rule("unicast_src_ip", "unicast_src_ip", ValueKind::Str),
-    rule("mcast_src_ip", "mcast_src_ip", ValueKind::Str),
-    rule("dont_track_primary", "dont_track_primary", ValueKind::Flag),
-    rule("notify_master", "notify_master", ValueKind::Notify),
-    rule("notify_backup", "notify_backup", ValueKind::Notify),
-    rule("notify_fault", "notify_fault", ValueKind::Notify),
-    rule("notify_stop", "notify_stop", ValueKind::Notify),
-    rule("notify", "notify", ValueKind::Notify),
-    rule("smtp_alert", "smtp_alert", ValueKind::Flag),
-    rule("garp_master_delay", "garp_master_delay", ValueKind::Num),
-    rule("garp_master_repeat", "garp_master_repeat", ValueKind::Num),
-    rule("garp_master_refresh", "garp_master_refresh", ValueKind::Num),
-    rule(
-        "garp_master_refresh_repeat",
-        "garp_master_refresh_repeat",
-        ValueKind::Num,
-    ),
-    rule("down_timer_adverts", "down_timer_adverts", ValueKind::Num),
-    rule("v3_checksum_as_v2", "v3_checksum_as_v2", ValueKind::Flag),
+    kept("state", ValueKind::Str),
+    kept("interface", ValueKind::Str),
+    kept("virtual_router_id", ValueKind::Num),
+    kept("priority", ValueKind::Num),
+    kept("advert_int", ValueKind::Num),
+    kept("version", ValueKind::Num),
+    kept("nopreempt", ValueKind::Flag),
+    kept("preempt_delay", ValueKind::Num),
+    kept("unicast_src_ip", ValueKind::Str),
+    kept("mcast_src_ip", ValueKind::Str),
+    kept("dont_track_primary", ValueKind::Flag),
+    kept("notify_master", ValueKind::Notify),
+    kept("notify_backup", ValueKind::Notify),
+    kept("notify_fault", ValueKind::Notify),
+    kept("notify_stop", ValueKind::Notify),
+    kept("notify", ValueKind::Notify),
+    kept("smtp_alert", ValueKind::Flag),
+    kept("garp_master_delay", ValueKind::Num),
+    kept("garp_master_repeat", ValueKind::Num),
+    kept("garp_master_refresh", ValueKind::Num),
+    kept("garp_master_refresh_repeat", ValueKind::Num),
+    kept("down_timer_adverts", ValueKind::Num),
+    kept("v3_checksum_as_v2", ValueKind::Flag),
 ];
 
 pub(super) const INSTANCE_BLOCKS: &[&str] = &[
@@ -421,41 +379,42 @@ pub(super) const INSTANCE_REFUSED: &[KeywordReason] = &[
     ),
 ];
 
+/// The checker timing keys a checker, its real server and its virtual server all take
+/// (the servers' values are their checkers' defaults).
+pub(super) const CHECKER_TIMING: &[KeywordRule] = &[
+    kept("connect_timeout", ValueKind::Num),
+    kept("retry", ValueKind::Num),
+    renamed("nb_get_retry", "retry", ValueKind::Num),
+    kept("delay_before_retry", ValueKind::Num),
+    kept("warmup", ValueKind::Num),
+    kept("delay_loop", ValueKind::Num),
+];
+
 pub(super) const VS: &[KeywordRule] = &[
-    rule("delay_loop", "delay_loop", ValueKind::Num),
-    rule("protocol", "protocol", ValueKind::Str),
-    rule("ops", "ops", ValueKind::Flag),
-    rule("hysteresis", "hysteresis", ValueKind::Num),
-    rule("quorum", "quorum", ValueKind::Num),
-    rule("quorum_up", "quorum_up", ValueKind::Notify),
-    rule("quorum_down", "quorum_down", ValueKind::Notify),
-    rule(
-        "sorry_server_inhibit",
-        "sorry_server_inhibit",
-        ValueKind::Flag,
-    ),
-    rule("inhibit_on_failure", "inhibit_on_failure", ValueKind::Flag),
-    rule("alpha", "alpha", ValueKind::Flag),
-    rule("omega", "omega", ValueKind::Flag),
-    rule("ha_suspend", "ha_suspend", ValueKind::Flag),
-    rule("smtp_alert", "smtp_alert", ValueKind::Flag),
-    rule("virtualhost", "virtualhost", ValueKind::Str),
-    rule("connect_timeout", "connect_timeout", ValueKind::Num),
-    rule("retry", "retry", ValueKind::Num),
-    rule("nb_get_retry", "retry", ValueKind::Num),
-    rule("delay_before_retry", "delay_before_retry", ValueKind::Num),
-    rule("warmup", "warmup", ValueKind::Num),
+    kept("protocol", ValueKind::Str),
+    kept("ops", ValueKind::Flag),
+    kept("hysteresis", ValueKind::Num),
+    kept("quorum", ValueKind::Num),
+    kept("quorum_up", ValueKind::Notify),
+    kept("quorum_down", ValueKind::Notify),
+    kept("sorry_server_inhibit", ValueKind::Flag),
+    kept("inhibit_on_failure", ValueKind::Flag),
+    kept("alpha", ValueKind::Flag),
+    kept("omega", ValueKind::Flag),
+    kept("ha_suspend", ValueKind::Flag),
+    kept("smtp_alert", ValueKind::Flag),
+    kept("virtualhost", ValueKind::Str),
     // Not keepalived's: xlb's, accepted so a service without VRRP can say where XDP
     // attaches.
-    rule("interface", "interface", ValueKind::Str),
-    rule("sh-port", "sh_port", ValueKind::Flag),
-    rule("sh_port", "sh_port", ValueKind::Flag),
-    rule("mh-port", "mh_port", ValueKind::Flag),
-    rule("mh_port", "mh_port", ValueKind::Flag),
-    rule("sh-fallback", "sh_fallback", ValueKind::Flag),
-    rule("sh_fallback", "sh_fallback", ValueKind::Flag),
-    rule("mh-fallback", "mh_fallback", ValueKind::Flag),
-    rule("mh_fallback", "mh_fallback", ValueKind::Flag),
+    kept("interface", ValueKind::Str),
+    renamed("sh-port", "sh_port", ValueKind::Flag),
+    kept("sh_port", ValueKind::Flag),
+    renamed("mh-port", "mh_port", ValueKind::Flag),
+    kept("mh_port", ValueKind::Flag),
+    renamed("sh-fallback", "sh_fallback", ValueKind::Flag),
+    kept("sh_fallback", ValueKind::Flag),
+    renamed("mh-fallback", "mh_fallback", ValueKind::Flag),
+    kept("mh_fallback", ValueKind::Flag),
 ];
 
 pub(super) const VS_REFUSED: &[KeywordReason] = &[
@@ -475,19 +434,13 @@ pub(super) const VS_REFUSED: &[KeywordReason] = &[
 ];
 
 pub(super) const RS: &[KeywordRule] = &[
-    rule("weight", "weight", ValueKind::Num),
-    rule("inhibit_on_failure", "inhibit_on_failure", ValueKind::Flag),
-    rule("alpha", "alpha", ValueKind::Flag),
-    rule("notify_up", "notify_up", ValueKind::Notify),
-    rule("notify_down", "notify_down", ValueKind::Notify),
-    rule("smtp_alert", "smtp_alert", ValueKind::Flag),
-    rule("virtualhost", "virtualhost", ValueKind::Str),
-    rule("connect_timeout", "connect_timeout", ValueKind::Num),
-    rule("retry", "retry", ValueKind::Num),
-    rule("nb_get_retry", "retry", ValueKind::Num),
-    rule("delay_before_retry", "delay_before_retry", ValueKind::Num),
-    rule("warmup", "warmup", ValueKind::Num),
-    rule("delay_loop", "delay_loop", ValueKind::Num),
+    kept("weight", ValueKind::Num),
+    kept("inhibit_on_failure", ValueKind::Flag),
+    kept("alpha", ValueKind::Flag),
+    kept("notify_up", ValueKind::Notify),
+    kept("notify_down", ValueKind::Notify),
+    kept("smtp_alert", ValueKind::Flag),
+    kept("virtualhost", ValueKind::Str),
 ];
 
 pub(super) const RS_REFUSED: &[KeywordReason] = &[
@@ -526,47 +479,41 @@ pub(super) const CHECKERS: &[CheckerBlock] = &[
 
 /// Options of every checker (xlb refuses, at their line, the ones a kind lacks).
 pub(super) const CHECK: &[KeywordRule] = &[
-    rule("connect_ip", "connect_ip", ValueKind::Str),
-    rule("connect_port", "connect_port", ValueKind::Num),
-    rule("bindto", "bindto", ValueKind::Str),
-    rule("bind_port", "bind_port", ValueKind::Num),
-    rule("bind_if", "bind_if", ValueKind::Str),
-    rule("fwmark", "fwmark", ValueKind::Num),
-    rule("connect_timeout", "connect_timeout", ValueKind::Num),
-    rule("retry", "retry", ValueKind::Num),
-    rule("nb_get_retry", "retry", ValueKind::Num),
-    rule("delay_before_retry", "delay_before_retry", ValueKind::Num),
-    rule("warmup", "warmup", ValueKind::Num),
-    rule("delay_loop", "delay_loop", ValueKind::Num),
-    rule("alpha", "alpha", ValueKind::Flag),
-    rule("log_all_failures", "log_all_failures", ValueKind::Flag),
+    kept("connect_ip", ValueKind::Str),
+    kept("connect_port", ValueKind::Num),
+    kept("bindto", ValueKind::Str),
+    kept("bind_port", ValueKind::Num),
+    kept("bind_if", ValueKind::Str),
+    kept("fwmark", ValueKind::Num),
+    kept("alpha", ValueKind::Flag),
+    kept("log_all_failures", ValueKind::Flag),
     // HTTP_GET / SSL_GET
-    rule("http_protocol", "http_protocol", ValueKind::Str),
-    rule("virtualhost", "virtualhost", ValueKind::Str),
-    rule("fast_recovery", "fast_recovery", ValueKind::Flag),
-    rule("enable_sni", "enable_sni", ValueKind::Flag),
-    rule("sni_name", "sni_name", ValueKind::Str),
-    rule("tls_compliant", "tls_compliant", ValueKind::Flag),
+    kept("http_protocol", ValueKind::Str),
+    kept("virtualhost", ValueKind::Str),
+    kept("fast_recovery", ValueKind::Flag),
+    kept("enable_sni", ValueKind::Flag),
+    kept("sni_name", ValueKind::Str),
+    kept("tls_compliant", ValueKind::Flag),
     // MISC_CHECK
-    rule("misc_path", "misc_path", ValueKind::Cmd),
-    rule("misc_timeout", "misc_timeout", ValueKind::Num),
-    rule("misc_dynamic", "misc_dynamic", ValueKind::Flag),
-    rule("user", "user", ValueKind::Words),
+    kept("misc_path", ValueKind::Cmd),
+    kept("misc_timeout", ValueKind::Num),
+    kept("misc_dynamic", ValueKind::Flag),
+    kept("user", ValueKind::Words),
     // DNS_CHECK
-    rule("type", "type", ValueKind::Str),
-    rule("name", "name", ValueKind::Str),
+    kept("type", ValueKind::Str),
+    kept("name", ValueKind::Str),
     // UDP_CHECK
-    rule("payload", "payload", ValueKind::Str),
-    rule("min_reply_length", "min_reply_length", ValueKind::Num),
-    rule("max_reply_length", "max_reply_length", ValueKind::Num),
+    kept("payload", ValueKind::Str),
+    kept("min_reply_length", ValueKind::Num),
+    kept("max_reply_length", ValueKind::Num),
     // SMTP_CHECK
-    rule("helo_name", "helo_name", ValueKind::Str),
+    kept("helo_name", ValueKind::Str),
 ];
 
 pub(super) const URL: &[KeywordRule] = &[
-    rule("path", "path", ValueKind::Str),
-    rule("digest", "digest", ValueKind::Str),
-    rule("virtualhost", "virtualhost", ValueKind::Str),
-    rule("regex", "regex", ValueKind::Str),
-    rule("regex_no_match", "regex_no_match", ValueKind::Flag),
+    kept("path", ValueKind::Str),
+    kept("digest", ValueKind::Str),
+    kept("virtualhost", ValueKind::Str),
+    kept("regex", ValueKind::Str),
+    kept("regex_no_match", ValueKind::Flag),
 ];

@@ -206,8 +206,11 @@ impl Converter<'_> {
     }
 
     /// Handles `n` if `spec` lists its keyword.
-    pub(super) fn simple(&mut self, rules: &[KeywordRule], n: &Node, t: &mut Table) -> bool {
-        let Some(rule) = find_rule(rules, n.keyword()) else {
+    pub(super) fn simple(&mut self, tables: &[&[KeywordRule]], n: &Node, t: &mut Table) -> bool {
+        let Some(rule) = tables
+            .iter()
+            .find_map(|rules| find_rule(rules, n.keyword()))
+        else {
             return false;
         };
         if let Some(v) = self.value(rule.conversion, n) {
@@ -330,9 +333,10 @@ impl Converter<'_> {
         out
     }
 
-    pub(super) fn keywords(rules: &[KeywordRule], extra: &[&'static str]) -> Vec<&'static str> {
-        rules
+    pub(super) fn keywords(tables: &[&[KeywordRule]], extra: &[&'static str]) -> Vec<&'static str> {
+        tables
             .iter()
+            .flat_map(|rules| rules.iter())
             .map(|r| r.keepalived)
             .chain(extra.iter().copied())
             .collect()

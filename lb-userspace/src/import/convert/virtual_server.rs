@@ -8,7 +8,7 @@ use super::super::Loc;
 use super::super::emit::{Table, Value};
 use super::super::parser::Node;
 use super::Converter;
-use super::keywords::{CHECKERS, RS, RS_REFUSED, VS, VS_REFUSED, ValueKind};
+use super::keywords::{CHECKER_TIMING, CHECKERS, RS, RS_REFUSED, VS, VS_REFUSED, ValueKind};
 use super::statement::parse_ip;
 
 /// A virtual server on its way out.
@@ -159,8 +159,8 @@ impl Converter<'_> {
         let mut algo_seen = false;
         let mut all_rs_dr = true;
         let mut rs_count = 0;
-        for c in self.lines(n, &Self::keywords(VS, &extra)) {
-            if self.simple(VS, &c, &mut t) || self.refused(VS_REFUSED, &c) {
+        for c in self.lines(n, &Self::keywords(&[VS, CHECKER_TIMING], &extra)) {
+            if self.simple(&[VS, CHECKER_TIMING], &c, &mut t) || self.refused(VS_REFUSED, &c) {
                 continue;
             }
             match c.keyword() {
@@ -374,8 +374,8 @@ impl Converter<'_> {
             .map(|c| c.keepalived)
             .chain(["lb_kind", "lvs_method"])
             .collect();
-        for c in self.lines(n, &Self::keywords(RS, &extra)) {
-            if self.simple(RS, &c, &mut t) || self.refused(RS_REFUSED, &c) {
+        for c in self.lines(n, &Self::keywords(&[RS, CHECKER_TIMING], &extra)) {
+            if self.simple(&[RS, CHECKER_TIMING], &c, &mut t) || self.refused(RS_REFUSED, &c) {
                 continue;
             }
             if let Some(key) = CHECKERS

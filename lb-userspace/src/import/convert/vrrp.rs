@@ -18,8 +18,8 @@ impl Converter<'_> {
             comment: Some(format!("vrrp_script {name} ({})", n.loc)),
             ..Table::default()
         };
-        for c in self.lines(n, &Self::keywords(SCRIPT, &["weight"])) {
-            if self.simple(SCRIPT, &c, &mut t) {
+        for c in self.lines(n, &Self::keywords(&[SCRIPT], &["weight"])) {
+            if self.simple(&[SCRIPT], &c, &mut t) {
                 continue;
             }
             match c.keyword() {
@@ -74,8 +74,8 @@ impl Converter<'_> {
             ..Table::default()
         };
         t.set("name", Value::Str(name.clone()), &n.loc);
-        for c in self.lines(n, &Self::keywords(INSTANCE, INSTANCE_BLOCKS)) {
-            if self.simple(INSTANCE, &c, &mut t)
+        for c in self.lines(n, &Self::keywords(&[INSTANCE], INSTANCE_BLOCKS)) {
+            if self.simple(&[INSTANCE], &c, &mut t)
                 || self.ignored(INSTANCE_IGNORED, &c)
                 || self.refused(INSTANCE_REFUSED, &c)
             {
