@@ -11,15 +11,19 @@
 //!
 //! [`Config::parse`] also resolves keepalived's inheritance, so consumers read values
 //! in force: a real server's `port`, `inhibit_on_failure` and `alpha` default to its
-//! virtual server's; checker timing options default to the real server's, then the
+//! virtual server's; an `http_get`'s `virtualhost` to the real server's, then the
 //! virtual server's; a `vrrp_instance`'s `version` defaults to
-//! `global_defs.vrrp_version` (3 with IPv6 VIPs).
+//! `global_defs.vrrp_version` (3 with IPv6 VIPs). Checkers keep their timing options
+//! as written; `timing_in_force` resolves them (the checker's, else the real
+//! server's, else the virtual server's, else the kind's default) with
+//! [`RealServerConfig::checker_defaults`].
 
 mod check;
 mod de;
 mod error;
 mod locate;
 mod lvs;
+mod resolve;
 mod validate;
 mod vrrp;
 
@@ -244,7 +248,7 @@ impl Config {
             )
         })?;
 
-        validate::resolve(&mut cfg, &doc);
+        resolve::resolve(&mut cfg, &doc);
         validate::validate(&cfg, &doc).map_err(|v| {
             error(
                 doc.span_of(&v.path),

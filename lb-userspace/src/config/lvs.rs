@@ -6,14 +6,15 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::Config;
+use super::check::DEFAULT_DELAY_LOOP;
 use super::check::{
-    CheckerDefaults, DnsCheck, HttpGet, MiscCheck, PingCheck, SmtpCheck, TcpCheck, UdpCheck,
+    DnsCheck, HttpGet, MiscCheck, PingCheck, SmtpCheck, TcpCheck, TimingOptions, UdpCheck,
 };
 use super::de;
 use super::vrrp::string_enum_serde;
 
-fn sixty() -> f64 {
-    60.0
+fn default_delay_loop() -> f64 {
+    DEFAULT_DELAY_LOOP
 }
 fn one() -> u32 {
     1
@@ -162,7 +163,7 @@ pub struct VirtualServer {
     #[serde(default, alias = "lvs_method")]
     pub lb_kind: LbKind,
     /// Seconds between health checks of each real server. Default 60.
-    #[serde(default = "sixty", deserialize_with = "de::seconds")]
+    #[serde(default = "default_delay_loop", deserialize_with = "de::seconds")]
     pub delay_loop: f64,
     /// Seconds a client keeps its real server after its last packet; 0 (default):
     /// per-connection scheduling.
@@ -367,22 +368,31 @@ impl RealServerConfig {
             || self.smtp_check.is_some()
     }
 
-    /// What this real server hands down to the timing options of its `dns_check`,
-    /// `udp_check`, `ping_check` and `smtp_check` (the older checkers have theirs
-    /// resolved by [`Config::parse`]): its own values, else `vs`'s, as keepalived.
+    /// What this real server hands down to the timing options of its checkers: its
+    /// own values, else `vs`'s, as keepalived; `log_all_failures` from `global`.
     pub fn checker_defaults(
         &self,
         vs: &VirtualServer,
         global: &super::GlobalDefs,
-    ) -> CheckerDefaults {
-        CheckerDefaults {
-            connect_timeout: self.connect_timeout.or(vs.connect_timeout),
-            retry: self.retry.or(vs.retry),
-            delay_before_retry: self.delay_before_retry.or(vs.delay_before_retry),
-            warmup: self.warmup.or(vs.warmup),
-            delay_loop: self.delay_loop.unwrap_or(vs.delay_loop),
-            alpha: self.alpha,
-            log_all_failures: global.checker_log_all_failures,
-        }
+    ) -> TimingOptions {
+        let real_server = TimingOptions {
+            connect_timeout: self.connect_timeout,
+            retry: self.retry,
+            delay_before_retry: self.delay_before_retry,
+            warmup: self.warmup,
+            delay_loop: self.delay_loop,
+            alpha: Some(self.alpha),
+            log_all_failures: None,
+        };
+        let virtual_server = TimingOptions {
+            connect_timeout: vs.connect_timeout,
+            retry: vs.retry,
+            delay_before_retry: vs.delay_before_retry,
+            warmup: vs.warmup,
+            delay_loop: Some(vs.delay_loop),
+            alpha: None,
+            log_all_failures: Some(global.checker_log_all_failures),
+        };
+        real_server.over(&virtual_server)
     }
 }

@@ -83,8 +83,14 @@ impl fmt::Debug for BodyRegex {
 }
 
 impl HttpSpec {
-    /// From a parsed checker (values in force) of `rs`; `tls` for `ssl_get`.
-    pub fn from_config(c: &HttpGet, rs: &RealServerConfig, tls: bool) -> Self {
+    /// From a parsed checker of `rs` and its `connect_timeout` in force; `tls` for
+    /// `ssl_get`.
+    pub fn from_config(
+        c: &HttpGet,
+        rs: &RealServerConfig,
+        connect_timeout: f64,
+        tls: bool,
+    ) -> Self {
         let addr = SocketAddr::new(
             c.connect_ip.unwrap_or(rs.ip),
             c.connect_port.unwrap_or(rs.port),
@@ -95,7 +101,7 @@ impl HttpSpec {
             bind_port: c.bind_port,
             bind_if: c.bind_if.clone(),
             fwmark: c.fwmark,
-            timeout: super::secs(c.connect_timeout),
+            timeout: super::secs(connect_timeout),
         };
         let default_port = if tls { 443 } else { 80 };
         // A virtualhost is sent as written; the address gets `:port` unless the port

@@ -194,7 +194,7 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
     let timeout = |t: f64| secs(t);
 
     if let Some(c) = &rs.tcp_check {
-        let t = c.timing_in_force();
+        let t = c.timing_in_force(&defaults);
         let conn = ConnectOpts {
             addr: SocketAddr::new(
                 c.connect_ip.unwrap_or(rs.ip),
@@ -210,15 +210,20 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
     }
     for (c, tls) in [(&rs.http_get, false), (&rs.ssl_get, true)] {
         if let Some(c) = c {
-            let t = c.timing_in_force();
+            let t = c.timing_in_force(&defaults);
             push!(
-                CheckKind::Http(Arc::new(http::HttpSpec::from_config(c, rs, tls))),
+                CheckKind::Http(Arc::new(http::HttpSpec::from_config(
+                    c,
+                    rs,
+                    t.connect_timeout,
+                    tls
+                ))),
                 t,
             );
         }
     }
     if let Some(c) = &rs.misc_check {
-        let t = c.timing_in_force();
+        let t = c.timing_in_force(&defaults);
         let user = c.user.as_deref().or(cfg.global_defs.script_user.as_deref());
         push!(
             CheckKind::Misc(Arc::new(misc::MiscSpec::new(

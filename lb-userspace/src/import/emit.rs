@@ -17,7 +17,7 @@ const MAX_INLINE: usize = 100;
 
 /// A TOML value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum V {
+pub enum Value {
     Str(String),
     Int(i64),
     Float(f64),
@@ -32,7 +32,7 @@ pub enum V {
 /// An array element and its line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Elem {
-    pub value: V,
+    pub value: Value,
     pub loc: Loc,
 }
 
@@ -40,7 +40,7 @@ pub struct Elem {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub key: String,
-    pub value: V,
+    pub value: Value,
     pub loc: Loc,
 }
 
@@ -54,7 +54,7 @@ pub struct Table {
 
 impl Table {
     /// Sets `key`, replacing an earlier value in place. Returns the earlier value's line.
-    pub fn set(&mut self, key: &str, value: V, loc: &Loc) -> Option<Loc> {
+    pub fn set(&mut self, key: &str, value: Value, loc: &Loc) -> Option<Loc> {
         if let Some(e) = self.entries.iter_mut().find(|e| e.key == key) {
             let old = std::mem::replace(&mut e.loc, loc.clone());
             e.value = value;
@@ -68,11 +68,11 @@ impl Table {
         None
     }
 
-    pub fn get(&self, key: &str) -> Option<&V> {
+    pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         self.entries
             .iter_mut()
             .find(|e| e.key == key)
@@ -89,15 +89,15 @@ impl Table {
     }
 
     /// Appends an element to the array `key` (created at `loc` if absent).
-    pub fn push(&mut self, key: &str, value: V, loc: &Loc, elem_loc: &Loc) {
+    pub fn push(&mut self, key: &str, value: Value, loc: &Loc, elem_loc: &Loc) {
         let elem = Elem {
             value,
             loc: elem_loc.clone(),
         };
         match self.get_mut(key) {
-            Some(V::Array(items)) => items.push(elem),
+            Some(Value::Array(items)) => items.push(elem),
             _ => {
-                self.set(key, V::Array(vec![elem]), loc);
+                self.set(key, Value::Array(vec![elem]), loc);
             }
         }
     }
@@ -176,10 +176,10 @@ pub fn index_locs(table: &Table, path: &str, out: &mut HashMap<String, Loc>) {
     }
 }
 
-fn index_value(v: &V, path: &str, out: &mut HashMap<String, Loc>) {
+fn index_value(v: &Value, path: &str, out: &mut HashMap<String, Loc>) {
     match v {
-        V::Inline(t) | V::Section(t) => index_locs(t, path, out),
-        V::Array(items) => {
+        Value::Inline(t) | Value::Section(t) => index_locs(t, path, out),
+        Value::Array(items) => {
             for (i, el) in items.iter().enumerate() {
                 let p = path_index(path, i);
                 out.insert(p.clone(), el.loc.clone());
@@ -219,17 +219,17 @@ fn key(k: &str) -> String {
 }
 
 /// The inline rendering of a value (sections rendered inline too).
-fn inline(v: &V) -> String {
+fn inline(v: &Value) -> String {
     match v {
-        V::Str(s) => quote(s),
-        V::Int(i) => i.to_string(),
-        V::Float(f) => format!("{f:?}"),
-        V::Bool(b) => b.to_string(),
-        V::Array(items) => {
+        Value::Str(s) => quote(s),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => format!("{f:?}"),
+        Value::Bool(b) => b.to_string(),
+        Value::Array(items) => {
             let parts: Vec<String> = items.iter().map(|e| inline(&e.value)).collect();
             format!("[{}]", parts.join(", "))
         }
-        V::Inline(t) | V::Section(t) => {
+        Value::Inline(t) | Value::Section(t) => {
             if t.entries.is_empty() {
                 return "{}".to_owned();
             }
@@ -251,23 +251,24 @@ enum Form<'a> {
     Sections(Vec<&'a Table>),
 }
 
-fn form<'a>(k: &str, v: &'a V) -> Form<'a> {
+fn form<'a>(k: &str, v: &'a Value) -> Form<'a> {
     let long = |s: String| k.len() + 3 + s.len() > MAX_INLINE;
     match v {
-        V::Section(t) => Form::Section(t),
-        V::Inline(t) if long(inline(v)) && !t.entries.is_empty() => Form::Section(t),
-        V::Array(items)
+        Value::Section(t) => Form::Section(t),
+        Value::Inline(t) if long(inline(v)) && !t.entries.is_empty() => Form::Section(t),
+        Value::Array(items)
             if !items.is_empty()
                 && items
                     .iter()
-                    .all(|e| matches!(e.value, V::Section(_) | V::Inline(_)))
-                && (items.iter().any(|e| matches!(e.value, V::Section(_))) || long(inline(v))) =>
+                    .all(|e| matches!(e.value, Value::Section(_) | Value::Inline(_)))
+                && (items.iter().any(|e| matches!(e.value, Value::Section(_)))
+                    || long(inline(v))) =>
         {
             Form::Sections(
                 items
                     .iter()
                     .filter_map(|e| match &e.value {
-                        V::Section(t) | V::Inline(t) => Some(t),
+                        Value::Section(t) | Value::Inline(t) => Some(t),
                         _ => None,
                     })
                     .collect(),
@@ -305,7 +306,7 @@ pub fn write_table(out: &mut String, header: &str, array: bool, table: &Table) {
         let one_line = inline(&e.value);
         match &e.value {
             // A long array of values: one element per line.
-            V::Array(items) if e.key.len() + 3 + one_line.len() > MAX_INLINE => {
+            Value::Array(items) if e.key.len() + 3 + one_line.len() > MAX_INLINE => {
                 let _ = writeln!(out, "{} = [", key(&e.key));
                 for el in items {
                     let _ = writeln!(out, "    {},", inline(&el.value));

@@ -2,7 +2,8 @@
 //! xlb's TOML configuration.
 //!
 //! - [`lexer`] reads the file as keepalived does: comments, quotes, braces, `include`
-//!   globs, `$NAME` parameters; every line keeps its file and line number;
+//!   globs (matched by `glob`, as glob(3)), `$NAME` parameters; every line keeps its
+//!   file and line number;
 //! - [`parser`] builds the tree of blocks;
 //! - [`convert`] maps keepalived's keywords to xlb's (mostly the same names): each
 //!   keyword is converted, or dropped with a warning when that changes nothing that
@@ -15,6 +16,7 @@
 
 pub mod convert;
 pub mod emit;
+mod glob;
 pub mod lexer;
 pub mod parser;
 

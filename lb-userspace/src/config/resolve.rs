@@ -1,0 +1,43 @@
+//! After deserialization: keepalived's inheritance of defaults from an enclosing block.
+
+use super::Config;
+use super::locate::{Document, KeyPath};
+
+/// Fills values that keepalived inherits from an enclosing block when the file does
+/// not set them where they apply. (Checker timing is not filled in: checkers keep it
+/// as written, and `timing_in_force` resolves it.)
+pub(crate) fn resolve(cfg: &mut Config, doc: &Document) {
+    let root = KeyPath::root();
+    let vrrp_version = cfg.global_defs.vrrp_version;
+    for (i, vi) in cfg.vrrp_instance.iter_mut().enumerate() {
+        let p = root.key("vrrp_instance").index(i);
+        if !doc.contains(&p.key("version")) {
+            vi.version = if vi.is_ipv6() == Some(true) {
+                3
+            } else {
+                vrrp_version
+            };
+        }
+    }
+    for (i, vs) in cfg.virtual_server.iter_mut().enumerate() {
+        let p = root.key("virtual_server").index(i);
+        for (j, rs) in vs.real_server.iter_mut().enumerate() {
+            let q = p.key("real_server").index(j);
+            if !doc.contains(&q.key("port")) {
+                rs.port = vs.port;
+            }
+            if !doc.contains(&q.key("inhibit_on_failure")) {
+                rs.inhibit_on_failure = vs.inhibit_on_failure;
+            }
+            if !doc.contains(&q.key("alpha")) {
+                rs.alpha = vs.alpha;
+            }
+            let host = rs.virtualhost.as_ref().or(vs.virtualhost.as_ref());
+            for c in [&mut rs.http_get, &mut rs.ssl_get].into_iter().flatten() {
+                if c.virtualhost.is_none() {
+                    c.virtualhost = host.cloned();
+                }
+            }
+        }
+    }
+}

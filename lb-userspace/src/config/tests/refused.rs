@@ -1,0 +1,434 @@
+//! Files `Config::parse` refuses, each at `file:line:column: key.path`.
+
+use super::*;
+
+#[test]
+fn syntax_error_is_located() {
+    assert_err("[global_defs]\nrouter_id = \n", "2:13", "invalid string");
+    let e = Config::parse("[global_defs\n", "t.toml").unwrap_err();
+    assert!(matches!(e.kind, ConfigErrorKind::Syntax(_)));
+    assert!(e.to_string().starts_with("t.toml:1:"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    assert_err(
+        "[global_defs]\nrouter_idd = \"x\"\n",
+        "2:1: global_defs.router_idd",
+        "unknown field `router_idd`",
+    );
+    assert_err(
+        "[golbal_defs]\n",
+        "1:2: golbal_defs",
+        "unknown field `golbal_defs`",
+    );
+    assert_err(
+        &format!(
+            "{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\ntcp_check = {{ connect_prt = 80 }}\n"
+        ),
+        "7:15: virtual_server[0].real_server[0].tcp_check.connect_prt",
+        "unknown field `connect_prt`",
+    );
+    // A keepalived key xlb does not do is refused, not ignored.
+    assert_err(
+        &format!("{VS}persistence_granularity = \"255.255.255.0\"\n"),
+        "5:1: virtual_server[0].persistence_granularity",
+        "unknown field",
+    );
+}
+
+#[test]
+fn missing_required_key() {
+    assert_err(
+        "[[virtual_server]]\nport = 80\n",
+        "1:1: virtual_server[0]",
+        "missing field `ip`",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_err(
+        &format!("{VS}delay_loop = \"6\"\n"),
+        "5:14: virtual_server[0].delay_loop",
+        "invalid type",
+    );
+    assert_err(
+        &format!("{VS}delay_loop = -1\n"),
+        "5:14: virtual_server[0].delay_loop",
+        "not a duration",
+    );
+    assert_err(
+        "[[virtual_server]]\nip = \"198.18.0.300\"\nport = 80\n",
+        "2:6: virtual_server[0].ip",
+        "invalid IP address",
+    );
+}
+
+#[test]
+fn duplicate_virtual_service() {
+    let text = format!("{VS}{VS}");
+    assert_err(
+        &text,
+        "5:1: virtual_server[1]",
+        "duplicate virtual service 198.18.0.100:80/TCP: already defined as virtual_server[0]",
+    );
+    // Same address and port over UDP is another service.
+    parse(&format!("{VS}{VS}protocol = \"UDP\"\n"));
+}
+
+#[test]
+fn real_server_family_must_match_the_vip() {
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"2001:db8::21\"\n"),
+        "6:6: virtual_server[0].real_server[0].ip",
+        "real server 2001:db8::21 is IPv6 but the VIP 198.18.0.100 is IPv4",
+    );
+}
+
+#[test]
+fn port_zero_needs_persistence() {
+    let text = "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 0\ninterface = \"eth0\"\n";
+    assert_err(
+        text,
+        "3:8: virtual_server[0].port",
+        "port 0 (all ports) needs persistence_timeout > 0",
+    );
+    let cfg = parse(&format!(
+        "{text}persistence_timeout = 300\n[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n\
+         tcp_check = {{ connect_port = 22 }}\n"
+    ));
+    assert_eq!(cfg.virtual_server[0].real_server[0].port, 0);
+}
+
+#[test]
+fn weight_out_of_range() {
+    let text = format!(
+        "{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n\n\
+         [[virtual_server.real_server]]\nip = \"198.18.0.22\"\nweight = 70000\n"
+    );
+    let e = Config::parse(&text, "xlb.toml").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "xlb.toml:10:10: virtual_server[0].real_server[1].weight: 70000 is out of range (0..=65535)"
+    );
+    assert_eq!(e.key_path, "virtual_server[0].real_server[1].weight");
+    assert_eq!(
+        e.location.as_ref().map(|l| (l.line, l.column)),
+        Some((10, 10))
+    );
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\nweight = -1\n"),
+        "7:10: virtual_server[0].real_server[0].weight",
+        "-1 is out of range (0..=65535)",
+    );
+}
+
+#[test]
+fn only_dr_forwarding() {
+    for kind in ["NAT", "TUN"] {
+        assert_err(
+            &format!("{VS}lb_kind = \"{kind}\"\n"),
+            "5:11: virtual_server[0].lb_kind",
+            &format!("lb_kind \"{kind}\" is not supported, xlb forwards in DR mode"),
+        );
+    }
+    assert_err(
+        &format!("{VS}lvs_method = \"NAT\"\n"),
+        "5:14: virtual_server[0].lvs_method",
+        "not supported, xlb forwards in DR mode",
+    );
+}
+
+#[test]
+fn unsupported_scheduler() {
+    assert_err(
+        &format!("{VS}lb_algo = \"wlc\"\n"),
+        "5:11: virtual_server[0].lb_algo",
+        "lb_algo \"wlc\" is not supported",
+    );
+}
+
+#[test]
+fn virtual_server_without_interface_needs_a_vrrp_instance() {
+    let text = "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\n";
+    assert_err(
+        text,
+        "1:1: virtual_server[0].interface",
+        "198.18.0.100 is not in any vrrp_instance's virtual_ipaddress, so there is no \
+         interface to attach to: set `interface`",
+    );
+    // Another instance's VIP does not help.
+    assert_err(
+        &format!("{VI}[[virtual_server]]\nip = \"198.18.0.200\"\nport = 80\n"),
+        "6:1: virtual_server[0].interface",
+        "set `interface`",
+    );
+    parse(&format!("{VI}{text}"));
+}
+
+#[test]
+fn virtual_router_id_range() {
+    let head = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n";
+    assert_err(
+        &format!("{head}virtual_router_id = 0\n"),
+        "4:21: vrrp_instance[0].virtual_router_id",
+        "0 is out of range (1..=255)",
+    );
+    assert_err(
+        &format!("{head}virtual_router_id = 256\n"),
+        "4:21: vrrp_instance[0].virtual_router_id",
+        "256 is out of range (1..=255)",
+    );
+    assert_err(
+        head,
+        "1:1: vrrp_instance[0]",
+        "missing field `virtual_router_id`",
+    );
+}
+
+#[test]
+fn priority_range() {
+    assert_err(
+        &format!("{VI}priority = 0\n"),
+        "6:12: vrrp_instance[0].priority",
+        "0 is out of range (1..=255)",
+    );
+    assert_err(
+        &format!("{VI}priority = 256\n"),
+        "6:12: vrrp_instance[0].priority",
+        "256 is out of range (1..=255)",
+    );
+    assert_eq!(
+        parse(&format!("{VI}priority = 255\n")).vrrp_instance[0].priority,
+        255
+    );
+}
+
+#[test]
+fn duplicate_real_server() {
+    let rs = "[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n";
+    assert_err(
+        &format!("{VS}{rs}{rs}"),
+        "7:1: virtual_server[0].real_server[1]",
+        "duplicate real server 198.18.0.21:80: already real_server[0]",
+    );
+}
+
+#[test]
+fn real_server_port_must_be_the_service_port() {
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"198.18.0.21\"\nport = 8080\n"),
+        "7:8: virtual_server[0].real_server[0].port",
+        "DR forwards to the virtual server's port unchanged, so this must be 80",
+    );
+}
+
+#[test]
+fn real_server_cannot_be_the_vip() {
+    assert_err(
+        &format!("{VS}[[virtual_server.real_server]]\nip = \"198.18.0.100\"\n"),
+        "6:6: virtual_server[0].real_server[0].ip",
+        "cannot be the VIP itself",
+    );
+}
+
+#[test]
+fn hash_flags_need_a_hash_scheduler() {
+    assert_err(
+        &format!("{VS}sh_port = true\n"),
+        "5:11: virtual_server[0].sh_port",
+        "sh_port only applies to lb_algo \"sh\" or \"mh\" (this service uses \"wrr\")",
+    );
+    assert_err(
+        &format!("{VS}mh-fallback = true\n"),
+        "5:15: virtual_server[0].mh-fallback",
+        "only applies",
+    );
+}
+
+#[test]
+fn ops_is_for_udp() {
+    assert_err(
+        &format!("{VS}ops = true\n"),
+        "5:7: virtual_server[0].ops",
+        "for UDP services",
+    );
+}
+
+#[test]
+fn unknown_track_script() {
+    assert_err(
+        &format!("{VI}track_script = [\"chk_nginx weight -10\"]\n"),
+        "6:17: vrrp_instance[0].track_script[0]",
+        "there is no [vrrp_script.chk_nginx]",
+    );
+}
+
+#[test]
+fn bad_virtual_ipaddress() {
+    assert_err(
+        &format!("{VI}virtual_ipaddress_excluded = [\"198.18.0.7/40\"]\n"),
+        "6:31: vrrp_instance[0].virtual_ipaddress_excluded[0]",
+        "/40 is not a prefix length (0..=32)",
+    );
+    let mixed = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\n\
+                 virtual_ipaddress = [\"198.18.0.100\", \"2001:db8::1\"]\n";
+    assert_err(
+        mixed,
+        "5:38: vrrp_instance[0].virtual_ipaddress[1]",
+        "a VRRP instance advertises one address family",
+    );
+}
+
+#[test]
+fn vip_owned_by_two_instances() {
+    let second = VI.replace("VI_1", "VI_2").replace("= 51", "= 52");
+    assert_err(
+        &format!("{VI}{second}"),
+        "10:22: vrrp_instance[1].virtual_ipaddress[0]",
+        "198.18.0.100 is already a VIP of vrrp_instance \"VI_1\"",
+    );
+}
+
+#[test]
+fn duplicate_instances() {
+    let second = VI.replace("198.18.0.100", "198.18.0.200");
+    assert_err(
+        &format!("{VI}{second}"),
+        "7:8: vrrp_instance[1].name",
+        "already used by vrrp_instance[0]",
+    );
+    let second = second.replace("VI_1", "VI_2");
+    assert_err(
+        &format!("{VI}{second}"),
+        "9:21: vrrp_instance[1].virtual_router_id",
+        "virtual_router_id 51 is already used on eth0 by vrrp_instance \"VI_1\"",
+    );
+}
+
+#[test]
+fn vrrp_version_rules() {
+    assert_err(
+        &format!("{VI}advert_int = 0.5\n"),
+        "6:14: vrrp_instance[0].advert_int",
+        "not a VRRPv2 advert_int",
+    );
+    assert_err(
+        &format!("{VI}version = 3\nadvert_int = 0.005\n"),
+        "7:14: vrrp_instance[0].advert_int",
+        "not a VRRPv3 advert_int",
+    );
+    assert_err(
+        &format!("{VI}version = 3\nauthentication = {{ auth_pass = \"x\" }}\n"),
+        "7:18: vrrp_instance[0].authentication",
+        "VRRPv3 has no authentication",
+    );
+    assert_err(
+        &format!("{VI}authentication = {{ auth_type = \"PASS\", auth_pass = \"123456789\" }}\n"),
+        "6:52: vrrp_instance[0].authentication.auth_pass",
+        "1 to 8 ASCII characters",
+    );
+    assert_err(
+        &format!("{VI}authentication = {{ auth_type = \"AH\", auth_pass = \"x\" }}\n"),
+        "6:32: vrrp_instance[0].authentication.auth_type",
+        "auth_type AH (IPsec AH) is not supported",
+    );
+    let v6 = "[[vrrp_instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvirtual_router_id = 6\n\
+              virtual_ipaddress = [\"2001:db8::1\"]\nversion = 2\n";
+    assert_err(v6, "6:11: vrrp_instance[0].version", "VRRPv2 is IPv4 only");
+}
+
+#[test]
+fn unicast_rules() {
+    assert_err(
+        &format!("{VI}unicast_src_ip = \"198.18.0.11\"\n"),
+        "6:18: vrrp_instance[0].unicast_src_ip",
+        "unicast_src_ip without unicast_peer",
+    );
+    assert_err(
+        &format!("{VI}unicast_peer = [\"198.18.0.12\", \"2001:db8::12\"]\n"),
+        "6:32: vrrp_instance[0].unicast_peer[1]",
+        "2001:db8::12 is IPv6 but the virtual addresses are not",
+    );
+}
+
+#[test]
+fn http_checks_need_urls() {
+    let rs = "[[virtual_server.real_server]]\nip = \"198.18.0.21\"\n";
+    assert_err(
+        &format!("{VS}{rs}http_get = {{ connect_timeout = 3 }}\n"),
+        "7:12: virtual_server[0].real_server[0].http_get",
+        "needs at least one url",
+    );
+    assert_err(
+        &format!("{VS}{rs}http_get = {{ url = [{{ path = \"/\" }}], enable_sni = true }}\n"),
+        "7:51: virtual_server[0].real_server[0].http_get.enable_sni",
+        "enable_sni is for ssl_get",
+    );
+    assert_err(
+        &format!("{VS}{rs}ssl_get = {{ url = [{{ path = \"/\", digest = \"abc\" }}] }}\n"),
+        "7:43: virtual_server[0].real_server[0].ssl_get.url[0].digest",
+        "32 hexadecimal digits",
+    );
+    assert_err(
+        &format!(
+            "{VS}{rs}http_get = {{ url = [{{ path = \"/\", status_code = \"200-299 700\" }}] }}\n"
+        ),
+        "7:49: virtual_server[0].real_server[0].http_get.url[0].status_code",
+        "\"700\" is not an HTTP status code (100..=599)",
+    );
+}
+
+#[test]
+fn load_reports_unreadable_files() {
+    let e = Config::load(Path::new("/nonexistent/xlb.toml")).unwrap_err();
+    assert!(matches!(e.kind, ConfigErrorKind::Read(_)));
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/xlb.toml: cannot read the file: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn connection_table_size_is_a_power_of_two_in_range() {
+    let cfg = parse("[global_defs]\nconnection_table_size = 65536\n");
+    assert_eq!(cfg.global_defs.connection_table_size, 65536);
+    assert_eq!(
+        parse("").global_defs.connection_table_size,
+        lb_common::MAX_CONNS
+    );
+    assert_err(
+        "[global_defs]\nconnection_table_size = 100000\n",
+        "2:25: global_defs.connection_table_size",
+        "not a power of two",
+    );
+    assert_err(
+        "[global_defs]\nconnection_table_size = 1024\n",
+        "2:25: global_defs.connection_table_size",
+        "out of range",
+    );
+}
+
+#[test]
+fn lvs_timeouts_as_keepalived_sets_them() {
+    let cfg = parse("[global_defs]\nlvs_timeouts = { tcp = 7200, udp = 60 }\n");
+    let t = cfg.global_defs.lvs_timeouts;
+    assert_eq!((t.tcp, t.tcpfin, t.udp), (7200.0, 120.0, 60.0));
+    assert_eq!(lb_common::seconds(t.to_ticks().tcp), 7199);
+    assert_eq!(
+        parse("").global_defs.lvs_timeouts.to_ticks(),
+        lb_common::Timeouts::IPVS
+    );
+    assert_err(
+        "[global_defs]\nlvs_timeouts = { tcp = 0 }\n",
+        "2:24: global_defs.lvs_timeouts.tcp",
+        "out of range",
+    );
+    assert_err(
+        "[global_defs]\nlvs_timeouts = { tcpfinwait = 3 }\n",
+        "2:18: global_defs.lvs_timeouts.tcpfinwait",
+        "expected one of `tcp`, `tcpfin`, `udp`",
+    );
+}

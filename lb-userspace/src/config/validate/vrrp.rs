@@ -1,0 +1,250 @@
+//! The rules of `vrrp_instance`s: names, interfaces, virtual addresses and their
+//! families, versions and advert intervals, authentication, unicast peers, tracking,
+//! and virtual_router_id clashes between instances.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use super::super::locate::KeyPath;
+use super::super::{Config, TrackEntry, VirtualIpAddress, VrrpInstance};
+use super::{Invalid, check_ifname, family, invalid};
+
+pub(super) fn validate_vrrp(cfg: &Config) -> Result<(), Invalid> {
+    let root = KeyPath::root().key("vrrp_instance");
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut owners: HashMap<IpAddr, usize> = HashMap::new();
+    for (i, vi) in cfg.vrrp_instance.iter().enumerate() {
+        let p = root.index(i);
+        if vi.name.trim().is_empty() {
+            return Err(invalid(p.key("name"), "name is empty"));
+        }
+        if let Some(first) = names.insert(&vi.name, i) {
+            return Err(invalid(
+                p.key("name"),
+                format!(
+                    "vrrp_instance name {:?} is already used by vrrp_instance[{first}]",
+                    vi.name
+                ),
+            ));
+        }
+        check_ifname(&vi.interface).map_err(|m| invalid(p.key("interface"), m))?;
+
+        let vips = parse_vips(&vi.virtual_ipaddress, &p.key("virtual_ipaddress"))?;
+        let excluded = parse_vips(
+            &vi.virtual_ipaddress_excluded,
+            &p.key("virtual_ipaddress_excluded"),
+        )?;
+        if let Some(first) = vips.first() {
+            if let Some((k, v)) = vips
+                .iter()
+                .enumerate()
+                .find(|(_, v)| v.addr.is_ipv4() != first.addr.is_ipv4())
+            {
+                return Err(invalid(
+                    p.key("virtual_ipaddress").index(k),
+                    format!(
+                        "{} is {} but {} is {}: a VRRP instance advertises one address \
+                         family; move it to virtual_ipaddress_excluded or to another \
+                         vrrp_instance",
+                        v.addr,
+                        family(v.addr),
+                        first.addr,
+                        family(first.addr)
+                    ),
+                ));
+            }
+        }
+        for (key, list) in [
+            ("virtual_ipaddress", &vips),
+            ("virtual_ipaddress_excluded", &excluded),
+        ] {
+            for (k, v) in list.iter().enumerate() {
+                if v.addr.is_unspecified() || v.addr.is_multicast() || v.addr.is_loopback() {
+                    return Err(invalid(
+                        p.key(key).index(k),
+                        format!("{} cannot be a virtual address", v.addr),
+                    ));
+                }
+                if let Some(dev) = &v.dev {
+                    check_ifname(dev).map_err(|m| invalid(p.key(key).index(k), m))?;
+                }
+                if let Some(&other) = owners.get(&v.addr) {
+                    let (what, other_name) = if other == i {
+                        ("listed twice in this vrrp_instance", String::new())
+                    } else {
+                        (
+                            "already a VIP of vrrp_instance",
+                            format!(" {:?}", cfg.vrrp_instance[other].name),
+                        )
+                    };
+                    return Err(invalid(
+                        p.key(key).index(k),
+                        format!("{} is {what}{other_name}", v.addr),
+                    ));
+                }
+                owners.insert(v.addr, i);
+            }
+        }
+
+        let ipv6 = vips.first().map(|v| v.addr.is_ipv6());
+        if ipv6 == Some(true) && vi.version == 2 {
+            return Err(invalid(
+                p.key("version"),
+                "VRRPv2 is IPv4 only and this instance has IPv6 virtual addresses: use \
+                 version = 3",
+            ));
+        }
+        check_advert_int(vi).map_err(|m| invalid(p.key("advert_int"), m))?;
+        if vi.preempt_delay > 1000.0 {
+            return Err(invalid(
+                p.key("preempt_delay"),
+                format!("{} is out of range (0..=1000 seconds)", vi.preempt_delay),
+            ));
+        }
+        if let Some(auth) = &vi.authentication {
+            if vi.version == 3 {
+                return Err(invalid(
+                    p.key("authentication"),
+                    "VRRPv3 has no authentication (RFC 5798): remove it, or use version = 2",
+                ));
+            }
+            if cfg.global_defs.vrrp_strict {
+                return Err(invalid(
+                    p.key("authentication"),
+                    "global_defs.vrrp_strict forbids authentication",
+                ));
+            }
+            let n = auth.auth_pass.chars().count();
+            if n == 0 || n > 8 || !auth.auth_pass.is_ascii() {
+                return Err(invalid(
+                    p.key("authentication").key("auth_pass"),
+                    format!(
+                        "auth_pass must be 1 to 8 ASCII characters (VRRP PASS carries 8 \
+                         bytes; keepalived silently truncates, xlb refuses), got {n}"
+                    ),
+                ));
+            }
+        }
+
+        let same_family = |ip: IpAddr| ipv6.is_none_or(|v6| ip.is_ipv6() == v6);
+        if vi.unicast_src_ip.is_some() && vi.unicast_peer.is_empty() {
+            return Err(invalid(
+                p.key("unicast_src_ip"),
+                "unicast_src_ip without unicast_peer: adverts would go nowhere; add \
+                 unicast_peer, or remove unicast_src_ip for multicast",
+            ));
+        }
+        if !vi.unicast_peer.is_empty() && cfg.global_defs.vrrp_strict {
+            return Err(invalid(
+                p.key("unicast_peer"),
+                "global_defs.vrrp_strict forbids unicast_peer",
+            ));
+        }
+        for (key, ip) in [
+            ("unicast_src_ip", vi.unicast_src_ip),
+            ("mcast_src_ip", vi.mcast_src_ip),
+        ] {
+            if let Some(ip) = ip {
+                if !same_family(ip) {
+                    return Err(invalid(
+                        p.key(key),
+                        format!("{ip} is {} but the virtual addresses are not", family(ip)),
+                    ));
+                }
+            }
+        }
+        let mut peers = HashMap::new();
+        for (k, &peer) in vi.unicast_peer.iter().enumerate() {
+            let at = p.key("unicast_peer").index(k);
+            if !same_family(peer) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "{peer} is {} but the virtual addresses are not",
+                        family(peer)
+                    ),
+                ));
+            }
+            if peer.is_unspecified() || peer.is_multicast() {
+                return Err(invalid(at, format!("{peer} cannot be a unicast peer")));
+            }
+            if Some(peer) == vi.unicast_src_ip {
+                return Err(invalid(
+                    at,
+                    format!("{peer} is this router's own unicast_src_ip"),
+                ));
+            }
+            if let Some(first) = peers.insert(peer, k) {
+                return Err(invalid(
+                    at,
+                    format!("{peer} is already unicast_peer[{first}]"),
+                ));
+            }
+        }
+
+        for (k, raw) in vi.track_interface.iter().enumerate() {
+            let at = p.key("track_interface").index(k);
+            let t: TrackEntry = raw.parse().map_err(|m| invalid(at.clone(), m))?;
+            check_ifname(&t.name).map_err(|m| invalid(at, m))?;
+        }
+        for (k, raw) in vi.track_script.iter().enumerate() {
+            let at = p.key("track_script").index(k);
+            let t: TrackEntry = raw.parse().map_err(|m| invalid(at.clone(), m))?;
+            if !cfg.vrrp_script.contains_key(&t.name) {
+                return Err(invalid(at, format!("there is no [vrrp_script.{}]", t.name)));
+            }
+        }
+    }
+
+    // Two instances with one virtual_router_id on one interface and address family
+    // would read each other's adverts; keepalived allows it only with disjoint unicast
+    // peers.
+    for (b, vb) in cfg.vrrp_instance.iter().enumerate() {
+        for va in &cfg.vrrp_instance[..b] {
+            let disjoint_unicast = !va.unicast_peer.is_empty()
+                && !vb.unicast_peer.is_empty()
+                && va.unicast_peer.iter().all(|x| !vb.unicast_peer.contains(x));
+            if va.interface == vb.interface
+                && va.virtual_router_id == vb.virtual_router_id
+                && va.is_ipv6().unwrap_or(false) == vb.is_ipv6().unwrap_or(false)
+                && !disjoint_unicast
+            {
+                return Err(invalid(
+                    root.index(b).key("virtual_router_id"),
+                    format!(
+                        "virtual_router_id {} is already used on {} by vrrp_instance {:?}",
+                        vb.virtual_router_id, vb.interface, va.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_vips(raw: &[String], at: &KeyPath) -> Result<Vec<VirtualIpAddress>, Invalid> {
+    raw.iter()
+        .enumerate()
+        .map(|(k, s)| s.parse().map_err(|m| invalid(at.index(k), m)))
+        .collect()
+}
+
+fn check_advert_int(vi: &VrrpInstance) -> Result<(), String> {
+    let a = vi.advert_int;
+    if vi.version == 2 {
+        if a.fract() != 0.0 || !(1.0..=255.0).contains(&a) {
+            return Err(format!(
+                "{a} is not a VRRPv2 advert_int: whole seconds, 1..=255 (VRRPv3 allows \
+                 steps of 0.01)"
+            ));
+        }
+    } else {
+        let centis = (a * 100.0).round();
+        if (a * 100.0 - centis).abs() > 1e-6 || !(1.0..=4095.0).contains(&centis) {
+            return Err(format!(
+                "{a} is not a VRRPv3 advert_int: 0.01..=40.95 seconds in steps of 0.01"
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,503 @@
+//! `virtual_server_group`, `virtual_server` (by address or group), `real_server` and
+//! `sorry_server`: DR only, with keepalived's ports turned into DR's (the service
+//! port, checks on the written one).
+
+use std::net::IpAddr;
+
+use super::super::Loc;
+use super::super::emit::{Table, Value};
+use super::super::parser::Node;
+use super::Converter;
+use super::keywords::{CHECKER_TIMING, CHECKERS, RS, RS_REFUSED, VS, VS_REFUSED, ValueKind};
+use super::statement::parse_ip;
+
+/// A virtual server on its way out.
+pub(super) struct VsOut {
+    pub table: Table,
+    pub loc: Loc,
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// One `virtual_server_group` member.
+#[derive(Clone)]
+pub(super) struct GroupMember {
+    ip: IpAddr,
+    port: u16,
+    loc: Loc,
+}
+impl Converter<'_> {
+    pub(super) fn vs_group(&mut self, n: &Node) {
+        let Some(name) = self.one(n).map(str::to_owned) else {
+            return;
+        };
+        let mut members = Vec::new();
+        let mut ok = true;
+        for (loc, words) in self.entries_after(n, 1) {
+            match words.as_slice() {
+                [first, ..] if first == "fwmark" => {
+                    self.d.error(
+                        &loc,
+                        "fwmark entries are not supported: xlb matches packets by VIP, port \
+                         and protocol",
+                    );
+                    ok = false;
+                }
+                [addr, port] => {
+                    let Ok(port) = port.parse::<u16>() else {
+                        self.d.error(&loc, format!("{port:?} is not a port"));
+                        ok = false;
+                        continue;
+                    };
+                    match expand_range(addr) {
+                        Some(ips) => members.extend(ips.into_iter().map(|ip| GroupMember {
+                            ip,
+                            port,
+                            loc: loc.clone(),
+                        })),
+                        None => {
+                            self.d.error(
+                                &loc,
+                                format!(
+                                    "{addr:?} is not an address or an address range (A.B.C.D-E)"
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                _ => {
+                    self.d.error(
+                        &loc,
+                        "a virtual_server_group entry is `ADDRESS[-LAST] PORT`",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if self.groups.contains_key(&name) {
+            self.err(n, format!("virtual_server_group {name} is defined twice"));
+        }
+        self.groups.insert(name, ok.then_some(members));
+    }
+
+    pub(super) fn virtual_server(&mut self, n: &Node) {
+        let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+        let members = match args.as_slice() {
+            ["fwmark", ..] => {
+                return self.err(
+                    n,
+                    "`virtual_server fwmark` is not supported: xlb matches packets by VIP, \
+                     port and protocol; write one virtual_server IP PORT per service",
+                );
+            }
+            ["group", name] => match self.groups.get(*name) {
+                Some(Some(m)) => m.clone(),
+                Some(None) => return, // already reported
+                None => {
+                    return self.err(n, format!("there is no virtual_server_group {name}"));
+                }
+            },
+            [ip, port] => {
+                let (Some(ip), Ok(port)) = (parse_ip(ip), port.parse::<u16>()) else {
+                    return self.err(
+                        n,
+                        format!("`virtual_server {ip} {port}`: expected an IP address and a port"),
+                    );
+                };
+                vec![GroupMember {
+                    ip,
+                    port,
+                    loc: n.loc.clone(),
+                }]
+            }
+            _ => {
+                return self.err(n, "virtual_server takes IP PORT (or `group NAME`)");
+            }
+        };
+        let body = self.vs_body(n);
+        for m in members {
+            let mut t = Table {
+                comment: Some(if m.loc == n.loc {
+                    format!("virtual_server {} {} ({})", m.ip, m.port, n.loc)
+                } else {
+                    format!(
+                        "virtual_server {} {} ({}, group member at {})",
+                        m.ip, m.port, n.loc, m.loc
+                    )
+                }),
+                ..Table::default()
+            };
+            t.set("ip", Value::Str(m.ip.to_string()), &m.loc);
+            t.set("port", Value::Int(m.port.into()), &m.loc);
+            t.entries.extend(body.entries.iter().cloned());
+            let mut vs = VsOut {
+                table: t,
+                loc: n.loc.clone(),
+                ip: m.ip,
+                port: m.port,
+            };
+            self.dr_ports(&mut vs);
+            self.servers.push(vs);
+        }
+    }
+
+    fn vs_body(&mut self, n: &Node) -> Table {
+        let mut t = Table::default();
+        let extra = [
+            "lb_algo",
+            "lvs_sched",
+            "lb_kind",
+            "lvs_method",
+            "persistence_timeout",
+            "persistence_granularity",
+            "sorry_server",
+            "sorry_server_lvs_method",
+            "real_server",
+        ];
+        let mut kind_seen = false;
+        let mut algo_seen = false;
+        let mut all_rs_dr = true;
+        let mut rs_count = 0;
+        for c in self.lines(n, &Self::keywords(&[VS, CHECKER_TIMING], &extra)) {
+            if self.simple(&[VS, CHECKER_TIMING], &c, &mut t) || self.refused(VS_REFUSED, &c) {
+                continue;
+            }
+            match c.keyword() {
+                "lb_algo" | "lvs_sched" => {
+                    algo_seen = true;
+                    if let Some(v) = self.lb_algo(&c) {
+                        self.set(&mut t, "lb_algo", Value::Str(v), &c);
+                    }
+                }
+                "lb_kind" | "lvs_method" => {
+                    kind_seen = true;
+                    if self.dr_only(&c) {
+                        self.set(&mut t, "lb_kind", Value::Str("DR".into()), &c);
+                    }
+                }
+                "persistence_timeout" => {
+                    let v = if c.args().is_empty() && c.block.is_none() {
+                        Some(Value::Int(360)) // keepalived's value for the bare keyword
+                    } else {
+                        self.value(ValueKind::Num, &c)
+                    };
+                    if let Some(v) = v {
+                        self.set(&mut t, "persistence_timeout", v, &c);
+                    }
+                }
+                "persistence_granularity" => {
+                    if let Some(g) = self.one(&c) {
+                        if !matches!(g, "255.255.255.255" | "32" | "/32" | "128" | "/128") {
+                            self.err(
+                                &c,
+                                format!(
+                                    "persistence_granularity {g} is not supported: xlb keeps \
+                                     persistence per client address (255.255.255.255)"
+                                ),
+                            );
+                        }
+                    }
+                }
+                "sorry_server" => {
+                    let args: Vec<&str> = c.args().iter().map(|w| w.text.as_str()).collect();
+                    let mut s = Table::default();
+                    match args.as_slice() {
+                        [ip] => {
+                            s.set("ip", Value::Str(ip.to_string()), &c.loc);
+                        }
+                        [ip, port] => {
+                            s.set("ip", Value::Str(ip.to_string()), &c.loc);
+                            match port.parse::<i64>() {
+                                Ok(p) => {
+                                    s.set("port", Value::Int(p), &c.loc);
+                                }
+                                Err(_) => self.err(&c, format!("{port:?} is not a port")),
+                            }
+                        }
+                        _ => self.err(&c, "sorry_server takes IP [PORT]"),
+                    }
+                    if !s.is_empty() {
+                        self.set(&mut t, "sorry_server", Value::Inline(s), &c);
+                    }
+                }
+                "sorry_server_lvs_method" => {
+                    self.dr_only(&c);
+                }
+                "real_server" => {
+                    rs_count += 1;
+                    let (rs, dr) = self.real_server(&c);
+                    all_rs_dr &= dr;
+                    if let Some(rs) = rs {
+                        t.push("real_server", Value::Section(rs), &c.loc, &c.loc);
+                    }
+                }
+                _ => self.unknown(&c, "virtual_server"),
+            }
+        }
+        if !kind_seen {
+            if rs_count == 0 || !all_rs_dr {
+                self.warn(
+                    n,
+                    "no lb_kind: keepalived's default is NAT, xlb forwards in DR mode only; \
+                     converted as DR: each real server must hold the VIP on a non-ARPing \
+                     interface (`xlb realserver setup --vip VIP`)",
+                );
+            }
+            t.set("lb_kind", Value::Str("DR".into()), &n.loc);
+        }
+        if !algo_seen {
+            self.warn(
+                n,
+                "no lb_algo: keepalived's default is wlc, which counts connections and has \
+                 no XDP equivalent; converted to wrr",
+            );
+            t.set("lb_algo", Value::Str("wrr".into()), &n.loc);
+        }
+        t
+    }
+
+    fn lb_algo(&mut self, n: &Node) -> Option<String> {
+        let algo = self.one(n)?.to_ascii_lowercase();
+        match algo.as_str() {
+            "rr" | "wrr" | "sh" | "mh" => Some(algo),
+            "lc" | "wlc" | "sed" | "nq" | "twos" | "ovf" => {
+                self.warn(
+                    n,
+                    format!(
+                        "lb_algo {algo} counts active connections per real server, which \
+                         IPVS does and xlb's XDP scheduler cannot: converted to wrr (the \
+                         same weights, without connection counts)"
+                    ),
+                );
+                Some("wrr".into())
+            }
+            "lblc" | "lblcr" => {
+                self.warn(
+                    n,
+                    format!(
+                        "lb_algo {algo} (locality-based least-connection) counts \
+                         connections, which xlb's XDP scheduler cannot: converted to wrr \
+                         (sh or mh keep a client on one server, if that is what matters)"
+                    ),
+                );
+                Some("wrr".into())
+            }
+            "dh" | "fo" => {
+                self.err(
+                    n,
+                    format!(
+                        "lb_algo {algo} has no xlb equivalent (xlb schedules with rr, wrr, \
+                         sh or mh): choose one of those"
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.err(
+                    n,
+                    format!("unknown lb_algo {algo:?}: xlb schedules with rr, wrr, sh or mh"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `lb_kind` / `lvs_method`: DR, or an error naming the line.
+    fn dr_only(&mut self, n: &Node) -> bool {
+        let Some(kind) = self.one(n).map(str::to_ascii_uppercase) else {
+            return false;
+        };
+        match kind.as_str() {
+            "DR" => true,
+            "NAT" | "TUN" => {
+                self.err(
+                    n,
+                    format!(
+                        "`{} {kind}` cannot be converted: xlb forwards in DR mode only \
+                         (it rewrites MAC addresses; the real servers answer clients \
+                         directly and must hold the VIP, see `xlb realserver setup`)",
+                        n.keyword()
+                    ),
+                );
+                false
+            }
+            _ => {
+                self.err(
+                    n,
+                    format!(
+                        "unknown `{}` {kind:?}: xlb forwards in DR mode",
+                        n.keyword()
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    /// A `real_server` block, and whether it said nothing but DR about forwarding.
+    fn real_server(&mut self, n: &Node) -> (Option<Table>, bool) {
+        let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+        let mut t = Table {
+            comment: Some(format!("real_server {} ({})", args.join(" "), n.loc)),
+            ..Table::default()
+        };
+        match args.as_slice() {
+            [ip] => {
+                t.set(
+                    "ip",
+                    Value::Str(ip.trim_matches(['[', ']']).to_owned()),
+                    &n.loc,
+                );
+            }
+            [ip, port] => {
+                t.set(
+                    "ip",
+                    Value::Str(ip.trim_matches(['[', ']']).to_owned()),
+                    &n.loc,
+                );
+                match port.parse::<i64>() {
+                    Ok(p) => {
+                        t.set("port", Value::Int(p), &n.loc);
+                    }
+                    Err(_) => self.err(n, format!("real_server: {port:?} is not a port")),
+                }
+            }
+            _ => {
+                self.err(n, "real_server takes IP [PORT]");
+                return (None, false);
+            }
+        }
+        let mut dr = false;
+        let extra: Vec<&str> = CHECKERS
+            .iter()
+            .map(|c| c.keepalived)
+            .chain(["lb_kind", "lvs_method"])
+            .collect();
+        for c in self.lines(n, &Self::keywords(&[RS, CHECKER_TIMING], &extra)) {
+            if self.simple(&[RS, CHECKER_TIMING], &c, &mut t) || self.refused(RS_REFUSED, &c) {
+                continue;
+            }
+            if let Some(key) = CHECKERS
+                .iter()
+                .find(|b| b.keepalived == c.keyword())
+                .map(|b| b.xlb)
+            {
+                if t.get(key).is_some() {
+                    self.err(
+                        &c,
+                        format!(
+                            "a second {} on this real server: xlb runs at most one checker \
+                             of each kind per real server (all must pass)",
+                            c.keyword()
+                        ),
+                    );
+                    continue;
+                }
+                if let Some(check) = self.checker(&c) {
+                    t.set(key, Value::Inline(check), &c.loc);
+                }
+                continue;
+            }
+            match c.keyword() {
+                "lb_kind" | "lvs_method" => dr = self.dr_only(&c),
+                _ => self.unknown(&c, "real_server"),
+            }
+        }
+        (Some(t), dr)
+    }
+
+    /// DR forwards to the virtual server's port: a real server (or sorry server) on
+    /// another port receives the traffic on the VIP's port anyway, while keepalived
+    /// checks the written port. Converted so: the service port, checks on the old one.
+    fn dr_ports(&mut self, vs: &mut VsOut) {
+        if vs.port == 0 {
+            return;
+        }
+        let vs_port = i64::from(vs.port);
+        if let Some(Value::Array(items)) = vs.table.get_mut("real_server") {
+            for el in items.iter_mut() {
+                let Value::Section(rs) = &mut el.value else {
+                    continue;
+                };
+                let Some(port_entry) = rs.entry("port").cloned() else {
+                    continue;
+                };
+                let Value::Int(p) = port_entry.value else {
+                    continue;
+                };
+                if p == vs_port {
+                    continue;
+                }
+                rs.set("port", Value::Int(vs_port), &port_entry.loc);
+                for key in [
+                    "tcp_check",
+                    "http_get",
+                    "ssl_get",
+                    "dns_check",
+                    "udp_check",
+                    "smtp_check",
+                ] {
+                    if let Some(Value::Inline(c)) = rs.get_mut(key) {
+                        if c.get("connect_port").is_none() {
+                            c.set("connect_port", Value::Int(p), &port_entry.loc);
+                        }
+                    }
+                }
+                self.d.warning(
+                    &port_entry.loc,
+                    format!(
+                        "real_server port {p} differs from the virtual server's {vs_port}: \
+                         DR forwards to port {vs_port} unchanged (as IPVS does), so the port \
+                         is {vs_port} and the checks keep connecting to {p}"
+                    ),
+                );
+            }
+        }
+        if let Some(Value::Inline(s)) = vs.table.get_mut("sorry_server") {
+            if let Some(e) = s.entry("port").cloned() {
+                if e.value != Value::Int(vs_port) {
+                    s.remove("port");
+                    self.d.warning(
+                        &e.loc,
+                        format!(
+                            "sorry_server port differs from the virtual server's \
+                             {vs_port}: DR forwards to port {vs_port} unchanged, so it is \
+                             left out (the sorry server gets port {vs_port})"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+/// `A.B.C.D` or `A.B.C.D-E` (last byte range; for IPv6 the last group, in hex).
+pub(super) fn expand_range(s: &str) -> Option<Vec<IpAddr>> {
+    let Some((first, last)) = s.rsplit_once('-') else {
+        return parse_ip(s).map(|ip| vec![ip]);
+    };
+    match parse_ip(first)? {
+        IpAddr::V4(a) => {
+            let last: u8 = last.parse().ok()?;
+            let o = a.octets();
+            (last >= o[3]).then(|| {
+                (o[3]..=last)
+                    .map(|b| IpAddr::from([o[0], o[1], o[2], b]))
+                    .collect()
+            })
+        }
+        IpAddr::V6(a) => {
+            let last = u16::from_str_radix(last, 16).ok()?;
+            let mut g = a.segments();
+            let start = g[7];
+            (last >= start).then(|| {
+                (start..=last)
+                    .map(|x| {
+                        g[7] = x;
+                        IpAddr::from(g)
+                    })
+                    .collect()
+            })
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! `vrrp_script` and `vrrp_instance` blocks (`vrrp_sync_group` is refused by the
+//! driver): the keyword tables, plus `weight`, `authentication` and the address and
+//! tracking lists.
+
+use super::super::emit::{Elem, Table, Value};
+use super::super::parser::Node;
+use super::Converter;
+use super::keywords::{
+    INSTANCE, INSTANCE_BLOCKS, INSTANCE_IGNORED, INSTANCE_REFUSED, SCRIPT, ValueKind,
+};
+
+impl Converter<'_> {
+    pub(super) fn vrrp_script(&mut self, n: &Node) {
+        let Some(name) = self.one(n).map(str::to_owned) else {
+            return;
+        };
+        let mut t = Table {
+            comment: Some(format!("vrrp_script {name} ({})", n.loc)),
+            ..Table::default()
+        };
+        for c in self.lines(n, &Self::keywords(&[SCRIPT], &["weight"])) {
+            if self.simple(&[SCRIPT], &c, &mut t) {
+                continue;
+            }
+            match c.keyword() {
+                "weight" => self.weight(&c, &mut t),
+                _ => self.unknown(&c, "vrrp_script"),
+            }
+        }
+        if t.get("script").is_none() {
+            self.err(n, format!("vrrp_script {name} has no `script`"));
+        }
+        if self.scripts.get(&name).is_some() {
+            self.err(n, format!("vrrp_script {name} is defined twice"));
+            return;
+        }
+        self.scripts.set(&name, Value::Section(t), &n.loc);
+    }
+
+    /// `weight N [reverse|noreverse]`.
+    fn weight(&mut self, n: &Node, t: &mut Table) {
+        let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+        let (w, rest) = match args.split_first() {
+            Some((w, rest)) => (*w, rest),
+            None => {
+                self.err(n, "`weight` needs a number");
+                return;
+            }
+        };
+        let Ok(w) = w.parse::<i64>() else {
+            self.err(n, format!("`weight`: {w:?} is not an integer"));
+            return;
+        };
+        let reverse = match rest {
+            [] | ["noreverse"] => false,
+            ["reverse"] => true,
+            _ => {
+                self.err(n, "`weight` takes N [reverse|noreverse]");
+                return;
+            }
+        };
+        self.set(t, "weight", Value::Int(w), n);
+        if reverse {
+            self.set(t, "reverse", Value::Bool(true), n);
+        }
+    }
+
+    pub(super) fn vrrp_instance(&mut self, n: &Node) {
+        let Some(name) = self.one(n).map(str::to_owned) else {
+            return;
+        };
+        let mut t = Table {
+            comment: Some(format!("vrrp_instance {name} ({})", n.loc)),
+            ..Table::default()
+        };
+        t.set("name", Value::Str(name.clone()), &n.loc);
+        for c in self.lines(n, &Self::keywords(&[INSTANCE], INSTANCE_BLOCKS)) {
+            if self.simple(&[INSTANCE], &c, &mut t)
+                || self.ignored(INSTANCE_IGNORED, &c)
+                || self.refused(INSTANCE_REFUSED, &c)
+            {
+                continue;
+            }
+            match c.keyword() {
+                "preempt" => {
+                    if c.args().is_empty() && c.block.is_none() {
+                        self.set(&mut t, "nopreempt", Value::Bool(false), &c);
+                    } else {
+                        self.err(&c, "`preempt` takes no value");
+                    }
+                }
+                "accept" | "no_accept" => {
+                    if c.args().is_empty() && c.block.is_none() {
+                        self.set(&mut t, "accept", Value::Bool(c.keyword() == "accept"), &c);
+                    } else {
+                        self.err(&c, format!("`{}` takes no value", c.keyword()));
+                    }
+                }
+                "authentication" => self.authentication(&c, &mut t),
+                "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
+                    let key = c.keyword().to_owned();
+                    for (loc, words) in self.entries(&c) {
+                        t.push(&key, Value::Str(words.join(" ")), &c.loc, &loc);
+                    }
+                    if t.get(&key).is_none() {
+                        t.set(&key, Value::Array(Vec::new()), &c.loc);
+                    }
+                }
+                "unicast_peer" => {
+                    for (loc, words) in self.entries(&c) {
+                        let mut it = words.iter().peekable();
+                        while let Some(w) = it.next() {
+                            match w.as_str() {
+                                "min_ttl" | "max_ttl" => {
+                                    let v = it.next().cloned().unwrap_or_default();
+                                    self.d.warning(
+                                        &loc,
+                                        format!(
+                                            "unicast_peer `{w} {v}` ignored: xlb accepts \
+                                             unicast adverts with TTL 255 only, as the RFCs say"
+                                        ),
+                                    );
+                                }
+                                _ => t.push("unicast_peer", Value::Str(w.clone()), &c.loc, &loc),
+                            }
+                        }
+                    }
+                }
+                "track_interface" | "track_script" => {
+                    let key = c.keyword().to_owned();
+                    for (loc, words) in self.entries(&c) {
+                        t.push(&key, Value::Str(words.join(" ")), &c.loc, &loc);
+                    }
+                }
+                _ => self.unknown(&c, "vrrp_instance"),
+            }
+        }
+        self.instances.push(Elem {
+            value: Value::Section(t),
+            loc: n.loc.clone(),
+        });
+    }
+
+    fn authentication(&mut self, n: &Node, t: &mut Table) {
+        let mut a = Table::default();
+        for c in self.lines(n, &["auth_type", "auth_pass"]) {
+            match c.keyword() {
+                "auth_type" => {
+                    if let Some(v) = self.value(ValueKind::Str, &c) {
+                        self.set(&mut a, "auth_type", v, &c);
+                    }
+                }
+                "auth_pass" => {
+                    let Some(mut p) = self.value(ValueKind::Str, &c) else {
+                        continue;
+                    };
+                    if let Value::Str(s) = &p {
+                        if s.chars().count() > 8 && s.is_ascii() {
+                            let short: String = s.chars().take(8).collect();
+                            self.warn(
+                                &c,
+                                format!(
+                                    "auth_pass is longer than 8 characters: keepalived uses \
+                                     the first 8 ({short:?}), and so does the converted file"
+                                ),
+                            );
+                            p = Value::Str(short);
+                        }
+                    }
+                    self.set(&mut a, "auth_pass", p, &c);
+                }
+                _ => self.unknown(&c, "authentication"),
+            }
+        }
+        self.set(t, "authentication", Value::Inline(a), n);
+    }
+}

@@ -1,0 +1,248 @@
+//! What xlb refuses or drops, reported at the keepalived line: NAT/TUN, schedulers
+//! without an XDP equivalent, unknown keywords, values `Config::parse` refuses; and
+//! syntax errors.
+
+use super::*;
+
+#[test]
+fn import_nat_and_tun_are_errors_at_their_line() {
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n    lb_kind NAT\n}}\n\
+         virtual_server 10.4.0.100 81 {{\n    lvs_method TUN\n}}\n"
+    ));
+    has(
+        &errs,
+        "keepalived.conf:9: ",
+        "`lb_kind NAT` cannot be converted: xlb forwards in DR mode only",
+    );
+    has(
+        &errs,
+        "keepalived.conf:12: ",
+        "`lvs_method TUN` cannot be converted",
+    );
+    // On a real server too.
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n lb_kind DR\n real_server 10.4.0.2 80 {{\n  lvs_method NAT\n }}\n}}\n"
+    ));
+    has(
+        &errs,
+        "keepalived.conf:11: ",
+        "xlb forwards in DR mode only",
+    );
+}
+
+#[test]
+fn import_connection_counting_schedulers_become_wrr_with_a_warning() {
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n    lb_algo wlc\n    lb_kind DR\n}}\n\
+         virtual_server 10.4.0.100 81 {{\n    lb_algo lblc\n    lb_kind DR\n}}\n"
+    ));
+    assert!(
+        c.config
+            .virtual_server
+            .iter()
+            .all(|v| v.lb_algo == LbAlgo::Wrr)
+    );
+    let w = warnings(&c);
+    has(
+        &w,
+        "keepalived.conf:9: ",
+        "lb_algo wlc counts active connections",
+    );
+    has(&w, "keepalived.conf:13: ", "lb_algo lblc");
+    assert!(
+        c.toml.contains("#   keepalived.conf:9: lb_algo wlc"),
+        "{}",
+        c.toml
+    );
+    // dh and fo have no equivalent at all.
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n    lb_algo dh\n    lb_kind DR\n}}\n"
+    ));
+    has(
+        &errs,
+        "keepalived.conf:9: ",
+        "lb_algo dh has no xlb equivalent",
+    );
+}
+
+#[test]
+fn import_defaults_that_differ_from_keepalived_are_warned() {
+    // No lb_kind (keepalived: NAT) and no lb_algo (keepalived: wlc).
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n    delay_loop 5\n}}\n"
+    ));
+    let vs = &c.config.virtual_server[0];
+    assert_eq!(vs.lb_algo, LbAlgo::Wrr);
+    let w = warnings(&c);
+    has(
+        &w,
+        "keepalived.conf:8: ",
+        "no lb_kind: keepalived's default is NAT",
+    );
+    has(
+        &w,
+        "keepalived.conf:8: ",
+        "no lb_algo: keepalived's default is wlc",
+    );
+}
+
+#[test]
+fn import_unknown_and_unsupported_keywords_are_errors_at_their_line() {
+    let errs = import_err(&format!(
+        "global_defs {{\n    router_id A\n    frobnicate 3\n    startup_script /x.sh\n}}\n\
+         {VI}vrrp_sync_group G {{\n    group {{\n        VI_1\n    }}\n}}\n\
+         virtual_server 10.4.0.100 80 {{\n    lb_kind DR\n    lb_algo rr\n    \
+         real_server 10.4.0.2 80 {{\n        uthreshold 100\n        TCP_CHECK {{\n            \
+         connect_prot 80\n        }}\n    }}\n}}\n\
+         virtual_server fwmark 1 {{\n}}\n"
+    ));
+    has(&errs, "keepalived.conf:3: ", "`frobnicate` in global_defs");
+    has(
+        &errs,
+        "keepalived.conf:4: ",
+        "`startup_script` is not supported",
+    );
+    has(
+        &errs,
+        "keepalived.conf:13: ",
+        "vrrp_sync_group is not supported",
+    );
+    has(
+        &errs,
+        "keepalived.conf:22: ",
+        "`uthreshold` is not supported",
+    );
+    has(&errs, "keepalived.conf:24: ", "`connect_prot` in TCP_CHECK");
+    has(
+        &errs,
+        "keepalived.conf:28: ",
+        "`virtual_server fwmark` is not supported",
+    );
+    assert_eq!(errs.len(), 6, "{errs:#?}");
+}
+
+#[test]
+fn import_harmless_keywords_are_warnings() {
+    let c = import(&format!(
+        "global_defs {{\n    lvs_id LVS_A\n    enable_traps\n    vrrp_iptables\n}}\n{VI}"
+    ));
+    assert_eq!(c.config.global_defs.router_id.as_deref(), Some("LVS_A"));
+    let w = warnings(&c);
+    has(&w, "keepalived.conf:3: ", "`enable_traps` ignored: SNMP");
+    has(&w, "keepalived.conf:4: ", "`vrrp_iptables` ignored");
+    assert_eq!(w.len(), 2, "{w:#?}");
+}
+
+#[test]
+fn import_values_xlb_refuses_are_reported_at_the_keepalived_line() {
+    // Config::parse's errors come back at the keepalived line of the value.
+    let errs = import_err(&VI.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    priority 300",
+    ));
+    has(
+        &errs,
+        "keepalived.conf:4: ",
+        "300 is out of range (1..=255)",
+    );
+    has(
+        &errs,
+        "keepalived.conf:4: ",
+        "(xlb key vrrp_instance[0].priority)",
+    );
+    let errs = import_err(&VI.replace("10.4.0.100/24", "10.4.0.100/24 nodad"));
+    has(
+        &errs,
+        "keepalived.conf:5: ",
+        "`nodad` is not supported here",
+    );
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n lb_algo rr\n lb_kind DR\n real_server 10.4.0.2 80 {{\n  \
+         HTTP_GET {{\n   url {{\n    path /\n    digest xyz\n   }}\n  }}\n }}\n}}\n"
+    ));
+    has(&errs, "keepalived.conf:15: ", "digest is an MD5 sum");
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n lb_algo rr\n lb_kind DR\n protocol SCTP\n}}\n"
+    ));
+    has(&errs, "keepalived.conf:11: ", "SCTP is not supported");
+}
+
+#[test]
+fn import_virtual_server_interface_is_inferred_or_required() {
+    // 10.4.0.7 is no VIP, but VI_1's 10.4.0.100/24 holds it: its interface, warned.
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.7 80 {{\n lb_algo rr\n lb_kind DR\n}}\n"
+    ));
+    assert_eq!(
+        c.config.virtual_server[0].interface.as_deref(),
+        Some("eth0")
+    );
+    has(
+        &warnings(&c),
+        "keepalived.conf:8: ",
+        "xlb attaches it to eth0",
+    );
+    // Nothing holds 172.16.0.1: an error suggesting the interface.
+    let errs = import_err(&format!(
+        "{VI}virtual_server 172.16.0.1 80 {{\n lb_algo rr\n lb_kind DR\n}}\n"
+    ));
+    has(
+        &errs,
+        "keepalived.conf:8: ",
+        "add `interface IFNAME` to this virtual_server block (e.g. `interface eth0`)",
+    );
+    // Without VRRP at all, `interface` in the block (xlb's keyword) does it.
+    let c =
+        import("virtual_server 172.16.0.1 80 {\n interface eth2\n lb_algo rr\n lb_kind DR\n}\n");
+    assert_eq!(
+        c.config.virtual_server[0].interface.as_deref(),
+        Some("eth2")
+    );
+}
+
+#[test]
+fn import_dr_real_server_on_another_port_keeps_checking_that_port() {
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 8080 {{\n  TCP_CHECK {{\n   connect_timeout 2\n  }}\n }}\n}}\n"
+    ));
+    let rs = &c.config.virtual_server[0].real_server[0];
+    assert_eq!(rs.port, 80);
+    assert_eq!(rs.tcp_check.as_ref().unwrap().connect_port, Some(8080));
+    has(
+        &warnings(&c),
+        "keepalived.conf:11: ",
+        "real_server port 8080 differs",
+    );
+    round_trip(&c);
+}
+
+#[test]
+fn import_virtual_server_group_expands() {
+    let c = import(&format!(
+        "{VI}virtual_server_group WEB {{\n 10.4.0.100 80\n 10.4.0.101-102 80\n}}\n\
+         virtual_server group WEB {{\n lb_algo rr\n lb_kind DR\n real_server 10.4.0.2 80 {{\n }}\n}}\n"
+    ));
+    let vips: Vec<_> = c.config.virtual_server.iter().map(|v| v.ip).collect();
+    assert_eq!(vips, [ip("10.4.0.100"), ip("10.4.0.101"), ip("10.4.0.102")]);
+    assert!(
+        c.config
+            .virtual_server
+            .iter()
+            .all(|v| v.real_server.len() == 1)
+    );
+    round_trip(&c);
+}
+
+#[test]
+fn import_syntax_errors_are_located() {
+    let errs = import_err("global_defs {\n router_id A\n");
+    has(&errs, "keepalived.conf:1: ", "not closed");
+    let errs = import_err("global_defs {\n router_id \"A\n}\n");
+    has(&errs, "keepalived.conf:2: ", "unterminated quote");
+    let errs = import_err("}\n");
+    has(&errs, "keepalived.conf:1: ", "unexpected `}`");
+    let errs = import_err("@lb1 global_defs {\n}\n");
+    has(&errs, "keepalived.conf:1: ", "conditional");
+}
