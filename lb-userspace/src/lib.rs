@@ -7,6 +7,7 @@
 //! - `vrrp`: VRRP instances (codec, state machine, sockets, VIPs, trackers).
 //! - `health`: health checks of real servers, with keepalived's checkers.
 //! - `notify`: notifications of transitions and verdicts (FIFOs, mail).
+//! - `process`: every external command (checks, trackers, notify commands, FIFO readers).
 //! - `dataplane`: the XDP program and its maps: load / adopt, attach, scheduling tables,
 //!   map sync, connection tables.
 //! - `netlink`: links, routes and neighbours through rtnetlink.
@@ -22,4 +23,5 @@ pub mod import;
 pub mod lab;
 pub mod netlink;
 pub mod notify;
+pub mod process;
 pub mod vrrp;

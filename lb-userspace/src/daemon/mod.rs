@@ -744,7 +744,7 @@ impl Daemon {
 /// Runs a notify / quorum command without waiting for it (keepalived does not either).
 fn run_in_background(command: String) {
     tokio::spawn(async move {
-        if !vrrp::track::run_script(&command, Duration::from_secs(60), None).await {
+        if !crate::process::run_shell(&command, Duration::from_secs(60), None).await {
             warn!(%command, "notify command failed");
         }
     });

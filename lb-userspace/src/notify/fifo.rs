@@ -17,12 +17,8 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, Write as _},
     net::IpAddr,
-    os::unix::{
-        fs::{FileTypeExt as _, OpenOptionsExt as _},
-        process::CommandExt as _,
-    },
+    os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::Mutex,
 };
 
@@ -32,6 +28,7 @@ use tracing::{info, warn};
 use crate::{
     config::{GlobalDefs, Protocol},
     notify::Notification,
+    process::Reader,
 };
 
 /// Which events a FIFO receives.
@@ -50,7 +47,7 @@ struct Fifo {
     pipe: File,
     /// Whether xlb made the FIFO (and removes it at exit).
     created: bool,
-    reader: Option<Child>,
+    reader: Option<Reader>,
 }
 
 impl Fifo {
@@ -106,21 +103,8 @@ impl Fifo {
 
 impl Drop for Fifo {
     fn drop(&mut self) {
-        if let Some(mut child) = self.reader.take() {
-            let group = -(child.id() as i32);
-            // SAFETY: signals the process group this module created for the reader.
-            unsafe { libc::kill(group, libc::SIGTERM) };
-            // A reader that ignores SIGTERM gets a second, then SIGKILL.
-            for _ in 0..100 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            // SAFETY: as above; harmless if the group is gone.
-            unsafe { libc::kill(group, libc::SIGKILL) };
-            let _ = child.wait();
-        }
+        // The reader's group is ended first (dropping it), then the FIFO goes.
+        self.reader.take();
         if self.created {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -138,19 +122,12 @@ fn mkfifo(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// `sh -c '<script> "$1"' sh <fifo>`, in its own process group.
-fn start_reader(script: &str, fifo: &Path) -> Result<Child> {
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("{script} \"$1\""))
-        .arg("sh")
-        .arg(fifo)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
+/// The FIFO's reader: `sh -c '<script> "$1"' sh <fifo>`, in its own process group.
+fn start_reader(script: &str, fifo: &Path) -> Result<Reader> {
+    let reader = Reader::start(script, fifo)
         .with_context(|| format!("starting the FIFO reader {script:?}"))?;
-    info!(fifo = %fifo.display(), %script, pid = child.id(), "notify FIFO reader started");
-    Ok(child)
+    info!(fifo = %fifo.display(), %script, pid = reader.id(), "notify FIFO reader started");
+    Ok(reader)
 }
 
 /// The FIFOs of one config.

@@ -1,7 +1,7 @@
 //! `vrrp_script` trackers and notify commands: the scripts keepalived runs around VRRP.
 //!
-//! A tracker runs its script every `interval` (through `sh -c`, in its own process group,
-//! killed as a group after `timeout`), counts `rise` successes / `fall` failures before
+//! A tracker runs its script every `interval` (through `sh -c` with [`crate::process`]:
+//! in its own process group, killed as a group after `timeout`), counts `rise` successes / `fall` failures before
 //! its verdict changes, and publishes the verdict on a `watch` channel. Instances that
 //! track it turn the verdicts into a priority delta or FAULT ([`TrackState`]).
 //! Notify commands (`notify_master`, `notify_backup`, ...) run in the background on each
@@ -10,14 +10,11 @@
 use std::{collections::HashMap, time::Duration};
 
 use tokio::{sync::watch, task::JoinHandle};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::{
     config::{Config, TrackEntry, VrrpInstance, VrrpScript},
-    health::{
-        Outcome,
-        misc::{self, MiscSpec},
-    },
+    process::run_shell,
 };
 
 /// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
@@ -30,19 +27,6 @@ pub struct ScriptTracker {
 impl Drop for ScriptTracker {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// Runs `sh -c command` as `user` with `health::misc`'s runner: its own process group,
-/// killed as a group after `timeout`. Returns whether it exited 0.
-pub async fn run_script(command: &str, timeout: Duration, user: Option<&str>) -> bool {
-    let spec = MiscSpec::shell(command, timeout, user);
-    match misc::check(&spec).await {
-        Outcome::Success { .. } => true,
-        Outcome::Failure { reason } => {
-            debug!(command, %reason, "script failed");
-            false
-        }
     }
 }
 
@@ -63,7 +47,7 @@ impl ScriptTracker {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let ok = run_script(&script.script, timeout, user.as_deref()).await;
+                let ok = run_shell(&script.script, timeout, user.as_deref()).await;
                 if ok {
                     ok_run += 1;
                     ko_run = 0;
@@ -187,7 +171,7 @@ pub fn notify(inst: &VrrpInstance, state: &str, priority: u8) {
         let instance = inst.name.clone();
         tokio::spawn(async move {
             info!(%instance, %command, "notify");
-            if !run_script(&command, Duration::from_secs(60), None).await {
+            if !run_shell(&command, Duration::from_secs(60), None).await {
                 warn!(%instance, %command, "notify command failed");
             }
         });
@@ -222,27 +206,5 @@ mod tests {
             (t(None, false), true),
         ];
         assert_eq!(combine(all), (false, -10));
-    }
-
-    #[tokio::test]
-    async fn scripts_report_success_and_time_out_as_a_group() {
-        assert!(run_script("exit 0", Duration::from_secs(5), None).await);
-        assert!(!run_script("exit 3", Duration::from_secs(5), None).await);
-        let marker = std::env::temp_dir().join(format!("xlb-track-{}", std::process::id()));
-        let cmd = format!("(sleep 30; touch {}) & sleep 30", marker.display());
-        let t = std::time::Instant::now();
-        assert!(!run_script(&cmd, Duration::from_millis(200), None).await);
-        assert!(t.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!marker.exists());
-        // The background grandchild was in the group: it is gone, not orphaned.
-        let out = std::process::Command::new("pgrep")
-            .args(["-f", &format!("touch {}", marker.display())])
-            .output()
-            .unwrap();
-        assert!(
-            out.stdout.is_empty(),
-            "a grandchild survived the group kill"
-        );
     }
 }
