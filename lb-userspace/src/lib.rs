@@ -11,6 +11,7 @@
 //! - `dataplane`: the XDP program and its maps: load / adopt, attach, scheduling tables,
 //!   map sync, connection tables.
 //! - `netlink`: links, routes and neighbours through rtnetlink.
+//! - `net`: socket helpers and the SMTP client shared by health checks and mail alerts.
 //! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
 //! - `lab`: network-namespace helpers for the demo and the tests.
 
@@ -21,6 +22,7 @@ pub mod dataplane;
 pub mod health;
 pub mod import;
 pub mod lab;
+pub mod net;
 pub mod netlink;
 pub mod notify;
 pub mod process;

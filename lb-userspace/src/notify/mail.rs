@@ -24,7 +24,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::GlobalDefs,
-    health::{net::host_name, smtp::reply},
+    net::{host_name, smtp::reply},
     notify::Notification,
 };
 
