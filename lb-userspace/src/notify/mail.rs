@@ -10,7 +10,6 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -22,10 +21,10 @@ use tokio::{
 };
 use tracing::{info, warn};
 
+use super::notification::{Notification, VrrpState};
 use crate::{
     config::GlobalDefs,
     net::{host_name, smtp::reply},
-    notify::Notification,
 };
 
 /// Where alerts go and who they come from (`global_defs`).
@@ -43,18 +42,13 @@ pub struct Mailer {
 }
 
 /// The mail settings of a config: where alerts go, and `smtp_alert`'s default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MailSettings {
     mailer: Option<Mailer>,
     default_on: bool,
 }
 
 impl MailSettings {
-    const NONE: Self = Self {
-        mailer: None,
-        default_on: false,
-    };
-
     pub fn of(g: &GlobalDefs) -> Self {
         Self {
             mailer: Mailer::from_global(g),
@@ -70,16 +64,6 @@ impl MailSettings {
             None
         }
     }
-}
-
-/// The running config's settings. Everything that mails reads them here, VRRP instances
-/// included (not from their spec: a reload that changes only mail settings then restarts
-/// no instance).
-static RUNNING: Mutex<MailSettings> = Mutex::new(MailSettings::NONE);
-
-/// Takes the mail settings of `g` (at start and after a reload).
-pub fn set_running(g: &GlobalDefs) {
-    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = MailSettings::of(g);
 }
 
 /// One message.
@@ -110,14 +94,7 @@ impl Mailer {
         })
     }
 
-    /// The running config's mailer for an object whose own `smtp_alert` is `own`.
-    pub fn running(own: Option<bool>) -> Option<Self> {
-        let settings = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        settings.for_object(own).cloned()
-    }
-
-    /// The message for `notice`, keepalived's; VRRP states other than MASTER, BACKUP and
-    /// FAULT send none.
+    /// The message for `notice`, keepalived's; a VRRP instance's STOP sends none.
     pub fn alert(&self, notice: &Notification) -> Option<Alert> {
         let id = &self.router_id;
         let up_down = |up: bool| if up { "UP" } else { "DOWN" };
@@ -127,10 +104,10 @@ impl Mailer {
             } => Alert {
                 subject: format!("[{id}] VRRP Instance {instance} - Entering {state} state"),
                 body: match state {
-                    "MASTER" => "=> VRRP Instance is now owning VRRP VIPs <=",
-                    "BACKUP" => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
-                    "FAULT" => "=> VRRP Instance is in FAULT state <=",
-                    _ => return None,
+                    VrrpState::Master => "=> VRRP Instance is now owning VRRP VIPs <=",
+                    VrrpState::Backup => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
+                    VrrpState::Fault => "=> VRRP Instance is in FAULT state <=",
+                    VrrpState::Stop => return None,
                 }
                 .to_owned(),
             },
@@ -399,13 +376,13 @@ mod tests {
             state,
             priority: 150,
         };
-        let a = m.alert(&vrrp("MASTER")).unwrap();
+        let a = m.alert(&vrrp(VrrpState::Master)).unwrap();
         assert_eq!(
             a.subject,
             "[LVS_01] VRRP Instance VI_1 - Entering MASTER state"
         );
         assert_eq!(a.body, "=> VRRP Instance is now owning VRRP VIPs <=");
-        assert!(m.alert(&vrrp("STOP")).is_none());
+        assert!(m.alert(&vrrp(VrrpState::Stop)).is_none());
         let key = RealKey {
             vip: "198.18.1.100".parse().unwrap(),
             vport: 80,
@@ -525,7 +502,7 @@ mod tests {
         let alert = m
             .alert(&Notification::Vrrp {
                 instance: "VI_1",
-                state: "FAULT",
+                state: VrrpState::Fault,
                 priority: 150,
             })
             .unwrap();
@@ -555,7 +532,7 @@ mod tests {
         let alert = m
             .alert(&Notification::Vrrp {
                 instance: "VI_1",
-                state: "MASTER",
+                state: VrrpState::Master,
                 priority: 150,
             })
             .unwrap();

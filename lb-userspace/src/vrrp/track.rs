@@ -12,8 +12,10 @@ use std::{collections::HashMap, time::Duration};
 use tokio::{sync::watch, task::JoinHandle};
 use tracing::{info, warn};
 
+use super::machine::State;
 use crate::{
     config::{Config, TrackEntry, VrrpInstance, VrrpScript},
+    notify::VrrpState,
     process::run_shell,
 };
 
@@ -149,15 +151,26 @@ pub fn combine(items: impl IntoIterator<Item = (Tracked, bool)>) -> (bool, i32) 
         .fold((false, 0), |(f, d), (f2, d2)| (f || f2, d + d2))
 }
 
-/// Runs the notify commands of `inst` for a transition to `state` (keepalived's names:
-/// MASTER, BACKUP, FAULT, STOP), in the background.
-pub fn notify(inst: &VrrpInstance, state: &str, priority: u8) {
+/// What an instance reports on entering `state`: the machine's Initialize is
+/// keepalived's STOP (the instance stopped).
+impl From<State> for VrrpState {
+    fn from(state: State) -> Self {
+        match state {
+            State::Initialize => Self::Stop,
+            State::Backup => Self::Backup,
+            State::Master => Self::Master,
+            State::Fault => Self::Fault,
+        }
+    }
+}
+
+/// Runs the notify commands of `inst` for a transition to `state`, in the background.
+pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8) {
     let specific = match state {
-        "MASTER" => inst.notify_master.as_deref(),
-        "BACKUP" => inst.notify_backup.as_deref(),
-        "FAULT" => inst.notify_fault.as_deref(),
-        "STOP" => inst.notify_stop.as_deref(),
-        _ => None,
+        VrrpState::Master => inst.notify_master.as_deref(),
+        VrrpState::Backup => inst.notify_backup.as_deref(),
+        VrrpState::Fault => inst.notify_fault.as_deref(),
+        VrrpState::Stop => inst.notify_stop.as_deref(),
     };
     let mut commands: Vec<String> = specific.map(str::to_string).into_iter().collect();
     if let Some(generic) = &inst.notify {
@@ -206,5 +219,13 @@ mod tests {
             (t(None, false), true),
         ];
         assert_eq!(combine(all), (false, -10));
+    }
+
+    #[test]
+    fn a_stopped_machine_reports_keepalived_s_stop() {
+        assert_eq!(VrrpState::from(State::Initialize).to_string(), "STOP");
+        assert_eq!(VrrpState::from(State::Master).to_string(), "MASTER");
+        assert_eq!(VrrpState::from(State::Backup).to_string(), "BACKUP");
+        assert_eq!(VrrpState::from(State::Fault).to_string(), "FAULT");
     }
 }
