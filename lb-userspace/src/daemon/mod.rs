@@ -739,11 +739,7 @@ impl Daemon {
 
 /// Runs a notify / quorum command without waiting for it (keepalived does not either).
 fn run_in_background(command: String) {
-    tokio::spawn(async move {
-        if !crate::process::run_shell(&command, Duration::from_secs(60), None).await {
-            warn!(%command, "notify command failed");
-        }
-    });
+    crate::process::spawn_notify(command);
 }
 
 /// Says loudly when the config asks for mail alerts that cannot be sent, rather than

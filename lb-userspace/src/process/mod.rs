@@ -9,6 +9,7 @@
 //! - with stdin, stdout and stderr on /dev/null, under tokio's child reaper: nothing
 //!   blocks a thread while it runs.
 //!
+//! Notify commands run in the background ([`spawn_notify`]), never waited for.
 //! A long-running reader ([`Reader`]) also gets its own process group, ended with
 //! SIGTERM (then SIGKILL) when it is dropped.
 //!
@@ -27,7 +28,7 @@ use std::{
     time::Duration,
 };
 
-use tracing::debug;
+use tracing::{Instrument as _, debug, warn};
 
 pub use user::RunAs;
 pub use words::{shell, split_command};
@@ -135,6 +136,21 @@ pub async fn run_shell(command: &str, timeout: Duration, user: Option<&str>) -> 
             false
         }
     }
+}
+
+/// How long a notify command may run before its group is killed.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs a notify command (`notify_master`, `notify`, `notify_up`, `quorum_up`, ...)
+/// through `sh -c` in the background, within the caller's span: nothing waits for it,
+/// as in keepalived. A failure is logged.
+pub fn spawn_notify(command: String) {
+    let run = async move {
+        if !run_shell(&command, NOTIFY_TIMEOUT, None).await {
+            warn!(%command, "notify command failed");
+        }
+    };
+    tokio::spawn(run.in_current_span());
 }
 
 /// A long-running program reading something xlb hands it (a notify FIFO's

@@ -10,13 +10,13 @@
 use std::{collections::HashMap, time::Duration};
 
 use tokio::{sync::watch, task::JoinHandle};
-use tracing::{info, warn};
+use tracing::{info, info_span};
 
 use super::machine::State;
 use crate::{
     config::{Config, TrackEntry, VrrpInstance, VrrpScript},
     notify::VrrpState,
-    process::run_shell,
+    process::{self, run_shell},
 };
 
 /// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
@@ -180,14 +180,10 @@ pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8) {
             inst.name
         ));
     }
+    let _instance = info_span!("notify", instance = %inst.name).entered();
     for command in commands {
-        let instance = inst.name.clone();
-        tokio::spawn(async move {
-            info!(%instance, %command, "notify");
-            if !run_shell(&command, Duration::from_secs(60), None).await {
-                warn!(%instance, %command, "notify command failed");
-            }
-        });
+        info!(%command, "notify");
+        process::spawn_notify(command);
     }
 }
 
