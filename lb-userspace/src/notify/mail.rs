@@ -43,13 +43,13 @@ pub struct Mailer {
 
 /// The mail settings of a config: where alerts go, and `smtp_alert`'s default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MailSettings {
+pub(super) struct MailSettings {
     mailer: Option<Mailer>,
     default_on: bool,
 }
 
 impl MailSettings {
-    pub fn of(g: &GlobalDefs) -> Self {
+    pub(super) fn of(g: &GlobalDefs) -> Self {
         Self {
             mailer: Mailer::from_global(g),
             default_on: g.smtp_alert,
@@ -57,7 +57,7 @@ impl MailSettings {
     }
 
     /// The mailer for an object whose own `smtp_alert` is `own` (unset: the default).
-    pub fn for_object(&self, own: Option<bool>) -> Option<&Mailer> {
+    pub(super) fn for_object(&self, own: Option<bool>) -> Option<&Mailer> {
         if own.unwrap_or(self.default_on) {
             self.mailer.as_ref()
         } else {
@@ -68,9 +68,9 @@ impl MailSettings {
 
 /// One message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub subject: String,
-    pub body: String,
+pub(super) struct Alert {
+    subject: String,
+    body: String,
 }
 
 impl Mailer {
@@ -95,7 +95,7 @@ impl Mailer {
     }
 
     /// The message for `notice`, keepalived's; a VRRP instance's STOP sends none.
-    pub fn alert(&self, notice: &Notification) -> Option<Alert> {
+    pub(super) fn alert(&self, notice: &Notification) -> Option<Alert> {
         let id = &self.router_id;
         let up_down = |up: bool| if up { "UP" } else { "DOWN" };
         Some(match *notice {
@@ -148,7 +148,7 @@ impl Mailer {
     }
 
     /// Sends `alert` in the background; the outcome is logged.
-    pub fn send(&self, alert: Alert) {
+    pub(super) fn send(&self, alert: Alert) {
         let mailer = self.clone();
         tokio::spawn(async move {
             match mailer.deliver(&alert).await {
@@ -164,7 +164,7 @@ impl Mailer {
 
     /// One SMTP session: greeting, EHLO (HELO if refused), MAIL, RCPT for each
     /// recipient, DATA, QUIT.
-    pub async fn deliver(&self, alert: &Alert) -> Result<()> {
+    async fn deliver(&self, alert: &Alert) -> Result<()> {
         let addr = relay_addr(&self.relay);
         let stream = timeout(self.timeout, TcpStream::connect(&addr))
             .await
@@ -218,7 +218,7 @@ impl Mailer {
 
     /// The message as sent after DATA: headers, body, the final dot. CRLF line ends, and a
     /// line that starts with a dot gets another (RFC 5321 4.5.2).
-    pub fn message(&self, alert: &Alert, now: SystemTime) -> String {
+    fn message(&self, alert: &Alert, now: SystemTime) -> String {
         let mut m = String::new();
         let mut line = |l: &str| {
             if l.starts_with('.') {

@@ -1,5 +1,5 @@
 //! Notifications of VRRP transitions, real servers' verdicts and quorum changes, through
-//! the channels the running config sets up: notify FIFOs ([`fifo`]) and mail alerts
+//! the channels the running config sets up: notify FIFOs (`fifo`) and mail alerts
 //! ([`mail`]). What is reported has one shape for every channel ([`Notification`]); the
 //! channels are leaves that know nothing of each other.
 //!
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tracing::warn;
 
-pub mod fifo;
+mod fifo;
 pub mod mail;
 mod notification;
 
