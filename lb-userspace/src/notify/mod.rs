@@ -184,4 +184,54 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn clones_share_the_channels_a_reload_sets_and_the_guard_closes() {
+        use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+
+        let dir = std::env::temp_dir().join(format!("xlb-notifier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = dir.join("first.fifo");
+        let second = dir.join("second.fifo");
+        let with_fifo = |path: &std::path::Path| GlobalDefs {
+            notify_fifo: Some(path.display().to_string()),
+            ..GlobalDefs::default()
+        };
+        let drain = |path: &std::path::Path| {
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)
+                .unwrap();
+            let mut bytes = Vec::new();
+            let _ = f.read_to_end(&mut bytes);
+            String::from_utf8(bytes).unwrap()
+        };
+        let stop = Notification::Vrrp {
+            instance: "VI_1",
+            state: VrrpState::Stop,
+            priority: 0,
+        };
+
+        let notifier = Notifier::running(&with_fifo(&first));
+        let guard = notifier.close_on_drop();
+        let instance = notifier.clone();
+        instance.announce(&stop, None);
+        assert_eq!(drain(&first), "INSTANCE \"VI_1\" STOP 0\n");
+        // A reload through one handle is what every clone writes to.
+        notifier.reconfigure(&with_fifo(&second));
+        assert!(!first.exists(), "the FIFO the reload dropped is removed");
+        instance.announce(&stop, None);
+        assert_eq!(drain(&second), "INSTANCE \"VI_1\" STOP 0\n");
+        assert!(
+            notifier.announced().is_empty(),
+            "real channels record nothing"
+        );
+        drop(guard);
+        assert!(!second.exists(), "the guard closes the FIFOs");
+        // Clones outliving the guard write nowhere, and do not fail.
+        instance.announce(&stop, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
