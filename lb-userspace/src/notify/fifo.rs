@@ -176,7 +176,7 @@ impl Fifos {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Read as _;
 
     use super::*;
@@ -198,7 +198,7 @@ mod tests {
     }
 
     /// What a reader opening the FIFO now would read.
-    fn drain(path: &Path) -> String {
+    pub(in crate::notify) fn drain(path: &Path) -> String {
         let mut f = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)

@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn clones_share_the_channels_a_reload_sets_and_the_guard_closes() {
-        use std::{io::Read as _, os::unix::fs::OpenOptionsExt as _};
+        use fifo::tests::drain;
 
         let dir = std::env::temp_dir().join(format!("xlb-notifier-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -197,16 +197,6 @@ mod tests {
         let with_fifo = |path: &std::path::Path| GlobalDefs {
             notify_fifo: Some(path.display().to_string()),
             ..GlobalDefs::default()
-        };
-        let drain = |path: &std::path::Path| {
-            let mut f = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(path)
-                .unwrap();
-            let mut bytes = Vec::new();
-            let _ = f.read_to_end(&mut bytes);
-            String::from_utf8(bytes).unwrap()
         };
         let stop = Notification::Vrrp {
             instance: "VI_1",
