@@ -7,9 +7,11 @@
 //! - `vrrp`: VRRP instances (codec, state machine, sockets, VIPs, trackers).
 //! - `health`: health checks of real servers, with keepalived's checkers.
 //! - `notify`: notifications of transitions and verdicts (FIFOs, mail).
+//! - `process`: every external command (checks, trackers, notify commands, FIFO readers).
 //! - `dataplane`: the XDP program and its maps: load / adopt, attach, scheduling tables,
 //!   map sync, connection tables.
 //! - `netlink`: links, routes and neighbours through rtnetlink.
+//! - `net`: socket helpers and the SMTP client shared by health checks and mail alerts.
 //! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
 //! - `lab`: network-namespace helpers for the demo and the tests.
 
@@ -20,6 +22,8 @@ pub mod dataplane;
 pub mod health;
 pub mod import;
 pub mod lab;
+pub mod net;
 pub mod netlink;
 pub mod notify;
+pub mod process;
 pub mod vrrp;

@@ -29,10 +29,7 @@ use crate::{
     dataplane::{AttachMode, DataPlane},
     health::{self, HealthMonitor, RealKey},
     netlink::{self, NeighborEvent},
-    notify::{
-        Notification, Notifier, fifo as notify_fifo,
-        mail::{self as alert, Mailer},
-    },
+    notify::{Notification, Notifier, mail::Mailer},
     vrrp::{
         self,
         instance::{Gate, GateRequest, Instance, StatusBoard},
@@ -714,8 +711,7 @@ impl Daemon {
         match result {
             Ok(()) => {
                 info!(path = %self.config_path.display(), "config reloaded");
-                notify_fifo::configure(&self.config.global_defs);
-                alert::set_running(&self.config.global_defs);
+                self.notifier.reconfigure(&self.config.global_defs);
                 self.restart_changed_instances(gate_rx).await;
                 if let Some(rx) = self.sync_monitor() {
                     self.new_verdicts = Some(rx);
@@ -743,11 +739,7 @@ impl Daemon {
 
 /// Runs a notify / quorum command without waiting for it (keepalived does not either).
 fn run_in_background(command: String) {
-    tokio::spawn(async move {
-        if !vrrp::track::run_script(&command, Duration::from_secs(60), None).await {
-            warn!(%command, "notify command failed");
-        }
-    });
+    crate::process::spawn_notify(command);
 }
 
 /// Says loudly when the config asks for mail alerts that cannot be sent, rather than
@@ -780,8 +772,8 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         );
     }
     warn_mail_impossible(&config);
-    let _fifos = notify_fifo::Running::start(&config.global_defs);
-    alert::set_running(&config.global_defs);
+    let notifier = Notifier::running(&config.global_defs);
+    let _fifos = notifier.close_on_drop();
     let handle = netlink::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let mut fresh = true;
@@ -819,7 +811,7 @@ pub async fn run(opts: RunOptions, shutdown: impl Future<Output = ()>) -> Result
         scripts: HashMap::new(),
         board: StatusBoard::default(),
         state_file: opts.state_file.clone(),
-        notifier: Notifier::running(),
+        notifier,
         health: HashMap::new(),
         monitor: None,
         quorum: HashMap::new(),

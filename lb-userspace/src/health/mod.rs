@@ -426,7 +426,7 @@ udp_check = { payload = "00ff" }
             "misc_timeout: delay_loop"
         );
         assert!(
-            matches!(&m.run_as, misc::RunAs::User { name, .. } if name == "nobody"),
+            matches!(&m.run_as, crate::process::RunAs::User { name, .. } if name == "nobody"),
             "global script_user: {:?}",
             m.run_as
         );

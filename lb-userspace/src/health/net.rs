@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
+// Shared with the mail alerts; the checkers keep finding them here.
+pub(crate) use crate::net::{host_name, io_reason};
+
 /// Where a checker connects and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectOpts {
@@ -135,30 +138,7 @@ pub(crate) fn udp_connect(opts: &ConnectOpts) -> Result<UdpSocket, String> {
     setup().map_err(|e| io_reason(&e))
 }
 
-/// A log-friendly reason for an I/O error: "connection refused" rather than
-/// "Connection refused (os error 111)".
-pub(crate) fn io_reason(e: &io::Error) -> String {
-    use io::ErrorKind as K;
-    match e.kind() {
-        K::ConnectionRefused => "connection refused".to_owned(),
-        K::ConnectionReset => "connection reset".to_owned(),
-        K::ConnectionAborted => "connection aborted".to_owned(),
-        K::HostUnreachable => "host unreachable".to_owned(),
-        K::NetworkUnreachable => "network unreachable".to_owned(),
-        K::TimedOut => "timeout".to_owned(),
-        K::UnexpectedEof => "connection closed early".to_owned(),
-        K::AddrNotAvailable => "address not available".to_owned(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_lowercase(),
-                None => s,
-            }
-        }
-    }
-}
-
-/// As [`io_reason`], for a connected UDP socket, where "connection refused" is an
+/// As [`io_reason`](crate::net::io_reason), for a connected UDP socket, where "connection refused" is an
 /// ICMP port unreachable.
 pub(crate) fn udp_reason(e: &io::Error) -> String {
     match e.kind() {
@@ -173,22 +153,6 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{}ms", d.as_millis())
     } else {
         format!("{}s", d.as_secs_f64())
-    }
-}
-
-/// The host name (for SMTP `HELO`), `localhost` when it cannot be read.
-pub(crate) fn host_name() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
-    // on success (the last byte stays 0 if truncated).
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) };
-    if rc != 0 {
-        return "localhost".to_owned();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    match std::str::from_utf8(&buf[..end]) {
-        Ok(s) if !s.is_empty() => s.to_owned(),
-        _ => "localhost".to_owned(),
     }
 }
 

@@ -3,45 +3,17 @@
 //! (`250-...`) are read to their last line. `connect_timeout` bounds the connection,
 //! then separately the whole dialogue.
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 
 use super::net::{ConnectOpts, fmt_duration, io_reason, tcp_connect};
 use super::state::Outcome;
+use crate::net::smtp::reply;
 
 /// Where a `smtp_check` connects and how it introduces itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmtpSpec {
     pub conn: ConnectOpts,
     pub helo_name: String,
-}
-
-/// The code of a complete reply, reading continuation lines (`NNN-`) until the last
-/// (`NNN ` or `NNN`).
-pub(crate) async fn reply<R: AsyncBufReadExt + Unpin>(
-    r: &mut R,
-    what: &str,
-) -> Result<u16, String> {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = r
-            .read_line(&mut line)
-            .await
-            .map_err(|e| format!("{what}: {}", io_reason(&e)))?;
-        if n == 0 {
-            return Err(format!("{what}: connection closed"));
-        }
-        if line.len() > 1024 {
-            return Err(format!("{what}: line too long"));
-        }
-        let code = line
-            .get(..3)
-            .and_then(|c| c.parse::<u16>().ok())
-            .ok_or_else(|| format!("{what}: not an SMTP reply: {:?}", line.trim_end()))?;
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok(code);
-        }
-    }
 }
 
 /// Runs one check.
@@ -85,7 +57,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     use super::*;

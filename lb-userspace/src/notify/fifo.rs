@@ -16,23 +16,15 @@
 use std::{
     fs::{File, OpenOptions},
     io::{self, Write as _},
-    net::IpAddr,
-    os::unix::{
-        fs::{FileTypeExt as _, OpenOptionsExt as _},
-        process::CommandExt as _,
-    },
+    os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::Mutex,
 };
 
 use anyhow::{Context as _, Result, bail};
 use tracing::{info, warn};
 
-use crate::{
-    config::{GlobalDefs, Protocol},
-    notify::Notification,
-};
+use super::notification::Notification;
+use crate::{config::GlobalDefs, process::Reader};
 
 /// Which events a FIFO receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +42,7 @@ struct Fifo {
     pipe: File,
     /// Whether xlb made the FIFO (and removes it at exit).
     created: bool,
-    reader: Option<Child>,
+    reader: Option<Reader>,
 }
 
 impl Fifo {
@@ -106,21 +98,8 @@ impl Fifo {
 
 impl Drop for Fifo {
     fn drop(&mut self) {
-        if let Some(mut child) = self.reader.take() {
-            let group = -(child.id() as i32);
-            // SAFETY: signals the process group this module created for the reader.
-            unsafe { libc::kill(group, libc::SIGTERM) };
-            // A reader that ignores SIGTERM gets a second, then SIGKILL.
-            for _ in 0..100 {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            // SAFETY: as above; harmless if the group is gone.
-            unsafe { libc::kill(group, libc::SIGKILL) };
-            let _ = child.wait();
-        }
+        // The reader's group is ended first (dropping it), then the FIFO goes.
+        self.reader.take();
         if self.created {
             let _ = std::fs::remove_file(&self.path);
         }
@@ -138,32 +117,25 @@ fn mkfifo(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// `sh -c '<script> "$1"' sh <fifo>`, in its own process group.
-fn start_reader(script: &str, fifo: &Path) -> Result<Child> {
-    let child = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(format!("{script} \"$1\""))
-        .arg("sh")
-        .arg(fifo)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .spawn()
+/// The FIFO's reader: `sh -c '<script> "$1"' sh <fifo>`, in its own process group.
+fn start_reader(script: &str, fifo: &Path) -> Result<Reader> {
+    let reader = Reader::start(script, fifo)
         .with_context(|| format!("starting the FIFO reader {script:?}"))?;
-    info!(fifo = %fifo.display(), %script, pid = child.id(), "notify FIFO reader started");
-    Ok(child)
+    info!(fifo = %fifo.display(), %script, pid = reader.id(), "notify FIFO reader started");
+    Ok(reader)
 }
 
 /// The FIFOs of one config.
 #[derive(Default)]
-pub struct Notifier {
+pub struct Fifos {
     fifos: Vec<Fifo>,
 }
 
-impl Notifier {
+impl Fifos {
     /// Opens (and creates) the FIFOs `g` names and starts their readers. FIFOs and readers
     /// whose settings did not change are kept from `old`, so a reload does not restart a
     /// reader. A FIFO that cannot be opened is left out with an error in the result.
-    pub fn configure(g: &GlobalDefs, mut old: Notifier) -> (Self, Vec<anyhow::Error>) {
+    pub fn configure(g: &GlobalDefs, mut old: Fifos) -> (Self, Vec<anyhow::Error>) {
         let wanted = [
             (Kind::All, &g.notify_fifo, &g.notify_fifo_script),
             (Kind::Vrrp, &g.vrrp_notify_fifo, &g.vrrp_notify_fifo_script),
@@ -192,99 +164,25 @@ impl Notifier {
 
     /// Writes `notice`'s line to every FIFO that wants its kind.
     pub fn write(&mut self, notice: &Notification) {
-        let (kind, line) = line(notice);
+        let kind = match notice {
+            Notification::Vrrp { .. } => Kind::Vrrp,
+            Notification::RealServer { .. } | Notification::Quorum { .. } => Kind::Lvs,
+        };
+        let line = notice.to_string();
         for f in self.fifos.iter_mut().filter(|f| f.wants(kind)) {
             f.write_line(&line);
         }
     }
 }
 
-/// keepalived's line for `notice`, and which FIFOs it goes to.
-fn line(notice: &Notification) -> (Kind, String) {
-    let up_down = |up: bool| if up { "UP" } else { "DOWN" };
-    // `[198.18.0.21]:tcp:80`, `[2001:db8::21]:udp:53`.
-    let endpoint = |ip: IpAddr, protocol: Protocol, port: u16| {
-        format!("[{ip}]:{}:{port}", protocol.as_str().to_ascii_lowercase())
-    };
-    match *notice {
-        Notification::Vrrp {
-            instance,
-            state,
-            priority,
-        } => (
-            Kind::Vrrp,
-            format!("INSTANCE \"{instance}\" {state} {priority}"),
-        ),
-        Notification::RealServer { key, up, .. } => (
-            Kind::Lvs,
-            format!(
-                "RS {} {} {}",
-                endpoint(key.rip, key.protocol, key.rport),
-                endpoint(key.vip, key.protocol, key.vport),
-                up_down(up)
-            ),
-        ),
-        Notification::Quorum {
-            vip,
-            port,
-            protocol,
-            up,
-        } => (
-            Kind::Lvs,
-            format!("VS {} {}", endpoint(vip, protocol, port), up_down(up)),
-        ),
-    }
-}
-
-/// The process's notifier: the controller configures it, VRRP instances (on their own
-/// thread) and the checkers' verdicts write to it.
-static NOTIFIER: Mutex<Option<Notifier>> = Mutex::new(None);
-
-/// Applies `g`'s FIFO settings (at start and on reload); errors are logged.
-pub fn configure(g: &GlobalDefs) {
-    let mut guard = NOTIFIER.lock().unwrap_or_else(|e| e.into_inner());
-    let old = guard.take().unwrap_or_default();
-    let (new, errors) = Notifier::configure(g, old);
-    for e in errors {
-        warn!("notify FIFO left out: {e:#}");
-    }
-    *guard = Some(new);
-}
-
-/// The process's FIFOs while it runs: configured on creation, closed (readers ended,
-/// FIFOs xlb made removed) on drop, whichever way `run` returns.
-pub struct Running(());
-
-impl Running {
-    pub fn start(g: &GlobalDefs) -> Self {
-        configure(g);
-        Self(())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let mut guard = NOTIFIER.lock().unwrap_or_else(|e| e.into_inner());
-        guard.take();
-    }
-}
-
-/// Runs `f` on the notifier, if one is configured.
-pub fn with(f: impl FnOnce(&mut Notifier)) {
-    let mut guard = NOTIFIER.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = guard.as_mut() {
-        f(n);
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::Read as _;
 
     use super::*;
-    use crate::health::RealKey;
+    use crate::{config::Protocol, health::RealKey, notify::VrrpState};
 
-    fn vrrp<'a>(instance: &'a str, state: &'a str, priority: u8) -> Notification<'a> {
+    fn vrrp(instance: &str, state: VrrpState, priority: u8) -> Notification<'_> {
         Notification::Vrrp {
             instance,
             state,
@@ -300,7 +198,7 @@ mod tests {
     }
 
     /// What a reader opening the FIFO now would read.
-    fn drain(path: &Path) -> String {
+    pub(in crate::notify) fn drain(path: &Path) -> String {
         let mut f = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -322,10 +220,10 @@ mod tests {
             lvs_notify_fifo: Some(lvs.display().to_string()),
             ..GlobalDefs::default()
         };
-        let (mut n, errors) = Notifier::configure(&g, Notifier::default());
+        let (mut n, errors) = Fifos::configure(&g, Fifos::default());
         assert!(errors.is_empty(), "{errors:?}");
         assert!(std::fs::metadata(&all).unwrap().file_type().is_fifo());
-        n.write(&vrrp("VI_1", "MASTER", 150));
+        n.write(&vrrp("VI_1", VrrpState::Master, 150));
         let key = RealKey {
             vip: "2001:db8::100".parse().unwrap(),
             vport: 53,
@@ -369,7 +267,7 @@ mod tests {
             notify_fifo: Some(file.display().to_string()),
             ..GlobalDefs::default()
         };
-        let (n, errors) = Notifier::configure(&g, Notifier::default());
+        let (n, errors) = Fifos::configure(&g, Fifos::default());
         assert!(n.fifos.is_empty());
         assert_eq!(errors.len(), 1);
         assert!(
@@ -389,10 +287,10 @@ mod tests {
             vrrp_notify_fifo: Some(path.display().to_string()),
             ..GlobalDefs::default()
         };
-        let (mut n, _) = Notifier::configure(&g, Notifier::default());
+        let (mut n, _) = Fifos::configure(&g, Fifos::default());
         // 64 KiB of pipe, no reader: this returns, and the pipe holds whole lines only.
         for i in 0..5000 {
-            n.write(&vrrp(&format!("VI_{i}"), "BACKUP", 100));
+            n.write(&vrrp(&format!("VI_{i}"), VrrpState::Backup, 100));
         }
         let got = drain(&path);
         assert!(got.len() <= 65536 && got.len() > 60000, "{}", got.len());
@@ -411,11 +309,11 @@ mod tests {
             notify_fifo_script: Some(format!("sh -c 'cat \"$0\" > {}'", out.display())),
             ..GlobalDefs::default()
         };
-        let (n, _) = Notifier::configure(&g, Notifier::default());
+        let (n, _) = Fifos::configure(&g, Fifos::default());
         let pid = n.fifos[0].reader.as_ref().unwrap().id();
-        let (mut n, _) = Notifier::configure(&g, n);
+        let (mut n, _) = Fifos::configure(&g, n);
         assert_eq!(n.fifos[0].reader.as_ref().unwrap().id(), pid);
-        n.write(&vrrp("VI_1", "FAULT", 0));
+        n.write(&vrrp("VI_1", VrrpState::Fault, 0));
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while std::fs::read_to_string(&out).unwrap_or_default().is_empty() {
             assert!(
@@ -429,7 +327,7 @@ mod tests {
             "INSTANCE \"VI_1\" FAULT 0\n"
         );
         // The setting goes: the reader's group is ended, the FIFO removed.
-        let (n, _) = Notifier::configure(&GlobalDefs::default(), n);
+        let (n, _) = Fifos::configure(&GlobalDefs::default(), n);
         assert!(n.fifos.is_empty());
         // SAFETY: signal 0 only asks whether the process exists.
         assert_ne!(

@@ -10,7 +10,6 @@
 
 use std::{
     net::{IpAddr, SocketAddr},
-    sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -22,10 +21,10 @@ use tokio::{
 };
 use tracing::{info, warn};
 
+use super::notification::{Notification, VrrpState};
 use crate::{
     config::GlobalDefs,
-    health::{net::host_name, smtp::reply},
-    notify::Notification,
+    net::{host_name, smtp::reply},
 };
 
 /// Where alerts go and who they come from (`global_defs`).
@@ -43,19 +42,14 @@ pub struct Mailer {
 }
 
 /// The mail settings of a config: where alerts go, and `smtp_alert`'s default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MailSettings {
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct MailSettings {
     mailer: Option<Mailer>,
     default_on: bool,
 }
 
 impl MailSettings {
-    const NONE: Self = Self {
-        mailer: None,
-        default_on: false,
-    };
-
-    pub fn of(g: &GlobalDefs) -> Self {
+    pub(super) fn of(g: &GlobalDefs) -> Self {
         Self {
             mailer: Mailer::from_global(g),
             default_on: g.smtp_alert,
@@ -63,7 +57,7 @@ impl MailSettings {
     }
 
     /// The mailer for an object whose own `smtp_alert` is `own` (unset: the default).
-    pub fn for_object(&self, own: Option<bool>) -> Option<&Mailer> {
+    pub(super) fn for_object(&self, own: Option<bool>) -> Option<&Mailer> {
         if own.unwrap_or(self.default_on) {
             self.mailer.as_ref()
         } else {
@@ -72,21 +66,11 @@ impl MailSettings {
     }
 }
 
-/// The running config's settings. Everything that mails reads them here, VRRP instances
-/// included (not from their spec: a reload that changes only mail settings then restarts
-/// no instance).
-static RUNNING: Mutex<MailSettings> = Mutex::new(MailSettings::NONE);
-
-/// Takes the mail settings of `g` (at start and after a reload).
-pub fn set_running(g: &GlobalDefs) {
-    *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = MailSettings::of(g);
-}
-
 /// One message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alert {
-    pub subject: String,
-    pub body: String,
+pub(super) struct Alert {
+    subject: String,
+    body: String,
 }
 
 impl Mailer {
@@ -110,15 +94,8 @@ impl Mailer {
         })
     }
 
-    /// The running config's mailer for an object whose own `smtp_alert` is `own`.
-    pub fn running(own: Option<bool>) -> Option<Self> {
-        let settings = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
-        settings.for_object(own).cloned()
-    }
-
-    /// The message for `notice`, keepalived's; VRRP states other than MASTER, BACKUP and
-    /// FAULT send none.
-    pub fn alert(&self, notice: &Notification) -> Option<Alert> {
+    /// The message for `notice`, keepalived's; a VRRP instance's STOP sends none.
+    pub(super) fn alert(&self, notice: &Notification) -> Option<Alert> {
         let id = &self.router_id;
         let up_down = |up: bool| if up { "UP" } else { "DOWN" };
         Some(match *notice {
@@ -127,10 +104,10 @@ impl Mailer {
             } => Alert {
                 subject: format!("[{id}] VRRP Instance {instance} - Entering {state} state"),
                 body: match state {
-                    "MASTER" => "=> VRRP Instance is now owning VRRP VIPs <=",
-                    "BACKUP" => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
-                    "FAULT" => "=> VRRP Instance is in FAULT state <=",
-                    _ => return None,
+                    VrrpState::Master => "=> VRRP Instance is now owning VRRP VIPs <=",
+                    VrrpState::Backup => "=> VRRP Instance is nolonger owning VRRP VIPs <=",
+                    VrrpState::Fault => "=> VRRP Instance is in FAULT state <=",
+                    VrrpState::Stop => return None,
                 }
                 .to_owned(),
             },
@@ -171,7 +148,7 @@ impl Mailer {
     }
 
     /// Sends `alert` in the background; the outcome is logged.
-    pub fn send(&self, alert: Alert) {
+    pub(super) fn send(&self, alert: Alert) {
         let mailer = self.clone();
         tokio::spawn(async move {
             match mailer.deliver(&alert).await {
@@ -187,7 +164,7 @@ impl Mailer {
 
     /// One SMTP session: greeting, EHLO (HELO if refused), MAIL, RCPT for each
     /// recipient, DATA, QUIT.
-    pub async fn deliver(&self, alert: &Alert) -> Result<()> {
+    async fn deliver(&self, alert: &Alert) -> Result<()> {
         let addr = relay_addr(&self.relay);
         let stream = timeout(self.timeout, TcpStream::connect(&addr))
             .await
@@ -241,7 +218,7 @@ impl Mailer {
 
     /// The message as sent after DATA: headers, body, the final dot. CRLF line ends, and a
     /// line that starts with a dot gets another (RFC 5321 4.5.2).
-    pub fn message(&self, alert: &Alert, now: SystemTime) -> String {
+    fn message(&self, alert: &Alert, now: SystemTime) -> String {
         let mut m = String::new();
         let mut line = |l: &str| {
             if l.starts_with('.') {
@@ -399,13 +376,13 @@ mod tests {
             state,
             priority: 150,
         };
-        let a = m.alert(&vrrp("MASTER")).unwrap();
+        let a = m.alert(&vrrp(VrrpState::Master)).unwrap();
         assert_eq!(
             a.subject,
             "[LVS_01] VRRP Instance VI_1 - Entering MASTER state"
         );
         assert_eq!(a.body, "=> VRRP Instance is now owning VRRP VIPs <=");
-        assert!(m.alert(&vrrp("STOP")).is_none());
+        assert!(m.alert(&vrrp(VrrpState::Stop)).is_none());
         let key = RealKey {
             vip: "198.18.1.100".parse().unwrap(),
             vport: 80,
@@ -525,7 +502,7 @@ mod tests {
         let alert = m
             .alert(&Notification::Vrrp {
                 instance: "VI_1",
-                state: "FAULT",
+                state: VrrpState::Fault,
                 priority: 150,
             })
             .unwrap();
@@ -555,7 +532,7 @@ mod tests {
         let alert = m
             .alert(&Notification::Vrrp {
                 instance: "VI_1",
-                state: "MASTER",
+                state: VrrpState::Master,
                 priority: 150,
             })
             .unwrap();

@@ -526,11 +526,7 @@ impl Driver {
                     self.send_due_gratuitous();
                 }
                 Action::Transition { from, to, reason } => {
-                    let name = if to == State::Initialize {
-                        "STOP"
-                    } else {
-                        to.as_str()
-                    };
+                    let name = crate::notify::VrrpState::from(to);
                     let config = self.notify_config.borrow().clone();
                     let priority = self.machine.effective_priority();
                     track::notify(&config, name, priority);

@@ -1,7 +1,7 @@
 //! `vrrp_script` trackers and notify commands: the scripts keepalived runs around VRRP.
 //!
-//! A tracker runs its script every `interval` (through `sh -c`, in its own process group,
-//! killed as a group after `timeout`), counts `rise` successes / `fall` failures before
+//! A tracker runs its script every `interval` (through `sh -c` with [`crate::process`]:
+//! in its own process group, killed as a group after `timeout`), counts `rise` successes / `fall` failures before
 //! its verdict changes, and publishes the verdict on a `watch` channel. Instances that
 //! track it turn the verdicts into a priority delta or FAULT ([`TrackState`]).
 //! Notify commands (`notify_master`, `notify_backup`, ...) run in the background on each
@@ -10,14 +10,13 @@
 use std::{collections::HashMap, time::Duration};
 
 use tokio::{sync::watch, task::JoinHandle};
-use tracing::{debug, info, warn};
+use tracing::{info, info_span};
 
+use super::machine::State;
 use crate::{
     config::{Config, TrackEntry, VrrpInstance, VrrpScript},
-    health::{
-        Outcome,
-        misc::{self, MiscSpec},
-    },
+    notify::VrrpState,
+    process::{self, run_shell},
 };
 
 /// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
@@ -30,19 +29,6 @@ pub struct ScriptTracker {
 impl Drop for ScriptTracker {
     fn drop(&mut self) {
         self.task.abort();
-    }
-}
-
-/// Runs `sh -c command` as `user` with `health::misc`'s runner: its own process group,
-/// killed as a group after `timeout`. Returns whether it exited 0.
-pub async fn run_script(command: &str, timeout: Duration, user: Option<&str>) -> bool {
-    let spec = MiscSpec::shell(command, timeout, user);
-    match misc::check(&spec).await {
-        Outcome::Success { .. } => true,
-        Outcome::Failure { reason } => {
-            debug!(command, %reason, "script failed");
-            false
-        }
     }
 }
 
@@ -63,7 +49,7 @@ impl ScriptTracker {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let ok = run_script(&script.script, timeout, user.as_deref()).await;
+                let ok = run_shell(&script.script, timeout, user.as_deref()).await;
                 if ok {
                     ok_run += 1;
                     ko_run = 0;
@@ -165,15 +151,26 @@ pub fn combine(items: impl IntoIterator<Item = (Tracked, bool)>) -> (bool, i32) 
         .fold((false, 0), |(f, d), (f2, d2)| (f || f2, d + d2))
 }
 
-/// Runs the notify commands of `inst` for a transition to `state` (keepalived's names:
-/// MASTER, BACKUP, FAULT, STOP), in the background.
-pub fn notify(inst: &VrrpInstance, state: &str, priority: u8) {
+/// What an instance reports on entering `state`: the machine's Initialize is
+/// keepalived's STOP (the instance stopped).
+impl From<State> for VrrpState {
+    fn from(state: State) -> Self {
+        match state {
+            State::Initialize => Self::Stop,
+            State::Backup => Self::Backup,
+            State::Master => Self::Master,
+            State::Fault => Self::Fault,
+        }
+    }
+}
+
+/// Runs the notify commands of `inst` for a transition to `state`, in the background.
+pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8) {
     let specific = match state {
-        "MASTER" => inst.notify_master.as_deref(),
-        "BACKUP" => inst.notify_backup.as_deref(),
-        "FAULT" => inst.notify_fault.as_deref(),
-        "STOP" => inst.notify_stop.as_deref(),
-        _ => None,
+        VrrpState::Master => inst.notify_master.as_deref(),
+        VrrpState::Backup => inst.notify_backup.as_deref(),
+        VrrpState::Fault => inst.notify_fault.as_deref(),
+        VrrpState::Stop => inst.notify_stop.as_deref(),
     };
     let mut commands: Vec<String> = specific.map(str::to_string).into_iter().collect();
     if let Some(generic) = &inst.notify {
@@ -183,14 +180,10 @@ pub fn notify(inst: &VrrpInstance, state: &str, priority: u8) {
             inst.name
         ));
     }
+    let _instance = info_span!("notify", instance = %inst.name).entered();
     for command in commands {
-        let instance = inst.name.clone();
-        tokio::spawn(async move {
-            info!(%instance, %command, "notify");
-            if !run_script(&command, Duration::from_secs(60), None).await {
-                warn!(%instance, %command, "notify command failed");
-            }
-        });
+        info!(%command, "notify");
+        process::spawn_notify(command);
     }
 }
 
@@ -224,25 +217,11 @@ mod tests {
         assert_eq!(combine(all), (false, -10));
     }
 
-    #[tokio::test]
-    async fn scripts_report_success_and_time_out_as_a_group() {
-        assert!(run_script("exit 0", Duration::from_secs(5), None).await);
-        assert!(!run_script("exit 3", Duration::from_secs(5), None).await);
-        let marker = std::env::temp_dir().join(format!("xlb-track-{}", std::process::id()));
-        let cmd = format!("(sleep 30; touch {}) & sleep 30", marker.display());
-        let t = std::time::Instant::now();
-        assert!(!run_script(&cmd, Duration::from_millis(200), None).await);
-        assert!(t.elapsed() < Duration::from_secs(5));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        assert!(!marker.exists());
-        // The background grandchild was in the group: it is gone, not orphaned.
-        let out = std::process::Command::new("pgrep")
-            .args(["-f", &format!("touch {}", marker.display())])
-            .output()
-            .unwrap();
-        assert!(
-            out.stdout.is_empty(),
-            "a grandchild survived the group kill"
-        );
+    #[test]
+    fn a_stopped_machine_reports_keepalived_s_stop() {
+        assert_eq!(VrrpState::from(State::Initialize).to_string(), "STOP");
+        assert_eq!(VrrpState::from(State::Master).to_string(), "MASTER");
+        assert_eq!(VrrpState::from(State::Backup).to_string(), "BACKUP");
+        assert_eq!(VrrpState::from(State::Fault).to_string(), "FAULT");
     }
 }
