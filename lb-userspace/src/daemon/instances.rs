@@ -154,3 +154,19 @@ impl Instances {
         Some(batch)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_ends_when_its_last_instance_has_stopped() {
+        let mut i = Instances::new(Gate(mpsc::channel(1).0), StatusBoard::default());
+        i.stopping = vec!["VI_1".into(), "VI_2".into()];
+        assert_eq!(i.stopped("VI_2"), None);
+        assert!(i.stopping());
+        assert_eq!(i.stopped("VI_9"), None, "not stopping");
+        assert_eq!(i.stopped("VI_1"), Some(vec!["VI_2".into(), "VI_1".into()]));
+        assert!(!i.stopping());
+    }
+}

@@ -12,13 +12,15 @@
 //!
 //! The rest, by responsibility: `desired` (the pure rules from observations to the wanted
 //! data-plane state), `neighbors` (where real servers are), `plane` (the XDP program and
-//! maps), `instances` (VRRP instances), `reload` (SIGHUP), `report` (notify commands and
-//! notifications), `state_file` (the status for `xlb status`).
+//! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
+//! `reload` (SIGHUP), `report` (notify commands and notifications), `state_file` (the
+//! status for `xlb status`).
 
 mod desired;
 mod event;
 mod instances;
 mod neighbors;
+mod phase;
 mod plane;
 mod reload;
 mod report;
@@ -43,6 +45,7 @@ use self::{
     event::{Event, Inputs},
     instances::Instances,
     neighbors::Neighbors,
+    phase::{AfterStops, Phase},
     plane::{Plane, PlaneError},
 };
 use crate::{
@@ -93,10 +96,8 @@ struct Daemon {
     /// The loop's own channel, for the inputs that start while it runs.
     events: mpsc::Sender<Event>,
     inputs: Inputs,
-    /// Resigning: only gate requests and stopped instances are served now.
-    shutting_down: bool,
-    /// A SIGHUP that came while a reload's instances were stopping, for when they have.
-    reload_waiting: bool,
+    /// Shutting down, restarting instances for a reload, or neither.
+    phase: Phase,
 }
 
 impl Daemon {
@@ -112,8 +113,7 @@ impl Daemon {
     /// Every event, in one place. Awaiting netlink or map I/O here is fine: the kernel
     /// answers without waiting on this loop.
     async fn handle(&mut self, event: Event) -> ControlFlow<()> {
-        if self.shutting_down && !matches!(event, Event::Gate(_) | Event::InstanceStopped(_)) {
-            // Only the resigning instances matter any more.
+        if !self.phase.admits(&event) {
             return ControlFlow::Continue(());
         }
         match event {
@@ -126,8 +126,6 @@ impl Daemon {
                     return ControlFlow::Break(());
                 }
             }
-            // One reload at a time: this one follows once the last one's stops are done.
-            Event::Reload if self.instances.stopping() => self.reload_waiting = true,
             Event::Reload => self.reload().await,
             Event::Gate(req) => self.on_gate(req).await,
             Event::InstanceStopped(name) => return self.on_instance_stopped(&name).await,
@@ -152,7 +150,7 @@ impl Daemon {
     /// services switched off) so the backup takes over within its skew time. Returns
     /// how many instances were running.
     fn resign(&mut self) -> usize {
-        self.shutting_down = true;
+        self.phase.shut_down();
         self.instances.stop_all(&self.events)
     }
 
@@ -180,12 +178,14 @@ impl Daemon {
         }
         self.write_state();
         self.sync().await;
-        if self.shutting_down {
-            return ControlFlow::Break(());
-        }
-        self.finish_reload().await;
-        if std::mem::take(&mut self.reload_waiting) {
-            self.reload().await;
+        match self.phase.stops_done() {
+            AfterStops::Exit => return ControlFlow::Break(()),
+            AfterStops::FinishReload { then_reload } => {
+                self.finish_reload().await;
+                if then_reload {
+                    self.reload().await;
+                }
+            }
         }
         ControlFlow::Continue(())
     }
@@ -330,8 +330,7 @@ pub async fn run(
         notifier: Notifier::running(),
         events: events.clone(),
         inputs,
-        shutting_down: false,
-        reload_waiting: false,
+        phase: Phase::default(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();

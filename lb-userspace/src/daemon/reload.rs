@@ -34,6 +34,7 @@ impl Daemon {
         if outdated.is_empty() {
             self.finish_reload().await;
         } else {
+            self.phase.restart();
             self.instances.stop(outdated, &self.events);
         }
     }
