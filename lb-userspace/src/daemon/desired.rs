@@ -54,6 +54,22 @@ fn real_key(vs: &VirtualServer, ip: IpAddr, port: u16) -> RealKey {
     }
 }
 
+/// The virtual service of `key` in `config`.
+fn service_of<'c>(config: &'c Config, key: &RealKey) -> Option<&'c VirtualServer> {
+    config
+        .virtual_server
+        .iter()
+        .find(|vs| vs.ip == key.vip && vs.port == key.vport && vs.protocol == key.protocol)
+}
+
+/// The real server `key` names in `config`, if it still has it.
+pub fn real_server<'c>(config: &'c Config, key: &RealKey) -> Option<&'c RealServerConfig> {
+    service_of(config, key)?
+        .real_server
+        .iter()
+        .find(|r| r.ip == key.rip && r.port == key.rport)
+}
+
 /// A change of a service's quorum worth announcing (quorum_up / quorum_down, logs,
 /// notifications).
 #[derive(Debug, PartialEq)]
@@ -102,10 +118,8 @@ impl Observations {
     pub fn check_targets(&self, config: &Config, all: &[Target]) -> Vec<Target> {
         all.iter()
             .filter(|t| {
-                let vs = config.virtual_server.iter().find(|v| {
-                    v.ip == t.key.vip && v.port == t.key.vport && v.protocol == t.key.protocol
-                });
-                vs.is_none_or(|vs| !vs.ha_suspend || self.forwards(config, vs))
+                service_of(config, &t.key)
+                    .is_none_or(|vs| !vs.ha_suspend || self.forwards(config, vs))
             })
             .cloned()
             .collect()

@@ -192,18 +192,7 @@ impl Daemon {
 
     /// A checker's verdict: notify_up / notify_down, then the quorum and the data plane.
     async fn on_verdict(&mut self, v: Verdict) {
-        let real_server = self
-            .config
-            .virtual_server
-            .iter()
-            .find(|vs| {
-                vs.ip == v.key.vip && vs.port == v.key.vport && vs.protocol == v.key.protocol
-            })
-            .and_then(|vs| {
-                vs.real_server
-                    .iter()
-                    .find(|r| r.ip == v.key.rip && r.port == v.key.rport)
-            });
+        let real_server = desired::real_server(&self.config, &v.key);
         report::verdict(&v, real_server, &self.notifier);
         self.observed.record_verdict(&v);
         self.update_quorum();

@@ -386,3 +386,21 @@ fn omega_runs_down_notifiers_of_live_servers_and_quorum_down_if_held() {
     news(&mut o, &cfg);
     assert_eq!(o.omega_commands(&cfg), Vec::<&str>::new(), "without omega");
 }
+
+#[test]
+fn a_verdict_names_its_real_server_while_the_config_has_it() {
+    let cfg = service("", &real("198.18.0.21", "weight = 3"));
+    assert_eq!(
+        real_server(&cfg, &key("198.18.0.21")).map(|r| r.weight),
+        Some(3)
+    );
+    assert!(
+        real_server(&cfg, &key("198.18.0.22")).is_none(),
+        "removed by a reload"
+    );
+    let other_port = RealKey {
+        vport: 81,
+        ..key("198.18.0.21")
+    };
+    assert!(real_server(&cfg, &other_port).is_none(), "another service");
+}
