@@ -16,6 +16,7 @@ use crate::{health::Verdict, netlink::NeighborEvent, vrrp::instance::GateRequest
 /// Events waiting for the loop; a source with an event to post waits when full.
 pub const QUEUE: usize = 256;
 
+/// One input of the daemon; see the module documentation.
 pub enum Event {
     /// SIGHUP: load the config again and apply the difference.
     Reload,

@@ -1,9 +1,9 @@
 //! `xlb run`: the daemon. It owns the desired state and drives the data plane to it.
 //!
-//! Every input becomes an [`Event`] on one channel (`event`): signals, the caller's
+//! Every input becomes an `Event` on one channel (`event`): signals, the caller's
 //! shutdown future, gate requests of VRRP instances, instances that stopped, neighbour
 //! changes, timer ticks, health verdicts. One loop takes them one at a time and
-//! [`Daemon::handle`] matches each. Handlers never wait for another task of ours: a
+//! `Daemon::handle` matches each. Handlers never wait for another task of ours: a
 //! stopping instance resigns in a task of its own and its end arrives as an event, so gate
 //! requests are served meanwhile. Shutdown is a phase of the same loop: resign every
 //! instance, serve their last gate requests until each has stopped, then leave the loop,
