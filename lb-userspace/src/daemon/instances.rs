@@ -1,0 +1,172 @@
+//! The VRRP instances the daemon runs: started from the config, kept, given new notify
+//! settings or stopped by a reload, resigned on shutdown. A stop runs as a task of its own
+//! that posts [`Event::InstanceStopped`]: the stopping instance waits for its services to
+//! be switched off, so the daemon must go on serving its gate requests meanwhile.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use rtnetlink::Handle;
+use tokio::sync::mpsc;
+use tracing::info;
+
+use super::event::{self, Event};
+use crate::{
+    config::Config,
+    notify::Notifier,
+    vrrp::{
+        self,
+        instance::{Gate, Instance, StatusBoard},
+        track::ScriptTracker,
+    },
+};
+
+pub struct Instances {
+    running: Vec<Instance>,
+    /// `vrrp_script` trackers, shared by the instances that track them.
+    scripts: HashMap<String, ScriptTracker>,
+    /// The batch being stopped: names whose task still runs, names whose task ended.
+    stopping: Vec<String>,
+    stopped: Vec<String>,
+    gate: Gate,
+    board: StatusBoard,
+}
+
+impl Instances {
+    pub fn new(gate: Gate, board: StatusBoard) -> Self {
+        Self {
+            running: Vec::new(),
+            scripts: HashMap::new(),
+            stopping: Vec::new(),
+            stopped: Vec::new(),
+            gate,
+            board,
+        }
+    }
+
+    /// Every instance's status, shared with the instances.
+    pub fn board(&self) -> &StatusBoard {
+        &self.board
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Whether stops are under way (their [`Event::InstanceStopped`] are to come).
+    pub fn stopping(&self) -> bool {
+        !self.stopping.is_empty()
+    }
+
+    /// Starts every instance of `config` that is not running.
+    pub async fn start(
+        &mut self,
+        config: &Config,
+        handle: &Handle,
+        notifier: &Notifier,
+    ) -> Result<()> {
+        // Trackers are shared by instances; new scripts start, existing ones go on.
+        for (name, tracker) in vrrp::track::spawn_trackers(config) {
+            self.scripts.entry(name).or_insert(tracker);
+        }
+        for spec in vrrp::instance::specs(config) {
+            if self.running.iter().any(|i| i.name == spec.name) {
+                continue;
+            }
+            let verdicts = self
+                .scripts
+                .iter()
+                .map(|(name, t)| (name.clone(), t.verdict.clone()))
+                .collect();
+            // On the VRRP thread, where the instance's socket and timers must live. This
+            // awaits only the socket's setup there (netlink, bind), never a gate answer,
+            // so it cannot wait on the loop that is awaiting it.
+            let inst = vrrp::instance::runtime()
+                .spawn(vrrp::instance::spawn(
+                    spec,
+                    handle.clone(),
+                    self.gate.clone(),
+                    verdicts,
+                    self.board.clone(),
+                    notifier.clone(),
+                ))
+                .await
+                .context("VRRP instance task")??;
+            self.running.push(inst);
+        }
+        Ok(())
+    }
+
+    /// For a reload to `config`: unchanged instances keep running and keep their state,
+    /// and so do instances whose notify settings alone changed (they take the new ones in
+    /// place). The others (changed or removed) are returned, for [`Instances::stop`].
+    pub fn outdated_by(&mut self, config: &Config) -> Vec<Instance> {
+        let specs = vrrp::instance::specs(config);
+        let mut keep = Vec::new();
+        let mut outdated = Vec::new();
+        for mut i in std::mem::take(&mut self.running) {
+            if specs.contains(&i.spec) {
+                keep.push(i);
+            } else if let Some(s) = specs.iter().find(|s| s.same_but_notify(&i.spec)) {
+                info!(instance = %i.name, "notify settings changed: applied without a restart");
+                i.renotify(s.clone());
+                keep.push(i);
+            } else {
+                outdated.push(i);
+            }
+        }
+        self.running = keep;
+        outdated
+    }
+
+    /// Stops every running instance; returns how many.
+    pub fn stop_all(&mut self, events: &mpsc::Sender<Event>) -> usize {
+        let all = std::mem::take(&mut self.running);
+        let count = all.len();
+        self.stop(all, events);
+        count
+    }
+
+    /// Starts stopping `instances`: each resigns in a task of its own, which posts
+    /// [`Event::InstanceStopped`] when it has ended.
+    pub fn stop(&mut self, instances: Vec<Instance>, events: &mpsc::Sender<Event>) {
+        for i in instances {
+            self.stopping.push(i.name.clone());
+            let name = i.name.clone();
+            event::when_done(events, i.stop(), Event::InstanceStopped(name));
+        }
+    }
+
+    /// An instance's stop task ended. Once the whole batch has, returns its names (their
+    /// status is then off the board).
+    pub fn stopped(&mut self, name: &str) -> Option<Vec<String>> {
+        let at = self.stopping.iter().position(|n| n == name)?;
+        self.stopped.push(self.stopping.swap_remove(at));
+        if !self.stopping.is_empty() {
+            return None;
+        }
+        let batch = std::mem::take(&mut self.stopped);
+        if let Ok(mut board) = self.board.lock() {
+            for n in &batch {
+                board.remove(n);
+            }
+        }
+        Some(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_ends_when_its_last_instance_has_stopped() {
+        let mut i = Instances::new(Gate(mpsc::channel(1).0), StatusBoard::default());
+        i.stopping = vec!["VI_1".into(), "VI_2".into()];
+        assert_eq!(i.stopped("VI_2"), None);
+        assert!(i.stopping());
+        assert_eq!(i.stopped("VI_9"), None, "not stopping");
+        assert_eq!(i.stopped("VI_1"), Some(vec!["VI_2".into(), "VI_1".into()]));
+        assert!(!i.stopping());
+    }
+}

@@ -1,0 +1,260 @@
+//! Where the real servers are: the interface each is reached through and its MAC, asked
+//! of the kernel (routes, neighbour table) and kept current from neighbour events, retries
+//! for the unresolved and periodic refreshes of the resolved.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    time::Duration,
+};
+
+use lb_common::Mac;
+use rtnetlink::Handle;
+use tracing::{info, warn};
+
+use crate::{
+    config::Config,
+    netlink::{self, NeighborError, NeighborEvent},
+};
+
+/// What the kernel told us about one real server's link-layer location.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    pub ifindex: u32,
+    pub mac: Option<[u8; 6]>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocateError {
+    /// A real server the director cannot reach on a link of its own (DR needs one).
+    #[error("real server {ip}")]
+    Unreachable {
+        ip: IpAddr,
+        #[source]
+        source: NeighborError,
+    },
+    #[error(transparent)]
+    Netlink(#[from] NeighborError),
+}
+
+/// Every real server and sorry server of the config, by address.
+#[derive(Default)]
+pub struct Neighbors {
+    table: HashMap<IpAddr, Neighbor>,
+}
+
+impl Neighbors {
+    pub fn table(&self) -> &HashMap<IpAddr, Neighbor> {
+        &self.table
+    }
+
+    /// Finds the interface of every real server of `config` (refusing ones that are not
+    /// on-link), forgets the others, and asks the kernel for the MACs it does not know yet.
+    pub async fn locate(&mut self, handle: &Handle, config: &Config) -> Result<(), LocateError> {
+        let mut ips: Vec<IpAddr> = config
+            .virtual_server
+            .iter()
+            .flat_map(|vs| {
+                vs.real_server
+                    .iter()
+                    .map(|r| r.ip)
+                    .chain(vs.sorry_server.as_ref().map(|s| s.ip))
+            })
+            .collect();
+        ips.sort();
+        ips.dedup();
+        self.table.retain(|ip, _| ips.contains(ip));
+        for ip in ips {
+            if self.table.contains_key(&ip) {
+                continue;
+            }
+            let link = netlink::route_to(handle, ip)
+                .await
+                .map_err(|source| LocateError::Unreachable { ip, source })?;
+            let mac = netlink::lookup(handle, link.ifindex, ip).await?;
+            if mac.is_none() {
+                netlink::resolve(handle, link.ifindex, ip).await?;
+            }
+            self.table.insert(
+                ip,
+                Neighbor {
+                    ifindex: link.ifindex,
+                    mac,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Start-up: gives ARP / NDP up to `patience` so the first sync already has the MACs,
+    /// then names the servers still unresolved.
+    pub async fn wait_for_macs(
+        &mut self,
+        handle: &Handle,
+        patience: Duration,
+    ) -> Result<(), NeighborError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        while self.table.values().any(|n| n.mac.is_none()) && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.poll_unresolved(handle, false).await?;
+        }
+        for (ip, n) in &self.table {
+            if n.mac.is_none() {
+                warn!(real_server = %ip, "MAC unknown: no new flows go to it until it answers ARP/NDP");
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads the neighbour table for unresolved real servers, asking the kernel to
+    /// resolve them again when `trigger`; true if any changed.
+    pub async fn poll_unresolved(
+        &mut self,
+        handle: &Handle,
+        trigger: bool,
+    ) -> Result<bool, NeighborError> {
+        let mut changed = false;
+        let pending: Vec<(IpAddr, u32)> = self
+            .table
+            .iter()
+            .filter(|(_, n)| n.mac.is_none())
+            .map(|(ip, n)| (*ip, n.ifindex))
+            .collect();
+        for (ip, ifindex) in pending {
+            if let Some(mac) = netlink::lookup(handle, ifindex, ip).await? {
+                info!(real_server = %ip, mac = %Mac(&mac), "resolved");
+                self.table.insert(
+                    ip,
+                    Neighbor {
+                        ifindex,
+                        mac: Some(mac),
+                    },
+                );
+                changed = true;
+            } else if trigger {
+                netlink::resolve(handle, ifindex, ip).await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Asks the kernel to confirm every known entry, so a changed MAC is noticed even when
+    /// no neighbour event arrives (XDP traffic does not confirm neighbour entries).
+    pub async fn refresh(&self, handle: &Handle) {
+        for (ip, n) in &self.table {
+            if let Err(e) = netlink::resolve(handle, n.ifindex, *ip).await {
+                warn!(real_server = %ip, error = %e, "neighbour refresh failed");
+            }
+        }
+    }
+
+    /// Applies a neighbour event; true if a MAC the data plane uses changed.
+    pub fn on_event(&mut self, ev: NeighborEvent) -> bool {
+        let Some(n) = self.table.get_mut(&ev.addr) else {
+            return false;
+        };
+        if n.ifindex != ev.ifindex {
+            return false;
+        }
+        match ev.mac {
+            Some(mac) if n.mac != Some(mac) => {
+                info!(real_server = %ev.addr, mac = %Mac(&mac), "neighbour changed");
+                n.mac = Some(mac);
+                true
+            }
+            // Gone or failed: keep forwarding to the last MAC we knew (the server may only
+            // have been idle); the next refresh asks again.
+            _ => false,
+        }
+    }
+
+    /// The MAC of every interface a real server is reached through: the source MAC of
+    /// forwarded frames.
+    pub async fn interface_macs(
+        &self,
+        handle: &Handle,
+    ) -> Result<BTreeMap<u32, [u8; 6]>, NeighborError> {
+        let mut ifaces = BTreeMap::new();
+        for n in self.table.values() {
+            if let std::collections::btree_map::Entry::Vacant(e) = ifaces.entry(n.ifindex) {
+                e.insert(netlink::link_mac(handle, n.ifindex).await?);
+            }
+        }
+        Ok(ifaces)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn table(entries: &[(&str, u32, Option<[u8; 6]>)]) -> Neighbors {
+        Neighbors {
+            table: entries
+                .iter()
+                .map(|(a, ifindex, mac)| {
+                    (
+                        ip(a),
+                        Neighbor {
+                            ifindex: *ifindex,
+                            mac: *mac,
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+
+    fn event(addr: &str, ifindex: u32, mac: Option<[u8; 6]>) -> NeighborEvent {
+        NeighborEvent {
+            ifindex,
+            addr: ip(addr),
+            mac,
+        }
+    }
+
+    #[test]
+    fn a_new_mac_on_the_servers_interface_is_taken() {
+        let mut n = table(&[("198.18.0.21", 3, Some(MAC_A))]);
+        assert!(n.on_event(event("198.18.0.21", 3, Some(MAC_B))));
+        assert_eq!(n.table()[&ip("198.18.0.21")].mac, Some(MAC_B));
+        assert!(
+            !n.on_event(event("198.18.0.21", 3, Some(MAC_B))),
+            "same MAC again"
+        );
+    }
+
+    #[test]
+    fn a_first_mac_resolves_the_server() {
+        let mut n = table(&[("198.18.0.21", 3, None)]);
+        assert!(n.on_event(event("198.18.0.21", 3, Some(MAC_A))));
+        assert_eq!(n.table()[&ip("198.18.0.21")].mac, Some(MAC_A));
+    }
+
+    #[test]
+    fn other_interfaces_strangers_and_failures_change_nothing() {
+        let mut n = table(&[("198.18.0.21", 3, Some(MAC_A))]);
+        assert!(
+            !n.on_event(event("198.18.0.21", 4, Some(MAC_B))),
+            "other link"
+        );
+        assert!(
+            !n.on_event(event("198.18.0.99", 3, Some(MAC_B))),
+            "not a server"
+        );
+        assert!(!n.on_event(event("198.18.0.21", 3, None)), "entry gone");
+        assert_eq!(
+            n.table()[&ip("198.18.0.21")].mac,
+            Some(MAC_A),
+            "last MAC kept"
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! The data plane as the daemon drives it: the XDP program and its maps, loaded over
+//! what an earlier run pinned, attached to the services' interfaces, loaded again when
+//! `lvs_timeouts` change, and synced to the desired state.
+
+use std::{collections::BTreeMap, net::IpAddr, path::Path};
+
+use rtnetlink::Handle;
+use tracing::{info, warn};
+
+use crate::{
+    config::{Config, GlobalDefs},
+    dataplane::{
+        AttachMode, ConnTableOptions, DataPlane, DataPlaneError,
+        sync::{DesiredService, MapSync, SyncError},
+    },
+    netlink::{self, NeighborError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaneError {
+    #[error("virtual server {ip}:{port} has no interface")]
+    NoInterface { ip: IpAddr, port: u16 },
+    #[error(transparent)]
+    DataPlane(#[from] DataPlaneError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    #[error(transparent)]
+    Netlink(#[from] NeighborError),
+}
+
+/// The XDP program and the maps, present when the config has virtual servers.
+pub struct Plane {
+    dataplane: DataPlane,
+    sync: MapSync,
+}
+
+fn table_options(g: &GlobalDefs) -> ConnTableOptions {
+    ConnTableOptions {
+        conn_slots: g.connection_table_size,
+        timeouts: g.lvs_timeouts.to_ticks(),
+    }
+}
+
+/// The interfaces the virtual services of `config` need, each once.
+pub fn interfaces(config: &Config) -> Result<Vec<String>, PlaneError> {
+    let mut wanted: Vec<String> = Vec::new();
+    for vs in &config.virtual_server {
+        let name = vs
+            .resolved_interface(config)
+            .ok_or(PlaneError::NoInterface {
+                ip: vs.ip,
+                port: vs.port,
+            })?
+            .to_string();
+        if !wanted.contains(&name) {
+            wanted.push(name);
+        }
+    }
+    Ok(wanted)
+}
+
+impl Plane {
+    /// Loads the program over the maps pinned at `pin_path`, adopting the services an
+    /// earlier run left there. The flag says whether the maps were fresh (no services).
+    pub fn load(pin_path: &Path, g: &GlobalDefs) -> Result<(Plane, bool), PlaneError> {
+        let (dataplane, maps) = DataPlane::load_with(pin_path, table_options(g))?;
+        let sync = MapSync::adopt(maps)?;
+        let fresh = sync.service_count() == 0;
+        if !fresh {
+            info!(
+                services = sync.service_count(),
+                pin_path = %pin_path.display(),
+                "adopted the pinned data plane"
+            );
+        }
+        Ok((Plane { dataplane, sync }, fresh))
+    }
+
+    /// Attaches to each of `interfaces` not attached yet.
+    pub async fn attach(
+        &mut self,
+        handle: &Handle,
+        interfaces: Vec<String>,
+        mode: AttachMode,
+    ) -> Result<(), PlaneError> {
+        for name in interfaces {
+            if self.dataplane.attached().any(|(n, _)| n == name.as_str()) {
+                continue;
+            }
+            let ifindex = netlink::ifindex(handle, &name).await?;
+            let adopted = self.dataplane.attach(&name, ifindex, mode)?;
+            match mode {
+                AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
+                AttachMode::Generic => warn!(
+                    interface = %name,
+                    adopted,
+                    "XDP attached in GENERIC mode: about half the speed of native"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a reload from `was` to `now`: `lvs_timeouts` are constants of the loaded
+    /// program, so a change loads the program again over the same pinned maps; attaching
+    /// then swaps it into the pinned links atomically, as a restarted daemon does. Tracked
+    /// flows stay.
+    pub fn reload_for_timeouts(
+        &mut self,
+        was: &GlobalDefs,
+        now: &GlobalDefs,
+    ) -> Result<(), PlaneError> {
+        if was.lvs_timeouts == now.lvs_timeouts {
+            // Loading the program again would say so itself (`DataPlane::load_with`).
+            if was.connection_table_size != now.connection_table_size {
+                warn!("connection_table_size applies once `xlb teardown` removes the tables");
+            }
+            return Ok(());
+        }
+        let pin_dir = self.dataplane.pin_dir().to_path_buf();
+        let (dataplane, _maps) = DataPlane::load_with(&pin_dir, table_options(now))?;
+        self.dataplane = dataplane;
+        let t = &now.lvs_timeouts;
+        info!(
+            tcp = t.tcp,
+            tcpfin = t.tcpfin,
+            udp = t.udp,
+            "lvs_timeouts changed: program reloaded"
+        );
+        Ok(())
+    }
+
+    /// Writes the interfaces' MACs and the services into the maps.
+    pub fn sync(
+        &mut self,
+        interface_macs: &BTreeMap<u32, [u8; 6]>,
+        desired: &[DesiredService],
+    ) -> Result<(), PlaneError> {
+        self.sync.apply_ifaces(interface_macs)?;
+        let report = self.sync.apply(desired)?;
+        info!(?report, "data plane synced");
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! The status file: every VRRP instance's status as JSON, for `xlb status` (which may run
+//! as another process) to read.
+
+use std::path::{Path, PathBuf};
+
+use crate::vrrp::instance::{InstanceStatus, StatusBoard};
+
+/// The status file of the daemon whose maps are pinned at `pin_path`: one per pin path,
+/// so several directors on one host (labs) do not share one.
+pub fn default_state_file(pin_path: &Path) -> PathBuf {
+    let name = pin_path
+        .to_string_lossy()
+        .trim_matches('/')
+        .replace('/', "_");
+    PathBuf::from("/run/xlb").join(format!("{name}.status.json"))
+}
+
+/// Writes `board` to `path` atomically: a reader never sees half. Best effort: the next
+/// publish tick writes it again.
+pub fn write(path: &Path, board: &StatusBoard) {
+    let Ok(board) = board.lock() else { return };
+    let instances: Vec<&InstanceStatus> = board.values().collect();
+    let Ok(text) = serde_json::to_string_pretty(&instances) else {
+        return;
+    };
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, path);
+    }
+}
+
+/// On shutdown: no daemon, no status.
+pub fn remove(path: &Path) {
+    let _ = std::fs::remove_file(path);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_file_per_pin_path() {
+        assert_eq!(
+            default_state_file(Path::new("/sys/fs/bpf/xlb")),
+            Path::new("/run/xlb/sys_fs_bpf_xlb.status.json")
+        );
+        assert_ne!(
+            default_state_file(Path::new("/sys/fs/bpf/xlb-a")),
+            default_state_file(Path::new("/sys/fs/bpf/xlb-b"))
+        );
+    }
+}
