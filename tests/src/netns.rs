@@ -10,10 +10,46 @@ use std::{
     os::fd::AsRawFd,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::atomic::{AtomicBool, Ordering},
     time::{Duration, Instant},
 };
 
-use crate::PinDir;
+use crate::{PinDir, xdp_pass};
+
+/// How long [`Lab::kill`] waits for a signalled process before it sends SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGINT, SIGTERM and SIGHUP end the lab's waits (they panic with "interrupted")
+/// instead of the process, so that the labs' Drop still cleans up. For drivers (the demo);
+/// the tests leave signals alone.
+pub fn stop_on_signals() {
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic (async-signal-safe); the struct is
+        // fully initialised (zeroed, empty mask) before the call.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(signal, &action, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether a signal caught by [`stop_on_signals`] asked the process to stop.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Panics with "interrupted" once a caught signal asked to stop: waits call it each round.
+pub fn check_interrupted() {
+    assert!(!interrupted(), "interrupted");
+}
 
 /// The xlb binary under test (`cargo xtask test` sets XLB_BIN).
 pub fn xlb_bin() -> PathBuf {
@@ -48,7 +84,8 @@ pub struct Lab {
     pub tmp: PathBuf,
 }
 
-fn run_ok(cmd: &mut Command) -> String {
+/// Runs `cmd` to completion and returns its stdout; panics, with its output, on failure.
+pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
@@ -62,14 +99,21 @@ fn run_ok(cmd: &mut Command) -> String {
 }
 
 impl Lab {
+    /// A lab whose names carry `tag` and this process's PID, so that concurrent runs never
+    /// collide.
     pub fn new(tag: &str) -> Self {
-        let prefix = format!("xlb{tag}{}", std::process::id());
-        let tmp = std::env::temp_dir().join(&prefix);
+        Self::named(&format!("xlb{tag}{}", std::process::id()), PinDir::new(tag))
+    }
+
+    /// A lab with fixed names (the demo's, which a user can type): namespaces
+    /// `<prefix>-<short>`, logs in the temporary directory `<prefix>`, pins in `pins`.
+    pub fn named(prefix: &str, pins: PinDir) -> Self {
+        let tmp = std::env::temp_dir().join(prefix);
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).expect("temp dir");
         Self {
-            pins: PinDir::new(tag),
-            prefix,
+            pins,
+            prefix: prefix.to_string(),
             namespaces: Vec::new(),
             children: Vec::new(),
             tmp,
@@ -106,7 +150,7 @@ impl Lab {
 
     /// Starts a long-running process; it is killed (by PID) when the lab drops.
     pub fn spawn(&mut self, label: &str, mut cmd: Command) -> u32 {
-        let log = File::create(self.tmp.join(format!("{label}.log"))).expect("log file");
+        let log = File::create(self.log_path(label)).expect("log file");
         let child = cmd
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -118,8 +162,13 @@ impl Lab {
         pid
     }
 
+    /// Where the output of the process started as `label` goes.
+    pub fn log_path(&self, label: &str) -> PathBuf {
+        self.tmp.join(format!("{label}.log"))
+    }
+
     pub fn log(&self, label: &str) -> String {
-        std::fs::read_to_string(self.tmp.join(format!("{label}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.log_path(label)).unwrap_or_default()
     }
 
     /// Waits until the log of `label` contains `needle`.
@@ -142,12 +191,14 @@ impl Lab {
                 "{label} did not log {needle:?} within {timeout:?}:\n{}",
                 self.log(label)
             );
+            check_interrupted();
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
-    /// Sends `signal` to a process this lab started and reaps it.
-    pub fn kill(&mut self, label: &str, signal: i32) {
+    /// Sends `signal` to a process this lab started and reaps it (with SIGKILL if it has
+    /// not exited after a grace period); returns its PID.
+    pub fn kill(&mut self, label: &str, signal: i32) -> u32 {
         let pos = self
             .children
             .iter()
@@ -156,7 +207,18 @@ impl Lab {
         let (_, mut child) = self.children.remove(pos);
         // SAFETY: a PID of a child we have not reaped yet.
         unsafe { libc::kill(child.id() as i32, signal) };
+        let deadline = Instant::now() + KILL_GRACE;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
         let _ = child.wait();
+        child.id()
+    }
+
+    /// Whether the lab still holds a process started as `label` (not killed yet).
+    pub fn has_process(&self, label: &str) -> bool {
+        self.children.iter().any(|(l, _)| l == label)
     }
 
     /// Creates the bridge `br0` in namespace `switch`.
@@ -186,17 +248,28 @@ impl Lab {
 
     /// Runs `f` on a thread inside namespace `short` (sockets it opens live there).
     pub fn within<T: Send>(&self, short: &str, f: impl FnOnce() -> T + Send) -> T {
-        let ns = File::open(format!("/run/netns/{}", self.ns(short))).expect("netns file");
+        let ns = self.netns_file(short);
         std::thread::scope(|s| {
             s.spawn(move || {
-                // SAFETY: setns on this thread only, with an fd we own.
-                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                enter(&ns).expect("setns");
                 f()
             })
             .join()
             .expect("lab thread panicked")
         })
+    }
+
+    /// The file of namespace `short`, for a thread that [`enter`]s it later.
+    pub fn netns_file(&self, short: &str) -> File {
+        File::open(format!("/run/netns/{}", self.ns(short))).expect("netns file")
+    }
+
+    /// Attaches the pass-through XDP program to `port` of namespace `switch`, pinned at
+    /// `pin` (see [`xdp_pass`]).
+    pub fn pass_xdp(&self, switch: &str, port: &str, pin: &Path) {
+        std::fs::create_dir_all(&self.pins.0).expect("pin dir");
+        self.within(switch, || xdp_pass::attach(port, pin))
+            .unwrap_or_else(|e| panic!("XDP pass on {port} of {switch}: {e}"));
     }
 
     /// An interface counter of namespace `short` (e.g. "eth0", "rx_bytes").
@@ -209,6 +282,16 @@ impl Lab {
         .parse()
         .expect("counter")
     }
+}
+
+/// Moves the calling thread into the network namespace `netns` (a [`Lab::netns_file`]);
+/// threads it starts afterwards are born there too. setns() changes only this thread.
+pub fn enter(netns: &File) -> std::io::Result<()> {
+    // SAFETY: setns on this thread only, with an fd we own.
+    if unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 impl Drop for Lab {
@@ -327,7 +410,7 @@ pub fn dr_lab(tag: &str, reals: usize) -> Lab {
                 &format!("{}/64 nodad", lab_real6(n)),
             ],
         );
-        let state = lab.tmp.join(format!("{short}-realserver.json"));
+        let state = realserver_state(&lab, &short);
         run_ok(
             lab.command(&short, &xlb)
                 .args([
@@ -347,9 +430,14 @@ pub fn dr_lab(tag: &str, reals: usize) -> Lab {
         lab.wait_log(&short, "listening", Duration::from_secs(10));
     }
     let pin = lab.pins.0.join("pass_dir");
-    std::fs::create_dir_all(&lab.pins.0).expect("pin dir");
-    xlb::lab::attach_xdp_pass(&lab.ns("sw"), "p-dir", &pin).expect("XDP pass on the switch port");
+    lab.pass_xdp("sw", "p-dir", &pin);
     lab
+}
+
+/// The state file of `xlb realserver setup` on real server `short` (what its teardown
+/// restores from).
+pub fn realserver_state(lab: &Lab, short: &str) -> PathBuf {
+    lab.tmp.join(format!("{short}-realserver.json"))
 }
 
 /// Writes the director's config for the DR lab: `services` is TOML for the
@@ -420,7 +508,11 @@ port = 80
 /// (198.18.0.3), and no VIP on either: VRRP moves it. Both switch ports run the XDP pass
 /// program.
 pub fn ha_lab(tag: &str, reals: usize) -> Lab {
-    let mut lab = Lab::new(tag);
+    build_ha_lab(Lab::new(tag), reals)
+}
+
+/// [`ha_lab`] built in `lab`, a fresh one (the demo's is [`Lab::named`]).
+pub fn build_ha_lab(mut lab: Lab, reals: usize) -> Lab {
     for short in ["sw", "client", "dir1", "dir2"] {
         lab.add_ns(short);
     }
@@ -433,7 +525,7 @@ pub fn ha_lab(tag: &str, reals: usize) -> Lab {
         let short = format!("rs{n}");
         lab.add_ns(&short);
         lab.plug("sw", &short, &[&format!("{}/24", lab_real(n))]);
-        let state = lab.tmp.join(format!("{short}-realserver.json"));
+        let state = realserver_state(&lab, &short);
         run_ok(
             lab.command(&short, &xlb)
                 .args(["realserver", "setup", "--vip", LAB_VIP, "--state-file"])
@@ -444,11 +536,9 @@ pub fn ha_lab(tag: &str, reals: usize) -> Lab {
         lab.spawn(&short, server);
         lab.wait_log(&short, "listening", Duration::from_secs(10));
     }
-    std::fs::create_dir_all(&lab.pins.0).expect("pin dir");
     for dir in ["dir1", "dir2"] {
         let pin = lab.pins.0.join(format!("pass_{dir}"));
-        xlb::lab::attach_xdp_pass(&lab.ns("sw"), &format!("p-{dir}"), &pin)
-            .expect("XDP pass on the switch port");
+        lab.pass_xdp("sw", &format!("p-{dir}"), &pin);
     }
     lab
 }
@@ -479,6 +569,7 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> (Option
             Instant::now() < deadline,
             "{what} did not happen within {timeout:?}; last seen: {seen}"
         );
+        check_interrupted();
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -503,6 +594,7 @@ pub fn wait_addr(lab: &Lab, ns: &str, addr: &str, present: bool, timeout: Durati
                 "did not leave"
             }
         );
+        check_interrupted();
         std::thread::sleep(Duration::from_millis(10));
     }
     start.elapsed()
