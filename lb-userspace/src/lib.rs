@@ -11,7 +11,6 @@
 //!   map sync, connection tables.
 //! - `netlink`: links, routes and neighbours through rtnetlink.
 //! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
-//! - `lab`: network-namespace helpers for the demo and the tests.
 
 pub mod cli;
 pub mod config;
@@ -19,7 +18,6 @@ pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod import;
-pub mod lab;
 pub mod netlink;
 pub mod notify;
 pub mod vrrp;
