@@ -6,7 +6,7 @@
 
 pub mod frames;
 pub mod netns;
-pub mod xdp_pass;
+mod xdp_pass;
 
 use std::{
     net::IpAddr,

@@ -72,7 +72,7 @@ pub struct Lab {
 }
 
 /// Runs `cmd` to completion and returns its stdout; panics, with its output, on failure.
-pub fn run_ok(cmd: &mut Command) -> String {
+fn run_ok(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
@@ -252,7 +252,7 @@ impl Lab {
     }
 
     /// Attaches the pass-through XDP program to `port` of namespace `switch`, pinned at
-    /// `pin` (see [`xdp_pass`]).
+    /// `pin` (see the `xdp_pass` module).
     pub fn pass_xdp(&self, switch: &str, port: &str, pin: &Path) {
         std::fs::create_dir_all(&self.pins.0).expect("pin dir");
         self.within(switch, || xdp_pass::attach(port, pin))
