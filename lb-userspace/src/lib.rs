@@ -13,7 +13,6 @@
 //! - `netlink`: links, routes and neighbours through rtnetlink.
 //! - `net`: socket helpers and the SMTP client shared by health checks and mail alerts.
 //! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
-//! - `lab`: network-namespace helpers for the demo and the tests.
 
 pub mod cli;
 pub mod config;
@@ -21,7 +20,6 @@ pub mod daemon;
 pub mod dataplane;
 pub mod health;
 pub mod import;
-pub mod lab;
 pub mod net;
 pub mod netlink;
 pub mod notify;

@@ -74,17 +74,6 @@ enum Command {
         #[command(subcommand)]
         action: RealServerAction,
     },
-    /// Lab helper (demo and tests): attach an XDP_PASS program to a veth in a network
-    /// namespace, so the veth delivers the director's XDP_TX frames; the link is pinned.
-    #[command(hide = true)]
-    LabXdpPass {
-        #[arg(long)]
-        netns: String,
-        #[arg(long)]
-        dev: String,
-        #[arg(long)]
-        pin: PathBuf,
-    },
 }
 
 #[derive(Subcommand)]
@@ -177,7 +166,6 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Teardown { pin_path } => daemon::teardown(&pin_path),
-        Command::LabXdpPass { netns, dev, pin } => xlb::lab::attach_xdp_pass(&netns, &dev, &pin),
         Command::Realserver { action } => match action {
             RealServerAction::Setup { vips, state_file } => {
                 realserver::setup(&vips, &realserver_options(state_file)).await

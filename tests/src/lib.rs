@@ -1,10 +1,12 @@
-//! Shared pieces of xlb's privileged tests: crafted frames, a data plane pinned in a
-//! private directory, and network-namespace labs that clean up after themselves.
+//! Shared pieces of xlb's privileged tests and of the drivers built on them (the demo,
+//! the benchmark): crafted frames, a data plane pinned in a private directory, and
+//! network-namespace labs that clean up after themselves.
 //!
 //! These tests need root and a kernel with XDP; run them with `cargo xtask test`.
 
 pub mod frames;
 pub mod netns;
+mod xdp_pass;
 
 use std::{
     net::IpAddr,

@@ -15,24 +15,20 @@
 //! driver cleans up after itself; if it dies anyway (Ctrl-C, a crash), this task removes
 //! what it left: namespaces and the processes inside them, pins, temporary directories.
 
-use std::{
-    ffi::OsString,
-    path::Path,
-    process::Command,
-    sync::atomic::{AtomicI32, Ordering},
-    time::Instant,
-};
+use std::{ffi::OsString, path::Path, process::Command, time::Instant};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::{
-    build::build_xlb,
+    build::{build_driver, build_xlb},
     setup::{Tools, setup},
-    util::{CommandFailed, display, is_root, output, step, target_dir, workspace_root},
+    util::{
+        CommandFailed, display, is_root, output, run_forwarding_signals, step, target_dir,
+        workspace_root,
+    },
 };
 
 const TASK: &str = "bench";
-const PACKAGE: &str = "integration-tests";
 const BIN: &str = "xlb-bench";
 
 pub struct BenchArgs {
@@ -60,13 +56,7 @@ pub fn bench_with(tools: &Tools, opts: &BenchArgs) -> Result<()> {
     let profile = if release { "release" } else { "debug" };
     let xlb = build_xlb(tools, release)?;
     step(TASK, format!("the benchmark driver {BIN} ({profile})"));
-    let mut cmd = tools.cargo();
-    cmd.args(["build", "--package", PACKAGE, "--bin", BIN]);
-    if release {
-        cmd.arg("--release");
-    }
-    crate::util::run(&mut cmd)?;
-    let driver = target_dir().join(profile).join(BIN);
+    let driver = build_driver(tools, BIN, release)?;
 
     // A quick run (as `cargo xtask test` makes) leaves the last full run's figures alone.
     let name = if opts.quick {
@@ -99,7 +89,8 @@ pub fn bench_with(tools: &Tools, opts: &BenchArgs) -> Result<()> {
         .args(&opts.args)
         .env("XLB_BIN", &xlb);
     println!("  $ {}", display(&cmd));
-    let status = run_guarded(&mut cmd)?;
+    // However the driver ended, remove what it may have left.
+    let status = run_forwarding_signals(&mut cmd, cleanup_after)?;
     let took = started.elapsed().as_secs_f64();
     if status.success() {
         step(
@@ -146,48 +137,6 @@ fn commit() -> String {
         }
         Err(_) => "unknown".into(),
     }
-}
-
-static CHILD: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward_signal(signal: libc::c_int) {
-    let pid = CHILD.load(Ordering::SeqCst);
-    if pid > 0 {
-        // SAFETY: kill is async-signal-safe; the PID is our child's.
-        unsafe { libc::kill(pid, signal) };
-    }
-}
-
-/// Runs the driver with SIGINT / SIGTERM / SIGHUP forwarded to it rather than ending this
-/// task, then removes whatever the driver left behind, however it ended.
-fn run_guarded(cmd: &mut Command) -> Result<std::process::ExitStatus> {
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("cannot start: {}", display(cmd)))?;
-    let pid = child.id();
-    CHILD.store(pid as i32, Ordering::SeqCst);
-    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-    let mut old: Vec<libc::sigaction> = Vec::new();
-    for signal in signals {
-        // SAFETY: installs a handler that only calls kill(2); the old action is kept.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction =
-                forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            let mut prev: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(signal, &action, &mut prev);
-            old.push(prev);
-        }
-    }
-    let status = child.wait();
-    CHILD.store(0, Ordering::SeqCst);
-    for (signal, prev) in signals.iter().zip(&old) {
-        // SAFETY: restores the action saved above.
-        unsafe { libc::sigaction(*signal, prev, std::ptr::null_mut()) };
-    }
-    cleanup_after(pid);
-    Ok(status?)
 }
 
 /// Removes what driver `pid` may have left: its namespaces (`xlbb<tag><pid>-<host>`) and

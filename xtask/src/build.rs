@@ -1,4 +1,5 @@
 //! `cargo xtask build [--release]`: setup, then the `xlb` binary with its embedded XDP object.
+//! Also the drivers of the tests crate that `demo` and `bench` run.
 
 use std::path::PathBuf;
 
@@ -32,4 +33,19 @@ pub fn build_xlb(tools: &Tools, release: bool) -> Result<PathBuf> {
     let xlb = target_dir().join(profile).join("xlb");
     step(TASK, format!("xlb is at {}", xlb.display()));
     Ok(xlb)
+}
+
+/// The crate of privileged tests, whose binaries drive the demo and the benchmark on its labs.
+pub const TESTS_PACKAGE: &str = "integration-tests";
+
+/// `cargo build -p integration-tests --bin BIN`; the binary's path.
+pub fn build_driver(tools: &Tools, bin: &str, release: bool) -> Result<PathBuf> {
+    let mut cmd = tools.cargo();
+    cmd.args(["build", "--package", TESTS_PACKAGE, "--bin", bin]);
+    if release {
+        cmd.arg("--release");
+    }
+    run(&mut cmd)?;
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir().join(profile).join(bin))
 }

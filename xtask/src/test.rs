@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use anyhow::{Result, bail};
 
 use crate::{
-    build::build_xlb,
+    build::{TESTS_PACKAGE, build_xlb},
     setup::setup,
     util::{is_root, run, step},
 };
@@ -15,7 +15,7 @@ use crate::{
 const TASK: &str = "test";
 
 /// The crate of privileged tests (network namespaces, real XDP): root, one test at a time.
-const PRIVILEGED: &str = "integration-tests";
+const PRIVILEGED: &str = TESTS_PACKAGE;
 
 pub fn test(args: &[OsString]) -> Result<()> {
     let tools = setup()?;
@@ -62,7 +62,7 @@ pub fn test(args: &[OsString]) -> Result<()> {
 
     // The README's first command must keep working: run it as part of the suite.
     step(TASK, "the demo (README's first command)");
-    crate::demo::demo()?;
+    crate::demo::demo_with(&tools)?;
 
     // Every benchmark scenario, briefly, so that the benchmark never rots. No thresholds:
     // it fails only if a scenario breaks, not if a figure is low.

@@ -6,6 +6,7 @@ use std::{
     os::unix::process::ExitStatusExt as _,
     path::{Path, PathBuf},
     process::{Command, ExitStatus, Output, Stdio},
+    sync::atomic::{AtomicI32, Ordering},
 };
 
 use anyhow::{Context as _, Result};
@@ -93,7 +94,8 @@ fn quote(s: &OsStr) -> String {
     }
 }
 
-fn check(cmd: &Command, status: ExitStatus) -> Result<()> {
+/// Fails with `cmd`'s exit code (or 128 + its signal) unless it succeeded.
+pub fn check(cmd: &Command, status: ExitStatus) -> Result<()> {
     if status.success() {
         return Ok(());
     }
@@ -132,6 +134,49 @@ pub fn output(cmd: &mut Command) -> Result<String> {
     }
     check(cmd, status)?;
     String::from_utf8(stdout).with_context(|| format!("output is not UTF-8: {}", display(cmd)))
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe; the PID is our child's.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Runs a driver of the tests crate (the demo, the benchmark) with SIGINT / SIGTERM /
+/// SIGHUP forwarded to it rather than ending this task, so that it can clean up; then
+/// calls `after` with its PID, however it ended.
+pub fn run_forwarding_signals(cmd: &mut Command, after: impl FnOnce(u32)) -> Result<ExitStatus> {
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start: {}", display(cmd)))?;
+    let pid = child.id();
+    CHILD.store(pid as i32, Ordering::SeqCst);
+    let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+    let mut old: Vec<libc::sigaction> = Vec::new();
+    for signal in signals {
+        // SAFETY: installs a handler that only calls kill(2); the old action is kept.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction =
+                forward_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            let mut prev: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, &action, &mut prev);
+            old.push(prev);
+        }
+    }
+    let status = child.wait();
+    CHILD.store(0, Ordering::SeqCst);
+    for (signal, prev) in signals.iter().zip(&old) {
+        // SAFETY: restores the action saved above.
+        unsafe { libc::sigaction(*signal, prev, std::ptr::null_mut()) };
+    }
+    after(pid);
+    Ok(status?)
 }
 
 /// Whether `program` is an executable file somewhere on PATH.
