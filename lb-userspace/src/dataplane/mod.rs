@@ -12,8 +12,10 @@
 pub mod arena;
 pub mod conns;
 pub mod mmap;
+pub mod plan;
 pub mod sched;
 pub mod sync;
+pub mod view;
 
 use std::{
     collections::BTreeMap,
