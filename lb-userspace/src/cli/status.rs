@@ -153,7 +153,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
     let connections = maps
         .conn_tables(false)?
-        .count_live(crate::dataplane::conns::now_ticks());
+        .count_live(crate::dataplane::conn_table::now_ticks());
     let conn_evictions = maps
         .conn_evictions
         .get(&0, 0)
