@@ -19,8 +19,8 @@ pub struct Maps {
     /// The scheduling-table arena, as memory.
     pub table: MappedArray<u32>,
     /// The connection tables: read them through [`Maps::conn_tables`].
-    pub conns4: MapData,
-    pub conns6: MapData,
+    conns4: MapData,
+    conns6: MapData,
     pub conn_evictions: PerCpuArray<MapData, u64>,
     pub persist: HashMap<MapData, PersistKey, PersistValue>,
     pub cursors: PerCpuArray<MapData, u32>,

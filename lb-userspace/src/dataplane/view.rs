@@ -70,7 +70,7 @@ impl Default for MapView {
 
 impl MapView {
     /// Empty maps whose table regions come from `arena`.
-    pub fn with_arena(arena: TableArena) -> Self {
+    pub(crate) fn with_arena(arena: TableArena) -> Self {
         Self {
             services: BTreeMap::new(),
             reals: BTreeMap::new(),

@@ -20,17 +20,17 @@ use lb_common::murmur3_32;
 use super::{Candidate, weights::gcd_all};
 
 /// Candidate `mh` table sizes: IPVS's list of primes, up to the largest prime below 2^16.
-pub const MH_PRIMES: [u32; 9] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
+const MH_PRIMES: [u32; 9] = [251, 509, 1021, 2039, 4093, 8191, 16381, 32749, 65521];
 
 /// `mh` aims for at least this many table slots per eligible server (see the module doc:
 /// fewer slots per server make removals move many more flows).
-pub const MH_SLOTS_PER_SERVER: u32 = 1000;
+const MH_SLOTS_PER_SERVER: u32 = 1000;
 
 /// `mh` weights (after the gcd) are shifted right to fit in this many bits, as IPVS's
 /// `IP_VS_MH_TAB_BITS` does: a Maglev round never hands one server more than 63 slots,
 /// so weight ratios beyond about 63:1 are compressed (a server whose shifted weight is 0
 /// still gets one slot per round).
-pub const MH_WEIGHT_BITS: u32 = 6;
+const MH_WEIGHT_BITS: u32 = 6;
 
 /// The `mh` table size for `servers` eligible real servers: the smallest prime of
 /// [`MH_PRIMES`] that is at least `MH_SLOTS_PER_SERVER × servers`, or the largest one.

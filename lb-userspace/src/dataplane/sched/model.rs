@@ -36,12 +36,14 @@ impl Model {
     }
 
     /// Sets the `rr`/`wrr` cursor, e.g. to the kernel's value for one CPU.
-    pub fn set_cursor(&mut self, cursor: u32) {
+    #[cfg(test)]
+    fn set_cursor(&mut self, cursor: u32) {
         self.cursor = cursor;
     }
 
     /// Replaces the table (a swap), keeping the cursor as the kernel does.
-    pub fn set_table(&mut self, table: Vec<u32>) {
+    #[cfg(test)]
+    fn set_table(&mut self, table: Vec<u32>) {
         self.table = table;
     }
 

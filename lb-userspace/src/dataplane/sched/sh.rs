@@ -4,7 +4,7 @@ use super::{Candidate, weights::fit_weights};
 
 /// Buckets of an `sh` table (IPVS's `IP_VS_SH_TAB_SIZE`, 2^8), unless more servers than
 /// that are eligible (then the next power of two that holds them all).
-pub const SH_TABLE_SIZE: u32 = 256;
+const SH_TABLE_SIZE: u32 = 256;
 
 /// The `sh` table size for `servers` eligible real servers.
 fn sh_table_size(servers: usize) -> u32 {

@@ -3,7 +3,7 @@
 use super::{Candidate, weights::fit_weights};
 
 /// The longest `wrr` table; weights are scaled down to fit it.
-pub const WRR_MAX_LEN: u32 = 65_536;
+const WRR_MAX_LEN: u32 = 65_536;
 
 /// nginx's smooth weighted round robin, unrolled over one period: at each step every
 /// server's `current` grows by its weight, the largest `current` (the first in canonical
