@@ -271,3 +271,68 @@ pub fn render(s: &Status) -> String {
     let _ = writeln!(out, "passed to the host: {}", nonzero(&s.passes));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn real(ip: &str, weight: u32, alive: bool, mac: Option<&str>) -> RealStatus {
+        RealStatus {
+            ip: ip.parse().unwrap(),
+            port: 80,
+            weight,
+            alive,
+            mac: mac.map(str::to_string),
+            ifindex: 2,
+            packets: 10,
+            bytes: 1000,
+            new_flows: 1,
+        }
+    }
+
+    #[test]
+    fn render_lists_services_their_real_servers_and_counters() {
+        let s = Status {
+            vrrp: Vec::new(),
+            services: vec![ServiceStatus {
+                vip: "2001:db8::100".parse().unwrap(),
+                port: 80,
+                protocol: "TCP",
+                scheduler: "wrr",
+                active: false,
+                table_len: 4,
+                persistence_timeout: 300,
+                packets: 30,
+                bytes: 3000,
+                new_flows: 3,
+                real_servers: vec![
+                    real("2001:db8::11", 3, true, Some("02:00:00:00:00:11")),
+                    real("2001:db8::12", 1, true, None),
+                    real("2001:db8::13", 1, false, None),
+                ],
+            }],
+            drops: vec![("no_real_server".into(), 2), ("bad_header".into(), 0)],
+            passes: vec![("not_a_service".into(), 0)],
+            connections: 5,
+            conn_evictions: 0,
+        };
+        let out = render(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("Prot LocalAddress:Port Scheduler"),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with("TCP [2001:db8::100]:80 wrr persistent 300 backup"),
+            "{out}"
+        );
+        assert!(lines[3].starts_with("  -> [2001:db8::11]:80 3"), "{out}");
+        assert!(lines[3].contains(" up "), "{out}");
+        assert!(lines[4].contains(" no-mac "), "{out}");
+        assert!(lines[5].contains(" down "), "{out}");
+        assert_eq!(lines[6], "connections tracked: 5");
+        assert_eq!(lines[7], "dropped: no_real_server=2");
+        assert_eq!(lines[8], "passed to the host: none");
+        assert_eq!(lines.len(), 9, "no eviction line without evictions: {out}");
+    }
+}
