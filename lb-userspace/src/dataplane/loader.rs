@@ -18,7 +18,8 @@ use aya::{
 use lb_common::{ABI_VERSION, Meta, PROGRAM_NAME, map_names};
 
 use crate::dataplane::{
-    DataPlaneError, Maps,
+    DataPlaneError,
+    maps::Maps,
     pins::{check_abi, ensure_bpffs, link_pin_path, pinned_entries},
 };
 

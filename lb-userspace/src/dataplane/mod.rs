@@ -13,7 +13,8 @@
 //! - `loader`: load the program over created or adopted maps, attach it ([`DataPlane`]);
 //! - `pins`: the pin directory: bpffs check, layout version, `xlb teardown`;
 //! - `maps`: typed handles on every map ([`Maps`]); `mmap`: maps read and written as memory;
-//! - `view`, `plan`, `sync`: what the maps hold, the steps that change it, their writer;
+//! - `view`, `plan`, `step`, `sync`: what the maps hold, the plan that changes it, made of
+//!   steps, and their writer;
 //! - `sched`: the scheduling tables; `arena`: where in `xlb_table` they live;
 //! - `conn_table`: the connection tables as userspace reads them.
 
@@ -25,6 +26,7 @@ pub mod mmap;
 pub mod pins;
 pub mod plan;
 pub mod sched;
+pub mod step;
 pub mod sync;
 pub mod view;
 

@@ -14,9 +14,10 @@ use thiserror::Error;
 
 pub use crate::dataplane::plan::{DesiredReal, DesiredService};
 use crate::dataplane::{
-    Maps,
     arena::ArenaError,
-    plan::{self, PlanError, Step, SyncReport},
+    maps::Maps,
+    plan::{self, PlanError, SyncReport},
+    step::Step,
     view::MapView,
 };
 

@@ -12,7 +12,7 @@ use lb_common::{
 
 use crate::dataplane::{
     arena::{ArenaError, TableArena},
-    plan::Step,
+    step::Step,
 };
 
 /// A real server's identity within its service.
