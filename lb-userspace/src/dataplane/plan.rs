@@ -40,9 +40,13 @@ pub enum PlanError {
     TooManyReals,
     #[error("the scheduling tables need more than {TABLE_CAPACITY} entries in all")]
     TableArenaFull,
-    #[error("virtual service {0:?} is listed twice")]
+    #[error("virtual service {} is listed twice", endpoint(&.0.vip, .0.port))]
     DuplicateService(ServiceKey),
-    #[error("real server {real:?} is listed twice in virtual service {service:?}")]
+    #[error(
+        "real server {} is listed twice in virtual service {}",
+        endpoint(&.real.addr, .real.port),
+        endpoint(&.service.vip, .service.port)
+    )]
     DuplicateReal { service: ServiceKey, real: RealKey },
 }
 
@@ -326,6 +330,11 @@ impl Planner<'_> {
         self.cleared.insert(slot);
         self.plan.report.reals_cleared += 1;
     }
+}
+
+/// `addr`:`port` as written in the configuration.
+fn endpoint(addr: &Addr, port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::new(lb_common::ip_of(addr), port)
 }
 
 /// The slot value of real server `r` of service `id`; `src_mac` is the director's MAC on

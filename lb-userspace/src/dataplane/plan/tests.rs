@@ -458,15 +458,19 @@ fn a_freed_slot_is_not_reused_at_once() {
 #[test]
 fn duplicates_and_exhaustion_are_refused() {
     let view = empty_view();
-    assert!(matches!(
-        plan(&view, &[web(), web()]),
-        Err(PlanError::DuplicateService(_))
-    ));
+    let err = plan(&view, &[web(), web()]).unwrap_err();
+    assert!(matches!(err, PlanError::DuplicateService(_)));
+    assert_eq!(
+        err.to_string(),
+        "virtual service 198.18.0.1:80 is listed twice"
+    );
     let twice = service(1, SchedAlgo::Rr, vec![real(1, 1), real(1, 2)]);
-    assert!(matches!(
-        plan(&view, &[twice]),
-        Err(PlanError::DuplicateReal { .. })
-    ));
+    let err = plan(&view, &[twice]).unwrap_err();
+    assert!(matches!(err, PlanError::DuplicateReal { .. }));
+    assert_eq!(
+        err.to_string(),
+        "real server 198.18.1.1:80 is listed twice in virtual service 198.18.0.1:80"
+    );
     let mut small = MapView::with_arena(TableArena::new(4));
     small.ifaces = view.ifaces().clone();
     let five = service(1, SchedAlgo::Rr, (1..=5).map(|i| real(i, 1)).collect());
