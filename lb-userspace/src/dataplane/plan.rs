@@ -12,7 +12,8 @@
 //!    which also makes their existing flows schedule again on their next packet.
 //!
 //! An unchanged service gives no step at all, and a table is rewritten only when its
-//! content changes.
+//! content changes. A plan that cannot be made (too many services, real servers or table
+//! entries) is an error before anything is written: the maps keep what they held.
 
 use std::collections::{BTreeMap, BTreeSet};
 
