@@ -125,3 +125,45 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     let _ = fs::remove_dir(dir);
     Ok(removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_pins_are_named_after_the_interface_without_dots() {
+        let dir = Path::new("/sys/fs/bpf/xlb");
+        assert_eq!(
+            link_pin_path(dir, "eth0.100"),
+            Path::new("/sys/fs/bpf/xlb/link_eth0_100")
+        );
+    }
+
+    #[test]
+    fn teardown_removes_links_first_then_maps_and_leaves_other_files() {
+        let dir = std::env::temp_dir().join(format!("xlb-pins-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        for name in [
+            map_names::SERVICES,
+            "link_eth0",
+            map_names::LEGACY[0],
+            "notes.txt",
+        ] {
+            fs::write(dir.join(name), "").unwrap();
+        }
+        let removed = teardown(&dir).unwrap();
+        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert_eq!(removed[0], dir.join("link_eth0"), "links first");
+        assert!(
+            dir.join("notes.txt").exists(),
+            "not ours: kept, and so is the directory"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(
+            teardown(&dir).unwrap(),
+            Vec::<PathBuf>::new(),
+            "nothing there"
+        );
+    }
+}
