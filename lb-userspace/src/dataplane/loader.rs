@@ -123,8 +123,7 @@ impl DataPlane {
             .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
             .try_into()?;
         program.load()?;
-        let maps = Maps::build(|name| Ok(ebpf.take_map(name)))?;
-        let mut maps = maps;
+        let mut maps = Maps::build(|name| Ok(ebpf.take_map(name)))?;
         let meta_err = |source| DataPlaneError::Map {
             name: map_names::META,
             source,
