@@ -1,12 +1,12 @@
 //! `xlb status`: what the data plane holds and has counted, read straight from the pinned
 //! maps (like `ipvsadm -Ln --stats`). It needs no running controller.
 
-use std::{net::IpAddr, path::Path};
+use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
 use anyhow::Result;
 use lb_common::{
     Counters, DROP_REASON_NAMES, Mac, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE, REAL_F_IN_USE,
-    REAL_F_MAC_VALID, SVC_F_ACTIVE, SchedAlgo, ip_of,
+    REAL_F_MAC_VALID, RealServer, SVC_F_ACTIVE, SchedAlgo, ip_of,
 };
 use serde::Serialize;
 
@@ -97,11 +97,19 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         });
     }
     let maps = Maps::from_pins(pin_path)?;
-    let mut reals = Vec::new();
-    for i in 0..lb_common::MAX_REALS {
-        let r = maps.reals_view.get(i as usize);
-        if r.flags & REAL_F_IN_USE != 0 {
-            reals.push((i, r));
+    // In-use slots by owning service id: one pass over the array, not one per service.
+    struct Slot {
+        index: u32,
+        real: RealServer,
+    }
+    let mut slots_of: BTreeMap<u32, Vec<Slot>> = BTreeMap::new();
+    for index in 0..lb_common::MAX_REALS {
+        let real = maps.reals_view.get(index as usize);
+        if real.flags & REAL_F_IN_USE != 0 {
+            slots_of
+                .entry(real.service_id)
+                .or_default()
+                .push(Slot { index, real });
         }
     }
     let mut services = Vec::new();
@@ -109,8 +117,8 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         let (key, info) = item?;
         let c = sum(maps.service_stats.get(&info.id, 0)?.iter().copied());
         let mut rs = Vec::new();
-        for (i, r) in reals.iter().filter(|(_, r)| r.service_id == info.id) {
-            let rc = sum(maps.real_stats.get(i, 0)?.iter().copied());
+        for Slot { index, real: r } in slots_of.get(&info.id).into_iter().flatten() {
+            let rc = sum(maps.real_stats.get(index, 0)?.iter().copied());
             rs.push(RealStatus {
                 ip: ip_of(&r.addr),
                 port: r.port,
