@@ -41,6 +41,14 @@ fn web() -> DesiredService {
     service(1, SchedAlgo::Wrr, vec![real(1, 1), real(2, 1), real(3, 1)])
 }
 
+/// `web` and a weighted Maglev service.
+fn web_and_mh() -> [DesiredService; 2] {
+    [
+        web(),
+        service(2, SchedAlgo::Mh, vec![real(4, 2), real(5, 1)]),
+    ]
+}
+
 /// A view with the director's MAC known on `IF`.
 fn empty_view() -> MapView {
     let mut view = MapView::default();
@@ -160,10 +168,7 @@ fn a_new_service_writes_slots_then_table_then_entry() {
 
 #[test]
 fn nothing_changed_gives_an_empty_plan() {
-    let desired = [
-        web(),
-        service(2, SchedAlgo::Mh, vec![real(4, 2), real(5, 1)]),
-    ];
+    let desired = web_and_mh();
     let (view, _) = view_with(&desired);
     assert_eq!(plan(&view, &desired).unwrap(), Plan::default());
     assert_eq!(plan_ifaces(&view, view.ifaces()), []);
@@ -392,10 +397,7 @@ fn a_removed_service_is_unpublished_before_its_table_and_slots_go() {
 
 #[test]
 fn adopted_maps_keep_their_slots_ids_and_tables() {
-    let desired = [
-        web(),
-        service(2, SchedAlgo::Mh, vec![real(4, 2), real(5, 1)]),
-    ];
+    let desired = web_and_mh();
     let (before, _) = view_with(&desired);
     // What a restarted controller reads back: the entries, every slot of the array (the
     // free ones zeroed), and the tables through their regions.
