@@ -157,11 +157,11 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Conns { pin_path, json } => {
-            let conns = xlb::dataplane::conns::read(&pin_path)?;
+            let conns = xlb::cli::conns::read(&pin_path)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&conns)?);
             } else {
-                print!("{}", xlb::dataplane::conns::render(&conns));
+                print!("{}", xlb::cli::conns::render(&conns));
             }
             Ok(())
         }

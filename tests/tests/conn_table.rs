@@ -10,7 +10,10 @@ use integration_tests::{
     pin_to_cpu, real_mac, service,
 };
 use lb_common::{Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4};
-use xlb::dataplane::conns::{Conn, Tables, now_ticks};
+use xlb::{
+    cli::conns::{self, Conn},
+    dataplane::conn_table::{Tables, now_ticks},
+};
 
 const XDP_TX: u32 = 3;
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
@@ -45,7 +48,7 @@ fn tables(p: &Plane) -> Tables {
 }
 
 fn live(p: &Plane) -> Vec<Conn> {
-    tables(p).live(now_ticks())
+    conns::list(&tables(p), now_ticks())
 }
 
 fn key(port: u16) -> FlowKey4 {

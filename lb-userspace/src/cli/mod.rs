@@ -1,9 +1,11 @@
 //! What the `xlb` commands other than `run` show or change on this host, read from the
 //! pinned maps and the daemon's state file; `main.rs` parses the command line and calls
-//! these.
+//! these. They depend on `dataplane`, never the other way round.
 //!
 //! - [`status`]: `xlb status`, like `ipvsadm -Ln --stats`.
+//! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
 
+pub mod conns;
 pub mod realserver;
 pub mod status;

@@ -1,12 +1,12 @@
 //! `xlb status`: what the data plane holds and has counted, read straight from the pinned
 //! maps (like `ipvsadm -Ln --stats`). It needs no running controller.
 
-use std::{net::IpAddr, path::Path};
+use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
 use anyhow::Result;
 use lb_common::{
     Counters, DROP_REASON_NAMES, Mac, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE, REAL_F_IN_USE,
-    REAL_F_MAC_VALID, SVC_F_ACTIVE, SchedAlgo, ip_of,
+    REAL_F_MAC_VALID, RealServer, SVC_F_ACTIVE, SchedAlgo, ip_of,
 };
 use serde::Serialize;
 
@@ -97,11 +97,19 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         });
     }
     let maps = Maps::from_pins(pin_path)?;
-    let mut reals = Vec::new();
-    for i in 0..lb_common::MAX_REALS {
-        let r = maps.reals_view.get(i as usize);
-        if r.flags & REAL_F_IN_USE != 0 {
-            reals.push((i, r));
+    // In-use slots by owning service id: one pass over the array, not one per service.
+    struct Slot {
+        index: u32,
+        real: RealServer,
+    }
+    let mut slots_of: BTreeMap<u32, Vec<Slot>> = BTreeMap::new();
+    for index in 0..lb_common::MAX_REALS {
+        let real = maps.reals_view.get(index as usize);
+        if real.flags & REAL_F_IN_USE != 0 {
+            slots_of
+                .entry(real.service_id)
+                .or_default()
+                .push(Slot { index, real });
         }
     }
     let mut services = Vec::new();
@@ -109,8 +117,8 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         let (key, info) = item?;
         let c = sum(maps.service_stats.get(&info.id, 0)?.iter().copied());
         let mut rs = Vec::new();
-        for (i, r) in reals.iter().filter(|(_, r)| r.service_id == info.id) {
-            let rc = sum(maps.real_stats.get(i, 0)?.iter().copied());
+        for Slot { index, real: r } in slots_of.get(&info.id).into_iter().flatten() {
+            let rc = sum(maps.real_stats.get(index, 0)?.iter().copied());
             rs.push(RealStatus {
                 ip: ip_of(&r.addr),
                 port: r.port,
@@ -153,7 +161,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
     let connections = maps
         .conn_tables(false)?
-        .count_live(crate::dataplane::conns::now_ticks());
+        .count_live(crate::dataplane::conn_table::now_ticks());
     let conn_evictions = maps
         .conn_evictions
         .get(&0, 0)
@@ -270,4 +278,69 @@ pub fn render(s: &Status) -> String {
     let _ = writeln!(out, "dropped: {}", nonzero(&s.drops));
     let _ = writeln!(out, "passed to the host: {}", nonzero(&s.passes));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn real(ip: &str, weight: u32, alive: bool, mac: Option<&str>) -> RealStatus {
+        RealStatus {
+            ip: ip.parse().unwrap(),
+            port: 80,
+            weight,
+            alive,
+            mac: mac.map(str::to_string),
+            ifindex: 2,
+            packets: 10,
+            bytes: 1000,
+            new_flows: 1,
+        }
+    }
+
+    #[test]
+    fn render_lists_services_their_real_servers_and_counters() {
+        let s = Status {
+            vrrp: Vec::new(),
+            services: vec![ServiceStatus {
+                vip: "2001:db8::100".parse().unwrap(),
+                port: 80,
+                protocol: "TCP",
+                scheduler: "wrr",
+                active: false,
+                table_len: 4,
+                persistence_timeout: 300,
+                packets: 30,
+                bytes: 3000,
+                new_flows: 3,
+                real_servers: vec![
+                    real("2001:db8::11", 3, true, Some("02:00:00:00:00:11")),
+                    real("2001:db8::12", 1, true, None),
+                    real("2001:db8::13", 1, false, None),
+                ],
+            }],
+            drops: vec![("no_real_server".into(), 2), ("bad_header".into(), 0)],
+            passes: vec![("not_a_service".into(), 0)],
+            connections: 5,
+            conn_evictions: 0,
+        };
+        let out = render(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("Prot LocalAddress:Port Scheduler"),
+            "{out}"
+        );
+        assert!(
+            lines[2].starts_with("TCP [2001:db8::100]:80 wrr persistent 300 backup"),
+            "{out}"
+        );
+        assert!(lines[3].starts_with("  -> [2001:db8::11]:80 3"), "{out}");
+        assert!(lines[3].contains(" up "), "{out}");
+        assert!(lines[4].contains(" no-mac "), "{out}");
+        assert!(lines[5].contains(" down "), "{out}");
+        assert_eq!(lines[6], "connections tracked: 5");
+        assert_eq!(lines[7], "dropped: no_real_server=2");
+        assert_eq!(lines[8], "passed to the host: none");
+        assert_eq!(lines.len(), 9, "no eviction line without evictions: {out}");
+    }
 }

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::{
     config::Config,
-    netlink::{self, NeighborError, NeighborEvent},
+    netlink::{self, NeighborEvent, NetlinkError},
 };
 
 /// What the kernel told us about one real server's link-layer location.
@@ -31,10 +31,10 @@ pub enum LocateError {
     Unreachable {
         ip: IpAddr,
         #[source]
-        source: NeighborError,
+        source: NetlinkError,
     },
     #[error(transparent)]
-    Netlink(#[from] NeighborError),
+    Netlink(#[from] NetlinkError),
 }
 
 /// Every real server and sorry server of the config, by address.
@@ -92,7 +92,7 @@ impl Neighbors {
         &mut self,
         handle: &Handle,
         patience: Duration,
-    ) -> Result<(), NeighborError> {
+    ) -> Result<(), NetlinkError> {
         let deadline = tokio::time::Instant::now() + patience;
         while self.table.values().any(|n| n.mac.is_none()) && tokio::time::Instant::now() < deadline
         {
@@ -113,7 +113,7 @@ impl Neighbors {
         &mut self,
         handle: &Handle,
         trigger: bool,
-    ) -> Result<bool, NeighborError> {
+    ) -> Result<bool, NetlinkError> {
         let mut changed = false;
         let pending: Vec<(IpAddr, u32)> = self
             .table
@@ -174,7 +174,7 @@ impl Neighbors {
     pub async fn interface_macs(
         &self,
         handle: &Handle,
-    ) -> Result<BTreeMap<u32, [u8; 6]>, NeighborError> {
+    ) -> Result<BTreeMap<u32, [u8; 6]>, NetlinkError> {
         let mut ifaces = BTreeMap::new();
         for n in self.table.values() {
             if let std::collections::btree_map::Entry::Vacant(e) = ifaces.entry(n.ifindex) {

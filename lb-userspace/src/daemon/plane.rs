@@ -13,7 +13,7 @@ use crate::{
         AttachMode, ConnTableOptions, DataPlane, DataPlaneError,
         sync::{DesiredService, MapSync, SyncError},
     },
-    netlink::{self, NeighborError},
+    netlink::{self, NetlinkError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum PlaneError {
     #[error(transparent)]
     Sync(#[from] SyncError),
     #[error(transparent)]
-    Netlink(#[from] NeighborError),
+    Netlink(#[from] NetlinkError),
 }
 
 /// The XDP program and the maps, present when the config has virtual servers.

@@ -84,7 +84,7 @@ impl TableArena {
     }
 
     /// An empty arena over `[0, capacity)` whose freed regions wait `grace` before reuse.
-    pub fn with_grace(capacity: u32, grace: Duration) -> Self {
+    pub(crate) fn with_grace(capacity: u32, grace: Duration) -> Self {
         let mut free = BTreeMap::new();
         if capacity > 0 {
             free.insert(0, capacity);
@@ -96,14 +96,6 @@ impl TableArena {
             allocated: BTreeMap::new(),
             quarantine: Vec::new(),
         }
-    }
-
-    pub fn capacity(&self) -> u32 {
-        self.capacity
-    }
-
-    pub fn grace(&self) -> Duration {
-        self.grace
     }
 
     /// A region of `len` entries: the lowest-offset free run that is long enough.
@@ -127,14 +119,15 @@ impl TableArena {
         Ok(offset)
     }
 
-    /// Gives back a region returned by [`Self::alloc`] (or adopted by [`Self::reserve`]),
-    /// now: it is quarantined until [`Self::release_quarantined`] sees it older than the
-    /// grace period.
-    pub fn free(&mut self, offset: u32, len: u32) -> Result<(), ArenaError> {
+    /// [`Self::free_at`] now.
+    #[cfg(test)]
+    fn free(&mut self, offset: u32, len: u32) -> Result<(), ArenaError> {
         self.free_at(offset, len, Instant::now())
     }
 
-    /// As [`Self::free`], with the time of the swap given (for a virtual clock).
+    /// Gives back a region returned by [`Self::alloc`] (or adopted by [`Self::reserve`]),
+    /// swapped out at `now`: it is quarantined until [`Self::release_quarantined`] sees it
+    /// older than the grace period.
     pub fn free_at(&mut self, offset: u32, len: u32, now: Instant) -> Result<(), ArenaError> {
         if len == 0 {
             return Ok(());
@@ -171,7 +164,8 @@ impl TableArena {
 
     /// When the next quarantined region becomes releasable, if any is waiting: when to
     /// call [`Self::release_quarantined`] next.
-    pub fn next_release(&self) -> Option<Instant> {
+    #[cfg(test)]
+    fn next_release(&self) -> Option<Instant> {
         self.quarantine
             .iter()
             .map(|q| q.freed_at + self.grace)
@@ -205,27 +199,29 @@ impl TableArena {
     }
 
     /// Entries immediately allocatable.
-    pub fn free_entries(&self) -> u32 {
+    fn free_entries(&self) -> u32 {
         self.free.values().sum()
     }
 
     /// Entries in regions handed out or reserved.
-    pub fn allocated_entries(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn allocated_entries(&self) -> u32 {
         self.allocated.values().sum()
     }
 
     /// Entries waiting for their grace period.
-    pub fn quarantined_entries(&self) -> u32 {
+    pub(crate) fn quarantined_entries(&self) -> u32 {
         self.quarantine.iter().map(|q| q.len).sum()
     }
 
     /// The longest table that can be allocated right now.
-    pub fn largest_free_run(&self) -> u32 {
+    fn largest_free_run(&self) -> u32 {
         self.free.values().copied().max().unwrap_or(0)
     }
 
     /// Number of separate free runs (1 for an arena without holes).
-    pub fn free_runs(&self) -> usize {
+    #[cfg(test)]
+    fn free_runs(&self) -> usize {
         self.free.len()
     }
 

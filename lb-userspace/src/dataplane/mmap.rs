@@ -3,7 +3,7 @@
 //! slots took 64 ms through `bpf_map_update_elem`.
 //!
 //! The XDP program reads the same memory concurrently. Writers keep to the ordering
-//! `sync` documents (a region is written before the service that points at it is
+//! `plan` documents (a region is written before the service that points at it is
 //! published through a syscall); readers copy elements out with volatile reads.
 
 use std::{

@@ -293,7 +293,7 @@ fn set_newflow_target(nf: &mut Ebpf, fd: &ProgramFd) -> Result<()> {
 /// evict, as under a flood.
 fn fill_conns(p: &Plane) -> Result<()> {
     let mut tables = p.sync.maps().conn_tables(true)?;
-    let now = xlb::dataplane::conns::now_ticks();
+    let now = xlb::dataplane::conn_table::now_ticks();
     let seed = tables.seed;
     for b in 0..tables.v4.len() {
         let mut bucket = ConnBucket4::default();

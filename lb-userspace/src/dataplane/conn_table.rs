@@ -1,0 +1,117 @@
+//! The connection tables as userspace reads them (`xlb status`, `xlb conns`, tests, the
+//! bench). The XDP program owns them (layout: `lb_common::conn`); they are mmap-able
+//! arrays, so a whole table is read from memory instead of a syscall per bucket.
+
+use std::{
+    io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+};
+
+use aya::maps::MapData;
+use lb_common::{
+    ConnBucket4, ConnBucket6, ConnValue, Timeouts, clock_ticks, conn_hash4, conn_hash6,
+};
+
+use crate::dataplane::mmap::MappedArray;
+
+/// The table clock now (`CLOCK_MONOTONIC_COARSE` is what `bpf_ktime_get_coarse_ns` reads).
+pub fn now_ticks() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    clock_ticks(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
+
+/// Both tables, and the seed their hash uses.
+pub struct Tables {
+    pub v4: MappedArray<ConnBucket4>,
+    pub v6: MappedArray<ConnBucket6>,
+    pub seed: u32,
+    /// The timeouts the program applies.
+    pub timeouts: Timeouts,
+}
+
+/// One live slot of a table: the flow as the client sent it, and what the program keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct LiveConn {
+    pub client: SocketAddr,
+    pub virtual_service: SocketAddr,
+    pub value: ConnValue,
+}
+
+impl Tables {
+    /// Maps the tables of `b4` and `b6` buckets (read-only unless `writable`).
+    pub fn open(
+        v4: &MapData,
+        b4: u32,
+        v6: &MapData,
+        b6: u32,
+        meta: &lb_common::Meta,
+        writable: bool,
+    ) -> io::Result<Self> {
+        if !b4.is_power_of_two() || !b6.is_power_of_two() {
+            return Err(io::Error::other(format!(
+                "connection tables of {b4} / {b6} buckets: not powers of two"
+            )));
+        }
+        Ok(Self {
+            v4: MappedArray::new(v4, b4, writable)?,
+            v6: MappedArray::new(v6, b6, writable)?,
+            seed: meta.conn_seed,
+            timeouts: meta.timeouts,
+        })
+    }
+
+    /// The bucket of an IPv4 flow.
+    pub fn bucket4(&self, key: &lb_common::FlowKey4) -> usize {
+        (conn_hash4(key, self.seed) as usize) & (self.v4.len() - 1)
+    }
+
+    /// Calls `f` for every live slot at tick `now`.
+    fn each_live(&self, now: u32, mut f: impl FnMut(LiveConn)) {
+        let t = &self.timeouts;
+        for i in 0..self.v4.len() {
+            for s in self.v4.get(i).slots {
+                let k = s.key;
+                if s.value.live(conn_hash4(&k, self.seed), now, t) {
+                    let ip = |a| IpAddr::V4(Ipv4Addr::from(a));
+                    f(LiveConn {
+                        client: SocketAddr::new(ip(k.saddr), k.sport),
+                        virtual_service: SocketAddr::new(ip(k.daddr), k.dport),
+                        value: s.value,
+                    });
+                }
+            }
+        }
+        for i in 0..self.v6.len() {
+            for s in self.v6.get(i).slots {
+                let k = s.key;
+                if s.value.live(conn_hash6(&k, self.seed), now, t) {
+                    let ip = |a| IpAddr::V6(Ipv6Addr::from(a));
+                    f(LiveConn {
+                        client: SocketAddr::new(ip(k.saddr), k.sport),
+                        virtual_service: SocketAddr::new(ip(k.daddr), k.dport),
+                        value: s.value,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Every live connection at tick `now`.
+    pub fn live(&self, now: u32) -> Vec<LiveConn> {
+        let mut out = Vec::new();
+        self.each_live(now, |c| out.push(c));
+        out
+    }
+
+    /// How many live connections there are (without building the list).
+    pub fn count_live(&self, now: u32) -> usize {
+        let mut n = 0;
+        self.each_live(now, |_| n += 1);
+        n
+    }
+}

@@ -1,0 +1,230 @@
+//! Loading the XDP program over the pinned maps (created or adopted) and attaching it
+//! through pinned links, which outlive the controller.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    programs::{
+        Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLink,
+    },
+};
+use lb_common::{ABI_VERSION, Meta, PROGRAM_NAME, map_names};
+
+use crate::dataplane::{
+    DataPlaneError,
+    maps::Maps,
+    pins::{check_abi, ensure_bpffs, link_pin_path, pinned_entries},
+};
+
+/// The XDP object, built by `build.rs` with BTF and embedded here.
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(env!("XLB_EBPF_OBJECT"));
+
+/// How the program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachMode {
+    /// Native (driver) XDP; fails where the driver has none.
+    Native,
+    /// Generic (skb) XDP: works everywhere, at about half the speed.
+    Generic,
+}
+
+impl AttachMode {
+    fn xdp_mode(self) -> XdpMode {
+        match self {
+            Self::Native => XdpMode::Driver,
+            Self::Generic => XdpMode::Skb,
+        }
+    }
+}
+
+/// What the connection tables are made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnTableOptions {
+    /// IPv4 slots when the tables are created (`global_defs.connection_table_size`).
+    pub conn_slots: u32,
+    /// Idle timeouts (`global_defs.lvs_timeouts`).
+    pub timeouts: lb_common::Timeouts,
+}
+
+impl Default for ConnTableOptions {
+    fn default() -> Self {
+        Self {
+            conn_slots: lb_common::MAX_CONNS,
+            timeouts: lb_common::Timeouts::IPVS,
+        }
+    }
+}
+
+/// The loaded program and its maps.
+pub struct DataPlane {
+    ebpf: Ebpf,
+    pin_dir: PathBuf,
+    attached: BTreeMap<String, AttachMode>,
+}
+
+impl DataPlane {
+    /// [`DataPlane::load_with`] with the default connection tables.
+    pub fn load(pin_dir: &Path) -> Result<(Self, Maps), DataPlaneError> {
+        Self::load_with(pin_dir, ConnTableOptions::default())
+    }
+
+    /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
+    /// the program (not attached yet). New connection tables get `opts.conn_slots` IPv4
+    /// slots (a power of two); pinned ones keep theirs, with a warning if that differs.
+    /// The timeouts apply to every flow from this load on.
+    pub fn load_with(
+        pin_dir: &Path,
+        opts: ConnTableOptions,
+    ) -> Result<(Self, Maps), DataPlaneError> {
+        let conn_slots = opts.conn_slots;
+        ensure_bpffs(pin_dir)?;
+        let pinned_meta = check_abi(pin_dir)?;
+        // Adopted tables keep their seed: another one would lose every tracked flow.
+        let conn_seed = pinned_meta
+            .map(|m| m.conn_seed)
+            .filter(|&s| s != 0)
+            .unwrap_or_else(|| rand::random::<u32>().max(1));
+        let lb_common::ConnBuckets {
+            v4: want4,
+            v6: want6,
+        } = lb_common::conn_buckets(conn_slots);
+        let b4 = pinned_entries(pin_dir, map_names::CONNS4)?.unwrap_or(want4);
+        let b6 = pinned_entries(pin_dir, map_names::CONNS6)?.unwrap_or(want6);
+        if (b4, b6) != (want4, want6) {
+            tracing::warn!(
+                pinned_slots = b4 * lb_common::CONN_WAYS as u32,
+                configured_slots = conn_slots,
+                "the pinned connection tables keep their size; connection_table_size \
+                 applies once `xlb teardown` removes them (that drops the connections)"
+            );
+        }
+        let mut loader = EbpfLoader::new();
+        loader
+            .map_max_entries(map_names::CONNS4, b4)
+            .map_max_entries(map_names::CONNS6, b6)
+            .override_global(lb_common::CONN_BUCKETS4_GLOBAL, &b4, true)
+            .override_global(lb_common::CONN_BUCKETS6_GLOBAL, &b6, true)
+            .override_global(lb_common::CONN_SEED_GLOBAL, &conn_seed, true)
+            .override_global(lb_common::CONN_TIMEOUTS_GLOBAL, &opts.timeouts, true);
+        let paths: Vec<(&'static str, PathBuf)> = map_names::ALL
+            .iter()
+            .map(|n| (*n, pin_dir.join(n)))
+            .collect();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(OBJECT)?;
+        let program: &mut Xdp = ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
+            .try_into()?;
+        program.load()?;
+        let mut maps = Maps::build(|name| Ok(ebpf.take_map(name)))?;
+        let meta_err = |source| DataPlaneError::Map {
+            name: map_names::META,
+            source,
+        };
+        maps.meta
+            .set(
+                0,
+                Meta {
+                    abi_version: ABI_VERSION,
+                    conn_seed,
+                    timeouts: opts.timeouts,
+                },
+                0,
+            )
+            .map_err(meta_err)?;
+        Ok((
+            Self {
+                ebpf,
+                pin_dir: pin_dir.to_path_buf(),
+                attached: BTreeMap::new(),
+            },
+            maps,
+        ))
+    }
+
+    /// The loaded XDP program (for `BPF_PROG_TEST_RUN` in tests).
+    pub fn program(&mut self) -> Result<&mut Xdp, DataPlaneError> {
+        Ok(self
+            .ebpf
+            .program_mut(PROGRAM_NAME)
+            .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
+            .try_into()?)
+    }
+
+    /// Attaches to `ifname`: replaces the program of an existing pinned link atomically, or
+    /// creates and pins a new link. Returns true when an existing link was adopted.
+    pub fn attach(
+        &mut self,
+        ifname: &str,
+        ifindex: u32,
+        mode: AttachMode,
+    ) -> Result<bool, DataPlaneError> {
+        let path = link_pin_path(&self.pin_dir, ifname);
+        if path.exists() {
+            match self.replace_in_pinned_link(&path) {
+                Ok(()) => {
+                    self.attached.insert(ifname.to_string(), mode);
+                    return Ok(true);
+                }
+                Err(e) => {
+                    // The interface was deleted (the link is defunct) or the pin is stale.
+                    tracing::warn!(%ifname, error = %e, "pinned link unusable; attaching afresh");
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
+        let program = self.program()?;
+        let id = program
+            .attach_to_if_index(ifindex, mode.xdp_mode())
+            .map_err(|source| match mode {
+                AttachMode::Native => DataPlaneError::NativeAttach {
+                    ifname: ifname.to_string(),
+                    source,
+                },
+                AttachMode::Generic => DataPlaneError::Program(source),
+            })?;
+        let link: XdpLink = program.take_link(id)?;
+        let fd_link = FdLink::try_from(link).map_err(|source| DataPlaneError::Link {
+            path: path.clone(),
+            source,
+        })?;
+        fd_link.pin(&path).map_err(|source| DataPlaneError::Pin {
+            path: path.clone(),
+            source,
+        })?;
+        self.attached.insert(ifname.to_string(), mode);
+        Ok(false)
+    }
+
+    fn replace_in_pinned_link(&mut self, path: &Path) -> Result<(), DataPlaneError> {
+        let pinned = PinnedLink::from_pin(path).map_err(|source| DataPlaneError::Link {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let link =
+            XdpLink::try_from(FdLink::from(pinned)).map_err(|source| DataPlaneError::Link {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        self.program()?.attach_to_link(link)?;
+        Ok(())
+    }
+
+    pub fn pin_dir(&self) -> &Path {
+        &self.pin_dir
+    }
+
+    pub fn attached(&self) -> impl Iterator<Item = (&str, AttachMode)> {
+        self.attached.iter().map(|(k, v)| (k.as_str(), *v))
+    }
+}

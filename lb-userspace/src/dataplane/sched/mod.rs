@@ -1,0 +1,248 @@
+//! Scheduling tables: the userspace half of in-kernel scheduling.
+//!
+//! The XDP program never runs a scheduling algorithm. For a new flow it reads one entry of
+//! the service's table, `xlb_table[table_offset .. table_offset + table_len]` (see
+//! [`lb_common::ServiceInfo`]), and every entry is a real-server index (a slot of
+//! `xlb_reals`). All the intelligence is here, in [`build_table`], which runs in the
+//! controller whenever the set of eligible real servers or their weights change; the new
+//! table is written to a fresh region of the arena ([`crate::dataplane::arena`]) and swapped in whole.
+//!
+//! # Eligibility and canonical order
+//!
+//! Only real servers that take new flows belong in a table: alive (health checks pass)
+//! and `weight > 0`. The caller passes the *alive* servers as [`Candidate`]s; candidates
+//! of weight 0 (quiescent, IPVS's "weight 0 = no new connections") are dropped here, so a
+//! caller may pass them too. Everything is computed over the candidates sorted by
+//! `(address bytes, port)` (then index, for determinism if a configuration lists a server
+//! twice): the order of the configuration file never matters, and two directors with the
+//! same server set build byte-identical tables: with `sh`/`mh`, whose choice depends only
+//! on the client, a flow keeps its real server when the backup director takes over.
+//!
+//! # The algorithms (slot picked per new flow by the kernel)
+//!
+//! | algo | table | slot for a new flow |
+//! |------|-------|---------------------|
+//! | `rr`  | one entry per server, canonical order | `c % len`, then `c += 1` (per-CPU `u32` cursor `c`) |
+//! | `wrr` | nginx's smooth weighted round-robin sequence, weights divided by their gcd; `len = Σ w` (≤ `wrr::WRR_MAX_LEN`) | as `rr` |
+//! | `sh`  | `sh::SH_TABLE_SIZE` buckets, servers in canonical order each taking `w` consecutive buckets, cycling until full (as IPVS `ip_vs_sh`) | `flow_hash(client, port or 0) % len` |
+//! | `mh`  | weighted Maglev of a prime size from `mh::MH_PRIMES` (as IPVS `ip_vs_mh`) | `flow_hash(client, port or 0) % len` |
+//!
+//! `flow_hash` is [`lb_common::flow_hash`]; the port is hashed only with the service flag
+//! `SVC_F_HASH_PORT` (IPVS `sh-port` / `mh-port`). [`Model`] is the same per-packet choice
+//! in plain Rust: the integration tests compare the kernel against it flow by flow.
+//!
+//! ## Weight scaling
+//!
+//! * `wrr`: weights are divided by their gcd. If the sum still exceeds `wrr::WRR_MAX_LEN`
+//!   (65,536), they are scaled down proportionally (`w * budget / Σw`, rounded down, at
+//!   least 1 so that no eligible server disappears) until the sum fits, then divided by
+//!   their gcd again: each server's share is then off by about one entry in 65,536.
+//! * `sh`: IPVS walks the destinations, each taking `weight` consecutive buckets, and
+//!   wraps around until the 256 buckets are full; with a total weight above 256 the servers
+//!   late in the list get no bucket at all. xlb divides by the gcd first (so `10,10` gives
+//!   128/128 rather than IPVS's 130/126) and, if the total exceeds the table, scales weights
+//!   down as for `wrr` (every eligible server keeps at least one bucket) instead of
+//!   starving the last ones. With more than 256 eligible servers the table grows to the
+//!   next power of two that holds them all.
+//! * `mh`: as IPVS: weights divided by their gcd, then shifted right so that the largest
+//!   fits in `mh::MH_WEIGHT_BITS` bits (each server keeps at least one turn); in each round of
+//!   the population a server takes as many slots as it has turns.
+//!
+//! Maglev itself is described in `mh`.
+//!
+//! The modules: `wrr`, `sh` and `mh` build their tables (`rr`'s is the canonical order),
+//! `weights` scales weights for them, `model` is the kernel's per-flow choice.
+
+mod mh;
+mod model;
+mod sh;
+mod weights;
+mod wrr;
+
+use lb_common::{Addr, SchedAlgo, flow_hash};
+
+pub use model::Model;
+
+/// A real server that may receive new flows: the caller passes the servers that are alive
+/// (health checks pass); those of weight 0 are ignored by [`build_table`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Candidate {
+    /// The real server's slot in `xlb_reals`: what the table holds.
+    pub index: u32,
+    /// Its address (IPv4 in IPv4-mapped form, see [`lb_common::v4_mapped`]).
+    pub addr: Addr,
+    /// Its port (host byte order).
+    pub port: u16,
+    /// Its configured weight; 0 = quiescent (no new flows).
+    pub weight: u32,
+}
+
+impl Candidate {
+    fn canonical_key(&self) -> (Addr, u16, u32, u32) {
+        (self.addr, self.port, self.index, self.weight)
+    }
+}
+
+/// The eligible candidates (weight > 0) in canonical order: by address bytes, then port
+/// (then index and weight, only to make duplicate entries deterministic).
+fn canonical_order(servers: &[Candidate]) -> Vec<Candidate> {
+    let mut v: Vec<Candidate> = servers.iter().copied().filter(|c| c.weight > 0).collect();
+    v.sort_by_key(Candidate::canonical_key);
+    v
+}
+
+/// The scheduling table of `algo` over `servers`: the real-server indices the kernel
+/// reads. Empty when no candidate has a weight above 0.
+pub fn build_table(algo: SchedAlgo, servers: &[Candidate]) -> Vec<u32> {
+    let servers = canonical_order(servers);
+    if servers.is_empty() {
+        return Vec::new();
+    }
+    match algo {
+        SchedAlgo::Rr => servers.iter().map(|c| c.index).collect(),
+        SchedAlgo::Wrr => wrr::table(&servers),
+        SchedAlgo::Sh => sh::table(&servers),
+        SchedAlgo::Mh => mh::table(&servers),
+    }
+}
+
+/// The slot of a hashed (`sh` / `mh`) table of `len` entries for a client: the kernel's
+/// `flow_hash(client, hash_port ? sport : 0) % len`. `len` must not be 0.
+fn hash_slot(client: &Addr, sport: u16, hash_port: bool, len: u32) -> u32 {
+    let port = if hash_port { sport } else { 0 };
+    flow_hash(client, port) % len
+}
+
+#[cfg(test)]
+mod test_support {
+    use std::collections::HashMap;
+
+    use lb_common::{SchedAlgo, murmur3_32, v4_mapped};
+
+    use super::Candidate;
+
+    pub fn cand(index: u32, last: u8, port: u16, weight: u32) -> Candidate {
+        Candidate {
+            index,
+            addr: v4_mapped([10, 0, 0, last]),
+            port,
+            weight,
+        }
+    }
+
+    /// Servers 10.0.0.(1+i):80, index 100+i (so indices differ from positions).
+    pub fn servers(weights: &[u32]) -> Vec<Candidate> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| cand(100 + i as u32, 1 + i as u8, 80, w))
+            .collect()
+    }
+
+    pub fn counts(table: &[u32]) -> HashMap<u32, usize> {
+        let mut m = HashMap::new();
+        for &x in table {
+            *m.entry(x).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// The fixed table hash pinned by the golden tests: MurmurHash3 of the entries as
+    /// little-endian u32 (the bytes written to `xlb_table`), seed 0.
+    pub fn table_hash(table: &[u32]) -> u32 {
+        let bytes: Vec<u8> = table.iter().flat_map(|x| x.to_le_bytes()).collect();
+        murmur3_32(&bytes, 0)
+    }
+
+    pub const ALL: [SchedAlgo; 4] = [SchedAlgo::Rr, SchedAlgo::Wrr, SchedAlgo::Sh, SchedAlgo::Mh];
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use lb_common::v4_mapped;
+    use rand::{SeedableRng, rngs::StdRng, seq::SliceRandom};
+
+    use super::{test_support::*, *};
+
+    #[test]
+    fn empty_and_quiescent_sets_give_empty_tables() {
+        for algo in ALL {
+            assert!(build_table(algo, &[]).is_empty(), "{algo:?}");
+            assert!(build_table(algo, &servers(&[0, 0])).is_empty(), "{algo:?}");
+            let mut m = Model::from_servers(algo, &[]);
+            assert_eq!(m.pick(&v4_mapped([1, 2, 3, 4]), 1234, true), None);
+            assert_eq!(m.pick(&v4_mapped([1, 2, 3, 4]), 1234, false), None);
+        }
+    }
+
+    #[test]
+    fn weight_zero_servers_are_never_in_a_table() {
+        let s = servers(&[2, 0, 3, 0, 1]);
+        for algo in ALL {
+            let t = build_table(algo, &s);
+            assert!(!t.is_empty());
+            assert!(!t.contains(&101) && !t.contains(&103), "{algo:?}");
+            for idx in [100, 102, 104] {
+                assert!(t.contains(&idx), "{algo:?} lacks {idx}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_algorithm_is_independent_of_input_order() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut s: Vec<Candidate> = (0..40)
+            .map(|i| Candidate {
+                index: 1000 - i,
+                addr: if i % 3 == 0 {
+                    let mut a = [0u8; 16];
+                    a[0] = 0x20;
+                    a[1] = 0x01;
+                    a[15] = i as u8;
+                    a
+                } else {
+                    v4_mapped([192, 0, 2, (i / 2) as u8])
+                },
+                port: 8000 + (i % 2) as u16,
+                weight: 1 + i % 7,
+            })
+            .collect();
+        for algo in ALL {
+            let reference = build_table(algo, &s);
+            for _ in 0..5 {
+                s.shuffle(&mut rng);
+                assert_eq!(build_table(algo, &s), reference, "{algo:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_order_sorts_by_address_bytes_then_port() {
+        let s = vec![
+            cand(0, 2, 80, 1),
+            cand(1, 1, 443, 1),
+            cand(2, 1, 80, 1),
+            cand(3, 10, 80, 1),
+        ];
+        let order: Vec<u32> = canonical_order(&s).iter().map(|c| c.index).collect();
+        assert_eq!(order, [2, 1, 0, 3]);
+        assert_eq!(build_table(SchedAlgo::Rr, &s), [2, 1, 0, 3]);
+    }
+
+    #[test]
+    fn rr_balances_exactly_and_ignores_weights() {
+        let s = servers(&[1, 5, 2, 9]);
+        let t = build_table(SchedAlgo::Rr, &s);
+        assert_eq!(t, [100, 101, 102, 103]);
+        let mut m = Model::new(SchedAlgo::Rr, t);
+        let mut c = HashMap::new();
+        for i in 0..100_000u32 {
+            let idx = m.pick(&v4_mapped([1, 1, 1, 1]), i as u16, false).unwrap();
+            *c.entry(idx).or_insert(0) += 1;
+        }
+        assert!(c.values().all(|&n| n == 25_000), "{c:?}");
+        assert_eq!(m.cursor(), 100_000);
+    }
+}

@@ -1,0 +1,79 @@
+//! Links: an interface's index, Ethernet address and state, and its state changes.
+
+use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use rtnetlink::{
+    Handle,
+    packet_route::{
+        RouteNetlinkMessage,
+        link::{LinkAttribute, LinkFlags, LinkMessage},
+    },
+};
+
+use crate::netlink::{NetlinkError, ethernet, subscribe};
+
+/// A link's state changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkEvent {
+    pub ifindex: u32,
+    /// Administratively up and with carrier (`IFF_UP` and `IFF_RUNNING`).
+    pub up: bool,
+}
+
+fn link_is_up(link: &LinkMessage) -> bool {
+    link.header.flags.contains(LinkFlags::Up) && link.header.flags.contains(LinkFlags::Running)
+}
+
+/// Whether interface `ifindex` is up with carrier.
+pub async fn link_up(handle: &Handle, ifindex: u32) -> Result<bool, NetlinkError> {
+    let mut links = handle.link().get().match_index(ifindex).execute();
+    match links.try_next().await? {
+        Some(link) => Ok(link_is_up(&link)),
+        None => Ok(false),
+    }
+}
+
+/// Opens a connection subscribed to link changes (`RTMGRP_LINK`); a deleted link is
+/// reported down.
+pub fn watch_links() -> Result<BoxStream<'static, LinkEvent>, NetlinkError> {
+    const RTMGRP_LINK: u32 = 1;
+    Ok(subscribe(RTMGRP_LINK)?
+        .filter_map(|msg| async move {
+            match msg {
+                RouteNetlinkMessage::NewLink(l) => Some(LinkEvent {
+                    ifindex: l.header.index,
+                    up: link_is_up(&l),
+                }),
+                RouteNetlinkMessage::DelLink(l) => Some(LinkEvent {
+                    ifindex: l.header.index,
+                    up: false,
+                }),
+                _ => None,
+            }
+        })
+        .boxed())
+}
+
+/// Index of the interface called `name`.
+pub async fn ifindex(handle: &Handle, name: &str) -> Result<u32, NetlinkError> {
+    let mut links = handle.link().get().match_name(name.to_string()).execute();
+    match links.try_next().await {
+        Ok(Some(link)) => Ok(link.header.index),
+        _ => Err(NetlinkError::NoSuchInterface(name.to_string())),
+    }
+}
+
+/// The Ethernet address of interface `ifindex` (the director's source MAC there).
+pub async fn link_mac(handle: &Handle, ifindex: u32) -> Result<[u8; 6], NetlinkError> {
+    let mut links = handle.link().get().match_index(ifindex).execute();
+    let link: LinkMessage = links
+        .try_next()
+        .await?
+        .ok_or(NetlinkError::NoMac(ifindex))?;
+    link.attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Address(m) => ethernet(m),
+            _ => None,
+        })
+        .ok_or(NetlinkError::NoMac(ifindex))
+}
