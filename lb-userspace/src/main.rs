@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use xlb::{
     cli::{
         realserver::{self, RealServerOptions},
-        status,
+        status, teardown,
     },
     config::Config,
     daemon::{self, RunOptions},
@@ -165,7 +165,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Teardown { pin_path } => daemon::teardown(&pin_path),
+        Command::Teardown { pin_path } => teardown::teardown(&pin_path),
         Command::Realserver { action } => match action {
             RealServerAction::Setup { vips, state_file } => {
                 realserver::setup(&vips, &realserver_options(state_file)).await

@@ -5,7 +5,9 @@
 //! - [`status`]: `xlb status`, like `ipvsadm -Ln --stats`.
 //! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
+//! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
 
 pub mod conns;
 pub mod realserver;
 pub mod status;
+pub mod teardown;

@@ -29,7 +29,7 @@ mod state_file;
 use std::{
     future::Future,
     ops::ControlFlow,
-    path::{Path, PathBuf},
+    path::PathBuf,
     time::Duration,
 };
 
@@ -366,18 +366,6 @@ pub async fn run(
             pin_path = %opts.pin_path.display(),
             "stopping; the data plane stays attached (`xlb teardown` removes it)"
         );
-    }
-    Ok(())
-}
-
-/// `xlb teardown`: detach and unpin everything under `pin_path`.
-pub fn teardown(pin_path: &Path) -> Result<()> {
-    let removed = crate::dataplane::teardown(pin_path)?;
-    if removed.is_empty() {
-        println!("nothing pinned under {}", pin_path.display());
-    }
-    for p in removed {
-        println!("removed {}", p.display());
     }
     Ok(())
 }
