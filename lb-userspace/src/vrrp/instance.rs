@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::{
-    machine::{Action, Event, Initial, Machine, Params, State, VrrpVersion},
+    machine::{Action, Event, Initial, Machine, Params, State},
     net::{self, VrrpSocket, VrrpSocketConfig},
     packet::{self, Advert, Auth, Interval, LocalParams, V3Checksum, Version},
     track::{self, Tracked},
@@ -327,10 +327,7 @@ pub async fn spawn(
         .with_context(|| format!("instance {}: VRRP socket on {}", spec.name, spec.interface))?;
     let mac = crate::netlink::link_mac(&handle, ifindex).await?;
     let params = Params {
-        version: match spec.version {
-            Version::V2 => VrrpVersion::V2,
-            Version::V3 => VrrpVersion::V3,
-        },
+        version: spec.version,
         vrid: spec.vrid,
         priority: spec.params_priority,
         advert_int: spec.advert_int,
