@@ -13,9 +13,9 @@ use super::{
     driver::{Driver, Inputs, Verdicts},
     io::HostIo,
     machine::ParamsError,
-    net::{self, VrrpSocket, VrrpSocketConfig},
+    net::{self, VrrpSocket},
     track::Tracked,
-    trackers::Trackers,
+    trackers::{self, Trackers},
 };
 pub use super::{
     io::{Gate, GateRequest},
@@ -134,31 +134,19 @@ pub async fn spawn(
 ) -> Result<Instance, SpawnError> {
     let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = source(&spec, &handle, ifindex).await?;
-    let mut sock_cfg = if spec.unicast_peers.is_empty() {
-        VrrpSocketConfig::multicast(ifindex, src)
-    } else {
-        VrrpSocketConfig::unicast(ifindex, src, spec.unicast_peers.clone())
-    };
-    sock_cfg.group = spec.mcast_group;
-    let socket = VrrpSocket::open(&sock_cfg).map_err(|source| SpawnError::Socket {
-        instance: spec.name.clone(),
-        interface: spec.interface.clone(),
-        source,
+    let socket = VrrpSocket::open(&spec.socket_config(ifindex, src)).map_err(|source| {
+        SpawnError::Socket {
+            instance: spec.name.clone(),
+            interface: spec.interface.clone(),
+            source,
+        }
     })?;
     let mac = crate::netlink::link_mac(&handle, ifindex).await?;
-    let mut links = HashMap::new();
-    if spec.track_own_interface {
-        let own = Tracked {
-            what: format!("interface {}", spec.interface),
-            weight: None,
-            reverse: false,
-        };
-        links.insert(ifindex, own);
+    let mut tracked_indexes = Vec::new();
+    for (name, _) in &spec.track_interfaces {
+        tracked_indexes.push(crate::netlink::ifindex(&handle, name).await?);
     }
-    for (name, how) in &spec.track_interfaces {
-        let index = crate::netlink::ifindex(&handle, name).await?;
-        links.insert(index, how.clone());
-    }
+    let links = trackers::tracked_links(&spec, ifindex, &tracked_indexes);
     let (script_states, verdicts) = follow_scripts(&spec, &scripts)?;
     let link_events = crate::netlink::watch_links()?;
     let (stop_tx, stop) = oneshot::channel();

@@ -22,7 +22,7 @@
 
 mod driver;
 pub mod instance;
-pub mod io;
+mod io;
 pub mod machine;
 pub mod net;
 pub mod packet;

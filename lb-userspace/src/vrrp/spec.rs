@@ -1,13 +1,15 @@
 //! An instance's settings in one shape: [`InstanceSpec`], resolved from the config once.
 //!
 //! The other parts take their own views of it from here and nowhere else: the state
-//! machine's [`Params`], the codec's receive checks ([`LocalParams`]) and the adverts we
-//! send ([`Advert`]). A reload compares specs to decide which instances restart.
+//! machine's [`Params`], the codec's receive checks ([`LocalParams`]), the adverts we
+//! send ([`Advert`]) and the socket they leave by ([`VrrpSocketConfig`]). A reload
+//! compares specs to decide which instances restart.
 
 use std::{net::IpAddr, time::Duration};
 
 use super::{
     machine::{Initial, Params},
+    net::VrrpSocketConfig,
     packet::{Advert, Auth, Interval, LocalParams, V3Checksum, Version},
     track::Tracked,
     vip::GarpSchedule,
@@ -178,6 +180,18 @@ impl InstanceSpec {
         }
     }
 
+    /// The socket on interface `ifindex` sending from `src`: to the unicast peers if
+    /// there are any, else to the multicast group.
+    pub fn socket_config(&self, ifindex: u32, src: IpAddr) -> VrrpSocketConfig {
+        let mut config = if self.unicast_peers.is_empty() {
+            VrrpSocketConfig::multicast(ifindex, src)
+        } else {
+            VrrpSocketConfig::unicast(ifindex, src, self.unicast_peers.clone())
+        };
+        config.group = self.mcast_group;
+        config
+    }
+
     fn v2_interval_s(&self) -> u8 {
         self.advert_int.as_secs().clamp(1, 255) as u8
     }
@@ -258,5 +272,19 @@ mod tests {
             (Version::V3, Interval::Centisecs(50), 0)
         );
         assert_eq!(advert.addresses, v3.advertised);
+    }
+
+    #[test]
+    fn adverts_go_to_the_unicast_peers_if_any_else_to_the_group() {
+        let src: IpAddr = "198.18.0.1".parse().unwrap();
+        let multicast = spec("").socket_config(7, src);
+        assert!(multicast.unicast_peers.is_empty());
+        assert_eq!(multicast.group, "224.0.0.18".parse::<IpAddr>().unwrap());
+        assert_eq!((multicast.ifindex, multicast.src), (7, src));
+        let unicast = spec("unicast_peer = [\"198.18.0.2\"]").socket_config(7, src);
+        assert_eq!(
+            unicast.unicast_peers,
+            ["198.18.0.2".parse::<IpAddr>().unwrap()]
+        );
     }
 }

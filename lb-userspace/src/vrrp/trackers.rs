@@ -5,7 +5,29 @@
 
 use std::collections::HashMap;
 
-use super::track::{self, Tracked};
+use super::{
+    spec::InstanceSpec,
+    track::{self, Tracked},
+};
+
+/// The interfaces `spec` tracks, by ifindex: its own (`own`; down means FAULT) unless
+/// `dont_track_primary`, then its `track_interface`s, whose indexes are `indexes` in
+/// order (an entry for the own interface replaces the implicit one).
+pub fn tracked_links(spec: &InstanceSpec, own: u32, indexes: &[u32]) -> HashMap<u32, Tracked> {
+    let mut links = HashMap::new();
+    if spec.track_own_interface {
+        let own_interface = Tracked {
+            what: format!("interface {}", spec.interface),
+            weight: None,
+            reverse: false,
+        };
+        links.insert(own, own_interface);
+    }
+    for (index, (_, how)) in indexes.iter().zip(&spec.track_interfaces) {
+        links.insert(*index, how.clone());
+    }
+    links
+}
 
 /// What the machine must be told after the tracked states changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,6 +108,28 @@ impl Trackers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{config::Config, vrrp::spec::specs};
+
+    fn spec(extra: &str) -> InstanceSpec {
+        let text = format!(
+            "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+             virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
+        );
+        specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
+    }
+
+    #[test]
+    fn the_own_interface_is_tracked_unless_told_not_to() {
+        let links = tracked_links(&spec(""), 2, &[]);
+        assert_eq!(links.len(), 1);
+        assert_eq!(links[&2].what, "interface eth0");
+        assert_eq!(links[&2].weight, None, "down means FAULT");
+        assert!(tracked_links(&spec("dont_track_primary = true"), 2, &[]).is_empty());
+        let both = spec("track_interface = [\"eth1 weight -20\", \"eth0 weight 10\"]");
+        let links = tracked_links(&both, 2, &[3, 2]);
+        assert_eq!(links[&3].weight, Some(-20));
+        assert_eq!(links[&2].weight, Some(10), "the explicit entry wins");
+    }
 
     fn tracked(weight: Option<i32>) -> Tracked {
         Tracked {

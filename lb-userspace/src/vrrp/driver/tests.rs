@@ -3,7 +3,7 @@
 //! which time. No sockets, no root.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashSet,
     io,
     net::IpAddr,
     time::{Duration, Instant},
@@ -17,6 +17,7 @@ use crate::{
         packet::{Advert, Auth, Interval, V3Checksum, Version},
         spec::specs,
         track::Tracked,
+        trackers::tracked_links,
         vip::VipError,
     },
 };
@@ -143,17 +144,9 @@ fn spec(extra: &str) -> InstanceSpec {
     specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
 }
 
-fn interface(name: &str, weight: Option<i32>) -> Tracked {
-    Tracked {
-        what: format!("interface {name}"),
-        weight,
-        reverse: false,
-    }
-}
-
 /// A driver tracking its own interface (as `spawn` sets it up) and `scripts`.
 fn driver_with(spec: InstanceSpec, scripts: Vec<(Tracked, bool)>) -> Driver<Recorder> {
-    let links = HashMap::from([(OWN_IFINDEX, interface("eth0", None))]);
+    let links = tracked_links(&spec, OWN_IFINDEX, &[]);
     let trackers = Trackers::new(links, scripts);
     Driver::new(spec, us(), trackers, Recorder::new()).unwrap()
 }
