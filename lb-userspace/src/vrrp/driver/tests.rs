@@ -66,6 +66,10 @@ struct Recorder {
     down: HashSet<u32>,
     /// How long the data plane takes to follow a gate request.
     forward_takes: Duration,
+    /// The real clock instead of the virtual one (for the run loop, which sleeps).
+    real_clock: bool,
+    /// Where calls are copied to, for a driver that runs as a task.
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<Call>>,
 }
 
 impl Recorder {
@@ -78,17 +82,26 @@ impl Recorder {
             statuses: Vec::new(),
             down: HashSet::new(),
             forward_takes: Duration::ZERO,
+            real_clock: false,
+            mirror: None,
         }
     }
 
     fn record(&mut self, call: Call) {
-        self.calls.push((self.now - self.t0, call));
+        if let Some(mirror) = &self.mirror {
+            let _ = mirror.send(call.clone());
+        }
+        self.calls.push((self.now() - self.t0, call));
     }
 }
 
 impl InstanceIo for Recorder {
     fn now(&self) -> Instant {
-        self.now
+        if self.real_clock {
+            Instant::now()
+        } else {
+            self.now
+        }
     }
 
     async fn recv(&mut self) -> io::Result<Received> {
@@ -471,4 +484,54 @@ async fn every_step_publishes_the_status() {
     assert_eq!(status.configured_priority, 100);
     assert_eq!(status.vips, [vip()]);
     assert_eq!(status.last_advert_from, Some(peer()));
+}
+
+#[tokio::test]
+async fn the_run_loop_follows_links_and_resigns_when_stopped() {
+    let mut d = driver("priority = 255");
+    let (mirror, mut calls) = tokio::sync::mpsc::unbounded_channel();
+    d.io.mirror = Some(mirror);
+    d.io.real_clock = true;
+    let (stop_tx, stop) = oneshot::channel();
+    let (link_tx, links) = futures::channel::mpsc::unbounded();
+    let (_verdict_tx, verdicts) = mpsc::channel(1);
+    let task = tokio::spawn(d.run(Inputs {
+        stop,
+        links: links.boxed(),
+        verdicts,
+    }));
+    let mut until = async |last: Call| {
+        let mut seen = Vec::new();
+        while let Ok(Some(call)) = tokio::time::timeout(Duration::from_secs(5), calls.recv()).await
+        {
+            seen.push(call.clone());
+            if call == last {
+                break;
+            }
+        }
+        seen
+    };
+    let mut expect = vec![RemoveVips];
+    expect.extend(becoming_master(255));
+    assert_eq!(until(Notify("MASTER", 255)).await, expect);
+    let down = LinkEvent {
+        ifindex: OWN_IFINDEX,
+        up: false,
+    };
+    link_tx.unbounded_send(down).unwrap();
+    assert_eq!(
+        until(Notify("FAULT", 255)).await,
+        [
+            Advert(0),
+            RemoveVips,
+            Forward(State::Fault),
+            Notify("FAULT", 255)
+        ]
+    );
+    stop_tx.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(
+        until(Forward(State::Initialize)).await,
+        [Notify("STOP", 255), RemoveVips, Forward(State::Initialize)]
+    );
 }
