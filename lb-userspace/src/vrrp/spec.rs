@@ -205,17 +205,21 @@ pub fn specs(cfg: &Config) -> Vec<InstanceSpec> {
         .collect()
 }
 
+/// VI_1 on eth0 (VRID 51, v2, 1 s, the VIP 198.18.0.100/32) with `extra` config lines.
+#[cfg(test)]
+pub(super) fn test_spec(extra: &str) -> InstanceSpec {
+    let text = format!(
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+         virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
+    );
+    specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spec(extra: &str) -> InstanceSpec {
-        let text = format!(
-            "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
-             virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
-        );
-        specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
-    }
+    use super::test_spec as spec;
 
     #[test]
     fn mail_and_fifo_settings_are_not_part_of_an_instance_spec() {

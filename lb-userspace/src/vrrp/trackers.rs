@@ -108,15 +108,7 @@ impl Trackers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::Config, vrrp::spec::specs};
-
-    fn spec(extra: &str) -> InstanceSpec {
-        let text = format!(
-            "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
-             virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
-        );
-        specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
-    }
+    use crate::vrrp::spec::test_spec as spec;
 
     #[test]
     fn the_own_interface_is_tracked_unless_told_not_to() {

@@ -11,11 +11,11 @@ use std::{
 
 use super::*;
 use crate::{
-    config::{Config, VirtualIpAddress},
+    config::VirtualIpAddress,
     netlink::NeighborError,
     vrrp::{
         packet::{Advert, Auth, Interval, V3Checksum, Version},
-        spec::specs,
+        spec::test_spec as spec,
         track::Tracked,
         trackers::tracked_links,
         vip::VipError,
@@ -146,15 +146,6 @@ impl InstanceIo for Recorder {
     async fn link_up(&mut self, ifindex: u32) -> Result<bool, NeighborError> {
         Ok(!self.down.contains(&ifindex))
     }
-}
-
-/// VI_1 on eth0: VRID 51, v2, 1 s, one VIP, `extra` config lines.
-fn spec(extra: &str) -> InstanceSpec {
-    let text = format!(
-        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
-         virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
-    );
-    specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
 }
 
 /// A driver tracking its own interface (as `spawn` sets it up) and `scripts`.
