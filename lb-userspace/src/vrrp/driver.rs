@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use super::{
+    garp::GarpSchedule,
     io::InstanceIo,
     machine::{Action, Event, Machine, ParamsError, State},
     net::Received,
@@ -24,7 +25,6 @@ use super::{
     spec::InstanceSpec,
     status::InstanceStatus,
     trackers::Trackers,
-    vip::GarpSchedule,
 };
 use crate::netlink::LinkEvent;
 

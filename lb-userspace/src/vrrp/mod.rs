@@ -6,6 +6,7 @@
 //! - `spec`: an instance's settings, from the config, and the views the others take of it.
 //! - `receive`: which received packets become adverts for the machine; the reject log.
 //! - `trackers`: an instance's tracked interfaces and scripts, and their combined effect.
+//! - `garp`: when to announce the VIPs (keepalived's bursts and refresh).
 //!
 //! The instance at work:
 //! - `driver`: one instance's reactions to adverts, deadlines, trackers and stop, carried
@@ -17,10 +18,11 @@
 //!
 //! The host mechanisms:
 //! - `net`: the raw IP-protocol-112 sockets (multicast and unicast, TTL 255).
-//! - `vip`: adding and removing the VIPs, gratuitous ARP / unsolicited NA and their timing.
+//! - `vip`: adding and removing the VIPs, gratuitous ARP / unsolicited NA.
 //! - `track`: `vrrp_script` trackers, tracked-interface weights and notify commands.
 
 mod driver;
+pub mod garp;
 pub mod instance;
 mod io;
 pub mod machine;

@@ -8,11 +8,11 @@
 use std::{net::IpAddr, time::Duration};
 
 use super::{
+    garp::GarpSchedule,
     machine::{Initial, Params},
     net::VrrpSocketConfig,
     packet::{Advert, Auth, Interval, LocalParams, V3Checksum, Version},
     track::Tracked,
-    vip::GarpSchedule,
 };
 use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
 
