@@ -1,6 +1,6 @@
 //! A running VRRP instance as the controller sees it: [`spawn`] resolves what the spec
 //! names on this host (interfaces, the source address, the MAC), opens the socket and
-//! starts the [`Driver`] task on the VRRP [`runtime`]; the [`Instance`] it returns stops
+//! starts the driver task on the VRRP [`runtime`]; the [`Instance`] it returns stops
 //! it or hands it new notify settings.
 
 use std::{collections::HashMap, net::IpAddr};
@@ -17,6 +17,7 @@ use super::{
     track::Tracked,
     trackers::{self, Trackers},
 };
+// What the controller names through this module, wherever it is defined.
 pub use super::{
     io::{Gate, GateRequest},
     spec::{InstanceSpec, specs},
@@ -30,6 +31,7 @@ pub enum SpawnError {
     /// An interface lookup, the link watch or the MAC address failed.
     #[error(transparent)]
     Link(#[from] NeighborError),
+    /// Listing the interface's addresses, for the source address, failed.
     #[error(transparent)]
     Addresses(#[from] rtnetlink::Error),
     #[error(
