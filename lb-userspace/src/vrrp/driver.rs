@@ -215,14 +215,8 @@ impl<I: InstanceIo> Driver<I> {
                 self.send_due_gratuitous();
             }
             Action::Transition { from, to, reason } => {
-                // keepalived's name for leaving service is STOP, not INIT.
-                let state = if to == State::Initialize {
-                    "STOP"
-                } else {
-                    to.as_str()
-                };
                 let priority = self.machine.effective_priority();
-                self.io.notify(state, priority);
+                self.io.notify(to, priority);
                 info!(
                     instance = %name,
                     %from,

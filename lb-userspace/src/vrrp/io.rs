@@ -81,9 +81,8 @@ pub trait InstanceIo {
     /// until it does.
     fn forward(&mut self, state: State) -> impl Future<Output = ()> + Send;
 
-    /// Reports a transition to `state` (keepalived's name: MASTER, BACKUP, FAULT, STOP)
-    /// at `priority`: notify commands, FIFOs, mail.
-    fn notify(&mut self, state: &'static str, priority: u8);
+    /// Reports a transition to `state` at `priority`: notify commands, FIFOs, mail.
+    fn notify(&mut self, state: State, priority: u8);
 
     /// Puts the instance's status on the board.
     fn publish(&mut self, status: InstanceStatus);
@@ -91,6 +90,14 @@ pub trait InstanceIo {
     /// Whether interface `ifindex` is up now.
     fn link_up(&mut self, ifindex: u32)
     -> impl Future<Output = Result<bool, NeighborError>> + Send;
+}
+
+/// A state as notifications name it, keepalived's way: leaving service is STOP, not INIT.
+fn keepalived_name(state: State) -> &'static str {
+    match state {
+        State::Initialize => "STOP",
+        _ => state.as_str(),
+    }
 }
 
 /// The real [`InstanceIo`] of one instance.
@@ -141,7 +148,8 @@ impl InstanceIo for HostIo {
         self.gate.set(&self.instance, state).await;
     }
 
-    fn notify(&mut self, state: &'static str, priority: u8) {
+    fn notify(&mut self, state: State, priority: u8) {
+        let state = keepalived_name(state);
         let config = self.notify_config.borrow().clone();
         track::notify(&config, state, priority);
         let transition = Notification::Vrrp {
@@ -160,5 +168,22 @@ impl InstanceIo for HostIo {
 
     async fn link_up(&mut self, ifindex: u32) -> Result<bool, NeighborError> {
         crate::netlink::link_up(&self.handle, ifindex).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_use_keepalived_s_state_names() {
+        let names = [
+            State::Master,
+            State::Backup,
+            State::Fault,
+            State::Initialize,
+        ]
+        .map(keepalived_name);
+        assert_eq!(names, ["MASTER", "BACKUP", "FAULT", "STOP"]);
     }
 }

@@ -53,7 +53,8 @@ enum Call {
     RemoveVips,
     Announce(IpAddr),
     Forward(State),
-    Notify(&'static str, u8),
+    /// A transition to this state at this priority (Initialize: keepalived's STOP).
+    Notify(State, u8),
 }
 use Call::*;
 
@@ -135,7 +136,7 @@ impl InstanceIo for Recorder {
         self.now += self.forward_takes;
     }
 
-    fn notify(&mut self, state: &'static str, priority: u8) {
+    fn notify(&mut self, state: State, priority: u8) {
         self.record(Notify(state, priority));
     }
 
@@ -201,7 +202,7 @@ fn announces(n: usize) -> Vec<Call> {
 fn becoming_master(priority: u8) -> Vec<Call> {
     let mut calls = vec![Advert(priority), Forward(State::Master), AddVips];
     calls.extend(announces(5));
-    calls.push(Notify("MASTER", priority));
+    calls.push(Notify(State::Master, priority));
     calls
 }
 
@@ -222,7 +223,7 @@ async fn master(extra: &str) -> Driver<Recorder> {
 async fn start_clears_stale_vips_then_waits_as_backup() {
     let mut d = driver("priority = 100");
     d.start().await;
-    assert_eq!(take(&mut d), [RemoveVips, Notify("BACKUP", 100)]);
+    assert_eq!(take(&mut d), [RemoveVips, Notify(State::Backup, 100)]);
     assert_eq!(d.next_deadline(), Some(d.io.t0 + MASTER_DOWN));
     let status = d.io.statuses.last().unwrap();
     assert_eq!(
@@ -308,7 +309,7 @@ async fn leaving_master_stops_forwarding_in_the_step_that_removes_the_vips() {
             Advert(100),
             RemoveVips,
             Forward(State::Backup),
-            Notify("BACKUP", 100)
+            Notify(State::Backup, 100)
         ]
     );
     // The second gratuitous ARP burst is cancelled with the VIPs.
@@ -368,7 +369,7 @@ async fn stopping_a_master_resigns() {
             Advert(0),
             RemoveVips,
             Forward(State::Initialize),
-            Notify("STOP", 100),
+            Notify(State::Initialize, 100),
             // Whatever the state was, nothing of ours stays.
             RemoveVips,
             Forward(State::Initialize),
@@ -385,7 +386,11 @@ async fn stopping_a_backup_sends_nothing() {
     d.stop().await;
     assert_eq!(
         take(&mut d),
-        [Notify("STOP", 100), RemoveVips, Forward(State::Initialize)]
+        [
+            Notify(State::Initialize, 100),
+            RemoveVips,
+            Forward(State::Initialize)
+        ]
     );
 }
 
@@ -401,13 +406,13 @@ async fn a_tracked_interface_going_down_is_a_fault() {
             Advert(0),
             RemoveVips,
             Forward(State::Fault),
-            Notify("FAULT", 100)
+            Notify(State::Fault, 100)
         ]
     );
     d.link_changed(OWN_IFINDEX, false).await;
     assert_eq!(take(&mut d), [], "no change");
     d.link_changed(OWN_IFINDEX, true).await;
-    assert_eq!(take(&mut d), [Notify("BACKUP", 100)]);
+    assert_eq!(take(&mut d), [Notify(State::Backup, 100)]);
     let back = d.io.now - d.io.t0;
     run_until(&mut d, back + MASTER_DOWN).await;
     assert_eq!(take(&mut d), becoming_master(100));
@@ -418,7 +423,7 @@ async fn a_tracked_interface_down_at_start_starts_in_fault() {
     let mut d = driver("priority = 100");
     d.io.down.insert(OWN_IFINDEX);
     d.start().await;
-    assert_eq!(take(&mut d), [RemoveVips, Notify("FAULT", 100)]);
+    assert_eq!(take(&mut d), [RemoveVips, Notify(State::Fault, 100)]);
     assert_eq!(d.next_deadline(), None);
 }
 
@@ -445,7 +450,7 @@ async fn a_weighted_script_moves_the_advertised_priority() {
 }
 
 #[tokio::test]
-async fn a_script_without_weight_faults_and_the_stop_name_is_stop() {
+async fn a_script_without_weight_faults_until_stopped() {
     let script = Tracked {
         what: "script chk".into(),
         weight: None,
@@ -453,11 +458,15 @@ async fn a_script_without_weight_faults_and_the_stop_name_is_stop() {
     };
     let mut d = driver_with(spec("priority = 100"), vec![(script, false)]);
     d.start().await;
-    assert_eq!(take(&mut d), [RemoveVips, Notify("FAULT", 100)]);
+    assert_eq!(take(&mut d), [RemoveVips, Notify(State::Fault, 100)]);
     d.stop().await;
     assert_eq!(
         take(&mut d),
-        [Notify("STOP", 100), RemoveVips, Forward(State::Initialize)]
+        [
+            Notify(State::Initialize, 100),
+            RemoveVips,
+            Forward(State::Initialize)
+        ]
     );
 }
 
@@ -504,25 +513,29 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     };
     let mut expect = vec![RemoveVips];
     expect.extend(becoming_master(255));
-    assert_eq!(until(Notify("MASTER", 255)).await, expect);
+    assert_eq!(until(Notify(State::Master, 255)).await, expect);
     let down = LinkEvent {
         ifindex: OWN_IFINDEX,
         up: false,
     };
     link_tx.unbounded_send(down).unwrap();
     assert_eq!(
-        until(Notify("FAULT", 255)).await,
+        until(Notify(State::Fault, 255)).await,
         [
             Advert(0),
             RemoveVips,
             Forward(State::Fault),
-            Notify("FAULT", 255)
+            Notify(State::Fault, 255)
         ]
     );
     stop_tx.send(()).unwrap();
     task.await.unwrap();
     assert_eq!(
         until(Forward(State::Initialize)).await,
-        [Notify("STOP", 255), RemoveVips, Forward(State::Initialize)]
+        [
+            Notify(State::Initialize, 255),
+            RemoveVips,
+            Forward(State::Initialize)
+        ]
     );
 }
