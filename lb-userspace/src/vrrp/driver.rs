@@ -10,7 +10,10 @@
 //! MASTER forwards before it announces the VIPs, and one that stops being MASTER stops
 //! forwarding in the same step as it removes them.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
 
 use futures::{StreamExt, stream::BoxStream};
 use tokio::sync::{mpsc, oneshot};
@@ -37,7 +40,7 @@ pub struct Driver<I> {
     machine: Machine,
     io: I,
     /// Where our adverts come from: the machine's primary address.
-    source: std::net::IpAddr,
+    source: IpAddr,
     garp: GarpSchedule,
     adverts: AdvertFilter,
     trackers: Trackers,
@@ -60,7 +63,7 @@ impl<I: InstanceIo> Driver<I> {
     /// [`start`](Self::start).
     pub fn new(
         spec: InstanceSpec,
-        source: std::net::IpAddr,
+        source: IpAddr,
         trackers: Trackers,
         io: I,
     ) -> Result<Self, ParamsError> {
