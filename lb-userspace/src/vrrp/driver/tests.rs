@@ -206,6 +206,16 @@ fn becoming_master(priority: u8) -> Vec<Call> {
     calls
 }
 
+/// What stopping does when not MASTER: no advert, the STOP notification, and the
+/// clean-up that runs whatever the state.
+fn stopped_outside_master(priority: u8) -> Vec<Call> {
+    vec![
+        Notify(State::Initialize, priority),
+        RemoveVips,
+        Forward(State::Initialize),
+    ]
+}
+
 /// Priority 100, 1 s: Master_Down_Interval = 3 s + 156/256 s.
 const MASTER_DOWN: Duration = Duration::from_nanos(3_609_375_000);
 
@@ -384,14 +394,7 @@ async fn stopping_a_backup_sends_nothing() {
     d.start().await;
     take(&mut d);
     d.stop().await;
-    assert_eq!(
-        take(&mut d),
-        [
-            Notify(State::Initialize, 100),
-            RemoveVips,
-            Forward(State::Initialize)
-        ]
-    );
+    assert_eq!(take(&mut d), stopped_outside_master(100));
 }
 
 #[tokio::test]
@@ -460,14 +463,7 @@ async fn a_script_without_weight_faults_until_stopped() {
     d.start().await;
     assert_eq!(take(&mut d), [RemoveVips, Notify(State::Fault, 100)]);
     d.stop().await;
-    assert_eq!(
-        take(&mut d),
-        [
-            Notify(State::Initialize, 100),
-            RemoveVips,
-            Forward(State::Initialize)
-        ]
-    );
+    assert_eq!(take(&mut d), stopped_outside_master(100));
 }
 
 #[tokio::test]
@@ -532,10 +528,6 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     task.await.unwrap();
     assert_eq!(
         until(Forward(State::Initialize)).await,
-        [
-            Notify(State::Initialize, 255),
-            RemoveVips,
-            Forward(State::Initialize)
-        ]
+        stopped_outside_master(255)
     );
 }
