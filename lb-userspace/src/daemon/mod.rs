@@ -26,12 +26,7 @@ mod reload;
 mod report;
 mod state_file;
 
-use std::{
-    future::Future,
-    ops::ControlFlow,
-    path::PathBuf,
-    time::Duration,
-};
+use std::{future::Future, ops::ControlFlow, path::PathBuf, time::Duration};
 
 use anyhow::{Result, bail};
 use rtnetlink::Handle;

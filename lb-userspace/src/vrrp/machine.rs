@@ -92,6 +92,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::packet::Version;
+
 #[cfg(test)]
 mod tests;
 
@@ -101,18 +103,6 @@ pub const PRIORITY_OWNER: u8 = 255;
 pub const PRIORITY_STOP: u8 = 0;
 /// Largest `preempt_delay` accepted, as keepalived's range (0..=1000 s).
 pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
-
-/// Protocol version: it decides the skew formula and whether a Backup adopts the
-/// Master's advertised interval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum VrrpVersion {
-    /// RFC 3768: intervals in whole seconds, Skew_Time = (256 - Priority) / 256 s, the
-    /// configured interval always.
-    V2,
-    /// RFC 5798 / 9568: intervals in centiseconds, Skew_Time = ((256 - Priority) x
-    /// Master_Adver_Interval) / 256, a Backup uses the Master's advertised interval.
-    V3,
-}
 
 /// keepalived's `state`: what the instance does at startup when it is not the owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -128,7 +118,11 @@ pub enum Initial {
 /// What the machine needs to know about its instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Params {
-    pub version: VrrpVersion,
+    /// The codec's version. It decides the skew formula (v2: Skew_Time = (256 - Priority)
+    /// / 256 s, intervals in whole seconds; v3: ((256 - Priority) x Master_Adver_Interval)
+    /// / 256, intervals in centiseconds) and whether a Backup adopts the Master's
+    /// advertised interval (v3 only).
+    pub version: Version,
     /// Virtual router id, 1..=255. The machine does not use it beyond validation; the
     /// driver demultiplexes adverts by it.
     pub vrid: u8,
@@ -175,12 +169,12 @@ impl Params {
         }
         let int = self.advert_int;
         match self.version {
-            VrrpVersion::V2 => {
+            Version::V2 => {
                 if int.subsec_nanos() != 0 || !(1..=255).contains(&int.as_secs()) {
                     return Err(ParamsError::AdvertIntV2(int));
                 }
             }
-            VrrpVersion::V3 => {
+            Version::V3 => {
                 let ns = int.as_nanos();
                 let cs = 10_000_000;
                 if !ns.is_multiple_of(cs) || !(1..=4095).contains(&(ns / cs)) {
@@ -675,7 +669,7 @@ impl Machine {
     /// keeps the configured one. A zero interval (which the codec should refuse) would
     /// make the master-down timer fire at once, so it is ignored.
     fn adopt_interval(&mut self, interval: Duration) {
-        if self.params.version == VrrpVersion::V3 && !interval.is_zero() {
+        if self.params.version == Version::V3 && !interval.is_zero() {
             self.master_adver_int = interval;
         }
     }
@@ -684,8 +678,8 @@ impl Machine {
     fn skew_for(&self, priority: u8) -> Duration {
         let weight = 256 - u128::from(priority);
         let base = match self.params.version {
-            VrrpVersion::V2 => Duration::from_secs(1),
-            VrrpVersion::V3 => self.master_adver_int,
+            Version::V2 => Duration::from_secs(1),
+            Version::V3 => self.master_adver_int,
         };
         let ns = base.as_nanos() * weight / 256;
         Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))

@@ -1,15 +1,36 @@
 //! VRRP (RFC 3768 v2, RFC 5798 / 9568 v3), as keepalived runs it.
 //!
-//! - `packet`: the wire codec and the receive checks (pure).
-//! - `machine`: the state machine, a function of (state, event, now) -> actions (pure).
+//! The pure parts:
+//! - `packet`: the wire codec and the receive checks.
+//! - `machine`: the state machine, a function of (state, event, now) -> actions.
+//! - `spec`: an instance's settings, from the config, and the views the others take of it.
+//! - `receive`: which received packets become adverts for the machine; the reject log.
+//! - `trackers`: an instance's tracked interfaces and scripts, and their combined effect.
+//! - `garp`: when to announce the VIPs (keepalived's bursts and refresh).
+//!
+//! The instance at work:
+//! - `driver`: one instance's reactions to adverts, deadlines, trackers and stop, carried
+//!   out through `io` in the order the rules require.
+//! - `io`: the one trait for everything a driver does to the world, and its real
+//!   implementation (socket, rtnetlink, the data-plane gate, notifications, status).
+//! - `instance`: starting an instance on this host, and the handle the controller keeps.
+//! - `status`: what `xlb status` shows of each instance.
+//!
+//! The host mechanisms:
 //! - `net`: the raw IP-protocol-112 sockets (multicast and unicast, TTL 255).
-//! - `vip`: adding and removing the VIPs, gratuitous ARP / unsolicited NA and their timing.
+//! - `vip`: adding and removing the VIPs, gratuitous ARP / unsolicited NA.
 //! - `track`: `vrrp_script` trackers, tracked-interface weights and notify commands.
-//! - `instance`: the task that drives one instance with all of the above.
 
+mod driver;
+pub mod garp;
 pub mod instance;
+mod io;
 pub mod machine;
 pub mod net;
 pub mod packet;
+mod receive;
+pub mod spec;
+pub mod status;
 pub mod track;
+mod trackers;
 pub mod vip;

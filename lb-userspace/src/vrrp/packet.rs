@@ -134,8 +134,8 @@ const AUTH_PASS: u8 = 1;
 // all IPv4 (4 octets) or all IPv6 (16 octets), the family of the IP header. No
 // authentication.
 
-/// VRRP version: the high nibble of the first octet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// VRRP version: the high nibble of the first octet. The state machine uses it too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Version {
     /// RFC 3768: IPv4 only, interval in seconds, optional plain-text password.
     V2,

@@ -28,7 +28,7 @@ fn ns(n: u64) -> Duration {
 /// Version 2, 1 s, preempt, no delay, initial BACKUP, our address A.
 fn v2(priority: u8) -> Params {
     Params {
-        version: VrrpVersion::V2,
+        version: Version::V2,
         vrid: 51,
         priority,
         advert_int: secs(1),
@@ -42,7 +42,7 @@ fn v2(priority: u8) -> Params {
 /// Version 3 at `int`, otherwise as [`v2`].
 fn v3(priority: u8, int: Duration) -> Params {
     Params {
-        version: VrrpVersion::V3,
+        version: Version::V3,
         advert_int: int,
         ..v2(priority)
     }

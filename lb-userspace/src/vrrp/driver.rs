@@ -1,0 +1,263 @@
+//! The driver of one VRRP instance: it owns the pure [`Machine`] and carries out what it
+//! decides through an [`InstanceIo`].
+//!
+//! Everything it does is one of five reactions: an advert arrived (filter, feed the
+//! machine), a deadline passed (tick the machine, send due gratuitous ARPs), a tracked
+//! interface or a `vrrp_script` verdict changed (FAULT in or out, or a priority delta), or
+//! the controller asked it to stop. Notifications go out on every transition. The
+//! machine's actions are carried out in the order given; the two that touch the data
+//! plane go through the gate ([`InstanceIo::forward`]), so that a director that becomes
+//! MASTER forwards before it announces the VIPs, and one that stops being MASTER stops
+//! forwarding in the same step as it removes them.
+
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use futures::{StreamExt, stream::BoxStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::{
+    garp::GarpSchedule,
+    io::InstanceIo,
+    machine::{Action, Event, Machine, ParamsError, State},
+    net::Received,
+    receive::AdvertFilter,
+    spec::InstanceSpec,
+    status::InstanceStatus,
+    trackers::Trackers,
+};
+use crate::netlink::LinkEvent;
+
+#[cfg(test)]
+mod tests;
+
+/// One instance at work (see the module docs).
+pub struct Driver<I> {
+    spec: InstanceSpec,
+    machine: Machine,
+    io: I,
+    /// Where our adverts come from: the machine's primary address.
+    source: IpAddr,
+    garp: GarpSchedule,
+    adverts: AdvertFilter,
+    trackers: Trackers,
+}
+
+/// Script verdicts as they change: (position in the spec's `track_scripts`, up).
+pub type Verdicts = mpsc::Receiver<(usize, bool)>;
+
+/// Where a running driver's events come from, besides its socket and its timers.
+pub struct Inputs {
+    /// Fires when the controller stops the instance.
+    pub stop: oneshot::Receiver<()>,
+    /// Link changes of every interface.
+    pub links: BoxStream<'static, LinkEvent>,
+    pub verdicts: Verdicts,
+}
+
+impl<I: InstanceIo> Driver<I> {
+    /// A driver for `spec` whose adverts leave from `source`; nothing happens until
+    /// [`start`](Self::start).
+    pub fn new(
+        spec: InstanceSpec,
+        source: IpAddr,
+        trackers: Trackers,
+        io: I,
+    ) -> Result<Self, ParamsError> {
+        let machine = Machine::new(spec.machine_params(source))?;
+        Ok(Self {
+            adverts: AdvertFilter::new(&spec.name, source, spec.receive_params(), &spec.advertised),
+            garp: spec.garp.clone(),
+            spec,
+            machine,
+            io,
+            source,
+            trackers,
+        })
+    }
+
+    /// Runs until `inputs.stop` fires, then resigns.
+    pub async fn run(mut self, mut inputs: Inputs) {
+        self.start().await;
+        loop {
+            let deadline = self.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = &mut inputs.stop => break,
+                _ = sleep => self.deadline_passed().await,
+                rx = self.io.recv() => match rx {
+                    Ok(rx) => self.received(&rx).await,
+                    Err(e) => {
+                        warn!(instance = %self.spec.name, "receiving: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(ev) = inputs.links.next() => self.link_changed(ev.ifindex, ev.up).await,
+                Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
+            }
+        }
+        self.stop().await;
+    }
+
+    /// Reads the tracked links, clears what a predecessor may have left, and starts the
+    /// machine.
+    pub async fn start(&mut self) {
+        // Initial link states: a tracked interface that is down starts us in FAULT.
+        for ifindex in self.trackers.link_indexes() {
+            let up = self.io.link_up(ifindex).await.unwrap_or(true);
+            self.trackers.set_link(ifindex, up);
+        }
+        // A VIP left on the interface by a crashed predecessor would answer ARP for a
+        // VIP we do not hold: remove it, as keepalived does at startup.
+        let _ = self.io.remove_vips(&self.spec.vips).await;
+        // Trackers first, so that Startup already knows about a fault or a lower priority.
+        self.retrack().await;
+        self.step(Event::Startup).await;
+    }
+
+    /// When [`deadline_passed`](Self::deadline_passed) is due next: the machine's timer
+    /// or the next gratuitous ARP burst.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [self.machine.next_deadline(), self.garp.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Fires what is due: the machine's timers, then gratuitous ARP bursts.
+    pub async fn deadline_passed(&mut self) {
+        self.step(Event::Tick).await;
+        self.send_due_gratuitous();
+    }
+
+    /// A packet arrived on the socket.
+    pub async fn received(&mut self, rx: &Received) {
+        if let Some(event) = self.adverts.accept(self.io.now(), rx) {
+            self.step(event).await;
+        }
+    }
+
+    /// Interface `ifindex` went up or down.
+    pub async fn link_changed(&mut self, ifindex: u32, up: bool) {
+        if let Some(how) = self.trackers.set_link(ifindex, up) {
+            info!(instance = %self.spec.name, tracked = %how.what, up, "tracked interface changed");
+            self.retrack().await;
+        }
+    }
+
+    /// Script `position` of the spec's `track_scripts` has a new verdict.
+    pub async fn verdict(&mut self, position: usize, up: bool) {
+        if self.trackers.set_script(position, up) {
+            self.retrack().await;
+        }
+    }
+
+    /// Resigns (priority 0 advert if MASTER) and makes sure nothing of ours stays,
+    /// whatever state we were in.
+    pub async fn stop(&mut self) {
+        self.step(Event::Shutdown).await;
+        let _ = self.io.remove_vips(&self.spec.vips).await;
+        self.io.forward(State::Initialize).await;
+    }
+
+    /// Gives the machine the combined effect of everything tracked, if it changed.
+    async fn retrack(&mut self) {
+        let change = self.trackers.take_change();
+        if let Some(delta) = change.delta {
+            info!(instance = %self.spec.name, delta, "priority moved by trackers");
+            self.step(Event::SetPriorityDelta(delta)).await;
+        }
+        if let Some(fault) = change.fault {
+            self.step(Event::Fault(fault)).await;
+        }
+    }
+
+    /// Feeds the machine one event, carries out its actions and publishes the status.
+    async fn step(&mut self, event: Event) {
+        let actions = self.machine.step(self.io.now(), event);
+        for action in actions {
+            self.perform(action).await;
+        }
+        self.publish();
+    }
+
+    async fn perform(&mut self, action: Action) {
+        let name = &self.spec.name;
+        match action {
+            Action::SendAdvert { priority } => {
+                let advert = self.spec.advert(priority);
+                if let Err(e) = self.io.send_advert(&advert).await {
+                    warn!(instance = %name, "sending advert: {e}");
+                }
+            }
+            Action::AddVips => {
+                // Forward first, then announce: no client reaches us before we can.
+                self.io.forward(State::Master).await;
+                if let Err(e) = self.io.add_vips(&self.spec.vips).await {
+                    warn!(instance = %name, "adding VIPs: {e:#}");
+                }
+            }
+            Action::RemoveVips => {
+                if let Err(e) = self.io.remove_vips(&self.spec.vips).await {
+                    warn!(instance = %name, "removing VIPs: {e:#}");
+                }
+                self.io.forward(self.machine.state()).await;
+                self.garp.stop();
+            }
+            Action::SendGratuitous => {
+                self.garp.start(self.io.now());
+                self.send_due_gratuitous();
+            }
+            Action::Transition { from, to, reason } => {
+                let priority = self.machine.effective_priority();
+                self.io.notify(to, priority);
+                info!(
+                    instance = %name,
+                    %from,
+                    %to,
+                    %reason,
+                    priority,
+                    "VRRP transition"
+                );
+            }
+        }
+    }
+
+    fn send_due_gratuitous(&mut self) {
+        let count = self.garp.due(self.io.now());
+        for _ in 0..count {
+            for v in &self.spec.vips {
+                if let Err(e) = self.io.announce(v.addr) {
+                    warn!(instance = %self.spec.name, vip = %v.addr, "gratuitous ARP/NA: {e}");
+                }
+            }
+        }
+    }
+
+    /// Puts this instance's current status on the board.
+    fn publish(&mut self) {
+        let status = InstanceStatus {
+            name: self.spec.name.clone(),
+            interface: self.spec.interface.clone(),
+            vrid: self.spec.vrid,
+            version: self.spec.version.number(),
+            state: self.machine.state().as_str().to_string(),
+            priority: self.machine.effective_priority(),
+            configured_priority: self.spec.params_priority,
+            source: self.source,
+            vips: self.spec.vips.iter().map(|v| v.addr).collect(),
+            last_advert_from: self.adverts.last_advert_from(),
+            rejected: self.adverts.rejected(),
+        };
+        self.io.publish(status);
+    }
+}

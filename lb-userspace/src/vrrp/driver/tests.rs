@@ -1,0 +1,533 @@
+//! The driver against a recording [`InstanceIo`] with a virtual clock: events in (start,
+//! adverts, deadlines, tracker changes, stop), the calls it makes out, in order and at
+//! which time. No sockets, no root.
+
+use std::{
+    collections::HashSet,
+    io,
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use super::*;
+use crate::{
+    config::VirtualIpAddress,
+    netlink::NetlinkError,
+    vrrp::{
+        packet::{Advert, Auth, Interval, V3Checksum, Version},
+        spec::test_spec as spec,
+        track::Tracked,
+        trackers::tracked_links,
+        vip::VipError,
+    },
+};
+
+const OWN_IFINDEX: u32 = 2;
+const OTHER_IFINDEX: u32 = 3;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn us() -> IpAddr {
+    ip("198.18.0.1")
+}
+
+fn peer() -> IpAddr {
+    ip("198.18.0.2")
+}
+
+fn vip() -> IpAddr {
+    ip("198.18.0.100")
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// What the driver asked of the world.
+#[derive(Clone, Debug, PartialEq)]
+enum Call {
+    Advert(u8),
+    AddVips,
+    RemoveVips,
+    Announce(IpAddr),
+    Forward(State),
+    /// A transition to this state at this priority (Initialize: keepalived's STOP).
+    Notify(State, u8),
+}
+use Call::*;
+
+/// Records every call with the virtual time it came at.
+struct Recorder {
+    t0: Instant,
+    now: Instant,
+    calls: Vec<(Duration, Call)>,
+    statuses: Vec<InstanceStatus>,
+    down: HashSet<u32>,
+    /// How long the data plane takes to follow a gate request.
+    forward_takes: Duration,
+    /// The real clock instead of the virtual one (for the run loop, which sleeps).
+    real_clock: bool,
+    /// Where calls are copied to, for a driver that runs as a task.
+    mirror: Option<tokio::sync::mpsc::UnboundedSender<Call>>,
+}
+
+impl Recorder {
+    fn new() -> Self {
+        let t0 = Instant::now();
+        Self {
+            t0,
+            now: t0,
+            calls: Vec::new(),
+            statuses: Vec::new(),
+            down: HashSet::new(),
+            forward_takes: Duration::ZERO,
+            real_clock: false,
+            mirror: None,
+        }
+    }
+
+    fn record(&mut self, call: Call) {
+        if let Some(mirror) = &self.mirror {
+            let _ = mirror.send(call.clone());
+        }
+        self.calls.push((self.now() - self.t0, call));
+    }
+}
+
+impl InstanceIo for Recorder {
+    fn now(&self) -> Instant {
+        if self.real_clock {
+            Instant::now()
+        } else {
+            self.now
+        }
+    }
+
+    async fn recv(&mut self) -> io::Result<Received> {
+        std::future::pending().await
+    }
+
+    async fn send_advert(&mut self, advert: &Advert) -> io::Result<()> {
+        self.record(Advert(advert.priority));
+        Ok(())
+    }
+
+    async fn add_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
+        assert_eq!(vips.iter().map(|v| v.addr).collect::<Vec<_>>(), [vip()]);
+        self.record(AddVips);
+        Ok(())
+    }
+
+    async fn remove_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
+        assert_eq!(vips.iter().map(|v| v.addr).collect::<Vec<_>>(), [vip()]);
+        self.record(RemoveVips);
+        Ok(())
+    }
+
+    fn announce(&mut self, vip: IpAddr) -> io::Result<()> {
+        self.record(Announce(vip));
+        Ok(())
+    }
+
+    async fn forward(&mut self, state: State) {
+        self.record(Forward(state));
+        self.now += self.forward_takes;
+    }
+
+    fn notify(&mut self, state: State, priority: u8) {
+        self.record(Notify(state, priority));
+    }
+
+    fn publish(&mut self, status: InstanceStatus) {
+        self.statuses.push(status);
+    }
+
+    async fn link_up(&mut self, ifindex: u32) -> Result<bool, NetlinkError> {
+        Ok(!self.down.contains(&ifindex))
+    }
+}
+
+/// A driver tracking its own interface (as `spawn` sets it up) and `scripts`.
+fn driver_with(spec: InstanceSpec, scripts: Vec<(Tracked, bool)>) -> Driver<Recorder> {
+    let links = tracked_links(&spec, OWN_IFINDEX, &[]);
+    let trackers = Trackers::new(links, scripts);
+    Driver::new(spec, us(), trackers, Recorder::new()).unwrap()
+}
+
+fn driver(extra: &str) -> Driver<Recorder> {
+    driver_with(spec(extra), Vec::new())
+}
+
+/// Lets virtual time run to `t0 + at`, firing every deadline on the way at its time, as
+/// the run loop does.
+async fn run_until(d: &mut Driver<Recorder>, at: Duration) {
+    let until = d.io.t0 + at;
+    while let Some(deadline) = d.next_deadline().filter(|t| *t <= until) {
+        d.io.now = d.io.now.max(deadline);
+        d.deadline_passed().await;
+    }
+    d.io.now = d.io.now.max(until);
+}
+
+/// The calls made since the last look, without their times.
+fn take(d: &mut Driver<Recorder>) -> Vec<Call> {
+    d.io.calls.drain(..).map(|(_, call)| call).collect()
+}
+
+fn advert_from(src: IpAddr, priority: u8) -> Received {
+    let advert = Advert {
+        version: Version::V2,
+        vrid: 51,
+        priority,
+        auth: Auth::None,
+        interval: Interval::Secs(1),
+        addresses: vec![vip()],
+    };
+    let group = ip("224.0.0.18");
+    Received {
+        src,
+        dst: group,
+        ttl: 255,
+        payload: advert.encode(src, group, V3Checksum::PseudoHeader),
+    }
+}
+
+fn announces(n: usize) -> Vec<Call> {
+    vec![Announce(vip()); n]
+}
+
+/// What becoming MASTER at `priority` does, in order.
+fn becoming_master(priority: u8) -> Vec<Call> {
+    let mut calls = vec![Advert(priority), Forward(State::Master), AddVips];
+    calls.extend(announces(5));
+    calls.push(Notify(State::Master, priority));
+    calls
+}
+
+/// What stopping does when not MASTER: no advert, the STOP notification, and the
+/// clean-up that runs whatever the state.
+fn stopped_outside_master(priority: u8) -> Vec<Call> {
+    vec![
+        Notify(State::Initialize, priority),
+        RemoveVips,
+        Forward(State::Initialize),
+    ]
+}
+
+/// Priority 100, 1 s: Master_Down_Interval = 3 s + 156/256 s.
+const MASTER_DOWN: Duration = Duration::from_nanos(3_609_375_000);
+
+/// A driver that has started and taken over after the master-down interval.
+async fn master(extra: &str) -> Driver<Recorder> {
+    let mut d = driver(extra);
+    d.start().await;
+    run_until(&mut d, MASTER_DOWN).await;
+    assert_eq!(d.machine.state(), State::Master);
+    d.io.calls.clear();
+    d
+}
+
+#[tokio::test]
+async fn start_clears_stale_vips_then_waits_as_backup() {
+    let mut d = driver("priority = 100");
+    d.start().await;
+    assert_eq!(take(&mut d), [RemoveVips, Notify(State::Backup, 100)]);
+    assert_eq!(d.next_deadline(), Some(d.io.t0 + MASTER_DOWN));
+    let status = d.io.statuses.last().unwrap();
+    assert_eq!(
+        (status.state.as_str(), status.priority, status.source),
+        ("BACKUP", 100, us())
+    );
+}
+
+#[tokio::test]
+async fn becoming_master_forwards_before_adding_and_announcing_the_vips() {
+    let mut d = driver("priority = 100");
+    d.start().await;
+    take(&mut d);
+    run_until(&mut d, MASTER_DOWN - ms(1)).await;
+    assert_eq!(take(&mut d), []);
+    run_until(&mut d, MASTER_DOWN).await;
+    assert_eq!(take(&mut d), becoming_master(100));
+    assert_eq!(d.io.statuses.last().unwrap().state, "MASTER");
+}
+
+#[tokio::test]
+async fn the_address_owner_is_master_at_once() {
+    let mut d = driver("priority = 255");
+    d.start().await;
+    let mut expect = vec![RemoveVips];
+    expect.extend(becoming_master(255));
+    assert_eq!(take(&mut d), expect);
+}
+
+#[tokio::test]
+async fn a_master_advertises_every_interval_and_announces_twice() {
+    let mut d = master("priority = 100").await;
+    // keepalived's defaults: 5 messages at once (already sent), 5 more after 5 s.
+    run_until(&mut d, MASTER_DOWN + ms(5500)).await;
+    let at = |s: u64| MASTER_DOWN + Duration::from_secs(s);
+    let mut expect: Vec<(Duration, Call)> = (1..=5).map(|s| (at(s), Advert(100))).collect();
+    expect.splice(5..5, announces(5).into_iter().map(|c| (at(5), c)));
+    assert_eq!(d.io.calls, expect);
+    d.io.calls.clear();
+    run_until(&mut d, MASTER_DOWN + ms(30_500)).await;
+    assert!(
+        take(&mut d).iter().all(|c| *c == Advert(100)),
+        "no refresh unless configured"
+    );
+}
+
+#[tokio::test]
+async fn garp_refresh_and_repeat_follow_the_config() {
+    let mut d =
+        master("priority = 100\ngarp_master_delay = 0\ngarp_master_refresh = 10\ngarp_master_repeat = 2\ngarp_master_refresh_repeat = 3")
+            .await;
+    run_until(&mut d, MASTER_DOWN + ms(20_500)).await;
+    let announced: Vec<Duration> =
+        d.io.calls
+            .iter()
+            .filter(|(_, c)| matches!(c, Announce(_)))
+            .map(|(t, _)| *t - MASTER_DOWN)
+            .collect();
+    let ten = Duration::from_secs(10);
+    assert_eq!(announced, [ten, ten, ten, ten * 2, ten * 2, ten * 2]);
+}
+
+#[tokio::test]
+async fn announcements_start_when_the_data_plane_forwards() {
+    let mut d = driver("priority = 100");
+    d.io.forward_takes = ms(300);
+    d.start().await;
+    d.io.calls.clear();
+    run_until(&mut d, MASTER_DOWN).await;
+    let second_burst = MASTER_DOWN + ms(300) + Duration::from_secs(5);
+    run_until(&mut d, second_burst).await;
+    let last: Vec<_> = d.io.calls.iter().rev().take(5).cloned().collect();
+    assert_eq!(last, vec![(second_burst, Announce(vip())); 5]);
+}
+
+#[tokio::test]
+async fn leaving_master_stops_forwarding_in_the_step_that_removes_the_vips() {
+    let mut d = master("priority = 100").await;
+    d.received(&advert_from(peer(), 200)).await;
+    assert_eq!(
+        take(&mut d),
+        [
+            Advert(100),
+            RemoveVips,
+            Forward(State::Backup),
+            Notify(State::Backup, 100)
+        ]
+    );
+    // The second gratuitous ARP burst is cancelled with the VIPs.
+    for s in 1..=6 {
+        run_until(&mut d, MASTER_DOWN + Duration::from_secs(s)).await;
+        d.received(&advert_from(peer(), 200)).await;
+    }
+    assert_eq!(take(&mut d), []);
+    let status = d.io.statuses.last().unwrap();
+    assert_eq!(status.state, "BACKUP");
+    assert_eq!(status.last_advert_from, Some(peer()));
+}
+
+#[tokio::test]
+async fn a_backup_hearing_a_higher_master_stays_backup() {
+    let mut d = driver("priority = 100");
+    d.start().await;
+    take(&mut d);
+    for s in 0..10 {
+        run_until(&mut d, Duration::from_secs(s)).await;
+        d.received(&advert_from(peer(), 200)).await;
+    }
+    run_until(&mut d, Duration::from_secs(9) + MASTER_DOWN - ms(1)).await;
+    assert_eq!(take(&mut d), []);
+    run_until(&mut d, Duration::from_secs(9) + MASTER_DOWN).await;
+    assert_eq!(take(&mut d), becoming_master(100), "master gone: take over");
+}
+
+#[tokio::test]
+async fn a_master_hearing_a_lower_priority_reasserts_itself() {
+    let mut d = master("priority = 100").await;
+    d.received(&advert_from(peer(), 50)).await;
+    let mut expect = vec![Advert(100)];
+    expect.extend(announces(5));
+    assert_eq!(take(&mut d), expect);
+}
+
+#[tokio::test]
+async fn our_own_looped_back_advert_and_bad_ones_change_nothing() {
+    let mut d = master("priority = 100").await;
+    d.received(&advert_from(us(), 200)).await;
+    let mut bad = advert_from(peer(), 200);
+    bad.ttl = 1;
+    d.received(&bad).await;
+    assert_eq!(take(&mut d), []);
+    assert_eq!(d.machine.state(), State::Master);
+    assert_eq!(d.adverts.rejected().values().sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn stopping_a_master_resigns() {
+    let mut d = master("priority = 100").await;
+    d.stop().await;
+    assert_eq!(
+        take(&mut d),
+        [
+            Advert(0),
+            RemoveVips,
+            Forward(State::Initialize),
+            Notify(State::Initialize, 100),
+            // Whatever the state was, nothing of ours stays.
+            RemoveVips,
+            Forward(State::Initialize),
+        ]
+    );
+    assert_eq!(d.io.statuses.last().unwrap().state, "INIT");
+}
+
+#[tokio::test]
+async fn stopping_a_backup_sends_nothing() {
+    let mut d = driver("priority = 100");
+    d.start().await;
+    take(&mut d);
+    d.stop().await;
+    assert_eq!(take(&mut d), stopped_outside_master(100));
+}
+
+#[tokio::test]
+async fn a_tracked_interface_going_down_is_a_fault() {
+    let mut d = master("priority = 100").await;
+    d.link_changed(OTHER_IFINDEX, false).await;
+    assert_eq!(take(&mut d), [], "untracked interface");
+    d.link_changed(OWN_IFINDEX, false).await;
+    assert_eq!(
+        take(&mut d),
+        [
+            Advert(0),
+            RemoveVips,
+            Forward(State::Fault),
+            Notify(State::Fault, 100)
+        ]
+    );
+    d.link_changed(OWN_IFINDEX, false).await;
+    assert_eq!(take(&mut d), [], "no change");
+    d.link_changed(OWN_IFINDEX, true).await;
+    assert_eq!(take(&mut d), [Notify(State::Backup, 100)]);
+    let back = d.io.now - d.io.t0;
+    run_until(&mut d, back + MASTER_DOWN).await;
+    assert_eq!(take(&mut d), becoming_master(100));
+}
+
+#[tokio::test]
+async fn a_tracked_interface_down_at_start_starts_in_fault() {
+    let mut d = driver("priority = 100");
+    d.io.down.insert(OWN_IFINDEX);
+    d.start().await;
+    assert_eq!(take(&mut d), [RemoveVips, Notify(State::Fault, 100)]);
+    assert_eq!(d.next_deadline(), None);
+}
+
+#[tokio::test]
+async fn a_weighted_script_moves_the_advertised_priority() {
+    let script = Tracked {
+        what: "script chk".into(),
+        weight: Some(-30),
+        reverse: false,
+    };
+    let mut d = driver_with(spec("priority = 100"), vec![(script, true)]);
+    d.start().await;
+    run_until(&mut d, MASTER_DOWN).await;
+    take(&mut d);
+    d.verdict(0, false).await;
+    assert_eq!(take(&mut d), [], "no transition, no notification");
+    assert_eq!(d.io.statuses.last().unwrap().priority, 70);
+    run_until(&mut d, MASTER_DOWN + Duration::from_secs(1)).await;
+    assert_eq!(take(&mut d), [Advert(70)]);
+    d.verdict(7, false).await;
+    d.verdict(0, true).await;
+    run_until(&mut d, MASTER_DOWN + Duration::from_secs(2)).await;
+    assert_eq!(take(&mut d), [Advert(100)]);
+}
+
+#[tokio::test]
+async fn a_script_without_weight_faults_until_stopped() {
+    let script = Tracked {
+        what: "script chk".into(),
+        weight: None,
+        reverse: false,
+    };
+    let mut d = driver_with(spec("priority = 100"), vec![(script, false)]);
+    d.start().await;
+    assert_eq!(take(&mut d), [RemoveVips, Notify(State::Fault, 100)]);
+    d.stop().await;
+    assert_eq!(take(&mut d), stopped_outside_master(100));
+}
+
+#[tokio::test]
+async fn every_step_publishes_the_status() {
+    let mut d = driver("priority = 100");
+    d.start().await;
+    let published = d.io.statuses.len();
+    d.received(&advert_from(peer(), 200)).await;
+    assert_eq!(d.io.statuses.len(), published + 1);
+    let status = d.io.statuses.last().unwrap();
+    assert_eq!(status.name, "VI_1");
+    assert_eq!(status.interface, "eth0");
+    assert_eq!((status.vrid, status.version), (51, 2));
+    assert_eq!(status.configured_priority, 100);
+    assert_eq!(status.vips, [vip()]);
+    assert_eq!(status.last_advert_from, Some(peer()));
+}
+
+#[tokio::test]
+async fn the_run_loop_follows_links_and_resigns_when_stopped() {
+    let mut d = driver("priority = 255");
+    let (mirror, mut calls) = tokio::sync::mpsc::unbounded_channel();
+    d.io.mirror = Some(mirror);
+    d.io.real_clock = true;
+    let (stop_tx, stop) = oneshot::channel();
+    let (link_tx, links) = futures::channel::mpsc::unbounded();
+    let (_verdict_tx, verdicts) = mpsc::channel(1);
+    let task = tokio::spawn(d.run(Inputs {
+        stop,
+        links: links.boxed(),
+        verdicts,
+    }));
+    let mut until = async |last: Call| {
+        let mut seen = Vec::new();
+        while let Ok(Some(call)) = tokio::time::timeout(Duration::from_secs(5), calls.recv()).await
+        {
+            seen.push(call.clone());
+            if call == last {
+                break;
+            }
+        }
+        seen
+    };
+    let mut expect = vec![RemoveVips];
+    expect.extend(becoming_master(255));
+    assert_eq!(until(Notify(State::Master, 255)).await, expect);
+    let down = LinkEvent {
+        ifindex: OWN_IFINDEX,
+        up: false,
+    };
+    link_tx.unbounded_send(down).unwrap();
+    assert_eq!(
+        until(Notify(State::Fault, 255)).await,
+        [
+            Advert(0),
+            RemoveVips,
+            Forward(State::Fault),
+            Notify(State::Fault, 255)
+        ]
+    );
+    stop_tx.send(()).unwrap();
+    task.await.unwrap();
+    assert_eq!(
+        until(Forward(State::Initialize)).await,
+        stopped_outside_master(255)
+    );
+}

@@ -1,0 +1,181 @@
+//! Everything an instance's driver does to the world, behind one trait: [`InstanceIo`].
+//!
+//! The driver decides *what* happens and in which order; an `InstanceIo` only carries it
+//! out. [`HostIo`] is the real one, over the instance's [`VrrpSocket`], rtnetlink, the
+//! controller's [`Gate`], the notify commands and the [`StatusBoard`]. The driver's tests
+//! use a recording one with a virtual clock, so the ordering rules are checked without
+//! root (events in, calls out).
+
+use std::{future::Future, io, net::IpAddr, time::Instant};
+
+use rtnetlink::Handle;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{
+    machine::State,
+    net::{Received, VrrpSocket},
+    packet::{Advert, V3Checksum},
+    status::{InstanceStatus, StatusBoard},
+    track,
+    vip::{self, VipError},
+};
+use crate::{
+    config::{VirtualIpAddress, VrrpInstance},
+    netlink::NetlinkError,
+    notify::{Notification, Notifier, VrrpState},
+};
+
+/// Asks the controller to switch forwarding of an instance's virtual services, and waits
+/// until the maps say so.
+#[derive(Clone)]
+pub struct Gate(pub mpsc::Sender<GateRequest>);
+
+pub struct GateRequest {
+    pub instance: String,
+    pub state: State,
+    pub done: oneshot::Sender<()>,
+}
+
+impl Gate {
+    async fn set(&self, instance: &str, state: State) {
+        let (done, wait) = oneshot::channel();
+        let req = GateRequest {
+            instance: instance.to_string(),
+            state,
+            done,
+        };
+        if self.0.send(req).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// What a driver does to the world. Errors are returned for the driver to log; none of
+/// them stops the instance.
+pub trait InstanceIo {
+    /// The time now (the tests' clock is virtual).
+    fn now(&self) -> Instant;
+
+    /// The next packet for the instance's socket.
+    fn recv(&mut self) -> impl Future<Output = io::Result<Received>> + Send;
+
+    /// Sends `advert` to every destination (the group or the unicast peers).
+    fn send_advert(&mut self, advert: &Advert) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Adds the VIPs to their interfaces.
+    fn add_vips(
+        &mut self,
+        vips: &[VirtualIpAddress],
+    ) -> impl Future<Output = Result<(), VipError>> + Send;
+
+    /// Removes the VIPs from their interfaces.
+    fn remove_vips(
+        &mut self,
+        vips: &[VirtualIpAddress],
+    ) -> impl Future<Output = Result<(), VipError>> + Send;
+
+    /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `vip`.
+    fn announce(&mut self, vip: IpAddr) -> io::Result<()>;
+
+    /// Makes the data plane forward the instance's services as `state` says, and waits
+    /// until it does.
+    fn forward(&mut self, state: State) -> impl Future<Output = ()> + Send;
+
+    /// Reports a transition to `state` at `priority`: notify commands, FIFOs, mail.
+    fn notify(&mut self, state: State, priority: u8);
+
+    /// Puts the instance's status on the board.
+    fn publish(&mut self, status: InstanceStatus);
+
+    /// Whether interface `ifindex` is up now.
+    fn link_up(&mut self, ifindex: u32) -> impl Future<Output = Result<bool, NetlinkError>> + Send;
+}
+
+/// The real [`InstanceIo`] of one instance.
+pub struct HostIo {
+    pub instance: String,
+    pub socket: VrrpSocket,
+    pub checksum: V3Checksum,
+    pub handle: Handle,
+    /// The instance's interface: where VIPs without a `dev` go and announcements leave.
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub gate: Gate,
+    /// The config block to notify with: the spec's until a reload changes only it.
+    pub notify_config: watch::Receiver<VrrpInstance>,
+    pub notifier: Notifier,
+    pub board: StatusBoard,
+}
+
+impl InstanceIo for HostIo {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    async fn recv(&mut self) -> io::Result<Received> {
+        self.socket.recv().await
+    }
+
+    async fn send_advert(&mut self, advert: &Advert) -> io::Result<()> {
+        let checksum = self.checksum;
+        self.socket
+            .send_each(|src, dst| advert.encode(src, dst, checksum))
+            .await
+    }
+
+    async fn add_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
+        vip::add_vips(&self.handle, self.ifindex, vips).await
+    }
+
+    async fn remove_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
+        vip::remove_vips(&self.handle, self.ifindex, vips).await
+    }
+
+    fn announce(&mut self, vip: IpAddr) -> io::Result<()> {
+        vip::announce(self.ifindex, self.mac, vip)
+    }
+
+    async fn forward(&mut self, state: State) {
+        self.gate.set(&self.instance, state).await;
+    }
+
+    fn notify(&mut self, state: State, priority: u8) {
+        // keepalived's names: leaving service is STOP, not INIT.
+        let state = VrrpState::from(state);
+        let config = self.notify_config.borrow().clone();
+        track::notify(&config, state, priority);
+        let transition = Notification::Vrrp {
+            instance: &self.instance,
+            state,
+            priority,
+        };
+        self.notifier.announce(&transition, config.smtp_alert);
+    }
+
+    fn publish(&mut self, status: InstanceStatus) {
+        if let Ok(mut board) = self.board.lock() {
+            board.insert(status.name.clone(), status);
+        }
+    }
+
+    async fn link_up(&mut self, ifindex: u32) -> Result<bool, NetlinkError> {
+        crate::netlink::link_up(&self.handle, ifindex).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_use_keepalived_s_state_names() {
+        let names = [
+            State::Master,
+            State::Backup,
+            State::Fault,
+            State::Initialize,
+        ]
+        .map(|s| VrrpState::from(s).to_string());
+        assert_eq!(names, ["MASTER", "BACKUP", "FAULT", "STOP"]);
+    }
+}

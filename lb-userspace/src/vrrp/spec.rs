@@ -1,0 +1,294 @@
+//! An instance's settings in one shape: [`InstanceSpec`], resolved from the config once.
+//!
+//! The other parts take their own views of it from here and nowhere else: the state
+//! machine's [`Params`], the codec's receive checks ([`LocalParams`]), the adverts we
+//! send ([`Advert`]) and the socket they leave by ([`VrrpSocketConfig`]). A reload
+//! compares specs to decide which instances restart.
+
+use std::{net::IpAddr, time::Duration};
+
+use super::{
+    garp::GarpSchedule,
+    machine::{Initial, Params},
+    net::VrrpSocketConfig,
+    packet::{Advert, Auth, Interval, LocalParams, V3Checksum, Version},
+    track::Tracked,
+};
+use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
+
+/// Everything an instance needs, resolved from the config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceSpec {
+    pub name: String,
+    pub interface: String,
+    pub params_priority: u8,
+    pub version: Version,
+    pub vrid: u8,
+    pub advert_int: Duration,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    pub initial: Initial,
+    pub auth: Auth,
+    pub vips: Vec<VirtualIpAddress>,
+    /// The addresses carried in adverts.
+    pub advertised: Vec<IpAddr>,
+    pub src: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub mcast_group: IpAddr,
+    pub checksum: V3Checksum,
+    pub garp: GarpSchedule,
+    /// Tracked interfaces by name, and how each counts.
+    pub track_interfaces: Vec<(String, Tracked)>,
+    pub track_own_interface: bool,
+    /// Tracked `vrrp_script`s by name, and how each counts.
+    pub track_scripts: Vec<(String, Tracked)>,
+    /// The config block, for the notify commands.
+    pub config: VrrpInstance,
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+impl InstanceSpec {
+    pub fn from_config(cfg: &Config, i: &VrrpInstance) -> Self {
+        let g = &cfg.global_defs;
+        let vips = i.virtual_addresses();
+        let advertised: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        let v6 = i.is_ipv6().unwrap_or(false);
+        let version = if i.version == 3 {
+            Version::V3
+        } else {
+            Version::V2
+        };
+        let auth = match (&i.authentication, version) {
+            (Some(a), Version::V2) => Auth::pass(a.auth_pass.as_bytes()).unwrap_or(Auth::None),
+            _ => Auth::None,
+        };
+        let mut all_vips = vips;
+        all_vips.extend(i.excluded_addresses());
+        Self {
+            name: i.name.clone(),
+            interface: i.interface.clone(),
+            params_priority: i.priority,
+            version,
+            vrid: i.virtual_router_id,
+            advert_int: secs(i.advert_int),
+            preempt: !i.nopreempt,
+            preempt_delay: secs(i.preempt_delay),
+            initial: match i.state {
+                InitialState::Master => Initial::Master,
+                InitialState::Backup => Initial::Backup,
+            },
+            auth,
+            vips: all_vips,
+            advertised,
+            src: i.unicast_src_ip.or(i.mcast_src_ip),
+            unicast_peers: i.unicast_peer.clone(),
+            mcast_group: if v6 {
+                IpAddr::V6(g.vrrp_mcast_group6)
+            } else {
+                IpAddr::V4(g.vrrp_mcast_group4)
+            },
+            checksum: if i.v3_checksum_as_v2 {
+                V3Checksum::MessageOnly
+            } else {
+                V3Checksum::PseudoHeader
+            },
+            garp: GarpSchedule::for_instance(i, g),
+            track_interfaces: i
+                .tracked_interfaces()
+                .iter()
+                .map(|e| (e.name.clone(), Tracked::interface(e)))
+                .collect(),
+            track_own_interface: !i.dont_track_primary,
+            track_scripts: i
+                .tracked_scripts()
+                .iter()
+                .map(|e| {
+                    (
+                        e.name.clone(),
+                        Tracked::script(e, cfg.vrrp_script.get(&e.name)),
+                    )
+                })
+                .collect(),
+            config: i.clone(),
+        }
+    }
+
+    /// Whether the instance speaks IPv6 (its addresses are IPv6).
+    pub fn is_ipv6(&self) -> bool {
+        self.advertised.first().is_some_and(IpAddr::is_ipv6)
+    }
+
+    /// Whether `other` differs from this spec in what happens on a transition at most
+    /// (notify commands, `smtp_alert`): a running instance takes those without a restart,
+    /// which would make a master resign.
+    pub fn same_but_notify(&self, other: &Self) -> bool {
+        fn strip(s: &InstanceSpec) -> InstanceSpec {
+            let mut s = s.clone();
+            let c = &mut s.config;
+            (c.notify, c.notify_master, c.notify_backup) = (None, None, None);
+            (c.notify_fault, c.notify_stop, c.smtp_alert) = (None, None, None);
+            s
+        }
+        strip(self) == strip(other)
+    }
+
+    /// The state machine's view, with `primary`, the address our adverts leave from.
+    pub fn machine_params(&self, primary: IpAddr) -> Params {
+        Params {
+            version: self.version,
+            vrid: self.vrid,
+            priority: self.params_priority,
+            advert_int: self.advert_int,
+            preempt: self.preempt,
+            preempt_delay: self.preempt_delay,
+            initial_state: self.initial,
+            primary_addr: primary,
+        }
+    }
+
+    /// What the codec checks received adverts against.
+    pub fn receive_params(&self) -> LocalParams {
+        LocalParams {
+            version: self.version,
+            vrid: self.vrid,
+            auth: match self.auth {
+                Auth::Pass(p) => Some(p),
+                _ => None,
+            },
+            v2_interval_s: self.v2_interval_s(),
+        }
+    }
+
+    /// Our advert at `priority` (0 when resigning).
+    pub fn advert(&self, priority: u8) -> Advert {
+        let interval = match self.version {
+            Version::V2 => Interval::Secs(self.v2_interval_s()),
+            Version::V3 => {
+                Interval::Centisecs((self.advert_int.as_millis() / 10).clamp(1, 4095) as u16)
+            }
+        };
+        Advert {
+            version: self.version,
+            vrid: self.vrid,
+            priority,
+            auth: self.auth,
+            interval,
+            addresses: self.advertised.clone(),
+        }
+    }
+
+    /// The socket on interface `ifindex` sending from `src`: to the unicast peers if
+    /// there are any, else to the multicast group.
+    pub fn socket_config(&self, ifindex: u32, src: IpAddr) -> VrrpSocketConfig {
+        let mut config = if self.unicast_peers.is_empty() {
+            VrrpSocketConfig::multicast(ifindex, src)
+        } else {
+            VrrpSocketConfig::unicast(ifindex, src, self.unicast_peers.clone())
+        };
+        config.group = self.mcast_group;
+        config
+    }
+
+    fn v2_interval_s(&self) -> u8 {
+        self.advert_int.as_secs().clamp(1, 255) as u8
+    }
+}
+
+/// The specs of every instance in the config.
+pub fn specs(cfg: &Config) -> Vec<InstanceSpec> {
+    cfg.vrrp_instance
+        .iter()
+        .map(|i| InstanceSpec::from_config(cfg, i))
+        .collect()
+}
+
+/// VI_1 on eth0 (VRID 51, v2, 1 s, the VIP 198.18.0.100/32) with `extra` config lines.
+#[cfg(test)]
+pub(super) fn test_spec(extra: &str) -> InstanceSpec {
+    let text = format!(
+        "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+         virtual_router_id = 51\nvirtual_ipaddress = [\"198.18.0.100/32\"]\n{extra}\n"
+    );
+    specs(&Config::parse(&text, "x.toml").unwrap()).remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use super::test_spec as spec;
+
+    #[test]
+    fn mail_and_fifo_settings_are_not_part_of_an_instance_spec() {
+        // A reload restarts the instances whose spec changed: changing where alerts go
+        // must not fail the VIP over.
+        let instance = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\n\
+                        virtual_router_id = 51\npriority = 150\n\
+                        virtual_ipaddress = [\"198.18.0.100/32\"]\n";
+        let before = Config::parse(instance, "a.toml").unwrap();
+        let after = Config::parse(
+            &format!(
+                "[global_defs]\nnotification_email = [\"ops@example.org\"]\n\
+                 smtp_server = \"127.0.0.1\"\nsmtp_alert = true\n\
+                 notify_fifo = \"/run/xlb.fifo\"\n{instance}"
+            ),
+            "b.toml",
+        )
+        .unwrap();
+        assert_eq!(specs(&before), specs(&after));
+    }
+
+    #[test]
+    fn only_notify_changes_apply_in_place() {
+        let running = spec("priority = 150\nnotify_master = \"/bin/true\"");
+        let notify = spec("priority = 150\nnotify_master = \"/bin/false\"\nsmtp_alert = true");
+        let priority = spec("priority = 140\nnotify_master = \"/bin/true\"");
+        assert!(running.same_but_notify(&notify));
+        assert!(!running.same_but_notify(&priority));
+    }
+
+    #[test]
+    fn the_machine_the_codec_and_our_adverts_see_one_version() {
+        let primary: IpAddr = "198.18.0.1".parse().unwrap();
+        let v2 = spec("priority = 150\nadvert_int = 2");
+        assert_eq!(v2.machine_params(primary).version, Version::V2);
+        assert_eq!(
+            v2.machine_params(primary).advert_int,
+            Duration::from_secs(2)
+        );
+        assert_eq!(v2.machine_params(primary).primary_addr, primary);
+        assert_eq!(v2.receive_params().version, Version::V2);
+        assert_eq!(v2.receive_params().v2_interval_s, 2);
+        let advert = v2.advert(150);
+        assert_eq!(
+            (advert.version, advert.interval, advert.priority),
+            (Version::V2, Interval::Secs(2), 150)
+        );
+        let v3 = spec("version = 3\nadvert_int = 0.5");
+        assert_eq!(v3.machine_params(primary).version, Version::V3);
+        assert_eq!(v3.receive_params().version, Version::V3);
+        let advert = v3.advert(0);
+        assert_eq!(
+            (advert.version, advert.interval, advert.priority),
+            (Version::V3, Interval::Centisecs(50), 0)
+        );
+        assert_eq!(advert.addresses, v3.advertised);
+    }
+
+    #[test]
+    fn adverts_go_to_the_unicast_peers_if_any_else_to_the_group() {
+        let src: IpAddr = "198.18.0.1".parse().unwrap();
+        let multicast = spec("").socket_config(7, src);
+        assert!(multicast.unicast_peers.is_empty());
+        assert_eq!(multicast.group, "224.0.0.18".parse::<IpAddr>().unwrap());
+        assert_eq!((multicast.ifindex, multicast.src), (7, src));
+        let unicast = spec("unicast_peer = [\"198.18.0.2\"]").socket_config(7, src);
+        assert_eq!(
+            unicast.unicast_peers,
+            ["198.18.0.2".parse::<IpAddr>().unwrap()]
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! What `xlb status` shows of the VRRP instances: each running instance puts its
+//! [`InstanceStatus`] on the shared [`StatusBoard`] after every step, and the controller
+//! writes the board to the state file.
+
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+};
+
+/// What `xlb status` shows of an instance.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub vrid: u8,
+    pub version: u8,
+    pub state: String,
+    pub priority: u8,
+    pub configured_priority: u8,
+    pub source: IpAddr,
+    pub vips: Vec<IpAddr>,
+    /// The source of the last accepted advert (the master, when we are BACKUP).
+    pub last_advert_from: Option<IpAddr>,
+    /// Rejected adverts by reason since start.
+    pub rejected: BTreeMap<String, u64>,
+}
+
+/// Every instance's status, shared with the controller (which writes it to a file).
+pub type StatusBoard = Arc<Mutex<BTreeMap<String, InstanceStatus>>>;
