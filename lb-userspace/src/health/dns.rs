@@ -18,7 +18,7 @@
 //! |  QNAME (labels) | QTYPE (16) | QCLASS (16, IN=1) |
 //! ```
 
-use super::net::{ConnectOpts, fmt_duration, udp_connect, udp_reason};
+use super::socket::{ConnectOpts, fmt_duration, udp_connect, udp_reason};
 use super::state::Outcome;
 
 /// What a `dns_check` asks.

@@ -24,9 +24,10 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::net::{ConnectOpts, fmt_duration, io_reason, tcp_connect};
+use super::socket::{ConnectOpts, fmt_duration, tcp_connect};
 use super::state::Outcome;
 use crate::config::{HttpGet, HttpProtocol, RealServerConfig, StatusCodes};
+use crate::net::io_reason;
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 * 1024;

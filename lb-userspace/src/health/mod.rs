@@ -17,9 +17,9 @@ pub mod dns;
 pub mod http;
 pub mod misc;
 pub mod monitor;
-pub(crate) mod net;
 pub mod ping;
 pub mod smtp;
+pub(crate) mod socket;
 pub mod state;
 pub mod tcp;
 pub mod udp;
@@ -32,7 +32,7 @@ use std::time::Duration;
 use crate::config::{Config, Protocol, RealServerConfig, VirtualServer};
 
 pub use monitor::{HealthMonitor, Verdict};
-pub use net::ConnectOpts;
+pub use socket::ConnectOpts;
 pub use state::{CheckerPolicy, Outcome};
 
 /// A real server of a virtual service: the key of a [`Target`] and of its verdicts.
@@ -318,7 +318,7 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
             .helo_name
             .clone()
             .or_else(|| cfg.global_defs.smtp_helo_name.clone())
-            .unwrap_or_else(net::host_name);
+            .unwrap_or_else(crate::net::host_name);
         push!(
             CheckKind::Smtp(Arc::new(smtp::SmtpSpec { conn, helo_name })),
             t,

@@ -34,8 +34,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::net::{bind_device, fmt_duration, io_reason, set_int_opt, set_opt_bytes};
+use super::socket::{bind_device, fmt_duration, set_int_opt, set_opt_bytes};
 use super::state::Outcome;
+use crate::net::io_reason;
 
 /// What a `ping_check` pings, and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]

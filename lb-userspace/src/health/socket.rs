@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
-// Shared with the mail alerts; the checkers keep finding them here.
-pub(crate) use crate::net::{host_name, io_reason};
+use crate::net::io_reason;
 
 /// Where a checker connects and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +137,7 @@ pub(crate) fn udp_connect(opts: &ConnectOpts) -> Result<UdpSocket, String> {
     setup().map_err(|e| io_reason(&e))
 }
 
-/// As [`io_reason`](crate::net::io_reason), for a connected UDP socket, where "connection refused" is an
+/// As [`io_reason`], for a connected UDP socket, where "connection refused" is an
 /// ICMP port unreachable.
 pub(crate) fn udp_reason(e: &io::Error) -> String {
     match e.kind() {
