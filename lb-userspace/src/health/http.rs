@@ -14,7 +14,6 @@
 //! and the whole exchange of each URL.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use md5::{Digest, Md5};
@@ -26,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::socket::{ConnectOpts, fmt_duration, tcp_connect};
 use super::state::Outcome;
-use crate::config::{HttpGet, HttpProtocol, RealServerConfig, StatusCodes};
+use crate::config::{HttpProtocol, StatusCodes};
 use crate::net::io_reason;
 
 /// Largest response head accepted.
@@ -80,72 +79,6 @@ impl PartialEq for BodyRegex {
 impl fmt::Debug for BodyRegex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?}", self.0.as_str())
-    }
-}
-
-impl HttpSpec {
-    /// From a parsed checker of `rs` and its `connect_timeout` in force; `tls` for
-    /// `ssl_get`.
-    pub fn from_config(
-        c: &HttpGet,
-        rs: &RealServerConfig,
-        connect_timeout: f64,
-        tls: bool,
-    ) -> Self {
-        let addr = SocketAddr::new(
-            c.connect_ip.unwrap_or(rs.ip),
-            c.connect_port.unwrap_or(rs.port),
-        );
-        let conn = ConnectOpts {
-            addr,
-            bindto: c.bindto,
-            bind_port: c.bind_port,
-            bind_if: c.bind_if.clone(),
-            fwmark: c.fwmark,
-            timeout: super::secs(connect_timeout),
-        };
-        let default_port = if tls { 443 } else { 80 };
-        // A virtualhost is sent as written; the address gets `:port` unless the port
-        // is the scheme's default.
-        let host_of = |vhost: Option<&str>| match vhost {
-            Some(v) => v.to_owned(),
-            None if addr.port() == default_port => match addr.ip() {
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-                ip => ip.to_string(),
-            },
-            None => addr.to_string(),
-        };
-        let urls = c
-            .url
-            .iter()
-            .map(|u| UrlSpec {
-                path: u.path.clone(),
-                host: host_of(u.virtualhost.as_deref().or(c.virtualhost.as_deref())),
-                status: u.status_code.clone(),
-                digest: u.digest.as_deref().and_then(parse_digest),
-                // Validated when the config was parsed.
-                regex: u
-                    .regex
-                    .as_deref()
-                    .and_then(|r| regex::bytes::Regex::new(r).ok())
-                    .map(BodyRegex),
-                regex_no_match: u.regex_no_match,
-            })
-            .collect();
-        let tls = tls.then(|| TlsOpts {
-            sni: if c.enable_sni {
-                c.sni_name.clone().or_else(|| c.virtualhost.clone())
-            } else {
-                None
-            },
-            close_notify: c.tls_compliant,
-        });
-        Self {
-            conn,
-            tls,
-            protocol: c.http_protocol,
-            urls,
-        }
     }
 }
 
@@ -515,6 +448,7 @@ impl ServerCertVerifier for AnyCertificate {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::sync::Mutex;
     use std::time::Duration;
 
