@@ -1,30 +1,33 @@
-//! Health checks of real servers, with keepalived's checkers and semantics.
+//! Health checks of real servers, with keepalived's checkers and semantics. What the
+//! rest of xlb uses: [`targets_from_config`] gives the [`Target`]s, [`HealthMonitor`]
+//! checks them and sends a [`Verdict`] each time a server's aliveness or dynamic weight
+//! changes.
 //!
-//! - [`targets`]: [`targets_from_config`], from the configuration to the [`Target`]s
-//!   the monitor runs: the real servers with checkers, and each checker's spec with
-//!   the values in force.
-//! - [`state`]: the pure per-real-server state machine (retry, delay_before_retry,
+//! The modules, by responsibility:
+//! - `targets`: from the configuration to the targets, each checker's spec with the
+//!   values in force.
+//! - `state`: the pure per-real-server state machine (retry, delay_before_retry,
 //!   delay_loop, warmup, alpha, misc_dynamic weights) on a clock passed in.
-//! - [`monitor`]: [`HealthMonitor`], one tokio task per real server, which runs the
-//!   checkers on the schedule the state machine gives and sends a [`Verdict`] each time
-//!   a server's aliveness or dynamic weight changes.
-//! - The checkers, one module each: [`tcp`] (`tcp_check`), [`http`] (`http_get`,
-//!   `ssl_get`), [`misc`] (`misc_check`), [`dns`] (`dns_check`), [`udp`]
-//!   (`udp_check`), [`ping`] (`ping_check`), [`smtp`] (`smtp_check`). Each is an async
-//!   function from its spec to an [`Outcome`]; none blocks a thread, and every one is
-//!   bounded by its timeout. Those that connect share [`socket`] ([`ConnectOpts`]).
+//! - `monitor`: one tokio task per real server, which runs the checkers on the
+//!   schedule the state machine gives.
+//! - The checkers, one module each: `tcp` (`tcp_check`), `http` (`http_get`,
+//!   `ssl_get`), `misc` (`misc_check`), `dns` (`dns_check`), `udp` (`udp_check`),
+//!   `ping` (`ping_check`), `smtp` (`smtp_check`). Each is an async function from its
+//!   spec to an `Outcome`; none blocks a thread, and every one is bounded by its
+//!   timeout. Those that connect share `socket` (`ConnectOpts`, keepalived's connection
+//!   options).
 
-pub mod dns;
-pub mod http;
-pub mod misc;
-pub mod monitor;
-pub mod ping;
-pub mod smtp;
-pub(crate) mod socket;
-pub mod state;
+mod dns;
+mod http;
+mod misc;
+mod monitor;
+mod ping;
+mod smtp;
+mod socket;
+mod state;
 mod targets;
-pub mod tcp;
-pub mod udp;
+mod tcp;
+mod udp;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -33,9 +36,10 @@ use std::sync::Arc;
 use crate::config::Protocol;
 
 pub use monitor::{HealthMonitor, Verdict};
-pub use socket::ConnectOpts;
-pub use state::{CheckerPolicy, Outcome};
 pub use targets::targets_from_config;
+
+use socket::ConnectOpts;
+use state::CheckerPolicy;
 
 /// A real server of a virtual service: the key of a [`Target`] and of its verdicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

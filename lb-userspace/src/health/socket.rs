@@ -29,8 +29,9 @@ pub struct ConnectOpts {
 }
 
 impl ConnectOpts {
-    /// Plain options: connect to `addr` within `timeout`.
-    pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
+    /// Plain options: connect to `addr` within `timeout` (the checkers' tests).
+    #[cfg(test)]
+    pub(super) fn new(addr: SocketAddr, timeout: Duration) -> Self {
         Self {
             addr,
             bindto: None,
