@@ -372,3 +372,78 @@ udp_check = { payload = "00ff" }
         assert_eq!(targets_from_config(&cfg), targets);
     }
 }
+
+#[cfg(test)]
+mod connection_tests {
+    use super::*;
+
+    /// Every connection key of every checker on one real server of port 0, and each
+    /// kind's default port on another.
+    const CONFIG: &str = r#"
+[[virtual_server]]
+ip = "198.18.0.100"
+port = 0
+persistence_timeout = 300
+interface = "eth0"
+
+[[virtual_server.real_server]]
+ip = "198.18.0.21"
+port = 0
+tcp_check = { connect_ip = "198.18.0.41", connect_port = 81, bindto = "198.18.0.2", bind_port = 4001, bind_if = "eth1", fwmark = 7, connect_timeout = 1.5 }
+http_get = { url = [{ path = "/" }], connect_ip = "198.18.0.42", connect_port = 82, bindto = "198.18.0.2", bind_port = 4002, bind_if = "eth1", fwmark = 7, connect_timeout = 1.5 }
+ssl_get = { url = [{ path = "/" }], connect_ip = "198.18.0.43", connect_port = 83, bindto = "198.18.0.2", bind_port = 4003, bind_if = "eth1", fwmark = 7, connect_timeout = 1.5 }
+dns_check = { name = "example.org", connect_ip = "198.18.0.44", connect_port = 84, bindto = "198.18.0.2", bind_port = 4004, bind_if = "eth1", fwmark = 7, connect_timeout = 1.5 }
+udp_check = { connect_ip = "198.18.0.45", connect_port = 85, bindto = "198.18.0.2", bind_port = 4005, bind_if = "eth1", fwmark = 7, connect_timeout = 1.5 }
+smtp_check = { connect_ip = "198.18.0.46", connect_port = 86, bindto = "198.18.0.2", bind_port = 4006, bind_if = "eth1", fwmark = 7, connect_timeout = 1.5 }
+
+[[virtual_server.real_server]]
+ip = "198.18.0.22"
+port = 0
+dns_check = { name = "example.org" }
+smtp_check = {}
+"#;
+
+    fn conn(kind: &CheckKind) -> &ConnectOpts {
+        match kind {
+            CheckKind::Tcp(s) => &s.conn,
+            CheckKind::Http(s) => &s.conn,
+            CheckKind::Dns(s) => &s.conn,
+            CheckKind::Udp(s) => &s.conn,
+            CheckKind::Smtp(s) => &s.conn,
+            CheckKind::Misc(_) | CheckKind::Ping(_) => panic!("{kind:?} does not connect"),
+        }
+    }
+
+    #[test]
+    fn every_checker_connects_as_its_connection_keys_say() {
+        let cfg = Config::parse(CONFIG, "t.toml").unwrap_or_else(|e| panic!("{e:#}"));
+        let targets = targets_from_config(&cfg);
+        let all = &targets[0].checkers;
+        assert_eq!(all.len(), 6);
+        for (i, c) in all.iter().enumerate() {
+            let n = 1 + i as u16;
+            let conn = conn(&c.kind);
+            assert_eq!(
+                *conn,
+                ConnectOpts {
+                    addr: SocketAddr::new([198, 18, 0, 40 + n as u8].into(), 80 + n),
+                    bindto: Some([198, 18, 0, 2].into()),
+                    bind_port: Some(4000 + n),
+                    bind_if: Some("eth1".to_owned()),
+                    fwmark: Some(7),
+                    timeout: Duration::from_millis(1500),
+                },
+                "{}",
+                c.kind.keyword()
+            );
+        }
+
+        // Without connect_port, on a real server of port 0: DNS's and SMTP's ports.
+        let defaults: Vec<_> = targets[1]
+            .checkers
+            .iter()
+            .map(|c| conn(&c.kind).addr.to_string())
+            .collect();
+        assert_eq!(defaults, vec!["198.18.0.22:53", "198.18.0.22:25"]);
+    }
+}
