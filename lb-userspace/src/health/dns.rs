@@ -18,7 +18,7 @@
 //! |  QNAME (labels) | QTYPE (16) | QCLASS (16, IN=1) |
 //! ```
 
-use super::net::{ConnectOpts, fmt_duration, udp_connect, udp_reason};
+use super::socket::{ConnectOpts, fmt_duration, udp_connect, udp_reason};
 use super::state::Outcome;
 
 /// What a `dns_check` asks.
@@ -38,7 +38,7 @@ const FLAG_QR: u16 = 0x8000;
 const FLAG_RD: u16 = 0x0100;
 
 /// A query for `name` / `qtype` / IN with recursion desired, as keepalived sends.
-pub fn encode_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+fn encode_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = Vec::with_capacity(HEADER_LEN + name.len() + 6);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&FLAG_RD.to_be_bytes());
@@ -57,14 +57,14 @@ pub fn encode_query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
 
 /// What a received datagram says about our query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reply {
+enum Reply {
     /// Not an answer to it (too short, another ID, not a response): keep waiting.
     Ignore,
     /// An answer with this RCODE.
     Rcode(u8),
 }
 
-pub fn decode_reply(id: u16, datagram: &[u8]) -> Reply {
+fn decode_reply(id: u16, datagram: &[u8]) -> Reply {
     if datagram.len() < HEADER_LEN {
         return Reply::Ignore;
     }

@@ -11,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use super::net::fmt_duration;
+use super::socket::fmt_duration;
 use super::state::Outcome;
 use crate::process::{self, RunAs, RunError};
 

@@ -123,12 +123,9 @@ impl HealthMonitor {
     }
 
     /// The targets being checked.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.running.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
     }
 
     /// Stops every check (scripts still running are killed) and waits for the tasks

@@ -34,8 +34,9 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::net::{bind_device, fmt_duration, io_reason, set_int_opt, set_opt_bytes};
+use super::socket::{bind_device, fmt_duration, set_int_opt, set_opt_bytes};
 use super::state::Outcome;
+use crate::net::io_reason;
 
 /// What a `ping_check` pings, and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,7 @@ const ECHO_REPLY_V6: u8 = 129;
 const PAYLOAD: &[u8] = b"xlb ping_check\0\0";
 
 /// An echo request. The checksum is filled for ICMPv4 (the kernel does it for ICMPv6).
-pub fn encode_echo(v6: bool, ident: u16, seq: u16) -> Vec<u8> {
+fn encode_echo(v6: bool, ident: u16, seq: u16) -> Vec<u8> {
     let mut p = vec![if v6 { ECHO_REQUEST_V6 } else { ECHO_REQUEST_V4 }, 0, 0, 0];
     p.extend_from_slice(&ident.to_be_bytes());
     p.extend_from_slice(&seq.to_be_bytes());
@@ -67,7 +68,7 @@ pub fn encode_echo(v6: bool, ident: u16, seq: u16) -> Vec<u8> {
 }
 
 /// The Internet checksum (RFC 1071).
-pub fn checksum(data: &[u8]) -> u16 {
+fn checksum(data: &[u8]) -> u16 {
     let mut sum: u32 = data
         .chunks(2)
         .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
@@ -80,7 +81,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// (identifier, sequence) of an echo reply; `raw_v4`: the datagram starts with the
 /// IPv4 header (raw IPv4 sockets).
-pub fn decode_echo_reply(v6: bool, raw_v4: bool, datagram: &[u8]) -> Option<(u16, u16)> {
+fn decode_echo_reply(v6: bool, raw_v4: bool, datagram: &[u8]) -> Option<(u16, u16)> {
     let icmp = if raw_v4 {
         let ihl = usize::from(datagram.first()? & 0x0f) * 4;
         datagram.get(ihl..)?
@@ -102,15 +103,15 @@ pub fn decode_echo_reply(v6: bool, raw_v4: bool, datagram: &[u8]) -> Option<(u16
 
 /// Which [`Pinger`] a ping goes through.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PingerKey {
-    pub v6: bool,
-    pub bindto: Option<IpAddr>,
-    pub bind_if: Option<String>,
-    pub fwmark: Option<u32>,
+struct PingerKey {
+    v6: bool,
+    bindto: Option<IpAddr>,
+    bind_if: Option<String>,
+    fwmark: Option<u32>,
 }
 
 impl PingerKey {
-    pub fn of(spec: &PingSpec) -> Self {
+    fn of(spec: &PingSpec) -> Self {
         Self {
             v6: spec.target.is_ipv6(),
             bindto: spec.bindto,
@@ -126,8 +127,6 @@ type Waiters = Mutex<HashMap<(IpAddr, u16), oneshot::Sender<()>>>;
 pub struct Pinger {
     socket: Arc<AsyncFd<Socket>>,
     v6: bool,
-    /// A raw socket (else an ICMP datagram socket, whose identifier the kernel sets).
-    raw: bool,
     ident: u16,
     seq: AtomicU16,
     waiters: Arc<Waiters>,
@@ -142,7 +141,7 @@ impl Drop for Pinger {
 
 impl Pinger {
     /// Opens the socket and starts its reader (inside a tokio runtime).
-    pub fn open(key: &PingerKey) -> io::Result<Self> {
+    fn open(key: &PingerKey) -> io::Result<Self> {
         let (domain, proto) = if key.v6 {
             (Domain::IPV6, Protocol::ICMPV6)
         } else {
@@ -208,7 +207,6 @@ impl Pinger {
         Ok(Self {
             socket,
             v6: key.v6,
-            raw,
             ident,
             seq: AtomicU16::new(rand::random()),
             waiters,
@@ -217,7 +215,7 @@ impl Pinger {
     }
 
     /// Sends one echo request to `target` and waits for its reply.
-    pub async fn ping(&self, target: IpAddr, timeout: Duration) -> Result<(), String> {
+    async fn ping(&self, target: IpAddr, timeout: Duration) -> Result<(), String> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiters
@@ -254,11 +252,6 @@ impl Pinger {
             Ok(r) => r,
             Err(_) => Err(format!("no echo reply within {}", fmt_duration(timeout))),
         }
-    }
-
-    /// Whether this is a raw socket (else an ICMP datagram socket).
-    pub fn is_raw(&self) -> bool {
-        self.raw
     }
 }
 

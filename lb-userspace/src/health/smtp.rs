@@ -5,8 +5,9 @@
 
 use tokio::io::{AsyncWriteExt, BufReader};
 
-use super::net::{ConnectOpts, fmt_duration, io_reason, tcp_connect};
+use super::socket::{ConnectOpts, fmt_duration, tcp_connect};
 use super::state::Outcome;
+use crate::net::io_reason;
 use crate::net::smtp::reply;
 
 /// Where a `smtp_check` connects and how it introduces itself.

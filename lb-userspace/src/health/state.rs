@@ -176,10 +176,6 @@ impl ServerState {
         self.weight
     }
 
-    pub fn policies(&self) -> &[CheckerPolicy] {
-        &self.policies
-    }
-
     pub fn checkers(&self) -> &[CheckerState] {
         &self.checkers
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::net::{ConnectOpts, tcp_connect};
+use super::socket::{ConnectOpts, tcp_connect};
 use super::state::Outcome;
 
 /// What a `tcp_check` connects to.

@@ -6,7 +6,7 @@
 //! `require_reply` an answer must come back, of `min_reply_length..=max_reply_length`
 //! bytes, starting with the given bytes if any.
 
-use super::net::{ConnectOpts, fmt_duration, udp_connect, udp_reason};
+use super::socket::{ConnectOpts, fmt_duration, udp_connect, udp_reason};
 use super::state::Outcome;
 
 /// What a `udp_check` sends and expects.

@@ -12,27 +12,22 @@
 //!
 //! Timing: `connect_timeout` bounds the connection, then separately the TLS handshake
 //! and the whole exchange of each URL.
+//!
+//! This module holds the spec and judges the answers; `wire` reads and writes
+//! HTTP/1.x, `tls` is the TLS client.
+
+mod tls;
+mod wire;
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
 
-use md5::{Digest, Md5};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use md5::Digest;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use super::net::{ConnectOpts, fmt_duration, io_reason, tcp_connect};
+use super::socket::{ConnectOpts, fmt_duration, tcp_connect};
 use super::state::Outcome;
-use crate::config::{HttpGet, HttpProtocol, RealServerConfig, StatusCodes};
-
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
-/// Largest body kept for `regex` (the digest streams over any size); a chunked body
-/// is kept whole up to this size to be de-chunked.
-const MAX_BODY: usize = 4 * 1024 * 1024;
+use crate::config::{HttpProtocol, StatusCodes};
+use crate::net::io_reason;
 
 /// What an `http_get` / `ssl_get` fetches and expects.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,72 +77,6 @@ impl fmt::Debug for BodyRegex {
     }
 }
 
-impl HttpSpec {
-    /// From a parsed checker of `rs` and its `connect_timeout` in force; `tls` for
-    /// `ssl_get`.
-    pub fn from_config(
-        c: &HttpGet,
-        rs: &RealServerConfig,
-        connect_timeout: f64,
-        tls: bool,
-    ) -> Self {
-        let addr = SocketAddr::new(
-            c.connect_ip.unwrap_or(rs.ip),
-            c.connect_port.unwrap_or(rs.port),
-        );
-        let conn = ConnectOpts {
-            addr,
-            bindto: c.bindto,
-            bind_port: c.bind_port,
-            bind_if: c.bind_if.clone(),
-            fwmark: c.fwmark,
-            timeout: super::secs(connect_timeout),
-        };
-        let default_port = if tls { 443 } else { 80 };
-        // A virtualhost is sent as written; the address gets `:port` unless the port
-        // is the scheme's default.
-        let host_of = |vhost: Option<&str>| match vhost {
-            Some(v) => v.to_owned(),
-            None if addr.port() == default_port => match addr.ip() {
-                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-                ip => ip.to_string(),
-            },
-            None => addr.to_string(),
-        };
-        let urls = c
-            .url
-            .iter()
-            .map(|u| UrlSpec {
-                path: u.path.clone(),
-                host: host_of(u.virtualhost.as_deref().or(c.virtualhost.as_deref())),
-                status: u.status_code.clone(),
-                digest: u.digest.as_deref().and_then(parse_digest),
-                // Validated when the config was parsed.
-                regex: u
-                    .regex
-                    .as_deref()
-                    .and_then(|r| regex::bytes::Regex::new(r).ok())
-                    .map(BodyRegex),
-                regex_no_match: u.regex_no_match,
-            })
-            .collect();
-        let tls = tls.then(|| TlsOpts {
-            sni: if c.enable_sni {
-                c.sni_name.clone().or_else(|| c.virtualhost.clone())
-            } else {
-                None
-            },
-            close_notify: c.tls_compliant,
-        });
-        Self {
-            conn,
-            tls,
-            protocol: c.http_protocol,
-            urls,
-        }
-    }
-}
-
 /// 32 hexadecimal digits to bytes.
 pub fn parse_digest(hex: &str) -> Option<[u8; 16]> {
     if hex.len() != 32 {
@@ -177,28 +106,12 @@ pub async fn check(spec: &HttpSpec) -> Outcome {
 async fn fetch(spec: &HttpSpec, url: &UrlSpec) -> Result<(), String> {
     let tcp = tcp_connect(&spec.conn).await?;
     let timeout = spec.conn.timeout;
-    let request = request(spec.protocol, url);
+    let request = wire::request(spec.protocol, &url.path, &url.host);
     let Some(tls) = &spec.tls else {
         let mut s = tcp;
         return bounded(timeout, exchange(&mut s, &request, url)).await;
     };
-    let name = match &tls.sni {
-        Some(n) => {
-            ServerName::try_from(n.clone()).map_err(|_| format!("{n:?} is not a valid SNI name"))?
-        }
-        None => ServerName::IpAddress(spec.conn.addr.ip().into()),
-    };
-    let handshake = tokio_rustls::TlsConnector::from(tls_config()).connect(name, tcp);
-    let mut s = match tokio::time::timeout(timeout, handshake).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(format!("TLS handshake: {}", tls_reason(&e))),
-        Err(_) => {
-            return Err(format!(
-                "TLS handshake timeout after {}",
-                fmt_duration(timeout)
-            ));
-        }
-    };
+    let mut s = tls::handshake(tcp, tls.sni.as_deref(), spec.conn.addr.ip(), timeout).await?;
     let r = bounded(timeout, exchange(&mut s, &request, url)).await;
     if tls.close_notify {
         let _ = tokio::time::timeout(timeout, s.shutdown()).await;
@@ -220,112 +133,6 @@ async fn bounded(
     }
 }
 
-fn tls_reason(e: &std::io::Error) -> String {
-    match e.get_ref() {
-        Some(inner) => inner.to_string(),
-        None => io_reason(e),
-    }
-}
-
-/// The request keepalived sends.
-fn request(protocol: HttpProtocol, url: &UrlSpec) -> Vec<u8> {
-    let (version, close) = match protocol {
-        HttpProtocol::Http10 => ("1.0", false),
-        HttpProtocol::Http10Close => ("1.0", true),
-        HttpProtocol::Http11 => ("1.1", true),
-    };
-    let mut r = format!(
-        "GET {} HTTP/{version}\r\nUser-Agent: KeepAliveClient\r\nHost: {}\r\n",
-        url.path, url.host
-    );
-    if close {
-        r.push_str("Connection: close\r\n");
-    }
-    r.push_str("\r\n");
-    r.into_bytes()
-}
-
-/// The status line and the headers that say where the body ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Head {
-    status: u16,
-    content_length: Option<u64>,
-    chunked: bool,
-    /// Bytes of the status line and headers, blank line included.
-    len: usize,
-}
-
-/// Parses a response head from the start of `buf`; `Ok(None)` while incomplete.
-fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
-    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        if buf.len() > MAX_HEAD {
-            return Err("response headers too long".to_owned());
-        }
-        return Ok(None);
-    };
-    let text = String::from_utf8_lossy(&buf[..end]);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut words = status_line.split_whitespace();
-    let status = match (words.next(), words.next()) {
-        (Some(v), Some(code)) if v.starts_with("HTTP/") => code.parse::<u16>().ok(),
-        _ => None,
-    }
-    .filter(|c| (100..=999).contains(c))
-    .ok_or_else(|| {
-        format!(
-            "not an HTTP response: {:?}",
-            status_line.chars().take(60).collect::<String>()
-        )
-    })?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim(), value.trim());
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.parse().ok();
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value
-                .rsplit(',')
-                .next()
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
-        }
-    }
-    Ok(Some(Head {
-        status,
-        content_length: if chunked { None } else { content_length },
-        chunked,
-        len: end + 4,
-    }))
-}
-
-/// De-chunks a complete chunked body; `Ok(None)` while incomplete.
-fn dechunk(mut raw: &[u8]) -> Result<Option<Vec<u8>>, String> {
-    let mut body = Vec::new();
-    loop {
-        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
-            return Ok(None);
-        };
-        let size_text = std::str::from_utf8(&raw[..eol]).map_err(|_| "bad chunk size")?;
-        let size_hex = size_text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16)
-            .map_err(|_| format!("bad chunk size {size_hex:?}"))?;
-        raw = &raw[eol + 2..];
-        if size == 0 {
-            // Trailers until a blank line; the body is complete once it is there.
-            return Ok(raw.windows(2).position(|w| w == b"\r\n").map(|_| body));
-        }
-        if raw.len() < size + 2 {
-            return Ok(None);
-        }
-        body.extend_from_slice(&raw[..size]);
-        raw = &raw[size + 2..];
-    }
-}
-
 /// Sends `request` and judges the answer.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
@@ -333,26 +140,14 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     url: &UrlSpec,
 ) -> Result<(), String> {
     s.write_all(request).await.map_err(|e| io_reason(&e))?;
-    let mut buf = Vec::with_capacity(4096);
-    let head = loop {
-        if let Some(h) = parse_head(&buf)? {
-            break h;
-        }
-        if read_some(s, &mut buf).await? == 0 {
-            return Err(if buf.is_empty() {
-                "connection closed without an answer".to_owned()
-            } else {
-                "connection closed in the response headers".to_owned()
-            });
-        }
-    };
+    let (head, body_start) = wire::read_head(s).await?;
     if !url.status.contains(head.status) {
         return Err(format!("status {} (expected {})", head.status, url.status));
     }
     if url.digest.is_none() && url.regex.is_none() {
         return Ok(());
     }
-    let body = read_body(s, buf.split_off(head.len), &head, url.regex.is_some()).await?;
+    let body = wire::read_body(s, body_start, &head, url.regex.is_some()).await?;
     if let Some(want) = &url.digest {
         let got: [u8; 16] = body.md5.finalize().into();
         if &got != want {
@@ -376,147 +171,13 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-struct Body {
-    md5: Md5,
-    /// The body, or its first `MAX_BODY` bytes (only when `keep`).
-    kept: Vec<u8>,
-}
-
-async fn read_body<S: AsyncRead + Unpin>(
-    s: &mut S,
-    start: Vec<u8>,
-    head: &Head,
-    keep: bool,
-) -> Result<Body, String> {
-    if head.chunked {
-        let mut raw = start;
-        loop {
-            if let Some(body) = dechunk(&raw)? {
-                let mut md5 = Md5::new();
-                md5.update(&body);
-                return Ok(Body { md5, kept: body });
-            }
-            if raw.len() > MAX_BODY {
-                return Err(format!("chunked body larger than {MAX_BODY} bytes"));
-            }
-            if read_some(s, &mut raw).await? == 0 {
-                return Err("connection closed in the chunked body".to_owned());
-            }
-        }
-    }
-    let mut body = Body {
-        md5: Md5::new(),
-        kept: Vec::new(),
-    };
-    let mut total: u64 = 0;
-    let feed = |body: &mut Body, bytes: &[u8], total: &mut u64| {
-        let take = match head.content_length {
-            Some(n) => bytes.len().min((n - (*total).min(n)) as usize),
-            None => bytes.len(),
-        };
-        let bytes = &bytes[..take];
-        body.md5.update(bytes);
-        if keep && body.kept.len() < MAX_BODY {
-            let room = MAX_BODY - body.kept.len();
-            body.kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
-        }
-        *total += take as u64;
-    };
-    feed(&mut body, &start, &mut total);
-    let mut chunk = vec![0u8; 16 * 1024];
-    while head.content_length.is_none_or(|n| total < n) {
-        let n = s.read(&mut chunk).await.map_err(|e| io_reason(&e))?;
-        if n == 0 {
-            if head.content_length.is_some() {
-                return Err("connection closed before the end of the body".to_owned());
-            }
-            break;
-        }
-        feed(&mut body, &chunk[..n], &mut total);
-    }
-    Ok(body)
-}
-
-async fn read_some<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Result<usize, String> {
-    let mut chunk = [0u8; 8192];
-    let n = s.read(&mut chunk).await.map_err(|e| io_reason(&e))?;
-    buf.extend_from_slice(&chunk[..n]);
-    Ok(n)
-}
-
-/// One client configuration for every `ssl_get`: TLS 1.2 and 1.3, ring, no
-/// certificate verification.
-fn tls_config() -> Arc<ClientConfig> {
-    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()
-                .expect("the ring provider supports TLS 1.2 and 1.3")
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
-}
-
-/// Accepts any certificate, as keepalived's SSL_GET does; handshake signatures are
-/// still checked against the presented certificate.
-#[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
     use std::time::Duration;
 
+    use md5::Md5;
     use tokio::net::TcpListener;
 
     use super::*;
@@ -546,7 +207,7 @@ mod tests {
     async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, log: Arc<Mutex<Vec<String>>>) {
         let mut buf = Vec::new();
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            if read_some(&mut s, &mut buf).await.unwrap_or(0) == 0 {
+            if wire::read_some(&mut s, &mut buf).await.unwrap_or(0) == 0 {
                 return;
             }
         }
@@ -589,7 +250,7 @@ mod tests {
         hex(&Md5::digest(bytes))
     }
 
-    fn url(path: &str) -> UrlSpec {
+    pub(super) fn url(path: &str) -> UrlSpec {
         UrlSpec {
             path: path.to_owned(),
             host: "www.example.org".to_owned(),
@@ -610,44 +271,11 @@ mod tests {
     }
 
     #[test]
-    fn check_http_head_parsing() {
-        assert_eq!(parse_head(b"HTTP/1.0 200 OK\r\n"), Ok(None));
-        let h = parse_head(b"HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (h.status, h.content_length, h.chunked, h.len),
-            (503, Some(4), false, 40)
-        );
-        let h = parse_head(b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n")
-            .unwrap()
-            .unwrap();
-        assert!(h.chunked);
-        assert!(
-            parse_head(b"SSH-2.0-OpenSSH\r\n\r\n")
-                .unwrap_err()
-                .contains("not an HTTP")
-        );
-        assert_eq!(
-            dechunk(b"4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n"),
-            Ok(Some(b"wikipedia".to_vec()))
-        );
-        assert_eq!(dechunk(b"4\r\nwiki\r\n5\r\npe"), Ok(None));
+    fn check_http_digest_parsing() {
         assert_eq!(
             parse_digest("0123456789abcdefABCDEF0123456789").map(|d| hex(&d)),
             Some("0123456789abcdefabcdef0123456789".to_owned())
         );
-    }
-
-    #[test]
-    fn check_http_request_is_keepalived_s() {
-        let u = url("/health");
-        assert_eq!(
-            request(HttpProtocol::Http10, &u),
-            b"GET /health HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: www.example.org\r\n\r\n"
-        );
-        let r = String::from_utf8(request(HttpProtocol::Http11, &u)).unwrap();
-        assert!(r.starts_with("GET /health HTTP/1.1\r\n") && r.contains("Connection: close\r\n"));
     }
 
     #[tokio::test]

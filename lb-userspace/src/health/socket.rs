@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpSocket, TcpStream, UdpSocket};
 
-// Shared with the mail alerts; the checkers keep finding them here.
-pub(crate) use crate::net::{host_name, io_reason};
+use crate::net::io_reason;
 
 /// Where a checker connects and from where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +29,9 @@ pub struct ConnectOpts {
 }
 
 impl ConnectOpts {
-    /// Plain options: connect to `addr` within `timeout`.
-    pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
+    /// Plain options: connect to `addr` within `timeout` (the checkers' tests).
+    #[cfg(test)]
+    pub(super) fn new(addr: SocketAddr, timeout: Duration) -> Self {
         Self {
             addr,
             bindto: None,
@@ -90,7 +90,7 @@ impl ConnectOpts {
 
 /// Connects a TCP stream as `opts` says, within `opts.timeout`. The error is the
 /// reason for logs ("timeout after 3s", "connection refused").
-pub(crate) async fn tcp_connect(opts: &ConnectOpts) -> Result<TcpStream, String> {
+pub(super) async fn tcp_connect(opts: &ConnectOpts) -> Result<TcpStream, String> {
     opts.check_port()?;
     let dest = opts.destination();
     let socket = if dest.is_ipv4() {
@@ -117,7 +117,7 @@ pub(crate) async fn tcp_connect(opts: &ConnectOpts) -> Result<TcpStream, String>
 }
 
 /// A UDP socket connected to `opts.addr`, bound and marked as `opts` says.
-pub(crate) fn udp_connect(opts: &ConnectOpts) -> Result<UdpSocket, String> {
+pub(super) fn udp_connect(opts: &ConnectOpts) -> Result<UdpSocket, String> {
     opts.check_port()?;
     let dest = opts.destination();
     let domain = if dest.is_ipv4() {
@@ -138,9 +138,9 @@ pub(crate) fn udp_connect(opts: &ConnectOpts) -> Result<UdpSocket, String> {
     setup().map_err(|e| io_reason(&e))
 }
 
-/// As [`io_reason`](crate::net::io_reason), for a connected UDP socket, where "connection refused" is an
+/// As [`io_reason`], for a connected UDP socket, where "connection refused" is an
 /// ICMP port unreachable.
-pub(crate) fn udp_reason(e: &io::Error) -> String {
+pub(super) fn udp_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => "ICMP port unreachable".to_owned(),
         _ => io_reason(e),
@@ -148,7 +148,7 @@ pub(crate) fn udp_reason(e: &io::Error) -> String {
 }
 
 /// `3s`, `1.5s`, `250ms`.
-pub(crate) fn fmt_duration(d: Duration) -> String {
+pub(super) fn fmt_duration(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else {
@@ -156,7 +156,7 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
     }
 }
 
-pub(crate) fn set_int_opt(
+pub(super) fn set_int_opt(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -165,7 +165,7 @@ pub(crate) fn set_int_opt(
     set_opt_bytes(fd, level, name, &value.to_ne_bytes())
 }
 
-pub(crate) fn set_opt_bytes(
+pub(super) fn set_opt_bytes(
     fd: RawFd,
     level: libc::c_int,
     name: libc::c_int,
@@ -188,7 +188,7 @@ pub(crate) fn set_opt_bytes(
     }
 }
 
-pub(crate) fn bind_device(fd: RawFd, ifname: &str) -> io::Result<()> {
+pub(super) fn bind_device(fd: RawFd, ifname: &str) -> io::Result<()> {
     set_opt_bytes(
         fd,
         libc::SOL_SOCKET,
