@@ -28,8 +28,8 @@ use xlb::{
 
 use crate::{
     Opts,
-    forward::enter_netns,
     report::{Report, Section, Summary, f1},
+    threads::enter_netns,
 };
 
 fn desired(services: usize, reals: usize, algo: SchedAlgo, first: usize) -> Vec<DesiredService> {

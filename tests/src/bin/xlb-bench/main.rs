@@ -25,6 +25,7 @@ mod objs;
 mod peak;
 mod report;
 mod testrun;
+mod threads;
 
 use std::{
     path::PathBuf,

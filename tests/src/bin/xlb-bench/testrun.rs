@@ -33,6 +33,7 @@ use serde_json::json;
 use crate::{
     Opts, objs,
     report::{Report, Section, Summary, f1, mmm},
+    threads::AffinityGuard,
 };
 
 const XDP_DROP: u32 = 1;
@@ -40,46 +41,18 @@ const XDP_TX: u32 = 3;
 const VIP: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 100);
 const VIP6: &str = "2001:db8::100";
 
-/// Restores the calling thread's CPU affinity on drop.
-struct AffinityGuard(libc::cpu_set_t);
-
-impl AffinityGuard {
-    fn save() -> Self {
-        // SAFETY: sched_getaffinity fills the zeroed set we own.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set);
-            Self(set)
-        }
-    }
-}
-
-impl Drop for AffinityGuard {
-    fn drop(&mut self) {
-        // SAFETY: a set sched_getaffinity filled.
-        unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0) };
-    }
-}
-
 fn ip(s: &str) -> IpAddr {
     s.parse().expect("address literal")
 }
 
-fn ctx() -> Vec<u8> {
-    let ctx: [u32; 6] = [0, 0, 0, TEST_IFINDEX, 0, 0];
-    ctx.iter().flat_map(|w| w.to_ne_bytes()).collect()
-}
-
 /// ns per run of `prog` on `frame`, `repeat` times in one call.
 fn timed(prog: &Xdp, frame: &[u8], repeat: u32) -> Result<(u32, f64)> {
-    let mut ctx = ctx();
-    let n = ctx.len();
-    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    let ctx = objs::xdp_md(TEST_IFINDEX, frame.len());
     let mut out = vec![0u8; frame.len() + 256];
     let r = prog.test_run(TestRunOptions {
         data_in: Some(frame),
         data_out: Some(&mut out),
-        ctx_in: Some(&ctx[..n]),
+        ctx_in: Some(&ctx),
         repeat,
         ..TestRunOptions::default()
     })?;
