@@ -369,19 +369,18 @@ fn health_bench(opts: &Opts, report: &mut Report, sec: &mut Section) -> Result<(
                     });
                     tokio::time::sleep(warm).await;
                     let tid = listener_tid.load(Ordering::SeqCst);
-                    let (a0, c0, l0, t0) = (
-                        accepted.load(Ordering::Relaxed),
-                        cpu_secs(libc::RUSAGE_SELF),
-                        thread_cpu_secs(tid),
-                        Instant::now(),
-                    );
+                    // Accepted connections, this process's CPU, the listener's, and when.
+                    let reading = || {
+                        (
+                            accepted.load(Ordering::Relaxed),
+                            cpu_secs(libc::RUSAGE_SELF),
+                            thread_cpu_secs(tid),
+                            Instant::now(),
+                        )
+                    };
+                    let (a0, c0, l0, t0) = reading();
                     tokio::time::sleep(window).await;
-                    let (a1, c1, l1, t1) = (
-                        accepted.load(Ordering::Relaxed),
-                        cpu_secs(libc::RUSAGE_SELF),
-                        thread_cpu_secs(tid),
-                        Instant::now(),
-                    );
+                    let (a1, c1, l1, t1) = reading();
                     monitor.shutdown().await;
                     drain.abort();
                     let secs = (t1 - t0).as_secs_f64();

@@ -2,8 +2,6 @@
 //! xlb, or `xlb_pass` with the nftables rules; its NAPI kthreads placed; then what reaches
 //! the sink (`measure`) or the program's own run time per packet (`program_ns`).
 
-use std::time::Duration;
-
 use anyhow::{Result, anyhow, bail};
 use aya::{
     Ebpf,
@@ -13,7 +11,7 @@ use lb_common::bench::FwdCfg;
 
 use super::{
     counters::director_rx,
-    generator::{Offer, Sample},
+    generator::{Offer, Sample, Window},
     lab::ForwardLab,
     napi::{self, DIRECTOR_NICE, FWD_CPU, SINK_NICE},
     nft,
@@ -134,22 +132,16 @@ impl ForwardLab {
     }
 
     /// What reaches the sink through scenario `sc`'s director, and what it lost.
-    pub fn measure(
-        &mut self,
-        sc: &Scenario,
-        offer: Offer,
-        warm: Duration,
-        window: Duration,
-    ) -> Result<Sample> {
+    pub fn measure(&mut self, sc: &Scenario, offer: Offer, window: Window) -> Result<Sample> {
         self.with_director(sc.director, |fwd, _| {
             let cfg = fwd.gen_cfg(sc);
             let (lab, d) = (&fwd.lab, &fwd.ifname["d"]);
             let mut rx = [None, None];
-            let mut sample = fwd.generator.pump(cfg, offer, warm, window, |start| {
+            let mut sample = fwd.generator.pump(cfg, offer, window, |start| {
                 rx[usize::from(!start)] = director_rx(lab, d)
             })?;
             if let [Some(a), Some(b)] = rx {
-                let secs = window.as_secs_f64();
+                let secs = window.length.as_secs_f64();
                 let received = (b - a) as f64 / secs / 1e6;
                 if received > 0.0 {
                     sample.lost = (1.0 - sample.sink_mpps / received).max(0.0);
@@ -161,13 +153,7 @@ impl ForwardLab {
 
     /// The director program's own run time per packet during forwarding (bpf_stats), the
     /// generator paced with `gap_ns` (the peak's, found by `measure`).
-    pub fn program_ns(
-        &mut self,
-        sc: &Scenario,
-        gap_ns: u32,
-        warm: Duration,
-        window: Duration,
-    ) -> Result<f64> {
+    pub fn program_ns(&mut self, sc: &Scenario, gap_ns: u32, window: Window) -> Result<f64> {
         self.with_director(sc.director, |fwd, attached| {
             let cfg = fwd.gen_cfg(sc);
             let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
@@ -186,7 +172,7 @@ impl ForwardLab {
             let mut after = (0, 0);
             let pumped = fwd
                 .generator
-                .pump(cfg, Offer::Gap(gap_ns), warm, window, |start| {
+                .pump(cfg, Offer::Gap(gap_ns), window, |start| {
                     if start {
                         before = read();
                     } else {

@@ -34,6 +34,13 @@ pub const GEN_CPU: usize = 0;
 /// See `napi::DIRECTOR_NICE`.
 const GEN_NICE: i32 = -10;
 
+/// How long the generator runs before a measurement (`warm`), and the window measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Window {
+    pub warm: Duration,
+    pub length: Duration,
+}
+
 /// How hard the generator drives the director in a measurement.
 #[derive(Clone, Copy, Debug)]
 pub enum Offer {
@@ -104,16 +111,15 @@ impl Generator {
         ))
     }
 
-    /// Runs the generator with config `cfg` for `warm` (at `offer`'s gap, or flat out
-    /// before a search for the peak), then measures what the sink got in `window` at that
-    /// gap or at the peak's; `at(true)` / `at(false)` run at the start and the end of the
-    /// window.
+    /// Runs the generator with config `cfg` for `window.warm` (at `offer`'s gap, or flat
+    /// out before a search for the peak), then measures what the sink got in the window at
+    /// that gap or at the peak's; `at(true)` / `at(false)` run at the start and the end of
+    /// the window.
     pub fn pump(
         &self,
         cfg: GenCfg,
         offer: Offer,
-        warm: Duration,
-        window: Duration,
+        window: Window,
         mut at: impl FnMut(bool),
     ) -> Result<Sample> {
         let prog = objs::xdp(&self.ebpf, "xlb_bench_gen")?;
@@ -166,7 +172,7 @@ impl Generator {
                 Ok(())
             };
             let result = (|| -> Result<Sample> {
-                std::thread::sleep(warm);
+                std::thread::sleep(window.warm);
                 running()?;
                 let (gap_ns, flat_sink_mpps) = match offer {
                     Offer::Gap(gap) => (gap, f64::NAN),
@@ -186,7 +192,7 @@ impl Generator {
                 };
                 at(true);
                 let j0 = cpu_jiffies(FWD_CPU);
-                let r = self.rates_over(window)?;
+                let r = self.rates_over(window.length)?;
                 let director_busy = busy_share(j0, cpu_jiffies(FWD_CPU));
                 at(false);
                 Ok(Sample {

@@ -55,17 +55,16 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::{Opts, report::Report};
-use generator::{Offer, Sample};
+use generator::{Offer, Sample, Window};
 use lab::ForwardLab;
 use scenarios::{GROUPS, Scenario, scenarios};
 use table::Measured;
 
 /// How long each measurement runs.
 struct Timing {
-    /// The generator's run before a measurement (and before a search for the peak).
-    warm: Duration,
-    /// What a rate is measured over.
-    window: Duration,
+    /// The generator's run before a measurement (and before a search for the peak), and
+    /// what a rate is measured over.
+    window: Window,
     /// One trial of the search for the peak.
     trial: Duration,
 }
@@ -75,8 +74,10 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         (
             2,
             Timing {
-                warm: Duration::from_millis(150),
-                window: Duration::from_millis(300),
+                window: Window {
+                    warm: Duration::from_millis(150),
+                    length: Duration::from_millis(300),
+                },
                 trial: Duration::from_millis(40),
             },
         )
@@ -84,8 +85,10 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         (
             5,
             Timing {
-                warm: Duration::from_millis(400),
-                window: Duration::from_millis(1500),
+                window: Window {
+                    warm: Duration::from_millis(400),
+                    length: Duration::from_millis(1500),
+                },
                 trial: Duration::from_millis(200),
             },
         )
@@ -123,9 +126,8 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         .and_then(|v| v.parse().ok())
         .map(Duration::from_millis)
     {
-        timing.window = window;
+        timing.window.length = window;
     }
-    let Timing { warm, window, .. } = timing;
     let mut measured = Measured::default();
     for round in 0..rounds {
         eprintln!("[bench] forwarding round {}/{rounds}", round + 1);
@@ -149,7 +151,11 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         let mut gaps = measured.column(sc.key, |s| s.gap_ns);
         gaps.sort_unstable();
         let gap = gaps.get(gaps.len() / 2).copied().unwrap_or(0);
-        match fwd.program_ns(sc, gap, warm, window.min(Duration::from_millis(800))) {
+        let window = Window {
+            length: timing.window.length.min(Duration::from_millis(800)),
+            ..timing.window
+        };
+        match fwd.program_ns(sc, gap, window) {
             Ok(ns) => {
                 measured.prog_ns.insert(sc.key, ns);
             }
@@ -162,7 +168,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
             }
         }
     }
-    table::report(report, &all, &measured, rounds, window);
+    table::report(report, &all, &measured, rounds, timing.window.length);
     Ok(())
 }
 
@@ -194,7 +200,7 @@ fn one_round(
                 measured.skipped.insert(sc.key, "nft not installed".into());
                 continue;
             }
-            match fwd.measure(sc, Offer::Peak(timing.trial), timing.warm, timing.window) {
+            match fwd.measure(sc, Offer::Peak(timing.trial), timing.window) {
                 Ok(s) => {
                     eprintln!(
                         "[bench]   {:<24} {:6.2} Mpps at the sink ({:.2} Mpps offered, \
