@@ -25,8 +25,8 @@ use serde_json::json;
 
 use crate::{
     Opts,
-    forward::enter_netns,
     report::{Report, Section, Summary, f0, mmm},
+    threads::enter_netns,
 };
 
 const PROBE_EVERY: Duration = Duration::from_millis(10);

@@ -17,14 +17,21 @@
 //! removed on exit; the only processes it ends are its own children.
 //!
 //! Usage: `xlb-bench [--quick] [--out FILE] [--commit SHA] [--only forward,testrun,...]`
+//!
+//! Modules: one per group of scenarios (`forward` 1-4, `testrun` 5, `failover` 6,
+//! `control` 7); `peak` the search for the peak rate; `objs` the bench programs; `threads`
+//! where the driver's threads run; `report` the figures, the table and latest.json;
+//! `machine` what the run measured on.
 
 mod control;
 mod failover;
 mod forward;
+mod machine;
 mod objs;
 mod peak;
 mod report;
 mod testrun;
+mod threads;
 
 use std::{
     path::PathBuf,
@@ -32,7 +39,6 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use serde_json::{Value, json};
 
 use report::Report;
 
@@ -85,47 +91,6 @@ fn parse_args() -> Result<Opts> {
     Ok(opts)
 }
 
-fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_string());
-    let mem_kb = std::fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("MemTotal:"))
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<u64>().ok())
-        });
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let os = std::fs::read_to_string("/etc/os-release")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
-        .map(|v| v.trim_matches('"').to_string());
-    json!({
-        "hostname": host,
-        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-        "cpu_model": model,
-        "memory_mib": mem_kb.map(|k| k / 1024),
-        "os": os,
-        "arch": std::env::consts::ARCH,
-    })
-}
-
-fn kernel() -> String {
-    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let ver = std::fs::read_to_string("/proc/sys/kernel/version").unwrap_or_default();
-    format!("{} {}", rel.trim(), ver.trim())
-}
-
 fn main() {
     let opts = match parse_args() {
         Ok(o) => o,
@@ -172,12 +137,8 @@ fn main() {
     println!(
         "\nxlb benchmark ({}): {} CPUs, kernel {}, commit {}",
         if opts.quick { "--quick" } else { "full" },
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap_or_default()
-            .trim(),
+        machine::cpus(),
+        machine::kernel_release(),
         opts.commit
     );
     print!("{}", report.render());
@@ -188,12 +149,12 @@ fn main() {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let mut doc = serde_json::Map::new();
-        doc.insert("machine".into(), machine());
-        doc.insert("kernel".into(), kernel().into());
-        doc.insert("commit".into(), opts.commit.clone().into());
-        doc.insert("quick".into(), opts.quick.into());
-        doc.insert(
+        let mut head = serde_json::Map::new();
+        head.insert("machine".into(), machine::description());
+        head.insert("kernel".into(), machine::kernel().into());
+        head.insert("commit".into(), opts.commit.clone().into());
+        head.insert("quick".into(), opts.quick.into());
+        head.insert(
             "profile".into(),
             if cfg!(debug_assertions) {
                 "debug"
@@ -202,16 +163,11 @@ fn main() {
             }
             .into(),
         );
-        doc.insert("unix_time".into(), now.into());
-        for (k, v) in &report.figures {
-            doc.insert(k.clone(), v.clone());
-        }
-        doc.insert("notes".into(), json!(report.notes));
-        doc.insert("detail".into(), Value::Object(report.detail.clone()));
+        head.insert("unix_time".into(), now.into());
         if let Some(dir) = out.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        match serde_json::to_string_pretty(&Value::Object(doc)) {
+        match serde_json::to_string_pretty(&report.document(head)) {
             Ok(text) => {
                 if let Err(e) = std::fs::write(out, text + "\n") {
                     eprintln!("xlb-bench: writing {}: {e}", out.display());

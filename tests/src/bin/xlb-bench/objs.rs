@@ -1,5 +1,6 @@
 //! The bench programs of lb-ebpf/src/bench/: loading them out of the object that xlb
-//! embeds (their config structs are `lb_common::bench`).
+//! embeds (their config structs are `lb_common::bench`), their maps, and the context a
+//! `BPF_PROG_TEST_RUN` of an XDP program starts from.
 
 use anyhow::{Context as _, Result, bail};
 use aya::{
@@ -30,6 +31,14 @@ pub fn load(programs: &[&str], sizes: &[(&str, u32)]) -> Result<Ebpf> {
         prog.load().with_context(|| format!("verifying {name}"))?;
     }
     Ok(ebpf)
+}
+
+/// The `struct xdp_md` of a test run: a frame of `len` bytes received on `ifindex`.
+pub fn xdp_md(ifindex: u32, len: usize) -> Vec<u8> {
+    // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+    // egress_ifindex.
+    let ctx: [u32; 6] = [0, len as u32, 0, ifindex, 0, 0];
+    ctx.iter().flat_map(|w| w.to_ne_bytes()).collect()
 }
 
 pub fn xdp<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a Xdp> {

@@ -99,6 +99,17 @@ impl Report {
         self.note(format!("FAILED: {}", text.into()));
     }
 
+    /// latest.json: `head` (what was measured where), then every figure at the top
+    /// level, the notes and the per-round detail.
+    pub fn document(&self, mut head: Map<String, Value>) -> Value {
+        for (k, v) in &self.figures {
+            head.insert(k.clone(), v.clone());
+        }
+        head.insert("notes".into(), json!(self.notes));
+        head.insert("detail".into(), Value::Object(self.detail.clone()));
+        Value::Object(head)
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         for s in &self.sections {
@@ -160,5 +171,36 @@ pub fn mmm(s: Option<Summary>, f: fn(Option<f64>) -> String) -> [String; 3] {
     match s {
         Some(s) => [f(Some(s.min)), f(Some(s.median)), f(Some(s.max))],
         None => ["-".into(), "-".into(), "-".into()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_holds_the_figures_at_the_top_with_notes_and_detail() {
+        let mut report = Report::default();
+        report.set("mpps_ceiling", 3.5);
+        report.detail("forward_ceiling", json!({ "label": "ceiling" }));
+        report.notes.push("a note".into());
+        let mut head = Map::new();
+        head.insert("commit".into(), "abc".into());
+        assert_eq!(
+            report.document(head),
+            json!({
+                "commit": "abc",
+                "mpps_ceiling": 3.5,
+                "notes": ["a note"],
+                "detail": { "forward_ceiling": { "label": "ceiling" } },
+            })
+        );
+    }
+
+    #[test]
+    fn a_summary_is_the_min_median_and_max_of_the_finite_rounds() {
+        let s = Summary::of(&[3.0, f64::NAN, 1.0, 4.0, 2.0]).expect("rounds");
+        assert_eq!((s.min, s.median, s.max), (1.0, 2.5, 4.0));
+        assert!(Summary::of(&[f64::NAN]).is_none());
     }
 }
