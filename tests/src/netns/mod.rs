@@ -203,6 +203,16 @@ impl Lab {
         child.id()
     }
 
+    /// The PID of the process started as `label`.
+    pub fn pid(&self, label: &str) -> u32 {
+        self.children
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no process {label}"))
+            .1
+            .id()
+    }
+
     /// Whether the lab still holds a process started as `label` (not killed yet).
     pub fn has_process(&self, label: &str) -> bool {
         self.children.iter().any(|(l, _)| l == label)
