@@ -4,6 +4,7 @@
 
 use std::{
     net::SocketAddr,
+    os::unix::fs::PermissionsExt,
     path::Path,
     process::{Command, Output, Stdio},
     time::{Duration, Instant},
@@ -120,6 +121,18 @@ fn linked_prog_id(pins: &Path) -> u64 {
     v["prog_id"].as_u64().expect("prog_id")
 }
 
+/// What xlb pinned under `pins` (the lab's own `pass_*` links of the switch aside).
+fn xlb_pins(pins: &Path) -> Vec<String> {
+    std::fs::read_dir(pins)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with("pass_"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn http_through_vip(lab: &Lab, when: &str) {
     let vip: SocketAddr = format!("{LAB_VIP}:80").parse().unwrap();
     lab.within("client", || {
@@ -210,4 +223,94 @@ fn status_says_the_state_is_stale_once_the_daemon_is_killed() {
         let ok = s["daemon"]["pid"] == new_pid && s["daemon"]["running"] == true;
         (ok.then_some(()), s.to_string())
     });
+}
+
+#[test]
+fn a_pin_dir_others_could_write_is_refused() {
+    let lab = dr_lab("mode", 1);
+    let cfg = write_config(&lab, &config());
+    std::fs::create_dir_all(&lab.pins.0).expect("pin dir");
+    std::fs::set_permissions(&lab.pins.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = run_to_exit(&lab, &cfg, &lab.pins.0, Duration::from_secs(10))
+        .expect("xlb run kept running on a 0777 pin dir");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "xlb run must refuse a 0777 pin dir:\n{stderr}"
+    );
+    let fix = format!(
+        "chown root:root {0} && chmod 0700 {0}",
+        lab.pins.0.display()
+    );
+    assert!(
+        stderr.contains("mode 0777") && stderr.contains(&fix),
+        "the refusal must say what is wrong and how to fix it ({fix:?}):\n{stderr}"
+    );
+    let left = xlb_pins(&lab.pins.0);
+    assert!(left.is_empty(), "pinned in a refused pin dir: {left:?}");
+}
+
+/// A service on eth0 and a VRRP instance on an interface that does not exist: the start
+/// fails after XDP was attached to eth0, when the instance starts.
+fn config_failing_late() -> String {
+    format!(
+        r#"[[vrrp_instance]]
+name = "VI_GONE"
+interface = "nosuch0"
+virtual_router_id = 52
+priority = 150
+advert_int = 1
+virtual_ipaddress = ["198.18.0.101/32"]
+
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 80
+protocol = "TCP"
+lb_algo = "rr"
+lb_kind = "DR"
+interface = "eth0"
+
+[[virtual_server.real_server]]
+ip = "{rs1}"
+port = 80
+"#,
+        rs1 = lab_real(1)
+    )
+}
+
+#[test]
+fn a_failed_start_leaves_nothing_it_made_and_keeps_what_it_adopted() {
+    let mut lab = dr_lab("undo", 1);
+    let bad = write_config(&lab, &config_failing_late());
+    let out = run_to_exit(&lab, &bad, &lab.pins.0, Duration::from_secs(20))
+        .expect("xlb run kept running with an instance on a missing interface");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the start must fail:\n{stderr}");
+    let link = lab.sh("dir", "ip link show eth0");
+    let left = xlb_pins(&lab.pins.0);
+    assert!(
+        !link.contains("xdp") && left.is_empty(),
+        "a failed start left XDP on eth0 or pins {left:?}:\n{link}\nxlb:\n{stderr}"
+    );
+
+    // Over a data plane an earlier run left forwarding, the same failure removes nothing.
+    let good_cfg = write_config(
+        &lab,
+        &config_failing_late()
+            .split("[[virtual_server]]")
+            .nth(1)
+            .map(|rest| format!("[[virtual_server]]{rest}"))
+            .unwrap(),
+    );
+    start_xlb(&mut lab, "xlb", &good_cfg);
+    lab.kill("xlb", libc::SIGTERM);
+    let bad = write_config(&lab, &config_failing_late());
+    let out = run_to_exit(&lab, &bad, &lab.pins.0, Duration::from_secs(20)).expect("exits");
+    assert!(!out.status.success());
+    let link = lab.sh("dir", "ip link show eth0");
+    assert!(
+        link.contains("xdp") && lab.pins.0.join("link_eth0").exists(),
+        "the adopted link must stay:\n{link}"
+    );
+    assert!(lab.pins.0.join(lb_common::map_names::SERVICES).exists());
 }

@@ -263,6 +263,15 @@ impl Daemon {
         Ok(())
     }
 
+    /// A failed start leaves nothing it made: no status file, and no maps or links of
+    /// its own (see [`Plane::undo_start`]).
+    fn undo_start(&mut self) {
+        state_file::remove(&self.state_file);
+        if let Some(plane) = self.plane.take() {
+            plane.undo_start();
+        }
+    }
+
     /// Writes the VRRP status for `xlb status`.
     fn write_state(&self) {
         state_file::write(&self.state_file, self.me, self.instances.board());
@@ -298,11 +307,10 @@ pub async fn run(
     let _channels = notifier.close_on_drop();
     let handle = netlink::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
-    let (plane, fresh) = if config.virtual_server.is_empty() {
-        (None, true)
+    let plane = if config.virtual_server.is_empty() {
+        None
     } else {
-        let (plane, fresh) = Plane::load(&opts.pin_path, &config.global_defs)?;
-        (Some(plane), fresh)
+        Some(Plane::load(&opts.pin_path, &config.global_defs)?)
     };
     let (events, mut queue) = mpsc::channel(event::QUEUE);
     let mut inputs = Inputs::default();
@@ -329,10 +337,7 @@ pub async fn run(
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
     if let Err(e) = d.start().await {
-        if fresh && d.plane.is_some() {
-            // Leave nothing half-made behind: no pinned maps, no attached program.
-            let _ = crate::dataplane::teardown(&opts.pin_path);
-        }
+        d.undo_start();
         return Err(e);
     }
     if let Err(e) = d.instances.start(&d.config, &d.handle, &d.notifier).await {
@@ -340,6 +345,7 @@ pub async fn run(
         if d.resign() > 0 {
             d.serve(&mut queue).await;
         }
+        d.undo_start();
         return Err(e);
     }
     info!(
