@@ -314,3 +314,31 @@ fn a_failed_start_leaves_nothing_it_made_and_keeps_what_it_adopted() {
     );
     assert!(lab.pins.0.join(lb_common::map_names::SERVICES).exists());
 }
+
+#[test]
+fn a_second_daemon_on_the_same_interface_from_another_pin_path_is_refused() {
+    let mut lab = running_lab("iface");
+    let other = lab.pins.0.join("other");
+    let cfg = lab.tmp.join("xlb.toml");
+    let out = run_to_exit(&lab, &cfg, &other, Duration::from_secs(10))
+        .expect("a second xlb run on the same interface kept running");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "the second xlb run must fail:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("interface eth0 already has an XDP program"),
+        "the refusal must name the interface:\n{stderr}"
+    );
+    assert!(
+        xlb_pins(&other).is_empty(),
+        "the refused run left pins under {}",
+        other.display()
+    );
+    lab.signal("xlb", 0);
+    let s = status_json(&lab);
+    assert_eq!(s["vrrp"][0]["state"], "MASTER", "{s}");
+    assert_eq!(s["services"][0]["active"], true, "{s}");
+    http_through_vip(&lab, "after the refused second daemon");
+}

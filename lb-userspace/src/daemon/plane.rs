@@ -3,7 +3,11 @@
 //! `lvs_timeouts` change, and synced to the desired state. A start that fails takes back
 //! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding.
 
-use std::{collections::BTreeMap, net::IpAddr, path::Path};
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
 use lb_common::map_names;
 use rtnetlink::Handle;
@@ -23,6 +27,17 @@ use crate::{
 pub enum PlaneError {
     #[error("virtual server {ip}:{port} has no interface")]
     NoInterface { ip: IpAddr, port: u16 },
+    #[error(
+        "interface {interface} already has an XDP program (id {prog_id}) that is not pinned \
+         under {}: another xlb with another --pin-path, or another XDP user; stop it first \
+         (`xlb teardown --pin-path ITS_PIN_PATH`, or `ip link set dev {interface} xdp off`)",
+        .pin_path.display()
+    )]
+    ForeignXdp {
+        interface: String,
+        prog_id: u32,
+        pin_path: PathBuf,
+    },
     #[error(transparent)]
     DataPlane(#[from] DataPlaneError),
     #[error(transparent)]
@@ -126,6 +141,18 @@ impl Plane {
                 continue;
             }
             let ifindex = netlink::ifindex(handle, &name).await?;
+            // Ours when pinned here (adopted); otherwise the kernel would refuse the attach
+            // with a bare EBUSY: say whose it may be.
+            let pin_dir = self.dataplane.pin_dir();
+            if !link_pin_path(pin_dir, &name).exists() {
+                if let Some(prog_id) = netlink::xdp_prog_id(handle, ifindex).await? {
+                    return Err(PlaneError::ForeignXdp {
+                        interface: name,
+                        prog_id,
+                        pin_path: pin_dir.to_path_buf(),
+                    });
+                }
+            }
             let adopted = self.dataplane.attach(&name, ifindex, mode)?;
             if !adopted {
                 self.linked_here.push(name.clone());
