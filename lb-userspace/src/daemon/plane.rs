@@ -92,7 +92,14 @@ impl Plane {
         let (dataplane, sync) = match loaded {
             Ok(l) => l,
             Err(e) => {
-                if created && pin_path.exists() {
+                // A refused directory is not ours to clean: nothing was pinned in it.
+                let refused = matches!(
+                    e,
+                    PlaneError::DataPlane(
+                        DataPlaneError::UnsafePinDir { .. } | DataPlaneError::NotBpffs(_)
+                    )
+                );
+                if created && !refused && pin_path.exists() {
                     let _ = teardown(pin_path);
                 }
                 return Err(e);
