@@ -32,7 +32,7 @@ pub fn bpffs_root() -> PathBuf {
         .unwrap_or(false);
     if !mounted {
         let ok = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf", "/sys/fs/bpf"])
+            .args(["-t", "bpf", "-o", "mode=0700", "bpf", "/sys/fs/bpf"])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);

@@ -348,5 +348,6 @@ fn bpffs() -> Result<()> {
     }
     step(TASK, format!("bpffs at {BPFFS}: not mounted, mounting"));
     fs::create_dir_all(BPFFS).with_context(|| format!("cannot create {BPFFS}"))?;
-    run(Command::new("mount").args(["-t", "bpf", "bpf", BPFFS]))
+    // 0700, as systemd mounts it: only root may create or replace pins.
+    run(Command::new("mount").args(["-t", "bpf", "-o", "mode=0700", "bpf", BPFFS]))
 }

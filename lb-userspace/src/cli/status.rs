@@ -1,5 +1,6 @@
 //! `xlb status`: what the data plane holds and has counted, read straight from the pinned
-//! maps (like `ipvsadm -Ln --stats`). It needs no running controller.
+//! maps (like `ipvsadm -Ln --stats`). It needs no running controller; the VRRP part comes
+//! from the daemon's status file, and is marked stale when the daemon that wrote it is gone.
 
 use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
@@ -10,11 +11,18 @@ use lb_common::{
 };
 use serde::Serialize;
 
-use crate::dataplane::Maps;
+use crate::{
+    dataplane::Maps,
+    process::identity::{Liveness, ProcessId},
+    vrrp::status::StatusFile,
+};
 
 #[derive(Debug, Serialize)]
 pub struct Status {
-    /// VRRP instances of the running daemon (empty when none runs or none is configured).
+    /// The daemon that wrote the status file, when there is one.
+    pub daemon: Option<DaemonStatus>,
+    /// VRRP instances from the status file (empty when there is none or none is
+    /// configured); the daemon's last state, not a live one, unless `daemon.running`.
     pub vrrp: Vec<crate::vrrp::instance::InstanceStatus>,
     pub services: Vec<ServiceStatus>,
     pub drops: Vec<(String, u64)>,
@@ -22,6 +30,22 @@ pub struct Status {
     pub connections: usize,
     /// Live flows pushed out of a full connection-table bucket since the tables were made.
     pub conn_evictions: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DaemonStatus {
+    pub pid: u32,
+    /// False when the PID is gone or names another process now: the VRRP state is stale.
+    pub running: bool,
+}
+
+impl DaemonStatus {
+    fn of(daemon: &ProcessId, liveness: Liveness) -> DaemonStatus {
+        DaemonStatus {
+            pid: daemon.pid,
+            running: liveness == Liveness::Running,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -75,9 +99,17 @@ fn algo_name(v: u32) -> &'static str {
 /// Reads the VRRP status the daemon writes to `state_file` and everything in the maps
 /// pinned under `pin_path` (either may be absent, not both).
 pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
-    let vrrp = match std::fs::read_to_string(state_file) {
-        Ok(text) => serde_json::from_str(&text)?,
-        Err(_) => Vec::new(),
+    let (daemon, vrrp) = match std::fs::read_to_string(state_file) {
+        Ok(text) => {
+            let file: StatusFile = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", state_file.display()))?;
+            let liveness = file.daemon.liveness();
+            (
+                Some(DaemonStatus::of(&file.daemon, liveness)),
+                file.instances,
+            )
+        }
+        Err(_) => (None, Vec::new()),
     };
     if !pin_path.join(lb_common::map_names::SERVICES).exists() {
         if vrrp.is_empty() {
@@ -88,6 +120,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
             );
         }
         return Ok(Status {
+            daemon,
             vrrp,
             services: Vec::new(),
             drops: Vec::new(),
@@ -168,6 +201,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         .map(|v| v.iter().sum())
         .unwrap_or(0);
     Ok(Status {
+        daemon,
         vrrp,
         services,
         drops,
@@ -181,6 +215,13 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
 pub fn render(s: &Status) -> String {
     use std::fmt::Write;
     let mut out = String::new();
+    if let Some(d) = s.daemon.as_ref().filter(|d| !d.running) {
+        let _ = writeln!(
+            out,
+            "daemon not running (pid {} gone); last state below is stale",
+            d.pid
+        );
+    }
     for i in &s.vrrp {
         let vips: Vec<String> = i.vips.iter().map(ToString::to_string).collect();
         let _ = writeln!(
@@ -301,6 +342,7 @@ mod tests {
     #[test]
     fn render_lists_services_their_real_servers_and_counters() {
         let s = Status {
+            daemon: None,
             vrrp: Vec::new(),
             services: vec![ServiceStatus {
                 vip: "2001:db8::100".parse().unwrap(),
@@ -342,5 +384,38 @@ mod tests {
         assert_eq!(lines[7], "dropped: no_real_server=2");
         assert_eq!(lines[8], "passed to the host: none");
         assert_eq!(lines.len(), 9, "no eviction line without evictions: {out}");
+    }
+
+    fn vrrp_only(daemon: DaemonStatus) -> Status {
+        Status {
+            daemon: Some(daemon),
+            vrrp: Vec::new(),
+            services: Vec::new(),
+            drops: Vec::new(),
+            passes: Vec::new(),
+            connections: 0,
+            conn_evictions: 0,
+        }
+    }
+
+    #[test]
+    fn the_state_of_a_daemon_that_is_gone_is_marked_stale() {
+        let rec = ProcessId {
+            pid: 4242,
+            start_time: 100,
+        };
+        for gone in [Liveness::Gone, Liveness::Reused] {
+            let out = render(&vrrp_only(DaemonStatus::of(&rec, gone)));
+            assert_eq!(
+                out.lines().next(),
+                Some("daemon not running (pid 4242 gone); last state below is stale"),
+                "{gone:?}: {out}"
+            );
+        }
+        let out = render(&vrrp_only(DaemonStatus::of(&rec, Liveness::Running)));
+        assert!(
+            !out.contains("stale"),
+            "a running daemon's state is live: {out}"
+        );
     }
 }

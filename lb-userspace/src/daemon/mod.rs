@@ -14,11 +14,12 @@
 //! data-plane state), `neighbors` (where real servers are), `plane` (the XDP program and
 //! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
 //! `reload` (SIGHUP), `report` (notify commands and notifications), `state_file` (the
-//! status for `xlb status`).
+//! status for `xlb status`), `lock` (one daemon per pin path).
 
 mod desired;
 mod event;
 mod instances;
+mod lock;
 mod neighbors;
 mod phase;
 mod plane;
@@ -28,7 +29,7 @@ mod state_file;
 
 use std::{future::Future, ops::ControlFlow, path::PathBuf, time::Duration};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use rtnetlink::Handle;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -49,6 +50,7 @@ use crate::{
     health::{self, HealthMonitor, Verdict},
     netlink,
     notify::Notifier,
+    process::identity::ProcessId,
     vrrp::instance::{Gate, GateRequest, StatusBoard},
 };
 
@@ -86,6 +88,8 @@ struct Daemon {
     instances: Instances,
     monitor: Option<HealthMonitor>,
     state_file: PathBuf,
+    /// This process, as the status file names it.
+    me: ProcessId,
     /// Where VRRP transitions, verdicts and quorum changes are reported.
     notifier: Notifier,
     /// The loop's own channel, for the inputs that start while it runs.
@@ -259,9 +263,18 @@ impl Daemon {
         Ok(())
     }
 
+    /// A failed start leaves nothing it made: no status file, and no maps or links of
+    /// its own (see [`Plane::undo_start`]).
+    fn undo_start(&mut self) {
+        state_file::remove(&self.state_file);
+        if let Some(plane) = self.plane.take() {
+            plane.undo_start();
+        }
+    }
+
     /// Writes the VRRP status for `xlb status`.
     fn write_state(&self) {
-        state_file::write(&self.state_file, self.instances.board());
+        state_file::write(&self.state_file, self.me, self.instances.board());
     }
 
     /// keepalived's `omega`: on shutdown, the down notifiers of live real servers and the
@@ -278,6 +291,9 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Before anything else: a second daemon on these pins must change nothing.
+    let _lock = lock::PinLock::acquire(&opts.pin_path)?;
+    let me = ProcessId::current().context("reading /proc/self/stat")?;
     let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     if config.virtual_server.is_empty() && config.vrrp_instance.is_empty() {
         bail!(
@@ -291,11 +307,10 @@ pub async fn run(
     let _channels = notifier.close_on_drop();
     let handle = netlink::connect()?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
-    let (plane, fresh) = if config.virtual_server.is_empty() {
-        (None, true)
+    let plane = if config.virtual_server.is_empty() {
+        None
     } else {
-        let (plane, fresh) = Plane::load(&opts.pin_path, &config.global_defs)?;
-        (Some(plane), fresh)
+        Some(Plane::load(&opts.pin_path, &config.global_defs)?)
     };
     let (events, mut queue) = mpsc::channel(event::QUEUE);
     let mut inputs = Inputs::default();
@@ -313,6 +328,7 @@ pub async fn run(
         instances: Instances::new(Gate(gate), StatusBoard::default()),
         monitor: None,
         state_file: opts.state_file.clone(),
+        me,
         notifier,
         events: events.clone(),
         inputs,
@@ -321,10 +337,7 @@ pub async fn run(
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
     if let Err(e) = d.start().await {
-        if fresh && d.plane.is_some() {
-            // Leave nothing half-made behind: no pinned maps, no attached program.
-            let _ = crate::dataplane::teardown(&opts.pin_path);
-        }
+        d.undo_start();
         return Err(e);
     }
     if let Err(e) = d.instances.start(&d.config, &d.handle, &d.notifier).await {
@@ -332,6 +345,7 @@ pub async fn run(
         if d.resign() > 0 {
             d.serve(&mut queue).await;
         }
+        d.undo_start();
         return Err(e);
     }
     info!(

@@ -1,17 +1,24 @@
 //! The data plane as the daemon drives it: the XDP program and its maps, loaded over
 //! what an earlier run pinned, attached to the services' interfaces, loaded again when
-//! `lvs_timeouts` change, and synced to the desired state.
+//! `lvs_timeouts` change, and synced to the desired state. A start that fails takes back
+//! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding.
 
-use std::{collections::BTreeMap, net::IpAddr, path::Path};
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    path::{Path, PathBuf},
+};
 
+use lb_common::map_names;
 use rtnetlink::Handle;
 use tracing::{info, warn};
 
 use crate::{
     config::{Config, GlobalDefs},
     dataplane::{
-        AttachMode, ConnTableOptions, DataPlane, DataPlaneError,
+        AttachMode, ConnTableOptions, DataPlane, DataPlaneError, link_pin_path,
         sync::{DesiredService, MapSync, SyncError},
+        teardown,
     },
     netlink::{self, NetlinkError},
 };
@@ -20,6 +27,17 @@ use crate::{
 pub enum PlaneError {
     #[error("virtual server {ip}:{port} has no interface")]
     NoInterface { ip: IpAddr, port: u16 },
+    #[error(
+        "interface {interface} already has an XDP program (id {prog_id}) that is not pinned \
+         under {}: another xlb with another --pin-path, or another XDP user; stop it first \
+         (`xlb teardown --pin-path ITS_PIN_PATH`, or `ip link set dev {interface} xdp off`)",
+        .pin_path.display()
+    )]
+    ForeignXdp {
+        interface: String,
+        prog_id: u32,
+        pin_path: PathBuf,
+    },
     #[error(transparent)]
     DataPlane(#[from] DataPlaneError),
     #[error(transparent)]
@@ -32,6 +50,10 @@ pub enum PlaneError {
 pub struct Plane {
     dataplane: DataPlane,
     sync: MapSync,
+    /// This run created the maps (none were pinned before it).
+    created: bool,
+    /// Interfaces this run attached through a new link (not an adopted one).
+    linked_here: Vec<String>,
 }
 
 fn table_options(g: &GlobalDefs) -> ConnTableOptions {
@@ -61,19 +83,57 @@ pub fn interfaces(config: &Config) -> Result<Vec<String>, PlaneError> {
 
 impl Plane {
     /// Loads the program over the maps pinned at `pin_path`, adopting the services an
-    /// earlier run left there. The flag says whether the maps were fresh (no services).
-    pub fn load(pin_path: &Path, g: &GlobalDefs) -> Result<(Plane, bool), PlaneError> {
-        let (dataplane, maps) = DataPlane::load_with(pin_path, table_options(g))?;
-        let sync = MapSync::adopt(maps)?;
-        let fresh = sync.service_count() == 0;
-        if !fresh {
+    /// earlier run left there. Maps it created are removed again if loading fails.
+    pub fn load(pin_path: &Path, g: &GlobalDefs) -> Result<Plane, PlaneError> {
+        let created = !pin_path.join(map_names::META).exists();
+        let loaded = DataPlane::load_with(pin_path, table_options(g))
+            .map_err(PlaneError::from)
+            .and_then(|(dataplane, maps)| Ok((dataplane, MapSync::adopt(maps)?)));
+        let (dataplane, sync) = match loaded {
+            Ok(l) => l,
+            Err(e) => {
+                // A refused directory is not ours to clean: nothing was pinned in it.
+                let refused = matches!(
+                    e,
+                    PlaneError::DataPlane(
+                        DataPlaneError::UnsafePinDir { .. } | DataPlaneError::NotBpffs(_)
+                    )
+                );
+                if created && !refused && pin_path.exists() {
+                    let _ = teardown(pin_path);
+                }
+                return Err(e);
+            }
+        };
+        if sync.service_count() > 0 {
             info!(
                 services = sync.service_count(),
                 pin_path = %pin_path.display(),
                 "adopted the pinned data plane"
             );
         }
-        Ok((Plane { dataplane, sync }, fresh))
+        Ok(Plane {
+            dataplane,
+            sync,
+            created,
+            linked_here: Vec::new(),
+        })
+    }
+
+    /// After a failed start: created maps are removed with every link (nothing else can
+    /// use them); over adopted maps only the links this run added go, and the data plane
+    /// an earlier run left keeps forwarding.
+    pub fn undo_start(self) {
+        let pin_dir = self.dataplane.pin_dir().to_path_buf();
+        drop(self.dataplane);
+        if self.created {
+            let _ = teardown(&pin_dir);
+            return;
+        }
+        for name in &self.linked_here {
+            // The pin holds the link: removing it detaches the program.
+            let _ = std::fs::remove_file(link_pin_path(&pin_dir, name));
+        }
     }
 
     /// Attaches to each of `interfaces` not attached yet.
@@ -88,7 +148,22 @@ impl Plane {
                 continue;
             }
             let ifindex = netlink::ifindex(handle, &name).await?;
+            // Ours when pinned here (adopted); otherwise the kernel would refuse the attach
+            // with a bare EBUSY: say whose it may be.
+            let pin_dir = self.dataplane.pin_dir();
+            if !link_pin_path(pin_dir, &name).exists() {
+                if let Some(prog_id) = netlink::xdp_prog_id(handle, ifindex).await? {
+                    return Err(PlaneError::ForeignXdp {
+                        interface: name,
+                        prog_id,
+                        pin_path: pin_dir.to_path_buf(),
+                    });
+                }
+            }
             let adopted = self.dataplane.attach(&name, ifindex, mode)?;
+            if !adopted {
+                self.linked_here.push(name.clone());
+            }
             match mode {
                 AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
                 AttachMode::Generic => warn!(

@@ -1,26 +1,38 @@
-//! The status file: every VRRP instance's status as JSON, for `xlb status` (which may run
-//! as another process) to read.
+//! The status file: the daemon's PID and start time and every VRRP instance's status as
+//! JSON, for `xlb status` (which may run as another process) to read, and to tell stale
+//! when the daemon is gone.
 
 use std::path::{Path, PathBuf};
 
-use crate::vrrp::instance::{InstanceStatus, StatusBoard};
+use crate::{
+    process::identity::ProcessId,
+    vrrp::{instance::StatusBoard, status::StatusFile},
+};
 
-/// The status file of the daemon whose maps are pinned at `pin_path`: one per pin path,
-/// so several directors on one host (labs) do not share one.
-pub fn default_state_file(pin_path: &Path) -> PathBuf {
+/// The file `/run/xlb/<pin path>.<suffix>` of the daemon whose maps are pinned at
+/// `pin_path`: one per pin path, so several directors on one host (labs) do not share one.
+pub(super) fn run_file(pin_path: &Path, suffix: &str) -> PathBuf {
     let name = pin_path
         .to_string_lossy()
         .trim_matches('/')
         .replace('/', "_");
-    PathBuf::from("/run/xlb").join(format!("{name}.status.json"))
+    PathBuf::from("/run/xlb").join(format!("{name}.{suffix}"))
 }
 
-/// Writes `board` to `path` atomically: a reader never sees half. Best effort: the next
-/// publish tick writes it again.
-pub fn write(path: &Path, board: &StatusBoard) {
+/// The status file of the daemon on `pin_path`.
+pub fn default_state_file(pin_path: &Path) -> PathBuf {
+    run_file(pin_path, "status.json")
+}
+
+/// Writes `board` to `path` atomically, signed by `daemon`: a reader never sees half.
+/// Best effort: the next publish tick writes it again.
+pub fn write(path: &Path, daemon: ProcessId, board: &StatusBoard) {
     let Ok(board) = board.lock() else { return };
-    let instances: Vec<&InstanceStatus> = board.values().collect();
-    let Ok(text) = serde_json::to_string_pretty(&instances) else {
+    let file = StatusFile {
+        daemon,
+        instances: board.values().cloned().collect(),
+    };
+    let Ok(text) = serde_json::to_string_pretty(&file) else {
         return;
     };
     if let Some(dir) = path.parent() {

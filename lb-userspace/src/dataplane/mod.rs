@@ -47,6 +47,18 @@ pub enum DataPlaneError {
          --pin-path on a bpffs"
     )]
     NotBpffs(PathBuf),
+    #[error(
+        "pin directory {path} {why}: another user could replace the pinned maps and links; \
+         fix it with `chown root:root {path} && chmod 0700 {path}`",
+        path = .path.display(),
+        why = match .why {
+            pins::Unsafe::NotRootOwned { uid } => format!("is owned by uid {uid}, not root"),
+            pins::Unsafe::WritableByOthers { mode } => {
+                format!("has mode {mode:04o} (group or world writable)")
+            }
+        }
+    )]
+    UnsafePinDir { path: PathBuf, why: pins::Unsafe },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -1,9 +1,10 @@
 //! The pin directory (default `/sys/fs/bpf/xlb`): one file per map and one `link_<ifname>`
-//! per attached interface. Checking it is a bpffs, reading what is pinned there, and
-//! removing it all (`xlb teardown`).
+//! per attached interface. Checking it is a bpffs that only root can change, reading what
+//! is pinned there, and removing it all (`xlb teardown`).
 
 use std::{
     fs,
+    os::unix::fs::{DirBuilderExt, MetadataExt},
     path::{Path, PathBuf},
 };
 
@@ -63,13 +64,70 @@ pub(super) fn check_abi(dir: &Path) -> Result<Option<Meta>, DataPlaneError> {
     Ok(Some(pinned))
 }
 
-/// Creates `dir` if need be and checks that it is on a BPF filesystem.
+/// Why a pin directory is refused: someone other than root could replace what is pinned
+/// there (a map the program reads, a link), and so steer or stop forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsafe {
+    NotRootOwned { uid: u32 },
+    WritableByOthers { mode: u32 },
+}
+
+/// The rule on one directory's owner and mode: root's, and at most 0755 (no group or
+/// world write).
+pub fn check_owner_mode(uid: u32, mode: u32) -> Result<(), Unsafe> {
+    if uid != 0 {
+        return Err(Unsafe::NotRootOwned { uid });
+    }
+    if mode & 0o022 != 0 {
+        return Err(Unsafe::WritableByOthers {
+            mode: mode & 0o7777,
+        });
+    }
+    Ok(())
+}
+
+/// Checks `dir` and its parents on the same bpffs, up to but not including the mount
+/// point (the directories xlb would create; a bpffs root is commonly 1777, as /tmp is, or
+/// 0700 as systemd mounts it).
+fn check_chain(dir: &Path) -> Result<(), DataPlaneError> {
+    let meta = |p: &Path| {
+        fs::metadata(p).map_err(|source| DataPlaneError::Io {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let mut here = dir.to_path_buf();
+    let mut m = meta(&here)?;
+    loop {
+        let parent = here.parent().map(Path::to_path_buf);
+        let above = match &parent {
+            Some(p) => Some(meta(p)?),
+            None => None,
+        };
+        if above.as_ref().is_none_or(|a| a.dev() != m.dev()) {
+            return Ok(()); // `here` is the mount point
+        }
+        check_owner_mode(m.uid(), m.mode()).map_err(|why| DataPlaneError::UnsafePinDir {
+            path: here.clone(),
+            why,
+        })?;
+        here = parent.expect("has a parent on the same filesystem");
+        m = above.expect("read with the parent");
+    }
+}
+
+/// Creates `dir` if need be (0700, parents too) and checks that it is on a BPF filesystem
+/// and that only root can change it.
 pub(super) fn ensure_bpffs(dir: &Path) -> Result<(), DataPlaneError> {
     let io = |source| DataPlaneError::Io {
         path: dir.to_path_buf(),
         source,
     };
-    fs::create_dir_all(dir).map_err(io)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io)?;
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes())
         .map_err(|_| DataPlaneError::NotBpffs(dir.to_path_buf()))?;
     // SAFETY: statfs writes into the zeroed struct we own.
@@ -80,7 +138,7 @@ pub(super) fn ensure_bpffs(dir: &Path) -> Result<(), DataPlaneError> {
     if st.f_type as i64 != BPF_FS_MAGIC {
         return Err(DataPlaneError::NotBpffs(dir.to_path_buf()));
     }
-    Ok(())
+    check_chain(dir)
 }
 
 /// The pin file of the link on `ifname` (bpffs rejects '.', as in `eth0.100`).
@@ -129,6 +187,28 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pin_dir_must_be_roots_and_not_writable_by_others() {
+        assert_eq!(check_owner_mode(0, 0o40700), Ok(()));
+        assert_eq!(check_owner_mode(0, 0o40755), Ok(()), "0755 at most");
+        assert_eq!(
+            check_owner_mode(0, 0o40777),
+            Err(Unsafe::WritableByOthers { mode: 0o777 })
+        );
+        assert_eq!(
+            check_owner_mode(0, 0o41777),
+            Err(Unsafe::WritableByOthers { mode: 0o1777 })
+        );
+        assert_eq!(
+            check_owner_mode(0, 0o40770),
+            Err(Unsafe::WritableByOthers { mode: 0o770 })
+        );
+        assert_eq!(
+            check_owner_mode(1000, 0o40700),
+            Err(Unsafe::NotRootOwned { uid: 1000 })
+        );
+    }
 
     #[test]
     fn link_pins_are_named_after_the_interface_without_dots() {

@@ -1,11 +1,12 @@
-//! Links: an interface's index, Ethernet address and state, and its state changes.
+//! Links: an interface's index, Ethernet address, state and attached XDP program, and its
+//! state changes.
 
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use rtnetlink::{
     Handle,
     packet_route::{
         RouteNetlinkMessage,
-        link::{LinkAttribute, LinkFlags, LinkMessage},
+        link::{LinkAttribute, LinkFlags, LinkMessage, LinkXdp},
     },
 };
 
@@ -76,4 +77,19 @@ pub async fn link_mac(handle: &Handle, ifindex: u32) -> Result<[u8; 6], NetlinkE
             _ => None,
         })
         .ok_or(NetlinkError::NoMac(ifindex))
+}
+
+/// The id of the XDP program attached to interface `ifindex`, in any mode, if there is one.
+pub async fn xdp_prog_id(handle: &Handle, ifindex: u32) -> Result<Option<u32>, NetlinkError> {
+    let mut links = handle.link().get().match_index(ifindex).execute();
+    let Some(link) = links.try_next().await? else {
+        return Ok(None);
+    };
+    Ok(link.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Xdp(xdp) => xdp.iter().find_map(|x| match x {
+            LinkXdp::ProgId(id) if *id != 0 => Some(*id),
+            _ => None,
+        }),
+        _ => None,
+    }))
 }

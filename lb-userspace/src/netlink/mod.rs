@@ -18,7 +18,7 @@ use rtnetlink::{
 };
 use thiserror::Error;
 
-pub use link::{LinkEvent, ifindex, link_mac, link_up, watch_links};
+pub use link::{LinkEvent, ifindex, link_mac, link_up, watch_links, xdp_prog_id};
 pub use neighbor::{NeighborEvent, OnLink, lookup, resolve, route_to, watch};
 
 #[derive(Debug, Error)]

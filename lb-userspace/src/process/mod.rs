@@ -16,7 +16,10 @@
 //! keepalived's script security (`enable_script_security`, refusing scripts that a
 //! non-root user could change, argv instead of `sh -c`) belongs here, so that every
 //! command passes the same rules.
+//!
+//! `identity` tells whether a recorded PID still names the same process.
 
+pub mod identity;
 mod user;
 mod words;
 

@@ -26,5 +26,13 @@ pub struct InstanceStatus {
     pub rejected: BTreeMap<String, u64>,
 }
 
+/// The state file as the daemon writes it and `xlb status` reads it: who wrote it (so a
+/// reader can tell when that daemon is gone) and every instance's status.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatusFile {
+    pub daemon: crate::process::identity::ProcessId,
+    pub instances: Vec<InstanceStatus>,
+}
+
 /// Every instance's status, shared with the controller (which writes it to a file).
 pub type StatusBoard = Arc<Mutex<BTreeMap<String, InstanceStatus>>>;

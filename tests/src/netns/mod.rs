@@ -28,6 +28,7 @@ pub use watch::{has_address, mac_of, wait_addr, wait_for, wait_vip};
 use std::{
     fs::File,
     os::fd::AsRawFd,
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -203,6 +204,16 @@ impl Lab {
         child.id()
     }
 
+    /// The PID of the process started as `label`.
+    pub fn pid(&self, label: &str) -> u32 {
+        self.children
+            .iter()
+            .find(|(l, _)| l == label)
+            .unwrap_or_else(|| panic!("no process {label}"))
+            .1
+            .id()
+    }
+
     /// Whether the lab still holds a process started as `label` (not killed yet).
     pub fn has_process(&self, label: &str) -> bool {
         self.children.iter().any(|(l, _)| l == label)
@@ -254,7 +265,12 @@ impl Lab {
     /// Attaches the pass-through XDP program to `port` of namespace `switch`, pinned at
     /// `pin` (see the `xdp_pass` module).
     pub fn pass_xdp(&self, switch: &str, port: &str, pin: &Path) {
-        std::fs::create_dir_all(&self.pins.0).expect("pin dir");
+        // 0700, as xlb creates pin directories (it refuses ones others could write).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.pins.0)
+            .expect("pin dir");
         self.within(switch, || xdp_pass::attach(port, pin))
             .unwrap_or_else(|e| panic!("XDP pass on {port} of {switch}: {e}"));
     }

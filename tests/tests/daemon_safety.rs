@@ -1,0 +1,344 @@
+//! The daemon's ownership of its pin path, in network namespaces: one `xlb run` per pin
+//! path, `xlb status` telling a dead daemon's last state from a live one, pin directories
+//! a non-root user could write refused, and a failed start leaving nothing behind.
+
+use std::{
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use integration_tests::netns::{
+    LAB_VIP, Lab, dr_lab, http_get, lab_real, start_xlb, wait_for, write_config, xlb_bin,
+};
+
+/// One VRRP instance owning `LAB_VIP` and a wrr service on it over rs1 and rs2: the
+/// service forwards only while the instance is MASTER.
+fn config() -> String {
+    format!(
+        r#"[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = 150
+advert_int = 1
+virtual_ipaddress = ["{LAB_VIP}/32"]
+
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 80
+protocol = "TCP"
+lb_algo = "wrr"
+lb_kind = "DR"
+interface = "eth0"
+
+[[virtual_server.real_server]]
+ip = "{rs1}"
+port = 80
+
+[[virtual_server.real_server]]
+ip = "{rs2}"
+port = 80
+"#,
+        rs1 = lab_real(1),
+        rs2 = lab_real(2)
+    )
+}
+
+/// A lab whose director runs `xlb run` (label "xlb") with [`config`], MASTER and
+/// forwarding. The VIP is the VRRP instance's to add.
+fn running_lab(tag: &str) -> Lab {
+    let mut lab = dr_lab(tag, 2);
+    lab.sh("dir", &format!("ip addr del {LAB_VIP}/32 dev eth0"));
+    let cfg = write_config(&lab, &config());
+    start_xlb(&mut lab, "xlb", &cfg);
+    wait_for(Duration::from_secs(10), "MASTER and forwarding", || {
+        let s = status_json(&lab);
+        let ok = s["vrrp"][0]["state"] == "MASTER" && s["services"][0]["active"] == true;
+        (ok.then_some(()), s.to_string())
+    });
+    lab
+}
+
+/// `xlb status ARGS --pin-path PINS`, which must succeed.
+fn status(lab: &Lab, args: &[&str]) -> String {
+    let out = Command::new(xlb_bin())
+        .arg("status")
+        .args(args)
+        .arg("--pin-path")
+        .arg(&lab.pins.0)
+        .output()
+        .expect("running xlb status");
+    assert!(
+        out.status.success(),
+        "xlb status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn status_json(lab: &Lab) -> serde_json::Value {
+    serde_json::from_str(&status(lab, &["--json"])).expect("xlb status --json prints JSON")
+}
+
+/// Runs `xlb run -c CONFIG --pin-path PINS` in the director namespace to its exit, killed
+/// after `timeout` (then None).
+fn run_to_exit(lab: &Lab, config: &Path, pins: &Path, timeout: Duration) -> Option<Output> {
+    let mut cmd = lab.command("dir", &xlb_bin());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(config)
+        .arg("--pin-path")
+        .arg(pins)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawning xlb run");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() >= deadline {
+            // SIGKILL: a still-running second daemon must not resign on the way out.
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(child.wait_with_output().expect("xlb run output"))
+}
+
+/// The program id behind the pinned XDP link on the director's eth0.
+fn linked_prog_id(pins: &Path) -> u64 {
+    let out = Command::new("bpftool")
+        .args(["-j", "link", "show", "pinned"])
+        .arg(pins.join("link_eth0"))
+        .output()
+        .expect("running bpftool");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("bpftool -j: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+    v["prog_id"].as_u64().expect("prog_id")
+}
+
+/// What xlb pinned under `pins` (the lab's own `pass_*` links of the switch aside).
+fn xlb_pins(pins: &Path) -> Vec<String> {
+    std::fs::read_dir(pins)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with("pass_"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn http_through_vip(lab: &Lab, when: &str) {
+    let vip: SocketAddr = format!("{LAB_VIP}:80").parse().unwrap();
+    lab.within("client", || {
+        for i in 0..10 {
+            http_get(vip, "/")
+                .unwrap_or_else(|e| panic!("{when}: connection {i} through the VIP: {e}"));
+        }
+    });
+}
+
+#[test]
+fn a_second_daemon_on_the_same_pin_path_is_refused_and_changes_nothing() {
+    let mut lab = running_lab("lock");
+    http_through_vip(&lab, "before the second daemon");
+    let first_pid = lab.pid("xlb");
+    let prog = linked_prog_id(&lab.pins.0);
+
+    let cfg = lab.tmp.join("xlb.toml");
+    let started = Instant::now();
+    let out = run_to_exit(&lab, &cfg, &lab.pins.0, Duration::from_secs(10))
+        .expect("a second xlb run on the same pin path kept running");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    println!(
+        "second xlb run: {} after {:?}: {stderr}",
+        out.status,
+        started.elapsed()
+    );
+    assert!(
+        !out.status.success(),
+        "the second xlb run must fail:\n{stderr}"
+    );
+    let expected = format!(
+        "another xlb (pid {first_pid}) runs on pin path {}",
+        lab.pins.0.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "the refusal must name the first daemon's PID ({expected:?}):\n{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "refused at once, not after a start-up"
+    );
+
+    // The first daemon still runs, MASTER, its service active, its program in the link.
+    lab.signal("xlb", 0);
+    let s = status_json(&lab);
+    assert_eq!(s["vrrp"][0]["state"], "MASTER", "{s}");
+    assert_eq!(s["services"][0]["active"], true, "{s}");
+    assert_eq!(
+        linked_prog_id(&lab.pins.0),
+        prog,
+        "the link's program was swapped"
+    );
+    http_through_vip(&lab, "after the refused second daemon");
+}
+
+#[test]
+fn status_says_the_state_is_stale_once_the_daemon_is_killed() {
+    let mut lab = running_lab("stale");
+    let live = status(&lab, &[]);
+    assert!(
+        !live.contains("stale"),
+        "a live daemon's state is not stale:\n{live}"
+    );
+    assert!(live.contains("MASTER"), "{live}");
+    let json = status_json(&lab);
+    assert_eq!(json["daemon"]["running"], true, "{json}");
+
+    let pid = lab.kill("xlb", libc::SIGKILL);
+    let text = status(&lab, &[]);
+    assert!(
+        text.starts_with(&format!(
+            "daemon not running (pid {pid} gone); last state below is stale\n"
+        )),
+        "xlb status after kill -9:\n{text}"
+    );
+    let json = status_json(&lab);
+    assert_eq!(json["daemon"]["pid"], pid, "{json}");
+    assert_eq!(json["daemon"]["running"], false, "{json}");
+
+    // SIGKILL released the lock: a new daemon starts on the same pins.
+    let cfg = lab.tmp.join("xlb.toml");
+    start_xlb(&mut lab, "xlb2", &cfg);
+    let new_pid = lab.pid("xlb2");
+    wait_for(Duration::from_secs(5), "the new daemon's status", || {
+        let s = status_json(&lab);
+        let ok = s["daemon"]["pid"] == new_pid && s["daemon"]["running"] == true;
+        (ok.then_some(()), s.to_string())
+    });
+}
+
+#[test]
+fn a_pin_dir_others_could_write_is_refused() {
+    let lab = dr_lab("mode", 1);
+    let cfg = write_config(&lab, &config());
+    std::fs::create_dir_all(&lab.pins.0).expect("pin dir");
+    std::fs::set_permissions(&lab.pins.0, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = run_to_exit(&lab, &cfg, &lab.pins.0, Duration::from_secs(10))
+        .expect("xlb run kept running on a 0777 pin dir");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "xlb run must refuse a 0777 pin dir:\n{stderr}"
+    );
+    let fix = format!(
+        "chown root:root {0} && chmod 0700 {0}",
+        lab.pins.0.display()
+    );
+    assert!(
+        stderr.contains("mode 0777") && stderr.contains(&fix),
+        "the refusal must say what is wrong and how to fix it ({fix:?}):\n{stderr}"
+    );
+    let left = xlb_pins(&lab.pins.0);
+    assert!(left.is_empty(), "pinned in a refused pin dir: {left:?}");
+}
+
+/// A service on eth0 and a VRRP instance on an interface that does not exist: the start
+/// fails after XDP was attached to eth0, when the instance starts.
+fn config_failing_late() -> String {
+    format!(
+        r#"[[vrrp_instance]]
+name = "VI_GONE"
+interface = "nosuch0"
+virtual_router_id = 52
+priority = 150
+advert_int = 1
+virtual_ipaddress = ["198.18.0.101/32"]
+
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 80
+protocol = "TCP"
+lb_algo = "rr"
+lb_kind = "DR"
+interface = "eth0"
+
+[[virtual_server.real_server]]
+ip = "{rs1}"
+port = 80
+"#,
+        rs1 = lab_real(1)
+    )
+}
+
+#[test]
+fn a_failed_start_leaves_nothing_it_made_and_keeps_what_it_adopted() {
+    let mut lab = dr_lab("undo", 1);
+    let bad = write_config(&lab, &config_failing_late());
+    let out = run_to_exit(&lab, &bad, &lab.pins.0, Duration::from_secs(20))
+        .expect("xlb run kept running with an instance on a missing interface");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the start must fail:\n{stderr}");
+    let link = lab.sh("dir", "ip link show eth0");
+    let left = xlb_pins(&lab.pins.0);
+    assert!(
+        !link.contains("xdp") && left.is_empty(),
+        "a failed start left XDP on eth0 or pins {left:?}:\n{link}\nxlb:\n{stderr}"
+    );
+
+    // Over a data plane an earlier run left forwarding, the same failure removes nothing.
+    let good_cfg = write_config(
+        &lab,
+        &config_failing_late()
+            .split("[[virtual_server]]")
+            .nth(1)
+            .map(|rest| format!("[[virtual_server]]{rest}"))
+            .unwrap(),
+    );
+    start_xlb(&mut lab, "xlb", &good_cfg);
+    lab.kill("xlb", libc::SIGTERM);
+    let bad = write_config(&lab, &config_failing_late());
+    let out = run_to_exit(&lab, &bad, &lab.pins.0, Duration::from_secs(20)).expect("exits");
+    assert!(!out.status.success());
+    let link = lab.sh("dir", "ip link show eth0");
+    assert!(
+        link.contains("xdp") && lab.pins.0.join("link_eth0").exists(),
+        "the adopted link must stay:\n{link}"
+    );
+    assert!(lab.pins.0.join(lb_common::map_names::SERVICES).exists());
+}
+
+#[test]
+fn a_second_daemon_on_the_same_interface_from_another_pin_path_is_refused() {
+    let mut lab = running_lab("iface");
+    let other = lab.pins.0.join("other");
+    let cfg = lab.tmp.join("xlb.toml");
+    let out = run_to_exit(&lab, &cfg, &other, Duration::from_secs(10))
+        .expect("a second xlb run on the same interface kept running");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "the second xlb run must fail:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("interface eth0 already has an XDP program"),
+        "the refusal must name the interface:\n{stderr}"
+    );
+    assert!(
+        xlb_pins(&other).is_empty(),
+        "the refused run left pins under {}",
+        other.display()
+    );
+    lab.signal("xlb", 0);
+    let s = status_json(&lab);
+    assert_eq!(s["vrrp"][0]["state"], "MASTER", "{s}");
+    assert_eq!(s["services"][0]["active"], true, "{s}");
+    http_through_vip(&lab, "after the refused second daemon");
+}
