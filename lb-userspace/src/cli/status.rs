@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::{
     dataplane::Maps,
     process::identity::{Liveness, ProcessId},
-    vrrp::status::StatusFile,
+    vrrp::status::{InstanceStatus, StatusFile},
 };
 
 #[derive(Debug, Serialize)]
@@ -23,7 +23,7 @@ pub struct Status {
     pub daemon: Option<DaemonStatus>,
     /// VRRP instances from the status file (empty when there is none or none is
     /// configured); the daemon's last state, not a live one, unless `daemon.running`.
-    pub vrrp: Vec<crate::vrrp::instance::InstanceStatus>,
+    pub vrrp: Vec<InstanceStatus>,
     pub services: Vec<ServiceStatus>,
     pub drops: Vec<(String, u64)>,
     pub passes: Vec<(String, u64)>,
@@ -100,15 +100,21 @@ fn algo_name(v: u32) -> &'static str {
 /// pinned under `pin_path` (either may be absent, not both).
 pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     let (daemon, vrrp) = match std::fs::read_to_string(state_file) {
-        Ok(text) => {
-            let file: StatusFile = serde_json::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", state_file.display()))?;
-            let liveness = file.daemon.liveness();
-            (
-                Some(DaemonStatus::of(&file.daemon, liveness)),
-                file.instances,
-            )
-        }
+        Ok(text) => match serde_json::from_str::<StatusFile>(&text) {
+            Ok(file) => {
+                let liveness = file.daemon.liveness();
+                (
+                    Some(DaemonStatus::of(&file.daemon, liveness)),
+                    file.instances,
+                )
+            }
+            // A daemon started before the file named its writer wrote the bare list: show
+            // it (its liveness unknown) rather than fail while that daemon still runs.
+            Err(e) => match serde_json::from_str::<Vec<InstanceStatus>>(&text) {
+                Ok(instances) => (None, instances),
+                Err(_) => anyhow::bail!("{}: {e}", state_file.display()),
+            },
+        },
         Err(_) => (None, Vec::new()),
     };
     if !pin_path.join(lb_common::map_names::SERVICES).exists() {
@@ -417,5 +423,26 @@ mod tests {
             !out.contains("stale"),
             "a running daemon's state is live: {out}"
         );
+    }
+
+    #[test]
+    fn a_status_file_of_an_older_daemon_is_shown_without_liveness() {
+        let dir = std::env::temp_dir().join(format!("xlb-status-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("status.json");
+        // What a daemon from before the file named its writer wrote: the bare list.
+        std::fs::write(
+            &file,
+            r#"[{"name":"VI_1","interface":"eth0","vrid":51,"version":2,"state":"MASTER",
+                "priority":150,"configured_priority":150,"source":"198.18.0.2",
+                "vips":["198.18.0.100"],"last_advert_from":null,"rejected":{}}]"#,
+        )
+        .unwrap();
+        let status = read(&dir.join("no-pins"), &file);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let status = status.expect("an older daemon's status file is read");
+        assert!(status.daemon.is_none());
+        assert_eq!(status.vrrp.len(), 1);
+        assert_eq!(status.vrrp[0].state, "MASTER");
     }
 }
