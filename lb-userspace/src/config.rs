@@ -102,16 +102,25 @@ pub struct GlobalDefs {
     /// Messages per periodic refresh. Default 1.
     #[serde(deserialize_with = "de::count")]
     pub vrrp_garp_master_refresh_repeat: u32,
-    /// Seconds between gratuitous ARP messages of one burst. Default 0.
+    /// Seconds between gratuitous ARP messages of one burst. Only 0 (back to back, as
+    /// xlb sends them) is accepted. Default 0.
     #[serde(deserialize_with = "de::seconds")]
     pub vrrp_garp_interval: f64,
-    /// Seconds between unsolicited neighbour adverts of one burst. Default 0.
+    /// Seconds between unsolicited neighbour adverts of one burst. Only 0. Default 0.
     #[serde(deserialize_with = "de::seconds")]
     pub vrrp_gna_interval: f64,
-    /// Do not check that received adverts carry our VIP list. Default false.
+    /// Default of every instance's `skip_check_adv_addr`: compare a received advert's
+    /// address list with ours only when it comes from another master than the last
+    /// one. Default false (every advert is compared).
     pub vrrp_skip_check_adv_addr: bool,
-    /// Strict RFC compliance: no authentication, no unicast, `accept` off by default.
-    /// Default false.
+    /// Default of every instance's `check_unicast_src`. Default false.
+    pub vrrp_check_unicast_src: bool,
+    /// Default of every instance's `down_timer_adverts`, 1..=100. Default 3.
+    #[serde(deserialize_with = "de::down_timer_adverts")]
+    pub vrrp_down_timer_adverts: u32,
+    /// Strict RFC compliance: no authentication, no unicast, `down_timer_adverts` 3.
+    /// keepalived also turns `accept` off by default; xlb cannot (see
+    /// [`VrrpInstance::accept`]), so each instance must say `accept = true`. Default false.
     pub vrrp_strict: bool,
     /// User scripts run as, when they do not say. Default: root.
     pub script_user: Option<String>,
@@ -193,6 +202,8 @@ impl Default for GlobalDefs {
             vrrp_garp_interval: 0.0,
             vrrp_gna_interval: 0.0,
             vrrp_skip_check_adv_addr: false,
+            vrrp_check_unicast_src: false,
+            vrrp_down_timer_adverts: 3,
             vrrp_strict: false,
             script_user: None,
             enable_script_security: false,

@@ -8,9 +8,23 @@ use super::locate::{Document, KeyPath};
 /// as written, and `timing_in_force` resolves it.)
 pub(crate) fn resolve(cfg: &mut Config, doc: &Document) {
     let root = KeyPath::root();
-    let vrrp_version = cfg.global_defs.vrrp_version;
+    let g = &cfg.global_defs;
+    let vrrp_version = g.vrrp_version;
+    let (down_timer_adverts, skip_check, check_src) = (
+        g.vrrp_down_timer_adverts,
+        g.vrrp_skip_check_adv_addr,
+        g.vrrp_check_unicast_src,
+    );
     for (i, vi) in cfg.vrrp_instance.iter_mut().enumerate() {
         let p = root.key("vrrp_instance").index(i);
+        if !doc.contains(&p.key("down_timer_adverts")) {
+            vi.down_timer_adverts = down_timer_adverts;
+        }
+        if !doc.contains(&p.key("skip_check_adv_addr")) {
+            vi.skip_check_adv_addr = skip_check;
+        }
+        // keepalived: the global switch turns the check on for every instance.
+        vi.check_unicast_src |= check_src;
         if !doc.contains(&p.key("version")) {
             vi.version = if vi.is_ipv6() == Some(true) {
                 3

@@ -188,7 +188,9 @@ pub struct VrrpInstance {
     #[serde(default)]
     pub dont_track_primary: bool,
     /// VRRPv3 Accept Mode: accept packets to the VIPs when not the address owner.
-    /// Default: true, unless `global_defs.vrrp_strict` (keepalived's `accept`/`no_accept`).
+    /// xlb always does (it installs no firewall rules to drop them), so only `true` is
+    /// accepted; under `global_defs.vrrp_strict`, whose default is keepalived's
+    /// `no_accept`, it must be written. Default: true.
     pub accept: Option<bool>,
     /// Command run on becoming MASTER. Default: none.
     pub notify_master: Option<String>,
@@ -219,10 +221,24 @@ pub struct VrrpInstance {
     /// `global_defs.vrrp_garp_master_refresh_repeat` (1).
     #[serde(default, deserialize_with = "de::opt_count")]
     pub garp_master_refresh_repeat: Option<u32>,
-    /// The master-down timer is this many advert intervals (plus skew). 1..=100;
-    /// default 3 as the RFCs say (anything else deviates from the protocol).
+    /// The master-down timer is this many advert intervals (plus skew): how many
+    /// adverts a backup misses before it takes over. 1..=100; default
+    /// `global_defs.vrrp_down_timer_adverts` (3, as the RFCs say; anything else
+    /// deviates from the protocol, so `vrrp_strict` refuses it). After
+    /// [`Config::parse`](super::Config::parse) this holds the value in force.
     #[serde(default = "three", deserialize_with = "de::down_timer_adverts")]
     pub down_timer_adverts: u32,
+    /// Compare a received advert's address list with ours only when it comes from
+    /// another master than the previous advert (a mismatch is counted and logged, the
+    /// advert still accepted). Default: `global_defs.vrrp_skip_check_adv_addr` (false);
+    /// after [`Config::parse`](super::Config::parse) the value in force.
+    #[serde(default)]
+    pub skip_check_adv_addr: bool,
+    /// With `unicast_peer`: drop (and count) adverts whose source is not one of the
+    /// peers. Default: `global_defs.vrrp_check_unicast_src` (false); after
+    /// [`Config::parse`](super::Config::parse) the value in force.
+    #[serde(default)]
+    pub check_unicast_src: bool,
     /// VRRPv3 over IPv4: compute the checksum without the IPv4 pseudo-header (what
     /// RFC 9568 settles on, and some routers do). Received adverts are accepted with
     /// either checksum. Default false (keepalived's default).

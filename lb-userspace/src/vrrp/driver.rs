@@ -69,7 +69,12 @@ impl<I: InstanceIo> Driver<I> {
     ) -> Result<Self, ParamsError> {
         let machine = Machine::new(spec.machine_params(source))?;
         Ok(Self {
-            adverts: AdvertFilter::new(&spec.name, source, spec.receive_params(), &spec.advertised),
+            adverts: AdvertFilter::new(
+                &spec.name,
+                source,
+                spec.receive_params(),
+                spec.receive_policy(),
+            ),
             garp: spec.garp.clone(),
             spec,
             machine,

@@ -22,6 +22,8 @@
 //! Timing is computed in [`Duration`] with nanosecond precision, never truncated to whole
 //! seconds or centiseconds: priority 100 with a 1 s interval gives a Master_Down_Interval
 //! of exactly 3.609375 s (v2), and priority 100 at 100 ms (v3) exactly 360.9375 ms.
+//! keepalived's `down_timer_adverts` ([`Params::down_timer_adverts`]) replaces the RFCs'
+//! factor 3: with 5, priority 100 at 1 s waits 5.609375 s.
 //!
 //! # Choices where the RFC leaves room (keepalived 2.2's behaviour unless noted)
 //!
@@ -103,6 +105,8 @@ pub const PRIORITY_OWNER: u8 = 255;
 pub const PRIORITY_STOP: u8 = 0;
 /// Largest `preempt_delay` accepted, as keepalived's range (0..=1000 s).
 pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+/// Largest `down_timer_adverts`, as keepalived's range (1..=100).
+const MAX_DOWN_TIMER_ADVERTS: u32 = 100;
 
 /// keepalived's `state`: what the instance does at startup when it is not the owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -138,9 +142,18 @@ pub struct Params {
     pub preempt_delay: Duration,
     /// keepalived's `state`.
     pub initial_state: Initial,
+    /// keepalived's `down_timer_adverts`, 1..=100: Master_Down_Interval is this many
+    /// Master_Adver_Intervals plus Skew_Time. The RFCs' 3 unless configured (and when
+    /// a serialized `Params` leaves it out).
+    #[serde(default = "rfc_down_timer_adverts")]
+    pub down_timer_adverts: u32,
     /// Our primary address, the source of our adverts: breaks ties between equal
     /// priorities (the higher address wins).
     pub primary_addr: IpAddr,
+}
+
+fn rfc_down_timer_adverts() -> u32 {
+    3
 }
 
 /// Why [`Machine::new`] refused its [`Params`].
@@ -156,6 +169,8 @@ pub enum ParamsError {
     AdvertIntV3(Duration),
     #[error("preempt_delay {0:?} is out of range (0..=1000 s)")]
     PreemptDelay(Duration),
+    #[error("down_timer_adverts {0} is out of range (1..=100)")]
+    DownTimerAdverts(u32),
 }
 
 impl Params {
@@ -184,6 +199,9 @@ impl Params {
         }
         if self.preempt_delay > MAX_PREEMPT_DELAY {
             return Err(ParamsError::PreemptDelay(self.preempt_delay));
+        }
+        if !(1..=MAX_DOWN_TIMER_ADVERTS).contains(&self.down_timer_adverts) {
+            return Err(ParamsError::DownTimerAdverts(self.down_timer_adverts));
         }
         Ok(())
     }
@@ -403,9 +421,10 @@ impl Machine {
         self.skew_for(self.effective)
     }
 
-    /// Master_Down_Interval = 3 x Master_Adver_Interval + Skew_Time.
+    /// Master_Down_Interval = `down_timer_adverts` (the RFCs' 3 by default) x
+    /// Master_Adver_Interval + Skew_Time, as keepalived's `VRRP_MS_DOWN_TIMER`.
     pub fn master_down_interval(&self) -> Duration {
-        self.master_adver_int * 3 + self.skew_time()
+        self.master_adver_int * self.params.down_timer_adverts + self.skew_time()
     }
 
     /// When the driver must send [`Event::Tick`]: the master-down deadline in Backup,

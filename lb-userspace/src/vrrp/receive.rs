@@ -3,6 +3,15 @@
 //! an [`Event::Advert`]. What it rejects is counted by reason (for `xlb status`) and
 //! logged at most once per reason per [`RejectLog::PERIOD`], so a flood of bad adverts
 //! cannot flood the log.
+//!
+//! The instance's own checks ([`ReceivePolicy`]), as keepalived's `vrrp_check_packet`:
+//! - `check_unicast_src`: a unicast advert from an address that is not a `unicast_peer`
+//!   is dropped and counted as `not_unicast_peer`.
+//! - The address list: an advert listing other addresses than ours is still accepted
+//!   (RFC 9568 only says the master MAY be misconfigured), counted as
+//!   `address_list_differs` and logged once per change of sender or list. With
+//!   `skip_check_adv_addr`, adverts from the same master as the previous one are not
+//!   compared at all.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -51,6 +60,24 @@ impl RejectLog {
         }
         log
     }
+
+    /// Counts one occurrence of `reason` without logging; returns the total.
+    fn count(&mut self, reason: &'static str) -> u64 {
+        let entry = self.counts.entry(reason).or_insert((0, None));
+        entry.0 += 1;
+        entry.0
+    }
+}
+
+/// The instance's checks of received adverts beyond the codec's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivePolicy {
+    /// The addresses we advertise, compared with the sender's.
+    pub advertised: Vec<IpAddr>,
+    /// keepalived's `skip_check_adv_addr`: compare only when the sender changes.
+    pub skip_check_adv_addr: bool,
+    /// keepalived's `check_unicast_src`: the only sources accepted (`None`: any).
+    pub allowed_sources: Option<Vec<IpAddr>>,
 }
 
 /// Decides which received packets are adverts for this instance (see the module docs).
@@ -59,21 +86,24 @@ pub struct AdvertFilter {
     /// Our own source address: a packet from it is our advert looped back.
     source: IpAddr,
     local: LocalParams,
-    /// The addresses we advertise, compared with the sender's.
-    advertised: Vec<IpAddr>,
+    policy: ReceivePolicy,
     rejects: RejectLog,
     last_advert_from: Option<IpAddr>,
+    /// The last address-list mismatch logged (sender, its list): logged again only
+    /// when either changes.
+    last_mismatch: Option<(IpAddr, Vec<IpAddr>)>,
 }
 
 impl AdvertFilter {
-    pub fn new(instance: &str, source: IpAddr, local: LocalParams, advertised: &[IpAddr]) -> Self {
+    pub fn new(instance: &str, source: IpAddr, local: LocalParams, policy: ReceivePolicy) -> Self {
         Self {
             instance: instance.to_string(),
             source,
             local,
-            advertised: advertised.to_vec(),
+            policy,
             rejects: RejectLog::default(),
             last_advert_from: None,
+            last_mismatch: None,
         }
     }
 
@@ -95,6 +125,20 @@ impl AdvertFilter {
             }
             return None;
         }
+        // After the codec's checks, so another VRID's adverts are not counted here.
+        if let Some(peers) = &self.policy.allowed_sources {
+            if !peers.contains(&rx.src) {
+                self.reject(
+                    now,
+                    "not_unicast_peer",
+                    &format!(
+                        "unicast source address {} is not a unicast_peer (check_unicast_src)",
+                        rx.src
+                    ),
+                );
+                return None;
+            }
+        }
         if decoded.advert.interval_duration().is_zero() {
             // A v3 backup adopts the master's interval: zero would make it take over at once.
             self.reject(
@@ -104,15 +148,9 @@ impl AdvertFilter {
             );
             return None;
         }
-        if packet::addresses_differ(&decoded, &self.advertised) {
-            self.reject(
-                now,
-                "address_list_differs",
-                &format!(
-                    "{} advertises {:?}, we have {:?} (accepted, RFC 9568)",
-                    rx.src, decoded.advert.addresses, self.advertised
-                ),
-            );
+        let same_master = self.last_advert_from == Some(rx.src);
+        if !(self.policy.skip_check_adv_addr && same_master) {
+            self.check_addresses(rx.src, &decoded);
         }
         self.last_advert_from = Some(rx.src);
         Some(Event::Advert {
@@ -120,6 +158,26 @@ impl AdvertFilter {
             priority: decoded.advert.priority,
             interval: decoded.advert.interval_duration(),
         })
+    }
+
+    /// Counts an address list that differs from ours, and logs it once per change.
+    fn check_addresses(&mut self, src: IpAddr, decoded: &packet::Decoded) {
+        if !packet::addresses_differ(decoded, &self.policy.advertised) {
+            self.last_mismatch = None;
+            return;
+        }
+        let total = self.rejects.count("address_list_differs");
+        let seen = (src, decoded.advert.addresses.clone());
+        if self.last_mismatch.as_ref() != Some(&seen) {
+            warn!(
+                instance = %self.instance,
+                total,
+                "{src} advertises {:?}, we have {:?} (accepted, RFC 9568)",
+                seen.1,
+                self.policy.advertised
+            );
+            self.last_mismatch = Some(seen);
+        }
     }
 
     fn reject(&mut self, now: Instant, reason: &'static str, detail: &dyn std::fmt::Display) {
@@ -155,13 +213,21 @@ mod tests {
     }
 
     fn filter() -> AdvertFilter {
+        filter_with(ReceivePolicy {
+            advertised: vec![ip("198.18.0.100")],
+            skip_check_adv_addr: false,
+            allowed_sources: None,
+        })
+    }
+
+    fn filter_with(policy: ReceivePolicy) -> AdvertFilter {
         let local = LocalParams {
             version: Version::V2,
             vrid: 51,
             auth: None,
             v2_interval_s: 1,
         };
-        AdvertFilter::new("VI_1", ip(US), local, &[ip("198.18.0.100")])
+        AdvertFilter::new("VI_1", ip(US), local, policy)
     }
 
     fn advert(vrid: u8, addresses: &[&str]) -> Advert {
@@ -242,6 +308,74 @@ mod tests {
         );
         assert!(matches!(ev, Some(Event::Advert { .. })));
         assert_eq!(f.rejected().get("address_list_differs"), Some(&1));
+    }
+
+    #[test]
+    fn address_lists_are_compared_on_every_advert_by_default() {
+        let mut f = filter();
+        let now = Instant::now();
+        let other = advert(51, &["198.18.0.101"]);
+        for _ in 0..3 {
+            assert!(f.accept(now, &received(PEER, 255, &other)).is_some());
+        }
+        assert_eq!(f.rejected().get("address_list_differs"), Some(&3));
+        // Logged once per change: the same sender and list again is not news.
+        assert_eq!(f.last_mismatch, Some((ip(PEER), vec![ip("198.18.0.101")])));
+        assert!(
+            f.accept(now, &received(PEER, 255, &advert(51, &["198.18.0.100"])))
+                .is_some()
+        );
+        assert_eq!(f.last_mismatch, None, "a matching list ends the mismatch");
+    }
+
+    #[test]
+    fn skip_check_adv_addr_compares_only_when_the_master_changes() {
+        let mut f = filter_with(ReceivePolicy {
+            advertised: vec![ip("198.18.0.100")],
+            skip_check_adv_addr: true,
+            allowed_sources: None,
+        });
+        let now = Instant::now();
+        let other = advert(51, &["198.18.0.101"]);
+        // The first advert from a master is compared, later ones from it are not.
+        for _ in 0..3 {
+            assert!(f.accept(now, &received(PEER, 255, &other)).is_some());
+        }
+        assert_eq!(f.rejected().get("address_list_differs"), Some(&1));
+        // A new master is compared again.
+        assert!(
+            f.accept(now, &received("198.18.0.3", 255, &other))
+                .is_some()
+        );
+        assert_eq!(f.rejected().get("address_list_differs"), Some(&2));
+    }
+
+    #[test]
+    fn check_unicast_src_drops_and_counts_adverts_from_non_peers() {
+        let mut f = filter_with(ReceivePolicy {
+            advertised: vec![ip("198.18.0.100")],
+            skip_check_adv_addr: false,
+            allowed_sources: Some(vec![ip(PEER)]),
+        });
+        let now = Instant::now();
+        let good = advert(51, &["198.18.0.100"]);
+        assert_eq!(f.accept(now, &received("198.18.0.9", 255, &good)), None);
+        assert_eq!(f.accept(now, &received("198.18.0.9", 255, &good)), None);
+        assert_eq!(f.rejected().get("not_unicast_peer"), Some(&2));
+        assert_eq!(f.last_advert_from(), None);
+        // Another VRID from a non-peer belongs to another instance: not counted here.
+        assert_eq!(
+            f.accept(now, &received("198.18.0.9", 255, &advert(52, &[]))),
+            None
+        );
+        assert_eq!(f.rejected().get("not_unicast_peer"), Some(&2));
+        // A peer is accepted.
+        assert!(f.accept(now, &received(PEER, 255, &good)).is_some());
+        assert_eq!(f.last_advert_from(), Some(ip(PEER)));
+
+        // Without the key, the same non-peer is accepted (today's behaviour).
+        let mut f = filter();
+        assert!(f.accept(now, &received("198.18.0.9", 255, &good)).is_some());
     }
 
     #[test]

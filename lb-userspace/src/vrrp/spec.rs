@@ -12,6 +12,7 @@ use super::{
     machine::{Initial, Params},
     net::VrrpSocketConfig,
     packet::{Advert, Auth, Interval, LocalParams, V3Checksum, Version},
+    receive::ReceivePolicy,
     track::Tracked,
 };
 use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
@@ -27,6 +28,7 @@ pub struct InstanceSpec {
     pub advert_int: Duration,
     pub preempt: bool,
     pub preempt_delay: Duration,
+    pub down_timer_adverts: u32,
     pub initial: Initial,
     pub auth: Auth,
     pub vips: Vec<VirtualIpAddress>,
@@ -76,6 +78,7 @@ impl InstanceSpec {
             advert_int: secs(i.advert_int),
             preempt: !i.nopreempt,
             preempt_delay: secs(i.preempt_delay),
+            down_timer_adverts: i.down_timer_adverts,
             initial: match i.state {
                 InitialState::Master => Initial::Master,
                 InitialState::Backup => Initial::Backup,
@@ -146,6 +149,7 @@ impl InstanceSpec {
             preempt_delay: self.preempt_delay,
             initial_state: self.initial,
             primary_addr: primary,
+            down_timer_adverts: self.down_timer_adverts,
         }
     }
 
@@ -159,6 +163,17 @@ impl InstanceSpec {
                 _ => None,
             },
             v2_interval_s: self.v2_interval_s(),
+        }
+    }
+
+    /// The instance's own checks of received adverts (see `receive`).
+    pub fn receive_policy(&self) -> ReceivePolicy {
+        let unicast = !self.unicast_peers.is_empty();
+        ReceivePolicy {
+            advertised: self.advertised.clone(),
+            skip_check_adv_addr: self.config.skip_check_adv_addr,
+            allowed_sources: (unicast && self.config.check_unicast_src)
+                .then(|| self.unicast_peers.clone()),
         }
     }
 
@@ -276,6 +291,58 @@ mod tests {
             (Version::V3, Interval::Centisecs(50), 0)
         );
         assert_eq!(advert.addresses, v3.advertised);
+    }
+
+    #[test]
+    fn receive_checks_follow_the_instance_then_global_defs() {
+        let plain = spec("unicast_peer = [\"198.18.0.2\"]").receive_policy();
+        assert_eq!(plain.allowed_sources, None);
+        assert!(!plain.skip_check_adv_addr);
+        assert_eq!(
+            plain.advertised,
+            ["198.18.0.100".parse::<IpAddr>().unwrap()]
+        );
+        let checked = spec(
+            "unicast_peer = [\"198.18.0.2\"]\ncheck_unicast_src = true\n\
+                            skip_check_adv_addr = true",
+        )
+        .receive_policy();
+        assert_eq!(
+            checked.allowed_sources,
+            Some(vec!["198.18.0.2".parse::<IpAddr>().unwrap()])
+        );
+        assert!(checked.skip_check_adv_addr);
+
+        let global = |globals: &str, instance: &str| {
+            let text = format!(
+                "[global_defs]\n{globals}\n[[vrrp_instance]]\nname = \"VI_1\"\n\
+                 interface = \"eth0\"\nvirtual_router_id = 51\n\
+                 virtual_ipaddress = [\"198.18.0.100/32\"]\n{instance}\n"
+            );
+            specs(&Config::parse(&text, "g.toml").unwrap()).remove(0)
+        };
+        let s = global(
+            "vrrp_check_unicast_src = true\nvrrp_skip_check_adv_addr = true\n\
+             vrrp_down_timer_adverts = 5",
+            "unicast_peer = [\"198.18.0.2\"]",
+        );
+        assert!(s.receive_policy().allowed_sources.is_some());
+        assert!(s.receive_policy().skip_check_adv_addr);
+        assert_eq!(
+            s.machine_params("198.18.0.1".parse().unwrap())
+                .down_timer_adverts,
+            5
+        );
+        // The instance's own value wins over global_defs.
+        let s = global(
+            "vrrp_skip_check_adv_addr = true\nvrrp_down_timer_adverts = 5",
+            "skip_check_adv_addr = false\ndown_timer_adverts = 2",
+        );
+        assert!(!s.receive_policy().skip_check_adv_addr);
+        assert_eq!(s.down_timer_adverts, 2);
+        // Multicast: no unicast source to check, whatever the global switch says.
+        let s = global("vrrp_check_unicast_src = true", "");
+        assert_eq!(s.receive_policy().allowed_sources, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::*;
 
 mod accepted;
+mod keys;
 mod refused;
 
 fn ip(s: &str) -> IpAddr {

@@ -248,15 +248,6 @@ fn hash_flags_need_a_hash_scheduler() {
 }
 
 #[test]
-fn ops_is_for_udp() {
-    assert_err(
-        &format!("{VS}ops = true\n"),
-        "5:7: virtual_server[0].ops",
-        "for UDP services",
-    );
-}
-
-#[test]
 fn unknown_track_script() {
     assert_err(
         &format!("{VI}track_script = [\"chk_nginx weight -10\"]\n"),

@@ -3,7 +3,7 @@
 //! check targets and timeouts in force, HTTP URLs.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::check::TimingOptions;
 use super::super::locate::{Document, KeyPath};
@@ -21,6 +21,11 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                 format!("{} cannot be a virtual server address", vs.ip),
             ));
         }
+        if let IpAddr::V6(v6) = vs.ip {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Err(invalid(p.key("ip"), mapped_vip_message(cfg, i, v4)));
+            }
+        }
         if let Some(first) = services.insert((vs.ip, vs.port, vs.protocol), i) {
             return Err(invalid(
                 p.clone(),
@@ -37,10 +42,20 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                  all-ports service as a persistent one",
             ));
         }
-        if vs.ops && vs.protocol != Protocol::Udp {
+        if vs.ops {
             return Err(invalid(
                 p.key("ops"),
-                "ops (one-packet scheduling) is for UDP services",
+                "ops (one-packet scheduling) is not supported: xlb tracks UDP flows like \
+                 TCP connections, each staying on its real server until idle for \
+                 lvs_timeouts.udp; remove it",
+            ));
+        }
+        if vs.sorry_server_inhibit {
+            return Err(invalid(
+                p.key("sorry_server_inhibit"),
+                "sorry_server_inhibit is not supported: when the quorum is back xlb removes \
+                 the sorry server from the data plane and its flows move to the real \
+                 servers; remove it",
             ));
         }
         let hashed = matches!(vs.lb_algo, LbAlgo::Sh | LbAlgo::Mh);
@@ -125,6 +140,28 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
         }
     }
     Ok(())
+}
+
+/// xlb's maps hold an IPv4 address as its IPv4-mapped IPv6 form, so `::ffff:a.b.c.d`
+/// would be the IPv4 service (and clash with one that exists).
+fn mapped_vip_message(cfg: &Config, i: usize, v4: Ipv4Addr) -> String {
+    let vs = &cfg.virtual_server[i];
+    let shadowed = cfg
+        .virtual_server
+        .iter()
+        .position(|o| o.ip == IpAddr::V4(v4) && o.port == vs.port && o.protocol == vs.protocol);
+    let clash = match shadowed {
+        Some(j) => format!(
+            " and shadow virtual_server[{j}] ({})",
+            cfg.virtual_server[j].service_name()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{} is an IPv4-mapped IPv6 address: the data plane keys IPv4 services by that \
+         form, so it would be the IPv4 service {v4}{clash}; write ip = \"{v4}\"",
+        vs.ip
+    )
 }
 
 fn dr_port_message(vs: &VirtualServer) -> String {

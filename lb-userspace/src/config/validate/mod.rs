@@ -42,7 +42,7 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
             return Err(invalid(p.key("timeout"), "timeout must be > 0 seconds"));
         }
     }
-    vrrp::validate_vrrp(cfg)?;
+    vrrp::validate_vrrp(cfg, doc)?;
     lvs::validate_virtual_servers(cfg, doc)
 }
 

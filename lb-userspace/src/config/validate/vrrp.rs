@@ -1,15 +1,20 @@
 //! The rules of `vrrp_instance`s: names, interfaces, virtual addresses and their
 //! families, versions and advert intervals, authentication, unicast peers, tracking,
-//! and virtual_router_id clashes between instances.
+//! strict mode, and virtual_router_id clashes between instances; and the `global_defs`
+//! VRRP keys xlb accepts only at their default.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use super::super::locate::KeyPath;
+use super::super::locate::{Document, KeyPath};
 use super::super::{Config, TrackEntry, VirtualIpAddress, VrrpInstance};
 use super::{Invalid, check_ifname, family, invalid};
 
-pub(super) fn validate_vrrp(cfg: &Config) -> Result<(), Invalid> {
+/// The RFCs' number of missed adverts before a backup takes over.
+const RFC_DOWN_TIMER_ADVERTS: u32 = 3;
+
+pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
+    validate_vrrp_globals(cfg)?;
     let root = KeyPath::root().key("vrrp_instance");
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut owners: HashMap<IpAddr, usize> = HashMap::new();
@@ -182,6 +187,8 @@ pub(super) fn validate_vrrp(cfg: &Config) -> Result<(), Invalid> {
             }
         }
 
+        validate_receive_and_strict(cfg, vi, &p, doc)?;
+
         for (k, raw) in vi.track_interface.iter().enumerate() {
             let at = p.key("track_interface").index(k);
             let t: TrackEntry = raw.parse().map_err(|m| invalid(at.clone(), m))?;
@@ -218,6 +225,93 @@ pub(super) fn validate_vrrp(cfg: &Config) -> Result<(), Invalid> {
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `global_defs` keys whose only supported value is their default.
+fn validate_vrrp_globals(cfg: &Config) -> Result<(), Invalid> {
+    let g = KeyPath::root().key("global_defs");
+    for (key, value, what) in [
+        (
+            "vrrp_garp_interval",
+            cfg.global_defs.vrrp_garp_interval,
+            "gratuitous ARPs",
+        ),
+        (
+            "vrrp_gna_interval",
+            cfg.global_defs.vrrp_gna_interval,
+            "unsolicited neighbour adverts",
+        ),
+    ] {
+        if value != 0.0 {
+            return Err(invalid(
+                g.key(key),
+                format!(
+                    "{key} = {value} is not supported: xlb sends the {what} of a burst back \
+                     to back; remove it (or set 0) and space bursts with \
+                     vrrp_garp_master_delay / vrrp_garp_master_refresh"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `check_unicast_src`, `accept` and what `vrrp_strict` forbids of an instance.
+fn validate_receive_and_strict(
+    cfg: &Config,
+    vi: &VrrpInstance,
+    p: &KeyPath,
+    doc: &Document,
+) -> Result<(), Invalid> {
+    let strict = cfg.global_defs.vrrp_strict;
+    if doc.contains(&p.key("check_unicast_src"))
+        && vi.check_unicast_src
+        && vi.unicast_peer.is_empty()
+    {
+        return Err(invalid(
+            p.key("check_unicast_src"),
+            "check_unicast_src checks the source of unicast adverts, and this instance \
+             has no unicast_peer: add unicast_peer, or remove check_unicast_src",
+        ));
+    }
+    if vi.accept == Some(false) {
+        return Err(invalid(
+            p.key("accept"),
+            "accept = false (keepalived's no_accept) is not supported: xlb installs no \
+             firewall rules to drop packets to the VIPs, so a non-owner master always \
+             accepts them; remove it, or set accept = true",
+        ));
+    }
+    if strict && vi.accept.is_none() && vi.priority != 255 {
+        return Err(invalid(
+            p.clone(),
+            format!(
+                "global_defs.vrrp_strict turns accept mode off for vrrp_instance {:?} (as \
+                 keepalived's no_accept), which xlb cannot do (it installs no firewall \
+                 rules): write accept = true in this instance to run strict with accept \
+                 mode on",
+                vi.name
+            ),
+        ));
+    }
+    if strict && vi.down_timer_adverts != RFC_DOWN_TIMER_ADVERTS {
+        let at = if doc.contains(&p.key("down_timer_adverts")) {
+            p.key("down_timer_adverts")
+        } else {
+            KeyPath::root()
+                .key("global_defs")
+                .key("vrrp_down_timer_adverts")
+        };
+        return Err(invalid(
+            at,
+            format!(
+                "global_defs.vrrp_strict requires the RFCs' {RFC_DOWN_TIMER_ADVERTS} missed \
+                 adverts; {} deviates from the protocol",
+                vi.down_timer_adverts
+            ),
+        ));
     }
     Ok(())
 }

@@ -97,9 +97,13 @@ pub(super) const GLOBAL: &[KeywordRule] = &[
     kept("vrrp_garp_master_repeat", ValueKind::Num),
     kept("vrrp_garp_master_refresh", ValueKind::Num),
     kept("vrrp_garp_master_refresh_repeat", ValueKind::Num),
+    // Kept so that 0 (what xlb does) imports silently; `Config::parse` refuses any
+    // other value at its line.
     kept("vrrp_garp_interval", ValueKind::Num),
     kept("vrrp_gna_interval", ValueKind::Num),
     kept("vrrp_skip_check_adv_addr", ValueKind::Flag),
+    kept("vrrp_check_unicast_src", ValueKind::Flag),
+    kept("vrrp_down_timer_adverts", ValueKind::Num),
     kept("vrrp_strict", ValueKind::Flag),
     kept("script_user", ValueKind::Words),
     kept("enable_script_security", ValueKind::Flag),
@@ -195,7 +199,6 @@ pub(super) const GLOBAL_IGNORED: &[KeywordReason] = &[
     ),
     reason("vrrp_lower_prio_no_advert", "xlb follows the RFC here"),
     reason("vrrp_higher_prio_send_advert", "xlb follows the RFC here"),
-    reason("vrrp_check_unicast_src", "not configurable in xlb"),
     reason(
         "vrrp_min_garp",
         "use vrrp_garp_master_delay / vrrp_garp_master_repeat",
@@ -287,6 +290,8 @@ pub(super) const INSTANCE: &[KeywordRule] = &[
     kept("garp_master_refresh_repeat", ValueKind::Num),
     kept("down_timer_adverts", ValueKind::Num),
     kept("v3_checksum_as_v2", ValueKind::Flag),
+    kept("skip_check_adv_addr", ValueKind::Flag),
+    kept("check_unicast_src", ValueKind::Flag),
 ];
 
 pub(super) const INSTANCE_BLOCKS: &[&str] = &[
@@ -313,11 +318,6 @@ pub(super) const INSTANCE_IGNORED: &[KeywordReason] = &[
     ),
     reason("lower_prio_no_advert", "xlb follows the RFC here"),
     reason("higher_prio_send_advert", "xlb follows the RFC here"),
-    reason(
-        "skip_check_adv_addr",
-        "only global_defs vrrp_skip_check_adv_addr exists in xlb",
-    ),
-    reason("check_unicast_src", "not configurable in xlb"),
     reason("linkbeat_use_polling", "xlb reads link state from netlink"),
     reason(
         "unicast_ttl",
@@ -392,12 +392,10 @@ pub(super) const CHECKER_TIMING: &[KeywordRule] = &[
 
 pub(super) const VS: &[KeywordRule] = &[
     kept("protocol", ValueKind::Str),
-    kept("ops", ValueKind::Flag),
     kept("hysteresis", ValueKind::Num),
     kept("quorum", ValueKind::Num),
     kept("quorum_up", ValueKind::Notify),
     kept("quorum_down", ValueKind::Notify),
-    kept("sorry_server_inhibit", ValueKind::Flag),
     kept("inhibit_on_failure", ValueKind::Flag),
     kept("alpha", ValueKind::Flag),
     kept("omega", ValueKind::Flag),
@@ -418,6 +416,16 @@ pub(super) const VS: &[KeywordRule] = &[
 ];
 
 pub(super) const VS_REFUSED: &[KeywordReason] = &[
+    reason(
+        "ops",
+        "xlb has no one-packet scheduling: it tracks UDP flows like TCP connections, \
+         each flow staying on its real server until idle for lvs_timeouts udp",
+    ),
+    reason(
+        "sorry_server_inhibit",
+        "xlb removes the sorry server from the data plane when the quorum is back (its \
+         existing flows move to the real servers)",
+    ),
     reason(
         "persistence_engine",
         "xlb keeps persistence by client address only",

@@ -132,6 +132,7 @@ impl Converter<'_> {
     // ---- the whole file ---------------------------------------------------------------
 
     fn finish(mut self) -> Table {
+        self.strict_accept();
         if let Some((ifname, loc)) = self.default_interface.clone() {
             for el in &mut self.instances {
                 if let Value::Section(t) = &mut el.value {

@@ -65,6 +65,30 @@ impl Converter<'_> {
         }
     }
 
+    /// Under `global_defs vrrp_strict`, keepalived's default is `no_accept`, which xlb
+    /// cannot do: each non-owner instance that does not say gets `accept = true`, with a
+    /// warning (`xlb check` refuses a strict instance that does not say).
+    pub(super) fn strict_accept(&mut self) {
+        if !matches!(self.global.get("vrrp_strict"), Some(Value::Bool(true))) {
+            return;
+        }
+        for el in &mut self.instances {
+            let Value::Section(t) = &mut el.value else {
+                continue;
+            };
+            let owner = matches!(t.get("priority"), Some(Value::Int(255)));
+            if t.get("accept").is_none() && !owner {
+                t.set("accept", Value::Bool(true), &el.loc);
+                self.d.warning(
+                    &el.loc,
+                    "vrrp_strict: keepalived would drop packets to the VIPs of this \
+                     non-owner instance (no_accept, with firewall rules); xlb installs no \
+                     firewall rules, so it writes accept = true",
+                );
+            }
+        }
+    }
+
     pub(super) fn vrrp_instance(&mut self, n: &Node) {
         let Some(name) = self.one(n).map(str::to_owned) else {
             return;
@@ -90,10 +114,12 @@ impl Converter<'_> {
                     }
                 }
                 "accept" | "no_accept" => {
-                    if c.args().is_empty() && c.block.is_none() {
-                        self.set(&mut t, "accept", Value::Bool(c.keyword() == "accept"), &c);
-                    } else {
+                    if !c.args().is_empty() || c.block.is_some() {
                         self.err(&c, format!("`{}` takes no value", c.keyword()));
+                    } else if c.keyword() == "no_accept" {
+                        self.err(&c, NO_ACCEPT);
+                    } else {
+                        self.set(&mut t, "accept", Value::Bool(true), &c);
                     }
                 }
                 "authentication" => self.authentication(&c, &mut t),
@@ -175,3 +201,7 @@ impl Converter<'_> {
         self.set(t, "authentication", Value::Inline(a), n);
     }
 }
+
+const NO_ACCEPT: &str = "`no_accept` is not supported: xlb installs no firewall rules to \
+                         drop packets to the VIPs, so a non-owner master accepts them \
+                         (accept mode) always; remove it";

@@ -246,3 +246,59 @@ fn import_syntax_errors_are_located() {
     let errs = import_err("@lb1 global_defs {\n}\n");
     has(&errs, "keepalived.conf:1: ", "conditional");
 }
+
+#[test]
+fn import_receive_checks_and_down_timer_carry_over() {
+    let c = import(&format!(
+        "global_defs {{\n    vrrp_check_unicast_src\n    vrrp_down_timer_adverts 5\n}}\n{}",
+        VI.replace(
+            "virtual_router_id 51",
+            "virtual_router_id 51\n    skip_check_adv_addr\n    unicast_peer {\n        \
+             10.4.0.2\n    }\n    check_unicast_src",
+        )
+    ));
+    assert!(c.warnings.is_empty(), "{:#?}", c.warnings);
+    let vi = &c.config.vrrp_instance[0];
+    assert!(vi.skip_check_adv_addr && vi.check_unicast_src);
+    assert_eq!(vi.down_timer_adverts, 5);
+    round_trip(&c);
+}
+
+#[test]
+fn import_keys_xlb_cannot_honour_are_errors_at_their_line() {
+    let errs = import_err(&VI.replace(
+        "virtual_router_id 51",
+        "virtual_router_id 51\n    no_accept",
+    ));
+    has(&errs, "keepalived.conf:4: ", "`no_accept` is not supported");
+    let errs = import_err(&format!(
+        "global_defs {{\n    vrrp_garp_interval 0.001\n}}\n{VI}"
+    ));
+    has(
+        &errs,
+        "keepalived.conf:2: ",
+        "vrrp_garp_interval = 0.001 is not supported",
+    );
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 53 {{\n lb_algo rr\n lb_kind DR\n protocol UDP\n ops\n \
+         sorry_server 10.4.0.9 53\n sorry_server_inhibit\n}}\n"
+    ));
+    has(&errs, "keepalived.conf:12: ", "`ops` is not supported");
+    has(
+        &errs,
+        "keepalived.conf:14: ",
+        "`sorry_server_inhibit` is not supported",
+    );
+}
+
+#[test]
+fn import_vrrp_strict_writes_accept_with_a_warning() {
+    let c = import(&format!("global_defs {{\n    vrrp_strict\n}}\n{VI}"));
+    assert_eq!(c.config.vrrp_instance[0].accept, Some(true));
+    has(
+        &warnings(&c),
+        "keepalived.conf:4: ",
+        "vrrp_strict: keepalived would drop packets to the VIPs",
+    );
+    round_trip(&c);
+}

@@ -36,6 +36,7 @@ fn v2(priority: u8) -> Params {
         preempt_delay: Duration::ZERO,
         initial_state: Initial::Backup,
         primary_addr: A,
+        down_timer_adverts: 3,
     }
 }
 
@@ -164,6 +165,15 @@ fn params_are_checked() {
         }),
         Some(ParamsError::PreemptDelay(secs(1001)))
     );
+    for n in [0, 101] {
+        assert_eq!(
+            bad(Params {
+                down_timer_adverts: n,
+                ..v2(100)
+            }),
+            Some(ParamsError::DownTimerAdverts(n))
+        );
+    }
     assert!(Machine::new(v3(255, ms(10))).is_ok());
     assert!(Machine::new(v3(1, ms(40_950))).is_ok());
     assert!(Machine::new(v2(255)).is_ok());
@@ -228,6 +238,43 @@ fn non_owner_starts_as_backup_and_takes_over_after_master_down_interval() {
         &to_master(100, State::Backup, Reason::MasterDown),
     );
     assert_eq!(x.deadline(), Some(ns(460_937_500)));
+}
+
+#[test]
+fn down_timer_adverts_sets_how_many_adverts_a_backup_misses() {
+    // keepalived's down_timer_adverts 5: 5 x 1 s + 0.609375 s at priority 100 (v2).
+    let five = Params {
+        down_timer_adverts: 5,
+        ..v2(100)
+    };
+    let mut x = backup(five.clone());
+    let down = ns(5_609_375_000);
+    assert_eq!(x.m.master_down_interval(), down);
+    x.quiet_until(down);
+    x.step(
+        down,
+        Event::Tick,
+        &to_master(100, State::Backup, Reason::MasterDown),
+    );
+
+    // An accepted advert rearms the same longer timer.
+    let mut x = backup(five);
+    x.step(secs(2), advert(B, 200, secs(1)), &[]);
+    x.quiet_until(secs(2) + down);
+
+    // 1: a backup takes over one interval plus skew after the last advert; v3 uses the
+    // master's interval as always (1 x 300 ms + 156 x 300 ms / 256).
+    let mut x = backup(Params {
+        down_timer_adverts: 1,
+        ..v3(100, ms(100))
+    });
+    x.step(ms(10), advert(B, 200, ms(300)), &[]);
+    x.quiet_until(ms(10) + ns(482_812_500));
+    x.step(
+        ms(10) + ns(482_812_500),
+        Event::Tick,
+        &to_master(100, State::Backup, Reason::MasterDown),
+    );
 }
 
 #[test]
