@@ -21,6 +21,7 @@
 mod check;
 mod de;
 mod error;
+mod host;
 mod locate;
 mod lvs;
 mod resolve;
@@ -38,6 +39,7 @@ use serde::{Deserialize, Serialize};
 
 pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlCheck};
 pub use error::{ConfigError, ConfigErrorKind, Location};
+pub use host::{HostView, ThisHost};
 pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
 pub use vrrp::{
     AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
@@ -223,13 +225,7 @@ impl Default for GlobalDefs {
 impl Config {
     /// Reads, parses and validates `path`. Errors name the file as given.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            location: None,
-            key_path: String::new(),
-            kind: ConfigErrorKind::Read(e),
-        })?;
+        let (text, file) = read(path)?;
         Self::parse(&text, &file)
     }
 
@@ -273,6 +269,20 @@ impl Config {
     /// The `vrrp_script` a `track_script` entry names.
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.vrrp_script.get(name)
+    }
+}
+
+/// The text of `path` and its name for messages.
+fn read(path: &Path) -> Result<(String, String), ConfigError> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, file)),
+        Err(e) => Err(ConfigError {
+            file,
+            location: None,
+            key_path: String::new(),
+            kind: ConfigErrorKind::Read(e),
+        }),
     }
 }
 

@@ -77,6 +77,17 @@ impl LbAlgo {
             Self::Mh => "mh",
         }
     }
+
+    /// The data plane's scheduler.
+    pub fn sched_algo(self) -> lb_common::SchedAlgo {
+        use lb_common::SchedAlgo;
+        match self {
+            Self::Rr => SchedAlgo::Rr,
+            Self::Wrr => SchedAlgo::Wrr,
+            Self::Sh => SchedAlgo::Sh,
+            Self::Mh => SchedAlgo::Mh,
+        }
+    }
 }
 
 impl TryFrom<String> for LbAlgo {

@@ -7,6 +7,7 @@ use super::*;
 
 mod accepted;
 mod keys;
+mod limits;
 mod refused;
 
 fn ip(s: &str) -> IpAddr {

@@ -3,6 +3,7 @@
 //! in `de.rs` and the `TryFrom` impls. Here: `global_defs` and `vrrp_script`; the
 //! VRRP instances in [`vrrp`]; virtual servers, real servers and checkers in [`lvs`].
 
+mod limits;
 mod lvs;
 mod vrrp;
 
@@ -43,7 +44,8 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
         }
     }
     vrrp::validate_vrrp(cfg, doc)?;
-    lvs::validate_virtual_servers(cfg, doc)
+    lvs::validate_virtual_servers(cfg, doc)?;
+    limits::validate_limits(cfg)
 }
 
 fn validate_global(cfg: &Config, p: &KeyPath) -> Result<(), Invalid> {
