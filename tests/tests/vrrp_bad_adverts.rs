@@ -6,7 +6,11 @@
 //!
 //! The adverts are built with xlb's own codec, then corrupted, and sent from the client's
 //! namespace on a raw IP socket with `IP_HDRINCL` (so TTL and source are ours to choose)
-//! to 224.0.0.18 on the lab link.
+//! to 224.0.0.18 on the lab link, or to a director's address for unicast instances.
+//!
+//! With `check_unicast_src`, a unicast instance drops a (valid, higher-priority) advert
+//! whose source is not one of its `unicast_peer`s, logs it and counts it in `xlb status`;
+//! without the key the same advert takes the master over.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -15,7 +19,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_CLIENT, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in, wait_vip,
+    LAB_CLIENT, LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, ha_lab, has_address, start_xlb_in,
+    wait_vip, xlb_bin,
 };
 use xlb::vrrp::packet::{Advert, Auth, Interval, V3Checksum, Version};
 
@@ -152,6 +157,11 @@ fn crafted(what: &'static str, reason: Option<&'static str>, message: Vec<u8>) -
 /// Sends each packet `repeat` times (10 ms apart) from namespace `ns` to 224.0.0.18 on
 /// its eth0, with IP source `src`, on a raw socket with `IP_HDRINCL`.
 fn send(lab: &Lab, ns: &str, src: Ipv4Addr, packets: &[Crafted], repeat: usize) {
+    send_to(lab, ns, src, GROUP, packets, repeat);
+}
+
+/// [`send`] to `dst` (the group, or a unicast address).
+fn send_to(lab: &Lab, ns: &str, src: Ipv4Addr, dst: Ipv4Addr, packets: &[Crafted], repeat: usize) {
     lab.within(ns, || {
         // SAFETY: plain socket calls on an fd this closure owns and closes; every pointer
         // passed points at a live local of the size given.
@@ -187,11 +197,11 @@ fn send(lab: &Lab, ns: &str, src: Ipv4Addr, packets: &[Crafted], repeat: usize) 
                 "IP_MULTICAST_IF: {}",
                 std::io::Error::last_os_error()
             );
-            let dst = libc::sockaddr_in {
+            let to = libc::sockaddr_in {
                 sin_family: libc::AF_INET as libc::sa_family_t,
                 sin_port: 0,
                 sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(GROUP.octets()),
+                    s_addr: u32::from_ne_bytes(dst.octets()),
                 },
                 sin_zero: [0; 8],
             };
@@ -203,14 +213,14 @@ fn send(lab: &Lab, ns: &str, src: Ipv4Addr, packets: &[Crafted], repeat: usize) 
                     // ID and header checksum: the kernel fills them in.
                     pkt.extend_from_slice(&[0, 0, 0, 0, p.ttl, 112, 0, 0]);
                     pkt.extend_from_slice(&src.octets());
-                    pkt.extend_from_slice(&GROUP.octets());
+                    pkt.extend_from_slice(&dst.octets());
                     pkt.extend_from_slice(&p.message);
                     let n = libc::sendto(
                         fd,
                         pkt.as_ptr().cast(),
                         pkt.len(),
                         0,
-                        (&dst as *const libc::sockaddr_in).cast(),
+                        (&to as *const libc::sockaddr_in).cast(),
                         size_of::<libc::sockaddr_in>() as libc::socklen_t,
                     );
                     assert_eq!(
@@ -487,4 +497,117 @@ fn v3_bad_adverts_change_nothing_and_are_logged() {
             encode_message_only(&v3(254)),
         ),
     );
+}
+
+/// dir1 (priority 150) and dir2 (100) advertising to each other by unicast (v3), with
+/// `extra` in both instances.
+fn unicast_config(priority: u8, own: &str, peer: &str, extra: &str) -> String {
+    config(
+        priority,
+        &format!("version = 3\nunicast_src_ip = \"{own}\"\nunicast_peer = [\"{peer}\"]\n{extra}"),
+    )
+}
+
+fn start_unicast_pair(lab: &mut Lab, extra: &str) {
+    let dir1 = unicast_config(150, LAB_DIRECTOR, LAB_DIRECTOR2, extra);
+    let dir2 = unicast_config(100, LAB_DIRECTOR2, LAB_DIRECTOR, extra);
+    start(lab, "dir1", "xlb1", &dir1);
+    start(lab, "dir2", "xlb2", &dir2);
+    wait_vip(lab, "dir1", true, Duration::from_secs(8));
+    dir1_holds_for(lab, Duration::from_millis(500));
+}
+
+/// A valid priority-254 v3 advert from the client, by unicast to `dst`.
+fn unicast_advert(dst: &str) -> (Ipv4Addr, Crafted) {
+    let dst: Ipv4Addr = dst.parse().unwrap();
+    let message = v3(254).encode(
+        IpAddr::V4(client()),
+        IpAddr::V4(dst),
+        V3Checksum::PseudoHeader,
+    );
+    (
+        dst,
+        crafted(
+            "valid v3 advert from a non-peer, priority 254",
+            None,
+            message,
+        ),
+    )
+}
+
+/// `xlb status --json`'s count of adverts rejected for `reason` by `ns`'s instance.
+fn status_rejected(lab: &Lab, ns: &str, reason: &str) -> u64 {
+    let out = std::process::Command::new(xlb_bin())
+        .args(["status", "--json", "--pin-path"])
+        .arg(lab.pins.0.join(ns))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    s["vrrp"][0]["rejected"][reason].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn check_unicast_src_drops_and_counts_adverts_from_a_non_peer() {
+    let mut lab = ha_lab("ucsrc", 0);
+    start_unicast_pair(&mut lab, "check_unicast_src = true");
+    let before = (transitions(&lab.log("xlb1")), transitions(&lab.log("xlb2")));
+    for _ in 0..3 {
+        for target in [LAB_DIRECTOR, LAB_DIRECTOR2] {
+            let (dst, advert) = unicast_advert(target);
+            send_to(&lab, "client", client(), dst, &[advert], 3);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // A priority 254 master would have taken dir1 down within one interval.
+    dir1_holds_for(&lab, Duration::from_secs(2));
+    let after = (transitions(&lab.log("xlb1")), transitions(&lab.log("xlb2")));
+    assert_eq!(
+        before,
+        after,
+        "a state changed:\n{}\n{}",
+        lab.log("xlb1"),
+        lab.log("xlb2")
+    );
+    for (ns, label) in [("dir1", "xlb1"), ("dir2", "xlb2")] {
+        let log = lab.log(label);
+        let lines = rejected(&log, "not_unicast_peer");
+        assert!(
+            !lines.is_empty(),
+            "{label}: no \"advert rejected\" line for the non-peer:\n{log}"
+        );
+        assert!(
+            lines[0].contains("unicast source address 198.18.0.1 is not a unicast_peer"),
+            "{label}: {}",
+            lines[0]
+        );
+        // One line per 10 s, however many adverts: 9 sent to each director.
+        assert_eq!(lines.len(), 1, "{label}: rate-limited:\n{log}");
+        let counted = status_rejected(&lab, ns, "not_unicast_peer");
+        println!(
+            "{label}: {} ; xlb status: not_unicast_peer={counted}",
+            lines[0]
+        );
+        assert_eq!(counted, 9, "{label}: xlb status counts each dropped advert");
+    }
+}
+
+#[test]
+fn without_check_unicast_src_a_non_peer_advert_is_accepted() {
+    let mut lab = ha_lab("ucany", 0);
+    start_unicast_pair(&mut lab, "");
+    let (dst, advert) = unicast_advert(LAB_DIRECTOR);
+    send_to(&lab, "client", client(), dst, &[advert], 3);
+    wait_vip(&lab, "dir1", false, Duration::from_secs(2));
+    lab.wait_log(
+        "xlb1",
+        "to=BACKUP reason=advert with higher priority",
+        Duration::from_secs(1),
+    );
+    assert!(rejected(&lab.log("xlb1"), "not_unicast_peer").is_empty());
+    assert_eq!(status_rejected(&lab, "dir1", "not_unicast_peer"), 0);
 }
