@@ -8,9 +8,11 @@
 //! namespace on a raw IP socket with `IP_HDRINCL` (so TTL and source are ours to choose)
 //! to 224.0.0.18 on the lab link, or to a director's address for unicast instances.
 //!
-//! With `check_unicast_src`, a unicast instance drops a (valid, higher-priority) advert
-//! whose source is not one of its `unicast_peer`s, logs it and counts it in `xlb status`;
-//! without the key the same advert takes the master over.
+//! The receive and timer keys of keepalived, end to end: with `check_unicast_src`, a
+//! unicast instance drops a (valid, higher-priority) advert whose source is not one of its
+//! `unicast_peer`s, logs it and counts it in `xlb status` (without the key the same advert
+//! takes the master over); with `vrrp_skip_check_adv_addr` a master compares a foreign
+//! address list once per sender; `down_timer_adverts` sets how long a backup waits.
 
 use std::{
     net::{IpAddr, Ipv4Addr},
@@ -610,4 +612,72 @@ fn without_check_unicast_src_a_non_peer_advert_is_accepted() {
     );
     assert!(rejected(&lab.log("xlb1"), "not_unicast_peer").is_empty());
     assert_eq!(status_rejected(&lab, "dir1", "not_unicast_peer"), 0);
+}
+
+#[test]
+fn skip_check_adv_addr_compares_the_address_list_once_per_master() {
+    // dir1 is master: the only adverts it hears are the attacker's, one sender, so it
+    // compares (and counts, and logs) the first only. dir2 also hears dir1 (who answers
+    // each lower-priority advert at once), so there the master keeps changing and the
+    // count depends on the interleaving: printed, not asserted.
+    let mut lab = ha_lab("skipadv", 0);
+    // The global key (which xlb accepted and ignored before), inherited by the instance.
+    let skip = |priority| {
+        format!(
+            "[global_defs]\nvrrp_skip_check_adv_addr = true\n{}",
+            v3_config(priority)
+        )
+    };
+    start(&mut lab, "dir1", "xlb1", &skip(150));
+    start(&mut lab, "dir2", "xlb2", &skip(100));
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    dir1_holds_for(&lab, Duration::from_millis(500));
+    // Lower priority than both: no state changes, and the adverts pass every other check.
+    let mut other_list = v3(50);
+    other_list.addresses = vec!["198.18.0.101".parse().unwrap()];
+    let advert = crafted(
+        "priority 50 advert listing 198.18.0.101",
+        None,
+        encode(&other_list),
+    );
+    for _ in 0..3 {
+        send(&lab, "client", client(), std::slice::from_ref(&advert), 3);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    dir1_holds_for(&lab, Duration::from_secs(1));
+    let dir1 = status_rejected(&lab, "dir1", "address_list_differs");
+    let dir2 = status_rejected(&lab, "dir2", "address_list_differs");
+    println!("address_list_differs: dir1 {dir1}, dir2 {dir2} (9 adverts sent)");
+    assert_eq!(dir1, 1, "{}", lab.log("xlb1"));
+    assert!(dir2 >= 1, "dir2 compared the first advert");
+    let logged = lab
+        .log("xlb1")
+        .lines()
+        .filter(|l| l.contains("198.18.0.1 advertises [198.18.0.101]"))
+        .count();
+    assert_eq!(logged, 1, "{}", lab.log("xlb1"));
+}
+
+#[test]
+fn down_timer_adverts_sets_how_long_a_backup_waits_for_a_silent_master() {
+    // The backup misses 6 adverts (plus skew, 0.609 s at priority 100) before taking
+    // over, not the RFCs' 3 (the instance key, which xlb accepted and ignored before).
+    let mut lab = ha_lab("downtimer", 0);
+    let six = |priority| config(priority, "version = 3\ndown_timer_adverts = 6");
+    start(&mut lab, "dir1", "xlb1", &six(150));
+    start(&mut lab, "dir2", "xlb2", &six(100));
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    dir1_holds_for(&lab, Duration::from_millis(1500));
+    // kill -9: no priority-0 advert, the master just falls silent.
+    let t = Instant::now();
+    lab.kill("xlb1", libc::SIGKILL);
+    wait_vip(&lab, "dir2", true, Duration::from_secs(10));
+    let took = t.elapsed();
+    println!("the backup took over {took:?} after the master fell silent");
+    // Silent from at most one interval before the kill: 5.6 s to 6.6 s + scheduling.
+    assert!(
+        took >= Duration::from_millis(5_500) && took < Duration::from_millis(7_600),
+        "took {took:?}; 3 adverts would be 2.6 to 3.6 s\n{}",
+        lab.log("xlb2")
+    );
 }
