@@ -8,7 +8,7 @@ use xlb::{
         realserver::{self, RealServerOptions},
         status, teardown,
     },
-    config::{Config, ThisHost},
+    config::Config,
     daemon::{self, RunOptions},
     dataplane::{AttachMode, DEFAULT_PIN_PATH},
 };
@@ -144,7 +144,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             let loaded = if no_host_checks {
                 Config::load(&config)
             } else {
-                Config::load_on_host(&config, &ThisHost)
+                Config::load_on_host(&config).await
             };
             let cfg = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(

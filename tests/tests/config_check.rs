@@ -1,5 +1,6 @@
 //! `xlb check` against the host: a file naming an interface or a source address this
-//! host lacks is refused at its line (as `xlb run` would refuse it), and accepted with
+//! host lacks, a real server off its links, or an instance with no address to send
+//! adverts from, is refused at its line (as `xlb run` would refuse it), and accepted with
 //! `--no-host-checks` (a file meant for another machine). Run in a namespace of the
 //! test's own, which has the interface and the address.
 
@@ -84,6 +85,48 @@ fn check_refuses_what_this_host_lacks_unless_told_the_file_is_for_another() {
     assert!(
         said.contains(
             ":6:18: vrrp_instance[0].unicast_src_ip: 198.18.0.99 is not an address of this host"
+        ),
+        "{said}"
+    );
+
+    // A real server on the link is fine; one the namespace has no route to is refused.
+    let service = |real: &str| {
+        format!(
+            "{}[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\n\
+             [[virtual_server.real_server]]\nip = \"{real}\"\n",
+            CONFIG.replace("SRC", "198.18.0.11")
+        )
+    };
+    let on_link = dir.join("on_link.toml");
+    std::fs::write(&on_link, service("198.18.0.21")).unwrap();
+    let out = check(&lab, Some("d"), &on_link, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let off_link = dir.join("off_link.toml");
+    std::fs::write(&off_link, service("198.18.9.21")).unwrap();
+    let out = check(&lab, Some("d"), &off_link, &[]);
+    let said = text(&out);
+    assert!(!out.status.success(), "accepted: {said}");
+    assert!(
+        said.contains(":12:6: virtual_server[0].real_server[0].ip: no route to 198.18.9.21"),
+        "{said}"
+    );
+
+    // Without unicast_src_ip, the instance's interface needs an IPv4 address of its own.
+    let no_address = dir.join("no_address.toml");
+    std::fs::write(
+        &no_address,
+        CONFIG
+            .replace("xlb-chk0", "xlb-chk1")
+            .replace("unicast_src_ip = \"SRC\"\n", ""),
+    )
+    .unwrap();
+    let out = check(&lab, Some("d"), &no_address, &[]);
+    let said = text(&out);
+    assert!(!out.status.success(), "accepted: {said}");
+    assert!(
+        said.contains(
+            ":3:13: vrrp_instance[0].interface: interface \"xlb-chk1\" has no IPv4 address \
+             (besides the VIPs) to send adverts from"
         ),
         "{said}"
     );

@@ -50,6 +50,10 @@ pub enum ConfigErrorKind {
     /// out of range, or a semantic rule (duplicate service, address family mismatch...).
     #[error("{0}")]
     Invalid(String),
+    /// The host checks could not ask the kernel (`xlb check` without
+    /// `--no-host-checks`).
+    #[error("cannot check against this host: {0}")]
+    Host(String),
 }
 
 /// A configuration error. `Display` gives one line,

@@ -1,19 +1,24 @@
 //! A configuration against the host it is meant to run on: what `xlb run` would refuse
 //! although the file itself is valid. Every interface the file names (an instance's,
-//! its tracked ones, a VIP's `dev`, a virtual server's) must exist, and an IPv4
+//! its tracked ones, a VIP's `dev`, a virtual server's) must exist; an IPv4
 //! `unicast_src_ip` / `mcast_src_ip` must be an address of this host (the VRRP socket
-//! binds to it; IPv6 sources are bound with `IPV6_FREEBIND`, so they are not checked).
+//! binds to it; IPv6 sources are bound with `IPV6_FREEBIND`, so they are not checked);
+//! an instance without one needs an address on its interface to send adverts from (IPv4,
+//! or link-local IPv6); and every real and sorry server must be on a directly connected
+//! network (DR rewrites MAC addresses only), not an address of this host.
 //!
 //! `xlb check` runs these by default and skips them with `--no-host-checks`, for a
-//! file meant for another machine. [`HostView`] is what they ask, so tests can give
-//! them any host.
+//! file meant for another machine. [`HostView`] is what they ask; [`ThisHost`] answers
+//! from the kernel, tests can give them any host.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::Path;
 
 use super::locate::{Document, KeyPath};
-use super::{Config, ConfigError, ConfigErrorKind, Location};
+use super::{Config, ConfigError, ConfigErrorKind, Location, VrrpInstance};
+use crate::netlink::{self, NetlinkError};
 
 /// What the host checks need to know about a host.
 pub trait HostView {
@@ -21,10 +26,63 @@ pub trait HostView {
     fn has_interface(&self, name: &str) -> bool;
     /// Whether a socket can bind to `addr` (it is an address of this host).
     fn can_bind(&self, addr: IpAddr) -> bool;
+    /// Whether `instance`'s interface has an address its adverts can leave from (asked
+    /// only of an instance without `unicast_src_ip` / `mcast_src_ip`).
+    fn has_advert_source(&self, instance: &VrrpInstance) -> bool;
+    /// Why `ip` cannot be a DR real server of this host, if it cannot.
+    fn real_server_problem(&self, ip: IpAddr) -> Option<String>;
 }
 
-/// The host xlb runs on, in its network namespace.
-pub struct ThisHost;
+/// The host xlb runs on, in its network namespace. Interfaces and addresses are asked
+/// of the kernel when checked; routes and interface addresses, which need rtnetlink, are
+/// gathered once by [`ThisHost::probe`].
+pub struct ThisHost {
+    /// Instances whose interface has no address to send adverts from.
+    without_source: BTreeSet<String>,
+    /// Real and sorry servers that are not on-link, and why.
+    off_link: BTreeMap<IpAddr, String>,
+}
+
+impl ThisHost {
+    /// Asks the kernel what `cfg`'s checks need.
+    pub async fn probe(cfg: &Config) -> Result<Self, NetlinkError> {
+        let handle = netlink::connect()?;
+        let mut host = Self {
+            without_source: BTreeSet::new(),
+            off_link: BTreeMap::new(),
+        };
+        for vi in &cfg.vrrp_instance {
+            if vi.unicast_src_ip.is_some() || vi.mcast_src_ip.is_some() {
+                continue;
+            }
+            // A missing interface is reported as such.
+            let Ok(ifindex) = netlink::ifindex(&handle, &vi.interface).await else {
+                continue;
+            };
+            let v6 = vi.is_ipv6().unwrap_or(false);
+            let vips = vi.vips();
+            let source = crate::vrrp::net::source_address(&handle, ifindex, v6, &vips).await?;
+            if source.is_none() {
+                host.without_source.insert(vi.name.clone());
+            }
+        }
+        let servers: BTreeSet<IpAddr> = cfg
+            .virtual_server
+            .iter()
+            .flat_map(|vs| vs.server_addresses())
+            .collect();
+        for ip in servers {
+            match netlink::route_to(&handle, ip).await {
+                Ok(_) => {}
+                Err(e @ (NetlinkError::Io(_) | NetlinkError::Netlink(_))) => return Err(e),
+                Err(e) => {
+                    host.off_link.insert(ip, e.to_string());
+                }
+            }
+        }
+        Ok(host)
+    }
+}
 
 impl HostView for ThisHost {
     fn has_interface(&self, name: &str) -> bool {
@@ -38,13 +96,29 @@ impl HostView for ThisHost {
     fn can_bind(&self, addr: IpAddr) -> bool {
         UdpSocket::bind(SocketAddr::new(addr, 0)).is_ok()
     }
+
+    fn has_advert_source(&self, instance: &VrrpInstance) -> bool {
+        !self.without_source.contains(&instance.name)
+    }
+
+    fn real_server_problem(&self, ip: IpAddr) -> Option<String> {
+        self.off_link.get(&ip).cloned()
+    }
 }
 
 impl Config {
-    /// [`Config::load`], then the checks against `host` (see the module docs).
-    pub fn load_on_host(path: &Path, host: &dyn HostView) -> Result<Config, ConfigError> {
+    /// [`Config::load`], then the checks against this host (see the module docs).
+    pub async fn load_on_host(path: &Path) -> Result<Config, ConfigError> {
         let (text, file) = super::read(path)?;
-        Self::parse_on_host(&text, &file, host)
+        let cfg = Self::parse(&text, &file)?;
+        let host = ThisHost::probe(&cfg).await.map_err(|e| ConfigError {
+            file: file.clone(),
+            location: None,
+            key_path: String::new(),
+            kind: ConfigErrorKind::Host(e.to_string()),
+        })?;
+        cfg.check_on(&host, &text, &file)?;
+        Ok(cfg)
     }
 
     /// [`Config::parse`], then the checks against `host`.
@@ -54,19 +128,30 @@ impl Config {
         host: &dyn HostView,
     ) -> Result<Config, ConfigError> {
         let cfg = Self::parse(text, file_name)?;
-        if let Err((path, message)) = check_host(&cfg, host) {
-            // The text parsed a moment ago, so it parses again.
-            let span = Document::parse(text)
-                .ok()
-                .and_then(|doc| doc.span_of(&path));
-            return Err(ConfigError {
-                file: file_name.to_owned(),
-                location: span.map(|s| Box::new(Location::from_span(text, s))),
-                key_path: path.to_string(),
-                kind: ConfigErrorKind::Invalid(message),
-            });
-        }
+        cfg.check_on(host, text, file_name)?;
         Ok(cfg)
+    }
+
+    /// The host checks of this config, parsed from `text`, located in it.
+    fn check_on(
+        &self,
+        host: &dyn HostView,
+        text: &str,
+        file_name: &str,
+    ) -> Result<(), ConfigError> {
+        let Err((path, message)) = check_host(self, host) else {
+            return Ok(());
+        };
+        // The text parsed a moment ago, so it parses again.
+        let span = Document::parse(text)
+            .ok()
+            .and_then(|doc| doc.span_of(&path));
+        Err(ConfigError {
+            file: file_name.to_owned(),
+            location: span.map(|s| Box::new(Location::from_span(text, s))),
+            key_path: path.to_string(),
+            kind: ConfigErrorKind::Invalid(message),
+        })
     }
 }
 
@@ -118,10 +203,41 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
                 }
             }
         }
+        if vi.unicast_src_ip.is_none() && vi.mcast_src_ip.is_none() && !host.has_advert_source(vi) {
+            let family = if vi.is_ipv6() == Some(true) {
+                "link-local IPv6"
+            } else {
+                "IPv4"
+            };
+            return Err((
+                p.key("interface"),
+                format!(
+                    "interface {:?} has no {family} address (besides the VIPs) to send \
+                     adverts from: add one, or set unicast_src_ip / mcast_src_ip ({WHY})",
+                    vi.interface
+                ),
+            ));
+        }
     }
     for (i, vs) in cfg.virtual_server.iter().enumerate() {
+        let p = root.key("virtual_server").index(i);
         if let Some(name) = &vs.interface {
-            interface(name, root.key("virtual_server").index(i).key("interface"))?;
+            interface(name, p.key("interface"))?;
+        }
+        let servers = vs
+            .real_server
+            .iter()
+            .enumerate()
+            .map(|(j, r)| (r.ip, p.key("real_server").index(j).key("ip")))
+            .chain(
+                vs.sorry_server
+                    .as_ref()
+                    .map(|s| (s.ip, p.key("sorry_server").key("ip"))),
+            );
+        for (ip, at) in servers {
+            if let Some(problem) = host.real_server_problem(ip) {
+                return Err((at, format!("{problem} ({WHY})")));
+            }
         }
     }
     Ok(())
@@ -131,7 +247,8 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
 mod tests {
     use super::*;
 
-    /// A host with `eth0` and `eth1`, and the address 198.18.0.11.
+    /// A host with `eth0` and `eth1`, and the address 198.18.0.11 on eth0; 198.18.1.0/24
+    /// is behind a gateway.
     struct FakeHost;
 
     impl HostView for FakeHost {
@@ -140,6 +257,14 @@ mod tests {
         }
         fn can_bind(&self, addr: IpAddr) -> bool {
             addr == "198.18.0.11".parse::<IpAddr>().unwrap()
+        }
+        fn has_advert_source(&self, instance: &VrrpInstance) -> bool {
+            instance.interface == "eth0"
+        }
+        fn real_server_problem(&self, ip: IpAddr) -> Option<String> {
+            let s = ip.to_string();
+            s.starts_with("198.18.1.")
+                .then(|| format!("{ip} is reached through the gateway 198.18.0.254"))
         }
     }
 
@@ -208,12 +333,60 @@ mod tests {
     }
 
     #[test]
-    fn this_host_answers_from_the_kernel() {
-        assert!(ThisHost.has_interface("lo"));
-        assert!(!ThisHost.has_interface("xlb-nonexist0"));
-        assert!(!ThisHost.has_interface("bad\0name"));
-        assert!(ThisHost.can_bind("127.0.0.1".parse().unwrap()));
+    fn an_instance_needs_an_address_to_send_adverts_from() {
+        let on_eth1 = VI.replace("\"eth0\"", "\"eth1\"");
+        assert_eq!(
+            refused(&on_eth1),
+            format!(
+                "t.toml:3:13: vrrp_instance[0].interface: interface \"eth1\" has no IPv4 \
+                 address (besides the VIPs) to send adverts from: add one, or set \
+                 unicast_src_ip / mcast_src_ip ({WHY})"
+            )
+        );
+        Config::parse_on_host(
+            &format!("{on_eth1}mcast_src_ip = \"198.18.0.11\"\n"),
+            "t.toml",
+            &FakeHost,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn real_and_sorry_servers_must_be_on_link() {
+        let vs = "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\ninterface = \"eth0\"\n";
+        let rs = |ip: &str| format!("[[virtual_server.real_server]]\nip = \"{ip}\"\n");
+        assert_eq!(
+            refused(&format!("{vs}{}{}", rs("198.18.0.21"), rs("198.18.1.5"))),
+            format!(
+                "t.toml:8:6: virtual_server[0].real_server[1].ip: 198.18.1.5 is reached \
+                 through the gateway 198.18.0.254 ({WHY})"
+            )
+        );
+        assert!(
+            refused(&format!("{vs}sorry_server = {{ ip = \"198.18.1.9\" }}\n"))
+                .starts_with("t.toml:5:23: virtual_server[0].sorry_server.ip: 198.18.1.9 is")
+        );
+    }
+
+    #[tokio::test]
+    async fn this_host_answers_from_the_kernel() {
+        let cfg = Config::parse(
+            "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\ninterface = \"lo\"\n\
+             [[virtual_server.real_server]]\nip = \"198.51.100.77\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let host = ThisHost::probe(&cfg).await.unwrap();
+        assert!(host.has_interface("lo"));
+        assert!(!host.has_interface("xlb-nonexist0"));
+        assert!(!host.has_interface("bad\0name"));
+        assert!(host.can_bind("127.0.0.1".parse().unwrap()));
         // TEST-NET-2, never an address of a test machine.
-        assert!(!ThisHost.can_bind("198.51.100.77".parse().unwrap()));
+        assert!(!host.can_bind("198.51.100.77".parse().unwrap()));
+        // Off-link: behind the default gateway, or no route at all.
+        let problem = host
+            .real_server_problem("198.51.100.77".parse().unwrap())
+            .expect("TEST-NET-2 is not on a link of this host");
+        assert!(problem.contains("198.51.100.77"), "{problem}");
     }
 }

@@ -263,6 +263,14 @@ pub struct VirtualServer {
 }
 
 impl VirtualServer {
+    /// The addresses of its real servers and its sorry server: where it forwards.
+    pub fn server_addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.real_server
+            .iter()
+            .map(|r| r.ip)
+            .chain(self.sorry_server.as_ref().map(|s| s.ip))
+    }
+
     /// The interface XDP attaches to for this service: its own `interface`, else the
     /// `interface` of the `vrrp_instance` whose `virtual_ipaddress` (or
     /// `virtual_ipaddress_excluded`) holds the VIP (its `dev` if the entry names one).

@@ -16,11 +16,11 @@ use std::{
     net::IpAddr,
 };
 
-use lb_common::{PROTO_TCP, PROTO_UDP, SchedAlgo, ServiceKey, addr_of};
+use lb_common::{PROTO_TCP, PROTO_UDP, ServiceKey, addr_of};
 
 use super::neighbors::Neighbor;
 use crate::{
-    config::{Config, LbAlgo, Protocol, RealServerConfig, VirtualServer},
+    config::{Config, Protocol, RealServerConfig, VirtualServer},
     dataplane::sync::{DesiredReal, DesiredService},
     health::{RealKey, Target, Verdict},
     vrrp::machine::State as VrrpState,
@@ -221,7 +221,7 @@ impl Observations {
                     },
                     _pad: 0,
                 },
-                algo: sched_algo(vs.lb_algo),
+                algo: vs.lb_algo.sched_algo(),
                 hash_port: vs.hash_port,
                 active: self.forwards(config, vs),
                 persistence_timeout: vs.persistence_timeout,
@@ -287,14 +287,5 @@ impl Observations {
             }
         }
         commands
-    }
-}
-
-fn sched_algo(a: LbAlgo) -> SchedAlgo {
-    match a {
-        LbAlgo::Rr => SchedAlgo::Rr,
-        LbAlgo::Wrr => SchedAlgo::Wrr,
-        LbAlgo::Sh => SchedAlgo::Sh,
-        LbAlgo::Mh => SchedAlgo::Mh,
     }
 }

@@ -54,12 +54,7 @@ impl Neighbors {
         let mut ips: Vec<IpAddr> = config
             .virtual_server
             .iter()
-            .flat_map(|vs| {
-                vs.real_server
-                    .iter()
-                    .map(|r| r.ip)
-                    .chain(vs.sorry_server.as_ref().map(|s| s.ip))
-            })
+            .flat_map(|vs| vs.server_addresses())
             .collect();
         ips.sort();
         ips.dedup();
