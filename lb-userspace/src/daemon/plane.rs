@@ -200,6 +200,7 @@ impl Plane {
             tcp = t.tcp,
             tcpfin = t.tcpfin,
             udp = t.udp,
+            syn_recv = t.syn_recv,
             "lvs_timeouts changed: program reloaded"
         );
         Ok(())

@@ -7,10 +7,12 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
 };
 
-use aya::maps::MapData;
+use aya::maps::{MapData, PerCpuArray};
 use lb_common::{
-    ConnBucket4, ConnBucket6, ConnValue, Timeouts, clock_ticks, conn_hash4, conn_hash6,
+    CONN_EVICTED_ESTABLISHED, CONN_EVICTED_SYN_RECV, CONN_NOT_TRACKED, ConnBucket4, ConnBucket6,
+    ConnValue, Timeouts, clock_ticks, conn_hash4, conn_hash6,
 };
+use serde::Serialize;
 
 use crate::dataplane::mmap::MappedArray;
 
@@ -113,5 +115,78 @@ impl Tables {
         let mut n = 0;
         self.each_live(now, |_| n += 1);
         n
+    }
+}
+
+/// What new flows did in full buckets since the tables were made (`xlb_conn_evictions`,
+/// summed over CPUs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Evictions {
+    /// Half-open slots (SYN_RECV, never established) given up: what a SYN flood costs.
+    pub syn_recv: u64,
+    /// Established slots idle over 60 s given up: the table is too small.
+    pub established: u64,
+    /// New flows forwarded untracked, every slot of their bucket active: the table is too
+    /// small (or the flows are too many for it).
+    pub not_tracked: u64,
+}
+
+impl Evictions {
+    /// Reads the counters (a counter that cannot be read counts 0).
+    pub fn read(map: &PerCpuArray<MapData, u64>) -> Self {
+        let total = |i: u32| map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        Self {
+            syn_recv: total(CONN_EVICTED_SYN_RECV),
+            established: total(CONN_EVICTED_ESTABLISHED),
+            not_tracked: total(CONN_NOT_TRACKED),
+        }
+    }
+
+    /// One line per non-zero counter, as `xlb status` and `xlb conns` print them.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.syn_recv > 0 {
+            out.push(format!(
+                "half-open connections (SYN_RECV) evicted from full buckets: {}",
+                self.syn_recv
+            ));
+        }
+        if self.established > 0 {
+            out.push(format!(
+                "established connections evicted after 60 s idle (table too small): {}",
+                self.established
+            ));
+        }
+        if self.not_tracked > 0 {
+            out.push(format!(
+                "new connections not tracked, their bucket full of active ones (table too \
+                 small): {}",
+                self.not_tracked
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eviction_lines_name_each_non_zero_counter() {
+        assert!(Evictions::default().lines().is_empty());
+        let e = Evictions {
+            syn_recv: 199_000,
+            established: 0,
+            not_tracked: 3,
+        };
+        assert_eq!(
+            e.lines(),
+            [
+                "half-open connections (SYN_RECV) evicted from full buckets: 199000",
+                "new connections not tracked, their bucket full of active ones (table too \
+                 small): 3",
+            ]
+        );
     }
 }
