@@ -1,7 +1,8 @@
 //! A SYN flood against established flows, end to end: `xlb run` on a small connection
 //! table, long-lived TCP streams through the VIP to real servers, then 200,000 SYNs from
 //! random sources sent onto the client's link. Every stream must keep talking to the
-//! same real server, and `xlb status` must show the half-open slots the flood gave up.
+//! same real server, and `xlb status` and the daemon's log must show the half-open slots
+//! the flood gave up.
 
 use std::{
     net::{Ipv4Addr, SocketAddr},
@@ -207,4 +208,16 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
         "{text}"
     );
     println!("{text}");
+    // The daemon says so in its log too (at most once every 10 s), and that no
+    // established flow went.
+    lab.wait_log(
+        "xlb",
+        "half-open connections (SYN_RECV) given up in full buckets, established ones kept",
+        Duration::from_secs(5),
+    );
+    assert!(
+        !lab.log("xlb").contains("connection table full"),
+        "{}",
+        lab.log("xlb")
+    );
 }

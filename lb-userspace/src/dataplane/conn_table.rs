@@ -5,6 +5,7 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::{Duration, Instant},
 };
 
 use aya::maps::{MapData, PerCpuArray};
@@ -168,9 +169,74 @@ impl Evictions {
     }
 }
 
+/// How often the daemon may say what full buckets cost: a flood makes a line per period,
+/// not a line per SYN.
+pub const EVICTION_LOG_PERIOD: Duration = Duration::from_secs(10);
+
+/// The daemon's view of [`Evictions`]: what grew since it last said so.
+#[derive(Debug)]
+pub struct EvictionWatch {
+    said: Evictions,
+    at: Option<Instant>,
+}
+
+impl EvictionWatch {
+    /// Starts from the counters as they are (an adopted table's past is not news).
+    pub fn new(start: Evictions) -> Self {
+        Self {
+            said: start,
+            at: None,
+        }
+    }
+
+    /// The growth since the last report, when there is some and the last report is at
+    /// least [`EVICTION_LOG_PERIOD`] old; it then counts as reported.
+    pub fn due(&mut self, now: Evictions, at: Instant) -> Option<Evictions> {
+        let grown = Evictions {
+            syn_recv: now.syn_recv.saturating_sub(self.said.syn_recv),
+            established: now.established.saturating_sub(self.said.established),
+            not_tracked: now.not_tracked.saturating_sub(self.said.not_tracked),
+        };
+        if grown == Evictions::default()
+            || self
+                .at
+                .is_some_and(|last| at.duration_since(last) < EVICTION_LOG_PERIOD)
+        {
+            return None;
+        }
+        self.said = now;
+        self.at = Some(at);
+        Some(grown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watch_reports_growth_at_most_once_a_period() {
+        let c = |syn_recv, established| Evictions {
+            syn_recv,
+            established,
+            not_tracked: 0,
+        };
+        let t0 = Instant::now();
+        let mut w = EvictionWatch::new(c(500, 1));
+        assert_eq!(w.due(c(500, 1), t0), None, "the adopted past is not news");
+        assert_eq!(w.due(c(900, 1), t0), Some(c(400, 0)));
+        assert_eq!(
+            w.due(c(1000, 2), t0 + Duration::from_secs(3)),
+            None,
+            "too soon"
+        );
+        assert_eq!(
+            w.due(c(1200, 2), t0 + EVICTION_LOG_PERIOD),
+            Some(c(300, 1)),
+            "what grew meanwhile, once"
+        );
+        assert_eq!(w.due(c(1200, 2), t0 + 3 * EVICTION_LOG_PERIOD), None);
+    }
 
     #[test]
     fn eviction_lines_name_each_non_zero_counter() {
