@@ -30,11 +30,11 @@ fn vip(port: u16) -> SocketAddr {
 
 /// The echo service (port 7) with `rr` over every real server: a flow that loses its slot
 /// is scheduled again, most likely to another server, which resets it.
-fn config() -> String {
+fn config(global_defs: &str) -> String {
     let mut c = format!(
         r#"
 [global_defs]
-connection_table_size = {TABLE_SLOTS}
+{global_defs}
 
 [[virtual_server]]
 ip = "{LAB_VIP}"
@@ -62,12 +62,13 @@ fn parse_mac(s: &str) -> [u8; 6] {
     mac
 }
 
-/// Sends `FLOOD` SYNs to VIP:7 from random sources in 198.19.0.0/16 (off every lab
+/// Sends `count` SYNs to VIP:7 from random sources in 198.19.0.0/16 (off every lab
 /// link, so the real servers' SYN-ACKs go nowhere) and random ports, through an
 /// AF_PACKET socket on the client's eth0, paced so that the director's veth ring does not
 /// simply drop them. Returns how many the kernel took.
-fn flood(lab: &Lab, director_mac: [u8; 6]) -> usize {
+fn send_syns(lab: &Lab, count: usize) -> usize {
     let netns = lab.netns_file("client");
+    let director_mac = parse_mac(&mac_of(lab, "dir"));
     let client_mac = parse_mac(&mac_of(lab, "client"));
     std::thread::scope(|s| {
         s.spawn(move || {
@@ -84,7 +85,7 @@ fn flood(lab: &Lab, director_mac: [u8; 6]) -> usize {
                 addr.sll_addr[..6].copy_from_slice(&director_mac);
                 let vip: Ipv4Addr = LAB_VIP.parse().unwrap();
                 let mut sent = 0;
-                for i in 0..FLOOD {
+                for i in 0..count {
                     let r: u32 = rand::random();
                     let src = Ipv4Addr::new(198, 19, (r >> 8) as u8, r as u8);
                     let sport = 1024 + (r >> 16) as u16 % 60_000;
@@ -140,7 +141,10 @@ fn xlb_status(lab: &Lab, json: bool) -> String {
 #[test]
 fn established_streams_survive_a_syn_flood_on_a_small_table() {
     let mut lab = dr_lab("synflood", REALS);
-    let cfg = write_config(&lab, &config());
+    let cfg = write_config(
+        &lab,
+        &config(&format!("connection_table_size = {TABLE_SLOTS}")),
+    );
     start_xlb(&mut lab, "xlb", &cfg);
 
     let mut streams: Vec<(EchoConn, String)> = lab.within("client", || {
@@ -155,7 +159,6 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
     let servers: std::collections::BTreeSet<&String> = streams.iter().map(|(_, s)| s).collect();
     assert!(servers.len() > 1, "rr spread the streams: {servers:?}");
 
-    let director_mac = parse_mac(&mac_of(&lab, "dir"));
     let flooding = AtomicBool::new(true);
     // The streams keep talking while the flood runs, and after it.
     let (sent, rounds) = std::thread::scope(|s| {
@@ -179,7 +182,7 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
             }
             rounds
         });
-        let sent = flood(&lab, director_mac);
+        let sent = send_syns(&lab, FLOOD);
         flooding.store(false, Ordering::Relaxed);
         (sent, talker.join())
     });
@@ -219,5 +222,66 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
         !lab.log("xlb").contains("connection table full"),
         "{}",
         lab.log("xlb")
+    );
+}
+
+fn xlb_conns(lab: &Lab) -> Vec<serde_json::Value> {
+    let out = Command::new(xlb_bin())
+        .args(["conns", "--json", "--pin-path"])
+        .arg(&lab.pins.0)
+        .output()
+        .expect("xlb conns");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("conns JSON");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_half_open_connection_expires_after_the_syn_recv_timeout() {
+    let mut lab = dr_lab("synrecv", 2);
+    let cfg = write_config(&lab, &config(""));
+    start_xlb(&mut lab, "xlb", &cfg);
+    let mut stream = lab.within("client", || {
+        let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
+        c.ask("hello").expect("echo");
+        c
+    });
+    let state = |c: &serde_json::Value| c["state"].as_str().unwrap_or_default().to_string();
+    let expires = |c: &serde_json::Value| c["expires_in_s"].as_u64().unwrap_or(u64::MAX);
+    // IPVS's default: 60 s in SYN_RECV.
+    assert_eq!(send_syns(&lab, 1), 1);
+    let conns = xlb_conns(&lab);
+    let half_open: Vec<_> = conns.iter().filter(|c| state(c) == "SYN_RECV").collect();
+    assert_eq!(half_open.len(), 1, "the SYN's slot: {conns:?}");
+    assert!((50..=60).contains(&expires(half_open[0])), "{conns:?}");
+    let established: Vec<_> = conns.iter().filter(|c| state(c) == "ESTABLISHED").collect();
+    assert_eq!(established.len(), 1, "the stream, by its ACK: {conns:?}");
+    assert!(expires(established[0]) > 800, "{conns:?}");
+
+    // Settable beside keepalived's lvs_timeouts; a reload applies it.
+    std::fs::write(&cfg, config("lvs_timeouts = { syn_recv = 3 }")).expect("config");
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log(
+        "xlb",
+        "lvs_timeouts changed: program reloaded",
+        Duration::from_secs(10),
+    );
+    assert_eq!(send_syns(&lab, 1), 1);
+    let conns = xlb_conns(&lab);
+    assert!(
+        conns
+            .iter()
+            .any(|c| state(c) == "SYN_RECV" && expires(c) <= 3),
+        "lvs_timeouts.syn_recv 3: {conns:?}"
+    );
+    // Past the timeout (3 s in ticks of 1.07 s, plus one tick) that slot is gone, and the
+    // first one counts 3 s too now; the stream, refreshed meanwhile, stays.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        stream.ask("still here").expect("the stream lives");
+    }
+    let conns = xlb_conns(&lab);
+    assert!(
+        conns.len() == 1 && state(&conns[0]) == "ESTABLISHED",
+        "{conns:?}"
     );
 }
