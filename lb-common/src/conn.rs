@@ -165,7 +165,8 @@ pub const EVICTABLE_IDLE: u32 = ticks(60);
 pub const CONN_EVICTED_ESTABLISHED: u32 = 0;
 /// A slot that never reached ESTABLISHED (SYN_RECV) was evicted.
 pub const CONN_EVICTED_SYN_RECV: u32 = 1;
-/// Every slot held an active flow: the new flow was forwarded but not recorded.
+/// Every slot held an active flow: the new flow's packet was forwarded but not recorded
+/// (its next packet is scheduled again).
 pub const CONN_NOT_TRACKED: u32 = 2;
 /// Entries of `xlb_conn_evictions`.
 pub const CONN_EVICTION_KINDS: u32 = 3;

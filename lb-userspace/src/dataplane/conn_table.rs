@@ -127,8 +127,8 @@ pub struct Evictions {
     pub syn_recv: u64,
     /// Established slots idle over 60 s given up: the table is too small.
     pub established: u64,
-    /// New flows forwarded untracked, every slot of their bucket active: the table is too
-    /// small (or the flows are too many for it).
+    /// Packets of new flows forwarded untracked, every slot of their bucket active (each
+    /// packet of such a flow is scheduled anew): the table is too small.
     pub not_tracked: u64,
 }
 
@@ -160,8 +160,8 @@ impl Evictions {
         }
         if self.not_tracked > 0 {
             out.push(format!(
-                "new connections not tracked, their bucket full of active ones (table too \
-                 small): {}",
+                "packets forwarded untracked, their bucket full of active connections \
+                 (table too small): {}",
                 self.not_tracked
             ));
         }
@@ -250,8 +250,8 @@ mod tests {
             e.lines(),
             [
                 "half-open connections (SYN_RECV) evicted from full buckets: 199000",
-                "new connections not tracked, their bucket full of active ones (table too \
-                 small): 3",
+                "packets forwarded untracked, their bucket full of active connections \
+                 (table too small): 3",
             ]
         );
     }
