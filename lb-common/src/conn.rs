@@ -285,14 +285,12 @@ pub enum Take {
 /// Chooses the slot a new flow takes, one slot of the bucket at a time (the XDP program
 /// reads each slot in place; the choice is here so that it is tested as plain code):
 /// an empty or expired slot first, else the oldest SYN_RECV slot, else the established
-/// slot idle longest if idle over [`EVICTABLE_IDLE`], else none.
+/// slot idle longest if idle over [`EVICTABLE_IDLE`], else none. One score per slot
+/// (class, then age) keeps the program's state to two registers.
 #[derive(Clone, Copy, Debug)]
 pub struct VictimSearch {
-    free: usize,
-    syn: usize,
-    syn_age: u32,
-    idle: usize,
-    idle_age: u32,
+    best: u32,
+    victim: usize,
 }
 
 impl Default for VictimSearch {
@@ -301,48 +299,48 @@ impl Default for VictimSearch {
     }
 }
 
+/// [`VictimSearch`]'s classes, in the score's top two bits.
+const CLASS_SHIFT: u32 = 30;
+const CLASS_FREE: u32 = 3;
+const CLASS_SYN_RECV: u32 = 2;
+const CLASS_IDLE: u32 = 1;
+
 impl VictimSearch {
     #[inline(always)]
     pub const fn new() -> Self {
-        Self {
-            free: CONN_WAYS,
-            syn: CONN_WAYS,
-            syn_age: 0,
-            idle: CONN_WAYS,
-            idle_age: 0,
-        }
+        Self { best: 0, victim: 0 }
     }
 
     /// Slot `i` (another flow's) was last seen at `seen`, in `state`, of `proto`.
     #[inline(always)]
     pub fn consider(&mut self, i: usize, seen: u32, state: u8, proto: u8, now: u32, t: &Timeouts) {
         let age = now.wrapping_sub(seen);
-        if seen == 0 || age > t.of(state, proto) {
-            if self.free == CONN_WAYS {
-                self.free = i;
-            }
+        let class = if seen == 0 || age > t.of(state, proto) {
+            CLASS_FREE
         } else if state == CONN_SYN_RECV {
-            if age >= self.syn_age {
-                self.syn = i;
-                self.syn_age = age;
-            }
-        } else if age > EVICTABLE_IDLE && age >= self.idle_age {
-            self.idle = i;
-            self.idle_age = age;
+            CLASS_SYN_RECV
+        } else if age > EVICTABLE_IDLE {
+            CLASS_IDLE
+        } else {
+            return;
+        };
+        // Within a class, the slot seen longest ago (an empty one counts as oldest); of
+        // equals, the last (as xlb chose before: the first slots hold the older flows).
+        let score = (class << CLASS_SHIFT) | (age & ((1 << CLASS_SHIFT) - 1));
+        if score >= self.best {
+            self.best = score;
+            self.victim = i;
         }
     }
 
     /// The choice over the slots considered.
     #[inline(always)]
     pub const fn choice(&self) -> Take {
-        if self.free < CONN_WAYS {
-            Take::Free(self.free)
-        } else if self.syn < CONN_WAYS {
-            Take::Evict(self.syn, CONN_EVICTED_SYN_RECV)
-        } else if self.idle < CONN_WAYS {
-            Take::Evict(self.idle, CONN_EVICTED_ESTABLISHED)
-        } else {
-            Take::None
+        match self.best >> CLASS_SHIFT {
+            CLASS_FREE => Take::Free(self.victim),
+            CLASS_SYN_RECV => Take::Evict(self.victim, CONN_EVICTED_SYN_RECV),
+            CLASS_IDLE => Take::Evict(self.victim, CONN_EVICTED_ESTABLISHED),
+            _ => Take::None,
         }
     }
 }
@@ -601,9 +599,9 @@ mod tests {
         let now = 10_000;
         let est = |age: u32| (now - age, CONN_OPEN, 6);
         let syn = |age: u32| (now - age, CONN_SYN_RECV, 6);
-        // An empty or expired slot costs nothing; the first one is taken.
+        // An empty or expired slot costs nothing.
         assert_eq!(
-            choose([est(0), (0, 0, 0), syn(0), (0, 0, 0)], now),
+            choose([est(0), (0, 0, 0), syn(0), est(1)], now),
             Take::Free(1)
         );
         assert_eq!(
