@@ -420,3 +420,43 @@ fn lvs_timeouts_reach_the_program_and_the_readers() {
     let c = &live(&p)[0];
     assert!((50..=60).contains(&c.expires_in_s), "tcpfin 60: {c:?}");
 }
+
+#[test]
+fn an_ipv6_syn_flood_gives_up_only_half_open_slots() {
+    pin_to_cpu(0);
+    let vip: IpAddr = "2001:db8::100".parse().unwrap();
+    // 4,096 IPv4 slots: 256 IPv6 buckets, 1,024 slots.
+    let mut p = Plane::sized("conn-v6-flood", 1 << 12);
+    let reals: Vec<(IpAddr, u32)> = ["2001:db8::11", "2001:db8::12"]
+        .iter()
+        .map(|a| (a.parse().unwrap(), 1))
+        .collect();
+    p.apply(&[service(vip, 443, true, SchedAlgo::Rr, &reals)]);
+    let client: IpAddr = "2001:db8:1::1".parse().unwrap();
+    let mut stream = Frame::tcp(client, 40000, vip, 443);
+    let run = |p: &mut Plane, f: &Frame| {
+        let (action, out) = p.run(&f.build());
+        assert_eq!(action, XDP_TX);
+        out[5]
+    };
+    let real = run(&mut p, &stream);
+    stream.tcp_flags = TCP_ACK;
+    assert_eq!(run(&mut p, &stream), real);
+    for i in 0..5000u32 {
+        let src: IpAddr = format!("2001:db8:2::{:x}:{:x}", i >> 16, i & 0xffff)
+            .parse()
+            .unwrap();
+        run(
+            &mut p,
+            &Frame::tcp(src, 1024 + (i % 60000) as u16, vip, 443),
+        );
+        if i % 500 == 0 {
+            assert_eq!(run(&mut p, &stream), real, "the stream, after {i} SYNs");
+        }
+    }
+    assert_eq!(run(&mut p, &stream), real);
+    assert_eq!(new_flows(&p), 5001, "the stream was never scheduled again");
+    let [syn_recv, established, not_tracked] = evictions(&p);
+    assert!(syn_recv > 3000, "{syn_recv} half-open slots given up");
+    assert_eq!((established, not_tracked), (0, 0));
+}
