@@ -132,19 +132,25 @@ pub const fn tcp_next(state: u8, flags: u8) -> u8 {
     }
 }
 
-/// The state of a new slot, made by the flow's first packet seen (IPVS's column sNO): a
-/// SYN opens it in SYN_RECV, an ACK (a flow taken over from another director) in
-/// ESTABLISHED, a FIN, RST or flagless segment in CLOSE. UDP flows are always open.
+/// The state of a new slot, made by the flow's first packet seen, or `None`: the packet
+/// is forwarded without a slot. A SYN opens it in SYN_RECV (IPVS's column sNO). So does
+/// a bare ACK, where IPVS (with `sloppy_tcp`) says ESTABLISHED: such a first packet is a
+/// flow taken over from another director mid-stream, or a spoofed one, and only its
+/// second packet tells them apart (SYN_RECV + ACK = ESTABLISHED); until then the slot is
+/// given up first, so a flood of ACKs from random sources costs no established flow. A
+/// first FIN, RST or flagless segment makes no slot (IPVS makes no connection for them):
+/// a flood of those does not touch the table. UDP flows are always open.
 #[inline(always)]
-pub const fn initial_state(proto: u8, flags: u8) -> u8 {
+pub const fn initial_state(proto: u8, flags: u8) -> Option<u8> {
     if proto == crate::PROTO_UDP {
-        CONN_OPEN
+        Some(CONN_OPEN)
+    } else if flags & (TCP_RST | TCP_FIN) == 0 && flags & (TCP_SYN | TCP_ACK) != 0 {
+        Some(CONN_SYN_RECV)
     } else if flags & TCP_RST == 0 && flags & TCP_SYN != 0 {
-        CONN_SYN_RECV
-    } else if flags & (TCP_RST | TCP_FIN) == 0 && flags & TCP_ACK != 0 {
-        CONN_OPEN
+        // SYN + FIN: IPVS counts the SYN.
+        Some(CONN_SYN_RECV)
     } else {
-        CONN_RST
+        None
     }
 }
 
@@ -315,18 +321,18 @@ impl VictimSearch {
     #[inline(always)]
     pub fn consider(&mut self, i: usize, seen: u32, state: u8, proto: u8, now: u32, t: &Timeouts) {
         let age = now.wrapping_sub(seen);
-        let class = if seen == 0 || age > t.of(state, proto) {
-            CLASS_FREE
+        // Free slots fill from the first; of the others the one seen longest ago goes,
+        // of equals the last (the first slots hold the older flows).
+        let (class, rank) = if seen == 0 || age > t.of(state, proto) {
+            (CLASS_FREE, (CONN_WAYS - i) as u32)
         } else if state == CONN_SYN_RECV {
-            CLASS_SYN_RECV
+            (CLASS_SYN_RECV, age)
         } else if age > EVICTABLE_IDLE {
-            CLASS_IDLE
+            (CLASS_IDLE, age)
         } else {
             return;
         };
-        // Within a class, the slot seen longest ago (an empty one counts as oldest); of
-        // equals, the last (as xlb chose before: the first slots hold the older flows).
-        let score = (class << CLASS_SHIFT) | (age & ((1 << CLASS_SHIFT) - 1));
+        let score = (class << CLASS_SHIFT) | (rank & ((1 << CLASS_SHIFT) - 1));
         if score >= self.best {
             self.best = score;
             self.victim = i;
@@ -548,18 +554,19 @@ mod tests {
 
     #[test]
     fn the_first_packet_sets_the_state_as_ipvs_column_sno() {
-        assert_eq!(initial_state(6, TCP_SYN), CONN_SYN_RECV);
-        assert_eq!(initial_state(6, TCP_SYN | TCP_ACK), CONN_SYN_RECV);
-        assert_eq!(
-            initial_state(6, TCP_ACK),
-            CONN_OPEN,
-            "taken over mid-stream"
-        );
-        assert_eq!(initial_state(6, TCP_ACK | 0x08), CONN_OPEN);
-        assert_eq!(initial_state(6, TCP_ACK | TCP_FIN), CONN_RST);
-        assert_eq!(initial_state(6, TCP_RST | TCP_SYN), CONN_RST);
-        assert_eq!(initial_state(6, 0), CONN_RST, "a flagless segment");
-        assert_eq!(initial_state(crate::PROTO_UDP, 0), CONN_OPEN);
+        assert_eq!(initial_state(6, TCP_SYN), Some(CONN_SYN_RECV));
+        assert_eq!(initial_state(6, TCP_SYN | TCP_ACK), Some(CONN_SYN_RECV));
+        assert_eq!(initial_state(6, TCP_SYN | TCP_FIN), Some(CONN_SYN_RECV));
+        // Taken over mid-stream, or spoofed: established by the next packet only.
+        assert_eq!(initial_state(6, TCP_ACK), Some(CONN_SYN_RECV));
+        assert_eq!(initial_state(6, TCP_ACK | 0x08), Some(CONN_SYN_RECV));
+        assert_eq!(tcp_next(CONN_SYN_RECV, TCP_ACK), CONN_OPEN);
+        // Nothing to keep for a connection that ends with its first packet seen.
+        assert_eq!(initial_state(6, TCP_ACK | TCP_FIN), None);
+        assert_eq!(initial_state(6, TCP_RST | TCP_SYN), None);
+        assert_eq!(initial_state(6, TCP_RST), None);
+        assert_eq!(initial_state(6, 0), None, "a flagless segment");
+        assert_eq!(initial_state(crate::PROTO_UDP, 0), Some(CONN_OPEN));
     }
 
     #[test]
@@ -599,9 +606,9 @@ mod tests {
         let now = 10_000;
         let est = |age: u32| (now - age, CONN_OPEN, 6);
         let syn = |age: u32| (now - age, CONN_SYN_RECV, 6);
-        // An empty or expired slot costs nothing.
+        // An empty or expired slot costs nothing; the first one is taken.
         assert_eq!(
-            choose([est(0), (0, 0, 0), syn(0), est(1)], now),
+            choose([est(0), (0, 0, 0), syn(0), (0, 0, 0)], now),
             Take::Free(1)
         );
         assert_eq!(

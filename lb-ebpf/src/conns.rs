@@ -242,14 +242,17 @@ impl Flow {
     }
 
     /// Records a new flow (or a flow scheduled again) on `real`, in the state its first
-    /// packet's `tcp_flags` give it.
+    /// packet's `tcp_flags` give it (a FIN, RST or flagless first packet makes no slot).
     #[inline(always)]
     pub fn record(&self, hash: u32, now: u32, real: u32, service_id: u32, tcp_flags: u8) {
         let proto = self.proto();
+        let Some(state) = initial_state(proto, tcp_flags) else {
+            return;
+        };
         let value = ConnValue {
             real,
             service_id: service_id as u16,
-            state: initial_state(proto, tcp_flags),
+            state,
             proto,
             seen: now,
             check: conn_check(hash, real, service_id as u16),

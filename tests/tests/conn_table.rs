@@ -141,6 +141,22 @@ fn a_flow_is_tracked_with_ipvs_states_and_timeouts() {
 }
 
 #[test]
+fn a_first_ack_is_half_open_until_the_next_and_a_first_rst_makes_no_slot() {
+    let mut p = plane("conn-first");
+    // A flow taken over mid-stream (or a spoofed ACK): half-open until its next packet.
+    let real = send(&mut p, 40010, TCP_ACK);
+    assert_eq!(live(&p)[0].state, "SYN_RECV");
+    assert_eq!(send(&mut p, 40010, TCP_ACK), real);
+    assert_eq!(live(&p)[0].state, "ESTABLISHED");
+    // A connection's last packet seen first is forwarded, and nothing is kept for it.
+    send(&mut p, 40011, TCP_RST);
+    send(&mut p, 40012, TCP_ACK | TCP_FIN);
+    send(&mut p, 40013, 0);
+    assert_eq!(live(&p).len(), 1, "{:?}", live(&p));
+    assert_eq!(new_flows(&p), 4, "each scheduled, none kept");
+}
+
+#[test]
 fn a_syn_retransmit_stays_but_a_syn_after_close_is_scheduled_again() {
     let mut p = plane("conn-reuse");
     let first = send(&mut p, 40001, TCP_SYN);
