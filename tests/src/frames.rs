@@ -163,18 +163,20 @@ fn ipv6_header(s: Ipv6Addr, d: Ipv6Addr, next: u8, hop_limit: u8, l4_len: usize)
     h
 }
 
-/// A TCP SYN of `src`:`sport` -> `dst`:`dport` between real MAC addresses, with valid
-/// IPv4 and TCP checksums and no payload: a frame a host's stack accepts (a SYN flood
-/// sent onto a lab link, unlike the program-only frames of [`Frame`]).
-pub fn tcp_syn4(
+/// A TCP segment with `flags` of `src`:`sport` -> `dst`:`dport` between real MAC
+/// addresses, with valid IPv4 and TCP checksums and no payload: a frame a host's stack
+/// accepts (a flood sent onto a lab link, unlike the program-only frames of [`Frame`]).
+pub fn tcp4_on_wire(
     macs: ([u8; 6], [u8; 6]),
     src: Ipv4Addr,
     sport: u16,
     dst: Ipv4Addr,
     dport: u16,
+    flags: u8,
 ) -> Vec<u8> {
     let frame = Frame {
         payload: Vec::new(),
+        tcp_flags: flags,
         ..Frame::tcp(IpAddr::V4(src), sport, IpAddr::V4(dst), dport)
     };
     let mut f = frame.build();

@@ -12,7 +12,7 @@ use std::{
 };
 
 use integration_tests::{
-    frames::tcp_syn4,
+    frames::{TCP_ACK, TCP_SYN, tcp4_on_wire},
     netns::{
         EchoConn, LAB_VIP, Lab, dr_lab, enter, lab_real, mac_of, start_xlb, write_config, xlb_bin,
     },
@@ -62,11 +62,11 @@ fn parse_mac(s: &str) -> [u8; 6] {
     mac
 }
 
-/// Sends `count` SYNs to VIP:7 from random sources in 198.19.0.0/16 (off every lab
-/// link, so the real servers' SYN-ACKs go nowhere) and random ports, through an
-/// AF_PACKET socket on the client's eth0, paced so that the director's veth ring does not
-/// simply drop them. Returns how many the kernel took.
-fn send_syns(lab: &Lab, count: usize) -> usize {
+/// Sends `count` TCP segments with `flags` (SYNs, or bare ACKs) to VIP:7 from random
+/// sources in 198.19.0.0/16 (off every lab link, so the real servers' answers go nowhere)
+/// and random ports, through an AF_PACKET socket on the client's eth0, paced so that the
+/// director's veth ring does not simply drop them. Returns how many the kernel took.
+fn send_segments(lab: &Lab, count: usize, flags: u8) -> usize {
     let netns = lab.netns_file("client");
     let director_mac = parse_mac(&mac_of(lab, "dir"));
     let client_mac = parse_mac(&mac_of(lab, "client"));
@@ -89,7 +89,7 @@ fn send_syns(lab: &Lab, count: usize) -> usize {
                     let r: u32 = rand::random();
                     let src = Ipv4Addr::new(198, 19, (r >> 8) as u8, r as u8);
                     let sport = 1024 + (r >> 16) as u16 % 60_000;
-                    let f = tcp_syn4((director_mac, client_mac), src, sport, vip, 7);
+                    let f = tcp4_on_wire((director_mac, client_mac), src, sport, vip, 7, flags);
                     let n = libc::sendto(
                         fd,
                         f.as_ptr().cast(),
@@ -182,7 +182,7 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
             }
             rounds
         });
-        let sent = send_syns(&lab, FLOOD);
+        let sent = send_segments(&lab, FLOOD, TCP_SYN);
         flooding.store(false, Ordering::Relaxed);
         (sent, talker.join())
     });
@@ -248,7 +248,7 @@ fn a_half_open_connection_expires_after_the_syn_recv_timeout() {
     let state = |c: &serde_json::Value| c["state"].as_str().unwrap_or_default().to_string();
     let expires = |c: &serde_json::Value| c["expires_in_s"].as_u64().unwrap_or(u64::MAX);
     // IPVS's default: 60 s in SYN_RECV.
-    assert_eq!(send_syns(&lab, 1), 1);
+    assert_eq!(send_segments(&lab, 1, TCP_SYN), 1);
     let conns = xlb_conns(&lab);
     let half_open: Vec<_> = conns.iter().filter(|c| state(c) == "SYN_RECV").collect();
     assert_eq!(half_open.len(), 1, "the SYN's slot: {conns:?}");
@@ -265,7 +265,7 @@ fn a_half_open_connection_expires_after_the_syn_recv_timeout() {
         "lvs_timeouts changed: program reloaded",
         Duration::from_secs(10),
     );
-    assert_eq!(send_syns(&lab, 1), 1);
+    assert_eq!(send_segments(&lab, 1, TCP_SYN), 1);
     let conns = xlb_conns(&lab);
     assert!(
         conns
@@ -284,4 +284,55 @@ fn a_half_open_connection_expires_after_the_syn_recv_timeout() {
         conns.len() == 1 && state(&conns[0]) == "ESTABLISHED",
         "{conns:?}"
     );
+}
+
+#[test]
+fn an_ack_flood_costs_neither_established_streams_nor_new_connections() {
+    let mut lab = dr_lab("ackflood", REALS);
+    let cfg = write_config(
+        &lab,
+        &config(&format!("connection_table_size = {TABLE_SLOTS}")),
+    );
+    start_xlb(&mut lab, "xlb", &cfg);
+    let mut streams: Vec<(EchoConn, String)> = lab.within("client", || {
+        (0..STREAMS)
+            .map(|i| {
+                let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
+                let first = c.ask(&format!("stream {i} hello")).expect("echo");
+                (c, server_of(&first))
+            })
+            .collect()
+    });
+    // Bare ACKs from random sources look like flows taken over mid-stream: each makes a
+    // half-open slot, which the next one may take.
+    let sent = send_segments(&lab, 50_000, TCP_ACK);
+    assert!(sent > 45_000, "only {sent} ACKs sent");
+    for (i, (c, server)) in streams.iter_mut().enumerate() {
+        let answer = c
+            .ask(&format!("stream {i} after the flood"))
+            .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost: {e}"));
+        assert_eq!(server_of(&answer), *server, "stream {i}: {answer}");
+    }
+    // New connections are still tracked: a conversation stays on one real server.
+    lab.within("client", || {
+        for n in 0..10 {
+            let mut c = EchoConn::connect(vip(7)).expect("a new connection after the flood");
+            let server = server_of(&c.ask("first").expect("echo"));
+            for line in 0..3 {
+                let answer = c
+                    .ask(&format!("connection {n} line {line}"))
+                    .unwrap_or_else(|e| panic!("new connection {n} broke: {e}"));
+                assert_eq!(server_of(&answer), server, "{answer}");
+            }
+        }
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let evictions = &json["conn_evictions"];
+    assert!(
+        evictions["syn_recv"].as_u64().is_some_and(|n| n > 10_000),
+        "{evictions}"
+    );
+    assert_eq!(evictions["established"], 0, "{evictions}");
+    assert_eq!(evictions["not_tracked"], 0, "{evictions}");
 }
