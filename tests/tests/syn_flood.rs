@@ -307,7 +307,9 @@ fn an_ack_flood_costs_neither_established_streams_nor_new_connections() {
     // half-open slot, which the next one may take.
     let sent = send_segments(&lab, 50_000, TCP_ACK);
     assert!(sent > 45_000, "only {sent} ACKs sent");
-    for (i, (c, server)) in streams.iter_mut().enumerate() {
+    // In reverse: a stream that lost its slot is scheduled again, and rr must not give
+    // the streams their old servers back merely because they ask in their old order.
+    for (i, (c, server)) in streams.iter_mut().enumerate().rev() {
         let answer = c
             .ask(&format!("stream {i} after the flood"))
             .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost: {e}"));
