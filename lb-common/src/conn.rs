@@ -15,7 +15,9 @@
 //!   simply reused: nothing has to sweep the table, and the controller may be down.
 //! - A TCP slot follows IPVS's state table for what a DR director sees, the client's
 //!   packets only ([`tcp_next`]): a SYN opens it in SYN_RECV ([`CONN_SYN_RECV`], 60 s as
-//!   IPVS), the client's ACK makes it ESTABLISHED.
+//!   IPVS), the client's ACK makes it ESTABLISHED. A flow first seen mid-stream is
+//!   half-open until its second packet; a first FIN or RST makes no slot
+//!   ([`initial_state`]).
 //! - A new flow takes its own old slot, else an empty or expired one, else the oldest slot
 //!   that never reached ESTABLISHED, else the established slot idle longest if idle over
 //!   [`EVICTABLE_IDLE`] (IPVS's drop_entry spares a connection with a packet in the last
@@ -90,7 +92,8 @@ pub const CONN_OPEN: u8 = 0;
 pub const CONN_FIN: u8 = 1;
 /// The client sent a RST (IPVS's CLOSE).
 pub const CONN_RST: u8 = 2;
-/// Only the client's SYN seen so far, never ESTABLISHED (IPVS's SYN_RECV).
+/// Never ESTABLISHED: only the client's SYN seen so far (IPVS's SYN_RECV), or the one
+/// ACK of a flow first seen mid-stream.
 pub const CONN_SYN_RECV: u8 = 3;
 
 /// TCP header flags the state table reads.
