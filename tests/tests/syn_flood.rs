@@ -138,16 +138,16 @@ fn xlb_status(lab: &Lab, json: bool) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[test]
-fn established_streams_survive_a_syn_flood_on_a_small_table() {
-    let mut lab = dr_lab("synflood", REALS);
+/// The DR lab with `xlb run` on a [`TABLE_SLOTS`] table, and [`STREAMS`] echo streams
+/// through the VIP, each with the real server that answered it.
+fn lab_with_streams(tag: &str) -> (Lab, Vec<(EchoConn, String)>) {
+    let mut lab = dr_lab(tag, REALS);
     let cfg = write_config(
         &lab,
         &config(&format!("connection_table_size = {TABLE_SLOTS}")),
     );
     start_xlb(&mut lab, "xlb", &cfg);
-
-    let mut streams: Vec<(EchoConn, String)> = lab.within("client", || {
+    let streams = lab.within("client", || {
         (0..STREAMS)
             .map(|i| {
                 let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
@@ -156,6 +156,12 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
             })
             .collect()
     });
+    (lab, streams)
+}
+
+#[test]
+fn established_streams_survive_a_syn_flood_on_a_small_table() {
+    let (mut lab, mut streams) = lab_with_streams("synflood");
     let servers: std::collections::BTreeSet<&String> = streams.iter().map(|(_, s)| s).collect();
     assert!(servers.len() > 1, "rr spread the streams: {servers:?}");
 
@@ -288,21 +294,7 @@ fn a_half_open_connection_expires_after_the_syn_recv_timeout() {
 
 #[test]
 fn an_ack_flood_costs_neither_established_streams_nor_new_connections() {
-    let mut lab = dr_lab("ackflood", REALS);
-    let cfg = write_config(
-        &lab,
-        &config(&format!("connection_table_size = {TABLE_SLOTS}")),
-    );
-    start_xlb(&mut lab, "xlb", &cfg);
-    let mut streams: Vec<(EchoConn, String)> = lab.within("client", || {
-        (0..STREAMS)
-            .map(|i| {
-                let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
-                let first = c.ask(&format!("stream {i} hello")).expect("echo");
-                (c, server_of(&first))
-            })
-            .collect()
-    });
+    let (lab, mut streams) = lab_with_streams("ackflood");
     // Bare ACKs from random sources look like flows taken over mid-stream: each makes a
     // half-open slot, which the next one may take.
     let sent = send_segments(&lab, 50_000, TCP_ACK);
