@@ -22,7 +22,7 @@ pub use conn::*;
 pub use hash::{flow_hash, murmur3_32};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
@@ -41,7 +41,7 @@ pub mod map_names {
     pub const DROPS: &str = "xlb_drops";
     pub const PASSES: &str = "xlb_passes";
     pub const META: &str = "xlb_meta";
-    /// Live flows pushed out of a full connection-table bucket.
+    /// What new flows did in full connection-table buckets (`conn::CONN_EVICTED_*`).
     pub const CONN_EVICTIONS: &str = "xlb_conn_evictions";
     pub const ALL: [&str; 14] = [
         SERVICES,
@@ -382,7 +382,7 @@ const _: () = {
     assert!(size_of::<PersistKey>() == 20);
     assert!(size_of::<PersistValue>() == 16);
     assert!(size_of::<Counters>() == 24);
-    assert!(size_of::<Meta>() == 8 + 16);
+    assert!(size_of::<Meta>() == 8 + 20);
 };
 
 #[cfg(test)]

@@ -3,8 +3,9 @@
 
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
-    CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_OPEN, CONN_RST, CONN_WAYS, Conn4, Conn6,
-    ConnValue, FlowKey, FlowKey4, Timeouts, clock_ticks, conn_check, conn_hash4, conn_hash6,
+    CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_RST, CONN_SYN_RECV, CONN_WAYS, Conn4, Conn6,
+    ConnValue, FlowKey, FlowKey4, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Take, Timeouts, VictimSearch,
+    clock_ticks, conn_check, conn_hash4, conn_hash6, initial_state, tcp_next,
 };
 
 use crate::maps::{CONN_EVICTIONS, CONNS4, CONNS6};
@@ -47,11 +48,6 @@ fn mask6() -> u32 {
     // SAFETY: as above.
     unsafe { core::ptr::read_volatile(&XLB_CONN_BUCKETS6) }.wrapping_sub(1)
 }
-
-const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
-const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
 
 /// The table clock, now.
 #[inline(always)]
@@ -141,8 +137,9 @@ fn find_in<S: Slot>(
     None
 }
 
-/// Takes a slot for the flow and fills it. Its own old slot first; else an empty or
-/// expired one; else the one seen longest ago. Returns whether a live flow was evicted.
+/// Takes a slot for the flow and fills it: its own old slot, else what [`VictimSearch`]
+/// chooses. Returns the `xlb_conn_evictions` index to count, if a live flow was evicted
+/// or the new one could not be recorded.
 #[inline(always)]
 fn record_in<S: Slot>(
     t: &Timeouts,
@@ -150,38 +147,36 @@ fn record_in<S: Slot>(
     key: &S::Key,
     value: &ConnValue,
     now: u32,
-) -> bool
+) -> Option<u32>
 where
     S::Key: Copy,
 {
     let base = slots as *mut S;
-    let mut victim = CONN_WAYS;
-    let mut oldest = 0;
-    let mut oldest_age = 0;
+    let mut search = VictimSearch::new();
+    let mut own = CONN_WAYS;
     let mut i = 0;
     while i < CONN_WAYS {
         // SAFETY: in bounds of the bucket, a map value.
         let slot = unsafe { base.add(i) };
         if same_key(slot, key) {
-            victim = i;
+            own = i;
             break;
         }
+        let v = S::value(slot);
         // SAFETY: as above; a racy read only picks a worse victim.
-        let (seen, timeout) = unsafe { ((*S::value(slot)).seen, (*S::value(slot)).timeout(t)) };
-        let age = now.wrapping_sub(seen);
-        if victim == CONN_WAYS && (seen == 0 || age > timeout) {
-            victim = i;
-        }
-        if age >= oldest_age {
-            oldest = i;
-            oldest_age = age;
-        }
+        let (seen, state, proto) = unsafe { ((*v).seen, (*v).state, (*v).proto) };
+        search.consider(i, seen, state, proto, now, t);
         i += 1;
     }
-    let evicted = victim == CONN_WAYS;
-    if evicted {
-        victim = oldest;
-    }
+    let (victim, counted) = if own < CONN_WAYS {
+        (own, None)
+    } else {
+        match search.choice() {
+            Take::Free(i) => (i, None),
+            Take::Evict(i, kind) => (i, Some(kind)),
+            Take::None => return Some(lb_common::CONN_NOT_TRACKED),
+        }
+    };
     // SAFETY: victim < CONN_WAYS; the mask is for the verifier, which cannot tell.
     let slot = unsafe { base.add(victim & (CONN_WAYS - 1)) };
     let v = S::value(slot);
@@ -197,7 +192,7 @@ where
         core::ptr::write_volatile(&raw mut (*v).check, value.check);
         core::ptr::write_volatile(&raw mut (*v).seen, value.seen);
     }
-    evicted
+    counted
 }
 
 impl Flow {
@@ -246,31 +241,36 @@ impl Flow {
         }
     }
 
-    /// Records a new flow (or a flow scheduled again) on `real`.
+    /// Records a new flow (or a flow scheduled again) on `real`, in the state its first
+    /// packet's `tcp_flags` give it (a FIN, RST or flagless first packet makes no slot).
     #[inline(always)]
-    pub fn record(&self, hash: u32, now: u32, real: u32, service_id: u32) {
+    pub fn record(&self, hash: u32, now: u32, real: u32, service_id: u32, tcp_flags: u8) {
+        let proto = self.proto();
+        let Some(state) = initial_state(proto, tcp_flags) else {
+            return;
+        };
         let value = ConnValue {
             real,
             service_id: service_id as u16,
-            state: CONN_OPEN,
-            proto: self.proto(),
+            state,
+            proto,
             seen: now,
             check: conn_check(hash, real, service_id as u16),
         };
-        let evicted = match self {
+        let counted = match self {
             Self::V4(k) => match CONNS4.get_ptr_mut(hash & mask4()) {
                 // SAFETY: a map value.
                 Some(b) => record_in(&timeouts(), unsafe { &raw mut (*b).slots }, k, &value, now),
-                None => false,
+                None => None,
             },
             Self::V6(k) => match CONNS6.get_ptr_mut(hash & mask6()) {
                 // SAFETY: a map value.
                 Some(b) => record_in(&timeouts(), unsafe { &raw mut (*b).slots }, k, &value, now),
-                None => false,
+                None => None,
             },
         };
-        if evicted {
-            if let Some(c) = CONN_EVICTIONS.get_ptr_mut(0) {
+        if let Some(kind) = counted {
+            if let Some(c) = CONN_EVICTIONS.get_ptr_mut(kind) {
                 // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
                 unsafe { *c += 1 };
             }
@@ -279,30 +279,32 @@ impl Flow {
 }
 
 /// Whether a packet of a flow whose slot is `v` starts a new connection on the same
-/// 5-tuple (a SYN after the old one closed): IPVS schedules those again.
+/// 5-tuple (a SYN after the old one closed): IPVS schedules those again. A SYN in
+/// SYN_RECV is a retransmission and stays.
 #[inline(always)]
 pub fn reopens(v: &ConnValue, tcp_flags: u8) -> bool {
-    v.state != CONN_OPEN && tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
+    (v.state == CONN_FIN || v.state == CONN_RST) && tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN
 }
 
-/// Keeps a live slot alive and follows the client's FIN / RST. Writes only on a change:
-/// once a tick, not once a packet.
+/// Keeps a live slot alive and follows the client's TCP state (`lb_common::tcp_next`;
+/// UDP packets carry no flags, so their state stays). Writes only on a change: once a
+/// tick, not once a packet.
 #[inline(always)]
 pub fn refresh(slot: *mut ConnValue, v: &ConnValue, now: u32, tcp_flags: u8) {
+    // The common packet (an ACK, or UDP, of a flow past SYN_RECV) changes nothing: tested
+    // first, in two instructions.
+    let state = if tcp_flags & (TCP_RST | TCP_SYN | TCP_FIN) == 0 && v.state != CONN_SYN_RECV {
+        v.state
+    } else {
+        tcp_next(v.state, tcp_flags)
+    };
     // SAFETY: `slot` points into a map value; single aligned stores.
     unsafe {
         if v.seen != now {
             core::ptr::write_volatile(&raw mut (*slot).seen, now);
         }
-        if tcp_flags & (TCP_FIN | TCP_RST) != 0 {
-            let state = if tcp_flags & TCP_RST != 0 {
-                CONN_RST
-            } else {
-                CONN_FIN
-            };
-            if v.state < state {
-                core::ptr::write_volatile(&raw mut (*slot).state, state);
-            }
+        if state != v.state {
+            core::ptr::write_volatile(&raw mut (*slot).state, state);
         }
     }
 }

@@ -233,7 +233,7 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
         schedule(&svc, &e.client, e.client_port)?
     };
     let real = real_for(index, svc.id).ok_or(Verdict::Drop(DropReason::RealServerUnusable))?;
-    pkt.flow.record(hash, now, index, svc.id);
+    pkt.flow.record(hash, now, index, svc.id, pkt.tcp_flags);
     transmit(ctx, svc.id, index, &real, true)
 }
 

@@ -9,9 +9,9 @@ use aya_ebpf::{
     macros::btf_map,
 };
 use lb_common::{
-    CONN_BUCKETS4, CONN_BUCKETS6, ConnBucket4, ConnBucket6, Counters, DROP_REASONS, MAX_PERSIST,
-    MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PersistKey, PersistValue, RealServer, ServiceInfo,
-    ServiceKey, TABLE_CAPACITY,
+    CONN_BUCKETS4, CONN_BUCKETS6, CONN_EVICTION_KINDS, ConnBucket4, ConnBucket6, Counters,
+    DROP_REASONS, MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PersistKey,
+    PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 
 /// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader
@@ -81,6 +81,8 @@ pub static CONNS4: Array<ConnBucket4, { CONN_BUCKETS4 as usize }, { BPF_F_MMAPAB
 pub static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPABLE as usize }> =
     Array::new();
 
-/// Live flows pushed out of a full bucket by a new one (the table is too small).
+/// What new flows did in full buckets, by `lb_common::CONN_EVICTED_*` / `CONN_NOT_TRACKED`:
+/// a half-open slot evicted (a SYN flood), an idle established one (the table is too
+/// small), or none (every slot active: the new flow went untracked).
 #[btf_map(name = "xlb_conn_evictions")]
-pub static CONN_EVICTIONS: PerCpuArray<u64, 1> = PerCpuArray::new();
+pub static CONN_EVICTIONS: PerCpuArray<u64, { CONN_EVICTION_KINDS as usize }> = PerCpuArray::new();

@@ -148,7 +148,8 @@ pub struct GlobalDefs {
     #[serde(deserialize_with = "de::conn_table_size")]
     pub connection_table_size: u32,
     /// Idle timeouts of tracked connections, as keepalived's `lvs_timeouts tcp T tcpfin
-    /// T udp T` (IPVS's `ipvsadm --set`). Each key optional. Default: IPVS's 900, 120, 300.
+    /// T udp T` (IPVS's `ipvsadm --set`), plus xlb's `syn_recv`. Each key optional.
+    /// Default: IPVS's 900, 120, 300 and 60.
     pub lvs_timeouts: LvsTimeouts,
 }
 
@@ -165,6 +166,10 @@ pub struct LvsTimeouts {
     /// A UDP flow. Default 300.
     #[serde(deserialize_with = "de::conn_timeout")]
     pub udp: f64,
+    /// xlb: a TCP connection that has sent only its SYN (IPVS's SYN_RECV; keepalived has
+    /// no key for it). Such slots are the first a full bucket gives up. Default 60.
+    #[serde(deserialize_with = "de::conn_timeout")]
+    pub syn_recv: f64,
 }
 
 impl Default for LvsTimeouts {
@@ -173,6 +178,7 @@ impl Default for LvsTimeouts {
             tcp: 900.0,
             tcpfin: 120.0,
             udp: 300.0,
+            syn_recv: 60.0,
         }
     }
 }
@@ -181,6 +187,7 @@ impl LvsTimeouts {
     /// The data plane's form (ticks of about 1.07 s, rounded down, at least one).
     pub fn to_ticks(self) -> lb_common::Timeouts {
         lb_common::Timeouts::from_seconds(self.tcp as u64, self.tcpfin as u64, self.udp as u64)
+            .with_syn_recv(self.syn_recv as u64)
     }
 }
 

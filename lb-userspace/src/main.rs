@@ -177,7 +177,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         Command::Conns { pin_path, json } => {
             let conns = xlb::cli::conns::read(&pin_path)?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&conns)?);
+                println!("{}", serde_json::to_string_pretty(&conns.conns)?);
             } else {
                 print!("{}", xlb::cli::conns::render(&conns));
             }

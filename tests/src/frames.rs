@@ -163,6 +163,38 @@ fn ipv6_header(s: Ipv6Addr, d: Ipv6Addr, next: u8, hop_limit: u8, l4_len: usize)
     h
 }
 
+/// A TCP segment with `flags` of `src`:`sport` -> `dst`:`dport` between real MAC
+/// addresses, with valid IPv4 and TCP checksums and no payload: a frame a host's stack
+/// accepts (a flood sent onto a lab link, unlike the program-only frames of [`Frame`]).
+pub fn tcp4_on_wire(
+    macs: ([u8; 6], [u8; 6]),
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u8,
+) -> Vec<u8> {
+    let frame = Frame {
+        payload: Vec::new(),
+        tcp_flags: flags,
+        ..Frame::tcp(IpAddr::V4(src), sport, IpAddr::V4(dst), dport)
+    };
+    let mut f = frame.build();
+    f[..6].copy_from_slice(&macs.0);
+    f[6..12].copy_from_slice(&macs.1);
+    let l4 = 14 + 20;
+    // The pseudo-header, then the segment with its checksum field zero.
+    let mut sum = Vec::with_capacity(12 + f.len() - l4);
+    sum.extend_from_slice(&src.octets());
+    sum.extend_from_slice(&dst.octets());
+    sum.extend_from_slice(&[0, 6]);
+    sum.extend_from_slice(&((f.len() - l4) as u16).to_be_bytes());
+    sum.extend_from_slice(&f[l4..]);
+    let c = checksum(&sum);
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
 /// An ARP request for `target` from `sender`.
 pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     let mut f = Vec::new();

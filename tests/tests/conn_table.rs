@@ -9,7 +9,11 @@ use integration_tests::{
     frames::{Frame, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN},
     pin_to_cpu, real_mac, service,
 };
-use lb_common::{Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4};
+use lb_common::{
+    CONN_EVICTED_ESTABLISHED, CONN_EVICTED_SYN_RECV, CONN_FIN, CONN_NOT_TRACKED, CONN_OPEN,
+    CONN_SYN_RECV, Conn4, ConnValue, FlowKey4, SchedAlgo, TIMEOUT_TCP, conn_check, conn_hash4,
+    ticks,
+};
 use xlb::{
     cli::conns::{self, Conn},
     dataplane::conn_table::{Tables, now_ticks},
@@ -89,7 +93,18 @@ fn a_flow_is_tracked_with_ipvs_states_and_timeouts() {
     let c = &conns[0];
     assert_eq!(c.client, "198.18.1.1:40000".parse().unwrap());
     assert_eq!(c.virtual_service, "198.18.0.100:80".parse().unwrap());
-    assert_eq!((c.protocol, c.state), ("TCP", "ESTABLISHED"));
+    assert_eq!(
+        (c.protocol, c.state),
+        ("TCP", "SYN_RECV"),
+        "only a SYN seen"
+    );
+    assert!((50..=60).contains(&c.expires_in_s), "IPVS's 60 s: {c:?}");
+    // A RST in SYN_RECV keeps it (IPVS's input-only table); the client's ACK establishes.
+    assert_eq!(send(&mut p, 40000, TCP_RST), real);
+    assert_eq!(live(&p)[0].state, "SYN_RECV");
+    assert_eq!(send(&mut p, 40000, TCP_ACK), real);
+    let c = &live(&p)[0];
+    assert_eq!(c.state, "ESTABLISHED");
     assert!((890..=900).contains(&c.expires_in_s), "{c:?}");
 
     assert_eq!(send(&mut p, 40000, TCP_ACK | TCP_FIN), real);
@@ -126,12 +141,29 @@ fn a_flow_is_tracked_with_ipvs_states_and_timeouts() {
 }
 
 #[test]
+fn a_first_ack_is_half_open_until_the_next_and_a_first_rst_makes_no_slot() {
+    let mut p = plane("conn-first");
+    // A flow taken over mid-stream (or a spoofed ACK): half-open until its next packet.
+    let real = send(&mut p, 40010, TCP_ACK);
+    assert_eq!(live(&p)[0].state, "SYN_RECV");
+    assert_eq!(send(&mut p, 40010, TCP_ACK), real);
+    assert_eq!(live(&p)[0].state, "ESTABLISHED");
+    // A connection's last packet seen first is forwarded, and nothing is kept for it.
+    send(&mut p, 40011, TCP_RST);
+    send(&mut p, 40012, TCP_ACK | TCP_FIN);
+    send(&mut p, 40013, 0);
+    assert_eq!(live(&p).len(), 1, "{:?}", live(&p));
+    assert_eq!(new_flows(&p), 4, "each scheduled, none kept");
+}
+
+#[test]
 fn a_syn_retransmit_stays_but_a_syn_after_close_is_scheduled_again() {
     let mut p = plane("conn-reuse");
     let first = send(&mut p, 40001, TCP_SYN);
     // rr: the next new flow would go to the other server; a retransmitted SYN must not.
     assert_eq!(send(&mut p, 40001, TCP_SYN), first);
     assert_eq!(new_flows(&p), 1);
+    send(&mut p, 40001, TCP_ACK);
     send(&mut p, 40001, TCP_RST);
     let again = send(&mut p, 40001, TCP_SYN);
     assert_eq!(
@@ -145,7 +177,7 @@ fn a_syn_retransmit_stays_but_a_syn_after_close_is_scheduled_again() {
     );
     let conns = live(&p);
     assert_eq!(conns.len(), 1, "its old slot was reused: {conns:?}");
-    assert_eq!(conns[0].state, "ESTABLISHED");
+    assert_eq!(conns[0].state, "SYN_RECV");
 }
 
 #[test]
@@ -181,51 +213,109 @@ fn an_expired_or_torn_slot_is_a_new_flow() {
     );
 }
 
-#[test]
-fn a_full_bucket_evicts_the_flow_seen_longest_ago() {
-    let mut p = plane("conn-evict");
-    let mut t = tables(&p);
-    let k = key(40003);
-    let (b, _) = slot_of(&t, &k);
-    // Four live strangers in the new flow's bucket, seen 3, 2, 1 and 0 ticks ago.
+/// Fills the bucket of `k` with four live strangers of (state, ticks since seen).
+fn fill_bucket(t: &mut Tables, k: &FlowKey4, slots: [(u8, u32); 4]) -> usize {
+    let (b, _) = slot_of(t, k);
     let now = now_ticks();
     let mut bucket = t.v4.get(b);
-    for (w, slot) in bucket.slots.iter_mut().enumerate() {
-        let mut key = k;
+    for (w, (slot, (state, age))) in bucket.slots.iter_mut().zip(slots).enumerate() {
+        let mut key = *k;
         key.saddr = [198, 19, 0, w as u8];
-        let real = 0;
-        let service_id = 0;
+        let (real, service_id) = (0, 0);
         *slot = Conn4 {
             key,
             value: ConnValue {
                 real,
                 service_id,
-                state: 0,
+                state,
                 proto: 6,
-                seen: now - 3 + w as u32,
+                seen: now - age,
                 check: conn_check(conn_hash4(&key, t.seed), real, service_id),
             },
         };
     }
     t.v4.set(b, bucket);
-    assert_eq!(live(&p).len(), 4);
+    b
+}
 
+/// `xlb_conn_evictions`, summed over CPUs, by kind.
+fn evictions(p: &Plane) -> [u64; 3] {
+    let m = &p.maps().conn_evictions;
+    let total = |i: u32| m.get(&i, 0).unwrap().iter().sum();
+    [
+        total(CONN_EVICTED_SYN_RECV),
+        total(CONN_EVICTED_ESTABLISHED),
+        total(CONN_NOT_TRACKED),
+    ]
+}
+
+#[test]
+fn a_full_bucket_gives_up_the_oldest_half_open_slot_first() {
+    let mut p = plane("conn-evict-syn");
+    let mut t = tables(&p);
+    let k = key(40003);
+    // An established flow idle 10 minutes, three half-open ones seen 3, 5 and 4 ticks ago.
+    let b = fill_bucket(
+        &mut t,
+        &k,
+        [
+            (CONN_OPEN, ticks(600)),
+            (CONN_SYN_RECV, 3),
+            (CONN_SYN_RECV, 5),
+            (CONN_SYN_RECV, 4),
+        ],
+    );
+    assert_eq!(live(&p).len(), 4);
     send(&mut p, 40003, TCP_SYN);
     let after = t.v4.get(b);
-    assert_eq!(
-        after.slots[0].key, k,
-        "the oldest slot went to the new flow"
-    );
-    for w in 1..4 {
-        assert_eq!(
-            after.slots[w].key.saddr,
-            [198, 19, 0, w as u8],
-            "slot {w} kept"
-        );
+    assert_eq!(after.slots[2].key, k, "the oldest SYN_RECV slot went");
+    for w in [0, 1, 3] {
+        assert_eq!(after.slots[w].key.saddr, [198, 19, 0, w as u8], "slot {w}");
     }
-    let evicted: u64 = p.maps().conn_evictions.get(&0, 0).unwrap().iter().sum();
-    assert_eq!(evicted, 1);
-    assert_eq!(live(&p).len(), 4);
+    assert_eq!(evictions(&p), [1, 0, 0]);
+}
+
+#[test]
+fn a_full_bucket_gives_up_an_established_flow_only_after_60_s_idle() {
+    let mut p = plane("conn-evict-idle");
+    let mut t = tables(&p);
+    let k = key(40006);
+    let b = fill_bucket(
+        &mut t,
+        &k,
+        [
+            (CONN_OPEN, 0),
+            (CONN_OPEN, ticks(61) + 1),
+            (CONN_FIN, ticks(30)),
+            (CONN_OPEN, ticks(300)),
+        ],
+    );
+    send(&mut p, 40006, TCP_SYN);
+    assert_eq!(t.v4.get(b).slots[3].key, k, "the flow idle longest went");
+    assert_eq!(evictions(&p), [0, 1, 0]);
+
+    // Four flows with a packet in the last 60 s: all stay, the new flow is forwarded
+    // untracked and counted.
+    let k = key(40007);
+    let b = fill_bucket(
+        &mut t,
+        &k,
+        [
+            (CONN_OPEN, 0),
+            (CONN_OPEN, 1),
+            (CONN_FIN, 2),
+            (CONN_OPEN, ticks(60)),
+        ],
+    );
+    let before = t.v4.get(b);
+    let real = send(&mut p, 40007, TCP_SYN);
+    assert_eq!(t.v4.get(b), before, "no active flow given up");
+    assert_eq!(evictions(&p), [0, 1, 1]);
+    assert_ne!(
+        send(&mut p, 40007, TCP_ACK),
+        real,
+        "untracked: rr schedules its next packet again"
+    );
 }
 
 #[test]
@@ -265,7 +355,7 @@ fn ipv6_flows_are_tracked_in_their_own_table() {
         conns[0].virtual_service,
         "[2001:db8::100]:443".parse().unwrap()
     );
-    assert_eq!(conns[0].state, "ESTABLISHED");
+    assert_eq!(conns[0].state, "SYN_RECV");
     f.tcp_flags = TCP_ACK | TCP_FIN;
     let (_, out) = p.run(&f.build());
     assert_eq!(out[5], real, "the established IPv6 flow stays");
@@ -321,13 +411,16 @@ fn lvs_timeouts_reach_the_program_and_the_readers() {
     let (dataplane, _maps) = xlb::dataplane::DataPlane::load_with(
         &p.pins.0,
         xlb::dataplane::ConnTableOptions {
-            timeouts: lb_common::Timeouts::from_seconds(7200, 60, 30),
+            timeouts: lb_common::Timeouts::from_seconds(7200, 60, 30).with_syn_recv(5),
             ..Default::default()
         },
     )
     .expect("loading with lvs_timeouts");
     p.dataplane = dataplane;
     let first = send(&mut p, 40005, TCP_SYN);
+    let c = &live(&p)[0];
+    assert!(c.expires_in_s <= 5, "syn_recv 5: {c:?}");
+    assert_eq!(send(&mut p, 40005, TCP_ACK), first);
     let c = &live(&p)[0];
     assert!((7190..=7200).contains(&c.expires_in_s), "{c:?}");
     // Idle for longer than IPVS's default 900 s, within 7,200: still the same flow.
@@ -342,4 +435,44 @@ fn lvs_timeouts_reach_the_program_and_the_readers() {
     assert_eq!(send(&mut p, 40005, TCP_ACK | TCP_FIN), first);
     let c = &live(&p)[0];
     assert!((50..=60).contains(&c.expires_in_s), "tcpfin 60: {c:?}");
+}
+
+#[test]
+fn an_ipv6_syn_flood_gives_up_only_half_open_slots() {
+    pin_to_cpu(0);
+    let vip: IpAddr = "2001:db8::100".parse().unwrap();
+    // 4,096 IPv4 slots: 256 IPv6 buckets, 1,024 slots.
+    let mut p = Plane::sized("conn-v6-flood", 1 << 12);
+    let reals: Vec<(IpAddr, u32)> = ["2001:db8::11", "2001:db8::12"]
+        .iter()
+        .map(|a| (a.parse().unwrap(), 1))
+        .collect();
+    p.apply(&[service(vip, 443, true, SchedAlgo::Rr, &reals)]);
+    let client: IpAddr = "2001:db8:1::1".parse().unwrap();
+    let mut stream = Frame::tcp(client, 40000, vip, 443);
+    let run = |p: &mut Plane, f: &Frame| {
+        let (action, out) = p.run(&f.build());
+        assert_eq!(action, XDP_TX);
+        out[5]
+    };
+    let real = run(&mut p, &stream);
+    stream.tcp_flags = TCP_ACK;
+    assert_eq!(run(&mut p, &stream), real);
+    for i in 0..5000u32 {
+        let src: IpAddr = format!("2001:db8:2::{:x}:{:x}", i >> 16, i & 0xffff)
+            .parse()
+            .unwrap();
+        run(
+            &mut p,
+            &Frame::tcp(src, 1024 + (i % 60000) as u16, vip, 443),
+        );
+        if i % 500 == 0 {
+            assert_eq!(run(&mut p, &stream), real, "the stream, after {i} SYNs");
+        }
+    }
+    assert_eq!(run(&mut p, &stream), real);
+    assert_eq!(new_flows(&p), 5001, "the stream was never scheduled again");
+    let [syn_recv, established, not_tracked] = evictions(&p);
+    assert!(syn_recv > 3000, "{syn_recv} half-open slots given up");
+    assert_eq!((established, not_tracked), (0, 0));
 }

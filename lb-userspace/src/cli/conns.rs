@@ -3,12 +3,14 @@
 
 use std::{net::SocketAddr, path::Path};
 
-use lb_common::{CONN_FIN, CONN_RST, ConnValue, PROTO_UDP, REAL_F_IN_USE, Timeouts, ip_of};
+use lb_common::{
+    CONN_FIN, CONN_RST, CONN_SYN_RECV, ConnValue, PROTO_UDP, REAL_F_IN_USE, Timeouts, ip_of,
+};
 use serde::Serialize;
 
 use crate::dataplane::{
     Maps,
-    conn_table::{LiveConn, Tables, now_ticks},
+    conn_table::{Evictions, LiveConn, Tables, now_ticks},
 };
 
 /// One tracked connection, as `ipvsadm -Lnc` would list it.
@@ -31,6 +33,7 @@ fn state_name(v: &ConnValue) -> &'static str {
     match v.state {
         CONN_FIN => "FIN_WAIT",
         CONN_RST => "CLOSE",
+        CONN_SYN_RECV => "SYN_RECV",
         _ if v.proto == PROTO_UDP => "UDP",
         _ => "ESTABLISHED",
     }
@@ -63,9 +66,15 @@ pub fn list(tables: &Tables, now: u32) -> Vec<Conn> {
         .collect()
 }
 
+/// What `xlb conns` shows: the connections, and what full buckets cost.
+pub struct Listing {
+    pub conns: Vec<Conn>,
+    pub evictions: Evictions,
+}
+
 /// The live connections of the tables pinned under `pin_path`, with their real servers,
-/// ordered by virtual service and client (`xlb conns`).
-pub fn read(pin_path: &Path) -> anyhow::Result<Vec<Conn>> {
+/// ordered by virtual service and client, and the eviction counters (`xlb conns`).
+pub fn read(pin_path: &Path) -> anyhow::Result<Listing> {
     let maps = Maps::from_pins(pin_path)?;
     let mut conns = list(&maps.conn_tables(false)?, now_ticks());
     for c in &mut conns {
@@ -76,11 +85,15 @@ pub fn read(pin_path: &Path) -> anyhow::Result<Vec<Conn>> {
         }
     }
     conns.sort_by_key(|c| (c.virtual_service, c.client));
-    Ok(conns)
+    Ok(Listing {
+        conns,
+        evictions: Evictions::read(&maps.conn_evictions),
+    })
 }
 
-/// `ipvsadm -Lnc`'s columns.
-pub fn render(conns: &[Conn]) -> String {
+/// `ipvsadm -Lnc`'s columns, then the eviction counters that are not zero.
+pub fn render(listing: &Listing) -> String {
+    let conns = &listing.conns;
     use std::fmt::Write;
     let mut out = format!(
         "{:<4} {:>7} {:<12} {:<45} {:<45} {}\n",
@@ -103,6 +116,9 @@ pub fn render(conns: &[Conn]) -> String {
         );
     }
     let _ = writeln!(out, "{} connections", conns.len());
+    for line in listing.evictions.lines() {
+        let _ = writeln!(out, "{line}");
+    }
     out
 }
 
@@ -143,6 +159,9 @@ mod tests {
         );
         let c = Conn::of(&live(CONN_OPEN, PROTO_UDP, now), now, &t);
         assert_eq!((c.protocol, c.state), ("UDP", "UDP"));
+        let c = Conn::of(&live(CONN_SYN_RECV, PROTO_TCP, now - ticks(10)), now, &t);
+        assert_eq!(c.state, "SYN_RECV");
+        assert_eq!(c.expires_in_s, lb_common::seconds(t.syn_recv - ticks(10)));
     }
 
     #[test]
@@ -151,13 +170,24 @@ mod tests {
         c.expires_in_s = 125;
         let mut known = c.clone();
         known.real_server = Some("198.18.0.11:80".parse().unwrap());
-        let out = render(&[c, known]);
+        let listing = Listing {
+            conns: vec![c, known],
+            evictions: Evictions {
+                syn_recv: 7,
+                ..Default::default()
+            },
+        };
+        let out = render(&listing);
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 4, "{out}");
+        assert_eq!(lines.len(), 5, "{out}");
         assert!(lines[0].starts_with("pro   expire state"), "{out}");
         assert!(lines[1].starts_with("TCP     2:05 ESTABLISHED  198.18.1.1:40000"));
         assert!(lines[1].ends_with("(slot 3, gone)"), "{out}");
         assert!(lines[2].ends_with("198.18.0.11:80"), "{out}");
         assert_eq!(lines[3], "2 connections");
+        assert_eq!(
+            lines[4],
+            "half-open connections (SYN_RECV) evicted from full buckets: 7"
+        );
     }
 }

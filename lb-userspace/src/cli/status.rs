@@ -12,7 +12,7 @@ use lb_common::{
 use serde::Serialize;
 
 use crate::{
-    dataplane::Maps,
+    dataplane::{Maps, conn_table::Evictions},
     process::identity::{Liveness, ProcessId},
     vrrp::status::{InstanceStatus, StatusFile},
 };
@@ -28,8 +28,8 @@ pub struct Status {
     pub drops: Vec<(String, u64)>,
     pub passes: Vec<(String, u64)>,
     pub connections: usize,
-    /// Live flows pushed out of a full connection-table bucket since the tables were made.
-    pub conn_evictions: u64,
+    /// What new flows did in full connection-table buckets since the tables were made.
+    pub conn_evictions: Evictions,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,7 +132,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
             drops: Vec::new(),
             passes: Vec::new(),
             connections: 0,
-            conn_evictions: 0,
+            conn_evictions: Evictions::default(),
         });
     }
     let maps = Maps::from_pins(pin_path)?;
@@ -201,11 +201,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     let connections = maps
         .conn_tables(false)?
         .count_live(crate::dataplane::conn_table::now_ticks());
-    let conn_evictions = maps
-        .conn_evictions
-        .get(&0, 0)
-        .map(|v| v.iter().sum())
-        .unwrap_or(0);
+    let conn_evictions = Evictions::read(&maps.conn_evictions);
     Ok(Status {
         daemon,
         vrrp,
@@ -303,12 +299,8 @@ pub fn render(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "connections tracked: {}", s.connections);
-    if s.conn_evictions > 0 {
-        let _ = writeln!(
-            out,
-            "connections evicted while live (table too small): {}",
-            s.conn_evictions
-        );
+    for line in s.conn_evictions.lines() {
+        let _ = writeln!(out, "{line}");
     }
     let nonzero = |v: &[(String, u64)]| {
         let parts: Vec<String> = v
@@ -370,7 +362,7 @@ mod tests {
             drops: vec![("no_real_server".into(), 2), ("bad_header".into(), 0)],
             passes: vec![("not_a_service".into(), 0)],
             connections: 5,
-            conn_evictions: 0,
+            conn_evictions: Evictions::default(),
         };
         let out = render(&s);
         let lines: Vec<&str> = out.lines().collect();
@@ -400,7 +392,7 @@ mod tests {
             drops: Vec::new(),
             passes: Vec::new(),
             connections: 0,
-            conn_evictions: 0,
+            conn_evictions: Evictions::default(),
         }
     }
 

@@ -139,7 +139,12 @@ impl Daemon {
                 Err(e) => warn!("neighbour lookup failed: {e}"),
             },
             Event::Refresh => self.neighbors.refresh(&self.handle).await,
-            Event::Publish => self.write_state(),
+            Event::Publish => {
+                self.write_state();
+                if let Some(plane) = self.plane.as_mut() {
+                    plane.watch_conn_table();
+                }
+            }
             Event::Verdict(v) => self.on_verdict(v).await,
         }
         ControlFlow::Continue(())

@@ -16,7 +16,9 @@ use tracing::{info, warn};
 use crate::{
     config::{Config, GlobalDefs},
     dataplane::{
-        AttachMode, ConnTableOptions, DataPlane, DataPlaneError, link_pin_path,
+        AttachMode, ConnTableOptions, DataPlane, DataPlaneError,
+        conn_table::{EvictionWatch, Evictions},
+        link_pin_path,
         sync::{DesiredService, MapSync, SyncError},
         teardown,
     },
@@ -54,6 +56,8 @@ pub struct Plane {
     created: bool,
     /// Interfaces this run attached through a new link (not an adopted one).
     linked_here: Vec<String>,
+    /// What full connection-table buckets cost, last said in the log.
+    evictions: EvictionWatch,
 }
 
 fn table_options(g: &GlobalDefs) -> ConnTableOptions {
@@ -112,11 +116,13 @@ impl Plane {
                 "adopted the pinned data plane"
             );
         }
+        let evictions = EvictionWatch::new(Evictions::read(&sync.maps().conn_evictions));
         Ok(Plane {
             dataplane,
             sync,
             created,
             linked_here: Vec::new(),
+            evictions,
         })
     }
 
@@ -200,9 +206,34 @@ impl Plane {
             tcp = t.tcp,
             tcpfin = t.tcpfin,
             udp = t.udp,
+            syn_recv = t.syn_recv,
             "lvs_timeouts changed: program reloaded"
         );
         Ok(())
+    }
+
+    /// Logs what full connection-table buckets cost since the last time, at most once a
+    /// period: flows lost or untracked (the table is too small), or half-open ones given up.
+    pub fn watch_conn_table(&mut self) {
+        let now = Evictions::read(&self.sync.maps().conn_evictions);
+        let Some(g) = self.evictions.due(now, std::time::Instant::now()) else {
+            return;
+        };
+        if g.established > 0 || g.not_tracked > 0 {
+            warn!(
+                established_evicted = g.established,
+                not_tracked = g.not_tracked,
+                half_open_evicted = g.syn_recv,
+                "connection table full: established connections evicted or new ones left \
+                 untracked; raise global_defs.connection_table_size"
+            );
+        } else {
+            warn!(
+                half_open_evicted = g.syn_recv,
+                "connection table: half-open connections (SYN_RECV) given up in full \
+                 buckets, established ones kept (a SYN flood, or a table near full)"
+            );
+        }
     }
 
     /// Writes the interfaces' MACs and the services into the maps.

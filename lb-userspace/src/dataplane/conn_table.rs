@@ -5,12 +5,15 @@
 use std::{
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    time::{Duration, Instant},
 };
 
-use aya::maps::MapData;
+use aya::maps::{MapData, PerCpuArray};
 use lb_common::{
-    ConnBucket4, ConnBucket6, ConnValue, Timeouts, clock_ticks, conn_hash4, conn_hash6,
+    CONN_EVICTED_ESTABLISHED, CONN_EVICTED_SYN_RECV, CONN_NOT_TRACKED, ConnBucket4, ConnBucket6,
+    ConnValue, Timeouts, clock_ticks, conn_hash4, conn_hash6,
 };
+use serde::Serialize;
 
 use crate::dataplane::mmap::MappedArray;
 
@@ -113,5 +116,143 @@ impl Tables {
         let mut n = 0;
         self.each_live(now, |_| n += 1);
         n
+    }
+}
+
+/// What new flows did in full buckets since the tables were made (`xlb_conn_evictions`,
+/// summed over CPUs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Evictions {
+    /// Half-open slots (SYN_RECV, never established) given up: what a SYN flood costs.
+    pub syn_recv: u64,
+    /// Established slots idle over 60 s given up: the table is too small.
+    pub established: u64,
+    /// Packets of new flows forwarded untracked, every slot of their bucket active (each
+    /// packet of such a flow is scheduled anew): the table is too small.
+    pub not_tracked: u64,
+}
+
+impl Evictions {
+    /// Reads the counters (a counter that cannot be read counts 0).
+    pub fn read(map: &PerCpuArray<MapData, u64>) -> Self {
+        let total = |i: u32| map.get(&i, 0).map(|v| v.iter().sum()).unwrap_or(0);
+        Self {
+            syn_recv: total(CONN_EVICTED_SYN_RECV),
+            established: total(CONN_EVICTED_ESTABLISHED),
+            not_tracked: total(CONN_NOT_TRACKED),
+        }
+    }
+
+    /// One line per non-zero counter, as `xlb status` and `xlb conns` print them.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.syn_recv > 0 {
+            out.push(format!(
+                "half-open connections (SYN_RECV) evicted from full buckets: {}",
+                self.syn_recv
+            ));
+        }
+        if self.established > 0 {
+            out.push(format!(
+                "established connections evicted after 60 s idle (table too small): {}",
+                self.established
+            ));
+        }
+        if self.not_tracked > 0 {
+            out.push(format!(
+                "packets forwarded untracked, their bucket full of active connections \
+                 (table too small): {}",
+                self.not_tracked
+            ));
+        }
+        out
+    }
+}
+
+/// How often the daemon may say what full buckets cost: a flood makes a line per period,
+/// not a line per SYN.
+pub const EVICTION_LOG_PERIOD: Duration = Duration::from_secs(10);
+
+/// The daemon's view of [`Evictions`]: what grew since it last said so.
+#[derive(Debug)]
+pub struct EvictionWatch {
+    said: Evictions,
+    at: Option<Instant>,
+}
+
+impl EvictionWatch {
+    /// Starts from the counters as they are (an adopted table's past is not news).
+    pub fn new(start: Evictions) -> Self {
+        Self {
+            said: start,
+            at: None,
+        }
+    }
+
+    /// The growth since the last report, when there is some and the last report is at
+    /// least [`EVICTION_LOG_PERIOD`] old; it then counts as reported.
+    pub fn due(&mut self, now: Evictions, at: Instant) -> Option<Evictions> {
+        let grown = Evictions {
+            syn_recv: now.syn_recv.saturating_sub(self.said.syn_recv),
+            established: now.established.saturating_sub(self.said.established),
+            not_tracked: now.not_tracked.saturating_sub(self.said.not_tracked),
+        };
+        if grown == Evictions::default()
+            || self
+                .at
+                .is_some_and(|last| at.duration_since(last) < EVICTION_LOG_PERIOD)
+        {
+            return None;
+        }
+        self.said = now;
+        self.at = Some(at);
+        Some(grown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_reports_growth_at_most_once_a_period() {
+        let c = |syn_recv, established| Evictions {
+            syn_recv,
+            established,
+            not_tracked: 0,
+        };
+        let t0 = Instant::now();
+        let mut w = EvictionWatch::new(c(500, 1));
+        assert_eq!(w.due(c(500, 1), t0), None, "the adopted past is not news");
+        assert_eq!(w.due(c(900, 1), t0), Some(c(400, 0)));
+        assert_eq!(
+            w.due(c(1000, 2), t0 + Duration::from_secs(3)),
+            None,
+            "too soon"
+        );
+        assert_eq!(
+            w.due(c(1200, 2), t0 + EVICTION_LOG_PERIOD),
+            Some(c(300, 1)),
+            "what grew meanwhile, once"
+        );
+        assert_eq!(w.due(c(1200, 2), t0 + 3 * EVICTION_LOG_PERIOD), None);
+    }
+
+    #[test]
+    fn eviction_lines_name_each_non_zero_counter() {
+        assert!(Evictions::default().lines().is_empty());
+        let e = Evictions {
+            syn_recv: 199_000,
+            established: 0,
+            not_tracked: 3,
+        };
+        assert_eq!(
+            e.lines(),
+            [
+                "half-open connections (SYN_RECV) evicted from full buckets: 199000",
+                "packets forwarded untracked, their bucket full of active connections \
+                 (table too small): 3",
+            ]
+        );
     }
 }

@@ -406,8 +406,20 @@ fn connection_table_size_is_a_power_of_two_in_range() {
 fn lvs_timeouts_as_keepalived_sets_them() {
     let cfg = parse("[global_defs]\nlvs_timeouts = { tcp = 7200, udp = 60 }\n");
     let t = cfg.global_defs.lvs_timeouts;
-    assert_eq!((t.tcp, t.tcpfin, t.udp), (7200.0, 120.0, 60.0));
+    assert_eq!(
+        (t.tcp, t.tcpfin, t.udp, t.syn_recv),
+        (7200.0, 120.0, 60.0, 60.0)
+    );
     assert_eq!(lb_common::seconds(t.to_ticks().tcp), 7199);
+    let t = parse("[global_defs]\nlvs_timeouts = { syn_recv = 10 }\n")
+        .global_defs
+        .lvs_timeouts;
+    assert_eq!(t.to_ticks().syn_recv, lb_common::ticks(10));
+    assert_err(
+        "[global_defs]\nlvs_timeouts = { syn_recv = 0 }\n",
+        "2:29: global_defs.lvs_timeouts.syn_recv",
+        "out of range",
+    );
     assert_eq!(
         parse("").global_defs.lvs_timeouts.to_ticks(),
         lb_common::Timeouts::IPVS

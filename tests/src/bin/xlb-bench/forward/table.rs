@@ -248,6 +248,11 @@ pub fn report(
          not reach the sink (ring full, or dropped by the stack); CPU busy: the director's \
          CPU in the window (well under 100%: the generator set the rate, not the director)",
     );
+    sec.note(
+        "every frame a new flow: UDP from new sources; once the table is full of flows \
+         seen in the last 60 s, a new flow's packet is scheduled and forwarded untracked \
+         (no active flow is evicted for it; xlb status counts those packets)",
+    );
     report.sections.push(sec);
 
     for (ratios, rate) in [

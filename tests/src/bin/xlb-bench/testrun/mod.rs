@@ -13,11 +13,13 @@
 //! - `harness`: the services, the frames, timing a program;
 //! - `paths`: xlb's paths against the empty program;
 //! - `map_ops`: single map operations and the prototype;
+//! - `synflood`: the SYN rate the default table absorbs with no established flow lost;
 //! - this module: the order of the runs, and the program's size.
 
 mod harness;
 mod map_ops;
 mod paths;
+mod synflood;
 
 use anyhow::Result;
 use integration_tests::{Plane, pin_to_cpu};
@@ -33,6 +35,12 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
         (3, 200_000u32, 2_000usize)
     } else {
         (7, 2_000_000u32, 20_000usize)
+    };
+    // SYN flood: established flows in the default table, SYNs sent.
+    let (flood_flows, flood_syns) = if opts.quick {
+        (1 << 15, 400_000u32)
+    } else {
+        (1 << 17, 4_000_000u32)
     };
     // One CPU: per-CPU maps and caches behave the same in every round.
     let _restore = AffinityGuard::save();
@@ -76,5 +84,7 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     );
     report.sections.push(sec);
     report.sections.push(msec);
+    let flood = synflood::measure(flood_flows, flood_syns, repeat, report)?;
+    report.sections.push(flood);
     Ok(())
 }

@@ -12,7 +12,7 @@ use aya::{
     programs::{ProgramFd, Xdp},
 };
 use integration_tests::Plane;
-use lb_common::{Conn4, ConnBucket4, ConnValue, FlowKey4, conn_check, conn_hash4};
+use lb_common::{CONN_SYN_RECV, Conn4, ConnBucket4, ConnValue, FlowKey4, conn_check, conn_hash4};
 
 use super::{
     SMALL_TABLE,
@@ -24,9 +24,9 @@ use crate::{
 };
 
 /// The driver that makes every run a new flow, and what it tail-calls.
-const NEWFLOW_DRIVER: &str = "xlb_bench_newflow";
+pub(super) const NEWFLOW_DRIVER: &str = "xlb_bench_newflow";
 
-fn set_newflow_target(nf: &mut Ebpf, fd: &ProgramFd) -> Result<()> {
+pub(super) fn set_newflow_target(nf: &mut Ebpf, fd: &ProgramFd) -> Result<()> {
     let m = nf
         .map_mut("xlb_bench_nf_progs")
         .context("xlb_bench_nf_progs")?;
@@ -34,8 +34,8 @@ fn set_newflow_target(nf: &mut Ebpf, fd: &ProgramFd) -> Result<()> {
     Ok(())
 }
 
-/// Fills every slot of xlb's IPv4 connection table with a live flow, so that new flows
-/// evict, as under a flood.
+/// Fills every slot of xlb's IPv4 connection table with a live half-open flow (SYN_RECV,
+/// seen now), so that every new flow evicts one, as under a SYN flood.
 fn fill_conns(p: &Plane) -> Result<()> {
     let mut tables = p.sync.maps().conn_tables(true)?;
     let now = xlb::dataplane::conn_table::now_ticks();
@@ -46,15 +46,15 @@ fn fill_conns(p: &Plane) -> Result<()> {
             let mut key = FlowKey4::default();
             key.saddr
                 .copy_from_slice(&((b * 4 + w) as u32).to_le_bytes());
-            key.proto = 17;
+            key.proto = 6;
             let check = conn_check(conn_hash4(&key, seed), 0, u16::MAX);
             *slot = Conn4 {
                 key,
                 value: ConnValue {
                     real: 0,
                     service_id: u16::MAX,
-                    state: 0,
-                    proto: 17,
+                    state: CONN_SYN_RECV,
+                    proto: 6,
                     seen: now,
                     check,
                 },
@@ -124,8 +124,8 @@ pub fn measure(
         empty1_v.push(timed_each(empty, &frames)?);
         new_v.push(timed_each(p.dataplane.program()?, &frames)?);
     }
-    // The same with the connection table full: every insert evicts (a SYN flood, or the
-    // live new-flow scenario).
+    // The same with the connection table full of half-open slots: every insert evicts
+    // one (a SYN flood).
     let fill_started = Instant::now();
     match fill_conns(p) {
         Ok(()) => {
@@ -216,7 +216,7 @@ pub fn measure(
         ),
         (
             "testrun_ns_new_flow_table_full",
-            "xlb IPv4 new flow, table full (evicting; one call per frame)",
+            "xlb IPv4 new flow, table full of half-open slots (evicting; one call per frame)",
             &new_full_v,
             empty1_s,
             "",

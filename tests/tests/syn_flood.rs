@@ -1,0 +1,332 @@
+//! A SYN flood against established flows, end to end: `xlb run` on a small connection
+//! table, long-lived TCP streams through the VIP to real servers, then 200,000 SYNs from
+//! random sources sent onto the client's link. Every stream must keep talking to the
+//! same real server, and `xlb status` and the daemon's log must show the half-open slots
+//! the flood gave up.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    process::Command,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+
+use integration_tests::{
+    frames::{TCP_ACK, TCP_SYN, tcp4_on_wire},
+    netns::{
+        EchoConn, LAB_VIP, Lab, dr_lab, enter, lab_real, mac_of, start_xlb, write_config, xlb_bin,
+    },
+};
+
+/// Slots of the IPv4 table: 1,024 buckets, the smallest `connection_table_size`.
+const TABLE_SLOTS: u32 = 4096;
+const STREAMS: usize = 12;
+const FLOOD: usize = 200_000;
+const REALS: usize = 3;
+
+fn vip(port: u16) -> SocketAddr {
+    format!("{LAB_VIP}:{port}").parse().unwrap()
+}
+
+/// The echo service (port 7) with `rr` over every real server: a flow that loses its slot
+/// is scheduled again, most likely to another server, which resets it.
+fn config(global_defs: &str) -> String {
+    let mut c = format!(
+        r#"
+[global_defs]
+{global_defs}
+
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 7
+protocol = "TCP"
+lb_algo = "rr"
+lb_kind = "DR"
+interface = "eth0"
+"#
+    );
+    for n in 1..=REALS {
+        c.push_str(&format!(
+            "\n[[virtual_server.real_server]]\nip = \"{}\"\nport = 7\nweight = 1\n",
+            lab_real(n)
+        ));
+    }
+    c
+}
+
+fn parse_mac(s: &str) -> [u8; 6] {
+    let mut mac = [0u8; 6];
+    for (b, part) in mac.iter_mut().zip(s.split(':')) {
+        *b = u8::from_str_radix(part, 16).expect("MAC");
+    }
+    mac
+}
+
+/// Sends `count` TCP segments with `flags` (SYNs, or bare ACKs) to VIP:7 from random
+/// sources in 198.19.0.0/16 (off every lab link, so the real servers' answers go nowhere)
+/// and random ports, through an AF_PACKET socket on the client's eth0, paced so that the
+/// director's veth ring does not simply drop them. Returns how many the kernel took.
+fn send_segments(lab: &Lab, count: usize, flags: u8) -> usize {
+    let netns = lab.netns_file("client");
+    let director_mac = parse_mac(&mac_of(lab, "dir"));
+    let client_mac = parse_mac(&mac_of(lab, "client"));
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            enter(&netns).expect("setns");
+            // SAFETY: plain socket calls on an fd we own and close.
+            unsafe {
+                let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
+                assert!(fd >= 0, "AF_PACKET: {}", std::io::Error::last_os_error());
+                let ifindex = libc::if_nametoindex(c"eth0".as_ptr());
+                let mut addr: libc::sockaddr_ll = std::mem::zeroed();
+                addr.sll_family = libc::AF_PACKET as u16;
+                addr.sll_ifindex = ifindex as i32;
+                addr.sll_halen = 6;
+                addr.sll_addr[..6].copy_from_slice(&director_mac);
+                let vip: Ipv4Addr = LAB_VIP.parse().unwrap();
+                let mut sent = 0;
+                for i in 0..count {
+                    let r: u32 = rand::random();
+                    let src = Ipv4Addr::new(198, 19, (r >> 8) as u8, r as u8);
+                    let sport = 1024 + (r >> 16) as u16 % 60_000;
+                    let f = tcp4_on_wire((director_mac, client_mac), src, sport, vip, 7, flags);
+                    let n = libc::sendto(
+                        fd,
+                        f.as_ptr().cast(),
+                        f.len(),
+                        0,
+                        (&raw const addr).cast(),
+                        size_of::<libc::sockaddr_ll>() as u32,
+                    );
+                    if n > 0 {
+                        sent += 1;
+                    }
+                    if i % 128 == 127 {
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                }
+                libc::close(fd);
+                sent
+            }
+        })
+        .join()
+        .expect("flood thread")
+    })
+}
+
+/// The real server named by an echo answer ("<name> <local addr> <line>").
+fn server_of(answer: &str) -> String {
+    answer.split(' ').next().unwrap_or_default().to_string()
+}
+
+fn xlb_status(lab: &Lab, json: bool) -> String {
+    let mut cmd = Command::new(xlb_bin());
+    cmd.arg("status");
+    if json {
+        cmd.arg("--json");
+    }
+    let out = cmd
+        .arg("--pin-path")
+        .arg(&lab.pins.0)
+        .output()
+        .expect("xlb status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The DR lab with `xlb run` on a [`TABLE_SLOTS`] table, and [`STREAMS`] echo streams
+/// through the VIP, each with the real server that answered it.
+fn lab_with_streams(tag: &str) -> (Lab, Vec<(EchoConn, String)>) {
+    let mut lab = dr_lab(tag, REALS);
+    let cfg = write_config(
+        &lab,
+        &config(&format!("connection_table_size = {TABLE_SLOTS}")),
+    );
+    start_xlb(&mut lab, "xlb", &cfg);
+    let streams = lab.within("client", || {
+        (0..STREAMS)
+            .map(|i| {
+                let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
+                let first = c.ask(&format!("stream {i} hello")).expect("echo");
+                (c, server_of(&first))
+            })
+            .collect()
+    });
+    (lab, streams)
+}
+
+#[test]
+fn established_streams_survive_a_syn_flood_on_a_small_table() {
+    let (mut lab, mut streams) = lab_with_streams("synflood");
+    let servers: std::collections::BTreeSet<&String> = streams.iter().map(|(_, s)| s).collect();
+    assert!(servers.len() > 1, "rr spread the streams: {servers:?}");
+
+    let flooding = AtomicBool::new(true);
+    // The streams keep talking while the flood runs, and after it.
+    let (sent, rounds) = std::thread::scope(|s| {
+        let talker = s.spawn(|| {
+            let mut rounds = 0;
+            while flooding.load(Ordering::Relaxed) {
+                for (i, (c, server)) in streams.iter_mut().enumerate() {
+                    let line = format!("stream {i} round {rounds}");
+                    let answer = c
+                        .ask(&line)
+                        .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost: {e}"));
+                    assert_eq!(
+                        server_of(&answer),
+                        *server,
+                        "stream {i} moved to another real server: {answer}"
+                    );
+                    assert!(answer.ends_with(&line), "{answer}");
+                }
+                rounds += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            rounds
+        });
+        let sent = send_segments(&lab, FLOOD, TCP_SYN);
+        flooding.store(false, Ordering::Relaxed);
+        (sent, talker.join())
+    });
+    let rounds = rounds.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    println!("flood: {sent} SYNs sent; the streams talked {rounds} rounds meanwhile");
+    assert!(sent > FLOOD * 9 / 10, "only {sent} SYNs sent");
+    for (i, (c, server)) in streams.iter_mut().enumerate() {
+        let answer = c
+            .ask(&format!("stream {i} after the flood"))
+            .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost after the flood: {e}"));
+        assert_eq!(server_of(&answer), *server, "stream {i}: {answer}");
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let evictions = &json["conn_evictions"];
+    let half_open = evictions["syn_recv"].as_u64();
+    assert!(
+        half_open.is_some_and(|n| n > FLOOD as u64 / 4),
+        "the flood's half-open slots were evicted: {evictions}"
+    );
+    assert_eq!(evictions["established"], 0, "{evictions}");
+    let text = xlb_status(&lab, false);
+    assert!(
+        text.contains("half-open connections (SYN_RECV) evicted from full buckets: "),
+        "{text}"
+    );
+    println!("{text}");
+    // The daemon says so in its log too (at most once every 10 s), and that no
+    // established flow went.
+    lab.wait_log(
+        "xlb",
+        "half-open connections (SYN_RECV) given up in full buckets, established ones kept",
+        Duration::from_secs(5),
+    );
+    assert!(
+        !lab.log("xlb").contains("connection table full"),
+        "{}",
+        lab.log("xlb")
+    );
+}
+
+fn xlb_conns(lab: &Lab) -> Vec<serde_json::Value> {
+    let out = Command::new(xlb_bin())
+        .args(["conns", "--json", "--pin-path"])
+        .arg(&lab.pins.0)
+        .output()
+        .expect("xlb conns");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("conns JSON");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_half_open_connection_expires_after_the_syn_recv_timeout() {
+    let mut lab = dr_lab("synrecv", 2);
+    let cfg = write_config(&lab, &config(""));
+    start_xlb(&mut lab, "xlb", &cfg);
+    let mut stream = lab.within("client", || {
+        let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
+        c.ask("hello").expect("echo");
+        c
+    });
+    let state = |c: &serde_json::Value| c["state"].as_str().unwrap_or_default().to_string();
+    let expires = |c: &serde_json::Value| c["expires_in_s"].as_u64().unwrap_or(u64::MAX);
+    // IPVS's default: 60 s in SYN_RECV.
+    assert_eq!(send_segments(&lab, 1, TCP_SYN), 1);
+    let conns = xlb_conns(&lab);
+    let half_open: Vec<_> = conns.iter().filter(|c| state(c) == "SYN_RECV").collect();
+    assert_eq!(half_open.len(), 1, "the SYN's slot: {conns:?}");
+    assert!((50..=60).contains(&expires(half_open[0])), "{conns:?}");
+    let established: Vec<_> = conns.iter().filter(|c| state(c) == "ESTABLISHED").collect();
+    assert_eq!(established.len(), 1, "the stream, by its ACK: {conns:?}");
+    assert!(expires(established[0]) > 800, "{conns:?}");
+
+    // Settable beside keepalived's lvs_timeouts; a reload applies it.
+    std::fs::write(&cfg, config("lvs_timeouts = { syn_recv = 3 }")).expect("config");
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log(
+        "xlb",
+        "lvs_timeouts changed: program reloaded",
+        Duration::from_secs(10),
+    );
+    assert_eq!(send_segments(&lab, 1, TCP_SYN), 1);
+    let conns = xlb_conns(&lab);
+    assert!(
+        conns
+            .iter()
+            .any(|c| state(c) == "SYN_RECV" && expires(c) <= 3),
+        "lvs_timeouts.syn_recv 3: {conns:?}"
+    );
+    // Past the timeout (3 s in ticks of 1.07 s, plus one tick) that slot is gone, and the
+    // first one counts 3 s too now; the stream, refreshed meanwhile, stays.
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        stream.ask("still here").expect("the stream lives");
+    }
+    let conns = xlb_conns(&lab);
+    assert!(
+        conns.len() == 1 && state(&conns[0]) == "ESTABLISHED",
+        "{conns:?}"
+    );
+}
+
+#[test]
+fn an_ack_flood_costs_neither_established_streams_nor_new_connections() {
+    let (lab, mut streams) = lab_with_streams("ackflood");
+    // Bare ACKs from random sources look like flows taken over mid-stream: each makes a
+    // half-open slot, which the next one may take.
+    let sent = send_segments(&lab, 50_000, TCP_ACK);
+    assert!(sent > 45_000, "only {sent} ACKs sent");
+    // In reverse: a stream that lost its slot is scheduled again, and rr must not give
+    // the streams their old servers back merely because they ask in their old order.
+    for (i, (c, server)) in streams.iter_mut().enumerate().rev() {
+        let answer = c
+            .ask(&format!("stream {i} after the flood"))
+            .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost: {e}"));
+        assert_eq!(server_of(&answer), *server, "stream {i}: {answer}");
+    }
+    // New connections are still tracked: a conversation stays on one real server.
+    lab.within("client", || {
+        for n in 0..10 {
+            let mut c = EchoConn::connect(vip(7)).expect("a new connection after the flood");
+            let server = server_of(&c.ask("first").expect("echo"));
+            for line in 0..3 {
+                let answer = c
+                    .ask(&format!("connection {n} line {line}"))
+                    .unwrap_or_else(|e| panic!("new connection {n} broke: {e}"));
+                assert_eq!(server_of(&answer), server, "{answer}");
+            }
+        }
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let evictions = &json["conn_evictions"];
+    assert!(
+        evictions["syn_recv"].as_u64().is_some_and(|n| n > 10_000),
+        "{evictions}"
+    );
+    assert_eq!(evictions["established"], 0, "{evictions}");
+    assert_eq!(evictions["not_tracked"], 0, "{evictions}");
+}
