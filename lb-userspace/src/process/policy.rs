@@ -80,7 +80,7 @@ impl fmt::Display for Refused {
                 "WARNING - script '{}' is not executable for uid:gid {uid}:{gid} - disabling.",
                 program.display()
             ),
-            Self::Insecure(i) => i.fmt(f),
+            Self::Insecure(i) => write!(f, "{i} - disabling"),
         }
     }
 }

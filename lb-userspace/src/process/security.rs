@@ -63,8 +63,8 @@ impl fmt::Display for Insecure {
         match self {
             Self::Writable { path } => write!(
                 f,
-                "Unsafe permissions found for script '{}' - disabling (it or a directory \
-                 on its way is writable by a user other than root)",
+                "Unsafe permissions found for script path '{}' (a user other than root \
+                 can change it)",
                 path.display()
             ),
             Self::WrongType { path } => {
@@ -76,7 +76,7 @@ impl fmt::Display for Insecure {
             }
             Self::Unreadable { path, error } => write!(
                 f,
-                "check_script_secure could not find script '{}' - disabling: {error}",
+                "check_script_secure could not find script '{}': {error}",
                 path.display()
             ),
         }

@@ -1,9 +1,12 @@
 //! After deserialization and [`resolve`](super::resolve): the rules that span several
 //! keys. Single-value rules (ranges, enum spellings) are enforced while deserializing,
 //! in `de.rs` and the `TryFrom` impls. Here: `global_defs` and `vrrp_script`; the
-//! VRRP instances in [`vrrp`]; virtual servers, real servers and checkers in [`lvs`].
+//! VRRP instances in [`vrrp`]; virtual servers, real servers and checkers in [`lvs`];
+//! what leaves xlb: command lines in [`commands`], mail headers in [`mail`].
 
+mod commands;
 mod lvs;
+mod mail;
 mod vrrp;
 
 use std::net::IpAddr;
@@ -43,7 +46,9 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
         }
     }
     vrrp::validate_vrrp(cfg)?;
-    lvs::validate_virtual_servers(cfg, doc)
+    lvs::validate_virtual_servers(cfg, doc)?;
+    commands::validate_commands(cfg)?;
+    mail::validate_mail(cfg)
 }
 
 fn validate_global(cfg: &Config, p: &KeyPath) -> Result<(), Invalid> {
