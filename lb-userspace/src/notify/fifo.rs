@@ -4,8 +4,9 @@
 //! - `notify_fifo` gets every event, `vrrp_notify_fifo` the VRRP ones, `lvs_notify_fifo`
 //!   the checker ones. Lines are keepalived's: `INSTANCE "VI_1" MASTER 150`,
 //!   `VS [198.18.1.100]:tcp:80 DOWN`, `RS [198.18.0.21]:tcp:80 [198.18.1.100]:tcp:80 UP`.
-//! - A FIFO that does not exist is created (mode 0600) and removed at exit; a path that
-//!   exists and is not a FIFO is refused.
+//! - A FIFO that does not exist is created (mode 0600, owned by its reader's user) and
+//!   removed at exit; a path that exists and is not a FIFO (a symbolic link included),
+//!   or a FIFO owned by neither root nor the reader's user, is refused.
 //! - xlb holds each FIFO open for reading and writing, so a write never waits for a
 //!   reader: lines queue in the pipe (64 KiB) until the reader comes. When the pipe is full
 //!   the line is dropped with a warning; the director never blocks on a slow reader.
@@ -59,23 +60,41 @@ struct Fifo {
 impl Fifo {
     fn open(kind: Kind, path: &str, script: Option<&str>, policy: &Policy) -> Result<Self> {
         let path = PathBuf::from(path);
-        let created = match std::fs::metadata(&path) {
+        // Who reads it: a FIFO xlb makes is theirs (keepalived does the same).
+        let reader_ids = script
+            .and_then(|_| policy.run_as(None).ok())
+            .and_then(|r| r.ids());
+        let created = match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_fifo() => false,
             Ok(_) => bail!("{} exists and is not a FIFO", path.display()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 mkfifo(&path).with_context(|| format!("creating the FIFO {}", path.display()))?;
+                if let Some((uid, gid)) = reader_ids {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).with_context(|| {
+                        format!("handing the FIFO {} to its reader", path.display())
+                    })?;
+                }
                 true
             }
             Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
         };
         // Read and write: opening never waits for a reader, and writes never fail for
-        // want of one.
+        // want of one. Never through a symbolic link someone put there.
         let pipe = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("opening the FIFO {}", path.display()))?;
+        // One that was there already must be root's or the reader's: another user's
+        // could be one they read (or fill) themselves.
+        let owner = std::os::unix::fs::MetadataExt::uid(&pipe.metadata()?);
+        if owner != 0 && Some(owner) != reader_ids.map(|(uid, _)| uid) {
+            bail!(
+                "{} is a FIFO of uid {owner}, neither root's nor its reader's: not used",
+                path.display()
+            );
+        }
         let reader = match script {
             Some(s) => start_reader(kind, s, &path, policy)?,
             None => None,

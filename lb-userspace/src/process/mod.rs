@@ -72,11 +72,12 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// Logs `refused` for the command `what` (`vrrp_script chk`, `notify_master of VI_1`),
-/// once per distinct message: a check refused every second logs one line.
+/// Logs `refused` for the command `what` (`vrrp_script chk`, `notify_master of
+/// vrrp_instance VI_1`), once per command line and reason: a check refused every second,
+/// or a command the start-up audit already named, logs no second line.
 pub fn log_refusal(what: &str, line: &str, refused: &Refused) {
     static LOGGED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-    let key = format!("{what}\0{line}\0{refused}");
+    let key = format!("{line}\0{refused}");
     let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
     if logged.get_or_insert_with(HashSet::new).insert(key) {
         error!(command = %line, "{what} not run: {refused}");
