@@ -113,9 +113,11 @@ pub struct GlobalDefs {
     /// Strict RFC compliance: no authentication, no unicast, `accept` off by default.
     /// Default false.
     pub vrrp_strict: bool,
-    /// User scripts run as, when they do not say. Default: root.
+    /// `user [group]` every command runs as when its block does not say. Default:
+    /// `keepalived_script` if that user exists, else root (keepalived's).
     pub script_user: Option<String>,
-    /// Refuse scripts writable by non-root users. Default false.
+    /// Refuse commands run as root that a non-root user could change (the program or a
+    /// directory on its way). Default false.
     pub enable_script_security: bool,
     /// Default of every checker's `log_all_failures`. Default false.
     pub checker_log_all_failures: bool,
