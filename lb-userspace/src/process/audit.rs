@@ -101,12 +101,18 @@ impl Audit {
                 }
             }
         }
-        let added = match previous {
-            None => true,
-            Some(p) => !self.as_root().is_subset(&p.as_root()),
-        };
-        if let (true, Some(v)) = (added, self.violation()) {
+        if let Some(v) = self.violation_since(previous) {
             warn!("{v}");
+        }
+    }
+
+    /// [`Audit::violation`] at start (`previous` None), or after a reload from
+    /// `previous` only when the reload adds a command run as root: said once, not at
+    /// every SIGHUP.
+    fn violation_since(&self, previous: Option<&Audit>) -> Option<String> {
+        match previous {
+            Some(p) if self.as_root().is_subset(&p.as_root()) => None,
+            _ => self.violation(),
         }
     }
 
@@ -232,6 +238,15 @@ mod tests {
             )
         );
         assert_eq!(one.check_report().warnings.len(), 1);
+        // At start it is said; a reload keeping the same root commands says nothing,
+        // one adding a root command says it again.
+        assert!(one.violation_since(None).is_some());
+        assert_eq!(one.violation_since(Some(&one)), None);
+        assert_eq!(none.violation_since(Some(&one)), None);
+        let two = Audit::of(&cfg(
+            "notify_master = \"/bin/true\"\nnotify_backup = \"/bin/true x\"",
+        ));
+        assert!(two.violation_since(Some(&one)).is_some());
         let missing = Audit::of(&cfg("notify_master = \"/no/such/xlb\""));
         assert_eq!(
             missing.check_report().warnings,
