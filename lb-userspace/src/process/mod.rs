@@ -41,9 +41,8 @@ use std::{
 
 use tracing::{Instrument as _, error, warn};
 
-pub use policy::{DEFAULT_SCRIPT_USER, Policy, Refused, Script};
+pub use policy::{Policy, Refused, Script};
 pub use user::RunAs;
-pub use words::split_command;
 
 /// Why a command did not run to an exit status.
 #[derive(Debug)]

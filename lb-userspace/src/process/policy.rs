@@ -17,7 +17,7 @@ use super::{
 use crate::config::GlobalDefs;
 
 /// keepalived's default script user, taken when it exists and nothing else is said.
-pub const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
+const DEFAULT_SCRIPT_USER: &str = "keepalived_script";
 
 /// The search path when xlb has no `PATH` (glibc's `_CS_PATH`).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";

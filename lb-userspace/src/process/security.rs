@@ -17,10 +17,10 @@ use std::{
 
 /// What is needed of one entry on the way to a program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub uid: u32,
-    pub gid: u32,
-    pub mode: u32,
+struct Entry {
+    uid: u32,
+    gid: u32,
+    mode: u32,
 }
 
 impl Entry {
@@ -85,7 +85,7 @@ impl fmt::Display for Insecure {
 
 /// keepalived's rule for one entry: true when a user other than root could change it.
 /// `last`: the program itself (else a directory on the way).
-pub fn writable_by_others(e: Entry, last: bool) -> bool {
+fn writable_by_others(e: Entry, last: bool) -> bool {
     if e.uid != 0 {
         return true;
     }
@@ -98,7 +98,7 @@ pub fn writable_by_others(e: Entry, last: bool) -> bool {
 
 /// Checks `program` (an absolute path) and the way to it, then the path its symbolic
 /// links lead to. `lstat` looks an entry up without following it.
-pub fn check_path(
+fn check_path(
     program: &Path,
     lstat: &dyn Fn(&Path) -> io::Result<Entry>,
     canonical: &dyn Fn(&Path) -> io::Result<PathBuf>,
@@ -148,7 +148,7 @@ fn walk(
 }
 
 /// [`check_path`] on this host's file system.
-pub fn check_host_path(program: &Path) -> Result<(), Insecure> {
+pub(super) fn check_host_path(program: &Path) -> Result<(), Insecure> {
     check_path(
         program,
         &|p| std::fs::symlink_metadata(p).map(|m| Entry::of(&m)),
@@ -158,7 +158,7 @@ pub fn check_host_path(program: &Path) -> Result<(), Insecure> {
 
 /// Whether the file at `path` is one that `uid`:`gid` may execute: a regular file with
 /// an execute bit for them (root: any execute bit), after following links.
-pub fn executable_by(path: &Path, uid: u32, gid: u32) -> bool {
+pub(super) fn executable_by(path: &Path, uid: u32, gid: u32) -> bool {
     let Ok(m) = std::fs::metadata(path) else {
         return false;
     };
@@ -179,7 +179,7 @@ pub fn executable_by(path: &Path, uid: u32, gid: u32) -> bool {
 }
 
 /// Whether running the file at `path` gives root anyway (set-uid root or set-gid root).
-pub fn runs_as_root_anyway(path: &Path) -> bool {
+pub(super) fn runs_as_root_anyway(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| {
         let mode = m.mode();
         (m.uid() == 0 && mode & libc::S_ISUID != 0 && mode & 0o100 != 0)
