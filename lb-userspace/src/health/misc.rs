@@ -178,6 +178,38 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[tokio::test]
+    async fn check_misc_an_unsafe_root_script_is_down_with_the_path_named() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("xlb-misc-unsafe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let marker = dir.join("ran");
+        let script = dir.join("chk.sh");
+        std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let policy = Policy {
+            script_user: Some("root".into()),
+            security: true,
+        };
+        let line = script.display().to_string();
+        let spec = MiscSpec::new(&line, Duration::from_secs(5), false, None, &policy);
+        let Outcome::Failure { reason } = check(&spec).await else {
+            panic!("an unsafe script passed");
+        };
+        assert_eq!(
+            reason,
+            format!(
+                "Unsafe permissions found for script path '{}' (a user other than root can \
+                 change it) - disabling",
+                dir.display()
+            )
+        );
+        assert!(!marker.exists(), "the unsafe script ran");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     fn alive(pid: i32) -> bool {
         // SAFETY: signal 0 only checks for existence.
         unsafe { libc::kill(pid, 0) == 0 }

@@ -248,6 +248,24 @@ mod tests {
         assert_eq!(combine(all), (false, -10));
     }
 
+    /// The `vrrp_script.chk` of a config whose script line is `line`.
+    fn vrrp_script(line: &str) -> VrrpScript {
+        let text = format!("[vrrp_script.chk]\nscript = \"{line}\"\ninterval = 0.05\n");
+        Config::parse(&text, "t.toml").unwrap().vrrp_script["chk"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_refused_script_is_down_from_the_start_and_never_comes_up() {
+        let policy = Policy::default();
+        let refused = ScriptTracker::spawn("chk", &vrrp_script("/no/such/xlb-chk"), &policy);
+        assert!(!*refused.verdict.borrow(), "a refused script starts down");
+        let working = ScriptTracker::spawn("ok", &vrrp_script("/bin/true"), &policy);
+        assert!(*working.verdict.borrow());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!*refused.verdict.borrow());
+        assert!(*working.verdict.borrow());
+    }
+
     #[test]
     fn a_stopped_machine_reports_keepalived_s_stop() {
         assert_eq!(VrrpState::from(State::Initialize).to_string(), "STOP");
