@@ -124,9 +124,11 @@ pub struct GlobalDefs {
     /// keepalived also turns `accept` off by default; xlb cannot (see
     /// [`VrrpInstance::accept`]), so each instance must say `accept = true`. Default false.
     pub vrrp_strict: bool,
-    /// User scripts run as, when they do not say. Default: root.
+    /// `user [group]` every command runs as when its block does not say. Default:
+    /// `keepalived_script` if that user exists, else root (keepalived's).
     pub script_user: Option<String>,
-    /// Refuse scripts writable by non-root users. Default false.
+    /// Refuse commands run as root that a non-root user could change (the program or a
+    /// directory on its way). Default false.
     pub enable_script_security: bool,
     /// Default of every checker's `log_all_failures`. Default false.
     pub checker_log_all_failures: bool,

@@ -147,6 +147,24 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 Config::load_on_host(&config).await
             };
             let cfg = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
+            // The commands as this host would run them (users, programs, script
+            // security): a host check too.
+            if !no_host_checks {
+                let commands = xlb::process::audit::Audit::of(&cfg).check_report();
+                for w in &commands.warnings {
+                    eprintln!("{}: warning: {w}", config.display());
+                }
+                for e in &commands.errors {
+                    eprintln!("{}: error: {e}", config.display());
+                }
+                if !commands.errors.is_empty() {
+                    anyhow::bail!(
+                        "{}: {} command(s) refused by enable_script_security",
+                        config.display(),
+                        commands.errors.len()
+                    );
+                }
+            }
             println!(
                 "{}: OK ({} virtual servers, {} real servers, {} VRRP instances{})",
                 config.display(),

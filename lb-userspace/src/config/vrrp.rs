@@ -29,7 +29,7 @@ fn three() -> u32 {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VrrpScript {
-    /// The command line (run through `sh -c`, as keepalived does for quoted scripts).
+    /// The command line (split into words and run without a shell, as keepalived 2).
     pub script: String,
     /// Seconds between runs. Default 1.
     #[serde(default = "one_second", deserialize_with = "de::seconds")]

@@ -286,7 +286,7 @@ impl Daemon {
     /// quorum_down of services that had their quorum.
     fn omega(&self) {
         for command in self.observed.omega_commands(&self.config) {
-            report::run_command(command);
+            self.notifier.run_command("omega", command);
         }
     }
 }
@@ -307,6 +307,7 @@ pub async fn run(
         );
     }
     report::warn_mail_impossible(&config);
+    crate::process::audit::Audit::of(&config).log(None);
     // The notification channels live as long as the daemon: the FIFOs close with the guard.
     let notifier = Notifier::running(&config.global_defs);
     let _channels = notifier.close_on_drop();

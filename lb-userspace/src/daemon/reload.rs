@@ -29,6 +29,8 @@ impl Daemon {
             return;
         }
         info!(path = %self.config_path.display(), "config reloaded");
+        let commands = crate::process::audit::Audit::of(&self.config);
+        commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
         let outdated = self.instances.outdated_by(&self.config);
         if outdated.is_empty() {

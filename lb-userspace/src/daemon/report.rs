@@ -11,16 +11,18 @@ use crate::{
     notify::{Notification, Notifier, mail::Mailer},
 };
 
-/// Runs a notify / quorum command without waiting for it (keepalived does not either).
-/// The one place the daemon runs commands.
-pub fn run_command(command: &str) {
-    crate::process::spawn_notify(command.to_string());
-}
-
-/// Runs the command configured for going up or down, if any.
-fn run_transition_command(up: bool, on_up: &Option<String>, on_down: &Option<String>) {
+/// Runs the command configured for going up or down, if any, without waiting for it
+/// (keepalived does not either). `kind`: `notify` or `quorum`, naming it in the log.
+fn run_transition_command(
+    notifier: &Notifier,
+    kind: &str,
+    up: bool,
+    on_up: &Option<String>,
+    on_down: &Option<String>,
+) {
     if let Some(c) = if up { on_up } else { on_down } {
-        run_command(c);
+        let what = format!("{kind}_{}", if up { "up" } else { "down" });
+        notifier.run_command(&what, c);
     }
 }
 
@@ -53,7 +55,7 @@ pub fn verdict(v: &Verdict, real_server: Option<&RealServerConfig>, notifier: &N
         warn!(real_server = %v.key, reason = %v.reason, "DOWN");
     }
     if let Some(rs) = real_server {
-        run_transition_command(v.alive, &rs.notify_up, &rs.notify_down);
+        run_transition_command(notifier, "notify", v.alive, &rs.notify_up, &rs.notify_down);
     }
     let verdict = Notification::RealServer {
         key: &v.key,
@@ -74,7 +76,13 @@ pub fn quorum(change: &QuorumChange, notifier: &Notifier) {
     } else {
         warn!(service = %name, live_weight = live, quorum = vs.quorum, sorry_server = ?vs.sorry_server.as_ref().map(|s| s.ip), "quorum lost");
     }
-    run_transition_command(change.up, &vs.quorum_up, &vs.quorum_down);
+    run_transition_command(
+        notifier,
+        "quorum",
+        change.up,
+        &vs.quorum_up,
+        &vs.quorum_down,
+    );
     let quorum = Notification::Quorum {
         vip: vs.ip,
         port: vs.port,

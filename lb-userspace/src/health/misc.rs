@@ -4,8 +4,10 @@
 //!
 //! The command line is split into words as keepalived does (quotes and backslashes,
 //! no shell) and executed directly, as the configured user (`user`, else
-//! `global_defs.script_user`), by [`crate::process`]: its own process group, killed
-//! whole when `misc_timeout` expires or the check is dropped, stdio on /dev/null.
+//! `global_defs.script_user`, else keepalived's default), by [`crate::process`]: its own
+//! process group, killed whole when `misc_timeout` expires or the check is dropped,
+//! stdio on /dev/null. It is prepared again at each run, so a script refused by script
+//! security (or missing) makes the check fail with that reason, logged once.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -13,50 +15,53 @@ use std::time::Duration;
 
 use super::socket::fmt_duration;
 use super::state::Outcome;
-use crate::process::{self, RunAs, RunError};
+use crate::process::{self, Policy, RunError};
 
 /// What a `misc_check` runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MiscSpec {
     /// `misc_path` as written.
     pub command: String,
-    /// The command split into words; empty if it could not be (see `run_as`).
-    pub argv: Vec<String>,
     pub timeout: Duration,
     /// `misc_dynamic`.
     pub dynamic: bool,
-    /// [`RunAs::Invalid`] also when the command line is malformed or empty.
-    pub run_as: RunAs,
+    /// The checker's `user [group]`, if it has one.
+    pub user: Option<String>,
+    /// `global_defs`' rules (default user, script security).
+    pub policy: Policy,
 }
 
 impl MiscSpec {
-    /// `user`: keepalived's `user [group]`. Looks the names up in the user database.
-    pub fn new(command: &str, timeout: Duration, dynamic: bool, user: Option<&str>) -> Self {
-        let mut run_as = RunAs::of(user);
-        let argv = match process::split_command(command) {
-            Ok(v) if !v.is_empty() => v,
-            Ok(_) => {
-                run_as = RunAs::Invalid("empty command".to_owned());
-                Vec::new()
-            }
-            Err(e) => {
-                run_as = RunAs::Invalid(e);
-                Vec::new()
-            }
-        };
+    pub fn new(
+        command: &str,
+        timeout: Duration,
+        dynamic: bool,
+        user: Option<&str>,
+        policy: &Policy,
+    ) -> Self {
         Self {
             command: command.to_owned(),
-            argv,
             timeout,
             dynamic,
-            run_as,
+            user: user.map(str::to_owned),
+            policy: policy.clone(),
         }
     }
 }
 
 /// Runs one check.
 pub async fn check(spec: &MiscSpec) -> Outcome {
-    match process::run(&spec.argv, &spec.run_as, spec.timeout).await {
+    let script = match spec
+        .policy
+        .prepare(&spec.command, spec.user.as_deref(), &[])
+    {
+        Ok(s) => s,
+        Err(refused) => {
+            process::log_refusal("misc_check", &spec.command, &refused);
+            return Outcome::down(refused.to_string());
+        }
+    };
+    match process::run(&script, spec.timeout).await {
         Ok(status) => judge(status, spec.dynamic),
         Err(RunError::TimedOut(t)) => Outcome::down(format!(
             "timeout after {}: process group killed",
@@ -87,13 +92,23 @@ mod tests {
 
     fn sh(script: &str, dynamic: bool, timeout_ms: u64) -> MiscSpec {
         let line = format!("/bin/sh -c '{script}'");
-        MiscSpec::new(&line, Duration::from_millis(timeout_ms), dynamic, None)
+        let timeout = Duration::from_millis(timeout_ms);
+        MiscSpec::new(&line, timeout, dynamic, None, &Policy::default())
     }
 
-    #[test]
-    fn check_misc_empty_command_lines_are_refused() {
-        let spec = MiscSpec::new("  ", Duration::from_secs(1), false, None);
-        assert_eq!(spec.run_as, RunAs::Invalid("empty command".to_owned()));
+    #[tokio::test]
+    async fn check_misc_empty_command_lines_are_refused() {
+        let spec = MiscSpec::new(
+            "  ",
+            Duration::from_secs(1),
+            false,
+            None,
+            &Policy::default(),
+        );
+        assert_eq!(
+            check(&spec).await,
+            Outcome::down("Unable to parse script: empty command")
+        );
     }
 
     #[tokio::test]
@@ -121,13 +136,19 @@ mod tests {
             check(&sh("kill -TERM $$", false, 5000)).await,
             Outcome::down("killed by signal 15")
         );
-        let missing = MiscSpec::new("/no/such/xlb-script", Duration::from_secs(1), false, None);
-        let Outcome::Failure { reason } = check(&missing).await else {
-            panic!("a missing script passed");
-        };
-        assert!(
-            reason.starts_with("cannot run \"/no/such/xlb-script\""),
-            "{reason}"
+        let missing = MiscSpec::new(
+            "/no/such/xlb-script",
+            Duration::from_secs(1),
+            false,
+            None,
+            &Policy::default(),
+        );
+        assert_eq!(
+            check(&missing).await,
+            Outcome::down(
+                "Script /no/such/xlb-script cannot be accessed - No such file or directory \
+                 - disabling"
+            )
         );
     }
 
@@ -140,13 +161,52 @@ mod tests {
         std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777))
             .unwrap();
         let line = format!("/bin/sh -c 'id -u > {}'", out.display());
-        let spec = MiscSpec::new(&line, Duration::from_secs(5), false, Some("nobody"));
-        let RunAs::User { uid, .. } = spec.run_as else {
-            panic!("nobody resolves to another user: {:?}", spec.run_as);
+        let policy = Policy::default();
+        let spec = MiscSpec::new(
+            &line,
+            Duration::from_secs(5),
+            false,
+            Some("nobody"),
+            &policy,
+        );
+        let Ok(process::RunAs::User { uid, .. }) = policy.run_as(Some("nobody")) else {
+            panic!("nobody does not resolve to another user");
         };
         assert_eq!(check(&spec).await, Outcome::up());
         let written = std::fs::read_to_string(&out).unwrap();
         assert_eq!(written.trim(), uid.to_string());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn check_misc_an_unsafe_root_script_is_down_with_the_path_named() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("xlb-misc-unsafe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let marker = dir.join("ran");
+        let script = dir.join("chk.sh");
+        std::fs::write(&script, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let policy = Policy {
+            script_user: Some("root".into()),
+            security: true,
+        };
+        let line = script.display().to_string();
+        let spec = MiscSpec::new(&line, Duration::from_secs(5), false, None, &policy);
+        let Outcome::Failure { reason } = check(&spec).await else {
+            panic!("an unsafe script passed");
+        };
+        assert_eq!(
+            reason,
+            format!(
+                "Unsafe permissions found for script path '{}' (a user other than root can \
+                 change it) - disabling",
+                dir.display()
+            )
+        );
+        assert!(!marker.exists(), "the unsafe script ran");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -483,6 +483,7 @@ mod tests {
                     Duration::from_secs(5),
                     true,
                     None,
+                    &crate::process::Policy::default(),
                 ))),
                 policy: p,
             }],

@@ -111,13 +111,13 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
     }
     if let Some(c) = &rs.misc_check {
         let t = c.timing_in_force(&defaults);
-        let user = c.user.as_deref().or(cfg.global_defs.script_user.as_deref());
         push!(
             CheckKind::Misc(Arc::new(misc::MiscSpec::new(
                 &c.misc_path,
                 secs(t.connect_timeout),
                 c.misc_dynamic,
-                user,
+                c.user.as_deref(),
+                &crate::process::Policy::of(&cfg.global_defs),
             ))),
             t,
         );
@@ -327,17 +327,17 @@ udp_check = { payload = "00ff" }
         let CheckKind::Misc(m) = &other.checkers[0].kind else {
             panic!()
         };
-        assert_eq!(m.argv, vec!["/usr/local/bin/chk", "--fast"]);
+        assert_eq!(m.command, "/usr/local/bin/chk --fast");
         assert!(m.dynamic);
         assert_eq!(
             m.timeout,
             Duration::from_secs(6),
             "misc_timeout: delay_loop"
         );
-        assert!(
-            matches!(&m.run_as, crate::process::RunAs::User { name, .. } if name == "nobody"),
-            "global script_user: {:?}",
-            m.run_as
+        assert_eq!(
+            m.policy.script_user.as_deref(),
+            Some("nobody"),
+            "global script_user"
         );
         assert!(other.checkers[0].policy.from_start);
         assert_eq!(other.checkers[0].policy.retry, 2, "inherited");

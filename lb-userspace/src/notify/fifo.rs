@@ -4,14 +4,21 @@
 //! - `notify_fifo` gets every event, `vrrp_notify_fifo` the VRRP ones, `lvs_notify_fifo`
 //!   the checker ones. Lines are keepalived's: `INSTANCE "VI_1" MASTER 150`,
 //!   `VS [198.18.1.100]:tcp:80 DOWN`, `RS [198.18.0.21]:tcp:80 [198.18.1.100]:tcp:80 UP`.
-//! - A FIFO that does not exist is created (mode 0600) and removed at exit; a path that
-//!   exists and is not a FIFO is refused.
+//! - A FIFO that does not exist is created (mode 0600, owned by its reader's user) and
+//!   removed at exit; a path that exists and is not a FIFO (a symbolic link included),
+//!   or a FIFO owned by neither root nor the reader's user, is refused.
 //! - xlb holds each FIFO open for reading and writing, so a write never waits for a
 //!   reader: lines queue in the pipe (64 KiB) until the reader comes. When the pipe is full
 //!   the line is dropped with a warning; the director never blocks on a slow reader.
-//! - The `*_notify_fifo_script` is started once, with the FIFO's path as its argument, in
-//!   its own process group, and that group is ended (SIGTERM) when xlb stops or the
-//!   setting changes.
+//! - An instance name is written between double quotes as keepalived does; a `"`, a `\`
+//!   or a control character in it is escaped C-style (`\"`, `\\`, `\n`, `\x1b`), so a
+//!   name can never end its line early or forge another one. Plain names give
+//!   keepalived's lines byte for byte.
+//! - The `*_notify_fifo_script` is started once, with the FIFO's path as its last
+//!   argument (split into words and run as `global_defs.script_user`, no shell, like every
+//!   command: [`crate::process`]), in its own process group, and that group is ended
+//!   (SIGTERM) when xlb stops or the setting changes. One that is refused (script
+//!   security, missing) is not started, and that is logged.
 
 use std::{
     fs::{File, OpenOptions},
@@ -24,7 +31,10 @@ use anyhow::{Context as _, Result, bail};
 use tracing::{info, warn};
 
 use super::notification::Notification;
-use crate::{config::GlobalDefs, process::Reader};
+use crate::{
+    config::GlobalDefs,
+    process::{self, Policy, Reader},
+};
 
 /// Which events a FIFO receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +49,8 @@ struct Fifo {
     kind: Kind,
     path: PathBuf,
     script: Option<String>,
+    /// The rules `script` was started under (a change restarts it).
+    policy: Policy,
     pipe: File,
     /// Whether xlb made the FIFO (and removes it at exit).
     created: bool,
@@ -46,33 +58,52 @@ struct Fifo {
 }
 
 impl Fifo {
-    fn open(kind: Kind, path: &str, script: Option<&str>) -> Result<Self> {
+    fn open(kind: Kind, path: &str, script: Option<&str>, policy: &Policy) -> Result<Self> {
         let path = PathBuf::from(path);
-        let created = match std::fs::metadata(&path) {
+        // Who reads it: a FIFO xlb makes is theirs (keepalived does the same).
+        let reader_ids = script
+            .and_then(|_| policy.run_as(None).ok())
+            .and_then(|r| r.ids());
+        let created = match std::fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_fifo() => false,
             Ok(_) => bail!("{} exists and is not a FIFO", path.display()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 mkfifo(&path).with_context(|| format!("creating the FIFO {}", path.display()))?;
+                if let Some((uid, gid)) = reader_ids {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).with_context(|| {
+                        format!("handing the FIFO {} to its reader", path.display())
+                    })?;
+                }
                 true
             }
             Err(e) => return Err(e).with_context(|| format!("{}", path.display())),
         };
         // Read and write: opening never waits for a reader, and writes never fail for
-        // want of one.
+        // want of one. Never through a symbolic link someone put there.
         let pipe = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&path)
             .with_context(|| format!("opening the FIFO {}", path.display()))?;
+        // One that was there already must be root's or the reader's: another user's
+        // could be one they read (or fill) themselves.
+        let owner = std::os::unix::fs::MetadataExt::uid(&pipe.metadata()?);
+        if owner != 0 && Some(owner) != reader_ids.map(|(uid, _)| uid) {
+            bail!(
+                "{} is a FIFO of uid {owner}, neither root's nor its reader's: not used",
+                path.display()
+            );
+        }
         let reader = match script {
-            Some(s) => Some(start_reader(s, &path)?),
+            Some(s) => start_reader(kind, s, &path, policy)?,
             None => None,
         };
         Ok(Self {
             kind,
             path,
             script: script.map(str::to_owned),
+            policy: policy.clone(),
             pipe,
             created,
             reader,
@@ -117,12 +148,25 @@ fn mkfifo(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The FIFO's reader: `sh -c '<script> "$1"' sh <fifo>`, in its own process group.
-fn start_reader(script: &str, fifo: &Path) -> Result<Reader> {
-    let reader = Reader::start(script, fifo)
+/// The FIFO's reader: the script's words and the FIFO's path, in its own process group.
+/// None when the script is refused (logged).
+fn start_reader(kind: Kind, script: &str, fifo: &Path, policy: &Policy) -> Result<Option<Reader>> {
+    let what = match kind {
+        Kind::All => "notify_fifo_script",
+        Kind::Vrrp => "vrrp_notify_fifo_script",
+        Kind::Lvs => "lvs_notify_fifo_script",
+    };
+    let prepared = match policy.prepare(script, None, &[]) {
+        Ok(p) => p,
+        Err(refused) => {
+            process::log_refusal(what, script, &refused);
+            return Ok(None);
+        }
+    };
+    let reader = Reader::start(&prepared, fifo)
         .with_context(|| format!("starting the FIFO reader {script:?}"))?;
     info!(fifo = %fifo.display(), %script, pid = reader.id(), "notify FIFO reader started");
-    Ok(reader)
+    Ok(Some(reader))
 }
 
 /// The FIFOs of one config.
@@ -141,17 +185,20 @@ impl Fifos {
             (Kind::Vrrp, &g.vrrp_notify_fifo, &g.vrrp_notify_fifo_script),
             (Kind::Lvs, &g.lvs_notify_fifo, &g.lvs_notify_fifo_script),
         ];
+        let policy = Policy::of(g);
         let mut fifos = Vec::new();
         let mut errors = Vec::new();
         for (kind, path, script) in wanted {
             let Some(path) = path else { continue };
-            let same = old
-                .fifos
-                .iter()
-                .position(|f| f.kind == kind && f.path == Path::new(path) && f.script == *script);
+            let same = old.fifos.iter().position(|f| {
+                f.kind == kind
+                    && f.path == Path::new(path)
+                    && f.script == *script
+                    && f.policy == policy
+            });
             match same {
                 Some(i) => fifos.push(old.fifos.swap_remove(i)),
-                None => match Fifo::open(kind, path, script.as_deref()) {
+                None => match Fifo::open(kind, path, script.as_deref(), &policy) {
                     Ok(f) => fifos.push(f),
                     Err(e) => errors.push(e),
                 },
@@ -306,7 +353,7 @@ pub(super) mod tests {
         let out = dir.join("out");
         let g = GlobalDefs {
             notify_fifo: Some(path.display().to_string()),
-            notify_fifo_script: Some(format!("sh -c 'cat \"$0\" > {}'", out.display())),
+            notify_fifo_script: Some(format!("/bin/sh -c 'cat \"$0\" > {}'", out.display())),
             ..GlobalDefs::default()
         };
         let (n, _) = Fifos::configure(&g, Fifos::default());

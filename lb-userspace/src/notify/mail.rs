@@ -165,6 +165,7 @@ impl Mailer {
     /// One SMTP session: greeting, EHLO (HELO if refused), MAIL, RCPT for each
     /// recipient, DATA, QUIT.
     async fn deliver(&self, alert: &Alert) -> Result<()> {
+        self.refuse_multiline(alert)?;
         let addr = relay_addr(&self.relay);
         let stream = timeout(self.timeout, TcpStream::connect(&addr))
             .await
@@ -213,6 +214,25 @@ impl Mailer {
         expect(&mut s, t, None, "end of message", &[250]).await?;
         // The mail is queued; a relay that drops the line before answering QUIT is fine.
         let _ = expect(&mut s, t, Some("QUIT".into()), "QUIT", &[221]).await;
+        Ok(())
+    }
+
+    /// The second line of defence after `xlb check`: an address, the HELO name or the
+    /// subject with a control character (CR, LF, ...) is not sent at all, so it can
+    /// never add an SMTP command or a header.
+    fn refuse_multiline(&self, alert: &Alert) -> Result<()> {
+        let fields = [
+            ("smtp_helo_name", &self.helo),
+            ("notification_email_from", &self.from),
+        ]
+        .into_iter()
+        .chain(self.to.iter().map(|to| ("notification_email", to)))
+        .chain(std::iter::once(("subject", &alert.subject)));
+        for (what, value) in fields {
+            if value.contains(|c: char| c.is_control()) {
+                bail!("refused: {what} {value:?} holds a control character (CR, LF, ...)");
+            }
+        }
         Ok(())
     }
 
@@ -522,6 +542,36 @@ mod tests {
         );
         assert!(seen.contains("Subject: [LVS_01] VRRP Instance VI_1 - Entering FAULT state\r\n"));
         assert!(seen.ends_with("\r\n.\r\nQUIT\r\n"), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_multiline_header_or_address_is_never_sent() {
+        // No relay listens there: the refusal comes before any connection.
+        let mut m = mailer();
+        m.relay = "198.18.0.25:1".into();
+        let alert = m
+            .alert(&Notification::Vrrp {
+                instance: "VI_1\r\nBcc: evil@example.org",
+                state: VrrpState::Master,
+                priority: 150,
+            })
+            .unwrap();
+        let e = m.deliver(&alert).await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("refused: subject \"[LVS_01] VRRP Instance VI_1\\r\\n"),
+            "{e}"
+        );
+        let mut m = mailer();
+        m.to.push("a@b>\r\nRCPT TO:<c@d".into());
+        let alert = m
+            .alert(&Notification::Vrrp {
+                instance: "VI_1",
+                state: VrrpState::Master,
+                priority: 1,
+            })
+            .unwrap();
+        let e = m.deliver(&alert).await.unwrap_err().to_string();
+        assert!(e.starts_with("refused: notification_email "), "{e}");
     }
 
     #[tokio::test]

@@ -5,7 +5,8 @@
 //!
 //! Whoever reports is handed a [`Notifier`]; tests hand in [`Notifier::recorder`]. The
 //! per-object notify commands (`notify_master`, `notify_up`, `quorum_up`, ...) stay with
-//! their objects and run through [`crate::process`].
+//! their objects and run through [`crate::process`], under the running config's
+//! [`Policy`] ([`Notifier::script_policy`], [`Notifier::run_command`]).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -17,7 +18,7 @@ mod notification;
 
 pub use notification::{Notification, VrrpState};
 
-use crate::config::GlobalDefs;
+use crate::{config::GlobalDefs, process::Policy};
 use fifo::Fifos;
 use mail::MailSettings;
 
@@ -40,6 +41,8 @@ enum Sink {
 struct Channels {
     fifos: Fifos,
     mail: MailSettings,
+    /// Who notify commands run as, and script security.
+    scripts: Policy,
 }
 
 /// One notification as a recorder keeps it.
@@ -101,6 +104,21 @@ impl Notifier {
         // instances included (not from their spec: a reload that changes only mail
         // settings then restarts no instance).
         channels.mail = MailSettings::of(g);
+        channels.scripts = Policy::of(g);
+    }
+
+    /// The running config's rules for commands (a recorder: the defaults).
+    pub fn script_policy(&self) -> Policy {
+        match &*self.sink {
+            Sink::Channels(channels) => lock(channels).scripts.clone(),
+            Sink::Recorder(_) => Policy::default(),
+        }
+    }
+
+    /// Runs a notify command (`notify_up`, `quorum_down`, ...: `what`) in the background
+    /// under [`Notifier::script_policy`].
+    pub fn run_command(&self, what: &str, command: &str) {
+        crate::process::spawn_notify(&self.script_policy(), what, command, &[]);
     }
 
     /// A guard that closes the FIFOs (readers ended, FIFOs xlb made removed) when it

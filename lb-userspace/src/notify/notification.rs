@@ -64,7 +64,11 @@ impl fmt::Display for Notification<'_> {
                 instance,
                 state,
                 priority,
-            } => write!(f, "INSTANCE \"{instance}\" {state} {priority}"),
+            } => write!(
+                f,
+                "INSTANCE \"{}\" {state} {priority}",
+                quoted_name(instance)
+            ),
             Self::RealServer { key, up, .. } => write!(
                 f,
                 "RS {} {} {}",
@@ -79,5 +83,55 @@ impl fmt::Display for Notification<'_> {
                 up,
             } => write!(f, "VS {} {}", endpoint(vip, protocol, port), up_down(up)),
         }
+    }
+}
+
+/// `name` for the inside of keepalived's double quotes: `"`, `\\` and control
+/// characters escaped C-style, so a line always ends where xlb ends it. A plain name
+/// is unchanged.
+fn quoted_name(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.contains(|c: char| c == '"' || c == '\\' || c.is_control()) {
+        return name.into();
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(instance: &str) -> String {
+        Notification::Vrrp {
+            instance,
+            state: VrrpState::Master,
+            priority: 150,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn instance_names_cannot_forge_a_line() {
+        assert_eq!(line("VI_1"), "INSTANCE \"VI_1\" MASTER 150");
+        assert_eq!(
+            line("x\"\nINSTANCE \"VI_2\" FAULT 0"),
+            r#"INSTANCE "x\"\nINSTANCE \"VI_2\" FAULT 0" MASTER 150"#
+        );
+        assert_eq!(
+            line("a\\b\r\t\u{1b}"),
+            r#"INSTANCE "a\\b\r\t\x1b" MASTER 150"#
+        );
+        assert!(!line("x\ny").contains('\n'));
     }
 }

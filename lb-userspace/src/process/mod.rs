@@ -1,46 +1,54 @@
 //! Every external command xlb runs goes through here: `misc_check`, `vrrp_script`
 //! trackers, notify commands (`notify_master`, `notify`, `notify_up`, `quorum_up`, ...)
-//! and the notify FIFO readers.
+//! and the notify FIFO readers. keepalived 2.x's rules apply to all of them:
 //!
-//! A command that runs to completion ([`run`]):
-//! - runs as the configured user ([`RunAs`]), no change of user when that is who we are;
+//! - a command line is split into words ([`words`]) and executed directly, never
+//!   through a shell: what xlb appends (an instance name, a state) is one argument each,
+//!   and only a command that names a shell itself (`/bin/sh -c '...'`) gets one;
+//! - it runs as its block's `user`, else `global_defs.script_user`, else
+//!   `keepalived_script` if that user exists, else root ([`Policy`]); supplementary
+//!   groups are dropped, and a non-root user keeps no capability;
+//! - one that runs as root is refused under `enable_script_security` when a user other
+//!   than root could change it or a directory on its way ([`security`]);
 //! - in its own process group, which is killed whole (SIGKILL) when its timeout expires
 //!   or its run is dropped (reload, shutdown), so helpers it started die too;
-//! - with stdin, stdout and stderr on /dev/null, under tokio's child reaper: nothing
-//!   blocks a thread while it runs.
+//! - with stdin, stdout and stderr on /dev/null, `IFS`, `LD_PRELOAD` and
+//!   `LD_LIBRARY_PATH` removed from its environment, under tokio's child reaper.
 //!
 //! Notify commands run in the background ([`spawn_notify`]), never waited for.
 //! A long-running reader ([`Reader`]) also gets its own process group, ended with
-//! SIGTERM (then SIGKILL) when it is dropped.
-//!
-//! keepalived's script security (`enable_script_security`, refusing scripts that a
-//! non-root user could change, argv instead of `sh -c`) belongs here, so that every
-//! command passes the same rules.
+//! SIGTERM (then SIGKILL) when it is dropped. A refused command is logged once per
+//! reason ([`log_refusal`]); [`audit`] reports on every command of a config at load.
 //!
 //! `identity` tells whether a recorded PID still names the same process.
 
+pub mod audit;
 pub mod identity;
+mod policy;
+pub mod security;
 mod user;
-mod words;
+pub mod words;
 
 use std::{
+    collections::HashSet,
     fmt, io,
     os::unix::process::CommandExt as _,
     path::Path,
     process::{Child, ExitStatus, Stdio},
+    sync::Mutex,
     time::Duration,
 };
 
-use tracing::{Instrument as _, debug, warn};
+use tracing::{Instrument as _, error, warn};
 
+pub use policy::{Policy, Refused, Script};
 pub use user::RunAs;
-pub use words::{shell, split_command};
 
 /// Why a command did not run to an exit status.
 #[derive(Debug)]
 pub enum RunError {
-    /// The user or the command line was refused when the command was prepared.
-    Refused(String),
+    /// The user, the command line or the program was refused.
+    Refused(Refused),
     Spawn {
         program: String,
         source: io::Error,
@@ -53,7 +61,7 @@ pub enum RunError {
 impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Refused(reason) => f.write_str(reason),
+            Self::Refused(reason) => reason.fmt(f),
             Self::Spawn { program, source } => write!(f, "cannot run {program:?}: {source}"),
             Self::Wait(e) => write!(f, "waiting for the command: {e}"),
             Self::TimedOut(t) => write!(f, "timeout after {t:?}: process group killed"),
@@ -62,6 +70,39 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// Logs `refused` for the command `what` (`vrrp_script chk`, `notify_master of
+/// vrrp_instance VI_1`), once per command line and reason: a check refused every second,
+/// or a command the start-up audit already named, logs no second line.
+pub fn log_refusal(what: &str, line: &str, refused: &Refused) {
+    static LOGGED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let key = format!("{line}\0{refused}");
+    let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    if logged.get_or_insert_with(HashSet::new).insert(key) {
+        error!(command = %line, "{what} not run: {refused}");
+    }
+}
+
+/// The process of `script`: its own group, its user, stdio on /dev/null, a cleaned
+/// environment.
+fn command(script: &Script) -> std::process::Command {
+    let mut cmd = std::process::Command::new(&script.argv[0]);
+    cmd.args(&script.argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_remove("IFS")
+        .env_remove("LD_PRELOAD")
+        .env_remove("LD_LIBRARY_PATH")
+        .process_group(0);
+    if let RunAs::User { uid, gid, .. } = script.run_as {
+        // std calls setgid, then setgroups(0) (we are root), then setuid: no
+        // supplementary group is kept, and the kernel clears the capabilities of a
+        // process whose uids all leave 0.
+        cmd.uid(uid).gid(gid);
+    }
+    cmd
+}
 
 /// Kills a process group when dropped, unless disarmed: a run dropped midway
 /// (reload, shutdown) leaves nothing behind.
@@ -84,32 +125,14 @@ impl Drop for GroupKiller {
     }
 }
 
-/// Runs `argv` as `run_as` to its exit, killing its process group after `timeout`.
-pub async fn run(
-    argv: &[String],
-    run_as: &RunAs,
-    timeout: Duration,
-) -> Result<ExitStatus, RunError> {
-    if let RunAs::Invalid(reason) = run_as {
-        return Err(RunError::Refused(reason.clone()));
-    }
-    let Some((program, args)) = argv.split_first() else {
-        return Err(RunError::Refused("empty command".to_owned()));
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0);
-    if let RunAs::User { uid, gid, .. } = *run_as {
-        // std drops supplementary groups (setgroups 0) when root changes uid.
-        cmd.uid(uid).gid(gid);
-    }
-    let mut child = cmd.spawn().map_err(|source| RunError::Spawn {
-        program: program.clone(),
-        source,
-    })?;
+/// Runs `script` to its exit, killing its process group after `timeout`.
+pub async fn run(script: &Script, timeout: Duration) -> Result<ExitStatus, RunError> {
+    let mut child = tokio::process::Command::from(command(script))
+        .spawn()
+        .map_err(|source| RunError::Spawn {
+            program: script.argv[0].clone(),
+            source,
+        })?;
     let mut killer = GroupKiller(child.id().and_then(|p| i32::try_from(p).ok()));
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => {
@@ -126,31 +149,24 @@ pub async fn run(
     }
 }
 
-/// Runs `sh -c command` as `user` (see [`run`]). Returns whether it exited 0.
-pub async fn run_shell(command: &str, timeout: Duration, user: Option<&str>) -> bool {
-    match run(&shell(command), &RunAs::of(user), timeout).await {
-        Ok(status) if status.success() => true,
-        Ok(status) => {
-            debug!(command, %status, "script failed");
-            false
-        }
-        Err(e) => {
-            debug!(command, reason = %e, "script failed");
-            false
-        }
-    }
-}
-
 /// How long a notify command may run before its group is killed.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs a notify command (`notify_master`, `notify`, `notify_up`, `quorum_up`, ...)
-/// through `sh -c` in the background, within the caller's span: nothing waits for it,
-/// as in keepalived. A failure is logged.
-pub fn spawn_notify(command: String) {
+/// Runs a notify command (`notify_master`, `notify`, `notify_up`, `quorum_up`, ...) in
+/// the background, within the caller's span: nothing waits for it, as in keepalived.
+/// `extra` are appended as arguments (keepalived's `INSTANCE name state priority`).
+/// `what` names it in the log; a refusal or a failure is logged.
+pub fn spawn_notify(policy: &Policy, what: &str, line: &str, extra: &[&str]) {
+    let script = match policy.prepare(line, None, extra) {
+        Ok(s) => s,
+        Err(refused) => return log_refusal(what, line, &refused),
+    };
+    let (what, line) = (what.to_owned(), line.to_owned());
     let run = async move {
-        if !run_shell(&command, NOTIFY_TIMEOUT, None).await {
-            warn!(%command, "notify command failed");
+        match run(&script, NOTIFY_TIMEOUT).await {
+            Ok(status) if status.success() => {}
+            Ok(status) => warn!(command = %line, %status, "{what} failed"),
+            Err(e) => warn!(command = %line, "{what} failed: {e}"),
         }
     };
     tokio::spawn(run.in_current_span());
@@ -163,16 +179,10 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// `sh -c '<script> "$1"' sh <arg>`, in its own process group, stdin on /dev/null.
-    pub fn start(script: &str, arg: &Path) -> io::Result<Self> {
-        let child = std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("{script} \"$1\""))
-            .arg("sh")
-            .arg(arg)
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()?;
+    /// `script` with `arg` appended, as its user, in its own process group, stdin on
+    /// /dev/null (stdout and stderr too: a reader writes where it means to).
+    pub fn start(script: &Script, arg: &Path) -> io::Result<Self> {
+        let child = command(script).arg(arg).spawn()?;
         Ok(Self { child })
     }
 
@@ -203,14 +213,26 @@ impl Drop for Reader {
 mod tests {
     use super::*;
 
+    /// `line` prepared to run as whoever runs the tests.
+    fn script(line: &str) -> Script {
+        Policy::default().prepare(line, None, &[]).unwrap()
+    }
+
+    async fn succeeds(line: &str, timeout: Duration) -> bool {
+        run(&script(line), timeout).await.is_ok_and(|s| s.success())
+    }
+
     #[tokio::test]
     async fn scripts_report_success_and_time_out_as_a_group() {
-        assert!(run_shell("exit 0", Duration::from_secs(5), None).await);
-        assert!(!run_shell("exit 3", Duration::from_secs(5), None).await);
+        assert!(succeeds("/bin/sh -c 'exit 0'", Duration::from_secs(5)).await);
+        assert!(!succeeds("/bin/sh -c 'exit 3'", Duration::from_secs(5)).await);
         let marker = std::env::temp_dir().join(format!("xlb-track-{}", std::process::id()));
-        let cmd = format!("(sleep 30; touch {}) & sleep 30", marker.display());
+        let cmd = format!(
+            "/bin/sh -c '(sleep 30; touch {}) & sleep 30'",
+            marker.display()
+        );
         let t = std::time::Instant::now();
-        assert!(!run_shell(&cmd, Duration::from_millis(200), None).await);
+        assert!(!succeeds(&cmd, Duration::from_millis(200)).await);
         assert!(t.elapsed() < Duration::from_secs(5));
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(!marker.exists());
@@ -226,16 +248,29 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refused_and_missing_commands_do_not_run() {
-        let refused = run(
-            &shell("exit 0"),
-            &RunAs::Invalid("unknown user".into()),
-            Duration::from_secs(1),
-        )
-        .await;
-        assert_eq!(refused.unwrap_err().to_string(), "unknown user");
-        let empty = run(&[], &RunAs::Current, Duration::from_secs(1)).await;
-        assert_eq!(empty.unwrap_err().to_string(), "empty command");
+    async fn no_shell_sees_the_words() {
+        let dir = std::env::temp_dir().join(format!("xlb-argv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let pwned = dir.join("pwned");
+        let out = dir.join("out");
+        // Shell syntax in the line and in appended arguments stays plain words.
+        let line = format!(
+            "/bin/sh -c 'printf \"%s|\" \"$@\" > {}' sh a;b $(touch {})",
+            out.display(),
+            pwned.display()
+        );
+        let hostile = format!("x;touch {}", pwned.display());
+        let s = Policy::default()
+            .prepare(&line, None, &[&hostile, "`id`"])
+            .unwrap();
+        assert!(run(&s, Duration::from_secs(5)).await.unwrap().success());
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            format!("a;b|$(touch|{})|{hostile}|`id`|", pwned.display())
+        );
+        assert!(!pwned.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -244,8 +279,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let pidfile = dir.join("pid");
         // The reader's own child records its pid; the group kill must reach it.
-        let reader =
-            Reader::start("sh -c 'sleep 1000 & echo $! > \"$0\"; wait'", &pidfile).unwrap();
+        let reader = Reader::start(
+            &script("sh -c 'sleep 1000 & echo $! > \"$0\"; wait'"),
+            &pidfile,
+        )
+        .unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while std::fs::read_to_string(&pidfile)
             .unwrap_or_default()

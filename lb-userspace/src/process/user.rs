@@ -27,6 +27,21 @@ impl RunAs {
             Some(u) => resolve_user(u).unwrap_or_else(Self::Invalid),
         }
     }
+
+    /// The user and group ids the command gets (None: invalid).
+    pub fn ids(&self) -> Option<(u32, u32)> {
+        match *self {
+            // SAFETY: geteuid/getegid cannot fail.
+            Self::Current => Some(unsafe { (libc::geteuid(), libc::getegid()) }),
+            Self::User { uid, gid, .. } => Some((uid, gid)),
+            Self::Invalid(_) => None,
+        }
+    }
+}
+
+/// Whether the user `name` exists.
+pub fn user_exists(name: &str) -> bool {
+    matches!(lookup_user(name), Ok(Some(_)))
 }
 
 /// `user [group]` to ids, with `getpwnam_r` / `getgrnam_r`. [`RunAs::Current`] when

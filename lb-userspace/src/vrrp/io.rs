@@ -143,7 +143,7 @@ impl InstanceIo for HostIo {
         // keepalived's names: leaving service is STOP, not INIT.
         let state = VrrpState::from(state);
         let config = self.notify_config.borrow().clone();
-        track::notify(&config, state, priority);
+        track::notify(&config, state, priority, &self.notifier.script_policy());
         let transition = Notification::Vrrp {
             instance: &self.instance,
             state,

@@ -1,22 +1,25 @@
 //! `vrrp_script` trackers and notify commands: the scripts keepalived runs around VRRP.
 //!
-//! A tracker runs its script every `interval` (through `sh -c` with [`crate::process`]:
-//! in its own process group, killed as a group after `timeout`), counts `rise` successes / `fall` failures before
-//! its verdict changes, and publishes the verdict on a `watch` channel. Instances that
-//! track it turn the verdicts into a priority delta or FAULT ([`TrackState`]).
-//! Notify commands (`notify_master`, `notify_backup`, ...) run in the background on each
-//! transition and are never waited for, as in keepalived.
+//! A tracker runs its script every `interval` (with [`crate::process`]: split into words,
+//! no shell, as its `user`, in its own process group, killed as a group after
+//! `timeout`), counts `rise` successes / `fall` failures before its verdict changes, and
+//! publishes the verdict on a `watch` channel. Instances that track it turn the verdicts
+//! into a priority delta or FAULT ([`TrackState`]). A script that is refused (script
+//! security, a missing program or user) counts as failed from the start: keepalived
+//! disables it, xlb says so and keeps it down rather than let a check nobody runs
+//! look healthy. Notify commands (`notify_master`, `notify_backup`, ...) run in the
+//! background on each transition and are never waited for, as in keepalived.
 
 use std::{collections::HashMap, time::Duration};
 
 use tokio::{sync::watch, task::JoinHandle};
-use tracing::{info, info_span};
+use tracing::{debug, info, info_span};
 
 use super::machine::State;
 use crate::{
     config::{Config, TrackEntry, VrrpInstance, VrrpScript},
     notify::VrrpState,
-    process::{self, run_shell},
+    process::{self, Policy},
 };
 
 /// A running `vrrp_script`; its verdict (true = up) is on `verdict`.
@@ -33,11 +36,21 @@ impl Drop for ScriptTracker {
 }
 
 impl ScriptTracker {
-    pub fn spawn(name: &str, script: &VrrpScript, default_user: Option<String>) -> Self {
-        let (tx, rx) = watch::channel(!script.init_fail);
+    pub fn spawn(name: &str, script: &VrrpScript, policy: &Policy) -> Self {
+        let what = format!("vrrp_script {name}");
+        // Refused now: down from the start (keepalived: "Disabling track script").
+        let refused_now = match policy.prepare(&script.script, script.user.as_deref(), &[]) {
+            Err(refused) => {
+                process::log_refusal(&what, &script.script, &refused);
+                tracing::error!(script = %name, "Disabling track script {name}: its verdict stays down");
+                true
+            }
+            Ok(_) => false,
+        };
+        let (tx, rx) = watch::channel(!script.init_fail && !refused_now);
         let script = script.clone();
         let name_owned = name.to_string();
-        let user = script.user.clone().or(default_user);
+        let policy = policy.clone();
         let task = tokio::spawn(async move {
             let interval = Duration::from_secs_f64(script.interval.max(0.01));
             let timeout = script
@@ -49,7 +62,24 @@ impl ScriptTracker {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let ok = run_shell(&script.script, timeout, user.as_deref()).await;
+                // Prepared at each run: a script made unsafe later is refused then.
+                let ok = match policy.prepare(&script.script, script.user.as_deref(), &[]) {
+                    Ok(s) => match process::run(&s, timeout).await {
+                        Ok(status) if status.success() => true,
+                        Ok(status) => {
+                            debug!(script = %name_owned, %status, "vrrp_script failed");
+                            false
+                        }
+                        Err(e) => {
+                            debug!(script = %name_owned, reason = %e, "vrrp_script failed");
+                            false
+                        }
+                    },
+                    Err(refused) => {
+                        process::log_refusal(&what, &script.script, &refused);
+                        false
+                    }
+                };
                 if ok {
                     ok_run += 1;
                     ko_run = 0;
@@ -81,6 +111,7 @@ impl ScriptTracker {
 
 /// Starts a tracker for every `vrrp_script` that some instance tracks.
 pub fn spawn_trackers(cfg: &Config) -> HashMap<String, ScriptTracker> {
+    let policy = Policy::of(&cfg.global_defs);
     let mut out = HashMap::new();
     for inst in &cfg.vrrp_instance {
         for entry in inst.tracked_scripts() {
@@ -90,7 +121,7 @@ pub fn spawn_trackers(cfg: &Config) -> HashMap<String, ScriptTracker> {
             if let Some(script) = cfg.vrrp_script.get(&entry.name) {
                 out.insert(
                     entry.name.clone(),
-                    ScriptTracker::spawn(&entry.name, script, cfg.global_defs.script_user.clone()),
+                    ScriptTracker::spawn(&entry.name, script, &policy),
                 );
             }
         }
@@ -164,26 +195,26 @@ impl From<State> for VrrpState {
     }
 }
 
-/// Runs the notify commands of `inst` for a transition to `state`, in the background.
-pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8) {
+/// Runs the notify commands of `inst` for a transition to `state`, in the background,
+/// as `policy` says (see [`crate::process`]). keepalived appends the generic `notify`'s
+/// arguments: `INSTANCE name state priority`, each one argument.
+pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8, policy: &Policy) {
     let specific = match state {
-        VrrpState::Master => inst.notify_master.as_deref(),
-        VrrpState::Backup => inst.notify_backup.as_deref(),
-        VrrpState::Fault => inst.notify_fault.as_deref(),
-        VrrpState::Stop => inst.notify_stop.as_deref(),
+        VrrpState::Master => ("notify_master", inst.notify_master.as_deref()),
+        VrrpState::Backup => ("notify_backup", inst.notify_backup.as_deref()),
+        VrrpState::Fault => ("notify_fault", inst.notify_fault.as_deref()),
+        VrrpState::Stop => ("notify_stop", inst.notify_stop.as_deref()),
     };
-    let mut commands: Vec<String> = specific.map(str::to_string).into_iter().collect();
-    if let Some(generic) = &inst.notify {
-        // keepalived appends: TYPE NAME STATE PRIORITY.
-        commands.push(format!(
-            "{generic} INSTANCE {} {state} {priority}",
-            inst.name
-        ));
-    }
     let _instance = info_span!("notify", instance = %inst.name).entered();
-    for command in commands {
+    if let (key, Some(command)) = specific {
         info!(%command, "notify");
-        process::spawn_notify(command);
+        process::spawn_notify(policy, key, command, &[]);
+    }
+    if let Some(generic) = &inst.notify {
+        let (state, priority) = (state.to_string(), priority.to_string());
+        let args = ["INSTANCE", inst.name.as_str(), &state, &priority];
+        info!(command = %generic, ?args, "notify");
+        process::spawn_notify(policy, "notify", generic, &args);
     }
 }
 
@@ -215,6 +246,24 @@ mod tests {
             (t(None, false), true),
         ];
         assert_eq!(combine(all), (false, -10));
+    }
+
+    /// The `vrrp_script.chk` of a config whose script line is `line`.
+    fn vrrp_script(line: &str) -> VrrpScript {
+        let text = format!("[vrrp_script.chk]\nscript = \"{line}\"\ninterval = 0.05\n");
+        Config::parse(&text, "t.toml").unwrap().vrrp_script["chk"].clone()
+    }
+
+    #[tokio::test]
+    async fn a_refused_script_is_down_from_the_start_and_never_comes_up() {
+        let policy = Policy::default();
+        let refused = ScriptTracker::spawn("chk", &vrrp_script("/no/such/xlb-chk"), &policy);
+        assert!(!*refused.verdict.borrow(), "a refused script starts down");
+        let working = ScriptTracker::spawn("ok", &vrrp_script("/bin/true"), &policy);
+        assert!(*working.verdict.borrow());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!*refused.verdict.borrow());
+        assert!(*working.verdict.borrow());
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! After deserialization and [`resolve`](super::resolve): the rules that span several
 //! keys. Single-value rules (ranges, enum spellings) are enforced while deserializing,
 //! in `de.rs` and the `TryFrom` impls. Here: `global_defs` and `vrrp_script`; the
-//! VRRP instances in [`vrrp`]; virtual servers, real servers and checkers in [`lvs`].
+//! VRRP instances in [`vrrp`]; virtual servers, real servers and checkers in [`lvs`];
+//! what leaves xlb: command lines in [`commands`], mail headers in [`mail`].
 
+mod commands;
 mod limits;
 mod lvs;
+mod mail;
 mod vrrp;
 
 use std::net::IpAddr;
@@ -45,6 +48,8 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     }
     vrrp::validate_vrrp(cfg, doc)?;
     lvs::validate_virtual_servers(cfg, doc)?;
+    commands::validate_commands(cfg)?;
+    mail::validate_mail(cfg)?;
     limits::validate_limits(cfg)
 }
 

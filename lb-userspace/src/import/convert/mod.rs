@@ -264,7 +264,7 @@ struct Owner {
 #[cfg(test)]
 mod tests {
     use super::Value;
-    use super::statement::{in_subnet, parse_num, shell_join};
+    use super::statement::{command_line, in_subnet, parse_num};
     use super::virtual_server::expand_range;
 
     #[test]
@@ -291,7 +291,16 @@ mod tests {
         ));
         assert_eq!(expand_range("10.0.0.1-3").map(|v| v.len()), Some(3));
         assert_eq!(expand_range("10.0.0.5-3"), None);
-        assert_eq!(shell_join(&["/x.sh".into(), "a b".into()]), "/x.sh 'a b'");
-        assert_eq!(shell_join(&["/x.sh a".into()]), "/x.sh a");
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(command_line(&words(&["/x.sh", "a b"])), "/x.sh 'a b'");
+        // Whatever the words, xlb splits the line back into them.
+        let hard = words(&["/x.sh", "it's", r"a\b", "x>y", "$HOME", "", "\"q\""]);
+        assert_eq!(
+            crate::process::words::split(&command_line(&hard)).unwrap(),
+            crate::process::words::Split {
+                argv: hard.clone(),
+                shell_syntax: None
+            }
+        );
     }
 }

@@ -49,18 +49,17 @@ pub(super) fn in_subnet(net: IpAddr, prefix: u8, ip: IpAddr) -> bool {
     }
 }
 
-/// A command for `sh -c`: words joined, those with blanks single-quoted.
-pub(super) fn shell_join(words: &[String]) -> String {
-    if words.len() == 1 {
-        return words[0].clone();
-    }
+/// A command line that xlb (like keepalived 2.x) splits back into exactly `words`
+/// ([`crate::process::words`]): a word with a blank, a quote, a backslash or shell
+/// syntax is single-quoted, its `\\` and `'` escaped (keepalived's splitter reads
+/// backslashes inside quotes too).
+pub(super) fn command_line(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {
-            if w.is_empty()
-                || w.contains(|c: char| c.is_whitespace() || "'\"$`\\;&|<>()*?".contains(c))
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "'\"\\$`;&|<>".contains(c))
             {
-                format!("'{}'", w.replace('\'', r"'\''"))
+                format!("'{}'", w.replace('\\', r"\\").replace('\'', r"\'"))
             } else {
                 w.clone()
             }
@@ -68,6 +67,7 @@ pub(super) fn shell_join(words: &[String]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
 impl Converter<'_> {
     // ---- generic helpers ----------------------------------------------------------
 
@@ -159,18 +159,19 @@ impl Converter<'_> {
                              command to pass arguments); converted as the whole line {:?}",
                             n.keyword(),
                             args[0],
-                            shell_join(&args)
+                            command_line(&args)
                         ),
                     );
+                    return Some(Value::Str(command_line(&args)));
                 }
-                Some(Value::Str(shell_join(&args)))
+                self.command(n, &args[0]).map(Value::Str)
             }
             ValueKind::Notify => match args.as_slice() {
                 [] => {
                     self.err(n, format!("`{}` needs a command", n.keyword()));
                     None
                 }
-                [cmd] => Some(Value::Str(cmd.clone())),
+                [cmd] => self.command(n, cmd).map(Value::Str),
                 [cmd, user @ ..] => {
                     self.err(
                         n,
@@ -186,6 +187,38 @@ impl Converter<'_> {
                         ),
                     );
                     None
+                }
+            },
+        }
+    }
+
+    /// keepalived's script line `line` as an xlb command that runs the same way: both
+    /// split it into words and run it without a shell. Shell syntax outside quotes
+    /// was a plain argument for keepalived; it is quoted so that it stays one (and
+    /// `xlb check` accepts it), with a warning.
+    fn command(&mut self, n: &Node, line: &str) -> Option<String> {
+        match crate::process::words::split(line) {
+            Err(e) => {
+                self.err(
+                    n,
+                    format!("`{}`: keepalived cannot parse {line:?}: {e}", n.keyword()),
+                );
+                None
+            }
+            Ok(split) => match split.shell_syntax {
+                None => Some(line.to_owned()),
+                Some(op) => {
+                    let quoted = command_line(&split.argv);
+                    self.warn(
+                        n,
+                        format!(
+                            "`{}`: keepalived 2 runs {line:?} without a shell, so `{op}` \
+                             is a plain argument to the program; converted the same way as \
+                             {quoted:?} (to use a shell, write /bin/sh -c '...')",
+                            n.keyword()
+                        ),
+                    );
+                    Some(quoted)
                 }
             },
         }
@@ -340,5 +373,44 @@ impl Converter<'_> {
             .map(|r| r.keepalived)
             .chain(extra.iter().copied())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::import::import_str;
+    use crate::process::words;
+
+    /// The argv keepalived 2.x would run for `line` (the quoted script of a notify or
+    /// `script` keyword) and the one xlb runs for what the importer made of it.
+    #[test]
+    fn imported_commands_split_into_keepalived_s_words() {
+        for (line, argv) in [
+            (r"/opt/x.sh master", &["/opt/x.sh", "master"][..]),
+            (r"/opt/x.sh 'a b' c\ d", &["/opt/x.sh", "a b", "c d"]),
+            // No shell in keepalived 2: these are plain arguments, and stay so.
+            (
+                r"/bin/echo up >> /var/log/x; reboot",
+                &["/bin/echo", "up", ">>", "/var/log/x;", "reboot"],
+            ),
+            (
+                r"/bin/sh -c 'echo $1 | logger'",
+                &["/bin/sh", "-c", "echo $1 | logger"],
+            ),
+        ] {
+            let conf = format!(
+                "vrrp_instance V {{\n interface eth0\n virtual_router_id 1\n \
+                 virtual_ipaddress {{\n  198.18.1.100\n }}\n notify_master \"{line}\"\n}}\n"
+            );
+            let c = import_str(&conf, "keepalived.conf", Path::new("/nonexistent"))
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+            let imported = c.config.vrrp_instance[0].notify_master.clone().unwrap();
+            assert_eq!(words::split_command(&imported).unwrap(), argv, "{line}");
+            // What xlb runs is those words; nothing is left for a shell.
+            let s = words::split(&imported).unwrap();
+            assert_eq!(s.shell_syntax, None, "{imported}");
+        }
     }
 }
