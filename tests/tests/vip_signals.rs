@@ -333,6 +333,7 @@ fn dump_signals_write_root_only_files_and_every_other_signal_is_logged_not_fatal
         (libc::SIGRTMIN(), "SIGRTMIN"),
         (libc::SIGRTMIN() + 5, "SIGRTMIN+5"),
         (libc::SIGRTMAX() - 3, "SIGRTMAX-3"),
+        (libc::SIGRTMAX(), "SIGRTMAX"),
     ];
     for (signal, name) in ignored {
         lab.signal("xlb", signal);

@@ -27,10 +27,10 @@ use std::{
     },
 };
 
-use futures::StreamExt;
+use futures::{StreamExt, stream::BoxStream};
 use serde::Serialize;
 use tokio::{
-    signal::unix::{Signal, SignalKind, signal},
+    signal::unix::{SignalKind, signal},
     sync::mpsc,
 };
 use tracing::{error, info};
@@ -80,7 +80,7 @@ impl Dump {
 /// and the signals no process can catch).
 pub fn meaning(signo: i32) -> Option<Meaning> {
     use libc::*;
-    let rt = SIGRTMIN()..SIGRTMAX();
+    let rt = SIGRTMIN()..=SIGRTMAX();
     Some(match signo {
         SIGHUP => Meaning::Reload,
         SIGTERM | SIGINT | SIGQUIT => Meaning::Shutdown,
@@ -154,7 +154,7 @@ fn receipt(m: Meaning, starting: bool) -> &'static str {
 
 /// Every signal xlb catches, each caught since [`listen`] returned.
 pub struct Listener {
-    signals: Vec<(i32, Meaning, Signal)>,
+    signals: Vec<BoxStream<'static, (i32, Meaning)>>,
 }
 
 /// Set once start-up is over (for the log only: the events wait in the queue anyway).
@@ -170,19 +170,18 @@ impl Started {
 /// Catches every signal [`meaning`] gives a meaning to, from now on.
 pub fn listen() -> std::io::Result<Listener> {
     let mut signals = Vec::new();
-    for signo in 1..=libc::SIGRTMAX() {
+    // tokio takes signals below SIGRTMAX only.
+    for signo in 1..libc::SIGRTMAX() {
         let Some(m) = meaning(signo) else { continue };
-        match signal(SignalKind::from_raw(signo)) {
-            Ok(s) => signals.push((signo, m, s)),
-            // tokio takes real-time signals up to SIGRTMAX-1 only.
-            Err(_) if m == Meaning::Ignore => {}
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("catching {}: {e}", name(signo)),
-                ));
-            }
-        }
+        let s = signal(SignalKind::from_raw(signo))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("catching {}: {e}", name(signo))))?;
+        let received =
+            futures::stream::unfold(s, |mut s| async { s.recv().await.map(|()| ((), s)) });
+        signals.push(received.map(move |()| (signo, m)).boxed());
+    }
+    let rtmax = libc::SIGRTMAX();
+    if let Some(m) = meaning(rtmax) {
+        signals.push(rtmax::catch()?.map(move |()| (rtmax, m)).boxed());
     }
     Ok(Listener { signals })
 }
@@ -191,11 +190,7 @@ impl Listener {
     /// Logs every signal as it comes and posts those with a meaning to the loop.
     pub fn forward(self, to: &mpsc::Sender<Event>, inputs: &mut Inputs) -> Started {
         let started = Started::default();
-        let streams = self.signals.into_iter().map(|(signo, m, s)| {
-            futures::stream::unfold(s, |mut s| async { s.recv().await.map(|()| ((), s)) })
-                .map(move |()| (signo, m))
-                .boxed()
-        });
+        let streams = self.signals;
         let flag = started.clone();
         let received = futures::stream::select_all(streams).filter_map(move |(signo, m)| {
             let starting = !flag.0.load(Ordering::Relaxed);
@@ -209,6 +204,79 @@ impl Listener {
         });
         inputs.forward(to, received, |e| e);
         started
+    }
+}
+
+/// SIGRTMAX, which tokio does not take: a handler of our own writes a byte to a socket
+/// pair whose other end is read as a stream. Once per process.
+mod rtmax {
+    use std::{
+        io,
+        os::fd::IntoRawFd,
+        sync::atomic::{AtomicI32, Ordering},
+    };
+
+    use futures::{Stream, StreamExt};
+
+    /// The writing end, for the handler; -1 until [`catch`].
+    static WRITER: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_signal(_: libc::c_int) {
+        // write(2) only (async-signal-safe), and errno left as the interrupted code had it.
+        let fd = WRITER.load(Ordering::Relaxed);
+        if fd >= 0 {
+            // SAFETY: errno is this thread's; the buffer is live for the call.
+            unsafe {
+                let errno = *libc::__errno_location();
+                libc::write(fd, [0u8].as_ptr().cast(), 1);
+                *libc::__errno_location() = errno;
+            }
+        }
+    }
+
+    /// Installs the handler; yields once per delivery (deliveries close together may
+    /// come as one). A second call in the same process yields nothing.
+    pub fn catch() -> io::Result<futures::stream::BoxStream<'static, ()>> {
+        let (reader, writer) = std::os::unix::net::UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        // Never block in the handler: a full buffer drops the byte, not the signal's log.
+        writer.set_nonblocking(true)?;
+        let fd = writer.into_raw_fd();
+        if WRITER
+            .compare_exchange(-1, fd, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // SAFETY: our own fd, not shared.
+            unsafe { libc::close(fd) };
+            return Ok(futures::stream::pending().boxed());
+        }
+        // SAFETY: all-zero is a valid sigaction; the handler only calls write(2).
+        let rc = unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGRTMAX(), &sa, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(deliveries(tokio::net::UnixStream::from_std(reader)?).boxed())
+    }
+
+    fn deliveries(reader: tokio::net::UnixStream) -> impl Stream<Item = ()> {
+        futures::stream::unfold(reader, |reader| async move {
+            let mut buf = [0u8; 64];
+            loop {
+                reader.readable().await.ok()?;
+                match reader.try_read(&mut buf) {
+                    Ok(0) => return None,
+                    Ok(_) => return Some(((), reader)),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(_) => return None,
+                }
+            }
+        })
     }
 }
 
@@ -297,7 +365,7 @@ mod tests {
 
     #[test]
     fn no_catchable_signal_keeps_a_default_that_ends_or_stops_xlb_but_faults() {
-        let kept: Vec<String> = (1..libc::SIGRTMAX())
+        let kept: Vec<String> = (1..=libc::SIGRTMAX())
             .filter(|&s| meaning(s).is_none())
             .map(name)
             .collect();
@@ -321,6 +389,7 @@ mod tests {
         );
         assert_eq!(meaning(libc::SIGWINCH), Some(Meaning::Ignore));
         assert_eq!(meaning(libc::SIGRTMIN() + 5), Some(Meaning::Ignore));
+        assert_eq!(meaning(libc::SIGRTMAX()), Some(Meaning::Ignore));
     }
 
     #[test]
