@@ -5,12 +5,9 @@
 use std::{future::Future, time::Duration};
 
 use futures::{Stream, StreamExt};
-use tokio::{
-    signal::unix::{SignalKind, signal},
-    sync::mpsc,
-    task::JoinHandle,
-};
+use tokio::{sync::mpsc, task::JoinHandle};
 
+use super::signals::Dump;
 use crate::{health::Verdict, netlink::NeighborEvent, vrrp::instance::GateRequest};
 
 /// Events waiting for the loop; a source with an event to post waits when full.
@@ -20,8 +17,10 @@ pub const QUEUE: usize = 256;
 pub enum Event {
     /// SIGHUP: load the config again and apply the difference.
     Reload,
-    /// SIGTERM, SIGINT or the caller's shutdown future: resign and stop.
+    /// SIGTERM, SIGINT, SIGQUIT or the caller's shutdown future: resign and stop.
     Shutdown,
+    /// SIGUSR1, SIGUSR2, ...: write a dump (see `signals`).
+    Dump(Dump),
     /// A VRRP instance changed state: switch its services, then answer it.
     Gate(GateRequest),
     /// A stopping VRRP instance (by name) has resigned and ended.
@@ -98,24 +97,6 @@ impl Inputs {
         event: fn() -> Event,
     ) {
         self.forward(to, futures::stream::once(done), move |()| event());
-    }
-
-    /// Posts [`Event::Reload`] on SIGHUP and [`Event::Shutdown`] on SIGTERM and SIGINT.
-    pub fn signals(&mut self, to: &mpsc::Sender<Event>) -> std::io::Result<()> {
-        for (kind, event) in [
-            (
-                SignalKind::hangup(),
-                (|()| Event::Reload) as fn(()) -> Event,
-            ),
-            (SignalKind::terminate(), |()| Event::Shutdown),
-            (SignalKind::interrupt(), |()| Event::Shutdown),
-        ] {
-            let signals = futures::stream::unfold(signal(kind)?, |mut s| async {
-                s.recv().await.map(|()| ((), s))
-            });
-            self.forward(to, signals, event);
-        }
-        Ok(())
     }
 }
 

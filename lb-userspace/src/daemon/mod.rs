@@ -1,6 +1,7 @@
 //! `xlb run`: the daemon. It owns the desired state and drives the data plane to it.
 //!
-//! Every input becomes an `Event` on one channel (`event`): signals, the caller's
+//! Every input becomes an `Event` on one channel (`event`): signals (`signals`, caught
+//! from the first moment, so one sent during start-up waits for the loop), the caller's
 //! shutdown future, gate requests of VRRP instances, instances that stopped, neighbour
 //! changes, timer ticks, health verdicts. One loop takes them one at a time and
 //! `Daemon::handle` matches each. Handlers never wait for another task of ours: a
@@ -25,6 +26,7 @@ mod phase;
 mod plane;
 mod reload;
 mod report;
+mod signals;
 mod state_file;
 
 use std::{future::Future, ops::ControlFlow, path::PathBuf, time::Duration};
@@ -81,6 +83,8 @@ struct Daemon {
     plane: Option<Plane>,
     config: Config,
     config_path: PathBuf,
+    /// Where the maps are pinned; the dumps are named after it.
+    pin_path: PathBuf,
     attach_mode: AttachMode,
     neighbors: Neighbors,
     /// Verdicts, VRRP states and quorum: what the desired state is made from.
@@ -126,6 +130,7 @@ impl Daemon {
                 }
             }
             Event::Reload => self.reload().await,
+            Event::Dump(what) => self.dump(what),
             Event::Gate(req) => self.on_gate(req).await,
             Event::InstanceStopped(name) => return self.on_instance_stopped(&name).await,
             Event::Neighbor(ev) => {
@@ -296,6 +301,11 @@ pub async fn run(
     opts: RunOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Caught from now on: a SIGHUP during start-up must not kill us; it waits in the queue.
+    let signals = signals::listen()?;
+    let (events, mut queue) = mpsc::channel(event::QUEUE);
+    let mut inputs = Inputs::default();
+    let started = signals.forward(&events, &mut inputs);
     // Before anything else: a second daemon on these pins must change nothing.
     let _lock = lock::PinLock::acquire(&opts.pin_path)?;
     let me = ProcessId::current().context("reading /proc/self/stat")?;
@@ -318,8 +328,6 @@ pub async fn run(
     } else {
         Some(Plane::load(&opts.pin_path, &config.global_defs)?)
     };
-    let (events, mut queue) = mpsc::channel(event::QUEUE);
-    let mut inputs = Inputs::default();
     let (gate, gate_requests) = mpsc::channel(GATE_QUEUE);
     inputs.forward_channel(&events, gate_requests, Event::Gate);
     inputs.forward(&events, netlink::watch()?, Event::Neighbor);
@@ -328,6 +336,7 @@ pub async fn run(
         plane,
         config,
         config_path: opts.config_path.clone(),
+        pin_path: opts.pin_path.clone(),
         attach_mode: opts.attach_mode,
         neighbors: Neighbors::default(),
         observed: Observations::default(),
@@ -361,8 +370,8 @@ pub async fn run(
         vrrp_instances = d.instances.running(),
         "xlb running"
     );
+    started.set();
 
-    d.inputs.signals(&events)?;
     d.inputs.once(&events, shutdown, || Event::Shutdown);
     d.inputs
         .every(&events, RESOLVE_RETRY, || Event::ResolveRetry);

@@ -68,6 +68,7 @@ mod tests {
     use tokio::sync::oneshot;
 
     use super::*;
+    use crate::daemon::signals::Dump;
     use crate::vrrp::{instance::GateRequest, machine::State};
 
     fn gate() -> Event {
@@ -90,6 +91,7 @@ mod tests {
             Event::ResolveRetry,
             Event::Refresh,
             Event::Publish,
+            Event::Dump(Dump::Stats),
         ]
     }
 

@@ -51,7 +51,7 @@ pub fn connect() -> Result<Handle, NetlinkError> {
 
 /// Opens a connection subscribed to the multicast `groups` (`RTMGRP_*`); yields the
 /// route messages the kernel sends there.
-fn subscribe(
+pub(crate) fn subscribe(
     groups: u32,
 ) -> Result<impl Stream<Item = RouteNetlinkMessage> + Send + 'static, NetlinkError> {
     use rtnetlink::sys::{AsyncSocket, SocketAddr};

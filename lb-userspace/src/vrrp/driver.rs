@@ -1,9 +1,10 @@
 //! The driver of one VRRP instance: it owns the pure [`Machine`] and carries out what it
 //! decides through an [`InstanceIo`].
 //!
-//! Everything it does is one of five reactions: an advert arrived (filter, feed the
+//! Everything it does is one of six reactions: an advert arrived (filter, feed the
 //! machine), a deadline passed (tick the machine, send due gratuitous ARPs), a tracked
-//! interface or a `vrrp_script` verdict changed (FAULT in or out, or a priority delta), or
+//! interface or a `vrrp_script` verdict changed (FAULT in or out, or a priority delta), one
+//! of its VIPs was removed by someone else (put back and announced while MASTER), or
 //! the controller asked it to stop. Notifications go out on every transition. The
 //! machine's actions are carried out in the order given; the two that touch the data
 //! plane go through the gate ([`InstanceIo::forward`]), so that a director that becomes
@@ -17,9 +18,10 @@ use std::{
 
 use futures::{StreamExt, stream::BoxStream};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{
+    addr_watch::{self, AddressRemoved, Removal},
     garp::GarpSchedule,
     io::InstanceIo,
     machine::{Action, Event, Machine, ParamsError, State},
@@ -56,6 +58,8 @@ pub struct Inputs {
     /// Link changes of every interface.
     pub links: BoxStream<'static, LinkEvent>,
     pub verdicts: Verdicts,
+    /// Addresses removed from any interface.
+    pub addresses: BoxStream<'static, AddressRemoved>,
 }
 
 impl<I: InstanceIo> Driver<I> {
@@ -108,6 +112,7 @@ impl<I: InstanceIo> Driver<I> {
                 },
                 Some(ev) = inputs.links.next() => self.link_changed(ev.ifindex, ev.up).await,
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
+                Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
             }
         }
         self.stop().await;
@@ -163,6 +168,38 @@ impl<I: InstanceIo> Driver<I> {
     pub async fn verdict(&mut self, position: usize, up: bool) {
         if self.trackers.set_script(position, up) {
             self.retrack().await;
+        }
+    }
+
+    /// An address was removed from an interface: a MASTER puts its VIP back at once and
+    /// announces it again (see `addr_watch` for the rule and keepalived's way).
+    pub async fn address_removed(&mut self, removed: &AddressRemoved) {
+        let name = &self.spec.name;
+        let (addr, len, dev) = (removed.addr, removed.prefix_len, &removed.interface);
+        match addr_watch::on_removed(
+            self.machine.state(),
+            &self.spec.interface,
+            &self.spec.vips,
+            removed,
+        ) {
+            Removal::NotOurs | Removal::NotHeld => {}
+            Removal::NoTrack(_) => {
+                info!(instance = %name, "{name}: VIP {addr}/{len} removed from {dev}; no_track: left removed");
+            }
+            Removal::Restore(vip) => match self.io.restore_vip(vip).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    warn!(instance = %name, "{name}: VIP {addr}/{len} removed from {dev} by someone else; restoring");
+                    for _ in 0..self.garp.repeat.max(1) {
+                        if let Err(e) = self.io.announce(addr) {
+                            warn!(instance = %name, vip = %addr, "gratuitous ARP/NA: {e}");
+                        }
+                    }
+                }
+                Err(e) => {
+                    error!(instance = %name, "{name}: VIP {addr}/{len} removed from {dev}; restoring it failed: {e:#}");
+                }
+            },
         }
     }
 

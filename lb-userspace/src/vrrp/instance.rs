@@ -151,6 +151,7 @@ pub async fn spawn(
     let links = trackers::tracked_links(&spec, ifindex, &tracked_indexes);
     let (script_states, verdicts) = follow_scripts(&spec, &scripts)?;
     let link_events = crate::netlink::watch_links()?;
+    let addresses = super::addr_watch::watch_removed()?;
     let (stop_tx, stop) = oneshot::channel();
     let (notify_tx, notify_config) = watch::channel(spec.config.clone());
     let io = HostIo {
@@ -175,6 +176,7 @@ pub async fn spawn(
         stop,
         links: link_events,
         verdicts,
+        addresses,
     };
     let task = tokio::spawn(driver.run(inputs));
     Ok(Instance {

@@ -74,6 +74,12 @@ pub trait InstanceIo {
         vips: &[VirtualIpAddress],
     ) -> impl Future<Output = Result<(), VipError>> + Send;
 
+    /// Adds `vip` back if it is missing from its interface; whether it was missing.
+    fn restore_vip(
+        &mut self,
+        vip: &VirtualIpAddress,
+    ) -> impl Future<Output = Result<bool, VipError>> + Send;
+
     /// One gratuitous ARP (IPv4) or unsolicited NA (IPv6) for `vip`.
     fn announce(&mut self, vip: IpAddr) -> io::Result<()>;
 
@@ -129,6 +135,15 @@ impl InstanceIo for HostIo {
 
     async fn remove_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
         vip::remove_vips(&self.handle, self.ifindex, vips).await
+    }
+
+    async fn restore_vip(&mut self, vip: &VirtualIpAddress) -> Result<bool, VipError> {
+        // The removal may have been our own, just before we became MASTER again.
+        if vip::has_vip(&self.handle, self.ifindex, vip).await? {
+            return Ok(false);
+        }
+        vip::add_vips(&self.handle, self.ifindex, std::slice::from_ref(vip)).await?;
+        Ok(true)
     }
 
     fn announce(&mut self, vip: IpAddr) -> io::Result<()> {

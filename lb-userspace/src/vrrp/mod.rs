@@ -19,8 +19,10 @@
 //! The host mechanisms:
 //! - `net`: the raw IP-protocol-112 sockets (multicast and unicast, TTL 255).
 //! - `vip`: adding and removing the VIPs, gratuitous ARP / unsolicited NA.
+//! - `addr_watch`: addresses removed from interfaces, and when a VIP is put back.
 //! - `track`: `vrrp_script` trackers, tracked-interface weights and notify commands.
 
+mod addr_watch;
 mod driver;
 pub mod garp;
 pub mod instance;

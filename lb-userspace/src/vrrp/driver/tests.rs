@@ -51,6 +51,8 @@ enum Call {
     Advert(u8),
     AddVips,
     RemoveVips,
+    /// One VIP put back (it was missing).
+    RestoreVip(IpAddr),
     Announce(IpAddr),
     Forward(State),
     /// A transition to this state at this priority (Initialize: keepalived's STOP).
@@ -65,6 +67,8 @@ struct Recorder {
     calls: Vec<(Duration, Call)>,
     statuses: Vec<InstanceStatus>,
     down: HashSet<u32>,
+    /// Whether a VIP to restore is already back (the removal was our own).
+    vip_present: bool,
     /// How long the data plane takes to follow a gate request.
     forward_takes: Duration,
     /// The real clock instead of the virtual one (for the run loop, which sleeps).
@@ -82,6 +86,7 @@ impl Recorder {
             calls: Vec::new(),
             statuses: Vec::new(),
             down: HashSet::new(),
+            vip_present: false,
             forward_takes: Duration::ZERO,
             real_clock: false,
             mirror: None,
@@ -124,6 +129,14 @@ impl InstanceIo for Recorder {
         assert_eq!(vips.iter().map(|v| v.addr).collect::<Vec<_>>(), [vip()]);
         self.record(RemoveVips);
         Ok(())
+    }
+
+    async fn restore_vip(&mut self, vip: &VirtualIpAddress) -> Result<bool, VipError> {
+        if self.vip_present {
+            return Ok(false);
+        }
+        self.record(RestoreVip(vip.addr));
+        Ok(true)
     }
 
     fn announce(&mut self, vip: IpAddr) -> io::Result<()> {
@@ -191,6 +204,14 @@ fn advert_from(src: IpAddr, priority: u8) -> Received {
         dst: group,
         ttl: 255,
         payload: advert.encode(src, group, V3Checksum::PseudoHeader),
+    }
+}
+
+fn removed_from(interface: &str) -> AddressRemoved {
+    AddressRemoved {
+        interface: interface.into(),
+        addr: vip(),
+        prefix_len: 32,
     }
 }
 
@@ -370,6 +391,37 @@ async fn our_own_looped_back_advert_and_bad_ones_change_nothing() {
 }
 
 #[tokio::test]
+async fn a_vip_removed_from_a_master_is_put_back_and_announced() {
+    let mut d = master("priority = 100").await;
+    d.address_removed(&removed_from("eth1")).await;
+    assert_eq!(take(&mut d), [], "another interface: not ours");
+    d.address_removed(&removed_from("eth0")).await;
+    let mut expect = vec![RestoreVip(vip())];
+    expect.extend(announces(5));
+    assert_eq!(take(&mut d), expect, "no transition, no notification");
+    assert_eq!(d.machine.state(), State::Master);
+    // Already back (the removal was our own): nothing to announce.
+    d.io.vip_present = true;
+    d.address_removed(&removed_from("eth0")).await;
+    assert_eq!(take(&mut d), []);
+}
+
+#[tokio::test]
+async fn a_vip_removed_outside_master_stays_removed() {
+    let mut d = driver("priority = 100");
+    d.start().await;
+    take(&mut d);
+    d.address_removed(&removed_from("eth0")).await;
+    assert_eq!(take(&mut d), [], "a BACKUP holds no VIP");
+    let mut d = master("priority = 100").await;
+    d.received(&advert_from(peer(), 200)).await;
+    take(&mut d);
+    // The echo of the removal leaving MASTER made.
+    d.address_removed(&removed_from("eth0")).await;
+    assert_eq!(take(&mut d), []);
+}
+
+#[tokio::test]
 async fn stopping_a_master_resigns() {
     let mut d = master("priority = 100").await;
     d.stop().await;
@@ -491,10 +543,12 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     let (stop_tx, stop) = oneshot::channel();
     let (link_tx, links) = futures::channel::mpsc::unbounded();
     let (_verdict_tx, verdicts) = mpsc::channel(1);
+    let (address_tx, addresses) = futures::channel::mpsc::unbounded();
     let task = tokio::spawn(d.run(Inputs {
         stop,
         links: links.boxed(),
         verdicts,
+        addresses: addresses.boxed(),
     }));
     let mut until = async |last: Call| {
         let mut seen = Vec::new();
@@ -510,6 +564,11 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     let mut expect = vec![RemoveVips];
     expect.extend(becoming_master(255));
     assert_eq!(until(Notify(State::Master, 255)).await, expect);
+    address_tx.unbounded_send(removed_from("eth0")).unwrap();
+    assert_eq!(until(RestoreVip(vip())).await, [RestoreVip(vip())]);
+    for _ in 0..5 {
+        assert_eq!(until(Announce(vip())).await, [Announce(vip())]);
+    }
     let down = LinkEvent {
         ifindex: OWN_IFINDEX,
         up: false,
