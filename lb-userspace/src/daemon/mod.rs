@@ -34,6 +34,7 @@ use rtnetlink::Handle;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+pub use lock::{LockError, PinLock};
 pub use state_file::default_state_file;
 
 use self::{
