@@ -51,18 +51,7 @@ impl Neighbors {
     /// Finds the interface of every real server of `config` (refusing ones that are not
     /// on-link), forgets the others, and asks the kernel for the MACs it does not know yet.
     pub async fn locate(&mut self, handle: &Handle, config: &Config) -> Result<(), LocateError> {
-        let mut ips: Vec<IpAddr> = config
-            .virtual_server
-            .iter()
-            .flat_map(|vs| {
-                vs.real_server
-                    .iter()
-                    .map(|r| r.ip)
-                    .chain(vs.sorry_server.as_ref().map(|s| s.ip))
-            })
-            .collect();
-        ips.sort();
-        ips.dedup();
+        let ips = server_ips(config);
         self.table.retain(|ip, _| ips.contains(ip));
         for ip in ips {
             if self.table.contains_key(&ip) {
@@ -84,6 +73,25 @@ impl Neighbors {
             );
         }
         Ok(())
+    }
+
+    /// Forgets every real server reached through interface `ifindex` (it is gone): they
+    /// get no new flows until [`locate`](Self::locate) finds them again.
+    pub fn forget_interface(&mut self, ifindex: u32) {
+        self.table.retain(|ip, n| {
+            let keep = n.ifindex != ifindex;
+            if !keep {
+                warn!(real_server = %ip, ifindex, "its interface is gone; located again once it is back");
+            }
+            keep
+        });
+    }
+
+    /// Whether a real server of `config` is not located (its interface went away).
+    pub fn unlocated(&self, config: &Config) -> bool {
+        server_ips(config)
+            .iter()
+            .any(|ip| !self.table.contains_key(ip))
     }
 
     /// Start-up: gives ARP / NDP up to `patience` so the first sync already has the MACs,
@@ -185,6 +193,23 @@ impl Neighbors {
     }
 }
 
+/// Every real server's and sorry server's address in `config`, each once.
+fn server_ips(config: &Config) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = config
+        .virtual_server
+        .iter()
+        .flat_map(|vs| {
+            vs.real_server
+                .iter()
+                .map(|r| r.ip)
+                .chain(vs.sorry_server.as_ref().map(|s| s.ip))
+        })
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +255,17 @@ mod tests {
             !n.on_event(event("198.18.0.21", 3, Some(MAC_B))),
             "same MAC again"
         );
+    }
+
+    #[test]
+    fn servers_behind_a_gone_interface_are_forgotten_and_only_they() {
+        let mut n = table(&[
+            ("198.18.0.21", 3, Some(MAC_A)),
+            ("198.18.0.22", 4, Some(MAC_B)),
+        ]);
+        n.forget_interface(3);
+        assert!(!n.table().contains_key(&ip("198.18.0.21")));
+        assert_eq!(n.table()[&ip("198.18.0.22")].mac, Some(MAC_B));
     }
 
     #[test]

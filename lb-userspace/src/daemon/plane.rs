@@ -1,7 +1,9 @@
 //! The data plane as the daemon drives it: the XDP program and its maps, loaded over
 //! what an earlier run pinned, attached to the services' interfaces, loaded again when
 //! `lvs_timeouts` change, and synced to the desired state. A start that fails takes back
-//! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding.
+//! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding. What
+//! the watchdog (`watchdog`) repairs is done here too: a link or map pinned again, an
+//! interface attached again; its [`Watch`] is what `xlb status` shows of each interface.
 
 use std::{
     collections::BTreeMap,
@@ -19,6 +21,7 @@ use crate::{
         AttachMode, ConnTableOptions, DataPlane, DataPlaneError, link_pin_path,
         sync::{DesiredService, MapSync, SyncError},
         teardown,
+        watch::Watch,
     },
     netlink::{self, NetlinkError},
 };
@@ -54,6 +57,8 @@ pub struct Plane {
     created: bool,
     /// Interfaces this run attached through a new link (not an adopted one).
     linked_here: Vec<String>,
+    /// Every attached interface's status, as the watchdog keeps it.
+    pub watch: Watch,
 }
 
 fn table_options(g: &GlobalDefs) -> ConnTableOptions {
@@ -117,6 +122,7 @@ impl Plane {
             sync,
             created,
             linked_here: Vec::new(),
+            watch: Watch::default(),
         })
     }
 
@@ -144,7 +150,7 @@ impl Plane {
         mode: AttachMode,
     ) -> Result<(), PlaneError> {
         for name in interfaces {
-            if self.dataplane.attached().any(|(n, _)| n == name.as_str()) {
+            if self.attached_at(&name).is_some() {
                 continue;
             }
             let ifindex = netlink::ifindex(handle, &name).await?;
@@ -164,6 +170,7 @@ impl Plane {
             if !adopted {
                 self.linked_here.push(name.clone());
             }
+            self.watch.attached(&name);
             match mode {
                 AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
                 AttachMode::Generic => warn!(
@@ -174,6 +181,59 @@ impl Plane {
             }
         }
         Ok(())
+    }
+
+    /// The ifindex `name` had when the program was attached to it, if it is.
+    pub fn attached_at(&self, name: &str) -> Option<u32> {
+        self.dataplane
+            .attached()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, ifindex, _)| ifindex)
+    }
+
+    /// Where the link of `name` is pinned.
+    pub fn link_pin(&self, name: &str) -> PathBuf {
+        link_pin_path(self.dataplane.pin_dir(), name)
+    }
+
+    /// Whether the link of `name` is pinned.
+    pub fn link_pinned(&self, name: &str) -> bool {
+        self.link_pin(name).exists()
+    }
+
+    /// The loaded program's id.
+    pub fn program_id(&mut self) -> Result<u32, PlaneError> {
+        Ok(self.dataplane.program_id()?)
+    }
+
+    /// Lets go of the attachment to `name` (the interface is gone, or the link was
+    /// detached): the next [`attach`](Self::attach) makes a new link.
+    pub fn forget(&mut self, name: &str) {
+        self.dataplane.forget(name);
+    }
+
+    /// Pins the link of `name` again.
+    pub fn repin_link(&mut self, name: &str) -> Result<(), PlaneError> {
+        self.dataplane.repin_link(name)?;
+        self.watch.repinned(name);
+        Ok(())
+    }
+
+    /// Pins again the maps whose pins were removed; returns their names.
+    pub fn repin_maps(&mut self) -> Result<Vec<&'static str>, PlaneError> {
+        if self.dataplane.unpinned_maps().is_empty() {
+            return Ok(Vec::new());
+        }
+        let names = self.dataplane.repin_maps()?;
+        let attached: Vec<String> = self
+            .dataplane
+            .attached()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
+        for name in attached {
+            self.watch.repinned(&name);
+        }
+        Ok(names)
     }
 
     /// After a reload from `was` to `now`: `lvs_timeouts` are constants of the loaded

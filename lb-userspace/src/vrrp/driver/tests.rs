@@ -513,6 +513,7 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     let down = LinkEvent {
         ifindex: OWN_IFINDEX,
         up: false,
+        name: None,
     };
     link_tx.unbounded_send(down).unwrap();
     assert_eq!(
