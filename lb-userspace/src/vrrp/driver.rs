@@ -101,7 +101,10 @@ impl<I: InstanceIo> Driver<I> {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                Some(ev) = inputs.links.next() => self.link_changed(ev.ifindex, ev.up).await,
+                Some(ev) = inputs.links.next() => {
+                    let up = self.follow_interface(&ev).await;
+                    self.link_changed(ev.ifindex, up).await;
+                }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
             }
         }
@@ -152,6 +155,31 @@ impl<I: InstanceIo> Driver<I> {
             info!(instance = %self.spec.name, tracked = %how.what, up, "tracked interface changed");
             self.retrack().await;
         }
+    }
+
+    /// The instance's interface is the one of its configured name: a link event for its
+    /// index under another name means it was renamed away (down for us, as when it is
+    /// deleted), and one for that name under another index means it is back (re-created
+    /// or renamed back): the socket follows it there. Returns whether `ev` counts as up.
+    pub async fn follow_interface(&mut self, ev: &LinkEvent) -> bool {
+        let Some(name) = ev.name.as_deref() else {
+            return ev.up;
+        };
+        let current = self.io.ifindex();
+        if name != self.spec.interface {
+            return ev.up && ev.ifindex != current;
+        }
+        if ev.ifindex != current {
+            info!(
+                instance = %self.spec.name,
+                interface = name,
+                ifindex = ev.ifindex,
+                "interface is back under a new index; following it"
+            );
+            self.trackers.relink(current, ev.ifindex);
+            self.io.rebind(ev.ifindex).await;
+        }
+        ev.up
     }
 
     /// Script `position` of the spec's `track_scripts` has a new verdict.

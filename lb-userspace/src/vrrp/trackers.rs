@@ -75,6 +75,14 @@ impl Trackers {
         Some(how)
     }
 
+    /// A tracked interface is back under another index (`old` is gone, `new` took its
+    /// name): it is tracked there, in the state it had.
+    pub fn relink(&mut self, old: u32, new: u32) {
+        if let Some(entry) = self.links.remove(&old) {
+            self.links.insert(new, entry);
+        }
+    }
+
     /// Records script `position`'s verdict; false if there is no such script.
     pub fn set_script(&mut self, position: usize, up: bool) -> bool {
         match self.scripts.get_mut(position) {
