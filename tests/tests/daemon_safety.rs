@@ -1,6 +1,8 @@
 //! The daemon's ownership of its pin path, in network namespaces: one `xlb run` per pin
 //! path, `xlb status` telling a dead daemon's last state from a live one, pin directories
-//! a non-root user could write refused, and a failed start leaving nothing behind.
+//! a non-root user could write refused, a failed start leaving nothing behind, `xlb
+//! teardown` refused under a running daemon, and the watchdog: removed pins and a
+//! detached program put back, an interface deleted and re-created followed.
 
 use std::{
     net::SocketAddr,
@@ -11,7 +13,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, dr_lab, http_get, lab_real, start_xlb, wait_for, write_config, xlb_bin,
+    LAB_VIP, Lab, dr_lab, http_get, lab_real, replug_director, start_xlb, unplug_director,
+    wait_for, write_config, xlb_bin,
 };
 
 /// One VRRP instance owning `LAB_VIP` and a wrr service on it over rs1 and rs2: the
@@ -341,4 +344,201 @@ fn a_second_daemon_on_the_same_interface_from_another_pin_path_is_refused() {
     assert_eq!(s["vrrp"][0]["state"], "MASTER", "{s}");
     assert_eq!(s["services"][0]["active"], true, "{s}");
     http_through_vip(&lab, "after the refused second daemon");
+}
+
+/// `xlb ARGS --pin-path PINS`, run to its end.
+fn xlb(lab: &Lab, args: &[&str]) -> Output {
+    Command::new(xlb_bin())
+        .args(args)
+        .arg("--pin-path")
+        .arg(&lab.pins.0)
+        .output()
+        .expect("running xlb")
+}
+
+/// The id of the XDP program on the director's eth0, if any (`ip -d link`'s view).
+fn eth0_prog_id(lab: &Lab) -> Option<u64> {
+    let out = lab.sh("dir", "ip -j -d link show dev eth0");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    v[0]["xdp"]["prog"]["id"].as_u64()
+}
+
+#[test]
+fn teardown_is_refused_while_the_daemon_runs() {
+    let mut lab = running_lab("teardown");
+    let pid = lab.pid("xlb");
+    let out = xlb(&lab, &["teardown"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "teardown under a running daemon must be refused:\n{stderr}"
+    );
+    let expected = format!("xlb (pid {pid}) runs on pin path {}", lab.pins.0.display());
+    assert!(
+        stderr.contains(&expected) && stderr.contains("--force"),
+        "the refusal must name the daemon's PID ({expected:?}) and --force:\n{stderr}"
+    );
+    assert!(
+        lab.pins.0.join("link_eth0").exists() && eth0_prog_id(&lab).is_some(),
+        "a refused teardown removed something"
+    );
+    http_through_vip(&lab, "after the refused teardown");
+
+    // Once the daemon has stopped, teardown goes ahead.
+    lab.kill("xlb", libc::SIGTERM);
+    let out = xlb(&lab, &["teardown"]);
+    assert!(
+        out.status.success(),
+        "teardown without a daemon: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(eth0_prog_id(&lab), None, "XDP still on eth0 after teardown");
+    assert!(
+        xlb_pins(&lab.pins.0).is_empty(),
+        "{:?}",
+        xlb_pins(&lab.pins.0)
+    );
+}
+
+#[test]
+fn removed_pins_and_a_detached_program_are_put_back_within_a_second() {
+    let mut lab = running_lab("watchdog");
+    http_through_vip(&lab, "before");
+    let prog = eth0_prog_id(&lab).expect("XDP on eth0");
+    let packets_before = status_json(&lab)["services"][0]["packets"]
+        .as_u64()
+        .unwrap();
+    let link_pin = lab.pins.0.join("link_eth0");
+
+    // The link's pin removed: the daemon holds the link, so XDP stays, and the pin is back.
+    std::fs::remove_file(&link_pin).expect("removing the link pin");
+    wait_for(Duration::from_millis(1500), "the link pinned again", || {
+        (link_pin.exists().then_some(()), String::new())
+    });
+    assert_eq!(eth0_prog_id(&lab), Some(prog), "the program changed");
+    lab.wait_log(
+        "xlb",
+        "pinned XDP link removed by someone else; pinning it again",
+        Duration::from_secs(1),
+    );
+    http_through_vip(&lab, "after the link pin was removed");
+
+    // The link detached by hand: the program is attached again within a second.
+    let detached = Command::new("bpftool")
+        .args(["link", "detach", "pinned"])
+        .arg(&link_pin)
+        .status()
+        .expect("bpftool link detach");
+    assert!(detached.success(), "bpftool link detach failed");
+    let started = Instant::now();
+    wait_for(
+        Duration::from_millis(1500),
+        "XDP attached to eth0 again",
+        || {
+            (
+                eth0_prog_id(&lab).filter(|p| *p == prog).map(|_| ()),
+                String::new(),
+            )
+        },
+    );
+    println!("re-attached {:?} after the detach", started.elapsed());
+    lab.wait_log(
+        "xlb",
+        "XDP program detached from eth0 by someone else; re-attaching",
+        Duration::from_secs(1),
+    );
+    http_through_vip(&lab, "after the program was detached");
+    // The status file is written every half second.
+    let s = wait_for(
+        Duration::from_secs(2),
+        "status counting the re-attach",
+        || {
+            let s = status_json(&lab);
+            let ok = s["interfaces"][0]["name"] == "eth0" && s["interfaces"][0]["reattached"] == 1;
+            (ok.then(|| s.clone()), s.to_string())
+        },
+    );
+    assert!(
+        s["services"][0]["packets"].as_u64().unwrap() > packets_before,
+        "the same maps (counters kept and counting): {s}"
+    );
+    let text = status(&lab, &[]);
+    assert!(
+        text.contains("XDP eth0: forwarding, re-attached 1 times"),
+        "xlb status:\n{text}"
+    );
+
+    // A map's pin removed: pinned again.
+    let services = lab.pins.0.join(lb_common::map_names::SERVICES);
+    std::fs::remove_file(&services).expect("removing a map pin");
+    wait_for(Duration::from_millis(1500), "the map pinned again", || {
+        (services.exists().then_some(()), String::new())
+    });
+    lab.wait_log(
+        "xlb",
+        "pinned maps removed by someone else",
+        Duration::from_secs(1),
+    );
+    assert_eq!(status_json(&lab)["services"][0]["active"], true);
+    http_through_vip(&lab, "after a map pin was removed");
+}
+
+#[test]
+fn an_interface_deleted_and_re_created_forwards_again_without_a_restart() {
+    let mut lab = running_lab("recreate");
+    http_through_vip(&lab, "before");
+    let pid = lab.pid("xlb");
+
+    unplug_director(&lab);
+    wait_for(Duration::from_secs(3), "status saying eth0 is down", || {
+        let s = status_json(&lab);
+        let ok = s["interfaces"][0]["forwarding"] == false && s["vrrp"][0]["state"] == "FAULT";
+        (ok.then_some(()), s.to_string())
+    });
+    let text = status(&lab, &[]);
+    assert!(
+        text.contains("XDP eth0: DOWN (interface eth0 is gone)"),
+        "xlb status while eth0 is gone:\n{text}"
+    );
+    lab.wait_log(
+        "xlb",
+        "not forwarding: interface eth0 is gone",
+        Duration::from_secs(1),
+    );
+
+    replug_director(&mut lab);
+    let started = Instant::now();
+    wait_for(
+        Duration::from_secs(10),
+        "MASTER and forwarding again",
+        || {
+            let s = status_json(&lab);
+            let ok = s["vrrp"][0]["state"] == "MASTER"
+                && s["interfaces"][0]["forwarding"] == true
+                && s["services"][0]["active"] == true
+                && s["services"][0]["real_servers"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().all(|r| !r["mac"].is_null()));
+            (ok.then_some(()), s.to_string())
+        },
+    );
+    println!(
+        "forwarding again {:?} after the re-creation",
+        started.elapsed()
+    );
+    assert!(eth0_prog_id(&lab).is_some(), "no XDP on the new eth0");
+    // The same daemon, no restart.
+    lab.signal("xlb", 0);
+    assert_eq!(lab.pid("xlb"), pid);
+    let vip: SocketAddr = format!("{LAB_VIP}:80").parse().unwrap();
+    wait_for(Duration::from_secs(5), "a request through the VIP", || {
+        let r = lab.within("client", || http_get(vip, "/"));
+        (r.as_ref().ok().map(|_| ()), format!("{r:?}"))
+    });
+    http_through_vip(&lab, "after eth0 was re-created");
+    let text = status(&lab, &[]);
+    assert!(
+        text.contains("XDP eth0: forwarding, re-attached 1 times"),
+        "xlb status:\n{text}"
+    );
 }
