@@ -142,7 +142,9 @@ impl Plane {
         }
     }
 
-    /// Attaches to each of `interfaces` not attached yet.
+    /// Attaches to each of `interfaces` not attached yet, but those the watchdog knows
+    /// are down (gone, or taken by another program): it attaches them once they are back,
+    /// and a reload meanwhile is not refused for them.
     pub async fn attach(
         &mut self,
         handle: &Handle,
@@ -150,35 +152,46 @@ impl Plane {
         mode: AttachMode,
     ) -> Result<(), PlaneError> {
         for name in interfaces {
-            if self.attached_at(&name).is_some() {
-                continue;
+            let down = self.watch.get(&name).is_some_and(|s| !s.forwarding);
+            if self.attached_at(&name).is_none() && !down {
+                self.attach_one(handle, &name, mode).await?;
             }
-            let ifindex = netlink::ifindex(handle, &name).await?;
-            // Ours when pinned here (adopted); otherwise the kernel would refuse the attach
-            // with a bare EBUSY: say whose it may be.
-            let pin_dir = self.dataplane.pin_dir();
-            if !link_pin_path(pin_dir, &name).exists() {
-                if let Some(prog_id) = netlink::xdp_prog_id(handle, ifindex).await? {
-                    return Err(PlaneError::ForeignXdp {
-                        interface: name,
-                        prog_id,
-                        pin_path: pin_dir.to_path_buf(),
-                    });
-                }
+        }
+        Ok(())
+    }
+
+    /// Attaches to `name`: through the link pinned for it (adopted) or a new one.
+    pub async fn attach_one(
+        &mut self,
+        handle: &Handle,
+        name: &str,
+        mode: AttachMode,
+    ) -> Result<(), PlaneError> {
+        let ifindex = netlink::ifindex(handle, name).await?;
+        // Ours when pinned here (adopted); otherwise the kernel would refuse the attach
+        // with a bare EBUSY: say whose it may be.
+        let pin_dir = self.dataplane.pin_dir();
+        if !link_pin_path(pin_dir, name).exists() {
+            if let Some(prog_id) = netlink::xdp_prog_id(handle, ifindex).await? {
+                return Err(PlaneError::ForeignXdp {
+                    interface: name.to_string(),
+                    prog_id,
+                    pin_path: pin_dir.to_path_buf(),
+                });
             }
-            let adopted = self.dataplane.attach(&name, ifindex, mode)?;
-            if !adopted {
-                self.linked_here.push(name.clone());
-            }
-            self.watch.attached(&name);
-            match mode {
-                AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
-                AttachMode::Generic => warn!(
-                    interface = %name,
-                    adopted,
-                    "XDP attached in GENERIC mode: about half the speed of native"
-                ),
-            }
+        }
+        let adopted = self.dataplane.attach(name, ifindex, mode)?;
+        if !adopted {
+            self.linked_here.push(name.to_string());
+        }
+        self.watch.attached(name);
+        match mode {
+            AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
+            AttachMode::Generic => warn!(
+                interface = %name,
+                adopted,
+                "XDP attached in GENERIC mode: about half the speed of native"
+            ),
         }
         Ok(())
     }

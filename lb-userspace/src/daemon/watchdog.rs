@@ -135,10 +135,7 @@ impl Daemon {
                 resync = true;
             }
         }
-        match plane
-            .attach(&self.handle, vec![name.to_string()], self.attach_mode)
-            .await
-        {
+        match plane.attach_one(&self.handle, name, self.attach_mode).await {
             Ok(()) => {
                 let change = plane.watch.reattached(name, unix_now());
                 let times = plane.watch.get(name).map_or(0, |s| s.reattached);
