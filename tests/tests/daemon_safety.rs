@@ -53,9 +53,18 @@ port = 80
 /// A lab whose director runs `xlb run` (label "xlb") with [`config`], MASTER and
 /// forwarding. The VIP is the VRRP instance's to add.
 fn running_lab(tag: &str) -> Lab {
+    running_lab_with(tag, |_| String::new())
+}
+
+/// [`running_lab`] with more keys for the VRRP instance, made from the lab (its paths).
+fn running_lab_with(tag: &str, instance_keys: impl FnOnce(&Lab) -> String) -> Lab {
     let mut lab = dr_lab(tag, 2);
     lab.sh("dir", &format!("ip addr del {LAB_VIP}/32 dev eth0"));
-    let cfg = write_config(&lab, &config());
+    let keys = instance_keys(&lab);
+    let cfg = write_config(
+        &lab,
+        &config().replacen("advert_int = 1\n", &format!("advert_int = 1\n{keys}\n"), 1),
+    );
     start_xlb(&mut lab, "xlb", &cfg);
     wait_for(Duration::from_secs(10), "MASTER and forwarding", || {
         let s = status_json(&lab);
@@ -483,9 +492,59 @@ fn removed_pins_and_a_detached_program_are_put_back_within_a_second() {
     http_through_vip(&lab, "after a map pin was removed");
 }
 
+/// A notify script recording each state the instance reports, one a line, in `states`.
+fn recording_notify(lab: &Lab) -> String {
+    let script = lab.tmp.join("notify.sh");
+    let states = lab.tmp.join("states");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$3\" >> {}\n", states.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    format!("notify = \"{}\"", script.display())
+}
+
+/// The states the instance reported to its notify script so far.
+fn notified(lab: &Lab) -> Vec<String> {
+    std::fs::read_to_string(lab.tmp.join("states"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until the instance is MASTER, XDP forwards on eth0, the service is active and
+/// every real server has a MAC; then until a request through the VIP succeeds.
+fn wait_forwarding_again(lab: &Lab, after: &str) {
+    let started = Instant::now();
+    wait_for(
+        Duration::from_secs(10),
+        "MASTER and forwarding again",
+        || {
+            let s = status_json(lab);
+            let ok = s["vrrp"][0]["state"] == "MASTER"
+                && s["interfaces"][0]["forwarding"] == true
+                && s["services"][0]["active"] == true
+                && s["services"][0]["real_servers"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().all(|r| !r["mac"].is_null()));
+            (ok.then_some(()), s.to_string())
+        },
+    );
+    println!("forwarding again {:?} after {after}", started.elapsed());
+    assert!(eth0_prog_id(lab).is_some(), "no XDP on eth0 after {after}");
+    let vip: SocketAddr = format!("{LAB_VIP}:80").parse().unwrap();
+    wait_for(Duration::from_secs(5), "a request through the VIP", || {
+        let r = lab.within("client", || http_get(vip, "/"));
+        (r.as_ref().ok().map(|_| ()), format!("{r:?}"))
+    });
+    http_through_vip(lab, after);
+}
+
 #[test]
 fn an_interface_deleted_and_re_created_forwards_again_without_a_restart() {
-    let mut lab = running_lab("recreate");
+    let mut lab = running_lab_with("recreate", recording_notify);
     http_through_vip(&lab, "before");
     let pid = lab.pid("xlb");
 
@@ -507,38 +566,46 @@ fn an_interface_deleted_and_re_created_forwards_again_without_a_restart() {
     );
 
     replug_director(&mut lab);
-    let started = Instant::now();
-    wait_for(
-        Duration::from_secs(10),
-        "MASTER and forwarding again",
-        || {
-            let s = status_json(&lab);
-            let ok = s["vrrp"][0]["state"] == "MASTER"
-                && s["interfaces"][0]["forwarding"] == true
-                && s["services"][0]["active"] == true
-                && s["services"][0]["real_servers"]
-                    .as_array()
-                    .is_some_and(|r| r.iter().all(|r| !r["mac"].is_null()));
-            (ok.then_some(()), s.to_string())
-        },
-    );
-    println!(
-        "forwarding again {:?} after the re-creation",
-        started.elapsed()
-    );
-    assert!(eth0_prog_id(&lab).is_some(), "no XDP on the new eth0");
+    wait_forwarding_again(&lab, "eth0 was re-created");
     // The same daemon, no restart.
     lab.signal("xlb", 0);
     assert_eq!(lab.pid("xlb"), pid);
-    let vip: SocketAddr = format!("{LAB_VIP}:80").parse().unwrap();
-    wait_for(Duration::from_secs(5), "a request through the VIP", || {
-        let r = lab.within("client", || http_get(vip, "/"));
-        (r.as_ref().ok().map(|_| ()), format!("{r:?}"))
-    });
-    http_through_vip(&lab, "after eth0 was re-created");
     let text = status(&lab, &[]);
     assert!(
         text.contains("XDP eth0: forwarding, re-attached 1 times"),
         "xlb status:\n{text}"
     );
+    // As keepalived: FAULT while the interface is gone, then BACKUP and the election.
+    let states = notified(&lab);
+    assert!(
+        states.ends_with(&["FAULT".into(), "BACKUP".into(), "MASTER".into()]),
+        "notified states: {states:?}"
+    );
+}
+
+#[test]
+fn an_interface_renamed_away_and_back_forwards_again() {
+    let lab = running_lab("rename");
+    http_through_vip(&lab, "before");
+    lab.sh(
+        "dir",
+        "ip link set eth0 down && ip link set eth0 name away0",
+    );
+    wait_for(Duration::from_secs(3), "status saying eth0 is down", || {
+        let s = status_json(&lab);
+        let ok = s["interfaces"][0]["forwarding"] == false && s["vrrp"][0]["state"] == "FAULT";
+        (ok.then_some(()), s.to_string())
+    });
+    // Up under another name: still not ours.
+    lab.sh("dir", "ip link set away0 up");
+    std::thread::sleep(Duration::from_secs(1));
+    let s = status_json(&lab);
+    assert_eq!(s["vrrp"][0]["state"], "FAULT", "{s}");
+    assert_eq!(s["interfaces"][0]["forwarding"], false, "{s}");
+
+    lab.sh(
+        "dir",
+        "ip link set away0 down && ip link set away0 name eth0 && ip link set eth0 up",
+    );
+    wait_forwarding_again(&lab, "eth0 was renamed back");
 }
