@@ -564,6 +564,14 @@ fn an_interface_deleted_and_re_created_forwards_again_without_a_restart() {
         "not forwarding: interface eth0 is gone",
         Duration::from_secs(1),
     );
+    // A reload meanwhile is not refused for the missing interface or its real servers.
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log("xlb", "config reloaded", Duration::from_secs(5));
+    assert!(
+        !lab.log("xlb").contains("reload failed"),
+        "{}",
+        lab.log("xlb")
+    );
 
     replug_director(&mut lab);
     wait_forwarding_again(&lab, "eth0 was re-created");

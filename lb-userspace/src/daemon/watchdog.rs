@@ -55,12 +55,17 @@ impl Daemon {
         for name in wanted {
             resync |= self.watch_interface(&name).await;
         }
-        if self.neighbors.unlocated(&self.config) {
+        let stranded = self.neighbors.stranded();
+        if stranded > 0 {
             match self.neighbors.locate(&self.handle, &self.config).await {
-                Ok(()) => {
-                    info!("real servers located again");
+                Ok(()) if self.neighbors.stranded() < stranded => {
+                    info!(
+                        waiting = self.neighbors.stranded(),
+                        "real servers located again on their interface"
+                    );
                     resync = true;
                 }
+                Ok(()) => {}
                 Err(e) => debug!("real servers not located yet: {e}"),
             }
         }

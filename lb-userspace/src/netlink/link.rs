@@ -31,6 +31,15 @@ pub struct LinkState {
     pub xdp_prog: Option<u32>,
 }
 
+/// Whether `e` says the interface asked about does not exist (any more).
+pub fn is_no_such_link(e: &NetlinkError) -> bool {
+    match e {
+        NetlinkError::NoMac(_) | NetlinkError::NoSuchInterface(_) => true,
+        NetlinkError::Netlink(rtnetlink::Error::NetlinkError(m)) => m.raw_code() == -libc::ENODEV,
+        _ => false,
+    }
+}
+
 fn link_name(link: &LinkMessage) -> Option<String> {
     link.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(n) => Some(n.clone()),
@@ -57,9 +66,14 @@ pub async fn link_state(handle: &Handle, name: &str) -> Result<Option<LinkState>
             xdp_prog: xdp_prog(&link),
         })),
         Ok(None) => Ok(None),
-        // ENODEV: no such interface.
-        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::ENODEV => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            let e = NetlinkError::from(e);
+            if is_no_such_link(&e) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
     }
 }
 

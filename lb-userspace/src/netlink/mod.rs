@@ -19,7 +19,8 @@ use rtnetlink::{
 use thiserror::Error;
 
 pub use link::{
-    LinkEvent, LinkState, ifindex, link_mac, link_state, link_up, watch_links, xdp_prog_id,
+    LinkEvent, LinkState, ifindex, is_no_such_link, link_mac, link_state, link_up, watch_links,
+    xdp_prog_id,
 };
 pub use neighbor::{NeighborEvent, OnLink, lookup, resolve, route_to, watch};
 
