@@ -393,6 +393,26 @@ fn teardown_is_refused_while_the_daemon_runs() {
     );
     http_through_vip(&lab, "after the refused teardown");
 
+    // --force under a daemon that does not answer: XDP leaves eth0 although the daemon
+    // still holds the link.
+    lab.signal("xlb", libc::SIGSTOP);
+    let out = xlb(&lab, &["teardown", "--force"]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "teardown --force: {stderr}");
+    assert!(stderr.contains("--force: tearing down anyway"), "{stderr}");
+    assert_eq!(eth0_prog_id(&lab), None, "XDP still on eth0 after --force");
+    // A daemon that comes back puts its data plane back, as the refusal said.
+    lab.signal("xlb", libc::SIGCONT);
+    wait_for(
+        Duration::from_secs(3),
+        "the daemon's data plane back",
+        || {
+            let back = eth0_prog_id(&lab).is_some() && lab.pins.0.join("link_eth0").exists();
+            (back.then_some(()), String::new())
+        },
+    );
+    http_through_vip(&lab, "after the daemon restored what --force removed");
+
     // Once the daemon has stopped, teardown goes ahead.
     lab.kill("xlb", libc::SIGTERM);
     let out = xlb(&lab, &["teardown"]);

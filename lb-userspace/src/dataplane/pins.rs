@@ -146,8 +146,9 @@ pub fn link_pin_path(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link_{}", ifname.replace('.', "_")))
 }
 
-/// Detaches every pinned link under `dir` and removes the pinned maps: forwarding stops and
-/// the connection table is gone. Returns what was removed.
+/// Detaches every pinned link under `dir` (even one a process still holds) and removes the
+/// pinned maps: forwarding stops and the connection table is gone. Returns what was
+/// removed.
 pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     let mut removed = Vec::new();
     let entries = match fs::read_dir(dir) {
@@ -174,6 +175,11 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
         if !ours {
             continue;
         }
+        if name.as_deref().is_some_and(|n| n.starts_with("link_")) {
+            // Unpinning alone leaves the program attached while any process (a daemon
+            // that is hung, under `--force`) still holds the link: detach it first.
+            let _ = detach_pinned_link(&path);
+        }
         fs::remove_file(&path).map_err(|source| DataPlaneError::Io {
             path: path.clone(),
             source,
@@ -182,6 +188,56 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     }
     let _ = fs::remove_dir(dir);
     Ok(removed)
+}
+
+/// `bpftool link detach pinned PATH`: the program leaves the interface at once, whoever
+/// holds the link (aya has no call for `BPF_LINK_DETACH`).
+fn detach_pinned_link(path: &Path) -> std::io::Result<()> {
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_LINK_DETACH: libc::c_long = 34;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // union bpf_attr, the BPF_OBJ_GET part: pathname, bpf_fd, file_flags.
+    #[repr(C)]
+    struct ObjGet {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+    }
+    let get = ObjGet {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: 0,
+        file_flags: 0,
+    };
+    // SAFETY: the attr is a valid, fully initialised prefix of union bpf_attr whose size
+    // is passed; the path outlives the call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_OBJ_GET,
+            &get as *const ObjGet,
+            std::mem::size_of::<ObjGet>() as u32,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: BPF_OBJ_GET returned a new descriptor that we own from here on.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    let link_fd = std::os::fd::AsRawFd::as_raw_fd(&fd) as u32;
+    // SAFETY: as above, for the BPF_LINK_DETACH part (link_fd).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_LINK_DETACH,
+            &link_fd as *const u32,
+            std::mem::size_of::<u32>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
