@@ -193,6 +193,7 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
 /// `bpftool link detach pinned PATH`: the program leaves the interface at once, whoever
 /// holds the link (aya has no call for `BPF_LINK_DETACH`).
 fn detach_pinned_link(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     const BPF_OBJ_GET: libc::c_long = 7;
     const BPF_LINK_DETACH: libc::c_long = 34;
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
@@ -209,35 +210,30 @@ fn detach_pinned_link(path: &Path) -> std::io::Result<()> {
         bpf_fd: 0,
         file_flags: 0,
     };
-    // SAFETY: the attr is a valid, fully initialised prefix of union bpf_attr whose size
-    // is passed; the path outlives the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET,
-            &get as *const ObjGet,
-            std::mem::size_of::<ObjGet>() as u32,
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    let fd = bpf(BPF_OBJ_GET, &get)?;
     // SAFETY: BPF_OBJ_GET returned a new descriptor that we own from here on.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
-    let link_fd = std::os::fd::AsRawFd::as_raw_fd(&fd) as u32;
-    // SAFETY: as above, for the BPF_LINK_DETACH part (link_fd).
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // The BPF_LINK_DETACH part: link_fd.
+    bpf(BPF_LINK_DETACH, &(fd.as_raw_fd() as u32))?;
+    Ok(())
+}
+
+/// The `bpf(2)` system call with `attr`, a fully initialised prefix of `union bpf_attr`.
+fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
+    // SAFETY: `attr` is valid for reads of its size, which is passed; pointers inside it
+    // (a path) are the caller's and outlive the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
-            BPF_LINK_DETACH,
-            &link_fd as *const u32,
-            std::mem::size_of::<u32>() as u32,
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>() as u32,
         )
     };
     if rc < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    Ok(())
+    Ok(rc)
 }
 
 #[cfg(test)]
