@@ -637,3 +637,24 @@ fn an_interface_renamed_away_and_back_forwards_again() {
     );
     wait_forwarding_again(&lab, "eth0 was renamed back");
 }
+
+#[test]
+fn a_tracked_interface_deleted_and_re_created_is_followed() {
+    // A veth pair inside the director (no dummy driver everywhere): trk0 is up with carrier.
+    let add = "ip link add trk0 type veth peer name trk1 && ip link set trk1 up && \
+               ip link set trk0 up";
+    let lab = running_lab_with("tracked", |lab| {
+        lab.sh("dir", add);
+        r#"track_interface = ["trk0"]"#.to_string()
+    });
+    lab.sh("dir", "ip link del trk0");
+    wait_for(Duration::from_secs(3), "FAULT with trk0 gone", || {
+        let s = status_json(&lab);
+        (
+            (s["vrrp"][0]["state"] == "FAULT").then_some(()),
+            s.to_string(),
+        )
+    });
+    lab.sh("dir", add);
+    wait_forwarding_again(&lab, "trk0 was re-created");
+}

@@ -157,29 +157,28 @@ impl<I: InstanceIo> Driver<I> {
         }
     }
 
-    /// The instance's interface is the one of its configured name: a link event for its
-    /// index under another name means it was renamed away (down for us, as when it is
-    /// deleted), and one for that name under another index means it is back (re-created
-    /// or renamed back): the socket follows it there. Returns whether `ev` counts as up.
+    /// Interfaces are the ones of their configured names: a link event for an index under
+    /// another name means it was renamed away (down for us, as when it is deleted), and
+    /// one for a name under another index means it is back (re-created or renamed back):
+    /// trackers follow it there, and so does the socket when it is the instance's own.
+    /// Returns whether `ev` counts as up.
     pub async fn follow_interface(&mut self, ev: &LinkEvent) -> bool {
         let Some(name) = ev.name.as_deref() else {
             return ev.up;
         };
         let current = self.io.ifindex();
-        if name != self.spec.interface {
-            return ev.up && ev.ifindex != current;
-        }
-        if ev.ifindex != current {
+        let own = name == self.spec.interface;
+        if own && ev.ifindex != current {
             info!(
                 instance = %self.spec.name,
                 interface = name,
                 ifindex = ev.ifindex,
                 "interface is back under a new index; following it"
             );
-            self.trackers.relink(current, ev.ifindex);
             self.io.rebind(ev.ifindex).await;
         }
-        ev.up
+        let renamed_away = !own && ev.ifindex == current;
+        self.trackers.follow(ev.ifindex, name) && !renamed_away && ev.up
     }
 
     /// Script `position` of the spec's `track_scripts` has a new verdict.
