@@ -510,6 +510,19 @@ fn removed_pins_and_a_detached_program_are_put_back_within_a_second() {
     );
     assert_eq!(status_json(&lab)["services"][0]["active"], true);
     http_through_vip(&lab, "after a map pin was removed");
+
+    // Every pin of xlb's at once (`rm /sys/fs/bpf/xlb/*`): all back, forwarding throughout.
+    let all = xlb_pins(&lab.pins.0);
+    for name in &all {
+        std::fs::remove_file(lab.pins.0.join(name)).expect("removing a pin");
+    }
+    wait_for(Duration::from_millis(1500), "every pin back", || {
+        let now = xlb_pins(&lab.pins.0);
+        let back = all.iter().all(|n| now.contains(n));
+        (back.then_some(()), format!("{now:?}"))
+    });
+    assert_eq!(eth0_prog_id(&lab), Some(prog), "the program changed");
+    http_through_vip(&lab, "after every pin was removed");
 }
 
 /// A notify script recording each state the instance reports, one a line, in `states`.
