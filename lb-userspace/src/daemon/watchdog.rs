@@ -40,12 +40,21 @@ impl Daemon {
             return;
         };
         match plane.repin_maps() {
-            Ok(names) if !names.is_empty() => error!(
-                maps = ?names,
-                "pinned maps removed by someone else; pinned again (the program kept them)"
-            ),
-            Ok(_) => {}
-            Err(e) => error!("pinning removed maps again: {:#}", anyhow::Error::new(e)),
+            Ok(names) => {
+                if !names.is_empty() {
+                    error!(
+                        maps = ?names,
+                        "pinned maps removed by someone else; pinned again (the program kept them)"
+                    );
+                }
+                plane.watch.maps_problem(None);
+            }
+            Err(e) => {
+                let problem = format!("{:#}", anyhow::Error::new(e));
+                if plane.watch.maps_problem(Some(problem.clone())) {
+                    error!("pinning removed maps again: {problem}");
+                }
+            }
         }
         let Ok(wanted) = plane::interfaces(&self.config) else {
             return;

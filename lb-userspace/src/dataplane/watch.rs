@@ -99,6 +99,8 @@ pub enum Change {
 #[derive(Debug, Default)]
 pub struct Watch {
     interfaces: BTreeMap<String, InterfaceStatus>,
+    /// Why pinning the maps again failed at the last look, if it did.
+    maps_problem: Option<String>,
 }
 
 impl Watch {
@@ -148,6 +150,14 @@ impl Watch {
     /// Records that a removed pin of `name`'s (its link or a map) was pinned again.
     pub fn repinned(&mut self, name: &str) {
         self.entry(name).repinned += 1;
+    }
+
+    /// Records how pinning removed maps again went (None: fine); true when that is news
+    /// worth a log line (a failure said once, not at every look).
+    pub fn maps_problem(&mut self, problem: Option<String>) -> bool {
+        let news = problem.is_some() && problem != self.maps_problem;
+        self.maps_problem = problem;
+        news
     }
 
     pub fn get(&self, name: &str) -> Option<&InterfaceStatus> {
@@ -255,5 +265,12 @@ mod tests {
         assert_eq!(w.reattached("eth0", 104), None, "was not down");
         w.retain(&[]);
         assert!(w.statuses().is_empty());
+        assert!(w.maps_problem(Some("EPERM".into())));
+        assert!(!w.maps_problem(Some("EPERM".into())), "said once");
+        assert!(!w.maps_problem(None));
+        assert!(
+            w.maps_problem(Some("EPERM".into())),
+            "again after it was fine"
+        );
     }
 }
