@@ -70,9 +70,14 @@ enum Command {
         json: bool,
     },
     /// Detach XDP and remove the pinned maps: forwarding stops, connections are forgotten.
+    /// Refused while `xlb run` runs on the pin path.
     Teardown {
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
         pin_path: PathBuf,
+        /// Tear down even while a daemon holds the pin path (one that no longer answers; a
+        /// live one pins again what it still holds).
+        #[arg(long)]
+        force: bool,
     },
     /// Prepare (or restore) this host as a DR real server.
     Realserver {
@@ -201,7 +206,17 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Teardown { pin_path } => teardown::teardown(&pin_path),
+        Command::Teardown { pin_path, force } => {
+            // Held through the teardown: no daemon starts on the pins meanwhile.
+            let (_lock, holder) = match daemon::PinLock::acquire(&pin_path) {
+                Ok(lock) => (Some(lock), teardown::Holder::Nobody),
+                Err(daemon::LockError::Held { pid, .. }) => {
+                    (None, teardown::Holder::Daemon { pid })
+                }
+                Err(e) => return Err(e.into()),
+            };
+            teardown::teardown(&pin_path, holder, force)
+        }
         Command::Realserver { action } => match action {
             RealServerAction::Setup { vips, state_file } => {
                 realserver::setup(&vips, &realserver_options(state_file)).await

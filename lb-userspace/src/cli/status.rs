@@ -12,7 +12,7 @@ use lb_common::{
 use serde::Serialize;
 
 use crate::{
-    dataplane::{Maps, conn_table::Evictions},
+    dataplane::{Maps, conn_table::Evictions, watch::InterfaceStatus},
     process::identity::{Liveness, ProcessId},
     vrrp::status::{InstanceStatus, StatusFile},
 };
@@ -24,6 +24,9 @@ pub struct Status {
     /// VRRP instances from the status file (empty when there is none or none is
     /// configured); the daemon's last state, not a live one, unless `daemon.running`.
     pub vrrp: Vec<InstanceStatus>,
+    /// The interfaces the data plane is attached to, as the daemon's watchdog last saw
+    /// them (from the status file, like `vrrp`).
+    pub interfaces: Vec<InterfaceStatus>,
     pub services: Vec<ServiceStatus>,
     pub drops: Vec<(String, u64)>,
     pub passes: Vec<(String, u64)>,
@@ -99,23 +102,24 @@ fn algo_name(v: u32) -> &'static str {
 /// Reads the VRRP status the daemon writes to `state_file` and everything in the maps
 /// pinned under `pin_path` (either may be absent, not both).
 pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
-    let (daemon, vrrp) = match std::fs::read_to_string(state_file) {
+    let (daemon, vrrp, interfaces) = match std::fs::read_to_string(state_file) {
         Ok(text) => match serde_json::from_str::<StatusFile>(&text) {
             Ok(file) => {
                 let liveness = file.daemon.liveness();
                 (
                     Some(DaemonStatus::of(&file.daemon, liveness)),
                     file.instances,
+                    file.interfaces,
                 )
             }
             // A daemon started before the file named its writer wrote the bare list: show
             // it (its liveness unknown) rather than fail while that daemon still runs.
             Err(e) => match serde_json::from_str::<Vec<InstanceStatus>>(&text) {
-                Ok(instances) => (None, instances),
+                Ok(instances) => (None, instances, Vec::new()),
                 Err(_) => anyhow::bail!("{}: {e}", state_file.display()),
             },
         },
-        Err(_) => (None, Vec::new()),
+        Err(_) => (None, Vec::new(), Vec::new()),
     };
     if !pin_path.join(lb_common::map_names::SERVICES).exists() {
         if vrrp.is_empty() {
@@ -128,6 +132,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         return Ok(Status {
             daemon,
             vrrp,
+            interfaces,
             services: Vec::new(),
             drops: Vec::new(),
             passes: Vec::new(),
@@ -205,6 +210,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     Ok(Status {
         daemon,
         vrrp,
+        interfaces,
         services,
         drops,
         passes,
@@ -245,6 +251,9 @@ pub fn render(s: &Status) -> String {
             let r: Vec<String> = i.rejected.iter().map(|(k, n)| format!("{k}={n}")).collect();
             let _ = writeln!(out, "  rejected adverts: {}", r.join(" "));
         }
+    }
+    for i in &s.interfaces {
+        let _ = writeln!(out, "{}", interface_line(i));
     }
     if s.services.is_empty() && s.connections == 0 && s.drops.is_empty() {
         return out;
@@ -319,6 +328,42 @@ pub fn render(s: &Status) -> String {
     out
 }
 
+/// One interface of the data plane: forwarding or why not, and what was repaired.
+fn interface_line(i: &InterfaceStatus) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    interface_line_at(i, now)
+}
+
+/// [`interface_line`] with times said as ages at `now` (Unix seconds).
+fn interface_line_at(i: &InterfaceStatus, now: u64) -> String {
+    let ago = |t: u64| format!("{} s ago", now.saturating_sub(t));
+    let mut line = if i.forwarding {
+        format!("XDP {}: forwarding", i.name)
+    } else {
+        format!(
+            "XDP {}: DOWN ({}){}",
+            i.name,
+            i.down_reason.as_deref().unwrap_or("not attached"),
+            i.down_since
+                .map(|t| format!(" for {} s", now.saturating_sub(t)))
+                .unwrap_or_default()
+        )
+    };
+    if let Some(last) = i.last_reattached {
+        line.push_str(&format!(
+            ", re-attached {} times, last {}",
+            i.reattached,
+            ago(last)
+        ));
+    }
+    if i.repinned > 0 {
+        line.push_str(&format!(", removed pins restored {} times", i.repinned));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,6 +387,7 @@ mod tests {
         let s = Status {
             daemon: None,
             vrrp: Vec::new(),
+            interfaces: Vec::new(),
             services: vec![ServiceStatus {
                 vip: "2001:db8::100".parse().unwrap(),
                 port: 80,
@@ -388,6 +434,7 @@ mod tests {
         Status {
             daemon: Some(daemon),
             vrrp: Vec::new(),
+            interfaces: Vec::new(),
             services: Vec::new(),
             drops: Vec::new(),
             passes: Vec::new(),
@@ -414,6 +461,35 @@ mod tests {
         assert!(
             !out.contains("stale"),
             "a running daemon's state is live: {out}"
+        );
+    }
+
+    #[test]
+    fn an_interface_says_whether_it_forwards_and_what_was_repaired() {
+        let mut i = InterfaceStatus {
+            name: "eth0".into(),
+            forwarding: true,
+            ..InterfaceStatus::default()
+        };
+        assert_eq!(interface_line_at(&i, 1000), "XDP eth0: forwarding");
+        i.reattached = 2;
+        i.last_reattached = Some(990);
+        i.repinned = 1;
+        assert_eq!(
+            interface_line_at(&i, 1000),
+            "XDP eth0: forwarding, re-attached 2 times, last 10 s ago, \
+             removed pins restored 1 times"
+        );
+        let down = InterfaceStatus {
+            name: "eth0".into(),
+            forwarding: false,
+            down_reason: Some("interface eth0 is gone".into()),
+            down_since: Some(997),
+            ..InterfaceStatus::default()
+        };
+        assert_eq!(
+            interface_line_at(&down, 1000),
+            "XDP eth0: DOWN (interface eth0 is gone) for 3 s"
         );
     }
 

@@ -33,6 +33,8 @@ pub enum Event {
     Refresh,
     /// Time to write the status file.
     Publish,
+    /// Time for the watchdog to look at what is attached and pinned.
+    Watch,
     /// A health checker's verdict on a real server.
     Verdict(Verdict),
 }

@@ -15,7 +15,8 @@
 //! data-plane state), `neighbors` (where real servers are), `plane` (the XDP program and
 //! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
 //! `reload` (SIGHUP), `report` (notify commands and notifications), `state_file` (the
-//! status for `xlb status`), `lock` (one daemon per pin path).
+//! status for `xlb status`), `lock` (one daemon per pin path), `watchdog` (what was
+//! attached and pinned, checked and repaired).
 
 mod desired;
 mod event;
@@ -28,6 +29,7 @@ mod reload;
 mod report;
 mod signals;
 mod state_file;
+mod watchdog;
 
 use std::{future::Future, ops::ControlFlow, path::PathBuf, time::Duration};
 
@@ -36,6 +38,7 @@ use rtnetlink::Handle;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+pub use lock::{LockError, PinLock};
 pub use state_file::default_state_file;
 
 use self::{
@@ -150,6 +153,7 @@ impl Daemon {
                     plane.watch_conn_table();
                 }
             }
+            Event::Watch => self.watch_plane().await,
             Event::Verdict(v) => self.on_verdict(v).await,
         }
         ControlFlow::Continue(())
@@ -284,7 +288,17 @@ impl Daemon {
 
     /// Writes the VRRP status for `xlb status`.
     fn write_state(&self) {
-        state_file::write(&self.state_file, self.me, self.instances.board());
+        let interfaces = self
+            .plane
+            .as_ref()
+            .map(|p| p.watch.statuses())
+            .unwrap_or_default();
+        state_file::write(
+            &self.state_file,
+            self.me,
+            self.instances.board(),
+            interfaces,
+        );
     }
 
     /// keepalived's `omega`: on shutdown, the down notifiers of live real servers and the
@@ -377,6 +391,7 @@ pub async fn run(
         .every(&events, RESOLVE_RETRY, || Event::ResolveRetry);
     d.inputs.every(&events, PUBLISH, || Event::Publish);
     d.inputs.every(&events, RESOLVE_REFRESH, || Event::Refresh);
+    d.inputs.every(&events, watchdog::WATCH, || Event::Watch);
     d.serve(&mut queue).await;
 
     // The instances have resigned; now the checks stop.

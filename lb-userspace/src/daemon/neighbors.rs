@@ -3,7 +3,7 @@
 //! for the unresolved and periodic refreshes of the resolved.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::IpAddr,
     time::Duration,
 };
@@ -41,6 +41,9 @@ pub enum LocateError {
 #[derive(Default)]
 pub struct Neighbors {
     table: HashMap<IpAddr, Neighbor>,
+    /// Servers forgotten because their interface went away: until it is back, not
+    /// finding a route to them is expected, not a reason to refuse a reload.
+    stranded: HashSet<IpAddr>,
 }
 
 impl Neighbors {
@@ -51,21 +54,19 @@ impl Neighbors {
     /// Finds the interface of every real server of `config` (refusing ones that are not
     /// on-link), forgets the others, and asks the kernel for the MACs it does not know yet.
     pub async fn locate(&mut self, handle: &Handle, config: &Config) -> Result<(), LocateError> {
-        let mut ips: Vec<IpAddr> = config
-            .virtual_server
-            .iter()
-            .flat_map(|vs| vs.server_addresses())
-            .collect();
-        ips.sort();
-        ips.dedup();
+        let ips = server_ips(config);
         self.table.retain(|ip, _| ips.contains(ip));
+        self.stranded.retain(|ip| ips.contains(ip));
         for ip in ips {
             if self.table.contains_key(&ip) {
                 continue;
             }
-            let link = netlink::route_to(handle, ip)
-                .await
-                .map_err(|source| LocateError::Unreachable { ip, source })?;
+            let link = match netlink::route_to(handle, ip).await {
+                Ok(link) => link,
+                Err(_) if self.stranded.contains(&ip) => continue,
+                Err(source) => return Err(LocateError::Unreachable { ip, source }),
+            };
+            self.stranded.remove(&ip);
             let mac = netlink::lookup(handle, link.ifindex, ip).await?;
             if mac.is_none() {
                 netlink::resolve(handle, link.ifindex, ip).await?;
@@ -79,6 +80,25 @@ impl Neighbors {
             );
         }
         Ok(())
+    }
+
+    /// Forgets every real server reached through interface `ifindex` (it is gone): they
+    /// get no new flows until [`locate`](Self::locate) finds them again.
+    pub fn forget_interface(&mut self, ifindex: u32) {
+        let stranded = &mut self.stranded;
+        self.table.retain(|ip, n| {
+            let keep = n.ifindex != ifindex;
+            if !keep {
+                warn!(real_server = %ip, ifindex, "its interface is gone; located again once it is back");
+                stranded.insert(*ip);
+            }
+            keep
+        });
+    }
+
+    /// How many servers wait for their interface to come back.
+    pub fn stranded(&self) -> usize {
+        self.stranded.len()
     }
 
     /// Start-up: gives ARP / NDP up to `patience` so the first sync already has the MACs,
@@ -172,12 +192,33 @@ impl Neighbors {
     ) -> Result<BTreeMap<u32, [u8; 6]>, NetlinkError> {
         let mut ifaces = BTreeMap::new();
         for n in self.table.values() {
-            if let std::collections::btree_map::Entry::Vacant(e) = ifaces.entry(n.ifindex) {
-                e.insert(netlink::link_mac(handle, n.ifindex).await?);
+            if ifaces.contains_key(&n.ifindex) {
+                continue;
+            }
+            match netlink::link_mac(handle, n.ifindex).await {
+                Ok(mac) => {
+                    ifaces.insert(n.ifindex, mac);
+                }
+                // Deleted a moment ago: the watchdog forgets its servers on its next look;
+                // meanwhile the rest of the sync (a FAULT switching services off) goes on.
+                Err(e) if netlink::is_no_such_link(&e) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(ifaces)
     }
+}
+
+/// Every real server's and sorry server's address in `config`, each once.
+fn server_ips(config: &Config) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = config
+        .virtual_server
+        .iter()
+        .flat_map(|vs| vs.server_addresses())
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
 }
 
 #[cfg(test)]
@@ -190,6 +231,7 @@ mod tests {
 
     fn table(entries: &[(&str, u32, Option<[u8; 6]>)]) -> Neighbors {
         Neighbors {
+            stranded: HashSet::new(),
             table: entries
                 .iter()
                 .map(|(a, ifindex, mac)| {
@@ -225,6 +267,21 @@ mod tests {
             !n.on_event(event("198.18.0.21", 3, Some(MAC_B))),
             "same MAC again"
         );
+    }
+
+    #[test]
+    fn servers_behind_a_gone_interface_are_forgotten_and_only_they() {
+        let mut n = table(&[
+            ("198.18.0.21", 3, Some(MAC_A)),
+            ("198.18.0.22", 4, Some(MAC_B)),
+        ]);
+        n.forget_interface(3);
+        assert!(!n.table().contains_key(&ip("198.18.0.21")));
+        assert!(
+            n.stranded.contains(&ip("198.18.0.21")),
+            "expected unreachable"
+        );
+        assert_eq!(n.table()[&ip("198.18.0.22")].mac, Some(MAC_B));
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! The data plane as the daemon drives it: the XDP program and its maps, loaded over
 //! what an earlier run pinned, attached to the services' interfaces, loaded again when
 //! `lvs_timeouts` change, and synced to the desired state. A start that fails takes back
-//! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding.
+//! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding. What
+//! the watchdog (`watchdog`) repairs is done here too: a link or map pinned again, an
+//! interface attached again; its [`Watch`] is what `xlb status` shows of each interface.
 
 use std::{
     collections::BTreeMap,
@@ -21,6 +23,7 @@ use crate::{
         link_pin_path,
         sync::{DesiredService, MapSync, SyncError},
         teardown,
+        watch::Watch,
     },
     netlink::{self, NetlinkError},
 };
@@ -58,6 +61,8 @@ pub struct Plane {
     linked_here: Vec<String>,
     /// What full connection-table buckets cost, last said in the log.
     evictions: EvictionWatch,
+    /// Every attached interface's status, as the watchdog keeps it.
+    pub watch: Watch,
 }
 
 fn table_options(g: &GlobalDefs) -> ConnTableOptions {
@@ -123,6 +128,7 @@ impl Plane {
             created,
             linked_here: Vec::new(),
             evictions,
+            watch: Watch::default(),
         })
     }
 
@@ -142,7 +148,9 @@ impl Plane {
         }
     }
 
-    /// Attaches to each of `interfaces` not attached yet.
+    /// Attaches to each of `interfaces` not attached yet, but those the watchdog knows
+    /// are down (gone, or taken by another program): it attaches them once they are back,
+    /// and a reload meanwhile is not refused for them.
     pub async fn attach(
         &mut self,
         handle: &Handle,
@@ -150,36 +158,101 @@ impl Plane {
         mode: AttachMode,
     ) -> Result<(), PlaneError> {
         for name in interfaces {
-            if self.dataplane.attached().any(|(n, _)| n == name.as_str()) {
-                continue;
-            }
-            let ifindex = netlink::ifindex(handle, &name).await?;
-            // Ours when pinned here (adopted); otherwise the kernel would refuse the attach
-            // with a bare EBUSY: say whose it may be.
-            let pin_dir = self.dataplane.pin_dir();
-            if !link_pin_path(pin_dir, &name).exists() {
-                if let Some(prog_id) = netlink::xdp_prog_id(handle, ifindex).await? {
-                    return Err(PlaneError::ForeignXdp {
-                        interface: name,
-                        prog_id,
-                        pin_path: pin_dir.to_path_buf(),
-                    });
-                }
-            }
-            let adopted = self.dataplane.attach(&name, ifindex, mode)?;
-            if !adopted {
-                self.linked_here.push(name.clone());
-            }
-            match mode {
-                AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
-                AttachMode::Generic => warn!(
-                    interface = %name,
-                    adopted,
-                    "XDP attached in GENERIC mode: about half the speed of native"
-                ),
+            let down = self.watch.get(&name).is_some_and(|s| !s.forwarding);
+            if self.attached_at(&name).is_none() && !down {
+                self.attach_one(handle, &name, mode).await?;
             }
         }
         Ok(())
+    }
+
+    /// Attaches to `name`: through the link pinned for it (adopted) or a new one.
+    pub async fn attach_one(
+        &mut self,
+        handle: &Handle,
+        name: &str,
+        mode: AttachMode,
+    ) -> Result<(), PlaneError> {
+        let ifindex = netlink::ifindex(handle, name).await?;
+        // Ours when pinned here (adopted); otherwise the kernel would refuse the attach
+        // with a bare EBUSY: say whose it may be.
+        let pin_dir = self.dataplane.pin_dir();
+        if !link_pin_path(pin_dir, name).exists() {
+            if let Some(prog_id) = netlink::xdp_prog_id(handle, ifindex).await? {
+                return Err(PlaneError::ForeignXdp {
+                    interface: name.to_string(),
+                    prog_id,
+                    pin_path: pin_dir.to_path_buf(),
+                });
+            }
+        }
+        let adopted = self.dataplane.attach(name, ifindex, mode)?;
+        if !adopted {
+            self.linked_here.push(name.to_string());
+        }
+        self.watch.attached(name);
+        match mode {
+            AttachMode::Native => info!(interface = %name, adopted, "XDP attached (native)"),
+            AttachMode::Generic => warn!(
+                interface = %name,
+                adopted,
+                "XDP attached in GENERIC mode: about half the speed of native"
+            ),
+        }
+        Ok(())
+    }
+
+    /// The ifindex `name` had when the program was attached to it, if it is.
+    pub fn attached_at(&self, name: &str) -> Option<u32> {
+        self.dataplane
+            .attached()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, ifindex, _)| ifindex)
+    }
+
+    /// Where the link of `name` is pinned.
+    pub fn link_pin(&self, name: &str) -> PathBuf {
+        link_pin_path(self.dataplane.pin_dir(), name)
+    }
+
+    /// Whether the link of `name` is pinned.
+    pub fn link_pinned(&self, name: &str) -> bool {
+        self.link_pin(name).exists()
+    }
+
+    /// The loaded program's id.
+    pub fn program_id(&mut self) -> Result<u32, PlaneError> {
+        Ok(self.dataplane.program_id()?)
+    }
+
+    /// Lets go of the attachment to `name` (the interface is gone, or the link was
+    /// detached): the next [`attach`](Self::attach) makes a new link.
+    pub fn forget(&mut self, name: &str) {
+        self.dataplane.forget(name);
+    }
+
+    /// Pins the link of `name` again.
+    pub fn repin_link(&mut self, name: &str) -> Result<(), PlaneError> {
+        self.dataplane.repin_link(name)?;
+        self.watch.repinned(name);
+        Ok(())
+    }
+
+    /// Pins again the maps whose pins were removed; returns their names.
+    pub fn repin_maps(&mut self) -> Result<Vec<&'static str>, PlaneError> {
+        if self.dataplane.unpinned_maps().is_empty() {
+            return Ok(Vec::new());
+        }
+        let names = self.dataplane.repin_maps()?;
+        let attached: Vec<String> = self
+            .dataplane
+            .attached()
+            .map(|(n, _, _)| n.to_string())
+            .collect();
+        for name in attached {
+            self.watch.repinned(&name);
+        }
+        Ok(names)
     }
 
     /// After a reload from `was` to `now`: `lvs_timeouts` are constants of the loaded

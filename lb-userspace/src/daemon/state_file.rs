@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
+    dataplane::watch::InterfaceStatus,
     process::identity::ProcessId,
     vrrp::{instance::StatusBoard, status::StatusFile},
 };
@@ -24,13 +25,19 @@ pub fn default_state_file(pin_path: &Path) -> PathBuf {
     run_file(pin_path, "status.json")
 }
 
-/// Writes `board` to `path` atomically, signed by `daemon`: a reader never sees half.
-/// Best effort: the next publish tick writes it again.
-pub fn write(path: &Path, daemon: ProcessId, board: &StatusBoard) {
+/// Writes `board` and the data plane's `interfaces` to `path` atomically, signed by
+/// `daemon`: a reader never sees half. Best effort: the next publish tick writes it again.
+pub fn write(
+    path: &Path,
+    daemon: ProcessId,
+    board: &StatusBoard,
+    interfaces: Vec<InterfaceStatus>,
+) {
     let Ok(board) = board.lock() else { return };
     let file = StatusFile {
         daemon,
         instances: board.values().cloned().collect(),
+        interfaces,
     };
     let Ok(text) = serde_json::to_string_pretty(&file) else {
         return;

@@ -1,5 +1,7 @@
 //! Loading the XDP program over the pinned maps (created or adopted) and attaching it
-//! through pinned links, which outlive the controller.
+//! through pinned links, which outlive the controller. The loaded [`DataPlane`] also keeps
+//! its own handle on every link and map it pinned, so that a pin someone removes can be
+//! pinned again (the watchdog's repairs) without a moment of not forwarding.
 
 use std::{
     collections::BTreeMap,
@@ -9,6 +11,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
+    maps::MapData,
     programs::{
         Xdp, XdpMode,
         links::{FdLink, PinnedLink},
@@ -66,7 +69,19 @@ impl Default for ConnTableOptions {
 pub struct DataPlane {
     ebpf: Ebpf,
     pin_dir: PathBuf,
-    attached: BTreeMap<String, AttachMode>,
+    attached: BTreeMap<String, Attachment>,
+    /// Our own handle on every pinned map, by name: what re-pins one that was removed.
+    pinned_maps: Vec<(&'static str, MapData)>,
+}
+
+/// One interface the program is attached to.
+struct Attachment {
+    ifindex: u32,
+    mode: AttachMode,
+    /// Our handle on the link (it is pinned too): the link stays while we hold it, so
+    /// removing its pin alone does not detach the program. None only if pinning it again
+    /// failed (then the kernel has let it go).
+    link: Option<FdLink>,
 }
 
 impl DataPlane {
@@ -126,6 +141,12 @@ impl DataPlane {
             .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
             .try_into()?;
         program.load()?;
+        let mut pinned_maps = Vec::with_capacity(paths.len());
+        for (name, path) in &paths {
+            let data =
+                MapData::from_pin(path).map_err(|source| DataPlaneError::Map { name, source })?;
+            pinned_maps.push((*name, data));
+        }
         let mut maps = Maps::build(|name| Ok(ebpf.take_map(name)))?;
         let meta_err = |source| DataPlaneError::Map {
             name: map_names::META,
@@ -147,6 +168,7 @@ impl DataPlane {
                 ebpf,
                 pin_dir: pin_dir.to_path_buf(),
                 attached: BTreeMap::new(),
+                pinned_maps,
             },
             maps,
         ))
@@ -172,8 +194,15 @@ impl DataPlane {
         let path = link_pin_path(&self.pin_dir, ifname);
         if path.exists() {
             match self.replace_in_pinned_link(&path) {
-                Ok(()) => {
-                    self.attached.insert(ifname.to_string(), mode);
+                Ok(link) => {
+                    self.attached.insert(
+                        ifname.to_string(),
+                        Attachment {
+                            ifindex,
+                            mode,
+                            link: Some(link),
+                        },
+                    );
                     return Ok(true);
                 }
                 Err(e) => {
@@ -198,33 +227,102 @@ impl DataPlane {
             path: path.clone(),
             source,
         })?;
-        fd_link.pin(&path).map_err(|source| DataPlaneError::Pin {
+        let pinned = fd_link.pin(&path).map_err(|source| DataPlaneError::Pin {
             path: path.clone(),
             source,
         })?;
-        self.attached.insert(ifname.to_string(), mode);
+        self.attached.insert(
+            ifname.to_string(),
+            Attachment {
+                ifindex,
+                mode,
+                link: Some(pinned.into()),
+            },
+        );
         Ok(false)
     }
 
-    fn replace_in_pinned_link(&mut self, path: &Path) -> Result<(), DataPlaneError> {
-        let pinned = PinnedLink::from_pin(path).map_err(|source| DataPlaneError::Link {
+    /// Swaps our program into the link pinned at `path`; returns our handle on the link.
+    fn replace_in_pinned_link(&mut self, path: &Path) -> Result<FdLink, DataPlaneError> {
+        let link_err = |source| DataPlaneError::Link {
             path: path.to_path_buf(),
             source,
+        };
+        let pinned = PinnedLink::from_pin(path).map_err(link_err)?;
+        let link = XdpLink::try_from(FdLink::from(pinned)).map_err(link_err)?;
+        let program = self.program()?;
+        let id = program.attach_to_link(link)?;
+        FdLink::try_from(program.take_link(id)?).map_err(link_err)
+    }
+
+    /// Forgets the attachment to `ifname` (its interface is gone, or the link was detached
+    /// by hand): our handle on the link is closed and its pin removed, so the next
+    /// [`attach`](Self::attach) makes a new link.
+    pub fn forget(&mut self, ifname: &str) {
+        if self.attached.remove(ifname).is_some() {
+            let _ = fs::remove_file(link_pin_path(&self.pin_dir, ifname));
+        }
+    }
+
+    /// Pins the link on `ifname` again at its path (its pin was removed while we held it).
+    pub fn repin_link(&mut self, ifname: &str) -> Result<(), DataPlaneError> {
+        let path = link_pin_path(&self.pin_dir, ifname);
+        ensure_bpffs(&self.pin_dir)?;
+        let Some(link) = self.attached.get_mut(ifname).and_then(|a| a.link.take()) else {
+            return Ok(());
+        };
+        // Pinning takes the handle and gives it back pinned; on failure it is closed and
+        // the kernel detaches the link: the watchdog's next look attaches afresh.
+        let pinned = link.pin(&path).map_err(|source| DataPlaneError::Pin {
+            path: path.clone(),
+            source,
         })?;
-        let link =
-            XdpLink::try_from(FdLink::from(pinned)).map_err(|source| DataPlaneError::Link {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        self.program()?.attach_to_link(link)?;
+        if let Some(a) = self.attached.get_mut(ifname) {
+            a.link = Some(pinned.into());
+        }
         Ok(())
+    }
+
+    /// Pins again every map whose pin is missing (the directory too, if it went); returns
+    /// their names.
+    pub fn repin_maps(&self) -> Result<Vec<&'static str>, DataPlaneError> {
+        let mut repinned = Vec::new();
+        for (name, data) in &self.pinned_maps {
+            let path = self.pin_dir.join(name);
+            if path.exists() {
+                continue;
+            }
+            ensure_bpffs(&self.pin_dir)?;
+            data.pin(&path)
+                .map_err(|source| DataPlaneError::Pin { path, source })?;
+            repinned.push(*name);
+        }
+        Ok(repinned)
+    }
+
+    /// The names of pinned maps whose pin file is missing.
+    pub fn unpinned_maps(&self) -> Vec<&'static str> {
+        self.pinned_maps
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| !self.pin_dir.join(name).exists())
+            .collect()
+    }
+
+    /// The kernel's id of the loaded program (what an interface's XDP attribute names
+    /// while our link holds it there).
+    pub fn program_id(&mut self) -> Result<u32, DataPlaneError> {
+        Ok(self.program()?.info()?.id())
     }
 
     pub fn pin_dir(&self) -> &Path {
         &self.pin_dir
     }
 
-    pub fn attached(&self) -> impl Iterator<Item = (&str, AttachMode)> {
-        self.attached.iter().map(|(k, v)| (k.as_str(), *v))
+    /// Every attached interface: name, the ifindex it had when attached, and the mode.
+    pub fn attached(&self) -> impl Iterator<Item = (&str, u32, AttachMode)> {
+        self.attached
+            .iter()
+            .map(|(k, a)| (k.as_str(), a.ifindex, a.mode))
     }
 }

@@ -16,7 +16,8 @@
 //! - `view`, `plan`, `step`, `sync`: what the maps hold, the plan that changes it, made of
 //!   steps, and their writer;
 //! - `sched`: the scheduling tables; `arena`: where in `xlb_table` they live;
-//! - `conn_table`: the connection tables as userspace reads them.
+//! - `conn_table`: the connection tables as userspace reads them;
+//! - `watch`: the watchdog's rules (what a look at an attached interface means).
 
 pub mod arena;
 pub mod conn_table;
@@ -29,6 +30,7 @@ pub mod sched;
 pub mod step;
 pub mod sync;
 pub mod view;
+pub mod watch;
 
 use std::path::PathBuf;
 

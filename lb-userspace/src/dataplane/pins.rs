@@ -146,8 +146,9 @@ pub fn link_pin_path(dir: &Path, ifname: &str) -> PathBuf {
     dir.join(format!("link_{}", ifname.replace('.', "_")))
 }
 
-/// Detaches every pinned link under `dir` and removes the pinned maps: forwarding stops and
-/// the connection table is gone. Returns what was removed.
+/// Detaches every pinned link under `dir` (even one a process still holds) and removes the
+/// pinned maps: forwarding stops and the connection table is gone. Returns what was
+/// removed.
 pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     let mut removed = Vec::new();
     let entries = match fs::read_dir(dir) {
@@ -174,6 +175,11 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
         if !ours {
             continue;
         }
+        if name.as_deref().is_some_and(|n| n.starts_with("link_")) {
+            // Unpinning alone leaves the program attached while any process (a daemon
+            // that is hung, under `--force`) still holds the link: detach it first.
+            let _ = detach_pinned_link(&path);
+        }
         fs::remove_file(&path).map_err(|source| DataPlaneError::Io {
             path: path.clone(),
             source,
@@ -182,6 +188,52 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     }
     let _ = fs::remove_dir(dir);
     Ok(removed)
+}
+
+/// `bpftool link detach pinned PATH`: the program leaves the interface at once, whoever
+/// holds the link (aya has no call for `BPF_LINK_DETACH`).
+fn detach_pinned_link(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const BPF_OBJ_GET: libc::c_long = 7;
+    const BPF_LINK_DETACH: libc::c_long = 34;
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // union bpf_attr, the BPF_OBJ_GET part: pathname, bpf_fd, file_flags.
+    #[repr(C)]
+    struct ObjGet {
+        pathname: u64,
+        bpf_fd: u32,
+        file_flags: u32,
+    }
+    let get = ObjGet {
+        pathname: c.as_ptr() as u64,
+        bpf_fd: 0,
+        file_flags: 0,
+    };
+    let fd = bpf(BPF_OBJ_GET, &get)?;
+    // SAFETY: BPF_OBJ_GET returned a new descriptor that we own from here on.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // The BPF_LINK_DETACH part: link_fd.
+    bpf(BPF_LINK_DETACH, &(fd.as_raw_fd() as u32))?;
+    Ok(())
+}
+
+/// The `bpf(2)` system call with `attr`, a fully initialised prefix of `union bpf_attr`.
+fn bpf<T>(cmd: libc::c_long, attr: &T) -> std::io::Result<libc::c_long> {
+    // SAFETY: `attr` is valid for reads of its size, which is passed; pointers inside it
+    // (a path) are the caller's and outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *const T,
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(rc)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! their changes, for VRRP and the director's source MACs) and where real servers are
 //! (routes and neighbour entries, for DR forwarding).
 //!
-//! - `link`: [`ifindex`], [`link_mac`], [`link_up`], [`watch_links`].
+//! - `link`: [`ifindex`], [`link_mac`], [`link_up`], [`link_state`], [`watch_links`].
 //! - `neighbor`: [`route_to`], [`lookup`], [`resolve`], [`watch`].
 
 mod link;
@@ -18,7 +18,10 @@ use rtnetlink::{
 };
 use thiserror::Error;
 
-pub use link::{LinkEvent, ifindex, link_mac, link_up, watch_links, xdp_prog_id};
+pub use link::{
+    LinkEvent, LinkState, ifindex, is_no_such_link, link_mac, link_state, link_up, watch_links,
+    xdp_prog_id,
+};
 pub use neighbor::{NeighborEvent, OnLink, lookup, resolve, route_to, watch};
 
 #[derive(Debug, Error)]

@@ -110,7 +110,10 @@ impl<I: InstanceIo> Driver<I> {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 },
-                Some(ev) = inputs.links.next() => self.link_changed(ev.ifindex, ev.up).await,
+                Some(ev) = inputs.links.next() => {
+                    let up = self.follow_interface(&ev).await;
+                    self.link_changed(ev.ifindex, up).await;
+                }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
             }
@@ -162,6 +165,30 @@ impl<I: InstanceIo> Driver<I> {
             info!(instance = %self.spec.name, tracked = %how.what, up, "tracked interface changed");
             self.retrack().await;
         }
+    }
+
+    /// Interfaces are the ones of their configured names: a link event for an index under
+    /// another name means it was renamed away (down for us, as when it is deleted), and
+    /// one for a name under another index means it is back (re-created or renamed back):
+    /// trackers follow it there, and so does the socket when it is the instance's own.
+    /// Returns whether `ev` counts as up.
+    pub async fn follow_interface(&mut self, ev: &LinkEvent) -> bool {
+        let Some(name) = ev.name.as_deref() else {
+            return ev.up;
+        };
+        let current = self.io.ifindex();
+        let own = name == self.spec.interface;
+        if own && ev.ifindex != current {
+            info!(
+                instance = %self.spec.name,
+                interface = name,
+                ifindex = ev.ifindex,
+                "interface is back under a new index; following it"
+            );
+            self.io.rebind(ev.ifindex).await;
+        }
+        let renamed_away = !own && ev.ifindex == current;
+        self.trackers.follow(ev.ifindex, name) && !renamed_away && ev.up
     }
 
     /// Script `position` of the spec's `track_scripts` has a new verdict.

@@ -136,12 +136,11 @@ pub async fn spawn(
 ) -> Result<Instance, SpawnError> {
     let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = source(&spec, &handle, ifindex).await?;
-    let socket = VrrpSocket::open(&spec.socket_config(ifindex, src)).map_err(|source| {
-        SpawnError::Socket {
-            instance: spec.name.clone(),
-            interface: spec.interface.clone(),
-            source,
-        }
+    let socket_config = spec.socket_config(ifindex, src);
+    let socket = VrrpSocket::open(&socket_config).map_err(|source| SpawnError::Socket {
+        instance: spec.name.clone(),
+        interface: spec.interface.clone(),
+        source,
     })?;
     let mac = crate::netlink::link_mac(&handle, ifindex).await?;
     let mut tracked_indexes = Vec::new();
@@ -165,6 +164,8 @@ pub async fn spawn(
         notify_config,
         notifier,
         board,
+        socket_config,
+        reopen: false,
     };
     let trackers = Trackers::new(links, script_states);
     let driver =

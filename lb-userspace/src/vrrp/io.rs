@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{
     machine::State,
-    net::{Received, VrrpSocket},
+    net::{Received, VrrpSocket, VrrpSocketConfig},
     packet::{Advert, V3Checksum},
     status::{InstanceStatus, StatusBoard},
     track,
@@ -95,6 +95,13 @@ pub trait InstanceIo {
 
     /// Whether interface `ifindex` is up now.
     fn link_up(&mut self, ifindex: u32) -> impl Future<Output = Result<bool, NetlinkError>> + Send;
+
+    /// The index of the instance's interface, as far as it knows.
+    fn ifindex(&self) -> u32;
+
+    /// The instance's interface is back under another index (deleted and re-created, or
+    /// renamed back): the socket, VIPs and announcements move there.
+    fn rebind(&mut self, ifindex: u32) -> impl Future<Output = ()> + Send;
 }
 
 /// The real [`InstanceIo`] of one instance.
@@ -111,6 +118,36 @@ pub struct HostIo {
     pub notify_config: watch::Receiver<VrrpInstance>,
     pub notifier: Notifier,
     pub board: StatusBoard,
+    /// What the socket was opened with: how it is opened again on another interface.
+    pub socket_config: VrrpSocketConfig,
+    /// The interface changed and the socket is not open there yet (its source address
+    /// may not be back yet): retried before each receive and send.
+    pub reopen: bool,
+}
+
+impl HostIo {
+    /// Opens the socket on the current interface if it has to be; true when it is open.
+    fn reopened(&mut self) -> bool {
+        if !self.reopen {
+            return true;
+        }
+        match VrrpSocket::open(&self.socket_config) {
+            Ok(socket) => {
+                self.socket = socket;
+                self.reopen = false;
+                tracing::info!(
+                    instance = %self.instance,
+                    ifindex = self.ifindex,
+                    "VRRP socket open on the interface again"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::debug!(instance = %self.instance, "VRRP socket not reopened yet: {e}");
+                false
+            }
+        }
+    }
 }
 
 impl InstanceIo for HostIo {
@@ -119,10 +156,19 @@ impl InstanceIo for HostIo {
     }
 
     async fn recv(&mut self) -> io::Result<Received> {
+        while !self.reopened() {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
         self.socket.recv().await
     }
 
     async fn send_advert(&mut self, advert: &Advert) -> io::Result<()> {
+        if !self.reopened() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the VRRP socket is not open on the re-created interface yet",
+            ));
+        }
         let checksum = self.checksum;
         self.socket
             .send_each(|src, dst| advert.encode(src, dst, checksum))
@@ -175,6 +221,21 @@ impl InstanceIo for HostIo {
 
     async fn link_up(&mut self, ifindex: u32) -> Result<bool, NetlinkError> {
         crate::netlink::link_up(&self.handle, ifindex).await
+    }
+
+    fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    async fn rebind(&mut self, ifindex: u32) {
+        self.ifindex = ifindex;
+        self.socket_config.ifindex = ifindex;
+        self.reopen = true;
+        match crate::netlink::link_mac(&self.handle, ifindex).await {
+            Ok(mac) => self.mac = mac,
+            Err(e) => tracing::warn!(instance = %self.instance, "MAC of the new interface: {e}"),
+        }
+        self.reopened();
     }
 }
 

@@ -32,6 +32,10 @@ pub struct InstanceStatus {
 pub struct StatusFile {
     pub daemon: crate::process::identity::ProcessId,
     pub instances: Vec<InstanceStatus>,
+    /// The data plane's interfaces as the watchdog sees them (absent from older daemons'
+    /// files).
+    #[serde(default)]
+    pub interfaces: Vec<crate::dataplane::watch::InterfaceStatus>,
 }
 
 /// Every instance's status, shared with the controller (which writes it to a file).

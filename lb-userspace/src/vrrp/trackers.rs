@@ -1,4 +1,5 @@
-//! What one instance tracks, as it stands now: its interfaces (by ifindex) and its
+//! What one instance tracks, as it stands now: its interfaces (by ifindex, and by name so
+//! that one deleted and re-created, or renamed away and back, is followed) and its
 //! `vrrp_script`s, each with its latest up/down, and which combined effect (FAULT, priority
 //! delta) the state machine was last given. The driver feeds it changes and hands the
 //! machine only what [`Trackers::take_change`] says is new.
@@ -12,8 +13,12 @@ use super::{
 
 /// The interfaces `spec` tracks, by ifindex: its own (`own`; down means FAULT) unless
 /// `dont_track_primary`, then its `track_interface`s, whose indexes are `indexes` in
-/// order (an entry for the own interface replaces the implicit one).
-pub fn tracked_links(spec: &InstanceSpec, own: u32, indexes: &[u32]) -> HashMap<u32, Tracked> {
+/// order (an entry for the own interface replaces the implicit one). Each with its name.
+pub fn tracked_links(
+    spec: &InstanceSpec,
+    own: u32,
+    indexes: &[u32],
+) -> HashMap<u32, (String, Tracked)> {
     let mut links = HashMap::new();
     if spec.track_own_interface {
         let own_interface = Tracked {
@@ -21,10 +26,10 @@ pub fn tracked_links(spec: &InstanceSpec, own: u32, indexes: &[u32]) -> HashMap<
             weight: None,
             reverse: false,
         };
-        links.insert(own, own_interface);
+        links.insert(own, (spec.interface.clone(), own_interface));
     }
-    for (index, (_, how)) in indexes.iter().zip(&spec.track_interfaces) {
-        links.insert(*index, how.clone());
+    for (index, (name, how)) in indexes.iter().zip(&spec.track_interfaces) {
+        links.insert(*index, (name.clone(), how.clone()));
     }
     links
 }
@@ -42,6 +47,8 @@ pub struct Change {
 pub struct Trackers {
     /// Tracked interfaces by ifindex: how each counts and whether it is up.
     links: HashMap<u32, (Tracked, bool)>,
+    /// Their names, by ifindex.
+    names: HashMap<u32, String>,
     /// Tracked scripts by position: how each counts and its verdict.
     scripts: Vec<(Tracked, bool)>,
     /// The (fault, priority delta) last given to the machine.
@@ -51,9 +58,13 @@ pub struct Trackers {
 impl Trackers {
     /// Interfaces start up (until [`set_link`](Self::set_link) says otherwise); scripts
     /// start with the verdict given.
-    pub fn new(links: HashMap<u32, Tracked>, scripts: Vec<(Tracked, bool)>) -> Self {
+    pub fn new(links: HashMap<u32, (String, Tracked)>, scripts: Vec<(Tracked, bool)>) -> Self {
         Self {
-            links: links.into_iter().map(|(i, t)| (i, (t, true))).collect(),
+            names: links.iter().map(|(i, (n, _))| (*i, n.clone())).collect(),
+            links: links
+                .into_iter()
+                .map(|(i, (_, t))| (i, (t, true)))
+                .collect(),
             scripts,
             applied: (false, 0),
         }
@@ -73,6 +84,28 @@ impl Trackers {
         }
         *was = up;
         Some(how)
+    }
+
+    /// Follows tracked interfaces by name, given that interface `ifindex` is called
+    /// `name` now: a tracked one seen under another index is tracked there from now on
+    /// (re-created, or renamed back), in the state it had. Returns false when `ifindex`
+    /// is tracked under another name (renamed away: down, whatever its flags say).
+    pub fn follow(&mut self, ifindex: u32, name: &str) -> bool {
+        if let Some(known) = self.names.get(&ifindex) {
+            return known == name;
+        }
+        let moved = self
+            .names
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(old, _)| *old);
+        if let Some(old) = moved {
+            if let (Some(n), Some(entry)) = (self.names.remove(&old), self.links.remove(&old)) {
+                self.names.insert(ifindex, n);
+                self.links.insert(ifindex, entry);
+            }
+        }
+        true
     }
 
     /// Records script `position`'s verdict; false if there is no such script.
@@ -114,13 +147,15 @@ mod tests {
     fn the_own_interface_is_tracked_unless_told_not_to() {
         let links = tracked_links(&spec(""), 2, &[]);
         assert_eq!(links.len(), 1);
-        assert_eq!(links[&2].what, "interface eth0");
-        assert_eq!(links[&2].weight, None, "down means FAULT");
+        assert_eq!(links[&2].0, "eth0");
+        assert_eq!(links[&2].1.what, "interface eth0");
+        assert_eq!(links[&2].1.weight, None, "down means FAULT");
         assert!(tracked_links(&spec("dont_track_primary = true"), 2, &[]).is_empty());
         let both = spec("track_interface = [\"eth1 weight -20\", \"eth0 weight 10\"]");
         let links = tracked_links(&both, 2, &[3, 2]);
-        assert_eq!(links[&3].weight, Some(-20));
-        assert_eq!(links[&2].weight, Some(10), "the explicit entry wins");
+        assert_eq!(links[&3], ("eth1".to_string(), links[&3].1.clone()));
+        assert_eq!(links[&3].1.weight, Some(-20));
+        assert_eq!(links[&2].1.weight, Some(10), "the explicit entry wins");
     }
 
     fn tracked(weight: Option<i32>) -> Tracked {
@@ -133,7 +168,10 @@ mod tests {
 
     #[test]
     fn only_what_changed_is_reported_once() {
-        let links = HashMap::from([(3, tracked(None)), (4, tracked(Some(-20)))]);
+        let links = HashMap::from([
+            (3, ("eth3".to_string(), tracked(None))),
+            (4, ("eth4".to_string(), tracked(Some(-20)))),
+        ]);
         let mut t = Trackers::new(links, vec![(tracked(Some(10)), false)]);
         assert_eq!(
             t.take_change(),
@@ -167,5 +205,27 @@ mod tests {
         let mut ids = t.link_indexes();
         ids.sort();
         assert_eq!(ids, [3, 4]);
+    }
+
+    #[test]
+    fn a_tracked_interface_is_followed_by_name() {
+        let links = HashMap::from([
+            (3, ("eth3".to_string(), tracked(None))),
+            (4, ("eth4".to_string(), tracked(Some(-20)))),
+        ]);
+        let mut t = Trackers::new(links, Vec::new());
+        assert!(t.follow(3, "eth3"), "itself");
+        assert!(t.follow(9, "other0"), "not tracked: counts as it is");
+        assert!(!t.follow(3, "away0"), "renamed away: down");
+        // eth3 deleted (down), then re-created as index 11: tracked there, still down.
+        t.set_link(3, false);
+        assert_eq!(t.take_change().fault, Some(true));
+        assert!(t.follow(11, "eth3"));
+        assert!(
+            t.set_link(3, true).is_none(),
+            "the old index is no longer tracked"
+        );
+        assert!(t.set_link(11, true).is_some());
+        assert_eq!(t.take_change().fault, Some(false));
     }
 }

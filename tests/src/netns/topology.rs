@@ -46,16 +46,7 @@ pub fn dr_lab(tag: &str, reals: usize) -> Lab {
             &format!("{LAB_CLIENT6}/64 nodad"),
         ],
     );
-    lab.plug(
-        "sw",
-        "dir",
-        &[
-            &format!("{LAB_DIRECTOR}/24"),
-            &format!("{LAB_VIP}/32"),
-            &format!("{LAB_DIRECTOR6}/64 nodad"),
-            &format!("{LAB_VIP6}/128 nodad"),
-        ],
-    );
+    plug_director(&mut lab, true);
     let xlb = xlb_bin();
     for n in 1..=reals {
         let short = format!("rs{n}");
@@ -87,9 +78,38 @@ pub fn dr_lab(tag: &str, reals: usize) -> Lab {
         lab.spawn(&short, server);
         lab.wait_log(&short, "listening", Duration::from_secs(10));
     }
-    let pin = lab.pins.0.join("pass_dir");
-    lab.pass_xdp("sw", "p-dir", &pin);
     lab
+}
+
+/// Plugs the DR lab's director into the switch: its eth0 with the director's addresses
+/// (and the VIPs when `with_vips`), and the XDP pass program on its switch port.
+fn plug_director(lab: &mut Lab, with_vips: bool) {
+    let mut addrs = vec![
+        format!("{LAB_DIRECTOR}/24"),
+        format!("{LAB_DIRECTOR6}/64 nodad"),
+    ];
+    if with_vips {
+        addrs.push(format!("{LAB_VIP}/32"));
+        addrs.push(format!("{LAB_VIP6}/128 nodad"));
+    }
+    let addrs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+    lab.plug("sw", "dir", &addrs);
+    let pin = lab.pins.0.join("pass_dir");
+    // A pass link left by a deleted port is defunct: its pin goes first.
+    let _ = std::fs::remove_file(&pin);
+    lab.pass_xdp("sw", "p-dir", &pin);
+}
+
+/// Deletes the DR lab director's eth0 (and with it its switch port), as an operator or a
+/// driver reset does.
+pub fn unplug_director(lab: &Lab) {
+    lab.sh("dir", "ip link del eth0");
+}
+
+/// Re-creates the DR lab director's eth0 after [`unplug_director`], with the same name and
+/// the director's addresses but not the VIPs (VRRP puts those back).
+pub fn replug_director(lab: &mut Lab) {
+    plug_director(lab, false);
 }
 
 /// The state file of `xlb realserver setup` on real server `short` (what its teardown

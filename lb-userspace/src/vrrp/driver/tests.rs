@@ -57,6 +57,8 @@ enum Call {
     Forward(State),
     /// A transition to this state at this priority (Initialize: keepalived's STOP).
     Notify(State, u8),
+    /// The socket moved to this interface index.
+    Rebind(u32),
 }
 use Call::*;
 
@@ -75,6 +77,8 @@ struct Recorder {
     real_clock: bool,
     /// Where calls are copied to, for a driver that runs as a task.
     mirror: Option<tokio::sync::mpsc::UnboundedSender<Call>>,
+    /// The instance's interface index.
+    ifindex: u32,
 }
 
 impl Recorder {
@@ -90,6 +94,7 @@ impl Recorder {
             forward_takes: Duration::ZERO,
             real_clock: false,
             mirror: None,
+            ifindex: OWN_IFINDEX,
         }
     }
 
@@ -159,6 +164,15 @@ impl InstanceIo for Recorder {
 
     async fn link_up(&mut self, ifindex: u32) -> Result<bool, NetlinkError> {
         Ok(!self.down.contains(&ifindex))
+    }
+
+    fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    async fn rebind(&mut self, ifindex: u32) {
+        self.ifindex = ifindex;
+        self.record(Rebind(ifindex));
     }
 }
 
@@ -572,6 +586,7 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     let down = LinkEvent {
         ifindex: OWN_IFINDEX,
         up: false,
+        name: None,
     };
     link_tx.unbounded_send(down).unwrap();
     assert_eq!(
@@ -588,5 +603,64 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     assert_eq!(
         until(Forward(State::Initialize)).await,
         stopped_outside_master(255)
+    );
+}
+
+fn link_event(ifindex: u32, up: bool, name: Option<&str>) -> LinkEvent {
+    LinkEvent {
+        ifindex,
+        up,
+        name: name.map(str::to_string),
+    }
+}
+
+/// What the run loop does with a link event.
+async fn link(d: &mut Driver<Recorder>, ev: LinkEvent) {
+    let up = d.follow_interface(&ev).await;
+    d.link_changed(ev.ifindex, up).await;
+}
+
+#[tokio::test]
+async fn an_interface_deleted_and_re_created_faults_then_follows_the_new_index() {
+    let mut d = driver("");
+    d.start().await;
+    run_until(&mut d, ms(4000)).await;
+    assert_eq!(d.machine.state(), State::Master);
+    take(&mut d);
+    // Deleted: the kernel's DelLink names no interface.
+    link(&mut d, link_event(OWN_IFINDEX, false, None)).await;
+    assert_eq!(d.machine.state(), State::Fault);
+    let calls = take(&mut d);
+    assert!(calls.contains(&Notify(State::Fault, 100)), "{calls:?}");
+    // Another interface coming and going changes nothing.
+    link(&mut d, link_event(OTHER_IFINDEX, true, Some("eth1"))).await;
+    assert_eq!(d.machine.state(), State::Fault);
+    // Re-created, down at first: the socket moves, the instance stays in FAULT.
+    let new = 17;
+    link(&mut d, link_event(new, false, Some("eth0"))).await;
+    assert_eq!(take(&mut d), [Rebind(new)]);
+    assert_eq!(d.machine.state(), State::Fault);
+    // Up: out of FAULT into BACKUP, and MASTER again once no advert came.
+    link(&mut d, link_event(new, true, Some("eth0"))).await;
+    assert_eq!(d.machine.state(), State::Backup);
+    assert!(take(&mut d).contains(&Notify(State::Backup, 100)));
+    run_until(&mut d, ms(8000)).await;
+    assert_eq!(d.machine.state(), State::Master);
+    assert!(take(&mut d).contains(&AddVips));
+}
+
+#[tokio::test]
+async fn an_interface_renamed_away_is_down_and_renamed_back_is_up() {
+    let mut d = driver("");
+    d.start().await;
+    run_until(&mut d, ms(4000)).await;
+    assert_eq!(d.machine.state(), State::Master);
+    link(&mut d, link_event(OWN_IFINDEX, true, Some("moved0"))).await;
+    assert_eq!(d.machine.state(), State::Fault, "renamed away");
+    link(&mut d, link_event(OWN_IFINDEX, true, Some("eth0"))).await;
+    assert_eq!(d.machine.state(), State::Backup, "renamed back");
+    assert!(
+        !take(&mut d).iter().any(|c| matches!(c, Rebind(_))),
+        "same index: the socket stays"
     );
 }
