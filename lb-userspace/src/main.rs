@@ -104,17 +104,6 @@ enum RealServerAction {
     },
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("XLB_LOG")
-        // netlink-packet-route warns about every attribute newer than itself: noise.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,netlink_packet_route=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn realserver_options(state_file: Option<PathBuf>) -> RealServerOptions {
     let mut opts = RealServerOptions::default();
     if let Some(f) = state_file {
@@ -230,7 +219,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    xlb::logging::init();
     // Two workers: a long map sync on one never delays a VRRP advert on the other.
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
