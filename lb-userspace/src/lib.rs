@@ -13,10 +13,13 @@
 //! - `netlink`: links, routes and neighbours through rtnetlink.
 //! - `net`: socket helpers and the SMTP client shared by health checks and mail alerts.
 //! - `logging`: where the log goes, its verbosity changed at run time.
+//! - `control`: the control socket's protocol (requests, replies), which `daemon` serves
+//!   and `cli` speaks.
 //! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod health;

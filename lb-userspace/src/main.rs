@@ -2,13 +2,15 @@
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use xlb::{
     cli::{
+        control::{self, ClientError},
         realserver::{self, RealServerOptions},
         status, teardown,
     },
     config::Config,
+    control::{RealRef, Reply, Request, ServiceRef, parse_real},
     daemon::{self, RunOptions},
     dataplane::{AttachMode, DEFAULT_PIN_PATH},
 };
@@ -36,6 +38,10 @@ enum Command {
         /// Attach in generic (skb) mode: for drivers without native XDP; about half as fast.
         #[arg(long)]
         xdp_generic: bool,
+        /// The control socket [default: /run/xlb/xlb.sock, or /run/xlb/<pin path>.sock
+        /// for another --pin-path].
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Validate a config file; errors name file:line:column and the key. Refuses what
     /// `xlb run` would refuse, this host's interfaces and addresses included.
@@ -55,12 +61,71 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Show the virtual services, real servers and counters from the pinned maps.
+    /// Show the virtual services, real servers and counters from the pinned maps, with the
+    /// daemon's PID, uptime, config and runtime edits when one answers on its socket.
     Status {
-        #[arg(long, default_value = DEFAULT_PIN_PATH)]
-        pin_path: PathBuf,
+        #[command(flatten)]
+        daemon: DaemonArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Have the running daemon load its config file again (as SIGHUP) and say how it went;
+    /// runtime edits are dropped (the file is the truth). Exit status 1 if refused.
+    Reload {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Set a real server's weight until the next reload (like `ipvsadm -e -w`).
+    Weight {
+        /// The virtual service: IP:PORT[/tcp|udp], IPv6 as [2001:db8::1]:80.
+        #[arg(value_parser = parse_service)]
+        service: ServiceRef,
+        /// The real server: IP:PORT.
+        #[arg(value_parser = parse_real_arg)]
+        real: RealRef,
+        weight: u32,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Weight 0 until the next reload: existing connections stay, new ones go elsewhere.
+    Drain {
+        #[arg(value_parser = parse_service)]
+        service: ServiceRef,
+        #[arg(value_parser = parse_real_arg)]
+        real: RealRef,
+        /// Then wait until the real server has no active connection left.
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits, in seconds (exit status 1 when it runs out).
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Undo `weight`, `drain` and `disable` of a real server: the file's weight, and its
+    /// health checks rule again.
+    Enable {
+        #[arg(value_parser = parse_service)]
+        service: ServiceRef,
+        #[arg(value_parser = parse_real_arg)]
+        real: RealRef,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Take a real server out of the table (its connections move), whatever its checks
+    /// say, until `enable` or the next reload.
+    Disable {
+        #[arg(value_parser = parse_service)]
+        service: ServiceRef,
+        #[arg(value_parser = parse_real_arg)]
+        real: RealRef,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// The running daemon's log: verbosity, or reopen the file (for logrotate).
+    Log {
+        #[command(subcommand)]
+        action: LogAction,
     },
     /// List the tracked connections (as `ipvsadm -Lnc`), read from the pinned maps.
     Conns {
@@ -84,6 +149,157 @@ enum Command {
         #[command(subcommand)]
         action: RealServerAction,
     },
+}
+
+/// Which daemon a command talks to.
+#[derive(Args)]
+struct DaemonArgs {
+    /// The daemon's pin path (its socket is named after it).
+    #[arg(long, default_value = DEFAULT_PIN_PATH)]
+    pin_path: PathBuf,
+    /// The daemon's control socket [default: from --pin-path, /run/xlb/xlb.sock for the
+    /// default one].
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl DaemonArgs {
+    fn socket(&self) -> PathBuf {
+        self.socket
+            .clone()
+            .unwrap_or_else(|| daemon::default_socket(&self.pin_path))
+    }
+}
+
+#[derive(Subcommand)]
+enum LogAction {
+    /// Replace the log filter: `debug`, `info,xlb::vrrp=trace`, ... (RUST_LOG syntax).
+    Level {
+        filter: String,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Reopen the log file (after logrotate moved it).
+    Reopen {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+}
+
+fn parse_service(s: &str) -> Result<ServiceRef, String> {
+    s.parse().map_err(|e: xlb::control::RefError| e.to_string())
+}
+
+fn parse_real_arg(s: &str) -> Result<RealRef, String> {
+    parse_real(s).map_err(|e| e.to_string())
+}
+
+/// Sends `request` and prints the outcome: the reply's line on stdout, or the error on
+/// stderr with exit status 1.
+fn ask(daemon: &DaemonArgs, request: &Request) -> anyhow::Result<Reply> {
+    let reply = control::call(&daemon.socket(), request)?;
+    if let Reply::Error { message } = &reply {
+        anyhow::bail!("{message}");
+    }
+    Ok(reply)
+}
+
+fn print_outcome(reply: Reply) -> anyhow::Result<()> {
+    match control::outcome(reply) {
+        Ok(line) => {
+            println!("{line}");
+            Ok(())
+        }
+        Err(e) => anyhow::bail!("{e}"),
+    }
+}
+
+/// `xlb status`: live when the daemon answers, the pinned maps alone (said so) when not.
+fn status_command(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
+    let socket = daemon.socket();
+    let (live, live_unavailable) = match control::call(&socket, &Request::Status) {
+        Ok(Reply::Status(info)) => (Some(*info), None),
+        Ok(Reply::Error { message }) => (
+            None,
+            Some(format!(
+                "the daemon on {} refused: {message}",
+                socket.display()
+            )),
+        ),
+        Ok(other) => (
+            None,
+            Some(format!(
+                "unexpected reply from {}: {other:?}",
+                socket.display()
+            )),
+        ),
+        Err(e @ (ClientError::NoDaemon { .. } | ClientError::PermissionDenied(_))) => {
+            (None, Some(e.to_string()))
+        }
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let (pin_path, state_file) = match &live {
+        Some(info) => (info.pin_path.clone(), info.state_file.clone()),
+        None => (
+            daemon.pin_path.clone(),
+            daemon::default_state_file(&daemon.pin_path),
+        ),
+    };
+    let s = status::LiveStatus {
+        live,
+        live_unavailable,
+        status: status::read(&pin_path, &state_file)?,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+    } else {
+        print!("{}", status::render_live(&s));
+    }
+    Ok(())
+}
+
+/// `xlb drain`, then with `--wait` until the real server has no active connection.
+fn drain_command(
+    daemon: &DaemonArgs,
+    service: ServiceRef,
+    real: RealRef,
+    wait: bool,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    let reply = ask(daemon, &Request::Drain { service, real })?;
+    let pin_path = match &reply {
+        Reply::Edited { pin_path, .. } => pin_path.clone(),
+        _ => daemon.pin_path.clone(),
+    };
+    print_outcome(reply)?;
+    if !wait {
+        return Ok(());
+    }
+    let waited = control::wait_drained(
+        &pin_path,
+        service,
+        real,
+        std::time::Duration::from_secs(timeout),
+        |n| {
+            println!(
+                "{service} -> {real}: {} active, {} inactive connections",
+                n.active, n.inactive
+            )
+        },
+    )?;
+    match waited {
+        Ok(took) => {
+            println!(
+                "{service} -> {real}: drained, no active connection left (after {:.1} s)",
+                took.as_secs_f64()
+            );
+            Ok(())
+        }
+        Err(left) => anyhow::bail!(
+            "{service} -> {real}: {} active connections left after {timeout} s (still drained)",
+            left.active
+        ),
+    }
 }
 
 #[derive(Subcommand)]
@@ -118,10 +334,12 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             config,
             pin_path,
             xdp_generic,
+            socket,
         } => {
             let opts = RunOptions {
                 config_path: config,
                 state_file: daemon::default_state_file(&pin_path),
+                socket: socket.unwrap_or_else(|| daemon::default_socket(&pin_path)),
                 pin_path,
                 attach_mode: if xdp_generic {
                     AttachMode::Generic
@@ -177,15 +395,44 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),
-        Command::Status { pin_path, json } => {
-            let s = status::read(&pin_path, &daemon::default_state_file(&pin_path))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
-            } else {
-                print!("{}", status::render(&s));
+        Command::Status { daemon, json } => status_command(&daemon, json),
+        Command::Reload { daemon } => print_outcome(ask(&daemon, &Request::Reload)?),
+        Command::Weight {
+            service,
+            real,
+            weight,
+            daemon,
+        } => print_outcome(ask(
+            &daemon,
+            &Request::Weight {
+                service,
+                real,
+                weight,
+            },
+        )?),
+        Command::Drain {
+            service,
+            real,
+            wait,
+            timeout,
+            daemon,
+        } => drain_command(&daemon, service, real, wait, timeout),
+        Command::Enable {
+            service,
+            real,
+            daemon,
+        } => print_outcome(ask(&daemon, &Request::Enable { service, real })?),
+        Command::Disable {
+            service,
+            real,
+            daemon,
+        } => print_outcome(ask(&daemon, &Request::Disable { service, real })?),
+        Command::Log { action } => match action {
+            LogAction::Level { filter, daemon } => {
+                print_outcome(ask(&daemon, &Request::LogLevel { filter })?)
             }
-            Ok(())
-        }
+            LogAction::Reopen { daemon } => print_outcome(ask(&daemon, &Request::LogReopen)?),
+        },
         Command::Conns { pin_path, json } => {
             let conns = xlb::cli::conns::read(&pin_path)?;
             if json {

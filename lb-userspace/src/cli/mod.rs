@@ -6,8 +6,11 @@
 //! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
+//! - [`control`]: the control socket's client (`xlb reload`, `weight`, `drain`, `log`,
+//!   and the live part of `xlb status`).
 
 pub mod conns;
+pub mod control;
 pub mod realserver;
 pub mod status;
 pub mod teardown;

@@ -1,6 +1,9 @@
 //! `xlb status`: what the data plane holds and has counted, read straight from the pinned
 //! maps (like `ipvsadm -Ln --stats`). It needs no running controller; the VRRP part comes
 //! from the daemon's status file, and is marked stale when the daemon that wrote it is gone.
+//! With a daemon answering on its control socket, [`LiveStatus`] adds what only the daemon
+//! knows (PID, uptime, config and when it was loaded, runtime edits), [`render_live`]
+//! shows it.
 
 use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
@@ -328,6 +331,70 @@ pub fn render(s: &Status) -> String {
     out
 }
 
+/// `xlb status` with what the daemon said on its control socket, or why it said nothing.
+#[derive(Debug, Serialize)]
+pub struct LiveStatus {
+    /// The daemon's answer; None when no daemon answered (the maps are shown as they are).
+    pub live: Option<crate::control::DaemonInfo>,
+    /// Why there is no live part (no daemon on the socket, ...).
+    pub live_unavailable: Option<String>,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+/// `1h02m03s`.
+fn duration(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s:02}s"),
+        _ => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+/// The human-readable live status: the daemon's line (or why there is none), the table
+/// of [`render`], then the runtime edits that differ from the file.
+pub fn render_live(s: &LiveStatus) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    render_live_at(s, now)
+}
+
+/// [`render_live`] with ages at `now` (Unix seconds).
+fn render_live_at(s: &LiveStatus, now: u64) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    match (&s.live, &s.live_unavailable) {
+        (Some(d), _) => {
+            let _ = writeln!(
+                out,
+                "daemon pid {}, up {}, config {} loaded {} ago, log filter {}",
+                d.pid,
+                duration(d.uptime_s),
+                d.config_path.display(),
+                duration(now.saturating_sub(d.config_loaded_at)),
+                d.log_filter.as_deref().unwrap_or("?")
+            );
+        }
+        (None, Some(why)) => {
+            let _ = writeln!(out, "{why}: showing the pinned maps only");
+        }
+        (None, None) => {}
+    }
+    out.push_str(&render(&s.status));
+    if let Some(d) = s.live.as_ref().filter(|d| !d.edits.is_empty()) {
+        let _ = writeln!(
+            out,
+            "runtime edits (differ from the file; the next reload undoes them):"
+        );
+        for e in &d.edits {
+            let _ = writeln!(out, "  {} -> {}: {}", e.service, e.real, e.describe(now));
+        }
+    }
+    out
+}
+
 /// One interface of the data plane: forwarding or why not, and what was repaired.
 fn interface_line(i: &InterfaceStatus) -> String {
     let now = std::time::SystemTime::now()
@@ -512,5 +579,69 @@ mod tests {
         assert!(status.daemon.is_none());
         assert_eq!(status.vrrp.len(), 1);
         assert_eq!(status.vrrp[0].state, "MASTER");
+    }
+
+    #[test]
+    fn the_live_status_names_the_daemon_and_the_edits_against_the_file() {
+        let live = LiveStatus {
+            live: Some(crate::control::DaemonInfo {
+                pid: 4242,
+                started_at: 1000,
+                uptime_s: 3723,
+                config_path: "/etc/xlb/xlb.toml".into(),
+                config_loaded_at: 4000,
+                pin_path: "/sys/fs/bpf/xlb".into(),
+                state_file: "/run/xlb/x.status.json".into(),
+                log_filter: Some("info".into()),
+                edits: vec![crate::control::EditInfo {
+                    service: "198.18.0.100:80".parse().unwrap(),
+                    real: "198.18.0.21:80".parse().unwrap(),
+                    file_weight: 3,
+                    weight: Some(0),
+                    drained: true,
+                    weight_at: Some(4700),
+                    weight_by: Some(crate::control::Peer {
+                        uid: 0,
+                        pid: Some(77),
+                    }),
+                    disabled_at: None,
+                    disabled_by: None,
+                }],
+            }),
+            live_unavailable: None,
+            status: vrrp_only(DaemonStatus {
+                pid: 4242,
+                running: true,
+            }),
+        };
+        let out = render_live_at(&live, 4723);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "daemon pid 4242, up 1h02m03s, config /etc/xlb/xlb.toml loaded 12m03s ago, \
+                 log filter info",
+                "runtime edits (differ from the file; the next reload undoes them):",
+                "  198.18.0.100:80/tcp -> 198.18.0.21:80: weight 0 (file: 3, drained 23 s ago \
+                 by uid 0 pid 77)"
+            ]
+        );
+        let fallback = LiveStatus {
+            live: None,
+            live_unavailable: Some("no xlb daemon answers on /run/xlb/xlb.sock".into()),
+            status: vrrp_only(DaemonStatus {
+                pid: 1,
+                running: false,
+            }),
+        };
+        assert!(render_live_at(&fallback, 0).starts_with(
+            "no xlb daemon answers on /run/xlb/xlb.sock: showing the pinned maps only\n"
+        ));
+        let json = serde_json::to_value(&fallback).unwrap();
+        assert!(json["live"].is_null());
+        assert!(
+            json["services"].is_array(),
+            "the map view's keys stay at the top: {json}"
+        );
     }
 }

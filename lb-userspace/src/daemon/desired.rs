@@ -18,7 +18,10 @@ use std::{
 
 use lb_common::{PROTO_TCP, PROTO_UDP, ServiceKey, addr_of};
 
-use super::neighbors::Neighbor;
+use super::{
+    edits::{Edits, Overlaid},
+    neighbors::Neighbor,
+};
 use crate::{
     config::{Config, Protocol, RealServerConfig, VirtualServer},
     dataplane::sync::{DesiredReal, DesiredService},
@@ -89,6 +92,9 @@ pub struct Observations {
     vrrp: HashMap<String, VrrpState>,
     /// Whether each virtual service has its quorum; absent = not evaluated yet.
     quorum: HashMap<ServiceId, bool>,
+    /// Runtime edits (`xlb weight`, `drain`, `disable`) over the file, until the next
+    /// reload.
+    pub edits: Edits,
 }
 
 impl Observations {
@@ -138,12 +144,18 @@ impl Observations {
         }
     }
 
-    /// A real server's (alive, weight) for the data plane: health verdicts applied, and
-    /// `inhibit_on_failure` turning "dead" into "weight 0" so its connections go on.
+    /// A real server's (alive, weight) for the data plane: health verdicts applied, the
+    /// runtime edits over them (`edits`), and `inhibit_on_failure` turning "dead" into
+    /// "weight 0" so its connections go on (but not for a disabled server).
     pub fn effective(&self, vs: &VirtualServer, r: &RealServerConfig) -> (bool, u32) {
-        let h = self.health.get(&real_key(vs, r.ip, r.port));
+        let key = real_key(vs, r.ip, r.port);
+        let h = self.health.get(&key);
         let alive = h.is_none_or(|h| h.alive);
         let weight = h.and_then(|h| h.weight).unwrap_or(r.weight);
+        let (alive, weight) = match self.edits.overlay(&key, alive, weight) {
+            Overlaid::Out { weight } => return (false, weight),
+            Overlaid::Rules { alive, weight } => (alive, weight),
+        };
         match (alive, r.inhibit_on_failure) {
             (true, _) => (true, weight),
             (false, true) => (true, 0),

@@ -1,14 +1,17 @@
 //! Every input of the daemon as one [`Event`] on one channel. The sources (signals,
-//! timers, the neighbour watch, health verdicts, VRRP gate requests, stopping instances)
+//! control-socket connections, timers, the neighbour watch, health verdicts, VRRP gate requests, stopping instances)
 //! are small tasks that only forward; the daemon's loop takes the events one at a time.
 
 use std::{future::Future, time::Duration};
 
 use futures::{Stream, StreamExt};
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 
-use super::signals::Dump;
-use crate::{health::Verdict, netlink::NeighborEvent, vrrp::instance::GateRequest};
+use super::{control::Call, signals::Dump};
+use crate::{control::Reply, health::Verdict, netlink::NeighborEvent, vrrp::instance::GateRequest};
 
 /// Events waiting for the loop; a source with an event to post waits when full.
 pub const QUEUE: usize = 256;
@@ -37,6 +40,8 @@ pub enum Event {
     Watch,
     /// A health checker's verdict on a real server.
     Verdict(Verdict),
+    /// A control-socket request (`daemon::control`); the reply goes back on the oneshot.
+    Control(Call, oneshot::Sender<Reply>),
 }
 
 /// The forwarding tasks; dropping this ends them.

@@ -14,11 +14,15 @@
 //! The rest, by responsibility: `desired` (the pure rules from observations to the wanted
 //! data-plane state), `neighbors` (where real servers are), `plane` (the XDP program and
 //! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
-//! `reload` (SIGHUP), `report` (notify commands and notifications), `state_file` (the
+//! `reload` (SIGHUP and `xlb reload`), `control` (the control socket) and `commands` (what
+//! its requests do), `edits` (runtime edits over the file, pure), `report` (notify commands and notifications), `state_file` (the
 //! status for `xlb status`), `lock` (one daemon per pin path), `watchdog` (what was
 //! attached and pinned, checked and repaired).
 
+mod commands;
+mod control;
 mod desired;
+mod edits;
 mod event;
 mod instances;
 mod lock;
@@ -31,13 +35,19 @@ mod signals;
 mod state_file;
 mod watchdog;
 
-use std::{future::Future, ops::ControlFlow, path::PathBuf, time::Duration};
+use std::{
+    future::Future,
+    ops::ControlFlow,
+    path::PathBuf,
+    time::{Duration, Instant, SystemTime},
+};
 
 use anyhow::{Context, Result, bail};
 use rtnetlink::Handle;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+pub use control::{ControlError, default_socket};
 pub use lock::{LockError, PinLock};
 pub use state_file::default_state_file;
 
@@ -78,6 +88,8 @@ pub struct RunOptions {
     /// Where the VRRP status is written for `xlb status` ([`default_state_file`]).
     pub state_file: PathBuf,
     pub attach_mode: AttachMode,
+    /// The control socket ([`default_socket`]).
+    pub socket: PathBuf,
 }
 
 struct Daemon {
@@ -104,6 +116,13 @@ struct Daemon {
     inputs: Inputs,
     /// Shutting down, restarting instances for a reload, or neither.
     phase: Phase,
+    /// When the daemon started (wall clock, for status) and its uptime's origin.
+    started_at: SystemTime,
+    started: Instant,
+    /// When the running config was loaded (start or last successful reload).
+    config_loaded_at: SystemTime,
+    /// `xlb reload` requests that wait for a reload under way (see `commands`).
+    reload_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
 }
 
 impl Daemon {
@@ -132,7 +151,11 @@ impl Daemon {
                     return ControlFlow::Break(());
                 }
             }
-            Event::Reload => self.reload().await,
+            Event::Reload => {
+                let outcome = self.reload().await;
+                self.answer_reload(&outcome);
+            }
+            Event::Control(call, reply) => self.on_control(call, reply).await,
             Event::Dump(what) => self.dump(what),
             Event::Gate(req) => self.on_gate(req).await,
             Event::InstanceStopped(name) => return self.on_instance_stopped(&name).await,
@@ -196,7 +219,8 @@ impl Daemon {
             AfterStops::FinishReload { then_reload } => {
                 self.finish_reload().await;
                 if then_reload {
-                    self.reload().await;
+                    let outcome = self.reload().await;
+                    self.answer_reload(&outcome);
                 }
             }
         }
@@ -322,6 +346,11 @@ pub async fn run(
     let started = signals.forward(&events, &mut inputs);
     // Before anything else: a second daemon on these pins must change nothing.
     let _lock = lock::PinLock::acquire(&opts.pin_path)?;
+    let started_at = SystemTime::now();
+    // Bound (and refused if a daemon answers there) before anything changes; requests
+    // wait in the queue until the loop runs. Removed on the way out, failed start included.
+    let mut control = control::ControlSocket::bind(&opts.socket).await?;
+    control.serve(&events);
     let me = ProcessId::current().context("reading /proc/self/stat")?;
     let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     if config.virtual_server.is_empty() && config.vrrp_instance.is_empty() {
@@ -362,6 +391,10 @@ pub async fn run(
         events: events.clone(),
         inputs,
         phase: Phase::default(),
+        started_at,
+        started: Instant::now(),
+        config_loaded_at: started_at,
+        reload_waiters: Vec::new(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -380,6 +413,7 @@ pub async fn run(
     info!(
         config = %opts.config_path.display(),
         pin_path = %opts.pin_path.display(),
+        socket = %control.path().display(),
         services = d.config.virtual_server.len(),
         vrrp_instances = d.instances.running(),
         "xlb running"

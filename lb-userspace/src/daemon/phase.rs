@@ -40,6 +40,15 @@ impl Phase {
         }
     }
 
+    /// A reload asked through the control socket while one is restarting instances:
+    /// true when it must wait (it runs once the restart is over, as a SIGHUP would).
+    pub fn defer_reload(&mut self) -> bool {
+        if self.restarting {
+            self.reload_waiting = true;
+        }
+        self.restarting
+    }
+
     /// A reload has started stopping instances.
     pub fn restart(&mut self) {
         self.restarting = true;
@@ -144,5 +153,17 @@ mod tests {
         assert!(!p.admits(&Event::Reload));
         p.shut_down();
         assert_eq!(p.stops_done(), AfterStops::Exit);
+    }
+
+    #[test]
+    fn a_control_reload_while_restarting_waits_like_a_sighup() {
+        let mut p = Phase::default();
+        assert!(!p.defer_reload(), "nothing under way: run it now");
+        p.restart();
+        assert!(p.defer_reload());
+        assert_eq!(
+            p.stops_done(),
+            AfterStops::FinishReload { then_reload: true }
+        );
     }
 }

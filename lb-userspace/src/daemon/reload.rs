@@ -1,5 +1,7 @@
-//! SIGHUP: the config loaded again and only the difference applied. A new config that
-//! does not load is refused and changes nothing; one the data plane cannot take (a real
+//! SIGHUP and `xlb reload`: the config loaded again and only the difference applied, its
+//! [`ReloadOutcome`] logged and, for `xlb reload`, answered. Runtime edits (`edits`) are
+//! dropped: the file is the truth. A new config that does not load is refused and
+//! changes nothing (edits included); one the data plane cannot take (a real
 //! server off-link, an interface missing, ...) is rolled back to the running one.
 //! Instances that must restart stop first; the reload ends once they have
 //! ([`Daemon::finish_reload`], called when their last `InstanceStopped` arrives).
@@ -8,37 +10,75 @@ use anyhow::Result;
 use tracing::{error, info};
 
 use super::Daemon;
-use crate::config::Config;
+use crate::{config::Config, control::Reply};
+
+/// How a reload ended; `xlb reload` prints it, SIGHUP only logs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReloadOutcome {
+    /// The new config runs (its VRRP instances may still be restarting).
+    Applied { summary: String },
+    /// The file did not load: nothing changed (the error names file:line:column).
+    Refused(String),
+    /// The data plane could not take it: the running config was restored.
+    RolledBack(String),
+}
+
+impl ReloadOutcome {
+    /// The control socket's reply.
+    pub fn reply(&self) -> Reply {
+        match self {
+            ReloadOutcome::Applied { summary } => Reply::Done {
+                message: summary.clone(),
+            },
+            ReloadOutcome::Refused(e) => Reply::error(format!(
+                "reload refused, the running config and runtime edits stay: {e}"
+            )),
+            ReloadOutcome::RolledBack(e) => Reply::error(format!(
+                "reload failed, the running config and runtime edits were restored: {e}"
+            )),
+        }
+    }
+}
 
 impl Daemon {
-    pub(super) async fn reload(&mut self) {
+    pub(super) async fn reload(&mut self) -> ReloadOutcome {
         let new = match Config::load(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
                 error!("reload refused, keeping the running config: {e}");
-                return;
+                return ReloadOutcome::Refused(e.to_string());
             }
         };
         let old = std::mem::replace(&mut self.config, new);
+        // The file is the truth: runtime edits go (back only if the reload fails).
+        let edits = self.observed.edits.take_all();
         if let Err(e) = self.converge(&old).await {
             error!("reload failed, restoring the running config: {e:#}");
             let failed = std::mem::replace(&mut self.config, old);
+            self.observed.edits = edits;
             if let Err(e) = self.converge(&failed).await {
                 error!("restoring the running config failed: {e:#}");
             }
-            return;
+            return ReloadOutcome::RolledBack(format!("{e:#}"));
         }
-        info!(path = %self.config_path.display(), "config reloaded");
+        self.config_loaded_at = std::time::SystemTime::now();
+        let outdated = self.instances.outdated_by(&self.config);
+        let summary = summary(&self.config, edits.len(), outdated.len());
+        info!(
+            path = %self.config_path.display(),
+            runtime_edits_dropped = edits.len(),
+            "config reloaded: {summary}"
+        );
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
-        let outdated = self.instances.outdated_by(&self.config);
         if outdated.is_empty() {
             self.finish_reload().await;
         } else {
             self.phase.restart();
             self.instances.stop(outdated, &self.events);
         }
+        ReloadOutcome::Applied { summary }
     }
 
     /// Brings the data plane to `self.config`, which replaced `was`.
@@ -64,5 +104,62 @@ impl Daemon {
         }
         self.sync_monitor();
         self.sync().await;
+    }
+}
+
+/// `config reloaded: 2 virtual servers, 5 real servers, 1 VRRP instances; 1 runtime edit
+/// dropped`, as the log and `xlb reload` say it.
+fn summary(config: &Config, edits_dropped: usize, restarting: usize) -> String {
+    let reals: usize = config
+        .virtual_server
+        .iter()
+        .map(|v| v.real_server.len())
+        .sum();
+    let mut s = format!(
+        "{} virtual servers, {reals} real servers, {} VRRP instances",
+        config.virtual_server.len(),
+        config.vrrp_instance.len()
+    );
+    if restarting > 0 {
+        s.push_str(&format!("; {restarting} VRRP instances restarting"));
+    }
+    match edits_dropped {
+        0 => {}
+        1 => s.push_str("; 1 runtime edit dropped (the file is the truth)"),
+        n => s.push_str(&format!(
+            "; {n} runtime edits dropped (the file is the truth)"
+        )),
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_what_runs_and_what_was_dropped() {
+        let c = Config::parse(
+            "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\ninterface = \"eth0\"\n\
+             [[virtual_server.real_server]]\nip = \"198.18.0.21\"\nport = 80\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            summary(&c, 0, 0),
+            "1 virtual servers, 1 real servers, 0 VRRP instances"
+        );
+        assert_eq!(
+            summary(&c, 2, 1),
+            "1 virtual servers, 1 real servers, 0 VRRP instances; 1 VRRP instances \
+             restarting; 2 runtime edits dropped (the file is the truth)"
+        );
+        assert!(
+            ReloadOutcome::Refused("t.toml:3:7: bad".into())
+                .reply()
+                .eq(&Reply::error(
+                    "reload refused, the running config and runtime edits stay: t.toml:3:7: bad"
+                ))
+        );
     }
 }

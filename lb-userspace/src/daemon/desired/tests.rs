@@ -121,6 +121,55 @@ fn a_misc_dynamic_weight_replaces_the_configured_one_until_cleared() {
     assert_eq!(effective_all(&o, &cfg), [(ip("198.18.0.21"), (true, 3))]);
 }
 
+/// A runtime edit of the real server at `rip` of the first service.
+fn edit(o: &mut Observations, cfg: &Config, rip: &str, kind: super::super::edits::EditKind) {
+    let service = "198.18.0.100:80".parse().unwrap();
+    let real = format!("{rip}:80").parse().unwrap();
+    let stamp = super::super::edits::Stamp {
+        at: 1,
+        by: crate::control::Peer { uid: 0, pid: None },
+    };
+    o.edits.apply(cfg, service, real, kind, stamp).unwrap();
+}
+
+#[test]
+fn runtime_edits_ride_over_checks_and_a_disabled_server_ignores_inhibit_on_failure() {
+    use super::super::edits::EditKind;
+    let servers = real("198.18.0.21", "weight = 3\ninhibit_on_failure = true")
+        + &real("198.18.0.22", "weight = 2");
+    let cfg = service("", &servers);
+    let mut o = Observations::default();
+    edit(&mut o, &cfg, "198.18.0.21", EditKind::Weight(9));
+    // A misc_dynamic weight loses to the operator's.
+    o.record_verdict(&verdict("198.18.0.21", true, Some(7)));
+    assert_eq!(effective_all(&o, &cfg)[0], (ip("198.18.0.21"), (true, 9)));
+    // A failed check still wins over a weight edit (inhibited: weight 0, alive).
+    o.record_verdict(&verdict("198.18.0.21", false, None));
+    assert_eq!(effective_all(&o, &cfg)[0], (ip("198.18.0.21"), (true, 0)));
+    // Disabled: out, even inhibited and even after a good check.
+    edit(&mut o, &cfg, "198.18.0.21", EditKind::Disable);
+    o.record_verdict(&verdict("198.18.0.21", true, None));
+    assert_eq!(effective_all(&o, &cfg)[0], (ip("198.18.0.21"), (false, 9)));
+    // Drained: in the table at weight 0, so its flows stay and no new one comes.
+    edit(&mut o, &cfg, "198.18.0.22", EditKind::Drain);
+    assert_eq!(
+        planned(&o, &cfg),
+        [
+            (ip("198.18.0.21"), 80, false, 9),
+            (ip("198.18.0.22"), 80, true, 0)
+        ]
+    );
+    edit(&mut o, &cfg, "198.18.0.21", EditKind::Enable);
+    edit(&mut o, &cfg, "198.18.0.22", EditKind::Enable);
+    assert_eq!(
+        effective_all(&o, &cfg),
+        [
+            (ip("198.18.0.21"), (true, 3)),
+            (ip("198.18.0.22"), (true, 2))
+        ]
+    );
+}
+
 // ------------------------------------------------------------------------------- quorum
 
 #[test]

@@ -1,0 +1,252 @@
+//! The client side of the control socket (protocol: `crate::control`): `xlb reload`,
+//! `xlb weight|drain|enable|disable`, `xlb log level|reopen`, and the live part of `xlb
+//! status`. One request, one reply, with time limits; a socket where nobody answers is
+//! a clear error naming it. `drain --wait` then follows the real server's connections in
+//! the pinned connection table (as `xlb conns` reads it) until none is active.
+
+use std::{
+    io::{self, BufRead, BufReader, Write},
+    net::SocketAddr,
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    cli::conns::{Conn, Listing},
+    control::{RealRef, Reply, ReplyLine, Request, ServiceRef, VERSION, request_line},
+};
+
+/// How long a reply may take (a reload resolves real servers' MACs, so not a second).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no xlb daemon answers on {}: {source} (is `xlb run` running? its socket is \
+         named after --pin-path, or given with --socket)",
+        .socket.display()
+    )]
+    NoDaemon {
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: permission denied: the control socket is root's", .0.display())]
+    PermissionDenied(PathBuf),
+    #[error("{}: {source}", .socket.display())]
+    Io {
+        socket: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: the daemon's reply is not understood ({detail}); is it an xlb of another version?", .socket.display())]
+    BadReply { socket: PathBuf, detail: String },
+}
+
+impl ClientError {
+    /// Whether no daemon is there at all (status then falls back to the pinned maps).
+    pub fn no_daemon(&self) -> bool {
+        matches!(self, ClientError::NoDaemon { .. })
+    }
+}
+
+/// Sends `request` to the daemon on `socket` and returns its reply.
+pub fn call(socket: &Path, request: &Request) -> Result<Reply, ClientError> {
+    let io_err = |source: io::Error| match source.kind() {
+        io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(socket.to_path_buf()),
+        _ => ClientError::Io {
+            socket: socket.to_path_buf(),
+            source,
+        },
+    };
+    let stream = UnixStream::connect(socket).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NoDaemon {
+            socket: socket.to_path_buf(),
+            source,
+        },
+        _ => io_err(source),
+    })?;
+    stream
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .map_err(io_err)?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(io_err)?;
+    (&stream)
+        .write_all(request_line(request).as_bytes())
+        .map_err(io_err)?;
+    let mut line = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut line)
+        .map_err(io_err)?;
+    parse_reply(socket, &line)
+}
+
+fn parse_reply(socket: &Path, line: &str) -> Result<Reply, ClientError> {
+    let bad = |detail: String| ClientError::BadReply {
+        socket: socket.to_path_buf(),
+        detail,
+    };
+    if line.is_empty() {
+        return Err(bad("the connection closed without a reply".into()));
+    }
+    let r: ReplyLine = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    if r.version != VERSION {
+        return Err(bad(format!(
+            "protocol version {}, this xlb speaks {VERSION}",
+            r.version
+        )));
+    }
+    Ok(r.reply)
+}
+
+/// A reply as the commands print it: Ok(line) to stdout, Err(line) to stderr and exit 1.
+pub fn outcome(reply: Reply) -> Result<String, String> {
+    match reply {
+        Reply::Done { message } | Reply::Edited { message, .. } => Ok(message),
+        Reply::Error { message } => Err(message),
+        Reply::Status(_) => Err("unexpected status reply".into()),
+    }
+}
+
+/// The connections of one real server of one service, as `ipvsadm -Ln` counts them:
+/// active (TCP established, and UDP flows, which have no end but their timeout) and
+/// inactive (TCP half-open or closing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RealConns {
+    pub active: usize,
+    pub inactive: usize,
+}
+
+/// Counts `listing`'s connections of real server `real` of `service`.
+pub fn conns_of(listing: &Listing, service: ServiceRef, real: RealRef) -> RealConns {
+    let proto = service.protocol.as_str();
+    let mut n = RealConns::default();
+    let ours = |c: &&Conn| {
+        c.virtual_service == service.addr
+            && c.protocol == proto
+            && c.real_server == Some(SocketAddr::from(real))
+    };
+    for c in listing.conns.iter().filter(ours) {
+        match c.state {
+            "ESTABLISHED" | "UDP" => n.active += 1,
+            _ => n.inactive += 1,
+        }
+    }
+    n
+}
+
+/// `drain --wait`: polls the connection table pinned at `pin_path` until real server
+/// `real` of `service` has no active connection (Ok with how long it took) or `timeout`
+/// passes (Err with what is left). `progress` is told each change.
+pub fn wait_drained(
+    pin_path: &Path,
+    service: ServiceRef,
+    real: RealRef,
+    timeout: Duration,
+    mut progress: impl FnMut(RealConns),
+) -> anyhow::Result<Result<Duration, RealConns>> {
+    let start = Instant::now();
+    let mut last = None;
+    loop {
+        let listing = crate::cli::conns::read(pin_path)?;
+        let now = conns_of(&listing, service, real);
+        if last != Some(now) {
+            progress(now);
+            last = Some(now);
+        }
+        if now.active == 0 {
+            return Ok(Ok(start.elapsed()));
+        }
+        if start.elapsed() >= timeout {
+            return Ok(Err(now));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataplane::conn_table::Evictions;
+
+    fn conn(vs: &str, proto: &'static str, real: &str, state: &'static str) -> Conn {
+        Conn {
+            protocol: proto,
+            client: "198.18.0.1:40000".parse().unwrap(),
+            virtual_service: vs.parse().unwrap(),
+            real: 0,
+            real_server: Some(real.parse().unwrap()),
+            service_id: 0,
+            state,
+            expires_in_s: 10,
+        }
+    }
+
+    #[test]
+    fn a_real_server_s_connections_are_counted_as_ipvsadm_counts_them() {
+        let listing = Listing {
+            conns: vec![
+                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "ESTABLISHED"),
+                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "ESTABLISHED"),
+                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "FIN_WAIT"),
+                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "SYN_RECV"),
+                conn("198.18.0.100:80", "TCP", "198.18.0.22:80", "ESTABLISHED"),
+                conn("198.18.0.100:81", "TCP", "198.18.0.21:80", "ESTABLISHED"),
+                conn("198.18.0.100:80", "UDP", "198.18.0.21:80", "UDP"),
+            ],
+            evictions: Evictions::default(),
+        };
+        let s: ServiceRef = "198.18.0.100:80".parse().unwrap();
+        let r: RealRef = "198.18.0.21:80".parse().unwrap();
+        assert_eq!(
+            conns_of(&listing, s, r),
+            RealConns {
+                active: 2,
+                inactive: 2
+            }
+        );
+        let u: ServiceRef = "198.18.0.100:80/udp".parse().unwrap();
+        assert_eq!(
+            conns_of(&listing, u, r),
+            RealConns {
+                active: 1,
+                inactive: 0
+            },
+            "a UDP flow is active until it expires"
+        );
+    }
+
+    #[test]
+    fn replies_of_another_version_or_none_are_clear_errors() {
+        let p = Path::new("/run/xlb/xlb.sock");
+        assert_eq!(
+            parse_reply(
+                p,
+                "{\"version\":1,\"result\":\"done\",\"message\":\"ok\"}\n"
+            )
+            .unwrap(),
+            Reply::Done {
+                message: "ok".into()
+            }
+        );
+        let e =
+            parse_reply(p, "{\"version\":9,\"result\":\"done\",\"message\":\"ok\"}").unwrap_err();
+        assert!(e.to_string().contains("protocol version 9"), "{e}");
+        let e = parse_reply(p, "").unwrap_err();
+        assert!(e.to_string().contains("closed without a reply"), "{e}");
+    }
+
+    #[test]
+    fn no_daemon_names_the_socket() {
+        let p = std::env::temp_dir().join(format!("xlb-none-{}.sock", std::process::id()));
+        let e = call(&p, &Request::Reload).unwrap_err();
+        assert!(e.no_daemon());
+        assert!(
+            e.to_string()
+                .starts_with(&format!("no xlb daemon answers on {}", p.display())),
+            "{e}"
+        );
+    }
+}
