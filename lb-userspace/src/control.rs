@@ -193,6 +193,16 @@ impl Reply {
             message: message.into(),
         }
     }
+
+    /// The reply's kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Done { .. } => "done",
+            Reply::Edited { .. } => "edited",
+            Reply::Status(_) => "status",
+            Reply::Error { .. } => "error",
+        }
+    }
 }
 
 /// A reply on the wire: `{"version":1,"result":...}`.

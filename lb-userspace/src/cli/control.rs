@@ -23,23 +23,15 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "no xlb daemon answers on {}: {source} (is `xlb run` running? its socket is \
+        "no xlb daemon answers on {}: {err} (is `xlb run` running? its socket is \
          named after --pin-path, or given with --socket)",
         .socket.display()
     )]
-    NoDaemon {
-        socket: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    NoDaemon { socket: PathBuf, err: io::Error },
     #[error("{}: permission denied: the control socket is root's", .0.display())]
     PermissionDenied(PathBuf),
-    #[error("{}: {source}", .socket.display())]
-    Io {
-        socket: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("{}: {err}", .socket.display())]
+    Io { socket: PathBuf, err: io::Error },
     #[error("{}: the daemon's reply is not understood ({detail}); is it an xlb of another version?", .socket.display())]
     BadReply { socket: PathBuf, detail: String },
 }
@@ -53,19 +45,19 @@ impl ClientError {
 
 /// Sends `request` to the daemon on `socket` and returns its reply.
 pub fn call(socket: &Path, request: &Request) -> Result<Reply, ClientError> {
-    let io_err = |source: io::Error| match source.kind() {
+    let io_err = |err: io::Error| match err.kind() {
         io::ErrorKind::PermissionDenied => ClientError::PermissionDenied(socket.to_path_buf()),
         _ => ClientError::Io {
             socket: socket.to_path_buf(),
-            source,
+            err,
         },
     };
-    let stream = UnixStream::connect(socket).map_err(|source| match source.kind() {
+    let stream = UnixStream::connect(socket).map_err(|err| match err.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ClientError::NoDaemon {
             socket: socket.to_path_buf(),
-            source,
+            err,
         },
-        _ => io_err(source),
+        _ => io_err(err),
     })?;
     stream
         .set_read_timeout(Some(REPLY_TIMEOUT))
@@ -73,14 +65,16 @@ pub fn call(socket: &Path, request: &Request) -> Result<Reply, ClientError> {
     stream
         .set_write_timeout(Some(Duration::from_secs(5)))
         .map_err(io_err)?;
-    (&stream)
-        .write_all(request_line(request).as_bytes())
-        .map_err(io_err)?;
+    // A daemon that refuses the peer answers and closes before reading: the write may
+    // then fail, and the refusal still waits to be read.
+    let written = (&stream).write_all(request_line(request).as_bytes());
     let mut line = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut line)
-        .map_err(io_err)?;
-    parse_reply(socket, &line)
+    let read = BufReader::new(&stream).read_line(&mut line);
+    match (written, read) {
+        (_, Ok(n)) if n > 0 => parse_reply(socket, &line),
+        (Err(e), _) | (Ok(()), Err(e)) => Err(io_err(e)),
+        (Ok(()), Ok(_)) => parse_reply(socket, &line),
+    }
 }
 
 fn parse_reply(socket: &Path, line: &str) -> Result<Reply, ClientError> {

@@ -8,7 +8,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::oneshot;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::{
     Daemon,
@@ -84,6 +84,7 @@ impl Daemon {
                 Err(e) => Reply::error(format!("reopening the log: {e:#}")),
             },
         };
+        debug!(%peer, reply = answer.kind(), "control reply");
         // The client may have gone: nothing to do about it.
         let _ = reply.send(answer);
     }

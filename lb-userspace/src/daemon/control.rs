@@ -65,12 +65,8 @@ pub fn default_socket(pin_path: &Path) -> PathBuf {
 pub enum ControlError {
     #[error("control socket {}: a daemon already answers there (another xlb run; give this one --socket)", .0.display())]
     InUse(PathBuf),
-    #[error("control socket {}: {source}", .path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error("control socket {}: {err}", .path.display())]
+    Io { path: PathBuf, err: io::Error },
 }
 
 /// The listening socket; dropping it stops accepting and removes the file if it is still
@@ -87,9 +83,9 @@ impl ControlSocket {
     /// Binds `path` (0600, root's), replacing a stale socket file and refusing one where a
     /// daemon answers. Nothing is accepted until [`serve`](Self::serve).
     pub async fn bind(path: &Path) -> Result<Self, ControlError> {
-        let io_err = |source| ControlError::Io {
+        let io_err = |err| ControlError::Io {
             path: path.to_path_buf(),
-            source,
+            err,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err)?;
@@ -209,8 +205,12 @@ async fn connection(stream: UnixStream, own_uid: u32, events: &mpsc::Sender<Even
         }
     };
     let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
     if !allowed(peer.uid, own_uid) {
         warn!(%peer, "control socket: refused a client that is not root");
+        // Its request is read (capped, briefly) and dropped, so that the refusal is what
+        // the client reads rather than a reset for unread data.
+        let _ = tokio::time::timeout(Duration::from_secs(1), read_line(&mut reader)).await;
         let _ = send(
             &mut write,
             Reply::error(format!(
@@ -221,7 +221,6 @@ async fn connection(stream: UnixStream, own_uid: u32, events: &mpsc::Sender<Even
         .await;
         return;
     }
-    let mut reader = BufReader::new(read);
     loop {
         let line = match read_line(&mut reader).await {
             Ok(Some(line)) => line,
