@@ -6,7 +6,6 @@
 
 use std::{
     io::{self, BufRead, BufReader, Write},
-    net::SocketAddr,
     os::unix::net::UnixStream,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -118,9 +117,7 @@ pub fn conns_of(listing: &Listing, service: ServiceRef, real: RealRef) -> RealCo
     let proto = service.protocol.as_str();
     let mut n = RealConns::default();
     let ours = |c: &&Conn| {
-        c.virtual_service == service.addr
-            && c.protocol == proto
-            && c.real_server == Some(SocketAddr::from(real))
+        c.virtual_service == service.addr && c.protocol == proto && c.real_server == Some(real)
     };
     for c in listing.conns.iter().filter(ours) {
         match c.state {

@@ -88,11 +88,11 @@ pub struct Edits {
 }
 
 /// The virtual server and real server of the config that `service` and `real` name.
-pub fn find<'c>(
-    config: &'c Config,
+pub fn find(
+    config: &Config,
     service: ServiceRef,
     real: RealRef,
-) -> Result<(&'c VirtualServer, &'c RealServerConfig), EditError> {
+) -> Result<(&VirtualServer, &RealServerConfig), EditError> {
     let vs = config
         .virtual_server
         .iter()
