@@ -314,6 +314,8 @@ pub struct DaemonInfo {
     pub config_path: PathBuf,
     /// When the running config was loaded (start or last successful reload), Unix seconds.
     pub config_loaded_at: u64,
+    /// How long ago that was (the daemon's monotonic clock, like `uptime_s`).
+    pub config_age_s: u64,
     pub pin_path: PathBuf,
     pub state_file: PathBuf,
     /// The log filter in effect.

@@ -356,6 +356,7 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
 
     // Unknown names: an error listing what there is.
     let e = fails(&lab, &["weight", &vs, "198.18.0.99:80", "1"]);
+    println!("unknown real server: {e}");
     assert!(
         e.contains(&format!(
             "{vs}/tcp has no real server 198.18.0.99:80; its real servers: {rs1}, {rs2}"
@@ -363,6 +364,7 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
         "{e}"
     );
     let e = fails(&lab, &["drain", &format!("{LAB_VIP}:81"), &rs1]);
+    println!("unknown service: {e}");
     assert!(
         e.contains(&format!("configured: {LAB_VIP}:80/tcp, {LAB_VIP}:7/tcp")),
         "{e}"
@@ -395,6 +397,7 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
 
     // enable undoes it; the next reload of a good file drops the edits and says how many.
     let said = ok(&lab, &["enable", &vs, &rs2]);
+    println!("xlb enable: {said}");
     assert!(said.contains("enabled"), "{said}");
     assert_eq!(map_weight(&status_json(&lab), 80, 2), 1);
     ok(&lab, &["weight", &vs, &rs2, "0"]);

@@ -373,7 +373,7 @@ fn render_live_at(s: &LiveStatus, now: u64) -> String {
                 d.pid,
                 duration(d.uptime_s),
                 d.config_path.display(),
-                duration(now.saturating_sub(d.config_loaded_at)),
+                duration(d.config_age_s),
                 d.log_filter.as_deref().unwrap_or("?")
             );
         }
@@ -590,6 +590,7 @@ mod tests {
                 uptime_s: 3723,
                 config_path: "/etc/xlb/xlb.toml".into(),
                 config_loaded_at: 4000,
+                config_age_s: 723,
                 pin_path: "/sys/fs/bpf/xlb".into(),
                 state_file: "/run/xlb/x.status.json".into(),
                 log_filter: Some("info".into()),

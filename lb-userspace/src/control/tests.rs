@@ -145,6 +145,7 @@ fn replies_carry_the_version_and_read_back() {
         uptime_s: 5,
         config_path: "/etc/xlb/xlb.toml".into(),
         config_loaded_at: 101,
+        config_age_s: 4,
         pin_path: "/sys/fs/bpf/xlb".into(),
         state_file: "/run/xlb/sys_fs_bpf_xlb.status.json".into(),
         log_filter: Some("info".into()),

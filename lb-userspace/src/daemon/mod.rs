@@ -119,8 +119,9 @@ struct Daemon {
     /// When the daemon started (wall clock, for status) and its uptime's origin.
     started_at: SystemTime,
     started: Instant,
-    /// When the running config was loaded (start or last successful reload).
-    config_loaded_at: SystemTime,
+    /// When the running config was loaded (start or last successful reload): the wall
+    /// clock's time, and the monotonic clock's for its age.
+    config_loaded_at: (SystemTime, Instant),
     /// `xlb reload` requests that wait for a reload under way (see `commands`).
     reload_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
 }
@@ -393,7 +394,7 @@ pub async fn run(
         phase: Phase::default(),
         started_at,
         started: Instant::now(),
-        config_loaded_at: started_at,
+        config_loaded_at: (started_at, Instant::now()),
         reload_waiters: Vec::new(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.

@@ -61,7 +61,7 @@ impl Daemon {
             }
             return ReloadOutcome::RolledBack(format!("{e:#}"));
         }
-        self.config_loaded_at = std::time::SystemTime::now();
+        self.config_loaded_at = (std::time::SystemTime::now(), std::time::Instant::now());
         let outdated = self.instances.outdated_by(&self.config);
         let summary = summary(&self.config, edits.len(), outdated.len());
         info!(
