@@ -401,7 +401,7 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
     assert!(said.contains("enabled"), "{said}");
     assert_eq!(map_weight(&status_json(&lab), 80, 2), 1);
     ok(&lab, &["weight", &vs, &rs2, "0"]);
-    ok(
+    let said = ok(
         &lab,
         &[
             "disable",
@@ -409,7 +409,18 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
             &format!("{}:7", lab_real(1)),
         ],
     );
+    println!("xlb disable: {said}");
+    let shown = ok(&lab, &["status"]);
+    println!("{shown}");
+    assert!(
+        shown.contains(&format!(
+            "  {LAB_VIP}:7/tcp -> {}:7: disabled 0 s ago by uid 0",
+            lab_real(1)
+        )),
+        "{shown}"
+    );
     let s = status_json(&lab);
+    println!("live: {}", s["live"]);
     let echo_rs1 = &s["services"]
         .as_array()
         .unwrap()
