@@ -220,6 +220,24 @@ fn the_socket_is_root_s_bad_clients_get_errors_and_the_daemon_keeps_serving() {
     let r = exchange(&mut c, b"{\"version\":7,\"command\":\"reload\"}\n");
     assert_eq!(r["result"], "error");
     assert!(r["message"].as_str().unwrap().contains("version 7"), "{r}");
+    let weight = format!(
+        "{{\"version\":1,\"command\":\"weight\",\"service\":\"{LAB_VIP}:80/tcp\",\
+         \"real\":\"{}:80\",\"weight\":0}}\n",
+        lab_real(2)
+    );
+    let r = exchange(&mut c, weight.as_bytes());
+    println!("> {weight}< {r}");
+    assert_eq!(r["result"], "edited", "{r}");
+    assert_eq!(r["pin_path"], lab.pins.0.to_str().unwrap(), "{r}");
+    let r = exchange(&mut c, b"{\"version\":1,\"command\":\"reload\"}\n");
+    assert_eq!(r["result"], "done", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("; 1 runtime edit dropped (the file is the truth)"),
+        "{r}"
+    );
     let r = exchange(&mut c, b"{\"version\":1,\"command\":\"status\"}\n");
     assert_eq!(r["result"], "status", "{r}");
     assert_eq!(r["pid"], pid, "{r}");
