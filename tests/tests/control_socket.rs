@@ -105,6 +105,13 @@ fn fails(lab: &Lab, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+fn json_live_unavailable(lab: &Lab) -> String {
+    status_json(lab)["live_unavailable"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 fn status_json(lab: &Lab) -> serde_json::Value {
     serde_json::from_str(&ok(lab, &["status", "--json"])).expect("xlb status --json")
 }
@@ -304,12 +311,16 @@ fn the_socket_is_root_s_bad_clients_get_errors_and_the_daemon_keeps_serving() {
     let fallback = ok(&lab, &["status"]);
     println!("{fallback}");
     assert!(
-        fallback.starts_with(&format!("no xlb daemon answers on {}", socket.display())),
+        fallback.contains(&format!("no xlb daemon answers on {}", socket.display())),
         "{fallback}"
     );
     assert!(
-        fallback.contains("showing the pinned maps only"),
+        fallback.ends_with(": the pinned maps only, nothing live\n"),
         "{fallback}"
+    );
+    assert!(
+        json_live_unavailable(&lab).contains("no xlb daemon answers"),
+        "--json says why too"
     );
     assert!(
         fallback.contains(&format!("TCP {LAB_VIP}:80 wrr")),

@@ -352,8 +352,8 @@ fn duration(secs: u64) -> String {
     }
 }
 
-/// The human-readable live status: the daemon's line (or why there is none), the table
-/// of [`render`], then the runtime edits that differ from the file.
+/// The human-readable live status: the daemon's line, the table of [`render`], then the
+/// runtime edits that differ from the file; without a daemon, why there is none, last.
 pub fn render_live(s: &LiveStatus) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -377,12 +377,13 @@ fn render_live_at(s: &LiveStatus, now: u64) -> String {
                 d.log_filter.as_deref().unwrap_or("?")
             );
         }
-        (None, Some(why)) => {
-            let _ = writeln!(out, "{why}: showing the pinned maps only");
-        }
-        (None, None) => {}
+        (None, _) => {}
     }
     out.push_str(&render(&s.status));
+    // Last, so that a dead daemon's "stale" line stays the first thing said.
+    if let (None, Some(why)) = (&s.live, &s.live_unavailable) {
+        let _ = writeln!(out, "{why}: the pinned maps only, nothing live");
+    }
     if let Some(d) = s.live.as_ref().filter(|d| !d.edits.is_empty()) {
         let _ = writeln!(
             out,
@@ -635,9 +636,17 @@ mod tests {
                 running: false,
             }),
         };
-        assert!(render_live_at(&fallback, 0).starts_with(
-            "no xlb daemon answers on /run/xlb/xlb.sock: showing the pinned maps only\n"
-        ));
+        let out = render_live_at(&fallback, 0);
+        assert!(
+            out.starts_with("daemon not running (pid 1 gone)"),
+            "the stale line stays first: {out}"
+        );
+        assert!(
+            out.ends_with(
+                "no xlb daemon answers on /run/xlb/xlb.sock: the pinned maps only, nothing live\n"
+            ),
+            "{out}"
+        );
         let json = serde_json::to_value(&fallback).unwrap();
         assert!(json["live"].is_null());
         assert!(
