@@ -5,7 +5,7 @@ use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand};
 use xlb::{
     cli::{
-        control::{self, ClientError},
+        control,
         realserver::{self, RealServerOptions},
         status, teardown,
     },
@@ -216,40 +216,11 @@ fn print_outcome(reply: Reply) -> anyhow::Result<()> {
 
 /// `xlb status`: live when the daemon answers, the pinned maps alone (said so) when not.
 fn status_command(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
-    let socket = daemon.socket();
-    let (live, live_unavailable) = match control::call(&socket, &Request::Status) {
-        Ok(Reply::Status(info)) => (Some(*info), None),
-        Ok(Reply::Error { message }) => (
-            None,
-            Some(format!(
-                "the daemon on {} refused: {message}",
-                socket.display()
-            )),
-        ),
-        Ok(other) => (
-            None,
-            Some(format!(
-                "unexpected reply from {}: {other:?}",
-                socket.display()
-            )),
-        ),
-        Err(e @ (ClientError::NoDaemon { .. } | ClientError::PermissionDenied(_))) => {
-            (None, Some(e.to_string()))
-        }
-        Err(e) => (None, Some(e.to_string())),
-    };
-    let (pin_path, state_file) = match &live {
-        Some(info) => (info.pin_path.clone(), info.state_file.clone()),
-        None => (
-            daemon.pin_path.clone(),
-            daemon::default_state_file(&daemon.pin_path),
-        ),
-    };
-    let s = status::LiveStatus {
-        live,
-        live_unavailable,
-        status: status::read(&pin_path, &state_file)?,
-    };
+    let s = control::live_status(
+        &daemon.socket(),
+        &daemon.pin_path,
+        &daemon::default_state_file(&daemon.pin_path),
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {

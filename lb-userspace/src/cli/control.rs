@@ -12,7 +12,10 @@ use std::{
 };
 
 use crate::{
-    cli::conns::{Conn, Listing},
+    cli::{
+        conns::{Conn, Listing},
+        status::LiveStatus,
+    },
     control::{RealRef, Reply, ReplyLine, Request, ServiceRef, VERSION, request_line},
 };
 
@@ -92,6 +95,43 @@ fn parse_reply(socket: &Path, line: &str) -> Result<Reply, ClientError> {
         )));
     }
     Ok(r.reply)
+}
+
+/// `xlb status`: the daemon's answer on `socket` with the maps it names, or, when it does
+/// not answer, the maps pinned at `pin_path` and its status file `state_file`, with why
+/// nothing is live.
+pub fn live_status(
+    socket: &Path,
+    pin_path: &Path,
+    state_file: &Path,
+) -> anyhow::Result<LiveStatus> {
+    let (live, live_unavailable) = match call(socket, &Request::Status) {
+        Ok(Reply::Status(info)) => (Some(*info), None),
+        Ok(Reply::Error { message }) => (
+            None,
+            Some(format!(
+                "the daemon on {} refused: {message}",
+                socket.display()
+            )),
+        ),
+        Ok(other) => (
+            None,
+            Some(format!(
+                "unexpected reply from {}: {other:?}",
+                socket.display()
+            )),
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let status = match &live {
+        Some(info) => crate::cli::status::read(&info.pin_path, &info.state_file)?,
+        None => crate::cli::status::read(pin_path, state_file)?,
+    };
+    Ok(LiveStatus {
+        live,
+        live_unavailable,
+        status,
+    })
 }
 
 /// A reply as the commands print it: Ok(line) to stdout, Err(line) to stderr and exit 1.

@@ -365,19 +365,16 @@ pub fn render_live(s: &LiveStatus) -> String {
 fn render_live_at(s: &LiveStatus, now: u64) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    match (&s.live, &s.live_unavailable) {
-        (Some(d), _) => {
-            let _ = writeln!(
-                out,
-                "daemon pid {}, up {}, config {} loaded {} ago, log filter {}",
-                d.pid,
-                duration(d.uptime_s),
-                d.config_path.display(),
-                duration(d.config_age_s),
-                d.log_filter.as_deref().unwrap_or("?")
-            );
-        }
-        (None, _) => {}
+    if let Some(d) = &s.live {
+        let _ = writeln!(
+            out,
+            "daemon pid {}, up {}, config {} loaded {} ago, log filter {}",
+            d.pid,
+            duration(d.uptime_s),
+            d.config_path.display(),
+            duration(d.config_age_s),
+            d.log_filter.as_deref().unwrap_or("?")
+        );
     }
     out.push_str(&render(&s.status));
     // Last, so that a dead daemon's "stale" line stays the first thing said.

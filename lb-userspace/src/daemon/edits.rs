@@ -7,6 +7,8 @@
 //! - `disable` takes the server out of the table as a failed check does, and no good
 //!   check puts it back; `inhibit_on_failure` does not keep it at weight 0 either.
 //! - `enable` undoes all of them: the file's weight, the checks' verdicts.
+//! - Edits count like any weight or verdict for the quorum: draining servers below a
+//!   service's `quorum` brings in its sorry server, as failed checks would.
 //! - The next reload drops every edit (the file is the truth, as keepalived re-syncs IPVS
 //!   to its config on reload over any `ipvsadm` edit): [`Edits::take_all`].
 
@@ -188,9 +190,8 @@ impl Edits {
     }
 
     /// A real server's (alive, weight) with its edits applied over what the checks made
-    /// of it: `base` is (alive after checks, weight from the file or `misc_dynamic`).
-    /// Returns None to let the caller's rules (`inhibit_on_failure`) go on, or the final
-    /// answer for a disabled server.
+    /// of it (`alive`, and `weight` from the file or `misc_dynamic`): either what the
+    /// caller's rules (`inhibit_on_failure`) go on with, or, disabled, the final answer.
     pub fn overlay(&self, key: &RealKey, alive: bool, weight: u32) -> Overlaid {
         let Some(e) = self.by_real.get(key) else {
             return Overlaid::Rules { alive, weight };
