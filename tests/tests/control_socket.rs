@@ -423,6 +423,32 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
     );
     assert_eq!(s["live"]["edits"].as_array().unwrap().len(), 1, "{s}");
     assert_eq!(s["services"][0]["scheduler"], "wrr");
+    // A file that loads but that the data plane cannot take (a real server off-link): rolled
+    // back, the edit restored with the running config.
+    let off_link = good.replacen(
+        &format!("ip = \"{}\"", lab_real(1)),
+        "ip = \"198.19.7.7\"",
+        1,
+    );
+    std::fs::write(&cfg, &off_link).unwrap();
+    let e = fails(&lab, &["reload"]);
+    println!("off-link reload: {e}");
+    assert!(
+        e.contains("reload failed, the running config and runtime edits were restored"),
+        "{e}"
+    );
+    let s = status_json(&lab);
+    assert_eq!(
+        map_weight(&s, 80, 2),
+        0,
+        "the edit is back after a rolled-back reload"
+    );
+    assert_eq!(s["live"]["edits"].as_array().unwrap().len(), 1, "{s}");
+    assert!(
+        s["services"][0]["real_servers"][0]["ip"] == lab_real(1)
+            || s["services"][1]["real_servers"][0]["ip"] == lab_real(1),
+        "the running real servers stay: {s}"
+    );
 
     // enable undoes it; the next reload of a good file drops the edits and says how many.
     let said = ok(&lab, &["enable", &vs, &rs2]);
