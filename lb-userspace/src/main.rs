@@ -89,8 +89,10 @@ enum Command {
     },
     /// Weight 0 until the next reload: existing connections stay, new ones go elsewhere.
     Drain {
+        /// The virtual service: IP:PORT[/tcp|udp], IPv6 as [2001:db8::1]:80.
         #[arg(value_parser = parse_service)]
         service: ServiceRef,
+        /// The real server: IP:PORT.
         #[arg(value_parser = parse_real_arg)]
         real: RealRef,
         /// Then wait until the real server has no active connection left.
@@ -105,8 +107,10 @@ enum Command {
     /// Undo `weight`, `drain` and `disable` of a real server: the file's weight, and its
     /// health checks rule again.
     Enable {
+        /// The virtual service: IP:PORT[/tcp|udp], IPv6 as [2001:db8::1]:80.
         #[arg(value_parser = parse_service)]
         service: ServiceRef,
+        /// The real server: IP:PORT.
         #[arg(value_parser = parse_real_arg)]
         real: RealRef,
         #[command(flatten)]
@@ -115,8 +119,10 @@ enum Command {
     /// Take a real server out of the table (its connections move), whatever its checks
     /// say, until `enable` or the next reload.
     Disable {
+        /// The virtual service: IP:PORT[/tcp|udp], IPv6 as [2001:db8::1]:80.
         #[arg(value_parser = parse_service)]
         service: ServiceRef,
+        /// The real server: IP:PORT.
         #[arg(value_parser = parse_real_arg)]
         real: RealRef,
         #[command(flatten)]
