@@ -61,6 +61,13 @@ enum Command {
         pin_path: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Packets, bytes and new flows per second (like `ipvsadm -Ln --rate`), from two
+        /// readings `--interval` apart.
+        #[arg(long)]
+        rate: bool,
+        /// Seconds between the two readings of `--rate`.
+        #[arg(long, default_value_t = 1.0, requires = "rate", value_parser = interval_secs)]
+        interval: f64,
     },
     /// List the tracked connections (as `ipvsadm -Lnc`), read from the pinned maps.
     Conns {
@@ -102,6 +109,16 @@ enum RealServerAction {
         #[arg(long)]
         state_file: Option<PathBuf>,
     },
+}
+
+/// `--interval`: seconds, more than 0 and at most an hour.
+fn interval_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected seconds, more than 0 and at most 3600"
+        )),
+    }
 }
 
 fn realserver_options(state_file: Option<PathBuf>) -> RealServerOptions {
@@ -177,7 +194,26 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),
-        Command::Status { pin_path, json } => {
+        Command::Status {
+            pin_path,
+            json,
+            rate: true,
+            interval,
+        } => {
+            let state_file = daemon::default_state_file(&pin_path);
+            let before = status::read(&pin_path, &state_file)?;
+            let start = std::time::Instant::now();
+            tokio::time::sleep(std::time::Duration::from_secs_f64(interval)).await;
+            let after = status::read(&pin_path, &state_file)?;
+            let r = xlb::cli::rate::between(&before, &after, start.elapsed().as_secs_f64());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{}", xlb::cli::rate::render(&r));
+            }
+            Ok(())
+        }
+        Command::Status { pin_path, json, .. } => {
             let s = status::read(&pin_path, &daemon::default_state_file(&pin_path))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
