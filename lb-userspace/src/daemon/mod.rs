@@ -15,13 +15,14 @@
 //! data-plane state), `neighbors` (where real servers are), `plane` (the XDP program and
 //! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
 //! `reload` (SIGHUP), `report` (notify commands and notifications), `state_file` (the
-//! status for `xlb status`), `lock` (one daemon per pin path), `watchdog` (what was
+//! status for `xlb status`), `metrics` (the Prometheus endpoint and its snapshot), `lock` (one daemon per pin path), `watchdog` (what was
 //! attached and pinned, checked and repaired).
 
 mod desired;
 mod event;
 mod instances;
 mod lock;
+mod metrics;
 mod neighbors;
 mod phase;
 mod plane;
@@ -104,6 +105,12 @@ struct Daemon {
     inputs: Inputs,
     /// Shutting down, restarting instances for a reload, or neither.
     phase: Phase,
+    /// The Prometheus endpoint, when `global_defs.metrics_listen` is set.
+    metrics: Option<crate::metrics::MetricsServer>,
+    /// Where the daemon's part of the metrics is published for the endpoint.
+    snapshot: tokio::sync::watch::Sender<crate::metrics::Snapshot>,
+    /// Config reloads so far, for the metrics.
+    reloads: crate::metrics::Reloads,
 }
 
 impl Daemon {
@@ -149,6 +156,7 @@ impl Daemon {
             Event::Refresh => self.neighbors.refresh(&self.handle).await,
             Event::Publish => {
                 self.write_state();
+                self.publish_metrics();
                 if let Some(plane) = self.plane.as_mut() {
                     plane.watch_conn_table();
                 }
@@ -336,6 +344,15 @@ pub async fn run(
     let notifier = Notifier::running(&config.global_defs);
     let _channels = notifier.close_on_drop();
     let handle = netlink::connect()?;
+    // Before anything is loaded: an address that cannot be listened on fails the start
+    // having changed nothing.
+    let (snapshot, snapshot_rx) = tokio::sync::watch::channel(crate::metrics::Snapshot::default());
+    let metrics = metrics::start(
+        config.global_defs.metrics_listen,
+        (!config.virtual_server.is_empty()).then(|| opts.pin_path.clone()),
+        snapshot_rx,
+    )
+    .await?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let plane = if config.virtual_server.is_empty() {
         None
@@ -362,6 +379,9 @@ pub async fn run(
         events: events.clone(),
         inputs,
         phase: Phase::default(),
+        metrics,
+        snapshot,
+        reloads: crate::metrics::Reloads::default(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();

@@ -7,7 +7,10 @@
 use anyhow::Result;
 use tracing::{error, info};
 
-use super::Daemon;
+use super::{
+    Daemon,
+    metrics::{ReloadResult, count_reload},
+};
 use crate::config::Config;
 
 impl Daemon {
@@ -16,6 +19,7 @@ impl Daemon {
             Ok(c) => c,
             Err(e) => {
                 error!("reload refused, keeping the running config: {e}");
+                count_reload(&mut self.reloads, ReloadResult::Refused);
                 return;
             }
         };
@@ -26,9 +30,13 @@ impl Daemon {
             if let Err(e) = self.converge(&failed).await {
                 error!("restoring the running config failed: {e:#}");
             }
+            count_reload(&mut self.reloads, ReloadResult::RolledBack);
             return;
         }
         info!(path = %self.config_path.display(), "config reloaded");
+        count_reload(&mut self.reloads, ReloadResult::Ok);
+        self.follow_metrics_listen(old.global_defs.metrics_listen)
+            .await;
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
