@@ -433,6 +433,7 @@ fn vrrp_health_and_reloads_are_scraped() {
         .unwrap()
         .as_secs_f64();
     assert!(when <= now && when > now - 60.0, "{when} vs {now}");
+    println!("{}", get(&lab, "/metrics").1);
     write_config(&lab, "[global_defs]\nmetrics_listen = \"127.0.0.1\"\n");
     lab.signal("xlb", libc::SIGHUP);
     let m = scrape_until(&lab, "the refusal", Duration::from_secs(10), |m| {

@@ -397,6 +397,8 @@ pub async fn run(
         d.undo_start();
         return Err(e);
     }
+    // The first scrape already sees the instances, not only from the first status tick on.
+    d.publish_metrics();
     info!(
         config = %opts.config_path.display(),
         pin_path = %opts.pin_path.display(),
