@@ -180,8 +180,9 @@ struct Slot {
     pinger: Option<Arc<Pinger>>,
 }
 
-/// Running checks: the checker's id, and its outcome with how long it took.
-type Checks = FuturesUnordered<BoxFuture<'static, (u64, Result<(Outcome, Duration), Aborted>)>>;
+/// One running check: its checker's id, and its outcome with how long it took.
+type Check = BoxFuture<'static, (u64, Result<(Outcome, Duration), Aborted>)>;
+type Checks = FuturesUnordered<Check>;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -261,10 +262,7 @@ async fn run_target(
 }
 
 /// Starts one check of `slot`.
-fn start(
-    slot: &mut Slot,
-    shared: &Shared,
-) -> BoxFuture<'static, (u64, Result<(Outcome, Duration), Aborted>)> {
+fn start(slot: &mut Slot, shared: &Shared) -> Check {
     let kind = slot.spec.kind.clone();
     let pinger = match &kind {
         CheckKind::Ping(spec) if slot.pinger.is_none() => match shared.pingers.get(spec) {
