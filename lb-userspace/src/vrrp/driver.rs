@@ -156,9 +156,14 @@ impl<I: InstanceIo> Driver<I> {
 
     /// A packet arrived on the socket.
     pub async fn received(&mut self, rx: &Received) {
-        if let Some(event) = self.adverts.accept(self.io.now(), rx) {
-            self.counts.adverts_received += 1;
-            self.step(event).await;
+        match self.adverts.accept(self.io.now(), rx) {
+            Some(event) => {
+                self.counts.adverts_received += 1;
+                self.step(event).await;
+            }
+            // Rejected (or our own, looped back): no step, but the rejection counts
+            // must reach the status and the metrics now, not at the next step.
+            None => self.publish(),
         }
     }
 

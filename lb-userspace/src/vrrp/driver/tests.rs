@@ -402,6 +402,16 @@ async fn our_own_looped_back_advert_and_bad_ones_change_nothing() {
     assert_eq!(take(&mut d), []);
     assert_eq!(d.machine.state(), State::Master);
     assert_eq!(d.adverts.rejected().values().sum::<u64>(), 1);
+    let status = d.io.statuses.last().unwrap();
+    assert_eq!(
+        status.rejected.get("bad_ttl"),
+        Some(&1),
+        "a rejection is published at once"
+    );
+    assert_eq!(
+        status.counts.adverts_received, 0,
+        "neither advert counts as received"
+    );
 }
 
 #[tokio::test]
