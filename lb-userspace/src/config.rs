@@ -153,6 +153,11 @@ pub struct GlobalDefs {
     /// T udp T` (IPVS's `ipvsadm --set`), plus xlb's `syn_recv`. Each key optional.
     /// Default: IPVS's 900, 120, 300 and 60.
     pub lvs_timeouts: LvsTimeouts,
+    /// xlb: `"IP:PORT"` where the daemon serves Prometheus metrics (OpenMetrics text on
+    /// `GET /metrics`), e.g. `"127.0.0.1:9471"`. The endpoint has no authentication: a
+    /// non-loopback address is logged as a warning. Default: none (no endpoint).
+    #[serde(deserialize_with = "de::opt_socket_addr")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// `global_defs.lvs_timeouts`, seconds.
@@ -227,6 +232,7 @@ impl Default for GlobalDefs {
             lvs_notify_fifo_script: None,
             connection_table_size: lb_common::MAX_CONNS,
             lvs_timeouts: LvsTimeouts::default(),
+            metrics_listen: None,
         }
     }
 }

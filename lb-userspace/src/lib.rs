@@ -12,6 +12,7 @@
 //!   map sync, connection tables.
 //! - `netlink`: links, routes and neighbours through rtnetlink.
 //! - `net`: socket helpers and the SMTP client shared by health checks and mail alerts.
+//! - `metrics`: the Prometheus endpoint (`global_defs.metrics_listen`).
 //! - `logging`: where the log goes, its verbosity changed at run time.
 //! - `control`: the control socket's protocol (requests, replies), which `daemon` serves
 //!   and `cli` speaks.
@@ -25,6 +26,7 @@ pub mod dataplane;
 pub mod health;
 pub mod import;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod netlink;
 pub mod notify;

@@ -68,6 +68,13 @@ enum Command {
         daemon: DaemonArgs,
         #[arg(long)]
         json: bool,
+        /// Packets, bytes and new flows per second (like `ipvsadm -Ln --rate`), from two
+        /// readings `--interval` apart.
+        #[arg(long)]
+        rate: bool,
+        /// Seconds between the two readings of `--rate`.
+        #[arg(long, default_value_t = 1.0, requires = "rate", value_parser = interval_secs)]
+        interval: f64,
     },
     /// Have the running daemon load its config file again (as SIGHUP) and say how it went;
     /// runtime edits are dropped (the file is the truth). Exit status 1 if refused.
@@ -235,6 +242,22 @@ fn status_command(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `xlb status --rate`: two readings of the pinned counters `interval` seconds apart.
+async fn rate_command(pin_path: &std::path::Path, json: bool, interval: f64) -> anyhow::Result<()> {
+    let state_file = daemon::default_state_file(pin_path);
+    let before = status::read(pin_path, &state_file)?;
+    let start = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs_f64(interval)).await;
+    let after = status::read(pin_path, &state_file)?;
+    let r = xlb::cli::rate::between(&before, &after, start.elapsed().as_secs_f64());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        print!("{}", xlb::cli::rate::render(&r));
+    }
+    Ok(())
+}
+
 /// `xlb drain`, then with `--wait` until the real server has no active connection.
 fn drain_command(
     daemon: &DaemonArgs,
@@ -295,6 +318,16 @@ enum RealServerAction {
         #[arg(long)]
         state_file: Option<PathBuf>,
     },
+}
+
+/// `--interval`: seconds, more than 0 and at most an hour.
+fn interval_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?}: expected seconds, more than 0 and at most 3600"
+        )),
+    }
 }
 
 fn realserver_options(state_file: Option<PathBuf>) -> RealServerOptions {
@@ -372,7 +405,18 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),
-        Command::Status { daemon, json } => status_command(&daemon, json),
+        Command::Status {
+            daemon,
+            json,
+            rate,
+            interval,
+        } => {
+            if rate {
+                rate_command(&daemon.pin_path, json, interval).await
+            } else {
+                status_command(&daemon, json)
+            }
+        }
         Command::Reload { daemon } => print_outcome(ask(&daemon, &Request::Reload)?),
         Command::Weight {
             service,

@@ -3,6 +3,7 @@
 //! these. They depend on `dataplane`, never the other way round.
 //!
 //! - [`status`]: `xlb status`, like `ipvsadm -Ln --stats`.
+//! - [`rate`]: `xlb status --rate`, like `ipvsadm -Ln --rate`.
 //! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
@@ -11,6 +12,7 @@
 
 pub mod conns;
 pub mod control;
+pub mod rate;
 pub mod realserver;
 pub mod status;
 pub mod teardown;

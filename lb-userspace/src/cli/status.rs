@@ -80,6 +80,10 @@ pub struct RealStatus {
     pub packets: u64,
     pub bytes: u64,
     pub new_flows: u64,
+    /// ipvsadm's ActiveConn: ESTABLISHED TCP connections in the connection table.
+    pub active_conns: u64,
+    /// ipvsadm's InActConn: every other live entry (half-open or closing TCP, UDP).
+    pub inactive_conns: u64,
 }
 
 fn sum(values: impl IntoIterator<Item = Counters>) -> Counters {
@@ -144,6 +148,22 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         });
     }
     let maps = Maps::from_pins(pin_path)?;
+    Ok(Status {
+        daemon,
+        vrrp,
+        interfaces,
+        ..from_maps(&maps)?
+    })
+}
+
+/// What the maps hold and have counted (no daemon, VRRP or interface part): services and
+/// real servers with their counters and ActiveConn / InActConn, drops, passes, the
+/// connection table. Reads per-CPU counters by syscall (one per service and real
+/// server) and the connection tables in one pass over their mapped memory.
+pub fn from_maps(maps: &Maps) -> Result<Status> {
+    let conns = maps
+        .conn_tables(false)?
+        .conn_counts(crate::dataplane::conn_table::now_ticks());
     // In-use slots by owning service id: one pass over the array, not one per service.
     struct Slot {
         index: u32,
@@ -166,6 +186,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         let mut rs = Vec::new();
         for Slot { index, real: r } in slots_of.get(&info.id).into_iter().flatten() {
             let rc = sum(maps.real_stats.get(index, 0)?.iter().copied());
+            let ai = conns.of_real(*index, info.id);
             rs.push(RealStatus {
                 ip: ip_of(&r.addr),
                 port: r.port,
@@ -176,6 +197,8 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
                 packets: rc.packets,
                 bytes: rc.bytes,
                 new_flows: rc.new_flows,
+                active_conns: ai.active,
+                inactive_conns: ai.inactive,
             });
         }
         rs.sort_by_key(|r| (r.ip, r.port));
@@ -206,14 +229,12 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
     };
     let drops = per_reason(&maps.drops, DROP_REASON_NAMES);
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
-    let connections = maps
-        .conn_tables(false)?
-        .count_live(crate::dataplane::conn_table::now_ticks());
+    let connections = conns.total;
     let conn_evictions = Evictions::read(&maps.conn_evictions);
     Ok(Status {
-        daemon,
-        vrrp,
-        interfaces,
+        daemon: None,
+        vrrp: Vec::new(),
+        interfaces: Vec::new(),
         services,
         drops,
         passes,
@@ -263,13 +284,13 @@ pub fn render(s: &Status) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<32} {:<6} {:>12} {:>14} {:>10}",
-        "Prot LocalAddress:Port Scheduler", "State", "Packets", "Bytes", "NewFlows"
+        "{:<32} {:<6} {:>10} {:>10} {:>12} {:>14} {:>10}",
+        "Prot LocalAddress:Port Scheduler", "State", "", "", "Packets", "Bytes", "NewFlows"
     );
     let _ = writeln!(
         out,
-        "{:<32} {:<6} {:>12} {:>14} {:>10}",
-        "  -> RemoteAddress:Port Weight", "", "", "", ""
+        "{:<32} {:<6} {:>10} {:>10} {:>12} {:>14} {:>10}",
+        "  -> RemoteAddress:Port Weight", "", "ActiveConn", "InActConn", "", "", ""
     );
     for svc in &s.services {
         let addr = match svc.vip {
@@ -282,9 +303,11 @@ pub fn render(s: &Status) -> String {
         }
         let _ = writeln!(
             out,
-            "{:<32} {:<6} {:>12} {:>14} {:>10}",
+            "{:<32} {:<6} {:>10} {:>10} {:>12} {:>14} {:>10}",
             head,
             if svc.active { "active" } else { "backup" },
+            "",
+            "",
             svc.packets,
             svc.bytes,
             svc.new_flows
@@ -301,9 +324,11 @@ pub fn render(s: &Status) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:<32} {:<6} {:>12} {:>14} {:>10}",
+                "{:<32} {:<6} {:>10} {:>10} {:>12} {:>14} {:>10}",
                 format!("  -> {raddr} {}", r.weight),
                 state,
+                r.active_conns,
+                r.inactive_conns,
                 r.packets,
                 r.bytes,
                 r.new_flows
@@ -444,6 +469,8 @@ mod tests {
             packets: 10,
             bytes: 1000,
             new_flows: 1,
+            active_conns: 7,
+            inactive_conns: 2,
         }
     }
 
@@ -487,6 +514,13 @@ mod tests {
         );
         assert!(lines[3].starts_with("  -> [2001:db8::11]:80 3"), "{out}");
         assert!(lines[3].contains(" up "), "{out}");
+        let cols: Vec<&str> = lines[3].split_whitespace().collect();
+        assert_eq!(
+            cols[3..],
+            ["up", "7", "2", "10", "1000", "1"],
+            "state, ActiveConn, InActConn, counters: {out}"
+        );
+        assert!(lines[1].contains("ActiveConn  InActConn"), "{out}");
         assert!(lines[4].contains(" no-mac "), "{out}");
         assert!(lines[5].contains(" down "), "{out}");
         assert_eq!(lines[6], "connections tracked: 5");

@@ -45,6 +45,19 @@ where
     T::try_from(v).map_err(D::Error::custom)
 }
 
+/// `"IP:PORT"` (IPv6 as `"[2001:db8::1]:9471"`), present: `global_defs.metrics_listen`.
+pub(crate) fn opt_socket_addr<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(|_| {
+        D::Error::custom(format_args!(
+            "{s:?} is not an address to listen on: expected \"IP:PORT\", \
+             e.g. \"127.0.0.1:9471\" or \"[::1]:9471\""
+        ))
+    })
+}
+
 /// A TCP/UDP port, 0..=65535.
 pub(crate) fn port<'de, D: Deserializer<'de>>(d: D) -> Result<u16, D::Error> {
     in_range(d, 0, 65535)

@@ -109,6 +109,11 @@ impl Observations {
         );
     }
 
+    /// Every checked real server and whether its checkers say it is up.
+    pub fn health(&self) -> impl Iterator<Item = (&RealKey, bool)> {
+        self.health.iter().map(|(k, h)| (k, h.alive))
+    }
+
     /// The state an instance reported through the gate.
     pub fn record_vrrp(&mut self, instance: String, state: VrrpState) {
         self.vrrp.insert(instance, state);

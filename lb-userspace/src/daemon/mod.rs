@@ -15,8 +15,10 @@
 //! data-plane state), `neighbors` (where real servers are), `plane` (the XDP program and
 //! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
 //! `reload` (SIGHUP and `xlb reload`), `control` (the control socket) and `commands` (what
-//! its requests do), `edits` (runtime edits over the file, pure), `report` (notify commands and notifications), `state_file` (the
-//! status for `xlb status`), `lock` (one daemon per pin path), `watchdog` (what was
+//! its requests do), `edits` (runtime edits over the file, pure), `report` (notify
+//! commands and notifications), `state_file` (the status for `xlb status`), `metrics`
+//! (the Prometheus endpoint and its snapshot), `lock` (one daemon per pin path),
+//! `watchdog` (what was
 //! attached and pinned, checked and repaired).
 
 mod commands;
@@ -26,6 +28,7 @@ mod edits;
 mod event;
 mod instances;
 mod lock;
+mod metrics;
 mod neighbors;
 mod phase;
 mod plane;
@@ -124,6 +127,12 @@ struct Daemon {
     config_loaded_at: (SystemTime, Instant),
     /// `xlb reload` requests that wait for a reload under way (see `commands`).
     reload_waiters: Vec<oneshot::Sender<crate::control::Reply>>,
+    /// The Prometheus endpoint, when `global_defs.metrics_listen` is set.
+    metrics: Option<crate::metrics::MetricsServer>,
+    /// Where the daemon's part of the metrics is published for the endpoint.
+    snapshot: tokio::sync::watch::Sender<crate::metrics::Snapshot>,
+    /// Config reloads so far, for the metrics.
+    reloads: crate::metrics::Reloads,
 }
 
 impl Daemon {
@@ -173,6 +182,7 @@ impl Daemon {
             Event::Refresh => self.neighbors.refresh(&self.handle).await,
             Event::Publish => {
                 self.write_state();
+                self.publish_metrics();
                 if let Some(plane) = self.plane.as_mut() {
                     plane.watch_conn_table();
                 }
@@ -366,6 +376,15 @@ pub async fn run(
     let notifier = Notifier::running(&config.global_defs);
     let _channels = notifier.close_on_drop();
     let handle = netlink::connect()?;
+    // Before anything is loaded: an address that cannot be listened on fails the start
+    // having changed nothing.
+    let (snapshot, snapshot_rx) = tokio::sync::watch::channel(crate::metrics::Snapshot::default());
+    let metrics = metrics::start(
+        config.global_defs.metrics_listen,
+        (!config.virtual_server.is_empty()).then(|| opts.pin_path.clone()),
+        snapshot_rx,
+    )
+    .await?;
     // Without virtual servers xlb is a plain VRRP daemon, as keepalived is: no XDP.
     let plane = if config.virtual_server.is_empty() {
         None
@@ -396,6 +415,9 @@ pub async fn run(
         started: Instant::now(),
         config_loaded_at: (started_at, Instant::now()),
         reload_waiters: Vec::new(),
+        metrics,
+        snapshot,
+        reloads: crate::metrics::Reloads::default(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -411,6 +433,8 @@ pub async fn run(
         d.undo_start();
         return Err(e);
     }
+    // The first scrape already sees the instances, not only from the first status tick on.
+    d.publish_metrics();
     info!(
         config = %opts.config_path.display(),
         pin_path = %opts.pin_path.display(),

@@ -9,7 +9,10 @@
 use anyhow::Result;
 use tracing::{error, info};
 
-use super::Daemon;
+use super::{
+    Daemon,
+    metrics::{ReloadResult, count_reload},
+};
 use crate::{config::Config, control::Reply};
 
 /// How a reload ended; `xlb reload` prints it, SIGHUP only logs it.
@@ -46,6 +49,7 @@ impl Daemon {
             Ok(c) => c,
             Err(e) => {
                 error!("reload refused, keeping the running config: {e}");
+                count_reload(&mut self.reloads, ReloadResult::Refused);
                 return ReloadOutcome::Refused(e.to_string());
             }
         };
@@ -59,6 +63,7 @@ impl Daemon {
             if let Err(e) = self.converge(&failed).await {
                 error!("restoring the running config failed: {e:#}");
             }
+            count_reload(&mut self.reloads, ReloadResult::RolledBack);
             return ReloadOutcome::RolledBack(format!("{e:#}"));
         }
         self.config_loaded_at = (std::time::SystemTime::now(), std::time::Instant::now());
@@ -69,6 +74,9 @@ impl Daemon {
             runtime_edits_dropped = edits.len(),
             "config reloaded: {summary}"
         );
+        count_reload(&mut self.reloads, ReloadResult::Ok);
+        self.follow_metrics_listen(old.global_defs.metrics_listen)
+            .await;
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);

@@ -3,6 +3,7 @@
 //! arrays, so a whole table is read from memory instead of a syscall per bucket.
 
 use std::{
+    collections::BTreeMap,
     io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     time::{Duration, Instant},
@@ -10,8 +11,8 @@ use std::{
 
 use aya::maps::{MapData, PerCpuArray};
 use lb_common::{
-    CONN_EVICTED_ESTABLISHED, CONN_EVICTED_SYN_RECV, CONN_NOT_TRACKED, ConnBucket4, ConnBucket6,
-    ConnValue, Timeouts, clock_ticks, conn_hash4, conn_hash6,
+    CONN_EVICTED_ESTABLISHED, CONN_EVICTED_SYN_RECV, CONN_NOT_TRACKED, CONN_OPEN, ConnBucket4,
+    ConnBucket6, ConnValue, PROTO_TCP, Timeouts, clock_ticks, conn_hash4, conn_hash6,
 };
 use serde::Serialize;
 
@@ -79,7 +80,8 @@ impl Tables {
         for i in 0..self.v4.len() {
             for s in self.v4.get(i).slots {
                 let k = s.key;
-                if s.value.live(conn_hash4(&k, self.seed), now, t) {
+                // An empty slot is not live: skip it before hashing its key.
+                if s.value.seen != 0 && s.value.live(conn_hash4(&k, self.seed), now, t) {
                     let ip = |a| IpAddr::V4(Ipv4Addr::from(a));
                     f(LiveConn {
                         client: SocketAddr::new(ip(k.saddr), k.sport),
@@ -92,7 +94,7 @@ impl Tables {
         for i in 0..self.v6.len() {
             for s in self.v6.get(i).slots {
                 let k = s.key;
-                if s.value.live(conn_hash6(&k, self.seed), now, t) {
+                if s.value.seen != 0 && s.value.live(conn_hash6(&k, self.seed), now, t) {
                     let ip = |a| IpAddr::V6(Ipv6Addr::from(a));
                     f(LiveConn {
                         client: SocketAddr::new(ip(k.saddr), k.sport),
@@ -116,6 +118,65 @@ impl Tables {
         let mut n = 0;
         self.each_live(now, |_| n += 1);
         n
+    }
+
+    /// ActiveConn / InActConn of every real-server slot at tick `now`, in one pass over
+    /// both tables (see [`ConnCounts`]).
+    pub fn conn_counts(&self, now: u32) -> ConnCounts {
+        let mut counts = ConnCounts::default();
+        self.each_live(now, |c| counts.add(&c.value));
+        counts
+    }
+}
+
+/// ipvsadm's ActiveConn / InActConn of one real server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ActiveInactive {
+    /// ESTABLISHED TCP connections.
+    pub active: u64,
+    /// Every other live entry: TCP in SYN_RECV, FIN_WAIT or CLOSE, and every UDP flow
+    /// (IPVS counts UDP as inactive).
+    pub inactive: u64,
+}
+
+/// Live connection-table entries counted per real server as `ipvsadm -Ln` counts them.
+/// Keyed by (real-server slot, service id): a slot handed to another service does not
+/// inherit the entries of its previous owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnCounts {
+    by_slot: BTreeMap<(u32, u16), ActiveInactive>,
+    /// Every live entry.
+    pub total: usize,
+}
+
+impl ConnCounts {
+    /// Counts `values`, each a live entry.
+    pub fn of<'a>(values: impl IntoIterator<Item = &'a ConnValue>) -> Self {
+        let mut counts = Self::default();
+        for v in values {
+            counts.add(v);
+        }
+        counts
+    }
+
+    /// Counts one live entry.
+    pub fn add(&mut self, v: &ConnValue) {
+        let e = self.by_slot.entry((v.real, v.service_id)).or_default();
+        if v.proto == PROTO_TCP && v.state == CONN_OPEN {
+            e.active += 1;
+        } else {
+            e.inactive += 1;
+        }
+        self.total += 1;
+    }
+
+    /// The counts of real-server `slot` as a server of service `service_id` (zeros when
+    /// it has no entry).
+    pub fn of_real(&self, slot: u32, service_id: u32) -> ActiveInactive {
+        u16::try_from(service_id)
+            .ok()
+            .and_then(|id| self.by_slot.get(&(slot, id)).copied())
+            .unwrap_or_default()
     }
 }
 
@@ -213,6 +274,42 @@ impl EvictionWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conn_counts_follow_ipvsadm_active_and_inactive() {
+        use lb_common::{CONN_FIN, CONN_RST, CONN_SYN_RECV, PROTO_UDP};
+        let v = |real, service_id, proto, state| ConnValue {
+            real,
+            service_id,
+            state,
+            proto,
+            seen: 1,
+            check: 0,
+        };
+        let entries = [
+            v(3, 1, PROTO_TCP, CONN_OPEN),
+            v(3, 1, PROTO_TCP, CONN_OPEN),
+            v(3, 1, PROTO_TCP, CONN_SYN_RECV),
+            v(3, 1, PROTO_TCP, CONN_FIN),
+            v(3, 1, PROTO_TCP, CONN_RST),
+            // UDP is inactive whatever its state byte (IPVS: UDP has no ESTABLISHED).
+            v(4, 2, PROTO_UDP, CONN_OPEN),
+            // Slot 3 once served service 7: not service 1's.
+            v(3, 7, PROTO_TCP, CONN_OPEN),
+        ];
+        let c = ConnCounts::of(&entries);
+        assert_eq!(c.total, 7);
+        let ai = |active, inactive| ActiveInactive { active, inactive };
+        assert_eq!(c.of_real(3, 1), ai(2, 3));
+        assert_eq!(c.of_real(4, 2), ai(0, 1));
+        assert_eq!(c.of_real(3, 7), ai(1, 0));
+        assert_eq!(c.of_real(5, 1), ai(0, 0), "no entry: zeros");
+        assert_eq!(
+            c.of_real(3, 1 << 16 | 1),
+            ai(0, 0),
+            "ids past u16 own nothing"
+        );
+    }
 
     #[test]
     fn the_watch_reports_growth_at_most_once_a_period() {

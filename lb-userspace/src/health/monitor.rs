@@ -10,8 +10,8 @@
 //! scripts.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::{AbortHandle, Aborted, BoxFuture};
 use futures::stream::FuturesUnordered;
@@ -46,6 +46,16 @@ const VERDICT_QUEUE: usize = 4096;
 #[derive(Default)]
 struct Shared {
     pingers: Pingers,
+    /// How long the last completed check of each real server took (for the metrics).
+    last_check: Mutex<HashMap<RealKey, Duration>>,
+}
+
+impl Shared {
+    fn record_check(&self, key: RealKey, took: Duration) {
+        if let Ok(mut m) = self.last_check.lock() {
+            m.insert(key, took);
+        }
+    }
 }
 
 struct Running {
@@ -94,6 +104,9 @@ impl HealthMonitor {
             }
             keep
         });
+        if let Ok(mut m) = self.shared.last_check.lock() {
+            m.retain(|key, _| wanted.contains_key(key));
+        }
         for (key, target) in wanted {
             match self.running.get_mut(&key) {
                 Some(r) if r.target == target => {}
@@ -120,6 +133,16 @@ impl HealthMonitor {
                 }
             }
         }
+    }
+
+    /// How long the last completed check of each checked real server took (any of its
+    /// checkers, whichever completed last); servers not checked yet are absent.
+    pub fn last_check_durations(&self) -> HashMap<RealKey, Duration> {
+        self.shared
+            .last_check
+            .lock()
+            .map(|m| m.clone())
+            .unwrap_or_default()
     }
 
     /// The targets being checked.
@@ -157,7 +180,9 @@ struct Slot {
     pinger: Option<Arc<Pinger>>,
 }
 
-type Checks = FuturesUnordered<BoxFuture<'static, (u64, Result<Outcome, Aborted>)>>;
+/// One running check: its checker's id, and its outcome with how long it took.
+type Check = BoxFuture<'static, (u64, Result<(Outcome, Duration), Aborted>)>;
+type Checks = FuturesUnordered<Check>;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -211,9 +236,10 @@ async fn run_target(
                 }
             }
             Some((id, result)) = checks.next(), if !checks.is_empty() => {
-                let Ok(outcome) = result else {
+                let Ok((outcome, took)) = result else {
                     continue; // aborted by a reload
                 };
+                shared.record_check(key, took);
                 let Some(i) = slots.iter().position(|s| s.id == id) else {
                     continue;
                 };
@@ -236,7 +262,7 @@ async fn run_target(
 }
 
 /// Starts one check of `slot`.
-fn start(slot: &mut Slot, shared: &Shared) -> BoxFuture<'static, (u64, Result<Outcome, Aborted>)> {
+fn start(slot: &mut Slot, shared: &Shared) -> Check {
     let kind = slot.spec.kind.clone();
     let pinger = match &kind {
         CheckKind::Ping(spec) if slot.pinger.is_none() => match shared.pingers.get(spec) {
@@ -249,7 +275,8 @@ fn start(slot: &mut Slot, shared: &Shared) -> BoxFuture<'static, (u64, Result<Ou
         _ => Ok(slot.pinger.clone()),
     };
     let check = async move {
-        match (&kind, pinger) {
+        let started = Instant::now();
+        let outcome = match (&kind, pinger) {
             (_, Err(reason)) => Outcome::down(reason),
             (CheckKind::Tcp(s), _) => tcp::check(s).await,
             (CheckKind::Http(s), _) => http::check(s).await,
@@ -259,7 +286,8 @@ fn start(slot: &mut Slot, shared: &Shared) -> BoxFuture<'static, (u64, Result<Ou
             (CheckKind::Ping(s), Ok(Some(p))) => ping::check(s, &p).await,
             (CheckKind::Ping(_), Ok(None)) => Outcome::down("no ICMP socket"),
             (CheckKind::Smtp(s), _) => smtp::check(s).await,
-        }
+        };
+        (outcome, started.elapsed())
     };
     let (check, handle) = futures::future::abortable(check);
     slot.running = Some(handle);

@@ -28,7 +28,7 @@ use super::{
     net::Received,
     receive::AdvertFilter,
     spec::InstanceSpec,
-    status::InstanceStatus,
+    status::{InstanceStatus, VrrpCounts},
     trackers::Trackers,
 };
 use crate::netlink::LinkEvent;
@@ -46,6 +46,7 @@ pub struct Driver<I> {
     garp: GarpSchedule,
     adverts: AdvertFilter,
     trackers: Trackers,
+    counts: VrrpCounts,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -85,6 +86,7 @@ impl<I: InstanceIo> Driver<I> {
             io,
             source,
             trackers,
+            counts: VrrpCounts::default(),
         })
     }
 
@@ -154,8 +156,14 @@ impl<I: InstanceIo> Driver<I> {
 
     /// A packet arrived on the socket.
     pub async fn received(&mut self, rx: &Received) {
-        if let Some(event) = self.adverts.accept(self.io.now(), rx) {
-            self.step(event).await;
+        match self.adverts.accept(self.io.now(), rx) {
+            Some(event) => {
+                self.counts.adverts_received += 1;
+                self.step(event).await;
+            }
+            // Rejected (or our own, looped back): no step, but the rejection counts
+            // must reach the status and the metrics now, not at the next step.
+            None => self.publish(),
         }
     }
 
@@ -264,8 +272,9 @@ impl<I: InstanceIo> Driver<I> {
         match action {
             Action::SendAdvert { priority } => {
                 let advert = self.spec.advert(priority);
-                if let Err(e) = self.io.send_advert(&advert).await {
-                    warn!(instance = %name, "sending advert: {e}");
+                match self.io.send_advert(&advert).await {
+                    Ok(()) => self.counts.adverts_sent += 1,
+                    Err(e) => warn!(instance = %name, "sending advert: {e}"),
                 }
             }
             Action::AddVips => {
@@ -287,6 +296,11 @@ impl<I: InstanceIo> Driver<I> {
                 self.send_due_gratuitous();
             }
             Action::Transition { from, to, reason } => {
+                if to == State::Master {
+                    self.counts.became_master += 1;
+                } else if from == State::Master {
+                    self.counts.left_master += 1;
+                }
                 let priority = self.machine.effective_priority();
                 self.io.notify(to, priority);
                 info!(
@@ -326,6 +340,7 @@ impl<I: InstanceIo> Driver<I> {
             vips: self.spec.vips.iter().map(|v| v.addr).collect(),
             last_advert_from: self.adverts.last_advert_from(),
             rejected: self.adverts.rejected(),
+            counts: self.counts,
         };
         self.io.publish(status);
     }

@@ -24,6 +24,23 @@ pub struct InstanceStatus {
     pub last_advert_from: Option<IpAddr>,
     /// Rejected adverts by reason since start.
     pub rejected: BTreeMap<String, u64>,
+    /// Adverts sent, accepted, and transitions to and from MASTER since start (absent
+    /// from older daemons' files).
+    #[serde(default)]
+    pub counts: VrrpCounts,
+}
+
+/// What an instance counts for the metrics (keepalived's `vrrp_statistics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VrrpCounts {
+    /// Adverts sent (priority 0 on resigning included).
+    pub adverts_sent: u64,
+    /// Adverts accepted (past every receive check).
+    pub adverts_received: u64,
+    /// Transitions to MASTER (keepalived's `become_master`).
+    pub became_master: u64,
+    /// Transitions from MASTER to anything else (keepalived's `release_master`).
+    pub left_master: u64,
 }
 
 /// The state file as the daemon writes it and `xlb status` reads it: who wrote it (so a

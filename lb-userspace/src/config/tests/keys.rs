@@ -132,3 +132,22 @@ fn an_ipv4_mapped_vip_is_refused_naming_the_service_it_shadows() {
         "so it would be the IPv4 service 198.18.0.100; write",
     );
 }
+
+#[test]
+fn metrics_listen_is_off_by_default_and_takes_ip_port() {
+    assert_eq!(parse("").global_defs.metrics_listen, None);
+    let g = parse("[global_defs]\nmetrics_listen = \"127.0.0.1:9471\"\n").global_defs;
+    assert_eq!(g.metrics_listen, Some("127.0.0.1:9471".parse().unwrap()));
+    let g = parse("[global_defs]\nmetrics_listen = \"[::1]:9471\"\n").global_defs;
+    assert_eq!(g.metrics_listen, Some("[::1]:9471".parse().unwrap()));
+    assert_err(
+        "[global_defs]\nmetrics_listen = \"127.0.0.1\"\n",
+        "2:18: global_defs.metrics_listen",
+        "is not an address to listen on: expected \"IP:PORT\"",
+    );
+    assert_err(
+        "[global_defs]\nmetrics_listen = 9471\n",
+        "2:18: global_defs.metrics_listen",
+        "invalid type",
+    );
+}

@@ -402,6 +402,16 @@ async fn our_own_looped_back_advert_and_bad_ones_change_nothing() {
     assert_eq!(take(&mut d), []);
     assert_eq!(d.machine.state(), State::Master);
     assert_eq!(d.adverts.rejected().values().sum::<u64>(), 1);
+    let status = d.io.statuses.last().unwrap();
+    assert_eq!(
+        status.rejected.get("bad_ttl"),
+        Some(&1),
+        "a rejection is published at once"
+    );
+    assert_eq!(
+        status.counts.adverts_received, 0,
+        "neither advert counts as received"
+    );
 }
 
 #[tokio::test]
@@ -546,6 +556,25 @@ async fn every_step_publishes_the_status() {
     assert_eq!(status.configured_priority, 100);
     assert_eq!(status.vips, [vip()]);
     assert_eq!(status.last_advert_from, Some(peer()));
+    assert_eq!(status.counts.adverts_received, 1);
+}
+
+#[tokio::test]
+async fn the_status_counts_adverts_and_transitions_to_and_from_master() {
+    let mut d = master("priority = 100").await;
+    let c = d.io.statuses.last().unwrap().counts;
+    assert_eq!((c.became_master, c.left_master), (1, 0));
+    assert_eq!(c.adverts_sent, 1, "the advert of the takeover");
+    run_until(&mut d, MASTER_DOWN + Duration::from_millis(2_500)).await;
+    let c = d.io.statuses.last().unwrap().counts;
+    assert_eq!(c.adverts_sent, 3, "one a second while MASTER");
+    // A higher priority takes over: MASTER released.
+    d.received(&advert_from(peer(), 200)).await;
+    let c = d.io.statuses.last().unwrap().counts;
+    assert_eq!(
+        (c.became_master, c.left_master, c.adverts_received),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
