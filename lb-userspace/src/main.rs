@@ -69,6 +69,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the pinned maps with their sizes and the exact bpftool command that shows each,
+    /// then every virtual service's own entries (service, counters, table slice, real
+    /// servers' slots) as bpftool commands.
+    Maps {
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+        /// Only this virtual service: VIP:PORT (`[IPv6]:PORT`).
+        #[arg(long, value_parser = xlb::cli::maps::parse_service)]
+        service: Option<std::net::SocketAddr>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Detach XDP and remove the pinned maps: forwarding stops, connections are forgotten.
     /// Refused while `xlb run` runs on the pin path.
     Teardown {
@@ -192,6 +204,19 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&conns.conns)?);
             } else {
                 print!("{}", xlb::cli::conns::render(&conns));
+            }
+            Ok(())
+        }
+        Command::Maps {
+            pin_path,
+            service,
+            json,
+        } => {
+            let report = xlb::cli::maps::read(&pin_path, service)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", xlb::cli::maps::render(&report));
             }
             Ok(())
         }

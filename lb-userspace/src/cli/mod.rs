@@ -4,10 +4,12 @@
 //!
 //! - [`status`]: `xlb status`, like `ipvsadm -Ln --stats`.
 //! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
+//! - [`maps`]: `xlb maps`, the pinned maps and the bpftool commands that show them.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
 
 pub mod conns;
+pub mod maps;
 pub mod realserver;
 pub mod status;
 pub mod teardown;
