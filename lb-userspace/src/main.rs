@@ -78,6 +78,10 @@ enum Command {
         /// Only this virtual service: VIP:PORT (`[IPv6]:PORT`).
         #[arg(long, value_parser = xlb::cli::maps::parse_service)]
         service: Option<std::net::SocketAddr>,
+        /// Also the connection-table bucket of this flow, and the bpftool lookup that
+        /// shows it: PROTO,CLIENT:PORT,VIP:PORT (`tcp,198.18.0.1:40000,198.18.0.100:80`).
+        #[arg(long, value_parser = xlb::cli::maps::parse_flow)]
+        flow: Option<xlb::cli::maps::Flow>,
         #[arg(long)]
         json: bool,
     },
@@ -210,9 +214,10 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         Command::Maps {
             pin_path,
             service,
+            flow,
             json,
         } => {
-            let report = xlb::cli::maps::read(&pin_path, service)?;
+            let report = xlb::cli::maps::read(&pin_path, service, flow)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -236,10 +236,36 @@ fn every_cheat_sheet_command_and_map_dump_is_bounded() {
         .expect("the wrr service");
     assert_eq!(wrr["table_len"], 5, "wrr 3:1:1");
     assert_eq!(wrr["real_servers"].as_array().unwrap().len(), 3);
+    // A flow's bucket: `xlb maps --flow` names it, and the lookup shows the flow there.
+    let conns: serde_json::Value =
+        serde_json::from_str(&xlb(&["conns", "--json"], &dir)).expect("xlb conns --json");
+    let conn = &conns.as_array().expect("connections")[0];
+    let flow = format!(
+        "{},{},{}",
+        conn["protocol"].as_str().unwrap(),
+        conn["client"].as_str().unwrap(),
+        conn["virtual_service"].as_str().unwrap()
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&xlb(&["maps", "--json", "--flow", &flow], &dir)).expect("--flow");
+    let command = report["flow"]["command"]
+        .as_str()
+        .expect("the flow's command");
+    let out = run(command);
+    check_output(command, &out, LOOKUP_BOUND);
+    let client: SocketAddr = conn["client"].as_str().unwrap().parse().unwrap();
+    assert!(
+        out.contains(&format!("\"sport\": {}", client.port())),
+        "{command} does not show the flow {flow}: {out}"
+    );
     // One service only, in the human form.
     let one = xlb(&["maps", "--service", &format!("{LAB_VIP}:53")], &dir);
     assert!(one.contains(&format!("UDP {LAB_VIP}:53 sh")), "{one}");
     assert!(!one.contains(&format!("{LAB_VIP}:80 wrr")), "{one}");
+    println!(
+        "{}",
+        xlb(&["maps", "--service", &format!("{LAB_VIP}:80")], &dir)
+    );
     lab.signal("xlb", 0);
 }
 

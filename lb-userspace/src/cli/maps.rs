@@ -1,7 +1,9 @@
 //! `xlb maps`: every pinned map with its type and size, and the exact `bpftool` command
 //! that shows it; then, per virtual service (or the one asked for), the commands for its
 //! own entries: its `xlb_services` entry, its counters and flags by service id, its
-//! scheduling-table slice, and each real server's slot. Every command printed reads a
+//! scheduling-table slice, and each real server's slot; and with `--flow`, the bucket of
+//! one connection in the connection tables (their hash is seeded per table, so only xlb
+//! can say which). Every command printed reads a
 //! bounded amount: a whole map only where the map is small (`dataplane::sizing`), one
 //! entry or one bucket elsewhere. It needs no running controller.
 
@@ -13,7 +15,8 @@ use std::{
 
 use aya::maps::{MapInfo, MapType};
 use lb_common::{
-    CONN_WAYS, PROTO_UDP, REAL_F_IN_USE, SchedAlgo, ServiceInfo, ServiceKey, ip_of, map_names,
+    CONN_WAYS, FlowKey, FlowKey4, PROTO_TCP, PROTO_UDP, REAL_F_IN_USE, SchedAlgo, ServiceInfo,
+    ServiceKey, ip_of, map_names,
 };
 use serde::Serialize;
 
@@ -52,11 +55,31 @@ pub struct ServiceRow {
     pub real_servers: Vec<RealRow>,
 }
 
+/// A flow as the client sent it: what `--flow` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub protocol: &'static str,
+    pub client: SocketAddr,
+    pub virtual_service: SocketAddr,
+}
+
+/// The connection-table bucket a flow lives in, and the command that shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowRow {
+    pub flow: Flow,
+    pub map: &'static str,
+    pub bucket: u32,
+    pub command: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MapsReport {
     pub pin_path: PathBuf,
     pub maps: Vec<MapRow>,
     pub services: Vec<ServiceRow>,
+    /// The bucket of the flow `--flow` named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowRow>,
 }
 
 /// bpftool's name of a map type.
@@ -135,8 +158,85 @@ fn algo_name(algo: u32) -> &'static str {
     }
 }
 
-/// Reads the maps pinned under `dir`; `only`: just the service at that address and port.
-pub fn read(dir: &Path, only: Option<SocketAddr>) -> Result<MapsReport, DataPlaneError> {
+/// The bucket of `flow` in the connection tables pinned with `maps` (the hash is seeded
+/// per table: only the tables' own seed finds it).
+fn flow_row(dir: &Path, maps: &Maps, flow: Flow) -> Result<FlowRow, DataPlaneError> {
+    let tables = maps.conn_tables(false)?;
+    let proto = if flow.protocol == "UDP" {
+        PROTO_UDP
+    } else {
+        PROTO_TCP
+    };
+    let (map, bucket) = match (flow.client.ip(), flow.virtual_service.ip()) {
+        (IpAddr::V4(c), IpAddr::V4(v)) => {
+            let key = FlowKey4 {
+                saddr: c.octets(),
+                daddr: v.octets(),
+                sport: flow.client.port(),
+                dport: flow.virtual_service.port(),
+                proto,
+                _pad: [0; 3],
+            };
+            (map_names::CONNS4, tables.bucket4(&key))
+        }
+        (c, v) => {
+            let key = FlowKey {
+                saddr: lb_common::addr_of(c),
+                daddr: lb_common::addr_of(v),
+                sport: flow.client.port(),
+                dport: flow.virtual_service.port(),
+                proto,
+                _pad: [0; 3],
+            };
+            (map_names::CONNS6, tables.bucket6(&key))
+        }
+    };
+    let bucket = bucket as u32;
+    Ok(FlowRow {
+        flow,
+        map,
+        bucket,
+        command: lookup(dir, map, &u32_key(bucket)),
+    })
+}
+
+/// Parses `PROTO,CLIENT:PORT,VIP:PORT` (`tcp,198.18.0.1:40000,198.18.0.100:80`).
+pub fn parse_flow(s: &str) -> Result<Flow, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not PROTO,CLIENT:PORT,VIP:PORT (e.g. tcp,198.18.0.1:40000,198.18.0.100:80)"
+        )
+    };
+    let mut parts = s.split(',');
+    let (Some(p), Some(c), Some(v), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let protocol = match p.to_ascii_lowercase().as_str() {
+        "tcp" => "TCP",
+        "udp" => "UDP",
+        _ => return Err(bad()),
+    };
+    let client: SocketAddr = c.parse().map_err(|_| bad())?;
+    let virtual_service: SocketAddr = v.parse().map_err(|_| bad())?;
+    if client.is_ipv4() != virtual_service.is_ipv4() {
+        return Err(bad());
+    }
+    Ok(Flow {
+        protocol,
+        client,
+        virtual_service,
+    })
+}
+
+/// Reads the maps pinned under `dir`; `only`: just the service at that address and port;
+/// `flow`: also the connection-table bucket of that flow.
+pub fn read(
+    dir: &Path,
+    only: Option<SocketAddr>,
+    flow: Option<Flow>,
+) -> Result<MapsReport, DataPlaneError> {
     let mut maps = Vec::new();
     for name in map_names::ALL {
         let path = dir.join(name);
@@ -190,10 +290,12 @@ pub fn read(dir: &Path, only: Option<SocketAddr>) -> Result<MapsReport, DataPlan
         });
     }
     services.sort_by_key(|s| (s.virtual_service, s.protocol));
+    let flow = flow.map(|f| flow_row(dir, &pinned, f)).transpose()?;
     Ok(MapsReport {
         pin_path: dir.to_path_buf(),
         maps,
         services,
+        flow,
     })
 }
 
@@ -222,6 +324,13 @@ pub fn render(r: &MapsReport) -> String {
         "(xlb_conns4 / xlb_conns6: one bucket of {CONN_WAYS} slots per lookup; `xlb conns` \
          lists the live ones)"
     );
+    if let Some(f) = &r.flow {
+        let _ = writeln!(
+            out,
+            "\n{} {} -> {}: bucket {} of {}\n  {}",
+            f.flow.protocol, f.flow.client, f.flow.virtual_service, f.bucket, f.map, f.command
+        );
+    }
     for s in &r.services {
         let _ = writeln!(
             out,
@@ -256,7 +365,7 @@ pub fn parse_service(s: &str) -> Result<SocketAddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lb_common::{PROTO_TCP, v4_mapped};
+    use lb_common::v4_mapped;
 
     #[test]
     fn keys_are_written_as_the_maps_hold_them() {
@@ -313,6 +422,26 @@ mod tests {
             map_command(dir, map_names::TABLE),
             "bpftool map dump pinned /p/xlb_table"
         );
+    }
+
+    #[test]
+    fn flows_are_named_as_protocol_client_and_service() {
+        let f = parse_flow("tcp,198.18.0.1:40000,198.18.0.100:80").unwrap();
+        assert_eq!(f.protocol, "TCP");
+        assert_eq!(f.client, "198.18.0.1:40000".parse().unwrap());
+        assert_eq!(f.virtual_service.port(), 80);
+        assert!(parse_flow("UDP,[2001:db8::1]:5353,[2001:db8::100]:53").is_ok());
+        for bad in [
+            "tcp,198.18.0.1:40000",
+            "icmp,198.18.0.1:1,198.18.0.100:80",
+            "tcp,198.18.0.1:1,[2001:db8::100]:80",
+            "tcp,198.18.0.1:1,198.18.0.100:80,x",
+        ] {
+            assert!(
+                parse_flow(bad).unwrap_err().contains("PROTO,CLIENT:PORT"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
