@@ -2,8 +2,8 @@
 //! sheet, every map dumped whole except the connection tables, and every command
 //! `xlb maps` prints, each run against `xlb run` with the sample config's services;
 //! each must succeed, print less than a bound in bytes, and show the fields it is for.
-//! Then a reload that needs a larger scheduling table grows it without cutting a
-//! connection.
+//! Then a reload, and a restart, that need a larger scheduling table grow it without
+//! cutting a connection.
 
 use std::{net::SocketAddr, path::Path, process::Command, time::Duration};
 
@@ -269,9 +269,27 @@ fn every_cheat_sheet_command_and_map_dump_is_bounded() {
     lab.signal("xlb", 0);
 }
 
+/// How the daemon meets a config that needs a larger table.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    Reload,
+    Restart,
+}
+
 #[test]
 fn a_reload_that_needs_a_larger_table_grows_it_and_keeps_connections() {
-    let mut lab = dr_lab("bpg", 2);
+    grows_and_keeps_connections("bpg", Change::Reload);
+}
+
+#[test]
+fn a_restart_that_needs_a_larger_table_grows_it_and_keeps_connections() {
+    grows_and_keeps_connections("bpr", Change::Restart);
+}
+
+/// xlb_table made for the sample config; then the config needs more, through `change`:
+/// the table grows, a connection made before keeps its real server, new ones go through.
+fn grows_and_keeps_connections(tag: &str, change: Change) {
+    let mut lab = dr_lab(tag, 2);
     let cfg = write_config(&lab, &sample_services());
     start_xlb(&mut lab, "xlb", &cfg);
     let dir = lab.pins.0.clone();
@@ -311,16 +329,26 @@ fn a_reload_that_needs_a_larger_table_grows_it_and_keeps_connections() {
         .collect();
     lab.sh("rs2", &addrs.join(" && "));
     write_config(&lab, &bigger);
-    lab.signal("xlb", libc::SIGHUP);
-    lab.wait_log("xlb", "config reloaded", Duration::from_secs(20));
+    let label = match change {
+        Change::Reload => {
+            lab.signal("xlb", libc::SIGHUP);
+            lab.wait_log("xlb", "config reloaded", Duration::from_secs(20));
+            "xlb"
+        }
+        Change::Restart => {
+            lab.kill("xlb", libc::SIGTERM);
+            start_xlb(&mut lab, "xlb2", &cfg);
+            "xlb2"
+        }
+    };
     wait_for(Duration::from_secs(5), "xlb_table grown", || {
         let n = table_entries();
         (
             (n == 1 << 17).then_some(()),
-            format!("{n} entries\n{}", lab.log("xlb")),
+            format!("{n} entries\n{}", lab.log(label)),
         )
     });
-    assert!(lab.log("xlb").contains("map grown"), "{}", lab.log("xlb"));
+    assert!(lab.log(label).contains("map grown"), "{}", lab.log(label));
 
     let still = conn
         .ask("still there?")
@@ -348,5 +376,5 @@ fn a_reload_that_needs_a_larger_table_grows_it_and_keeps_connections() {
     );
     let end = svc["table_offset"].as_u64().unwrap() + svc["table_len"].as_u64().unwrap();
     assert!(end <= 1 << 17, "{svc}");
-    lab.signal("xlb", 0);
+    lab.signal(label, 0);
 }

@@ -19,7 +19,7 @@ use aya::{
 use lb_common::{Counters, PROGRAM_NAME, RealServer, map_names};
 use tracing::{info, warn};
 
-use crate::dataplane::{DataPlaneError, mmap::MappedArray};
+use crate::dataplane::{DataPlaneError, mmap::MappedArray, pins::GROWN_SUFFIX};
 
 /// Grows each `(name, from, to)` of `growing`: `ebpf` holds the loaded program and the
 /// new, unpinned maps; the old ones are pinned under `pin_dir`.
@@ -28,19 +28,24 @@ pub(super) fn grow(
     pin_dir: &Path,
     growing: &[(&'static str, u32, u32)],
 ) -> Result<(), DataPlaneError> {
-    for &(name, from, to) in growing {
+    // Every copy first, then the renames: a failed copy leaves every pin as it was.
+    for &(name, from, _) in growing {
         let path = pin_dir.join(name);
         let old =
             MapData::from_pin(&path).map_err(|source| DataPlaneError::Map { name, source })?;
         let new = ebpf.map_mut(name).ok_or(DataPlaneError::MissingMap(name))?;
         copy(name, old, new, from)?;
         // Pinned beside the old map, then renamed over it: the name always holds a map.
-        let staged = pin_dir.join(format!("{name}_grown"));
+        let staged = pin_dir.join(format!("{name}{GROWN_SUFFIX}"));
         let _ = fs::remove_file(&staged);
         new.pin(&staged).map_err(|source| DataPlaneError::Pin {
             path: staged.clone(),
             source,
         })?;
+    }
+    for &(name, from, to) in growing {
+        let path = pin_dir.join(name);
+        let staged = pin_dir.join(format!("{name}{GROWN_SUFFIX}"));
         fs::rename(&staged, &path).map_err(|source| DataPlaneError::Io {
             path: path.clone(),
             source,
