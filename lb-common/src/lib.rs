@@ -71,10 +71,13 @@ pub const PASS_PROGRAM_NAME: &str = "xlb_pass";
 
 /// Virtual services (a service id indexes the per-service arrays).
 pub const MAX_SERVICES: u32 = 4096;
-/// Real-server slots, shared by all services (1,000 services x 100 servers fit).
+/// Real-server slots, shared by all services (1,000 services x 100 servers fit): the most
+/// `xlb_reals` and `xlb_real_stats` are made with (the controller sizes them from the
+/// config, `lb-userspace/src/dataplane/sizing.rs`).
 pub const MAX_REALS: u32 = 1 << 17;
 /// Entries of the scheduling-table arena: every service's current table (and, during a
-/// swap, its next one) is a slice of it.
+/// swap, its next one) is a slice of it. The most `xlb_table` is made with (sized from
+/// the config as `xlb_reals`).
 pub const TABLE_CAPACITY: u32 = 1 << 24;
 /// IPv4 connection-table slots (`conn` module); the IPv6 table has a quarter of them.
 pub const MAX_CONNS: u32 = 1 << 19;

@@ -25,13 +25,14 @@ pub static SERVICES: HashMap<
 > = HashMap::new();
 
 /// Real-server slots; mmap-able: the controller reads all of them as memory
-/// (`lb-userspace/src/dataplane/mmap.rs`).
+/// (`lb-userspace/src/dataplane/mmap.rs`). Sized at load from the config
+/// (`lb-userspace/src/dataplane/sizing.rs`); the size here is the most it gets.
 #[btf_map(name = "xlb_reals")]
 pub static REALS: Array<RealServer, { MAX_REALS as usize }, { BPF_F_MMAPABLE as usize }> =
     Array::new();
 
 /// The scheduling-table arena (real-server indexes); mmap-able: the controller writes
-/// whole tables as memory.
+/// whole tables as memory. Sized at load from the config, as `xlb_reals`.
 #[btf_map(name = "xlb_table")]
 pub static TABLE: Array<u32, { TABLE_CAPACITY as usize }, { BPF_F_MMAPABLE as usize }> =
     Array::new();
@@ -53,7 +54,7 @@ pub static SVC_STATE: Array<u32, { MAX_SERVICES as usize }> = Array::new();
 #[btf_map(name = "xlb_svc_stats")]
 pub static SERVICE_STATS: PerCpuArray<Counters, { MAX_SERVICES as usize }> = PerCpuArray::new();
 
-/// Traffic counters per real-server index.
+/// Traffic counters per real-server index (as many as `xlb_reals` has).
 #[btf_map(name = "xlb_real_stats")]
 pub static REAL_STATS: PerCpuArray<Counters, { MAX_REALS as usize }> = PerCpuArray::new();
 

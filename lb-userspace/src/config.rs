@@ -281,6 +281,12 @@ impl Config {
         Ok(cfg)
     }
 
+    /// What this config needs of the data-plane maps sized from it (real-server slots,
+    /// scheduling-table entries, all real servers up): see `dataplane::sizing`.
+    pub fn map_needs(&self) -> crate::dataplane::sizing::Needs {
+        validate::map_needs(self)
+    }
+
     /// The `vrrp_script` a `track_script` entry names.
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.vrrp_script.get(name)

@@ -147,6 +147,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the pinned maps with their sizes and the exact bpftool command that shows each,
+    /// then every virtual service's own entries (service, counters, table slice, real
+    /// servers' slots) as bpftool commands.
+    Maps {
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+        /// Only this virtual service: VIP:PORT (`[IPv6]:PORT`).
+        #[arg(long, value_parser = xlb::cli::maps::parse_service)]
+        service: Option<std::net::SocketAddr>,
+        /// Also the connection-table bucket of this flow, and the bpftool lookup that
+        /// shows it: PROTO,CLIENT:PORT,VIP:PORT (`tcp,198.18.0.1:40000,198.18.0.100:80`).
+        #[arg(long, value_parser = xlb::cli::maps::parse_flow)]
+        flow: Option<xlb::cli::maps::Flow>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Detach XDP and remove the pinned maps: forwarding stops, connections are forgotten.
     /// Refused while `xlb run` runs on the pin path.
     Teardown {
@@ -460,6 +476,20 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&conns.conns)?);
             } else {
                 print!("{}", xlb::cli::conns::render(&conns));
+            }
+            Ok(())
+        }
+        Command::Maps {
+            pin_path,
+            service,
+            flow,
+            json,
+        } => {
+            let report = xlb::cli::maps::read(&pin_path, service, flow)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", xlb::cli::maps::render(&report));
             }
             Ok(())
         }

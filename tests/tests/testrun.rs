@@ -419,7 +419,7 @@ fn a_real_server_behind_another_interface_is_redirected() {
 
 /// The slot each real server got in `xlb_reals`, by last octet.
 fn slots(p: &Plane) -> HashMap<u32, u8> {
-    (0..lb_common::MAX_REALS)
+    (0..p.maps().sizes().reals)
         .filter_map(|i| {
             let r = p.maps().reals.get(&i, 0).ok()?;
             (r.flags & REAL_F_IN_USE != 0).then(|| (i, r.addr[15]))

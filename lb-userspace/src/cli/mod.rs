@@ -5,6 +5,7 @@
 //! - [`status`]: `xlb status`, like `ipvsadm -Ln --stats`.
 //! - [`rate`]: `xlb status --rate`, like `ipvsadm -Ln --rate`.
 //! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
+//! - [`maps`]: `xlb maps`, the pinned maps and the bpftool commands that show them.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
 //! - [`control`]: the control socket's client (`xlb reload`, `weight`, `drain`, `log`,
@@ -12,6 +13,7 @@
 
 pub mod conns;
 pub mod control;
+pub mod maps;
 pub mod rate;
 pub mod realserver;
 pub mod status;

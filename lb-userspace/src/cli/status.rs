@@ -170,7 +170,7 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         real: RealServer,
     }
     let mut slots_of: BTreeMap<u32, Vec<Slot>> = BTreeMap::new();
-    for index in 0..lb_common::MAX_REALS {
+    for index in 0..maps.sizes().reals {
         let real = maps.reals_view.get(index as usize);
         if real.flags & REAL_F_IN_USE != 0 {
             slots_of

@@ -389,7 +389,7 @@ pub async fn run(
     let plane = if config.virtual_server.is_empty() {
         None
     } else {
-        Some(Plane::load(&opts.pin_path, &config.global_defs)?)
+        Some(Plane::load(&opts.pin_path, &config)?)
     };
     let (gate, gate_requests) = mpsc::channel(GATE_QUEUE);
     inputs.forward_channel(&events, gate_requests, Event::Gate);

@@ -16,11 +16,12 @@ use rtnetlink::Handle;
 use tracing::{info, warn};
 
 use crate::{
-    config::{Config, GlobalDefs},
+    config::Config,
     dataplane::{
         AttachMode, ConnTableOptions, DataPlane, DataPlaneError,
         conn_table::{EvictionWatch, Evictions},
         link_pin_path,
+        sizing::MapSizes,
         sync::{DesiredService, MapSync, SyncError},
         teardown,
         watch::Watch,
@@ -65,10 +66,12 @@ pub struct Plane {
     pub watch: Watch,
 }
 
-fn table_options(g: &GlobalDefs) -> ConnTableOptions {
+fn table_options(config: &Config) -> ConnTableOptions {
+    let g = &config.global_defs;
     ConnTableOptions {
         conn_slots: g.connection_table_size,
         timeouts: g.lvs_timeouts.to_ticks(),
+        map_sizes: MapSizes::for_needs(config.map_needs()),
     }
 }
 
@@ -93,9 +96,9 @@ pub fn interfaces(config: &Config) -> Result<Vec<String>, PlaneError> {
 impl Plane {
     /// Loads the program over the maps pinned at `pin_path`, adopting the services an
     /// earlier run left there. Maps it created are removed again if loading fails.
-    pub fn load(pin_path: &Path, g: &GlobalDefs) -> Result<Plane, PlaneError> {
+    pub fn load(pin_path: &Path, config: &Config) -> Result<Plane, PlaneError> {
         let created = !pin_path.join(map_names::META).exists();
-        let loaded = DataPlane::load_with(pin_path, table_options(g))
+        let loaded = DataPlane::load_with(pin_path, table_options(config))
             .map_err(PlaneError::from)
             .and_then(|(dataplane, maps)| Ok((dataplane, MapSync::adopt(maps)?)));
         let (dataplane, sync) = match loaded {
@@ -256,32 +259,46 @@ impl Plane {
     }
 
     /// After a reload from `was` to `now`: `lvs_timeouts` are constants of the loaded
-    /// program, so a change loads the program again over the same pinned maps; attaching
-    /// then swaps it into the pinned links atomically, as a restarted daemon does. Tracked
-    /// flows stay.
-    pub fn reload_for_timeouts(
-        &mut self,
-        was: &GlobalDefs,
-        now: &GlobalDefs,
-    ) -> Result<(), PlaneError> {
-        if was.lvs_timeouts == now.lvs_timeouts {
+    /// program, and a config that needs more real-server slots or table entries than the
+    /// maps hold grows them (`dataplane::sizing`); either loads the program again over the
+    /// pinned maps, and attaching then swaps it into the pinned links atomically, as a
+    /// restarted daemon does (a grown map's program is swapped in at once). Tracked flows
+    /// stay.
+    pub fn reload_program(&mut self, was: &Config, now: &Config) -> Result<(), PlaneError> {
+        let (g_was, g_now) = (&was.global_defs, &now.global_defs);
+        let have = self.sync.maps().sizes();
+        let want = MapSizes::for_needs(now.map_needs());
+        let grow = want.reals > have.reals || want.table > have.table;
+        if g_was.lvs_timeouts == g_now.lvs_timeouts && !grow {
             // Loading the program again would say so itself (`DataPlane::load_with`).
-            if was.connection_table_size != now.connection_table_size {
+            if g_was.connection_table_size != g_now.connection_table_size {
                 warn!("connection_table_size applies once `xlb teardown` removes the tables");
             }
             return Ok(());
         }
         let pin_dir = self.dataplane.pin_dir().to_path_buf();
-        let (dataplane, _maps) = DataPlane::load_with(&pin_dir, table_options(now))?;
+        let (dataplane, maps) = DataPlane::load_with(&pin_dir, table_options(now))?;
         self.dataplane = dataplane;
-        let t = &now.lvs_timeouts;
-        info!(
-            tcp = t.tcp,
-            tcpfin = t.tcpfin,
-            udp = t.udp,
-            syn_recv = t.syn_recv,
-            "lvs_timeouts changed: program reloaded"
-        );
+        if grow {
+            // The grown maps are other maps: the writer follows them.
+            self.sync = MapSync::adopt(maps)?;
+            let got = self.sync.maps().sizes();
+            info!(
+                reals = got.reals,
+                table = got.table,
+                "maps grown for the new config: program reloaded"
+            );
+        }
+        if g_was.lvs_timeouts != g_now.lvs_timeouts {
+            let t = &g_now.lvs_timeouts;
+            info!(
+                tcp = t.tcp,
+                tcpfin = t.tcpfin,
+                udp = t.udp,
+                syn_recv = t.syn_recv,
+                "lvs_timeouts changed: program reloaded"
+            );
+        }
         Ok(())
     }
 

@@ -92,7 +92,7 @@ impl Daemon {
     /// Brings the data plane to `self.config`, which replaced `was`.
     async fn converge(&mut self, was: &Config) -> Result<()> {
         if let Some(plane) = self.plane.as_mut() {
-            plane.reload_for_timeouts(&was.global_defs, &self.config.global_defs)?;
+            plane.reload_program(was, &self.config)?;
         }
         self.neighbors.locate(&self.handle, &self.config).await?;
         self.apply().await?;

@@ -74,6 +74,11 @@ impl Tables {
         (conn_hash4(key, self.seed) as usize) & (self.v4.len() - 1)
     }
 
+    /// The bucket of an IPv6 flow.
+    pub fn bucket6(&self, key: &lb_common::FlowKey) -> usize {
+        (conn_hash6(key, self.seed) as usize) & (self.v6.len() - 1)
+    }
+
     /// Calls `f` for every live slot at tick `now`.
     fn each_live(&self, now: u32, mut f: impl FnMut(LiveConn)) {
         let t = &self.timeouts;

@@ -21,9 +21,10 @@ use aya::{
 use lb_common::{ABI_VERSION, Meta, PROGRAM_NAME, map_names};
 
 use crate::dataplane::{
-    DataPlaneError,
+    DataPlaneError, grow,
     maps::Maps,
     pins::{check_abi, ensure_bpffs, link_pin_path, pinned_entries},
+    sizing::{Fate, MapSizes},
 };
 
 /// The XDP object, built by `build.rs` with BTF and embedded here.
@@ -47,13 +48,17 @@ impl AttachMode {
     }
 }
 
-/// What the connection tables are made with.
+/// What the maps are made with: the connection tables, and the sizes of the maps sized
+/// from the config (`sizing`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnTableOptions {
     /// IPv4 slots when the tables are created (`global_defs.connection_table_size`).
     pub conn_slots: u32,
     /// Idle timeouts (`global_defs.lvs_timeouts`).
     pub timeouts: lb_common::Timeouts,
+    /// Entries of `xlb_reals`, `xlb_real_stats` and `xlb_table` (pinned maps keep theirs
+    /// when big enough and are grown otherwise).
+    pub map_sizes: MapSizes,
 }
 
 impl Default for ConnTableOptions {
@@ -61,6 +66,7 @@ impl Default for ConnTableOptions {
         Self {
             conn_slots: lb_common::MAX_CONNS,
             timeouts: lb_common::Timeouts::IPVS,
+            map_sizes: MapSizes::MAX,
         }
     }
 }
@@ -93,7 +99,10 @@ impl DataPlane {
     /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
     /// the program (not attached yet). New connection tables get `opts.conn_slots` IPv4
     /// slots (a power of two); pinned ones keep theirs, with a warning if that differs.
-    /// The timeouts apply to every flow from this load on.
+    /// The timeouts apply to every flow from this load on. A sized map pinned smaller than
+    /// `opts.map_sizes` is grown (`sizing`): its entries copied into a new map pinned in
+    /// its place, and the new program swapped into every pinned link at once, so that the
+    /// old program never reads what is written to the new map.
     pub fn load_with(
         pin_dir: &Path,
         opts: ConnTableOptions,
@@ -132,8 +141,20 @@ impl DataPlane {
             .iter()
             .map(|n| (*n, pin_dir.join(n)))
             .collect();
+        let mut growing = Vec::new();
+        for name in MapSizes::NAMES {
+            let want = opts.map_sizes.of(name).expect("a sized map");
+            let fate = Fate::of(pinned_entries(pin_dir, name)?, want);
+            loader.map_max_entries(name, fate.entries());
+            if let Fate::Grow { from, to } = fate {
+                growing.push((name, from, to));
+            }
+        }
         for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
+            // A map that grows is created afresh, and pinned once it holds the old entries.
+            if !growing.iter().any(|(n, _, _)| n == name) {
+                loader.map_pin_path(name, path.as_path());
+            }
         }
         let mut ebpf = loader.load(OBJECT)?;
         let program: &mut Xdp = ebpf
@@ -141,6 +162,9 @@ impl DataPlane {
             .ok_or(DataPlaneError::MissingMap(PROGRAM_NAME))?
             .try_into()?;
         program.load()?;
+        if !growing.is_empty() {
+            grow::grow(&mut ebpf, pin_dir, &growing)?;
+        }
         let mut pinned_maps = Vec::with_capacity(paths.len());
         for (name, path) in &paths {
             let data =

@@ -8,7 +8,9 @@ use lb_common::{
     Counters, Meta, PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, map_names,
 };
 
-use crate::dataplane::{DataPlaneError, conn_table::Tables, mmap::MappedArray, pins::check_abi};
+use crate::dataplane::{
+    DataPlaneError, conn_table::Tables, mmap::MappedArray, pins::check_abi, sizing::MapSizes,
+};
 
 /// Typed handles on every map.
 pub struct Maps {
@@ -49,6 +51,13 @@ fn mapped<T: Copy>(
     MappedArray::new(data, len, writable).map_err(|source| DataPlaneError::Mmap { name, source })
 }
 
+/// The entries of an array map (its size is set at load: `sizing`).
+fn entries(name: &'static str, data: &MapData) -> Result<u32, DataPlaneError> {
+    data.info()
+        .map(|i| i.max_entries())
+        .map_err(|source| DataPlaneError::Map { name, source })
+}
+
 /// An array map's handle, untyped (for mmap).
 fn array_data(name: &'static str, map: Option<Map>) -> Result<MapData, DataPlaneError> {
     match map.ok_or(DataPlaneError::MissingMap(name))? {
@@ -63,13 +72,14 @@ impl Maps {
     ) -> Result<Self, DataPlaneError> {
         use map_names::*;
         let reals = array_data(REALS, take(REALS)?)?;
-        let reals_view = mapped(REALS, &reals, lb_common::MAX_REALS, false)?;
+        let reals_view = mapped(REALS, &reals, entries(REALS, &reals)?, false)?;
         let table = array_data(TABLE, take(TABLE)?)?;
+        let table_len = entries(TABLE, &table)?;
         Ok(Self {
             services: typed(SERVICES, take(SERVICES)?)?,
             reals: typed(REALS, Some(Map::Array(reals)))?,
             reals_view,
-            table: mapped(TABLE, &table, lb_common::TABLE_CAPACITY, true)?,
+            table: mapped(TABLE, &table, table_len, true)?,
             conns4: array_data(CONNS4, take(CONNS4)?)?,
             conns6: array_data(CONNS6, take(CONNS6)?)?,
             conn_evictions: typed(CONN_EVICTIONS, take(CONN_EVICTIONS)?)?,
@@ -84,17 +94,20 @@ impl Maps {
         })
     }
 
+    /// The entries of the sized maps as loaded (`sizing`).
+    pub fn sizes(&self) -> MapSizes {
+        MapSizes {
+            reals: self.reals_view.len() as u32,
+            table: self.table.len() as u32,
+        }
+    }
+
     /// The connection tables, mapped into this process.
     pub fn conn_tables(&self, writable: bool) -> Result<Tables, DataPlaneError> {
         let meta = self.meta.get(&0, 0).map_err(|source| DataPlaneError::Map {
             name: map_names::META,
             source,
         })?;
-        let entries = |name, data: &MapData| {
-            data.info()
-                .map(|i| i.max_entries())
-                .map_err(|source| DataPlaneError::Map { name, source })
-        };
         let b4 = entries(map_names::CONNS4, &self.conns4)?;
         let b6 = entries(map_names::CONNS6, &self.conns6)?;
         Tables::open(&self.conns4, b4, &self.conns6, b6, &meta, writable).map_err(|source| {

@@ -15,18 +15,22 @@
 //! - `maps`: typed handles on every map ([`Maps`]); `mmap`: maps read and written as memory;
 //! - `view`, `plan`, `step`, `sync`: what the maps hold, the plan that changes it, made of
 //!   steps, and their writer;
+//! - `sizing`: how big the slot and table maps are made, and when they grow; `grow`:
+//!   growing one under traffic;
 //! - `sched`: the scheduling tables; `arena`: where in `xlb_table` they live;
 //! - `conn_table`: the connection tables as userspace reads them;
 //! - `watch`: the watchdog's rules (what a look at an attached interface means).
 
 pub mod arena;
 pub mod conn_table;
+mod grow;
 pub mod loader;
 pub mod maps;
 pub mod mmap;
 pub mod pins;
 pub mod plan;
 pub mod sched;
+pub mod sizing;
 pub mod step;
 pub mod sync;
 pub mod view;

@@ -15,6 +15,9 @@ use crate::dataplane::DataPlaneError;
 
 pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/xlb";
 
+/// The suffix of a grown map's pin before it is renamed over the map's own (`grow`).
+pub(super) const GROWN_SUFFIX: &str = "_grown";
+
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
 /// The size of a map pinned under `dir`, if there is one.
@@ -170,7 +173,12 @@ pub fn teardown(dir: &Path) -> Result<Vec<PathBuf>, DataPlaneError> {
     for path in paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         let ours = name.as_deref().is_some_and(|n| {
-            n.starts_with("link_") || map_names::ALL.contains(&n) || map_names::LEGACY.contains(&n)
+            n.starts_with("link_")
+                || map_names::ALL.contains(&n)
+                || map_names::LEGACY.contains(&n)
+                // A grown map staged beside its pin by a run that died before the rename.
+                || n.strip_suffix(GROWN_SUFFIX)
+                    .is_some_and(|stem| map_names::ALL.contains(&stem))
         });
         if !ours {
             continue;
@@ -280,12 +288,14 @@ mod tests {
             map_names::SERVICES,
             "link_eth0",
             map_names::LEGACY[0],
+            "xlb_table_grown",
             "notes.txt",
+            "notes_grown",
         ] {
             fs::write(dir.join(name), "").unwrap();
         }
         let removed = teardown(&dir).unwrap();
-        assert_eq!(removed.len(), 3, "{removed:?}");
+        assert_eq!(removed.len(), 4, "{removed:?}");
         assert_eq!(removed[0], dir.join("link_eth0"), "links first");
         assert!(
             dir.join("notes.txt").exists(),

@@ -37,9 +37,15 @@ mod tests;
 pub enum PlanError {
     #[error("more than {MAX_SERVICES} virtual services")]
     TooManyServices,
-    #[error("more than {MAX_REALS} real servers in all")]
-    TooManyReals,
-    #[error("the scheduling tables need more than {TABLE_CAPACITY} entries in all")]
+    #[error(
+        "every real-server slot of xlb_reals is taken (it holds {0}; a restart or reload \
+         grows it to what the config needs, up to {MAX_REALS})"
+    )]
+    TooManyReals(u32),
+    #[error(
+        "the scheduling tables need more entries than xlb_table holds (a restart or reload \
+         grows it to what the config needs, up to {TABLE_CAPACITY})"
+    )]
     TableArenaFull,
     #[error("virtual service {} is listed twice", endpoint(&.0.vip, .0.port))]
     DuplicateService(ServiceKey),
@@ -169,15 +175,16 @@ impl Planner<'_> {
     }
 
     fn alloc_slot(&mut self) -> Result<u32, PlanError> {
-        for step in 0..MAX_REALS {
-            let slot = (self.next_real + step) % MAX_REALS;
+        let capacity = self.view.real_capacity();
+        for step in 0..capacity {
+            let slot = (self.next_real + step) % capacity;
             if self.slot_is_free(slot) {
-                self.next_real = (slot + 1) % MAX_REALS;
+                self.next_real = (slot + 1) % capacity;
                 self.taken.insert(slot);
                 return Ok(slot);
             }
         }
-        Err(PlanError::TooManyReals)
+        Err(PlanError::TooManyReals(capacity))
     }
 
     /// What `slot` holds when this plan reaches it.

@@ -9,7 +9,7 @@
 use std::{collections::BTreeMap, time::Instant};
 
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuValues};
-use lb_common::{Counters, MAX_REALS, RealServer, map_names};
+use lb_common::{Counters, RealServer, map_names};
 use thiserror::Error;
 
 pub use crate::dataplane::plan::{DesiredReal, DesiredService};
@@ -51,8 +51,9 @@ impl MapSync {
             .iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(map_err(map_names::SERVICES))?;
-        let reals = (0..MAX_REALS).map(|slot| (slot, maps.reals_view.get(slot as usize)));
-        let view = MapView::adopt(services, reals, |offset, out| {
+        let sizes = maps.sizes();
+        let reals = (0..sizes.reals).map(|slot| (slot, maps.reals_view.get(slot as usize)));
+        let view = MapView::adopt(sizes, services, reals, |offset, out| {
             maps.table.read(offset as usize, out)
         })?;
         Ok(Self {

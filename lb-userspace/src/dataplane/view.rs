@@ -12,6 +12,7 @@ use lb_common::{
 
 use crate::dataplane::{
     arena::{ArenaError, TableArena},
+    sizing::MapSizes,
     step::Step,
 };
 
@@ -56,6 +57,8 @@ pub struct MapView {
     /// Next slot to try: slots are handed out round the array so that a freed slot is
     /// not reused at once (a stale flow entry would otherwise follow it to a new server).
     next_real: u32,
+    /// Real-server slots in `xlb_reals` (`sizing`).
+    real_capacity: u32,
     /// The director's own MAC on each interface real servers are reached through (the
     /// source MAC of frames forwarded there, kept in each real server's slot).
     pub(in crate::dataplane) ifaces: BTreeMap<u32, [u8; 6]>,
@@ -78,6 +81,7 @@ impl MapView {
             tables: BTreeMap::new(),
             arena,
             next_real: 0,
+            real_capacity: MAX_REALS,
             ifaces: BTreeMap::new(),
         }
     }
@@ -85,18 +89,21 @@ impl MapView {
     /// The view of maps a previous controller filled, so that established flows, which
     /// refer to slots, keep their real server: every service entry, every in-use slot
     /// (`reals` may list all of them), and each service's table, read by
-    /// `read_table(offset, out)` once its region is known to lie inside the arena.
+    /// `read_table(offset, out)` once its region is known to lie inside the arena. The
+    /// maps have `sizes` entries.
     pub fn adopt(
+        sizes: MapSizes,
         services: impl IntoIterator<Item = (ServiceKey, ServiceInfo)>,
         reals: impl IntoIterator<Item = (u32, RealServer)>,
         mut read_table: impl FnMut(u32, &mut [u32]),
     ) -> Result<Self, ArenaError> {
-        let mut view = Self::default();
+        let mut view = Self::with_arena(TableArena::new(sizes.table));
+        view.real_capacity = sizes.reals;
         for (slot, real) in reals {
             if real.flags & REAL_F_IN_USE != 0 {
                 view.reals.insert(slot, real);
                 view.slots.insert(SlotOwner::of(&real), slot);
-                view.next_real = slot + 1;
+                view.next_real = (slot + 1) % sizes.reals.max(1);
             }
         }
         for (key, info) in services {
@@ -169,6 +176,11 @@ impl MapView {
         &self.arena
     }
 
+    /// Real-server slots the maps hold.
+    pub fn real_capacity(&self) -> u32 {
+        self.real_capacity
+    }
+
     /// Where the round-robin search for a free slot starts.
     pub fn next_real(&self) -> u32 {
         self.next_real
@@ -188,7 +200,7 @@ impl MapView {
             Step::WriteReal { slot, real } => {
                 match self.reals.insert(slot, real) {
                     Some(old) => self.forget_owner(&old, slot),
-                    None => self.next_real = (slot + 1) % MAX_REALS,
+                    None => self.next_real = (slot + 1) % self.real_capacity,
                 }
                 self.slots.insert(SlotOwner::of(&real), slot);
             }

@@ -9,7 +9,10 @@ use lb_common::{MAX_REALS, MAX_SERVICES, TABLE_CAPACITY};
 use super::super::Config;
 use super::super::locate::KeyPath;
 use super::{Invalid, invalid};
-use crate::dataplane::sched::{Candidate, build_table};
+use crate::dataplane::{
+    sched::{Candidate, build_table},
+    sizing::Needs,
+};
 
 /// The sizes of the data plane's maps.
 #[derive(Clone, Copy)]
@@ -94,6 +97,25 @@ fn check(cfg: &Config, limits: &Limits) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// What `cfg` needs of the maps sized from the config (`dataplane::sizing`): the slots
+/// and table entries [`check`] counts, all real servers up.
+pub(in crate::config) fn needs(cfg: &Config) -> Needs {
+    let mut needs = Needs::default();
+    for vs in &cfg.virtual_server {
+        needs.reals += vs.real_server.len() as u64;
+        if let Some(sorry) = &vs.sorry_server {
+            let port = sorry.port.unwrap_or(vs.port);
+            let own_slot = !vs
+                .real_server
+                .iter()
+                .any(|r| r.ip == sorry.ip && r.port == port);
+            needs.reals += u64::from(own_slot);
+        }
+        needs.table += u64::from(full_table_len(vs));
+    }
+    needs
 }
 
 /// The length of `vs`'s scheduling table with every real server up at its configured

@@ -53,6 +53,11 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     limits::validate_limits(cfg)
 }
 
+/// What `cfg` needs of the maps sized from the config.
+pub(in crate::config) fn map_needs(cfg: &Config) -> crate::dataplane::sizing::Needs {
+    limits::needs(cfg)
+}
+
 fn validate_global(cfg: &Config, p: &KeyPath) -> Result<(), Invalid> {
     let g = &cfg.global_defs;
     if let Some(s) = &g.smtp_server {

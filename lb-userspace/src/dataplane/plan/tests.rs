@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use lb_common::{PROTO_TCP, v4_mapped};
 
+use crate::dataplane::sizing::MapSizes;
+
 use super::*;
 
 const IF: u32 = 7;
@@ -409,6 +411,7 @@ fn adopted_maps_keep_their_slots_ids_and_tables() {
         .map(|i| (i.table_offset, before.table(i)))
         .collect();
     let adopted = MapView::adopt(
+        MapSizes::MAX,
         before.services().iter().map(|(k, i)| (*k, *i)),
         reals,
         |offset, out| out.copy_from_slice(regions[&offset]),
@@ -443,7 +446,7 @@ fn adoption_refuses_overlapping_regions() {
     };
     let key = |last| service(last, SchedAlgo::Rr, vec![]).key;
     let services = [(key(1), info(0, 0)), (key(2), info(1, 5))];
-    assert!(MapView::adopt(services, [], |_, _| {}).is_err());
+    assert!(MapView::adopt(MapSizes::MAX, services, [], |_, _| {}).is_err());
 }
 
 #[test]
