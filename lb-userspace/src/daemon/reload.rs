@@ -1,8 +1,11 @@
 //! SIGHUP: the config loaded again and only the difference applied. A new config that
 //! does not load is refused and changes nothing; one the data plane cannot take (a real
 //! server off-link, an interface missing, ...) is rolled back to the running one.
-//! Instances that must restart stop first; the reload ends once they have
-//! ([`Daemon::finish_reload`], called when their last `InstanceStopped` arrives).
+//! The data plane follows first, then the VRRP instances: changed ones take their new
+//! settings in place (a MASTER stays MASTER; see `instances`), and only those with a
+//! new virtual router id, interface, version or family stop first; the reload ends once
+//! they have ([`Daemon::finish_reload`], called when their last `InstanceStopped`
+//! arrives).
 
 use anyhow::Result;
 use tracing::{error, info};
@@ -32,7 +35,7 @@ impl Daemon {
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
-        let outdated = self.instances.outdated_by(&self.config);
+        let outdated = self.instances.reconcile(&self.config, &self.handle).await;
         if outdated.is_empty() {
             self.finish_reload().await;
         } else {
