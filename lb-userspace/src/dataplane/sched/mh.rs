@@ -43,9 +43,10 @@ fn maglev_table_size(servers: usize) -> u32 {
         .unwrap_or(MH_PRIMES[MH_PRIMES.len() - 1])
 }
 
-/// Weighted Maglev (see the module documentation).
-pub(super) fn table(servers: &[Candidate]) -> Vec<u32> {
-    let m = maglev_table_size(servers.len());
+/// Weighted Maglev (see the module documentation), sized for `population` servers (or
+/// the eligible ones, if more): see [`super::build_table_in`].
+pub(super) fn table(servers: &[Candidate], population: usize) -> Vec<u32> {
+    let m = maglev_table_size(servers.len().max(population));
     let weights: Vec<u32> = servers.iter().map(|c| c.weight).collect();
     let g = gcd_all(&weights).max(1);
     let max_w = weights.iter().map(|&x| x / g).max().unwrap_or(1);
