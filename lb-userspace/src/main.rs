@@ -46,6 +46,15 @@ enum Command {
         /// local): for a file meant for another machine.
         #[arg(long)]
         no_host_checks: bool,
+        /// Also print what a reload from RUNNING (the config the daemon runs) to this
+        /// config would change: VRRP instances kept, changed in place or restarted, VIPs,
+        /// services, real servers, and the share of new flows each changed sh/mh
+        /// service would send to another real server.
+        #[arg(long, value_name = "RUNNING")]
+        diff: Option<PathBuf>,
+        /// With --diff: the plan as JSON.
+        #[arg(long, requires = "diff")]
+        json: bool,
     },
     /// Convert a keepalived.conf (and what it includes) to xlb's TOML configuration;
     /// warnings and errors name FILE:LINE.
@@ -134,6 +143,8 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         Command::Check {
             config,
             no_host_checks,
+            diff,
+            json,
         } => {
             let loaded = if no_host_checks {
                 Config::load(&config)
@@ -174,6 +185,16 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     ""
                 }
             );
+            if let Some(running) = diff {
+                let old = Config::load(&running).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let plan = xlb::diff::diff(&old, &cfg);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    println!("reload from {} to {}:", running.display(), config.display());
+                    print!("{}", plan.render());
+                }
+            }
             Ok(())
         }
         Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),

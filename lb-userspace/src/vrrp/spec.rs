@@ -186,10 +186,11 @@ impl InstanceSpec {
                 || self.track_own_interface != new.track_own_interface,
         );
         differs("track_script", self.track_scripts != new.track_scripts);
-        differs(
-            "receive checks",
-            self.receive_policy() != new.receive_policy(),
-        );
+        let checks = |s: &Self| {
+            let p = s.receive_policy();
+            (p.skip_check_adv_addr, p.allowed_sources)
+        };
+        differs("receive checks", checks(self) != checks(new));
         differs(
             "notify",
             (&a.notify, &a.notify_master, &a.notify_backup)

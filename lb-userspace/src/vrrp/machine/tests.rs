@@ -247,7 +247,7 @@ fn down_timer_adverts_sets_how_many_adverts_a_backup_misses() {
         down_timer_adverts: 5,
         ..v2(100)
     };
-    let mut x = backup(five.clone());
+    let mut x = backup(five);
     let down = ns(5_609_375_000);
     assert_eq!(x.m.master_down_interval(), down);
     x.quiet_until(down);
@@ -951,7 +951,7 @@ struct RecordedStep {
 
 impl Recording {
     fn replay(&self) {
-        let mut x = Exchange::new(self.params.clone());
+        let mut x = Exchange::new(self.params);
         for s in &self.steps {
             x.step(s.at, s.event, &s.actions);
         }
@@ -1193,7 +1193,7 @@ fn two_initial_masters_converge() {
         ..v3(150, ms(100))
     };
     let mut net = Net::new(
-        p.clone(),
+        p,
         Params {
             primary_addr: B,
             ..p
