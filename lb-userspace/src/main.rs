@@ -170,7 +170,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
-            println!(
+            let ok = format!(
                 "{}: OK ({} virtual servers, {} real servers, {} VRRP instances{})",
                 config.display(),
                 cfg.virtual_server.len(),
@@ -185,6 +185,12 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     ""
                 }
             );
+            // With --json, stdout is the plan alone.
+            if json {
+                eprintln!("{ok}");
+            } else {
+                println!("{ok}");
+            }
             if let Some(running) = diff {
                 let old = Config::load(&running).map_err(|e| anyhow::anyhow!("{e}"))?;
                 let plan = xlb::diff::diff(&old, &cfg);

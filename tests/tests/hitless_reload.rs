@@ -1,0 +1,339 @@
+//! Hitless reload under traffic: two xlb directors in one VRRP group, real servers with
+//! real HTTP and line-echo servers, a client loop of short requests and long-lived
+//! streams running, while the master's file is edited and SIGHUP sent for a priority
+//! change, a VIP added, the VIP removed again, a real server added and a weight changed.
+//! No request may fail, no stream be cut or moved, no VRRP transition happen on either
+//! director; the adverts on the wire carry the new priority; the added VIP answers and
+//! the removed one is gone from the interface.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use integration_tests::netns::{
+    EchoConn, LAB_VIP, Lab, enter, ha_lab, has_address, http_get, lab_real, start_xlb_in, wait_for,
+    xlb_bin,
+};
+
+/// The VIP the reload adds and removes.
+const VIP2: &str = "198.18.0.101";
+
+fn vip(port: u16) -> SocketAddr {
+    format!("{LAB_VIP}:{port}").parse().unwrap()
+}
+
+/// A director's config. `vips`: the instance's VIPs; `reals`: (real server number,
+/// weight) of the HTTP service (`wrr`, so the client loop reaches every server); the
+/// echo service (`mh` by client port) stays on rs1 and rs2 throughout.
+fn config(priority: u8, vips: &[&str], reals: &[(usize, u32)]) -> String {
+    let vips: Vec<String> = vips.iter().map(|v| format!("\"{v}/32\"")).collect();
+    let mut t = format!(
+        r#"
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 61
+priority = {priority}
+advert_int = 1
+virtual_ipaddress = [{}]
+
+[[virtual_server]]
+ip = "{LAB_VIP}"
+port = 80
+lb_algo = "wrr"
+"#,
+        vips.join(", ")
+    );
+    for (n, w) in reals {
+        t.push_str(&format!(
+            "[[virtual_server.real_server]]\nip = \"{}\"\nport = 80\nweight = {w}\n",
+            lab_real(*n)
+        ));
+    }
+    t.push_str(&format!(
+        "\n[[virtual_server]]\nip = \"{LAB_VIP}\"\nport = 7\nlb_algo = \"mh\"\nmh_port = true\n"
+    ));
+    for n in [1, 2] {
+        t.push_str(&format!(
+            "[[virtual_server.real_server]]\nip = \"{}\"\nport = 7\n",
+            lab_real(n)
+        ));
+    }
+    t
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Edits dir1's file, sends SIGHUP and waits until the reload is done.
+fn reload(lab: &mut Lab, text: &str) {
+    let path = lab.tmp.join("dir1.toml");
+    let before = count(&lab.log("xlb1"), "config reloaded");
+    std::fs::write(&path, text).unwrap();
+    lab.signal("xlb1", libc::SIGHUP);
+    wait_for(Duration::from_secs(10), "the reload", || {
+        let log = lab.log("xlb1");
+        ((count(&log, "config reloaded") > before).then_some(()), log)
+    });
+}
+
+/// The client's traffic: one thread of short HTTP requests, one of long-lived echo
+/// streams, both in the client namespace until `stop`.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failures: Arc<Mutex<Vec<String>>>,
+    /// Which real server answered each HTTP request.
+    servers: Arc<Mutex<Vec<String>>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(lab: &Lab, streams: usize) -> Self {
+        let t = Self {
+            stop: Arc::default(),
+            ok: Arc::default(),
+            failures: Arc::default(),
+            servers: Arc::default(),
+            threads: Vec::new(),
+        };
+        let (stop, ok, failures, servers) = (
+            t.stop.clone(),
+            t.ok.clone(),
+            t.failures.clone(),
+            t.servers.clone(),
+        );
+        let ns = lab.netns_file("client");
+        let requests = std::thread::spawn(move || {
+            enter(&ns).expect("setns");
+            while !stop.load(Ordering::Relaxed) {
+                match http_get(vip(80), "/") {
+                    Ok(body) if body.contains(LAB_VIP) => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        let name = body.split_whitespace().next().unwrap_or("").to_string();
+                        servers.lock().unwrap().push(name);
+                    }
+                    Ok(body) => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("bad answer {body:?}")),
+                    Err(e) => failures.lock().unwrap().push(format!("request: {e}")),
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let (stop, failures) = (t.stop.clone(), t.failures.clone());
+        let ns = lab.netns_file("client");
+        let echo = std::thread::spawn(move || {
+            enter(&ns).expect("setns");
+            let mut conns: Vec<(EchoConn, String)> = (0..streams)
+                .map(|i| {
+                    let mut c = EchoConn::connect(vip(7)).expect("stream");
+                    let first = c.ask(&format!("hello {i}")).expect("first line");
+                    let server = first.split_whitespace().next().unwrap().to_string();
+                    (c, server)
+                })
+                .collect();
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                for (i, (c, server)) in conns.iter_mut().enumerate() {
+                    match c.ask(&format!("line {n} on stream {i}")) {
+                        Ok(answer) if answer.starts_with(&format!("{server} ")) => {}
+                        Ok(answer) => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("stream {i} moved off {server}: {answer}")),
+                        Err(e) => failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("stream {i} on {server} cut: {e}")),
+                    }
+                }
+                n += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Self {
+            threads: vec![requests, echo],
+            ..t
+        }
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.failures.lock().unwrap().clone()
+    }
+
+    fn served_by(&self, name: &str) -> bool {
+        self.servers.lock().unwrap().iter().any(|s| s == name)
+    }
+
+    fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().expect("traffic thread");
+        }
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.failures.lock().unwrap().clone(),
+        )
+    }
+}
+
+/// The weight `xlb status` reports for real server `n` of the HTTP service on dir1.
+fn weight_of(lab: &Lab, n: usize) -> Option<u64> {
+    let out = std::process::Command::new(xlb_bin())
+        .args(["status", "--json", "--pin-path"])
+        .arg(lab.pins.0.join("dir1"))
+        .output()
+        .unwrap();
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let svc = s["services"]
+        .as_array()?
+        .iter()
+        .find(|v| v["port"] == 80)?
+        .clone();
+    svc["real_servers"]
+        .as_array()?
+        .iter()
+        .find(|r| r["ip"] == lab_real(n).as_str())
+        .and_then(|r| r["weight"].as_u64())
+}
+
+#[test]
+fn reloads_under_traffic_change_nothing_they_do_not_concern() {
+    let mut lab = ha_lab("hot", 3);
+    // rs3 gets no traffic until the reload adds it.
+    let c1 = lab.tmp.join("dir1.toml");
+    let c2 = lab.tmp.join("dir2.toml");
+    let base = [(1, 1), (2, 1)];
+    std::fs::write(&c1, config(150, &[LAB_VIP], &base)).unwrap();
+    std::fs::write(&c2, config(100, &[LAB_VIP], &base)).unwrap();
+    // The adverts on the wire, as the client's side of the switch sees them.
+    let mut tcpdump = lab.command("client", std::path::Path::new("tcpdump"));
+    tcpdump.args(["-l", "-n", "-i", "eth0", "ip proto 112"]);
+    lab.spawn("tcpdump", tcpdump);
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_for(Duration::from_secs(10), "dir1 MASTER, dir2 BACKUP", || {
+        let (l1, l2) = (lab.log("xlb1"), lab.log("xlb2"));
+        let ok = has_address(&lab, "dir1", LAB_VIP)
+            && l1.contains("to=MASTER")
+            && l2.contains("to=BACKUP");
+        (ok.then_some(()), format!("{l1}\n{l2}"))
+    });
+    let transitions = |lab: &Lab| {
+        (
+            count(&lab.log("xlb1"), "VRRP transition"),
+            count(&lab.log("xlb2"), "VRRP transition"),
+        )
+    };
+    let at_start = transitions(&lab);
+    assert_eq!(
+        at_start,
+        (2, 1),
+        "INIT->BACKUP->MASTER on dir1, ->BACKUP on dir2"
+    );
+    wait_for(Duration::from_secs(5), "tcpdump sees adverts", || {
+        let log = lab.log("tcpdump");
+        (log.contains("prio 150").then_some(()), log)
+    });
+    let traffic = Traffic::start(&lab, 8);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        traffic.failures(),
+        Vec::<String>::new(),
+        "before any reload"
+    );
+
+    // 1. Priority 150 -> 200: the next adverts carry it.
+    reload(&mut lab, &config(200, &[LAB_VIP], &base));
+    wait_for(Duration::from_secs(5), "adverts at priority 200", || {
+        let log = lab.log("tcpdump");
+        (log.contains("prio 200").then_some(()), log)
+    });
+
+    // 2. A VIP added: on the interface, and answering the client.
+    reload(&mut lab, &config(200, &[LAB_VIP, VIP2], &base));
+    wait_for(Duration::from_secs(5), "the added VIP on dir1", || {
+        (
+            has_address(&lab, "dir1", VIP2).then_some(()),
+            lab.log("xlb1"),
+        )
+    });
+    let ping = lab.sh("client", &format!("ping -c 1 -W 2 {VIP2} || true"));
+    assert!(ping.contains("1 received"), "the added VIP answers: {ping}");
+    assert!(!has_address(&lab, "dir2", VIP2), "only the master holds it");
+
+    // 3. The VIP removed again: gone, the other one stays.
+    reload(&mut lab, &config(200, &[LAB_VIP], &base));
+    wait_for(
+        Duration::from_secs(5),
+        "the removed VIP gone from dir1",
+        || {
+            (
+                (!has_address(&lab, "dir1", VIP2)).then_some(()),
+                lab.log("xlb1"),
+            )
+        },
+    );
+    assert!(has_address(&lab, "dir1", LAB_VIP), "the kept VIP stays");
+
+    // 4. A real server added: the client loop reaches it.
+    let three = [(1, 1), (2, 1), (3, 1)];
+    reload(&mut lab, &config(200, &[LAB_VIP], &three));
+    wait_for(Duration::from_secs(5), "requests answered by rs3", || {
+        (traffic.served_by("rs3").then_some(()), lab.log("xlb1"))
+    });
+
+    // 5. A weight changed: the data plane holds it.
+    reload(
+        &mut lab,
+        &config(200, &[LAB_VIP], &[(1, 3), (2, 1), (3, 1)]),
+    );
+    wait_for(Duration::from_secs(5), "rs1 at weight 3", || {
+        let w = weight_of(&lab, 1);
+        ((w == Some(3)).then_some(()), format!("{w:?}"))
+    });
+
+    // The streams and the loop keep going over the last reload's settling.
+    std::thread::sleep(Duration::from_secs(3));
+    let (served, failures) = traffic.stop();
+    assert_eq!(
+        failures,
+        Vec::<String>::new(),
+        "failed requests or cut streams"
+    );
+    assert!(served > 50, "the client loop ran: {served} requests");
+    assert_eq!(
+        transitions(&lab),
+        at_start,
+        "no VRRP transition on either director:\n{}\n{}",
+        lab.log("xlb1"),
+        lab.log("xlb2")
+    );
+    assert!(
+        lab.log("xlb1").contains("new settings applied in place"),
+        "{}",
+        lab.log("xlb1")
+    );
+    // The wire never carried a resignation (priority 0).
+    let wire = lab.log("tcpdump");
+    assert!(!wire.contains("prio 0,"), "{wire}");
+    println!(
+        "{served} requests, 8 streams, 5 reloads: no failure, no transition; adverts:\n{}",
+        wire.lines()
+            .filter(|l| l.contains("prio"))
+            .map(|l| l.split("VRRP").nth(1).unwrap_or(l))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
