@@ -337,3 +337,39 @@ fn reloads_under_traffic_change_nothing_they_do_not_concern() {
             .join("\n")
     );
 }
+
+#[test]
+fn a_new_virtual_router_id_restarts_the_instance() {
+    let mut lab = ha_lab("hotvrid", 2);
+    let c1 = lab.tmp.join("dir1.toml");
+    let c2 = lab.tmp.join("dir2.toml");
+    std::fs::write(&c1, config(150, &[LAB_VIP], &[(1, 1)])).unwrap();
+    std::fs::write(&c2, config(100, &[LAB_VIP], &[(1, 1)])).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_for(Duration::from_secs(10), "dir1 MASTER", || {
+        (
+            has_address(&lab, "dir1", LAB_VIP).then_some(()),
+            lab.log("xlb1"),
+        )
+    });
+    // For the peers, VRID 62 is another router: dir1 resigns from 61 (dir2 takes it
+    // over) and starts 62 afresh.
+    reload(
+        &mut lab,
+        &config(150, &[LAB_VIP], &[(1, 1)])
+            .replace("virtual_router_id = 61", "virtual_router_id = 62"),
+    );
+    wait_for(Duration::from_secs(10), "dir2 MASTER of VRID 61", || {
+        (
+            has_address(&lab, "dir2", LAB_VIP).then_some(()),
+            lab.log("xlb2"),
+        )
+    });
+    let log = lab.log("xlb1");
+    assert!(
+        log.contains("virtual_router_id 61 -> 62: restarting the instance"),
+        "{log}"
+    );
+    assert!(log.contains("to=INIT"), "the old instance resigned: {log}");
+}
