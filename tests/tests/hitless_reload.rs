@@ -318,11 +318,18 @@ fn reloads_under_traffic_change_nothing_they_do_not_concern() {
         lab.log("xlb1"),
         lab.log("xlb2")
     );
-    assert!(
-        lab.log("xlb1").contains("new settings applied in place"),
-        "{}",
-        lab.log("xlb1")
-    );
+    // The log says what each reload changed, as `xlb check --diff` does.
+    let log = lab.log("xlb1");
+    for line in [
+        "new settings applied in place",
+        "reload: vrrp_instance VI_1: changed in place, state kept: priority",
+        "reload:   + VIP 198.18.0.101/32",
+        "reload:   - VIP 198.18.0.101/32",
+        "reload:   + 198.18.0.13:80 weight 1",
+        "reload:   ~ 198.18.0.11:80 weight 1 -> 3",
+    ] {
+        assert!(log.contains(line), "{line:?} not in the log:\n{log}");
+    }
     // The wire never carried a resignation (priority 0).
     let wire = lab.log("tcpdump");
     assert!(!wire.contains("prio 0,"), "{wire}");

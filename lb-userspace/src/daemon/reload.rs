@@ -32,6 +32,10 @@ impl Daemon {
             return;
         }
         info!(path = %self.config_path.display(), "config reloaded");
+        // What changed, as `xlb check --diff` shows it: one log line each.
+        for line in crate::diff::diff(&old, &self.config).render().lines() {
+            info!("reload: {line}");
+        }
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
