@@ -380,3 +380,57 @@ fn a_new_virtual_router_id_restarts_the_instance() {
     );
     assert!(log.contains("to=INIT"), "the old instance resigned: {log}");
 }
+
+#[test]
+fn check_diff_prints_the_plan_for_two_files_without_a_daemon() {
+    let dir = std::env::temp_dir().join(format!("xlb-hot-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let running = dir.join("running.toml");
+    let new = dir.join("new.toml");
+    std::fs::write(&running, config(150, &[LAB_VIP], &[(1, 1), (2, 1)])).unwrap();
+    std::fs::write(
+        &new,
+        config(200, &[LAB_VIP, VIP2], &[(1, 3), (2, 1), (3, 1)]),
+    )
+    .unwrap();
+    let run = |extra: &[&str], running: &std::path::Path| {
+        std::process::Command::new(xlb_bin())
+            .args(["check", "--no-host-checks", "--diff"])
+            .arg(running)
+            .arg("-c")
+            .arg(&new)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[], &running);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    for line in [
+        "vrrp_instance VI_1: changed in place, state kept: priority, virtual_ipaddress\n",
+        "  + VIP 198.18.0.101/32\n",
+        "virtual_server 198.18.0.100:80/TCP: changed\n",
+        "  ~ 198.18.0.11:80 weight 1 -> 3\n",
+        "  + 198.18.0.13:80 weight 1\n",
+        "1 virtual server(s) unchanged",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
+    // --json: the plan alone on stdout.
+    let out = run(&["--json"], &running);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(plan["instances"][0]["action"], "in_place");
+    assert_eq!(plan["services"][0]["real_servers"][1]["action"], "added");
+    // A running file that does not load: refused at its line, nothing printed as a plan.
+    std::fs::write(&running, "[[vrrp_instance]]\nname = 5\n").unwrap();
+    let out = run(&[], &running);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("running.toml:2:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
