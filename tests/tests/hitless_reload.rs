@@ -434,3 +434,90 @@ fn check_diff_prints_the_plan_for_two_files_without_a_daemon() {
     assert!(err.contains("running.toml:2:"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A real keepalived 2.2.7 as the BACKUP peer (in `dir2`), priority 100.
+fn start_keepalived_backup(lab: &mut Lab) {
+    let dir = lab.tmp.join("keepalived");
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n    router_id kd2\n}}\n\
+             vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    \
+             virtual_router_id 61\n    priority 100\n    advert_int 1\n    \
+             virtual_ipaddress {{\n        {LAB_VIP}/32\n    }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut cmd = lab.command("dir2", std::path::Path::new("keepalived"));
+    cmd.args(["-n", "-l", "-D", "-P", "-f"]).arg(&conf);
+    for (flag, file) in [
+        ("-p", "keepalived.pid"),
+        ("-r", "vrrp.pid"),
+        ("-c", "checkers.pid"),
+        ("-b", "bfd.pid"),
+    ] {
+        cmd.arg(flag).arg(dir.join(file));
+    }
+    lab.spawn("keepalived", cmd);
+    lab.wait_log("keepalived", "(VI_1) Entering", Duration::from_secs(10));
+}
+
+#[test]
+fn a_keepalived_backup_sees_no_transition_when_the_xlb_master_reloads() {
+    let mut lab = ha_lab("hotka", 0);
+    // VRRP only (no virtual server): the priority and an excluded VIP change.
+    let xlb = |priority: u8, excluded: &str| {
+        format!(
+            "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 61\n\
+             priority = {priority}\nadvert_int = 1\nvirtual_ipaddress = [\"{LAB_VIP}/32\"]\n\
+             virtual_ipaddress_excluded = [{excluded}]\n"
+        )
+    };
+    let c1 = lab.tmp.join("dir1.toml");
+    std::fs::write(&c1, xlb(150, "")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    wait_for(Duration::from_secs(10), "xlb MASTER", || {
+        (
+            has_address(&lab, "dir1", LAB_VIP).then_some(()),
+            lab.log("xlb1"),
+        )
+    });
+    start_keepalived_backup(&mut lab);
+    std::thread::sleep(Duration::from_secs(4));
+    let entering = |lab: &Lab| count(&lab.log("keepalived"), "Entering");
+    assert_eq!(entering(&lab), 1, "{}", lab.log("keepalived"));
+    let xlb_transitions = count(&lab.log("xlb1"), "VRRP transition");
+
+    // Priority 150 -> 120 (still above keepalived's 100), then a VIP added and removed
+    // as virtual_ipaddress_excluded, which adverts do not carry: keepalived checks the
+    // advertised list and would refuse adverts listing a VIP it lacks.
+    reload(&mut lab, &xlb(120, ""));
+    reload(&mut lab, &xlb(120, &format!("\"{VIP2}/32\"")));
+    wait_for(Duration::from_secs(5), "the excluded VIP on dir1", || {
+        (
+            has_address(&lab, "dir1", VIP2).then_some(()),
+            lab.log("xlb1"),
+        )
+    });
+    reload(&mut lab, &xlb(120, ""));
+    wait_for(Duration::from_secs(5), "the excluded VIP gone", || {
+        (
+            (!has_address(&lab, "dir1", VIP2)).then_some(()),
+            lab.log("xlb1"),
+        )
+    });
+    // Over several master-down intervals of keepalived's.
+    std::thread::sleep(Duration::from_secs(5));
+    let log = lab.log("keepalived");
+    assert_eq!(entering(&lab), 1, "keepalived changed state:\n{log}");
+    assert!(!log.contains("Entering MASTER STATE"), "{log}");
+    assert!(!has_address(&lab, "dir2", LAB_VIP), "{log}");
+    assert_eq!(
+        count(&lab.log("xlb1"), "VRRP transition"),
+        xlb_transitions,
+        "{}",
+        lab.log("xlb1")
+    );
+}
