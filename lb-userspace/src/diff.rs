@@ -5,9 +5,9 @@
 //!
 //! It says what the daemon does with the same rules the daemon uses:
 //! - VRRP instances (matched by name) are kept, changed in place with the settings
-//!   that change ([`crate::vrrp::instance::InstanceSpec::changes`]; a MASTER stays MASTER), restarted
-//!   ([`crate::vrrp::instance::InstanceSpec::restart_reason`]: new virtual router id, interface, version or
-//!   family), added or removed; with the VIPs each adds or removes.
+//!   that change (a MASTER stays MASTER), restarted (new virtual router id, interface,
+//!   version or family), added or removed, by [`ReloadAction::of`], the rule the daemon
+//!   applies; with the VIPs each adds or removes.
 //! - Virtual services (matched by address, port and protocol) are added, removed or
 //!   changed; their real servers (matched by address and port) added, removed, given a
 //!   new weight, or changed otherwise (checks, ...).
@@ -28,7 +28,7 @@ use serde::Serialize;
 use crate::{
     config::{Config, RealServerConfig, VirtualServer},
     dataplane::sched::{Candidate, build_table_in},
-    vrrp::instance::specs,
+    vrrp::instance::{ReloadAction, specs},
 };
 
 /// Everything a reload from one config to another changes (see the module docs).
@@ -182,12 +182,11 @@ fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
         let (action, added, removed) = match old {
             None => (InstanceAction::Added, shown(&s.vips, &[]), Vec::new()),
             Some(o) => {
-                let action = match o.restart_reason(s) {
-                    Some(reason) => InstanceAction::Restart { reason },
-                    None if o == s => InstanceAction::Kept,
-                    None => InstanceAction::InPlace {
-                        changes: o.changes(s),
-                    },
+                let action = match ReloadAction::of(o, Some(s)) {
+                    ReloadAction::Keep => InstanceAction::Kept,
+                    ReloadAction::InPlace(changes) => InstanceAction::InPlace { changes },
+                    ReloadAction::Restart(reason) => InstanceAction::Restart { reason },
+                    ReloadAction::Remove => InstanceAction::Removed,
                 };
                 (action, shown(&s.vips, &o.vips), shown(&o.vips, &s.vips))
             }

@@ -18,7 +18,7 @@ use crate::{
     notify::Notifier,
     vrrp::{
         self,
-        instance::{Gate, Instance, StatusBoard},
+        instance::{Gate, Instance, ReloadAction, StatusBoard},
         track::ScriptTracker,
     },
 };
@@ -107,11 +107,11 @@ impl Instances {
             .collect()
     }
 
-    /// For a reload to `config`: unchanged instances keep running as they are; changed
-    /// ones take their new settings in place and keep their state, unless
-    /// [`InstanceSpec::restart_reason`](vrrp::instance::InstanceSpec::restart_reason)
-    /// says they cannot. Those, and the instances `config` no longer has, are returned
-    /// for [`Instances::stop`]; `start` brings the new and restarted ones up after.
+    /// For a reload to `config`, by [`ReloadAction::of`] (the rule `xlb check --diff`
+    /// shows): unchanged instances keep running as they are; changed ones take their new
+    /// settings in place and keep their state, unless they must restart. Those, and the
+    /// instances `config` no longer has, are returned for [`Instances::stop`]; `start`
+    /// brings the new and restarted ones up after.
     pub async fn reconcile(&mut self, config: &Config, handle: &Handle) -> Vec<Instance> {
         self.spawn_scripts(config);
         let scripts = self.verdicts();
@@ -119,25 +119,25 @@ impl Instances {
         let mut keep = Vec::new();
         let mut outdated = Vec::new();
         for mut i in std::mem::take(&mut self.running) {
-            let Some(spec) = specs.iter().find(|s| s.name == i.name) else {
-                info!(instance = %i.name, "removed from the config: stopping");
-                outdated.push(i);
-                continue;
-            };
-            if *spec == i.spec {
-                keep.push(i);
-                continue;
+            let spec = specs.iter().find(|s| s.name == i.name);
+            match (ReloadAction::of(&i.spec, spec), spec) {
+                (ReloadAction::Keep, _) => keep.push(i),
+                (ReloadAction::InPlace(changed), Some(spec)) => {
+                    if let Err(e) = i.update(spec.clone(), handle, &scripts).await {
+                        error!(instance = %i.name, changed = ?changed, "the new settings could not be applied; it keeps running with the previous ones: {e}");
+                    }
+                    keep.push(i);
+                }
+                (ReloadAction::Restart(why), _) => {
+                    info!(instance = %i.name, "{why}: restarting the instance");
+                    outdated.push(i);
+                }
+                // (`InPlace` always comes with the new spec: `ReloadAction::of`.)
+                (ReloadAction::Remove, _) | (ReloadAction::InPlace(_), None) => {
+                    info!(instance = %i.name, "removed from the config: stopping");
+                    outdated.push(i);
+                }
             }
-            if let Some(why) = i.spec.restart_reason(spec) {
-                info!(instance = %i.name, "{why}: restarting the instance");
-                outdated.push(i);
-                continue;
-            }
-            let changed = i.spec.changes(spec);
-            if let Err(e) = i.update(spec.clone(), handle, &scripts).await {
-                error!(instance = %i.name, changed = ?changed, "the new settings could not be applied; it keeps running with the previous ones: {e}");
-            }
-            keep.push(i);
         }
         self.running = keep;
         outdated

@@ -20,7 +20,7 @@ use super::{
 // What the controller names through this module, wherever it is defined.
 pub use super::{
     io::{Gate, GateRequest},
-    spec::{InstanceSpec, specs},
+    spec::{InstanceSpec, ReloadAction, specs},
     status::{InstanceStatus, StatusBoard},
 };
 use crate::{config::VrrpInstance, netlink::NetlinkError, notify::Notifier};

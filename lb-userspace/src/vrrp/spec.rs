@@ -285,6 +285,37 @@ impl InstanceSpec {
     }
 }
 
+/// What a reload does to a running instance whose spec is `running`, given the new
+/// config's spec of that name (`None`: the config no longer has it). The one rule the
+/// daemon applies and the reload plan (`xlb check --diff`) shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadAction {
+    /// Nothing changed.
+    Keep,
+    /// New settings, applied to the running instance; it keeps its state. The names of
+    /// what changed ([`InstanceSpec::changes`]).
+    InPlace(Vec<&'static str>),
+    /// Stopped and started again, for this reason ([`InstanceSpec::restart_reason`]).
+    Restart(String),
+    /// No longer in the config: stopped.
+    Remove,
+}
+
+impl ReloadAction {
+    pub fn of(running: &InstanceSpec, new: Option<&InstanceSpec>) -> Self {
+        let Some(new) = new else {
+            return Self::Remove;
+        };
+        if let Some(why) = running.restart_reason(new) {
+            Self::Restart(why)
+        } else if running == new {
+            Self::Keep
+        } else {
+            Self::InPlace(running.changes(new))
+        }
+    }
+}
+
 /// The specs of every instance in the config.
 pub fn specs(cfg: &Config) -> Vec<InstanceSpec> {
     cfg.vrrp_instance
@@ -390,6 +421,24 @@ mod tests {
         );
         assert!(running.tracking_differs(&changed));
         assert!(running.changes(&running).is_empty());
+    }
+
+    #[test]
+    fn a_reload_keeps_changes_in_place_restarts_or_removes() {
+        let running = spec("priority = 150");
+        assert_eq!(
+            ReloadAction::of(&running, Some(&running)),
+            ReloadAction::Keep
+        );
+        assert_eq!(ReloadAction::of(&running, None), ReloadAction::Remove);
+        assert_eq!(
+            ReloadAction::of(&running, Some(&spec("priority = 100"))),
+            ReloadAction::InPlace(vec!["priority"])
+        );
+        assert_eq!(
+            ReloadAction::of(&running, Some(&spec("priority = 100\nversion = 3"))),
+            ReloadAction::Restart("version 2 -> 3".into())
+        );
     }
 
     #[test]
