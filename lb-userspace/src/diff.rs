@@ -40,6 +40,8 @@ pub struct ReloadPlan {
     pub services: Vec<ServiceDiff>,
     /// How many services stay exactly as they are.
     pub services_unchanged: usize,
+    /// What `global_defs` changes mean for the data plane and the daemon.
+    pub global_defs: Vec<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -136,6 +138,7 @@ pub struct TableMove {
 pub fn diff(running: &Config, new: &Config) -> ReloadPlan {
     let mut plan = ReloadPlan {
         instances: instances(running, new),
+        global_defs: global_defs(running, new),
         ..ReloadPlan::default()
     };
     for vs in &new.virtual_server {
@@ -164,6 +167,28 @@ pub fn diff(running: &Config, new: &Config) -> ReloadPlan {
         }
     }
     plan
+}
+
+fn global_defs(running: &Config, new: &Config) -> Vec<&'static str> {
+    let (a, b) = (&running.global_defs, &new.global_defs);
+    let mut out = Vec::new();
+    if a.lvs_timeouts != b.lvs_timeouts {
+        out.push(
+            "lvs_timeouts: the XDP program is reloaded in place (connections and tables kept)",
+        );
+    }
+    if a.connection_table_size != b.connection_table_size {
+        out.push(
+            "connection_table_size: applies only once `xlb teardown` removes the pinned tables",
+        );
+    }
+    let mut rest = a.clone();
+    rest.lvs_timeouts = b.lvs_timeouts.clone();
+    rest.connection_table_size = b.connection_table_size;
+    if rest != *b {
+        out.push("other settings (notifications, scripts, VRRP defaults): taken as they are");
+    }
+    out
 }
 
 fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
@@ -355,6 +380,7 @@ impl ReloadPlan {
     /// Whether the reload changes nothing.
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
+            && self.global_defs.is_empty()
             && (self.instances.iter()).all(|i| i.action == InstanceAction::Kept)
     }
 
@@ -364,6 +390,9 @@ impl ReloadPlan {
         if self.is_empty() {
             out.push_str("no change\n");
             return out;
+        }
+        for g in &self.global_defs {
+            let _ = writeln!(out, "global_defs {g}");
         }
         for i in &self.instances {
             let what = match &i.action {
@@ -649,6 +678,24 @@ mod tests {
             plan.services[0].action,
             ServiceAction::Changed { table: None, .. }
         ));
+    }
+
+    #[test]
+    fn global_defs_changes_say_what_they_mean() {
+        let running = lab(ONE_VIP, "rr", 1, "");
+        let mut new = running.clone();
+        new.global_defs.lvs_timeouts.tcp += 1.0;
+        new.global_defs.connection_table_size /= 2;
+        let plan = diff(&running, &new);
+        assert!(!plan.is_empty());
+        assert_eq!(plan.global_defs.len(), 2, "{:?}", plan.global_defs);
+        assert!(
+            plan.render()
+                .starts_with("global_defs lvs_timeouts: the XDP program is reloaded")
+        );
+        new = running.clone();
+        new.global_defs.router_id = Some("LVS_02".into());
+        assert_eq!(diff(&running, &new).global_defs.len(), 1);
     }
 
     #[test]
