@@ -183,7 +183,7 @@ fn global_defs(running: &Config, new: &Config) -> Vec<&'static str> {
         );
     }
     let mut rest = a.clone();
-    rest.lvs_timeouts = b.lvs_timeouts.clone();
+    rest.lvs_timeouts = b.lvs_timeouts;
     rest.connection_table_size = b.connection_table_size;
     if rest != *b {
         out.push("other settings (notifications, scripts, VRRP defaults): taken as they are");
