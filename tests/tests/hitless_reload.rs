@@ -330,6 +330,13 @@ fn reloads_under_traffic_change_nothing_they_do_not_concern() {
     ] {
         assert!(log.contains(line), "{line:?} not in the log:\n{log}");
     }
+    println!(
+        "dir1's reloads:\n{}",
+        log.lines()
+            .filter(|l| l.contains("reload") || l.contains("in place") || l.contains("VIPs"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     // The wire never carried a resignation (priority 0).
     let wire = lab.log("tcpdump");
     assert!(!wire.contains("prio 0,"), "{wire}");
