@@ -23,6 +23,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod diff;
 pub mod health;
 pub mod import;
 pub mod logging;

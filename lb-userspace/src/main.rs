@@ -52,6 +52,15 @@ enum Command {
         /// local): for a file meant for another machine.
         #[arg(long)]
         no_host_checks: bool,
+        /// Also print what a reload from RUNNING (the config the daemon runs) to this
+        /// config would change: VRRP instances kept, changed in place or restarted, VIPs,
+        /// services, real servers, and the share of new flows each changed sh/mh
+        /// service would send to another real server.
+        #[arg(long, value_name = "RUNNING")]
+        diff: Option<PathBuf>,
+        /// With --diff: the plan as JSON.
+        #[arg(long, requires = "diff")]
+        json: bool,
     },
     /// Convert a keepalived.conf (and what it includes) to xlb's TOML configuration;
     /// warnings and errors name FILE:LINE.
@@ -378,6 +387,8 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
         Command::Check {
             config,
             no_host_checks,
+            diff,
+            json,
         } => {
             let loaded = if no_host_checks {
                 Config::load(&config)
@@ -403,7 +414,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
-            println!(
+            let ok = format!(
                 "{}: OK ({} virtual servers, {} real servers, {} VRRP instances{})",
                 config.display(),
                 cfg.virtual_server.len(),
@@ -418,6 +429,22 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                     ""
                 }
             );
+            // With --json, stdout is the plan alone.
+            if json {
+                eprintln!("{ok}");
+            } else {
+                println!("{ok}");
+            }
+            if let Some(running) = diff {
+                let old = Config::load(&running).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let plan = xlb::diff::diff(&old, &cfg);
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    println!("reload from {} to {}:", running.display(), config.display());
+                    print!("{}", plan.render());
+                }
+            }
             Ok(())
         }
         Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),

@@ -441,7 +441,10 @@ fn model_for(p: &Plane, svc: &DesiredService) -> (Model, HashMap<u32, u8>) {
             weight: r.weight,
         })
         .collect();
-    (Model::from_servers(svc.algo, &candidates), slots)
+    (
+        Model::from_servers_in(svc.algo, &candidates, svc.reals.len()),
+        slots,
+    )
 }
 
 #[test]

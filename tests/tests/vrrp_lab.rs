@@ -390,7 +390,11 @@ fn a_reload_that_changes_only_notify_settings_keeps_the_master() {
     )
     .unwrap();
     lab.signal("xlb1", libc::SIGHUP);
-    lab.wait_log("xlb1", "applied without a restart", Duration::from_secs(5));
+    lab.wait_log(
+        "xlb1",
+        "new settings applied in place",
+        Duration::from_secs(5),
+    );
     // A restart would have resigned: dir2 would have taken the VIP for a moment.
     std::thread::sleep(Duration::from_millis(1500));
     assert!(has_address(&lab, "dir1", LAB_VIP));

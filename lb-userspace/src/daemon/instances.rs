@@ -1,5 +1,7 @@
-//! The VRRP instances the daemon runs: started from the config, kept, given new notify
-//! settings or stopped by a reload, resigned on shutdown. A stop runs as a task of its own
+//! The VRRP instances the daemon runs: started from the config; on a reload kept,
+//! given their new settings in place (they keep their state: a MASTER stays MASTER) or,
+//! for a new virtual router id, interface, version or family, stopped to be started
+//! again; resigned on shutdown. A stop runs as a task of its own
 //! that posts [`Event::InstanceStopped`]: the stopping instance waits for its services to
 //! be switched off, so the daemon must go on serving its gate requests meanwhile.
 
@@ -7,8 +9,8 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 use rtnetlink::Handle;
-use tokio::sync::mpsc;
-use tracing::info;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info};
 
 use super::event::{self, Event};
 use crate::{
@@ -16,7 +18,7 @@ use crate::{
     notify::Notifier,
     vrrp::{
         self,
-        instance::{Gate, Instance, StatusBoard},
+        instance::{Gate, Instance, ReloadAction, StatusBoard},
         track::ScriptTracker,
     },
 };
@@ -65,19 +67,12 @@ impl Instances {
         handle: &Handle,
         notifier: &Notifier,
     ) -> Result<()> {
-        // Trackers are shared by instances; new scripts start, existing ones go on.
-        for (name, tracker) in vrrp::track::spawn_trackers(config) {
-            self.scripts.entry(name).or_insert(tracker);
-        }
+        self.spawn_scripts(config);
         for spec in vrrp::instance::specs(config) {
             if self.running.iter().any(|i| i.name == spec.name) {
                 continue;
             }
-            let verdicts = self
-                .scripts
-                .iter()
-                .map(|(name, t)| (name.clone(), t.verdict.clone()))
-                .collect();
+            let verdicts = self.verdicts();
             // On the VRRP thread, where the instance's socket and timers must live. This
             // awaits only the socket's setup there (netlink, bind), never a gate answer,
             // so it cannot wait on the loop that is awaiting it.
@@ -97,22 +92,51 @@ impl Instances {
         Ok(())
     }
 
-    /// For a reload to `config`: unchanged instances keep running and keep their state,
-    /// and so do instances whose notify settings alone changed (they take the new ones in
-    /// place). The others (changed or removed) are returned, for [`Instances::stop`].
-    pub fn outdated_by(&mut self, config: &Config) -> Vec<Instance> {
+    /// Trackers are shared by instances; new scripts start, existing ones go on.
+    fn spawn_scripts(&mut self, config: &Config) {
+        for (name, tracker) in vrrp::track::spawn_trackers(config) {
+            self.scripts.entry(name).or_insert(tracker);
+        }
+    }
+
+    /// Every script's verdict channel, by name.
+    fn verdicts(&self) -> HashMap<String, watch::Receiver<bool>> {
+        self.scripts
+            .iter()
+            .map(|(name, t)| (name.clone(), t.verdict.clone()))
+            .collect()
+    }
+
+    /// For a reload to `config`, by [`ReloadAction::of`] (the rule `xlb check --diff`
+    /// shows): unchanged instances keep running as they are; changed ones take their new
+    /// settings in place and keep their state, unless they must restart. Those, and the
+    /// instances `config` no longer has, are returned for [`Instances::stop`]; `start`
+    /// brings the new and restarted ones up after.
+    pub async fn reconcile(&mut self, config: &Config, handle: &Handle) -> Vec<Instance> {
+        self.spawn_scripts(config);
+        let scripts = self.verdicts();
         let specs = vrrp::instance::specs(config);
         let mut keep = Vec::new();
         let mut outdated = Vec::new();
         for mut i in std::mem::take(&mut self.running) {
-            if specs.contains(&i.spec) {
-                keep.push(i);
-            } else if let Some(s) = specs.iter().find(|s| s.same_but_notify(&i.spec)) {
-                info!(instance = %i.name, "notify settings changed: applied without a restart");
-                i.renotify(s.clone());
-                keep.push(i);
-            } else {
-                outdated.push(i);
+            let spec = specs.iter().find(|s| s.name == i.name);
+            match (ReloadAction::of(&i.spec, spec), spec) {
+                (ReloadAction::Keep, _) => keep.push(i),
+                (ReloadAction::InPlace(changed), Some(spec)) => {
+                    if let Err(e) = i.update(spec.clone(), handle, &scripts).await {
+                        error!(instance = %i.name, changed = ?changed, "the new settings could not be applied; it keeps running with the previous ones: {e}");
+                    }
+                    keep.push(i);
+                }
+                (ReloadAction::Restart(why), _) => {
+                    info!(instance = %i.name, "{why}: restarting the instance");
+                    outdated.push(i);
+                }
+                // (`InPlace` always comes with the new spec: `ReloadAction::of`.)
+                (ReloadAction::Remove, _) | (ReloadAction::InPlace(_), None) => {
+                    info!(instance = %i.name, "removed from the config: stopping");
+                    outdated.push(i);
+                }
             }
         }
         self.running = keep;

@@ -3,8 +3,11 @@
 //! dropped: the file is the truth. A new config that does not load is refused and
 //! changes nothing (edits included); one the data plane cannot take (a real
 //! server off-link, an interface missing, ...) is rolled back to the running one.
-//! Instances that must restart stop first; the reload ends once they have
-//! ([`Daemon::finish_reload`], called when their last `InstanceStopped` arrives).
+//! The data plane follows first, then the VRRP instances: changed ones take their new
+//! settings in place (a MASTER stays MASTER; see `instances`), and only those with a
+//! new virtual router id, interface, version or family stop first; the reload ends once
+//! they have ([`Daemon::finish_reload`], called when their last `InstanceStopped`
+//! arrives).
 
 use anyhow::Result;
 use tracing::{error, info};
@@ -67,7 +70,14 @@ impl Daemon {
             return ReloadOutcome::RolledBack(format!("{e:#}"));
         }
         self.config_loaded_at = (std::time::SystemTime::now(), std::time::Instant::now());
-        let outdated = self.instances.outdated_by(&self.config);
+        // What changed, as `xlb check --diff` shows it: one log line each.
+        for line in crate::diff::diff(&old, &self.config).render().lines() {
+            info!("reload: {line}");
+        }
+        let commands = crate::process::audit::Audit::of(&self.config);
+        commands.log(Some(&crate::process::audit::Audit::of(&old)));
+        self.notifier.reconfigure(&self.config.global_defs);
+        let outdated = self.instances.reconcile(&self.config, &self.handle).await;
         let summary = summary(&self.config, edits.len(), outdated.len());
         info!(
             path = %self.config_path.display(),
@@ -77,9 +87,6 @@ impl Daemon {
         count_reload(&mut self.reloads, ReloadResult::Ok);
         self.follow_metrics_listen(old.global_defs.metrics_listen)
             .await;
-        let commands = crate::process::audit::Audit::of(&self.config);
-        commands.log(Some(&crate::process::audit::Audit::of(&old)));
-        self.notifier.reconfigure(&self.config.global_defs);
         if outdated.is_empty() {
             self.finish_reload().await;
         } else {

@@ -255,7 +255,9 @@ impl Planner<'_> {
         }
 
         // 2. The table, swapped in with the service entry.
-        let table = sched::build_table(want.algo, &candidates);
+        // Sized for every real server of the service, eligible or not (see
+        // `build_table_in`): a server going down or drained does not resize an `mh` table.
+        let table = sched::build_table_in(want.algo, &candidates, want.reals.len());
         let mut info = old_info;
         info.algo = want.algo as u32;
         info.flags = if want.active { SVC_F_ACTIVE } else { 0 }

@@ -1,11 +1,12 @@
 //! The driver of one VRRP instance: it owns the pure [`Machine`] and carries out what it
 //! decides through an [`InstanceIo`].
 //!
-//! Everything it does is one of six reactions: an advert arrived (filter, feed the
+//! Everything it does is one of seven reactions: an advert arrived (filter, feed the
 //! machine), a deadline passed (tick the machine, send due gratuitous ARPs), a tracked
 //! interface or a `vrrp_script` verdict changed (FAULT in or out, or a priority delta), one
-//! of its VIPs was removed by someone else (put back and announced while MASTER), or
-//! the controller asked it to stop. Notifications go out on every transition. The
+//! of its VIPs was removed by someone else (put back and announced while MASTER), a
+//! reload gave it new settings ([`Driver::reconfigure`]: applied in place, the state
+//! kept), or the controller asked it to stop. Notifications go out on every transition. The
 //! machine's actions are carried out in the order given; the two that touch the data
 //! plane go through the gate ([`InstanceIo::forward`]), so that a director that becomes
 //! MASTER forwards before it announces the VIPs, and one that stops being MASTER stops
@@ -61,6 +62,19 @@ pub struct Inputs {
     pub verdicts: Verdicts,
     /// Addresses removed from any interface.
     pub addresses: BoxStream<'static, AddressRemoved>,
+    /// New settings from a reload.
+    pub updates: mpsc::Receiver<Update>,
+}
+
+/// A reload's new settings for a running instance (see [`Driver::reconfigure`]). Its
+/// spec has the running one's virtual router id, interface, version and family (others
+/// restart the instance: [`InstanceSpec::restart_reason`]).
+pub struct Update {
+    pub spec: InstanceSpec,
+    /// Where adverts leave from under the new settings.
+    pub source: IpAddr,
+    /// What is tracked now and the channel of its script verdicts, when it changed.
+    pub tracking: Option<(Trackers, Verdicts)>,
 }
 
 impl<I: InstanceIo> Driver<I> {
@@ -118,6 +132,11 @@ impl<I: InstanceIo> Driver<I> {
                 }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
+                Some(update) = inputs.updates.recv() => {
+                    if let Some(verdicts) = self.reconfigure(update).await {
+                        inputs.verdicts = verdicts;
+                    }
+                }
             }
         }
         self.stop().await;
@@ -235,6 +254,98 @@ impl<I: InstanceIo> Driver<I> {
                     error!(instance = %name, "{name}: VIP {addr}/{len} removed from {dev}; restoring it failed: {e:#}");
                 }
             },
+        }
+    }
+
+    /// A reload's new settings, applied without leaving the current state (keepalived's
+    /// `clear_diff_vrrp` and `restore_vrrp_state`): a MASTER removes the VIPs that went
+    /// (only those), adds the new ones and announces them at once; the socket, the
+    /// receive checks and the announcement timing follow the new spec; the machine takes
+    /// the new priority, intervals and preempt settings ([`Event::Reconfigure`]); new
+    /// trackers replace the old and only their net effect reaches the machine. Returns
+    /// the new verdict channel when what is tracked changed.
+    pub async fn reconfigure(&mut self, update: Update) -> Option<Verdicts> {
+        let Update {
+            spec,
+            source,
+            tracking,
+        } = update;
+        let name = self.spec.name.clone();
+        if let Some(why) = self.spec.restart_reason(&spec) {
+            error!(instance = %name, "{why}: needs a restart, not applied in place");
+            return None;
+        }
+        let params = spec.machine_params(source);
+        if let Err(e) = params.validate() {
+            error!(instance = %name, "new settings refused, keeping the running ones: {e}");
+            return None;
+        }
+        let changed = self.spec.changes(&spec);
+        info!(instance = %name, state = %self.machine.state(), changed = ?changed, "new settings applied in place");
+        if self.machine.state() == State::Master {
+            self.swap_vips(&spec).await;
+        }
+        let ifindex = self.io.ifindex();
+        let socket = spec.socket_config(ifindex, source);
+        if socket != self.spec.socket_config(ifindex, self.source)
+            || spec.checksum != self.spec.checksum
+        {
+            if let Err(e) = self.io.resocket(socket, spec.checksum).await {
+                error!(instance = %name, "VRRP socket for the new settings: {e}; adverts keep the old destinations");
+            }
+        }
+        self.adverts
+            .reconfigure(source, spec.receive_params(), spec.receive_policy());
+        self.garp.retime(&spec.garp, self.io.now());
+        self.source = source;
+        self.spec = spec;
+        self.step(Event::Reconfigure(params)).await;
+        let verdicts = tracking.map(|(trackers, verdicts)| {
+            self.trackers.replace(trackers);
+            verdicts
+        });
+        if verdicts.is_some() {
+            for ifindex in self.trackers.link_indexes() {
+                let up = self.io.link_up(ifindex).await.unwrap_or(true);
+                self.trackers.set_link(ifindex, up);
+            }
+        }
+        self.retrack().await;
+        self.publish();
+        verdicts
+    }
+
+    /// A MASTER's VIPs from the running spec to `new`'s: the ones gone removed, the new
+    /// ones added and announced at once (a changed entry, same address with another
+    /// prefix or device, is both). VIPs in both are not touched.
+    async fn swap_vips(&mut self, new: &InstanceSpec) {
+        let name = &self.spec.name;
+        let gone: Vec<_> = (self.spec.vips.iter())
+            .filter(|v| !new.vips.contains(v))
+            .cloned()
+            .collect();
+        let added: Vec<_> = (new.vips.iter())
+            .filter(|v| !self.spec.vips.contains(v))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            info!(instance = %name, vips = ?gone.iter().map(|v| v.addr).collect::<Vec<_>>(), "VIPs removed by reload");
+            if let Err(e) = self.io.remove_vips(&gone).await {
+                warn!(instance = %name, "removing VIPs: {e:#}");
+            }
+        }
+        if !added.is_empty() {
+            info!(instance = %name, vips = ?added.iter().map(|v| v.addr).collect::<Vec<_>>(), "VIPs added by reload");
+            if let Err(e) = self.io.add_vips(&added).await {
+                warn!(instance = %name, "adding VIPs: {e:#}");
+            }
+            for _ in 0..new.garp.repeat.max(1) {
+                for v in &added {
+                    if let Err(e) = self.io.announce(v.addr) {
+                        warn!(instance = %name, vip = %v.addr, "gratuitous ARP/NA: {e}");
+                    }
+                }
+            }
         }
     }
 

@@ -77,6 +77,20 @@ impl GarpSchedule {
         self.next_refresh = self.refresh.map(|r| now + r);
     }
 
+    /// A reload's new settings (`new`'s timing, not its pending events): bursts already
+    /// due stay due with the new size; a changed refresh period restarts from `now` when
+    /// announcing.
+    pub fn retime(&mut self, new: &GarpSchedule, now: Instant) {
+        let refresh_changed = self.refresh != new.refresh;
+        self.delay = new.delay;
+        self.repeat = new.repeat;
+        self.refresh = new.refresh;
+        self.refresh_repeat = new.refresh_repeat;
+        if refresh_changed && self.active() {
+            self.next_refresh = self.refresh.map(|r| now + r);
+        }
+    }
+
     /// Left MASTER: nothing more is due.
     pub fn stop(&mut self) {
         self.first = None;
@@ -145,6 +159,28 @@ mod tests {
         assert_eq!(s.next_deadline(), None);
         assert!(!s.active());
         assert_eq!(s.due(t0 + Duration::from_secs(100)), 0);
+    }
+
+    #[test]
+    fn garp_retime_keeps_what_is_due_and_restarts_a_new_refresh() {
+        let t0 = Instant::now();
+        let sec = Duration::from_secs;
+        let mut s = GarpSchedule::default();
+        s.start(t0);
+        assert_eq!(s.due(t0), 5);
+        s.retime(&GarpSchedule::new(sec(5), 2, Some(sec(30)), 3), t0 + sec(1));
+        assert_eq!(
+            s.next_deadline(),
+            Some(t0 + sec(5)),
+            "the second burst stays"
+        );
+        assert_eq!(s.due(t0 + sec(5)), 2, "at the new size");
+        assert_eq!(s.next_deadline(), Some(t0 + sec(31)));
+        assert_eq!(s.due(t0 + sec(31)), 3);
+        // Not announcing: nothing becomes due.
+        let mut idle = GarpSchedule::default();
+        idle.retime(&GarpSchedule::new(sec(1), 1, Some(sec(10)), 1), t0);
+        assert_eq!(idle.next_deadline(), None);
     }
 
     #[test]

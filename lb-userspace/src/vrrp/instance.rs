@@ -1,7 +1,7 @@
 //! A running VRRP instance as the controller sees it: [`spawn`] resolves what the spec
 //! names on this host (interfaces, the source address, the MAC), opens the socket and
 //! starts the driver task on the VRRP [`runtime`]; the [`Instance`] it returns stops
-//! it or hands it new notify settings.
+//! it or hands it a reload's new settings ([`Instance::update`]).
 
 use std::{collections::HashMap, net::IpAddr};
 
@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 
 use super::{
-    driver::{Driver, Inputs, Verdicts},
+    driver::{Driver, Inputs, Update, Verdicts},
     io::HostIo,
     machine::ParamsError,
     net::{self, VrrpSocket},
@@ -20,7 +20,7 @@ use super::{
 // What the controller names through this module, wherever it is defined.
 pub use super::{
     io::{Gate, GateRequest},
-    spec::{InstanceSpec, specs},
+    spec::{InstanceSpec, ReloadAction, specs},
     status::{InstanceStatus, StatusBoard},
 };
 use crate::{config::VrrpInstance, netlink::NetlinkError, notify::Notifier};
@@ -64,17 +64,48 @@ pub struct Instance {
     pub name: String,
     pub spec: InstanceSpec,
     stop: Option<oneshot::Sender<()>>,
-    /// The config block the running task notifies with (see [`Instance::renotify`]).
+    /// The config block the running task notifies with (see [`Instance::update`]).
     notify_config: watch::Sender<VrrpInstance>,
+    /// New settings for the running task.
+    updates: mpsc::Sender<Update>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Instance {
-    /// Takes `spec`, which [`InstanceSpec::same_but_notify`] found equal to the running
-    /// one but for its notify settings, without a restart: the next transition uses them.
-    pub fn renotify(&mut self, spec: InstanceSpec) {
+    /// Hands the running task `spec`, a reload's settings for this instance, which
+    /// [`InstanceSpec::restart_reason`] found it can take in place: it keeps its state.
+    /// What the new spec names on this host (its source address, tracked interfaces
+    /// and scripts) is looked up here first; a lookup that fails changes nothing.
+    pub async fn update(
+        &mut self,
+        spec: InstanceSpec,
+        handle: &rtnetlink::Handle,
+        scripts: &HashMap<String, watch::Receiver<bool>>,
+    ) -> Result<(), SpawnError> {
+        let ifindex = crate::netlink::ifindex(handle, &spec.interface).await?;
+        let src = source(&spec, handle, ifindex).await?;
+        let tracking = if self.spec.tracking_differs(&spec) {
+            let mut tracked_indexes = Vec::new();
+            for (name, _) in &spec.track_interfaces {
+                tracked_indexes.push(crate::netlink::ifindex(handle, name).await?);
+            }
+            let links = trackers::tracked_links(&spec, ifindex, &tracked_indexes);
+            let (states, verdicts) = follow_scripts(&spec, scripts)?;
+            Some((Trackers::new(links, states), verdicts))
+        } else {
+            None
+        };
         self.notify_config.send_replace(spec.config.clone());
+        let update = Update {
+            spec: spec.clone(),
+            source: src,
+            tracking,
+        };
+        if self.updates.send(update).await.is_err() {
+            warn!(instance = %self.name, "instance task gone; new settings not applied");
+        }
         self.spec = spec;
+        Ok(())
     }
 
     /// Resigns (priority 0 advert if MASTER, VIPs removed) and waits for the task to end.
@@ -153,6 +184,7 @@ pub async fn spawn(
     let addresses = super::addr_watch::watch_removed()?;
     let (stop_tx, stop) = oneshot::channel();
     let (notify_tx, notify_config) = watch::channel(spec.config.clone());
+    let (updates_tx, updates) = mpsc::channel(4);
     let io = HostIo {
         instance: spec.name.clone(),
         socket,
@@ -178,6 +210,7 @@ pub async fn spawn(
         links: link_events,
         verdicts,
         addresses,
+        updates,
     };
     let task = tokio::spawn(driver.run(inputs));
     Ok(Instance {
@@ -185,6 +218,7 @@ pub async fn spawn(
         spec,
         stop: Some(stop_tx),
         notify_config: notify_tx,
+        updates: updates_tx,
         task,
     })
 }

@@ -62,6 +62,14 @@ pub trait InstanceIo {
     /// Sends `advert` to every destination (the group or the unicast peers).
     fn send_advert(&mut self, advert: &Advert) -> impl Future<Output = io::Result<()>> + Send;
 
+    /// A reload changed where adverts go or how they are sent: opens the socket for
+    /// `socket` (the old one stays if that fails) and sends with `checksum` from now on.
+    fn resocket(
+        &mut self,
+        socket: VrrpSocketConfig,
+        checksum: V3Checksum,
+    ) -> impl Future<Output = io::Result<()>> + Send;
+
     /// Adds the VIPs to their interfaces.
     fn add_vips(
         &mut self,
@@ -173,6 +181,17 @@ impl InstanceIo for HostIo {
         self.socket
             .send_each(|src, dst| advert.encode(src, dst, checksum))
             .await
+    }
+
+    async fn resocket(&mut self, socket: VrrpSocketConfig, checksum: V3Checksum) -> io::Result<()> {
+        self.checksum = checksum;
+        if socket == self.socket_config {
+            return Ok(());
+        }
+        self.socket = VrrpSocket::open(&socket)?;
+        self.socket_config = socket;
+        self.reopen = false;
+        Ok(())
     }
 
     async fn add_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {

@@ -74,6 +74,18 @@
 //!   leaves FAULT for Backup with a fresh Master_Down_Interval at the configured interval
 //!   (or Master at once for the owner). A fault reported in Initialize is remembered:
 //!   [`Event::Startup`] then goes straight to FAULT.
+//! - **Reload** ([`Event::Reconfigure`]): the state is kept, as keepalived keeps it
+//!   (`restore_vrrp_state`). The new configured priority makes a new effective priority
+//!   with the trackers' delta, which a Master advertises at its next advert. A Master's
+//!   next advert stays due when it was (or comes sooner, at one new interval from now, if
+//!   the interval shrank); the adverts after it follow the new interval. A Backup's
+//!   running master-down deadline moves by the change in Master_Down_Interval (a new
+//!   priority moves Skew_Time, a new v2 interval or `down_timer_adverts` the rest), never
+//!   into the past; a v3 Backup keeps the interval it learned from the master. A changed
+//!   `preempt_delay` restarts the preempt clock at the next lower-priority advert. No
+//!   transition comes of it directly: from then on the usual rules apply (a Backup whose
+//!   priority now beats the master's preempts it as any would; a Master whose priority
+//!   fell below a preempting Backup's is taken over).
 //! - **Late driver**: every [`Machine::step`] first fires the deadlines that are due at
 //!   `now` (`deadline <= now`), then handles its event. A [`Event::Tick`] is just a step
 //!   with nothing else to do. A Master whose driver slept through several advert times
@@ -120,7 +132,7 @@ pub enum Initial {
 }
 
 /// What the machine needs to know about its instance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Params {
     /// The codec's version. It decides the skew formula (v2: Skew_Time = (256 - Priority)
     /// / 256 s, intervals in whole seconds; v3: ((256 - Priority) x Master_Adver_Interval)
@@ -262,6 +274,11 @@ pub enum Event {
     SetPriorityDelta(i32),
     /// Time passed: fire the deadlines that are due.
     Tick,
+    /// A reload changed the instance's settings: the machine keeps its state and takes
+    /// the new ones (see [`Machine::step`] and the module documentation, "Reload"). A
+    /// change of version or virtual router id is a restart, never this event: a machine
+    /// given one ignores the event (as it does invalid [`Params`]).
+    Reconfigure(Params),
 }
 
 /// What the driver must do, in the order given.
@@ -464,6 +481,10 @@ impl Machine {
                 self.set_priority_delta(delta, now);
                 self.expire(now, &mut out);
             }
+            Event::Reconfigure(params) => {
+                self.reconfigure(now, params);
+                self.expire(now, &mut out);
+            }
             Event::Tick => {}
         }
         out
@@ -589,22 +610,59 @@ impl Machine {
 
     fn set_priority_delta(&mut self, delta: i32, now: Instant) {
         self.priority_delta = delta;
-        let new = if self.is_owner() {
+        let old_skew = self.skew_time();
+        self.effective = self.effective_for(delta);
+        let new_skew = self.skew_time();
+        // keepalived moves the running master-down deadline by the change in the
+        // interval, which is the change in Skew_Time.
+        self.move_master_down(old_skew, new_skew, now);
+    }
+
+    /// See "Reload" in the module documentation.
+    fn reconfigure(&mut self, now: Instant, params: Params) {
+        let p = &self.params;
+        if params.version != p.version || params.vrid != p.vrid || params.validate().is_err() {
+            return;
+        }
+        let old_down = self.master_down_interval();
+        let old_int = p.advert_int;
+        if params.preempt_delay != p.preempt_delay {
+            self.preempt_at = None;
+        }
+        self.params = params;
+        self.effective = self.effective_for(self.priority_delta);
+        match &mut self.phase {
+            Phase::Master { adver } => {
+                self.master_adver_int = params.advert_int;
+                *adver = (*adver).min(now + params.advert_int);
+            }
+            // A v3 Backup keeps the interval it learned from the master.
+            Phase::Backup { .. }
+                if params.version == Version::V3 && self.master_adver_int != old_int => {}
+            _ => self.master_adver_int = params.advert_int,
+        }
+        let new_down = self.master_down_interval();
+        self.move_master_down(old_down, new_down, now);
+    }
+
+    /// The effective priority for the trackers' `delta` (see [`Event::SetPriorityDelta`]).
+    fn effective_for(&self, delta: i32) -> u8 {
+        if self.is_owner() {
             PRIORITY_OWNER
         } else {
             let total = i64::from(self.params.priority) + i64::from(delta);
             u8::try_from(total.clamp(1, i64::from(PRIORITY_OWNER - 1))).expect("clamped to 1..=254")
-        };
-        let old_skew = self.skew_time();
-        self.effective = new;
-        let new_skew = self.skew_time();
-        // keepalived moves the running master-down deadline by the change in the
-        // interval, which is the change in Skew_Time.
+        }
+    }
+
+    /// A Backup's running master-down deadline moves by the change from `old` to `new`
+    /// in the interval it counts, never into the past.
+    fn move_master_down(&mut self, old: Duration, new: Duration, now: Instant) {
         if let Phase::Backup { master_down } = &mut self.phase {
-            *master_down = if new_skew >= old_skew {
-                *master_down + (new_skew - old_skew)
+            *master_down = if new >= old {
+                *master_down + (new - old)
             } else {
-                master_down.checked_sub(old_skew - new_skew).unwrap_or(now)
+                master_down.checked_sub(old - new).unwrap_or(now).max(now)
             };
         }
     }

@@ -3,17 +3,19 @@
 //! The pure parts:
 //! - `packet`: the wire codec and the receive checks.
 //! - `machine`: the state machine, a function of (state, event, now) -> actions.
-//! - `spec`: an instance's settings, from the config, and the views the others take of it.
+//! - `spec`: an instance's settings, from the config, and the views the others take of it;
+//!   what a reload changes in place and what makes it restart.
 //! - `receive`: which received packets become adverts for the machine; the reject log.
 //! - `trackers`: an instance's tracked interfaces and scripts, and their combined effect.
 //! - `garp`: when to announce the VIPs (keepalived's bursts and refresh).
 //!
 //! The instance at work:
-//! - `driver`: one instance's reactions to adverts, deadlines, trackers and stop, carried
-//!   out through `io` in the order the rules require.
+//! - `driver`: one instance's reactions to adverts, deadlines, trackers, a reload's new
+//!   settings and stop, carried out through `io` in the order the rules require.
 //! - `io`: the one trait for everything a driver does to the world, and its real
 //!   implementation (socket, rtnetlink, the data-plane gate, notifications, status).
-//! - `instance`: starting an instance on this host, and the handle the controller keeps.
+//! - `instance`: starting an instance on this host, and the handle the controller keeps
+//!   (stop, new settings).
 //! - `status`: what `xlb status` shows of each instance.
 //!
 //! The host mechanisms:

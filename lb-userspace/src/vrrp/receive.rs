@@ -107,6 +107,15 @@ impl AdvertFilter {
         }
     }
 
+    /// A reload's new settings: what is checked changes, the counts and the last
+    /// master heard stay.
+    pub fn reconfigure(&mut self, source: IpAddr, local: LocalParams, policy: ReceivePolicy) {
+        self.source = source;
+        self.local = local;
+        self.policy = policy;
+        self.last_mismatch = None;
+    }
+
     /// The event `rx`, received at `now`, gives the machine, if any.
     pub fn accept(&mut self, now: Instant, rx: &Received) -> Option<Event> {
         if rx.src == self.source {

@@ -3,7 +3,10 @@
 //! The other parts take their own views of it from here and nowhere else: the state
 //! machine's [`Params`], the codec's receive checks ([`LocalParams`]), the adverts we
 //! send ([`Advert`]) and the socket they leave by ([`VrrpSocketConfig`]). A reload
-//! compares specs to decide which instances restart.
+//! compares specs: [`InstanceSpec::restart_reason`] says which instances must restart
+//! (a new virtual router id, interface, version or address family: another VRRP router
+//! as far as the peers can tell, as keepalived's `vrrp_exist` sees it), and
+//! [`InstanceSpec::changes`] names what the others take in place.
 
 use std::{net::IpAddr, time::Duration};
 
@@ -124,18 +127,88 @@ impl InstanceSpec {
         self.advertised.first().is_some_and(IpAddr::is_ipv6)
     }
 
-    /// Whether `other` differs from this spec in what happens on a transition at most
-    /// (notify commands, `smtp_alert`): a running instance takes those without a restart,
-    /// which would make a master resign.
-    pub fn same_but_notify(&self, other: &Self) -> bool {
-        fn strip(s: &InstanceSpec) -> InstanceSpec {
-            let mut s = s.clone();
-            let c = &mut s.config;
-            (c.notify, c.notify_master, c.notify_backup) = (None, None, None);
-            (c.notify_fault, c.notify_stop, c.smtp_alert) = (None, None, None);
-            s
+    /// Why a running instance with this spec cannot take `new` in place and must restart:
+    /// a new virtual router id, interface, version or address family. `None` when it can.
+    pub fn restart_reason(&self, new: &Self) -> Option<String> {
+        if self.vrid != new.vrid {
+            return Some(format!("virtual_router_id {} -> {}", self.vrid, new.vrid));
         }
-        strip(self) == strip(other)
+        if self.interface != new.interface {
+            return Some(format!("interface {} -> {}", self.interface, new.interface));
+        }
+        if self.version != new.version {
+            return Some(format!(
+                "version {} -> {}",
+                self.version.number(),
+                new.version.number()
+            ));
+        }
+        if self.is_ipv6() != new.is_ipv6() {
+            let family = |v6| if v6 { "IPv6" } else { "IPv4" };
+            return Some(format!(
+                "address family {} -> {}",
+                family(self.is_ipv6()),
+                family(new.is_ipv6())
+            ));
+        }
+        None
+    }
+
+    /// The settings that differ between this spec and `new`, by their config names, in a
+    /// fixed order (empty when nothing does). What a reload applies in place, or logs.
+    pub fn changes(&self, new: &Self) -> Vec<&'static str> {
+        let (a, b) = (&self.config, &new.config);
+        let mut out = Vec::new();
+        let mut differs = |name, differ: bool| {
+            if differ {
+                out.push(name);
+            }
+        };
+        differs("priority", self.params_priority != new.params_priority);
+        differs("virtual_ipaddress", self.vips != new.vips);
+        differs("advert_int", self.advert_int != new.advert_int);
+        differs("nopreempt", self.preempt != new.preempt);
+        differs("preempt_delay", self.preempt_delay != new.preempt_delay);
+        differs(
+            "down_timer_adverts",
+            self.down_timer_adverts != new.down_timer_adverts,
+        );
+        differs("state", self.initial != new.initial);
+        differs("authentication", self.auth != new.auth);
+        differs("unicast_src_ip", self.src != new.src);
+        differs("unicast_peer", self.unicast_peers != new.unicast_peers);
+        differs("vrrp_mcast_group", self.mcast_group != new.mcast_group);
+        differs("v3_checksum_as_v2", self.checksum != new.checksum);
+        differs("garp", self.garp != new.garp);
+        differs(
+            "track_interface",
+            self.track_interfaces != new.track_interfaces
+                || self.track_own_interface != new.track_own_interface,
+        );
+        differs("track_script", self.track_scripts != new.track_scripts);
+        let checks = |s: &Self| {
+            let p = s.receive_policy();
+            (p.skip_check_adv_addr, p.allowed_sources)
+        };
+        differs("receive checks", checks(self) != checks(new));
+        differs(
+            "notify",
+            (&a.notify, &a.notify_master, &a.notify_backup)
+                != (&b.notify, &b.notify_master, &b.notify_backup)
+                || (&a.notify_fault, &a.notify_stop, a.smtp_alert)
+                    != (&b.notify_fault, &b.notify_stop, b.smtp_alert),
+        );
+        if out.is_empty() && self != new {
+            out.push("other settings");
+        }
+        out
+    }
+
+    /// Whether what is tracked (interfaces, scripts, and how each counts) differs.
+    pub fn tracking_differs(&self, new: &Self) -> bool {
+        self.track_interfaces != new.track_interfaces
+            || self.track_own_interface != new.track_own_interface
+            || self.track_scripts != new.track_scripts
     }
 
     /// The state machine's view, with `primary`, the address our adverts leave from.
@@ -212,6 +285,37 @@ impl InstanceSpec {
     }
 }
 
+/// What a reload does to a running instance whose spec is `running`, given the new
+/// config's spec of that name (`None`: the config no longer has it). The one rule the
+/// daemon applies and the reload plan (`xlb check --diff`) shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadAction {
+    /// Nothing changed.
+    Keep,
+    /// New settings, applied to the running instance; it keeps its state. The names of
+    /// what changed ([`InstanceSpec::changes`]).
+    InPlace(Vec<&'static str>),
+    /// Stopped and started again, for this reason ([`InstanceSpec::restart_reason`]).
+    Restart(String),
+    /// No longer in the config: stopped.
+    Remove,
+}
+
+impl ReloadAction {
+    pub fn of(running: &InstanceSpec, new: Option<&InstanceSpec>) -> Self {
+        let Some(new) = new else {
+            return Self::Remove;
+        };
+        if let Some(why) = running.restart_reason(new) {
+            Self::Restart(why)
+        } else if running == new {
+            Self::Keep
+        } else {
+            Self::InPlace(running.changes(new))
+        }
+    }
+}
+
 /// The specs of every instance in the config.
 pub fn specs(cfg: &Config) -> Vec<InstanceSpec> {
     cfg.vrrp_instance
@@ -257,12 +361,84 @@ mod tests {
     }
 
     #[test]
-    fn only_notify_changes_apply_in_place() {
+    fn notify_changes_are_named() {
         let running = spec("priority = 150\nnotify_master = \"/bin/true\"");
         let notify = spec("priority = 150\nnotify_master = \"/bin/false\"\nsmtp_alert = true");
         let priority = spec("priority = 140\nnotify_master = \"/bin/true\"");
-        assert!(running.same_but_notify(&notify));
-        assert!(!running.same_but_notify(&priority));
+        assert_eq!(running.changes(&notify), ["notify"]);
+        assert_eq!(running.changes(&priority), ["priority"]);
+    }
+
+    #[test]
+    fn only_router_identity_changes_restart_an_instance() {
+        let running = spec("priority = 150");
+        // test_spec fixes the VRID and the interface: those two are changed by hand.
+        let mut other = running.clone();
+        other.vrid = 52;
+        assert_eq!(
+            running.restart_reason(&other).as_deref(),
+            Some("virtual_router_id 51 -> 52")
+        );
+        let mut other = running.clone();
+        other.interface = "eth1".into();
+        assert_eq!(
+            running.restart_reason(&other).as_deref(),
+            Some("interface eth0 -> eth1")
+        );
+        let v3 = spec("priority = 150\nversion = 3");
+        assert_eq!(
+            running.restart_reason(&v3).as_deref(),
+            Some("version 2 -> 3")
+        );
+        let mut v6 = running.clone();
+        v6.advertised = vec!["2001:db8::100".parse().unwrap()];
+        assert_eq!(
+            running.restart_reason(&v6).as_deref(),
+            Some("address family IPv4 -> IPv6")
+        );
+        // Everything else is taken in place, and named.
+        let changed = spec(
+            "priority = 90\nadvert_int = 2\nnopreempt = true\n\
+             virtual_ipaddress_excluded = [\"198.18.0.101/32\"]\n\
+             unicast_peer = [\"198.18.0.2\"]\ngarp_master_delay = 1\n\
+             track_interface = [\"eth1 weight -10\"]\nnotify_master = \"/bin/true\"\n\
+             authentication = { auth_type = \"PASS\", auth_pass = \"secret\" }",
+        );
+        assert_eq!(running.restart_reason(&changed), None);
+        assert_eq!(
+            running.changes(&changed),
+            [
+                "priority",
+                "virtual_ipaddress",
+                "advert_int",
+                "nopreempt",
+                "authentication",
+                "unicast_peer",
+                "garp",
+                "track_interface",
+                "notify"
+            ]
+        );
+        assert!(running.tracking_differs(&changed));
+        assert!(running.changes(&running).is_empty());
+    }
+
+    #[test]
+    fn a_reload_keeps_changes_in_place_restarts_or_removes() {
+        let running = spec("priority = 150");
+        assert_eq!(
+            ReloadAction::of(&running, Some(&running)),
+            ReloadAction::Keep
+        );
+        assert_eq!(ReloadAction::of(&running, None), ReloadAction::Remove);
+        assert_eq!(
+            ReloadAction::of(&running, Some(&spec("priority = 100"))),
+            ReloadAction::InPlace(vec!["priority"])
+        );
+        assert_eq!(
+            ReloadAction::of(&running, Some(&spec("priority = 100\nversion = 3"))),
+            ReloadAction::Restart("version 2 -> 3".into())
+        );
     }
 
     #[test]

@@ -70,6 +70,15 @@ impl Trackers {
         }
     }
 
+    /// A reload changed what is tracked: `new` replaces what this tracked, and
+    /// [`take_change`](Self::take_change) then reports what differs from what the machine
+    /// was last given.
+    pub fn replace(&mut self, new: Trackers) {
+        let applied = self.applied;
+        *self = new;
+        self.applied = applied;
+    }
+
     /// The tracked interfaces' indexes.
     pub fn link_indexes(&self) -> Vec<u32> {
         self.links.keys().copied().collect()
@@ -205,6 +214,24 @@ mod tests {
         let mut ids = t.link_indexes();
         ids.sort();
         assert_eq!(ids, [3, 4]);
+    }
+
+    #[test]
+    fn replaced_trackers_report_against_what_the_machine_has() {
+        let mut t = Trackers::new(HashMap::new(), vec![(tracked(Some(-20)), false)]);
+        assert_eq!(t.take_change().delta, Some(-20));
+        // The reload changes the weight to -30: only the difference is news.
+        t.replace(Trackers::new(
+            HashMap::new(),
+            vec![(tracked(Some(-30)), false)],
+        ));
+        assert_eq!(t.take_change().delta, Some(-30));
+        // Same effect under another script: nothing to tell.
+        t.replace(Trackers::new(
+            HashMap::new(),
+            vec![(tracked(Some(-30)), false)],
+        ));
+        assert_eq!(t.take_change(), Change::default());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::super::Config;
 use super::super::locate::KeyPath;
 use super::{Invalid, invalid};
 use crate::dataplane::{
-    sched::{Candidate, build_table},
+    sched::{Candidate, build_table_in},
     sizing::Needs,
 };
 
@@ -132,7 +132,7 @@ fn full_table_len(vs: &super::super::VirtualServer) -> u32 {
             weight: r.weight,
         })
         .collect();
-    let len = build_table(vs.lb_algo.sched_algo(), &candidates).len() as u32;
+    let len = build_table_in(vs.lb_algo.sched_algo(), &candidates, candidates.len()).len() as u32;
     len.max(u32::from(vs.sorry_server.is_some()))
 }
 

@@ -508,3 +508,129 @@ fn a_region_is_reused_only_after_its_grace_period() {
     );
     assert_eq!(view.services().values().next().unwrap().table_offset, 0);
 }
+
+// ----- reloads: what a change does not concern keeps its bytes -----
+
+/// The bytes `xlb_table` holds for `svc`, as the kernel reads them.
+fn table_bytes(view: &MapView, svc: &DesiredService) -> Vec<u8> {
+    let info = view.services()[&svc.key];
+    view.table(&info)
+        .iter()
+        .flat_map(|e| e.to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn a_reload_leaves_the_services_it_does_not_change_byte_for_byte() {
+    let mh = service(2, SchedAlgo::Mh, (10..20).map(|i| real(i, 1)).collect());
+    let sh = service(3, SchedAlgo::Sh, (20..24).map(|i| real(i, 2)).collect());
+    let gone = service(4, SchedAlgo::Rr, vec![real(30, 1)]);
+    let (mut view, t0) = view_with(&[web(), mh.clone(), sh.clone(), gone]);
+    let before: Vec<_> = [&mh, &sh]
+        .map(|s| {
+            (
+                view.services()[&s.key],
+                view.slots_of(view.services()[&s.key].id),
+                table_bytes(&view, s),
+            )
+        })
+        .into();
+    // The reload: web gets a server and a new weight, a service goes, one is added, and
+    // the file lists them in another order.
+    let mut web2 = web();
+    web2.reals[0].weight = 5;
+    web2.reals.push(real(4, 1));
+    let added = service(5, SchedAlgo::Mh, vec![real(40, 1), real(41, 1)]);
+    let plan = apply(&mut view, &[added, sh.clone(), web2, mh.clone()], t0);
+    let untouched: Vec<_> = [&mh, &sh].map(|s| view.services()[&s.key]).into();
+    for step in &plan.steps {
+        for info in &untouched {
+            match step {
+                Step::PublishService { key, .. } | Step::RemoveService { key } => {
+                    assert!(*key != mh.key && *key != sh.key, "{step:?}")
+                }
+                Step::WriteReal { real, .. } => assert_ne!(real.service_id, info.id),
+                Step::SetServiceState { id, .. } => assert_ne!(*id, info.id),
+                Step::QuarantineTable { offset, .. } => assert_ne!(*offset, info.table_offset),
+                Step::ResetServiceCounters { id } => assert_ne!(*id, info.id),
+                _ => {}
+            }
+        }
+    }
+    for (s, (info, slots, bytes)) in [&mh, &sh].into_iter().zip(before) {
+        assert_eq!(view.services()[&s.key], info, "entry, id and region kept");
+        assert_eq!(view.slots_of(info.id), slots, "real-server slots kept");
+        assert_eq!(table_bytes(&view, s), bytes, "table bytes kept");
+    }
+    assert_eq!(plan.report.services_added, 1);
+    assert_eq!(plan.report.services_removed, 1);
+    assert_eq!(plan.report.services_changed, 1);
+    check_order(&plan);
+}
+
+#[test]
+fn a_real_server_added_to_mh_moves_about_one_table_slot_in_n() {
+    // Counts that keep the table size (4 -> 5 servers crosses from 4,093 to 8,191 slots
+    // and rehashes every client: `xlb check --diff` says so for such a reload).
+    for n in [5u8, 10, 20] {
+        let old = service(2, SchedAlgo::Mh, (1..=n).map(|i| real(i, 1)).collect());
+        let (mut view, t0) = view_with(std::slice::from_ref(&old));
+        let info = view.services()[&old.key];
+        let before = view.table(&info).to_vec();
+        let mut new = old.clone();
+        new.reals.push(real(100, 1));
+        apply(&mut view, std::slice::from_ref(&new), t0);
+        let after = view.table(&view.services()[&new.key]).to_vec();
+        assert_eq!(after.len(), before.len(), "same prime size");
+        let added = slot_of(&view, &new, &new.reals[n as usize]);
+        let moved = before.iter().zip(&after).filter(|(a, b)| a != b).count();
+        let to_new = after.iter().filter(|&&s| s == added).count();
+        let share = moved as f64 / before.len() as f64;
+        let ideal = 1.0 / f64::from(n + 1);
+        // Maglev: the new server takes its 1/(N+1), and only a little more moves between
+        // the old ones (the table is deterministic: these bounds are not timing).
+        assert!(
+            share >= ideal * 0.9 && share <= ideal * 1.25,
+            "N = {n}: {share:.4} of the slots moved, ideal {ideal:.4}"
+        );
+        assert!(
+            to_new as f64 >= moved as f64 * 0.8,
+            "N = {n}: {to_new} of {moved} moved slots went to the new server"
+        );
+        // Slots that kept their real server kept the very same index: the bytes.
+        let kept = before.iter().zip(&after).filter(|(a, b)| a == b).count();
+        assert_eq!(kept + moved, before.len());
+    }
+}
+
+#[test]
+fn an_mh_server_going_down_or_drained_moves_only_its_own_slots() {
+    // Five servers: sized for the eligible four, the table would shrink from 8,191 to
+    // 4,093 slots and almost every client would move.
+    let five = service(2, SchedAlgo::Mh, (1..=5).map(|i| real(i, 1)).collect());
+    let (mut view, t0) = view_with(std::slice::from_ref(&five));
+    let before = view.table(&view.services()[&five.key]).to_vec();
+    let gone = slot_of(&view, &five, &five.reals[4]);
+    for change in [
+        |r: &mut DesiredReal| r.alive = false,
+        |r: &mut DesiredReal| r.weight = 0,
+    ] {
+        let mut one_down = five.clone();
+        change(&mut one_down.reals[4]);
+        apply(&mut view, std::slice::from_ref(&one_down), t0);
+        let after = view.table(&view.services()[&five.key]).to_vec();
+        assert_eq!(after.len(), before.len(), "no resize");
+        assert!(!after.contains(&gone));
+        // Maglev moves the down server's slots, and a few of the others' (its
+        // disruption): far from the whole table a resize would move.
+        let others_moved = (before.iter().zip(&after))
+            .filter(|(a, b)| a != b && **a != gone)
+            .count();
+        assert!(
+            others_moved * 50 < before.len(),
+            "{others_moved} of {} slots of live servers moved",
+            before.len()
+        );
+        apply(&mut view, std::slice::from_ref(&five), t0);
+    }
+}

@@ -2,7 +2,9 @@
 //!
 //! Eisenbud et al., "Maglev: A Fast and Reliable Software Network Load Balancer" (NSDI
 //! 2016), §3.4, weighted as IPVS `ip_vs_mh.c` does. The table size `M` is the smallest
-//! prime of [`MH_PRIMES`] that is at least `1000 × servers` (at least 251; at most 65,521,
+//! prime of [`MH_PRIMES`] that is at least `1000 × servers`, where the data plane counts
+//! every real server of the service, eligible or not (`super::build_table_in`), so that
+//! health and drains never resize it (at least 251; at most 65,521,
 //! the largest prime below 2^16, IPVS's list without its last entry). Measured here with
 //! 10 servers, removing one moves 9.5% of the other clients at `M = 1021` (100 slots per
 //! server) and 0.5% at `M = 16381` (1000 per server): the larger table is worth its 64 KiB. Server `i`'s
@@ -43,9 +45,10 @@ fn maglev_table_size(servers: usize) -> u32 {
         .unwrap_or(MH_PRIMES[MH_PRIMES.len() - 1])
 }
 
-/// Weighted Maglev (see the module documentation).
-pub(super) fn table(servers: &[Candidate]) -> Vec<u32> {
-    let m = maglev_table_size(servers.len());
+/// Weighted Maglev (see the module documentation), sized for `population` servers (or
+/// the eligible ones, if more): see [`super::build_table_in`].
+pub(super) fn table(servers: &[Candidate], population: usize) -> Vec<u32> {
+    let m = maglev_table_size(servers.len().max(population));
     let weights: Vec<u32> = servers.iter().map(|c| c.weight).collect();
     let g = gcd_all(&weights).max(1);
     let max_w = weights.iter().map(|&x| x / g).max().unwrap_or(1);

@@ -92,8 +92,20 @@ fn canonical_order(servers: &[Candidate]) -> Vec<Candidate> {
 }
 
 /// The scheduling table of `algo` over `servers`: the real-server indices the kernel
-/// reads. Empty when no candidate has a weight above 0.
+/// reads. Empty when no candidate has a weight above 0. An `mh` table is sized for the
+/// eligible servers; the data plane uses [`build_table_in`].
 pub fn build_table(algo: SchedAlgo, servers: &[Candidate]) -> Vec<u32> {
+    build_table_in(algo, servers, 0)
+}
+
+/// [`build_table`] for a service of `population` real servers in all, eligible or not
+/// (down, weight 0, MAC unknown): an `mh` table is sized for that many (or for the
+/// eligible ones, if more). A server that goes down or is drained then leaves a table
+/// of the same size, where Maglev moves only its own flows; sized for the eligible ones,
+/// a table crossing a size (4 to 5 servers: 4,093 to 8,191 slots) would send almost
+/// every client elsewhere. Both directors read the population from the same config, so
+/// their tables stay byte-identical.
+pub fn build_table_in(algo: SchedAlgo, servers: &[Candidate], population: usize) -> Vec<u32> {
     let servers = canonical_order(servers);
     if servers.is_empty() {
         return Vec::new();
@@ -102,7 +114,7 @@ pub fn build_table(algo: SchedAlgo, servers: &[Candidate]) -> Vec<u32> {
         SchedAlgo::Rr => servers.iter().map(|c| c.index).collect(),
         SchedAlgo::Wrr => wrr::table(&servers),
         SchedAlgo::Sh => sh::table(&servers),
-        SchedAlgo::Mh => mh::table(&servers),
+        SchedAlgo::Mh => mh::table(&servers, population),
     }
 }
 

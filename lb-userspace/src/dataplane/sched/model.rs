@@ -3,7 +3,7 @@
 
 use lb_common::{Addr, SchedAlgo};
 
-use super::{Candidate, build_table, hash_slot};
+use super::{Candidate, build_table, build_table_in, hash_slot};
 
 /// The kernel's choice of a real server for a new flow, in plain Rust: what the XDP
 /// program does with a service's table. `rr`/`wrr` use one cursor, as one CPU would (the
@@ -28,6 +28,12 @@ impl Model {
     /// A model over `build_table(algo, servers)`.
     pub fn from_servers(algo: SchedAlgo, servers: &[Candidate]) -> Self {
         Self::new(algo, build_table(algo, servers))
+    }
+
+    /// A model over `build_table_in(algo, servers, population)`: what the data plane
+    /// holds for a service of `population` real servers, `servers` of them eligible.
+    pub fn from_servers_in(algo: SchedAlgo, servers: &[Candidate], population: usize) -> Self {
+        Self::new(algo, build_table_in(algo, servers, population))
     }
 
     /// The `rr`/`wrr` cursor: the number of new flows scheduled so far (mod 2^32).

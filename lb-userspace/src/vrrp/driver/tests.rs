@@ -14,6 +14,7 @@ use crate::{
     config::VirtualIpAddress,
     netlink::NetlinkError,
     vrrp::{
+        net::VrrpSocketConfig,
         packet::{Advert, Auth, Interval, V3Checksum, Version},
         spec::test_spec as spec,
         track::Tracked,
@@ -59,6 +60,11 @@ enum Call {
     Notify(State, u8),
     /// The socket moved to this interface index.
     Rebind(u32),
+    /// VIPs other than the test's one VIP added / removed (a reload's).
+    AddSome(Vec<IpAddr>),
+    RemoveSome(Vec<IpAddr>),
+    /// The socket opened again for these unicast peers (a reload's).
+    Resocket(Vec<IpAddr>),
 }
 use Call::*;
 
@@ -124,15 +130,28 @@ impl InstanceIo for Recorder {
         Ok(())
     }
 
+    async fn resocket(&mut self, socket: VrrpSocketConfig, _: V3Checksum) -> io::Result<()> {
+        self.record(Resocket(socket.unicast_peers));
+        Ok(())
+    }
+
     async fn add_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
-        assert_eq!(vips.iter().map(|v| v.addr).collect::<Vec<_>>(), [vip()]);
-        self.record(AddVips);
+        let addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        self.record(if addrs == [vip()] {
+            AddVips
+        } else {
+            AddSome(addrs)
+        });
         Ok(())
     }
 
     async fn remove_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
-        assert_eq!(vips.iter().map(|v| v.addr).collect::<Vec<_>>(), [vip()]);
-        self.record(RemoveVips);
+        let addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+        self.record(if addrs == [vip()] {
+            RemoveVips
+        } else {
+            RemoveSome(addrs)
+        });
         Ok(())
     }
 
@@ -587,11 +606,13 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     let (link_tx, links) = futures::channel::mpsc::unbounded();
     let (_verdict_tx, verdicts) = mpsc::channel(1);
     let (address_tx, addresses) = futures::channel::mpsc::unbounded();
+    let (update_tx, updates) = mpsc::channel(1);
     let task = tokio::spawn(d.run(Inputs {
         stop,
         links: links.boxed(),
         verdicts,
         addresses: addresses.boxed(),
+        updates,
     }));
     let mut until = async |last: Call| {
         let mut seen = Vec::new();
@@ -612,6 +633,13 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
     for _ in 0..5 {
         assert_eq!(until(Announce(vip())).await, [Announce(vip())]);
     }
+    // A reload from owner to priority 254: still MASTER, the next advert says 254.
+    update_tx.send(update("priority = 254")).await.unwrap();
+    let adverts = until(Advert(254)).await;
+    assert!(
+        adverts.iter().all(|c| matches!(c, Advert(_))),
+        "{adverts:?}"
+    );
     let down = LinkEvent {
         ifindex: OWN_IFINDEX,
         up: false,
@@ -624,14 +652,14 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
             Advert(0),
             RemoveVips,
             Forward(State::Fault),
-            Notify(State::Fault, 255)
+            Notify(State::Fault, 254)
         ]
     );
     stop_tx.send(()).unwrap();
     task.await.unwrap();
     assert_eq!(
         until(Forward(State::Initialize)).await,
-        stopped_outside_master(255)
+        stopped_outside_master(254)
     );
 }
 
@@ -692,4 +720,110 @@ async fn an_interface_renamed_away_is_down_and_renamed_back_is_up() {
         !take(&mut d).iter().any(|c| matches!(c, Rebind(_))),
         "same index: the socket stays"
     );
+}
+
+// ----- reload: new settings in place -----
+
+/// The update a reload sends for `extra` (tracking unchanged unless `tracking`).
+fn update(extra: &str) -> Update {
+    Update {
+        spec: spec(extra),
+        source: us(),
+        tracking: None,
+    }
+}
+
+#[tokio::test]
+async fn a_reload_keeps_master_and_advertises_the_new_priority_next() {
+    let mut d = master("priority = 100").await;
+    let verdicts = d.reconfigure(update("priority = 150")).await;
+    assert!(verdicts.is_none());
+    assert_eq!(take(&mut d), [], "no transition, no VIP touched");
+    assert_eq!(d.machine.state(), State::Master);
+    let status = d.io.statuses.last().unwrap();
+    assert_eq!((status.priority, status.configured_priority), (150, 150));
+    run_until(&mut d, MASTER_DOWN + ms(1000)).await;
+    assert_eq!(take(&mut d), [Advert(150)]);
+}
+
+#[tokio::test]
+async fn a_reload_adds_and_announces_a_new_vip_and_removes_only_a_gone_one() {
+    let two = "priority = 100\nvirtual_ipaddress_excluded = [\"198.18.0.101/32\"]";
+    let mut d = master("priority = 100").await;
+    d.reconfigure(update(two)).await;
+    let added = ip("198.18.0.101");
+    let mut expect = vec![AddSome(vec![added])];
+    expect.extend(vec![Announce(added); 5]);
+    assert_eq!(take(&mut d), expect);
+    assert_eq!(d.io.statuses.last().unwrap().vips, [vip(), added]);
+    // The second burst of becoming MASTER (at 5 s) announces both now.
+    run_until(&mut d, MASTER_DOWN + ms(5500)).await;
+    let announced: Vec<Call> = take(&mut d)
+        .into_iter()
+        .filter(|c| matches!(c, Announce(_)))
+        .collect();
+    assert_eq!(announced.len(), 10);
+    // Back to one VIP: only the other one goes.
+    d.reconfigure(update("priority = 100")).await;
+    assert_eq!(take(&mut d), [RemoveSome(vec![added])]);
+    // A BACKUP holds no VIP: a reload touches none.
+    let mut b = driver("priority = 100");
+    b.start().await;
+    take(&mut b);
+    b.reconfigure(update(two)).await;
+    assert_eq!(take(&mut b), []);
+    assert_eq!(b.machine.state(), State::Backup);
+}
+
+#[tokio::test]
+async fn a_reload_with_new_peers_reopens_the_socket_and_keeps_the_state() {
+    let mut d = master("priority = 100").await;
+    d.reconfigure(update("priority = 100\nunicast_peer = [\"198.18.0.2\"]"))
+        .await;
+    assert_eq!(take(&mut d), [Resocket(vec![peer()])]);
+    assert_eq!(d.machine.state(), State::Master);
+    // Same socket again: not reopened.
+    d.reconfigure(update("priority = 110\nunicast_peer = [\"198.18.0.2\"]"))
+        .await;
+    assert_eq!(take(&mut d), []);
+}
+
+#[tokio::test]
+async fn a_reload_that_needs_a_restart_is_refused_in_place() {
+    let mut d = master("priority = 100").await;
+    d.reconfigure(update("priority = 150\nversion = 3")).await;
+    assert_eq!(take(&mut d), []);
+    assert_eq!(d.machine.params().priority, 100);
+    assert_eq!(d.spec.version, Version::V2);
+}
+
+#[tokio::test]
+async fn new_trackers_move_the_priority_by_their_net_effect_only() {
+    let weight = |w: i32| Tracked {
+        what: "chk".into(),
+        weight: Some(w),
+        reverse: false,
+    };
+    let mut d = driver_with(spec("priority = 100"), vec![(weight(-20), false)]);
+    d.start().await;
+    run_until(&mut d, MASTER_DOWN + ms(1000)).await;
+    assert_eq!(d.machine.state(), State::Master);
+    assert_eq!(d.machine.effective_priority(), 80);
+    take(&mut d);
+    // The script's weight is now -30 (tracked anew, with a new verdict channel).
+    let s = spec("priority = 100");
+    let links = tracked_links(&s, OWN_IFINDEX, &[]);
+    let (_tx, rx) = tokio::sync::mpsc::channel(1);
+    let verdicts = d
+        .reconfigure(Update {
+            spec: s,
+            source: us(),
+            tracking: Some((Trackers::new(links, vec![(weight(-30), false)]), rx)),
+        })
+        .await;
+    assert!(verdicts.is_some());
+    assert_eq!(d.machine.effective_priority(), 70);
+    assert_eq!(d.machine.state(), State::Master);
+    run_until(&mut d, MASTER_DOWN + ms(2000)).await;
+    assert_eq!(take(&mut d), [Advert(70)]);
 }

@@ -247,7 +247,7 @@ fn down_timer_adverts_sets_how_many_adverts_a_backup_misses() {
         down_timer_adverts: 5,
         ..v2(100)
     };
-    let mut x = backup(five.clone());
+    let mut x = backup(five);
     let down = ns(5_609_375_000);
     assert_eq!(x.m.master_down_interval(), down);
     x.quiet_until(down);
@@ -951,7 +951,7 @@ struct RecordedStep {
 
 impl Recording {
     fn replay(&self) {
-        let mut x = Exchange::new(self.params.clone());
+        let mut x = Exchange::new(self.params);
         for s in &self.steps {
             x.step(s.at, s.event, &s.actions);
         }
@@ -1193,7 +1193,7 @@ fn two_initial_masters_converge() {
         ..v3(150, ms(100))
     };
     let mut net = Net::new(
-        p.clone(),
+        p,
         Params {
             primary_addr: B,
             ..p
@@ -1254,4 +1254,173 @@ fn a_fault_on_the_master_hands_over_within_skew_time() {
     net.feed(0, Event::Fault(false));
     net.run(secs(40), secs(30));
     assert_eq!(net.master(), 0);
+}
+
+// ----- reload: Event::Reconfigure -----
+
+fn transitions(net: &Net) -> usize {
+    net.log
+        .iter()
+        .filter(|(_, _, a)| matches!(a, Action::Transition { .. }))
+        .count()
+}
+
+#[test]
+fn a_master_keeps_its_state_and_advertises_a_new_priority_next() {
+    let mut x = master(v2(100));
+    x.step(ms(300), Event::Reconfigure(v2(150)), &[]);
+    assert_eq!(x.m.state(), State::Master);
+    assert_eq!(x.m.effective_priority(), 150);
+    assert_eq!(x.deadline(), Some(secs(1)), "the advert due stays due");
+    x.step(secs(1), Event::Tick, &[send(150)]);
+    // The trackers' delta still counts on top of the new configured priority.
+    x.step(ms(1100), Event::SetPriorityDelta(-20), &[]);
+    x.step(ms(1200), Event::Reconfigure(v2(90)), &[]);
+    assert_eq!(x.m.effective_priority(), 70);
+    x.step(secs(2), Event::Tick, &[send(70)]);
+    // Becoming the address owner: 255 whatever the trackers say.
+    x.step(ms(2100), Event::Reconfigure(v2(255)), &[]);
+    x.step(secs(3), Event::Tick, &[send(255)]);
+}
+
+#[test]
+fn a_new_advert_interval_takes_effect_at_the_next_advert() {
+    // Longer: the advert due at 1 s stays, the next one is 3 s after it.
+    let mut x = master(v2(100));
+    let slow = Params {
+        advert_int: secs(3),
+        ..v2(100)
+    };
+    x.step(ms(200), Event::Reconfigure(slow), &[]);
+    x.quiet_until(secs(1));
+    x.step(secs(1), Event::Tick, &[send(100)]);
+    assert_eq!(x.deadline(), Some(secs(4)));
+    // Shorter: no waiting out the old interval, one new interval from now at most.
+    x.step(ms(1500), Event::Reconfigure(v2(100)), &[]);
+    assert_eq!(x.deadline(), Some(ms(2500)));
+    x.step(ms(2500), Event::Tick, &[send(100)]);
+    assert_eq!(x.deadline(), Some(ms(3500)));
+}
+
+#[test]
+fn a_backup_s_master_down_deadline_follows_the_new_settings() {
+    let mut x = backup(v2(100));
+    x.step(secs(1), advert(B, 200, secs(1)), &[]);
+    assert_eq!(x.deadline(), Some(secs(1) + ns(3_609_375_000)));
+    // Priority 100 -> 228: Skew_Time 0.609375 s -> 0.109375 s, the deadline 0.5 s earlier.
+    x.step(secs(2), Event::Reconfigure(v2(228)), &[]);
+    assert_eq!(x.m.state(), State::Backup);
+    assert_eq!(x.deadline(), Some(secs(1) + ns(3_109_375_000)));
+    // v2 interval 1 s -> 2 s: 3 more seconds of Master_Down_Interval.
+    let slow = Params {
+        advert_int: secs(2),
+        ..v2(228)
+    };
+    x.step(secs(2), Event::Reconfigure(slow), &[]);
+    assert_eq!(x.m.master_down_interval(), ns(6_109_375_000));
+    assert_eq!(x.deadline(), Some(secs(1) + ns(6_109_375_000)));
+    // down_timer_adverts 3 -> 1: never into the past, it fires now.
+    let short = Params {
+        down_timer_adverts: 1,
+        ..slow
+    };
+    x.step(
+        secs(5),
+        Event::Reconfigure(short),
+        &to_master(228, State::Backup, Reason::MasterDown),
+    );
+}
+
+#[test]
+fn a_v3_backup_keeps_the_interval_it_learned_from_the_master() {
+    let mut x = backup(v3(100, ms(100)));
+    x.step(ms(50), advert(B, 200, secs(1)), &[]);
+    assert_eq!(x.m.master_adver_interval(), secs(1));
+    x.step(ms(60), Event::Reconfigure(v3(100, ms(200))), &[]);
+    assert_eq!(x.m.master_adver_interval(), secs(1));
+    assert_eq!(x.m.params().advert_int, ms(200));
+    // One that has heard no master yet follows its own interval.
+    let mut x = backup(v3(100, ms(100)));
+    x.step(ms(10), Event::Reconfigure(v3(100, ms(200))), &[]);
+    assert_eq!(x.m.master_adver_interval(), ms(200));
+}
+
+#[test]
+fn version_or_vrid_changes_and_invalid_params_are_ignored() {
+    let mut x = master(v2(100));
+    let before = *x.m.params();
+    for p in [
+        v3(150, secs(1)),
+        Params {
+            vrid: 52,
+            ..v2(150)
+        },
+        Params {
+            advert_int: ms(1500),
+            ..v2(150)
+        },
+    ] {
+        x.step(ms(100), Event::Reconfigure(p), &[]);
+        assert_eq!(x.m.params(), &before);
+        assert_eq!(x.m.effective_priority(), 100);
+    }
+}
+
+#[test]
+fn a_changed_preempt_delay_restarts_the_preempt_clock() {
+    let delayed = |s| Params {
+        preempt_delay: secs(s),
+        ..v2(100)
+    };
+    let mut x = backup(delayed(10));
+    x.step(secs(1), advert(B, 50, secs(1)), &[]);
+    // Delay 10 -> 2 s: the clock that would run out at 11 s starts again at the next
+    // lower-priority advert (2 s), so the adverts until 4 s exclusive hold us off.
+    x.step(ms(1500), Event::Reconfigure(delayed(2)), &[]);
+    for n in 2..=3 {
+        x.step(secs(n), advert(B, 50, secs(1)), &[]);
+        assert_eq!(x.deadline(), Some(secs(n) + ns(3_609_375_000)));
+    }
+    // 4 s: the clock ran out, the advert is discarded and the timer takes us over.
+    x.step(secs(4), advert(B, 50, secs(1)), &[]);
+    assert_eq!(x.deadline(), Some(secs(3) + ns(3_609_375_000)));
+}
+
+#[test]
+fn a_reload_on_two_nodes_makes_no_transition_unless_the_priorities_say_so() {
+    // Node 0 is master at 200, node 1 backup at 100, both preempting.
+    let mut net = Net::new(
+        v2(200),
+        Params {
+            primary_addr: B,
+            ..v2(100)
+        },
+    );
+    net.feed(0, Event::Startup);
+    net.feed(1, Event::Startup);
+    net.run(secs(10), secs(4));
+    assert_eq!(net.master(), 0);
+    let before = transitions(&net);
+    // Priority 200 -> 150, advert interval unchanged, on the master: still above the
+    // backup, nothing changes hands.
+    net.feed(0, Event::Reconfigure(v2(150)));
+    net.run(secs(30), secs(10));
+    assert_eq!(net.master(), 0);
+    assert_eq!(transitions(&net), before, "{:?}", &net.log[before..]);
+    // The backup raised to 120: still below, nothing either.
+    net.feed(
+        1,
+        Event::Reconfigure(Params {
+            primary_addr: B,
+            ..v2(120)
+        }),
+    );
+    net.run(secs(50), secs(30));
+    assert_eq!(transitions(&net), before);
+    // The master lowered below the preempting backup: the normal rules hand over.
+    let at = net.now;
+    net.feed(0, Event::Reconfigure(v2(110)));
+    net.run(secs(70), at + secs(5));
+    assert_eq!(net.master(), 1);
+    assert!(net.became_master(1).is_some_and(|t| t > at));
 }
