@@ -129,6 +129,8 @@ impl<'de> Deserialize<'de> for ServiceRef {
 pub enum Request {
     /// Load the config file again and apply it (as SIGHUP), answering with the outcome.
     Reload,
+    /// Load the config file and say what a reload would change; change nothing.
+    Plan,
     /// The daemon's own view: PID, uptime, config, runtime edits ([`DaemonInfo`]).
     Status,
     /// Set a real server's weight until the next reload.
@@ -154,6 +156,7 @@ impl Request {
     pub fn name(&self) -> &'static str {
         match self {
             Request::Reload => "reload",
+            Request::Plan => "reload --plan",
             Request::Status => "status",
             Request::Weight { .. } => "weight",
             Request::Drain { .. } => "drain",
@@ -183,6 +186,12 @@ pub enum Reply {
     Edited { message: String, pin_path: PathBuf },
     /// The answer to [`Request::Status`].
     Status(Box<DaemonInfo>),
+    /// The answer to [`Request::Plan`]: `xlb check --diff`'s text and JSON, against the
+    /// running config.
+    Plan {
+        text: String,
+        plan: serde_json::Value,
+    },
     /// Refused or failed: why (a config error names file:line:column). Nothing changed.
     Error { message: String },
 }
@@ -200,6 +209,7 @@ impl Reply {
             Reply::Done { .. } => "done",
             Reply::Edited { .. } => "edited",
             Reply::Status(_) => "status",
+            Reply::Plan { .. } => "plan",
             Reply::Error { .. } => "error",
         }
     }

@@ -88,6 +88,13 @@ enum Command {
     /// Have the running daemon load its config file again (as SIGHUP) and say how it went;
     /// runtime edits are dropped (the file is the truth). Exit status 1 if refused.
     Reload {
+        /// Change nothing: print what a reload of the file would change (instances, VIPs,
+        /// services, real servers, and the share of new flows an mh/sh table moves).
+        #[arg(long)]
+        plan: bool,
+        /// With --plan: as JSON.
+        #[arg(long, requires = "plan")]
+        json: bool,
         #[command(flatten)]
         daemon: DaemonArgs,
     },
@@ -460,7 +467,18 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 status_command(&daemon, json)
             }
         }
-        Command::Reload { daemon } => print_outcome(ask(&daemon, &Request::Reload)?),
+        Command::Reload {
+            plan: true,
+            json,
+            daemon,
+        } => match ask(&daemon, &Request::Plan)? {
+            Reply::Plan { plan, .. } if json => {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+                Ok(())
+            }
+            reply => print_outcome(reply),
+        },
+        Command::Reload { daemon, .. } => print_outcome(ask(&daemon, &Request::Reload)?),
         Command::Weight {
             service,
             real,

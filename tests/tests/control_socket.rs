@@ -483,6 +483,29 @@ fn weight_edits_steer_traffic_and_a_reload_refused_or_not_says_what_it_did() {
         .find(|v| v["port"] == 7)
         .unwrap()["real_servers"][0];
     assert_eq!(echo_rs1["alive"], false, "disabled: out of the table: {s}");
+    // `reload --plan` says what the file would change and changes nothing.
+    let heavier = good.replacen("weight = 1", "weight = 3", 1);
+    std::fs::write(&cfg, &heavier).unwrap();
+    let plan = ok(&lab, &["reload", "--plan"]);
+    println!("xlb reload --plan:\n{plan}");
+    assert!(
+        plan.contains(&format!("~ {}:80 weight 1 -> 3", lab_real(1))),
+        "{plan}"
+    );
+    let plan: serde_json::Value =
+        serde_json::from_str(&ok(&lab, &["reload", "--plan", "--json"])).unwrap();
+    assert!(
+        plan["services"].as_array().is_some_and(|s| s.len() == 1),
+        "{plan}"
+    );
+    let s = status_json(&lab);
+    assert_eq!(map_weight(&s, 80, 1), 1, "a plan changes nothing: {s}");
+    assert_eq!(s["live"]["edits"].as_array().unwrap().len(), 2, "{s}");
+    std::fs::write(&cfg, &bad).unwrap();
+    let e = fails(&lab, &["reload", "--plan"]);
+    assert!(e.contains("a reload would be refused"), "{e}");
+    assert!(e.contains(&format!("{}:{line}:", cfg.display())), "{e}");
+
     std::fs::write(&cfg, &good).unwrap();
     let said = ok(&lab, &["reload"]);
     println!("reload: {said}");

@@ -140,6 +140,7 @@ pub fn outcome(reply: Reply) -> Result<String, String> {
         Reply::Done { message } | Reply::Edited { message, .. } => Ok(message),
         Reply::Error { message } => Err(message),
         Reply::Status(_) => Err("unexpected status reply".into()),
+        Reply::Plan { text, .. } => Ok(text.trim_end().to_string()),
     }
 }
 

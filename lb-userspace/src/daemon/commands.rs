@@ -40,6 +40,7 @@ impl Daemon {
                 self.answer_reload(&outcome);
                 outcome.reply()
             }
+            Request::Plan => self.plan(),
             Request::Status => {
                 // The VRRP part of the status file as of now, not the last publish tick.
                 self.write_state();
@@ -157,6 +158,28 @@ impl Daemon {
         Reply::Edited {
             message,
             pin_path: self.pin_path.clone(),
+        }
+    }
+
+    /// `xlb reload --plan`: the file against the running config, as `xlb check --diff`
+    /// shows it. Nothing changes; a file that does not load is the error reply.
+    fn plan(&self) -> Reply {
+        let new = match crate::config::Config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => return Reply::error(format!("a reload would be refused: {e}")),
+        };
+        let plan = crate::diff::diff(&self.config, &new);
+        let text = if plan.is_empty() {
+            format!(
+                "{}: a reload would change nothing\n",
+                self.config_path.display()
+            )
+        } else {
+            plan.render()
+        };
+        match serde_json::to_value(&plan) {
+            Ok(plan) => Reply::Plan { text, plan },
+            Err(e) => Reply::error(format!("the plan as JSON: {e}")),
         }
     }
 }
