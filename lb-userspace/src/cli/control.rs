@@ -144,9 +144,10 @@ pub fn outcome(reply: Reply) -> Result<String, String> {
     }
 }
 
-/// The connections of one real server of one service, as `ipvsadm -Ln` counts them:
-/// active (TCP established, and UDP flows, which have no end but their timeout) and
-/// inactive (TCP half-open or closing).
+/// The connections of one real server of one service, as draining sees them: active
+/// (TCP established, and UDP flows, which have no end but their timeout, so a drain waits
+/// for them) and inactive (TCP half-open or closing). `xlb status` counts as ipvsadm does
+/// instead (`ConnCounts`: UDP is inactive there).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RealConns {
     pub active: usize,
@@ -217,7 +218,7 @@ mod tests {
     }
 
     #[test]
-    fn a_real_server_s_connections_are_counted_as_ipvsadm_counts_them() {
+    fn a_real_server_s_connections_are_counted_as_a_drain_waits_for_them() {
         let listing = Listing {
             conns: vec![
                 conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "ESTABLISHED"),
