@@ -11,6 +11,7 @@ use xlb::{
     config::Config,
     daemon::{self, RunOptions},
     dataplane::{AttachMode, DEFAULT_PIN_PATH},
+    logging::LogOptions,
 };
 
 #[derive(Parser)]
@@ -36,6 +37,8 @@ enum Command {
         /// Attach in generic (skb) mode: for drivers without native XDP; about half as fast.
         #[arg(long)]
         xdp_generic: bool,
+        #[command(flatten)]
+        log: LogOptions,
     },
     /// Validate a config file; errors name file:line:column and the key. Refuses what
     /// `xlb run` would refuse, this host's interfaces and addresses included.
@@ -118,6 +121,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             config,
             pin_path,
             xdp_generic,
+            log: _,
         } => {
             let opts = RunOptions {
                 config_path: config,
@@ -219,7 +223,14 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    xlb::logging::init();
+    let log = match &cli.command {
+        Command::Run { log, .. } => log.clone(),
+        _ => LogOptions::default(),
+    };
+    if let Err(e) = xlb::logging::init(&log) {
+        eprintln!("xlb: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // Two workers: a long map sync on one never delays a VRRP advert on the other.
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

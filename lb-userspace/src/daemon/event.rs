@@ -37,6 +37,8 @@ pub enum Event {
     Watch,
     /// A health checker's verdict on a real server.
     Verdict(Verdict),
+    /// Time to tell systemd's watchdog that the loop is alive (half of WATCHDOG_USEC).
+    Watchdog,
 }
 
 /// The forwarding tasks; dropping this ends them.

@@ -16,7 +16,8 @@
 //! maps), `instances` (VRRP instances), `phase` (which events wait while instances stop),
 //! `reload` (SIGHUP), `report` (notify commands and notifications), `state_file` (the
 //! status for `xlb status`), `lock` (one daemon per pin path), `watchdog` (what was
-//! attached and pinned, checked and repaired).
+//! attached and pinned, checked and repaired), `systemd` (READY, RELOADING, STOPPING,
+//! STATUS and the watchdog of `Type=notify`, fed from this loop).
 
 mod desired;
 mod event;
@@ -29,6 +30,7 @@ mod reload;
 mod report;
 mod signals;
 mod state_file;
+mod systemd;
 mod watchdog;
 
 use std::{future::Future, ops::ControlFlow, path::PathBuf, time::Duration};
@@ -48,6 +50,7 @@ use self::{
     neighbors::Neighbors,
     phase::{AfterStops, Phase},
     plane::{Plane, PlaneError},
+    systemd::Systemd,
 };
 use crate::{
     config::Config,
@@ -104,6 +107,8 @@ struct Daemon {
     inputs: Inputs,
     /// Shutting down, restarting instances for a reload, or neither.
     phase: Phase,
+    /// What systemd is told (nothing without NOTIFY_SOCKET).
+    systemd: Systemd,
 }
 
 impl Daemon {
@@ -125,6 +130,8 @@ impl Daemon {
         match event {
             Event::Shutdown => {
                 let resigning = self.resign();
+                self.systemd
+                    .stopping(&format!("stopping: {resigning} VRRP instance(s) resigning"));
                 if resigning > 0 {
                     info!(instances = resigning, "resigning VRRP instances");
                 }
@@ -135,7 +142,11 @@ impl Daemon {
             Event::Reload => self.reload().await,
             Event::Dump(what) => self.dump(what),
             Event::Gate(req) => self.on_gate(req).await,
-            Event::InstanceStopped(name) => return self.on_instance_stopped(&name).await,
+            Event::InstanceStopped(name) => {
+                if self.on_instance_stopped(&name).await.is_break() {
+                    return ControlFlow::Break(());
+                }
+            }
             Event::Neighbor(ev) => {
                 if self.neighbors.on_event(ev) {
                     self.sync().await;
@@ -149,14 +160,26 @@ impl Daemon {
             Event::Refresh => self.neighbors.refresh(&self.handle).await,
             Event::Publish => {
                 self.write_state();
+                self.systemd.status(self.summary());
                 if let Some(plane) = self.plane.as_mut() {
                     plane.watch_conn_table();
                 }
             }
             Event::Watch => self.watch_plane().await,
             Event::Verdict(v) => self.on_verdict(v).await,
+            Event::Watchdog => self.systemd.watchdog(),
+        }
+        // A reload (SIGHUP or the control socket) has ended once no instance it stopped
+        // is still stopping: READY=1 again.
+        if self.systemd.is_reloading() && !self.phase.restarting() {
+            self.systemd.reloaded(self.summary());
         }
         ControlFlow::Continue(())
+    }
+
+    /// The one-line summary systemd shows as the service's status.
+    fn summary(&self) -> String {
+        systemd::summary(self.config.virtual_server.len(), self.instances.board())
     }
 
     /// Starts shutting down: every instance resigns (priority 0 adverts, VIPs removed,
@@ -362,6 +385,7 @@ pub async fn run(
         events: events.clone(),
         inputs,
         phase: Phase::default(),
+        systemd: Systemd::from_env(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -385,6 +409,11 @@ pub async fn run(
         "xlb running"
     );
     started.set();
+    d.systemd.ready(d.summary());
+    if let Some(period) = d.systemd.watchdog_period() {
+        info!(?period, "feeding the systemd watchdog from the event loop");
+        d.inputs.every(&events, period, || Event::Watchdog);
+    }
 
     d.inputs.once(&events, shutdown, || Event::Shutdown);
     d.inputs
