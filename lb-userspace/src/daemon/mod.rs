@@ -179,7 +179,11 @@ impl Daemon {
 
     /// The one-line summary systemd shows as the service's status.
     fn summary(&self) -> String {
-        systemd::summary(self.config.virtual_server.len(), self.instances.board())
+        systemd::summary(
+            self.config.virtual_server.len(),
+            self.config.vrrp_instance.iter().map(|i| i.name.as_str()),
+            self.instances.board(),
+        )
     }
 
     /// Starts shutting down: every instance resigns (priority 0 adverts, VIPs removed,

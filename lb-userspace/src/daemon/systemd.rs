@@ -129,21 +129,30 @@ impl Systemd {
     }
 }
 
-/// The `STATUS=` summary: how many virtual services, and each VRRP instance's state.
-pub fn summary(services: usize, board: &StatusBoard) -> String {
+/// The `STATUS=` summary: how many virtual services, and each configured VRRP instance's
+/// state (`INIT` until the instance has published one).
+pub fn summary<'a>(
+    services: usize,
+    instances: impl IntoIterator<Item = &'a str>,
+    board: &StatusBoard,
+) -> String {
     let mut line = format!(
         "{services} virtual service{}",
         if services == 1 { "" } else { "s" }
     );
-    if let Ok(board) = board.lock() {
-        if !board.is_empty() {
-            let states: Vec<String> = board
-                .values()
-                .map(|s| format!("{} {} prio {}", s.name, s.state, s.priority))
-                .collect();
-            line.push_str("; VRRP ");
-            line.push_str(&states.join(", "));
-        }
+    let Ok(board) = board.lock() else {
+        return line;
+    };
+    let states: Vec<String> = instances
+        .into_iter()
+        .map(|name| match board.get(name) {
+            Some(s) => format!("{name} {} prio {}", s.state, s.priority),
+            None => format!("{name} INIT"),
+        })
+        .collect();
+    if !states.is_empty() {
+        line.push_str("; VRRP ");
+        line.push_str(&states.join(", "));
     }
     line
 }
@@ -193,7 +202,12 @@ mod tests {
     #[test]
     fn the_summary_names_each_instance_and_its_state() {
         let board: StatusBoard = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
-        assert_eq!(summary(1, &board), "1 virtual service");
+        assert_eq!(summary(1, [], &board), "1 virtual service");
+        assert_eq!(
+            summary(0, ["VI_1"], &board),
+            "0 virtual services; VRRP VI_1 INIT",
+            "configured, not published yet"
+        );
         let status = |name: &str, state: &str, priority| InstanceStatus {
             name: name.into(),
             interface: "eth0".into(),
@@ -216,7 +230,7 @@ mod tests {
             .unwrap()
             .insert("VI_2".into(), status("VI_2", "BACKUP", 90));
         assert_eq!(
-            summary(2, &board),
+            summary(2, ["VI_1", "VI_2"], &board),
             "2 virtual services; VRRP VI_1 MASTER prio 100, VI_2 BACKUP prio 90"
         );
     }

@@ -4,17 +4,23 @@
 //! as local daemons read it): `<PRI>Mmm dd hh:mm:ss xlb[PID]: message`, PRI being
 //! facility * 8 + severity, the time local. Written here rather than through libc's
 //! `syslog(3)` because that cannot be pointed at another socket, and tests (and a chroot)
-//! need to: `XLB_SYSLOG_SOCKET` names the socket, `/dev/log` by default. The socket is
-//! unbound and each line is sent to the path, so a restarted syslog daemon (a new socket
-//! at the same path) is picked up by the next line. A line that cannot be sent goes to
-//! stderr with the reason (as `LOG_CONS` would).
+//! need to: `XLB_SYSLOG_SOCKET` names the socket, `/dev/log` by default.
+//!
+//! Logging never stalls the daemon on a slow syslog: the socket is non-blocking, a full
+//! receive queue (`net.unix.max_dgram_qlen`, 10 by default) is waited for at most
+//! [`FULL_WAIT`], and not at all again until a line gets through. A line that cannot be
+//! sent goes to stderr with the reason (as `LOG_CONS` would; journald keeps it under
+//! systemd), never nowhere. A refused or vanished socket (syslog restarted) is connected
+//! again for the next line.
 
 use std::{
     fmt,
     io::{self, Write},
-    os::unix::net::UnixDatagram,
-    path::PathBuf,
+    os::{fd::AsRawFd, unix::net::UnixDatagram},
+    path::{Path, PathBuf},
     str::FromStr,
+    sync::Mutex,
+    time::Duration,
 };
 
 use anyhow::{Context, Result, bail};
@@ -25,6 +31,8 @@ use super::line::{Sink, severity};
 /// Names the syslog socket instead of `/dev/log`.
 pub const SYSLOG_SOCKET_ENV: &str = "XLB_SYSLOG_SOCKET";
 const DEFAULT_SOCKET: &str = "/dev/log";
+/// How long a line waits for room in a full syslog queue (once; see the module doc).
+pub const FULL_WAIT: Duration = Duration::from_millis(100);
 
 /// The facilities keepalived offers (`-S 0..7` are local0..local7), plus daemon and user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,12 +88,21 @@ impl fmt::Display for Facility {
 pub struct Syslog {
     facility: Facility,
     path: PathBuf,
-    socket: UnixDatagram,
     pid: u32,
+    conn: Mutex<Conn>,
+}
+
+/// The connection to the syslog socket.
+#[derive(Debug, Default)]
+struct Conn {
+    /// Connected and non-blocking; None until the next line connects.
+    socket: Option<UnixDatagram>,
+    /// The last line found the queue full and was not sent: the next ones do not wait.
+    stuck: bool,
 }
 
 impl Syslog {
-    /// To `$XLB_SYSLOG_SOCKET` or `/dev/log`, which must exist.
+    /// To `$XLB_SYSLOG_SOCKET` or `/dev/log`, which must accept a connection.
     pub fn new(facility: Facility) -> Result<Self> {
         let path = std::env::var_os(SYSLOG_SOCKET_ENV)
             .map(PathBuf::from)
@@ -97,18 +114,67 @@ impl Syslog {
                 path.display()
             );
         }
-        Ok(Self {
+        let sink = Self::at(facility, path);
+        sink.conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .connect(&sink.path)
+            .with_context(|| format!("connecting to {}", sink.path.display()))?;
+        Ok(sink)
+    }
+
+    fn at(facility: Facility, path: PathBuf) -> Self {
+        Self {
             facility,
             path,
-            socket: UnixDatagram::unbound().context("creating a datagram socket")?,
             pid: std::process::id(),
-        })
+            conn: Mutex::new(Conn::default()),
+        }
     }
 
     fn send(&self, level: Level, message: &str) -> io::Result<()> {
         let datagram = format_line(self.facility, level, &local_timestamp(), self.pid, message);
-        self.socket.send_to(datagram.as_bytes(), &self.path)?;
-        Ok(())
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        match conn.send(&self.path, datagram.as_bytes()) {
+            // Syslog restarted (a new socket at the same path): connect again, once.
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => {
+                conn.socket = None;
+                conn.send(&self.path, datagram.as_bytes())
+            }
+            other => other,
+        }
+    }
+}
+
+impl Conn {
+    fn connect(&mut self, path: &Path) -> io::Result<&UnixDatagram> {
+        if self.socket.is_none() {
+            let socket = UnixDatagram::unbound()?;
+            socket.connect(path)?;
+            socket.set_nonblocking(true)?;
+            self.socket = Some(socket);
+        }
+        Ok(self.socket.as_ref().expect("just connected"))
+    }
+
+    fn send(&mut self, path: &Path, datagram: &[u8]) -> io::Result<()> {
+        let stuck = self.stuck;
+        let socket = self.connect(path)?;
+        let full =
+            |r: &io::Result<usize>| matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        let mut result = socket.send(datagram);
+        if !stuck && full(&result) {
+            let mut pfd = libc::pollfd {
+                fd: socket.as_raw_fd(),
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one pollfd of our own, for a socket we hold.
+            unsafe { libc::poll(&mut pfd, 1, FULL_WAIT.as_millis() as libc::c_int) };
+            result = socket.send(datagram);
+        }
+        self.stuck = full(&result);
+        result.map(drop)
     }
 }
 
@@ -119,7 +185,7 @@ impl Sink for Syslog {
             if let Err(e) = self.send(level, message) {
                 let _ = writeln!(
                     io::stderr().lock(),
-                    "xlb: syslog ({}): {e}: {message}",
+                    "xlb: not sent to syslog ({}: {e}): {message}",
                     self.path.display()
                 );
             }
@@ -208,12 +274,8 @@ mod tests {
         let path = std::env::temp_dir().join(format!("xlb-syslog-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let server = UnixDatagram::bind(&path).unwrap();
-        let sink = Syslog {
-            facility: Facility::Local(1),
-            path: path.clone(),
-            socket: UnixDatagram::unbound().unwrap(),
-            pid: 7,
-        };
+        let mut sink = Syslog::at(Facility::Local(1), path.clone());
+        sink.pid = 7;
         sink.emit(Level::WARN, b"first\nsecond\n");
         let mut buf = [0u8; 512];
         let n = server.recv(&mut buf).unwrap();
@@ -224,6 +286,28 @@ mod tests {
         );
         let n = server.recv(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).ends_with("xlb[7]: second"));
+
+        // A syslog that stops reading never blocks the logger: the queue fills, lines are
+        // refused (to stderr), and a restarted syslog at the same path gets the next one.
+        let start = std::time::Instant::now();
+        let mut refused = 0;
+        for n in 0..1000 {
+            if sink.send(Level::INFO, &format!("line {n}")).is_err() {
+                refused += 1;
+            }
+        }
+        assert!(refused > 0, "no queue holds 1000 datagrams");
+        assert!(
+            start.elapsed() < FULL_WAIT * 10,
+            "waited once, not for every refused line: {:?}",
+            start.elapsed()
+        );
+        drop(server);
+        std::fs::remove_file(&path).unwrap();
+        let server = UnixDatagram::bind(&path).unwrap();
+        sink.send(Level::INFO, "after the restart").unwrap();
+        let n = server.recv(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).ends_with("after the restart"));
         std::fs::remove_file(&path).unwrap();
     }
 }
