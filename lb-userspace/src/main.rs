@@ -2,7 +2,7 @@
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use xlb::{
     cli::{
         realserver::{self, RealServerOptions},
@@ -14,11 +14,25 @@ use xlb::{
     logging::LogOptions,
 };
 
+/// The end of `xlb --help` and of xlb(8): what the options do not say.
+const AFTER_HELP: &str = "\
+Signals (to `xlb run`): SIGHUP reloads the config and reopens the log file; SIGTERM and \
+SIGINT resign the VRRP instances and stop, leaving the data plane forwarding; SIGUSR1 and \
+SIGUSR2 dump the config and state or the statistics under /run/xlb/, as keepalived does.
+
+Files: /etc/xlb/xlb.toml (the config; `xlb check` validates it), /sys/fs/bpf/xlb (the \
+pinned maps and links), /run/xlb/ (status file, lock, dumps).
+
+Environment: XLB_LOG (log filter, e.g. `info,xlb::vrrp=debug`), XLB_SYSLOG_SOCKET (the \
+socket of --log-facility, /dev/log by default), NOTIFY_SOCKET and WATCHDOG_USEC (set by \
+systemd for Type=notify and WatchdogSec=).";
+
 #[derive(Parser)]
 #[command(
     name = "xlb",
     version,
-    about = "XDP direct-routing load balancer with VRRP failover"
+    about = "XDP direct-routing load balancer with VRRP failover",
+    after_long_help = AFTER_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -87,6 +101,9 @@ enum Command {
         #[command(subcommand)]
         action: RealServerAction,
     },
+    /// Write the man pages (xlb.8 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    GenerateMan { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -209,6 +226,12 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             };
             teardown::teardown(&pin_path, holder, force)
+        }
+        Command::GenerateMan { dir } => {
+            for page in xlb::cli::man::generate(Cli::command(), &dir)? {
+                println!("{}", page.display());
+            }
+            Ok(())
         }
         Command::Realserver { action } => match action {
             RealServerAction::Setup { vips, state_file } => {

@@ -135,6 +135,21 @@ impl Collector {
     }
 }
 
+/// Waits for READY=1; panics with the daemon's output if it does not come.
+fn wait_ready(lab: &Lab, notify: &mut Listener) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while let Some(m) = notify.next(deadline) {
+        if has(&m, "READY=1") {
+            return m;
+        }
+    }
+    panic!(
+        "no READY=1; received {:#?}; the daemon said:\n{}",
+        notify.seen,
+        lab.log("xlb")
+    );
+}
+
 /// The lines of a notify datagram (`KEY=VALUE` each).
 fn has(msg: &str, line: &str) -> bool {
     msg.lines().any(|l| l == line)
@@ -178,7 +193,7 @@ fn notify_protocol_watchdog_reload_stop_and_log_outputs() {
     lab.spawn("xlb", cmd);
 
     // READY=1, and at that moment the data plane forwards.
-    let ready = notify.until("READY=1", Duration::from_secs(30), |m| has(m, "READY=1"));
+    let ready = wait_ready(&lab, &mut notify);
     assert!(
         xdp_attached(&lab),
         "READY=1 came before XDP was attached to eth0"
@@ -299,4 +314,107 @@ fn without_notify_socket_nothing_is_sent_and_stderr_is_the_log() {
         !log.contains("watchdog"),
         "no watchdog without NOTIFY_SOCKET"
     );
+}
+
+/// The unit's `CapabilityBoundingSet=`, as setpriv's `--bounding-set` takes it.
+fn unit_bounding_set() -> String {
+    let unit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lb-userspace/dist/xlb.service");
+    let text = std::fs::read_to_string(&unit).expect("the unit file");
+    let caps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CapabilityBoundingSet="))
+        .expect("CapabilityBoundingSet= in the unit");
+    let mut set = String::from("-all");
+    for cap in caps.split_whitespace() {
+        set.push_str(",+");
+        set.push_str(&cap.to_ascii_lowercase().replacen("cap_", "", 1));
+    }
+    set
+}
+
+/// `xlb run` in the director's namespace under the unit's capability bounding set.
+fn under_unit_caps(lab: &Lab) -> std::process::Command {
+    let mut cmd = lab.command("dir", Path::new("setpriv"));
+    cmd.arg(format!("--bounding-set={}", unit_bounding_set()))
+        .arg("--inh-caps=-all")
+        .arg("--")
+        .arg(xlb_bin())
+        .arg("run")
+        .arg("-c")
+        .arg(lab.tmp.join("xlb.toml"))
+        .arg("--pin-path")
+        .arg(&lab.pins.0)
+        .env("NOTIFY_SOCKET", lab.tmp.join("notify.sock"));
+    cmd
+}
+
+/// The unit's hardening does not starve the daemon: under exactly its capability bounding
+/// set, `xlb run` attaches, forwards, and its VRRP instance becomes MASTER (raw sockets,
+/// the VIP added).
+#[test]
+fn the_units_capability_bounding_set_is_enough() {
+    let mut lab = dr_lab("sdc", 1);
+    let cfg = lab.tmp.join("xlb.toml");
+    std::fs::write(&cfg, config()).expect("config");
+    let mut notify = Listener::bind(&lab.tmp.join("notify.sock"));
+    let bounding = unit_bounding_set();
+    lab.spawn("xlb", under_unit_caps(&lab));
+    wait_ready(&lab, &mut notify);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", lab.pid("xlb")))
+        .expect("the daemon's status");
+    let bnd = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).expect("hex"))
+        .expect("CapBnd");
+    assert_ne!(
+        bnd,
+        u64::MAX >> 23,
+        "bounded to the unit's set ({bounding})"
+    );
+    assert_eq!(
+        bnd & (1 << 21),
+        if bounding.contains("sys_admin") {
+            1 << 21
+        } else {
+            0
+        },
+        "CAP_SYS_ADMIN as the unit says"
+    );
+    let vip: SocketAddr = format!("{LAB_VIP}:80").parse().unwrap();
+    let answer = lab
+        .within("client", || http_get(vip, "/"))
+        .expect("forwarding under the unit's capabilities");
+    assert!(answer.starts_with("rs1 "), "{answer:?}");
+    notify.until("VI_1 MASTER", Duration::from_secs(15), |m| {
+        m.contains("VI_1 MASTER")
+    });
+    wait_until("the instance's VIP", Duration::from_secs(5), || {
+        lab.sh("dir", "ip -o addr show dev eth0")
+            .contains(INSTANCE_VIP)
+    });
+    let log = lab.log("xlb");
+    assert!(!log.contains("ERROR"), "{log}");
+
+    // A restart (Restart=on-failure, or an upgrade) under the same set adopts the pinned
+    // program and maps.
+    lab.kill("xlb", libc::SIGTERM);
+    lab.spawn("xlb2", under_unit_caps(&lab));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !notify.next(deadline).is_some_and(|m| has(&m, "READY=1")) {
+        assert!(
+            Instant::now() < deadline,
+            "no READY=1 after the restart:\n{}",
+            lab.log("xlb2")
+        );
+    }
+    assert!(
+        lab.log("xlb2").contains("adopted=true"),
+        "adopted: {}",
+        lab.log("xlb2")
+    );
+    let answer = lab
+        .within("client", || http_get(vip, "/"))
+        .expect("forwarding after the restart");
+    assert!(answer.starts_with("rs1 "), "{answer:?}");
 }

@@ -6,8 +6,10 @@
 //! - [`conns`]: `xlb conns`, like `ipvsadm -Lnc`.
 //! - [`realserver`]: `xlb realserver setup|teardown`, for DR real servers.
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
+//! - [`man`]: the man pages, generated from the command line (`xlb generate-man`).
 
 pub mod conns;
+pub mod man;
 pub mod realserver;
 pub mod status;
 pub mod teardown;
