@@ -55,6 +55,8 @@ port = 80
 /// A datagram socket bound in the lab's directory, read with a timeout.
 struct Listener {
     socket: UnixDatagram,
+    /// Its file name, in what the test prints.
+    path: String,
     /// Everything received so far, in order.
     seen: Vec<String>,
 }
@@ -68,6 +70,10 @@ impl Listener {
             .expect("read timeout");
         Self {
             socket,
+            path: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             seen: Vec::new(),
         }
     }
@@ -78,6 +84,8 @@ impl Listener {
         while Instant::now() < deadline {
             if let Ok(n) = self.socket.recv(&mut buf) {
                 let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                // Shown with --nocapture: the exchange as systemd / syslog sees it.
+                eprintln!("{:?} received {msg:?}", self.path);
                 self.seen.push(msg.clone());
                 return Some(msg);
             }
