@@ -426,3 +426,52 @@ fn the_units_capability_bounding_set_is_enough() {
         .expect("forwarding after the restart");
     assert!(answer.starts_with("rs1 "), "{answer:?}");
 }
+
+/// Under systemd, stderr is the journal (`JOURNAL_STREAM` names it): each line carries its
+/// syslog priority for journald and no timestamp of its own. The lab's log file plays
+/// the journal stream: its device and inode are what systemd would put in the variable.
+#[test]
+fn stderr_to_the_journal_carries_priorities() {
+    use std::os::unix::fs::MetadataExt;
+
+    let mut lab = dr_lab("sdj", 1);
+    let cfg = lab.tmp.join("xlb.toml");
+    std::fs::write(&cfg, config()).expect("config");
+    // The lab truncates this same file (same inode) when it starts the daemon.
+    let stream = lab.log_path("xlb");
+    std::fs::write(&stream, "").expect("the stream file");
+    let meta = std::fs::metadata(&stream).expect("stat");
+    let mut cmd = lab.command("dir", &xlb_bin());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--pin-path")
+        .arg(&lab.pins.0)
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    lab.spawn("xlb", cmd);
+    lab.wait_log("xlb", "xlb running", Duration::from_secs(30));
+    let log = lab.log("xlb");
+    let running = log
+        .lines()
+        .find(|l| l.contains("xlb running"))
+        .expect("the line");
+    assert!(
+        running.starts_with("<6>xlb::daemon: xlb running"),
+        "info, no timestamp: {running:?}"
+    );
+    assert!(
+        log.lines().all(|l| l.starts_with('<')),
+        "every line prefixed: {log}"
+    );
+    // A warning, to see its priority: a config that does not load, on reload.
+    std::fs::write(&cfg, "[[virtual_server]]\nip = 1\n").expect("bad config");
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log("xlb", "reload refused", Duration::from_secs(10));
+    let refused = lab
+        .log("xlb")
+        .lines()
+        .find(|l| l.contains("reload refused"))
+        .map(str::to_string)
+        .expect("the line");
+    assert!(refused.starts_with("<3>"), "an error: {refused:?}");
+}
