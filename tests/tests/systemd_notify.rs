@@ -7,7 +7,10 @@
 //! a client answered through the VIP at that moment), that WATCHDOG=1 keeps coming from
 //! the running loop, that SIGHUP gives RELOADING=1 then READY=1 and reopens the log file
 //! (renamed by "logrotate" just before), that SIGTERM gives STOPPING=1, and that the
-//! same lines reach syslog with the facility's priority.
+//! same lines reach syslog with the facility's priority. Without NOTIFY_SOCKET nothing is
+//! sent and the log is plain stderr; with stderr as the journal stream, lines carry their
+//! priority. The unit's capability bounding set is enough to start, forward, become
+//! MASTER and adopt the pins after a restart (setpriv runs the daemon under exactly it).
 
 use std::{
     net::SocketAddr,
