@@ -253,8 +253,15 @@ fn notify_protocol_watchdog_reload_stop_and_log_outputs() {
     );
 
     // logrotate moves the file; the reload (SIGHUP) reopens it: RELOADING=1, then READY=1.
+    // The reload changes the instance's VRID, which restarts it (the old one resigns
+    // first): READY=1 must wait for that.
     let rotated = lab.tmp.join("director.log.1");
     std::fs::rename(&log_file, &rotated).expect("rotating");
+    std::fs::write(
+        &cfg,
+        config().replace("virtual_router_id = 61", "virtual_router_id = 62"),
+    )
+    .expect("new config");
     lab.signal("xlb", libc::SIGHUP);
     let reloading = notify.until("RELOADING=1", Duration::from_secs(10), |m| {
         has(m, "RELOADING=1")
@@ -266,6 +273,11 @@ fn notify_protocol_watchdog_reload_stop_and_log_outputs() {
     notify.until("READY=1 after the reload", Duration::from_secs(20), |m| {
         has(m, "READY=1")
     });
+    let new = std::fs::read_to_string(&log_file).expect("the new log file");
+    assert!(
+        new.contains("from=MASTER to=INIT"),
+        "READY=1 only once the old instance had stopped: {new}"
+    );
     wait_until(
         "the reload's line in the new file",
         Duration::from_secs(5),
