@@ -2,7 +2,7 @@
 
 use std::{net::IpAddr, path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use xlb::{
     cli::{
         control,
@@ -13,13 +13,28 @@ use xlb::{
     control::{RealRef, Reply, Request, ServiceRef, parse_real},
     daemon::{self, RunOptions},
     dataplane::{AttachMode, DEFAULT_PIN_PATH},
+    logging::LogOptions,
 };
+
+/// The end of `xlb --help` and of xlb(8): what the options do not say.
+const AFTER_HELP: &str = "\
+Signals (to `xlb run`): SIGHUP reloads the config and reopens the log file; SIGTERM and \
+SIGINT resign the VRRP instances and stop, leaving the data plane forwarding; SIGUSR1 and \
+SIGUSR2 dump the config and state or the statistics under /run/xlb/, as keepalived does.
+
+Files: /etc/xlb/xlb.toml (the config; `xlb check` validates it), /sys/fs/bpf/xlb (the \
+pinned maps and links), /run/xlb/ (status file, lock, dumps).
+
+Environment: XLB_LOG (log filter, e.g. `info,xlb::vrrp=debug`), XLB_SYSLOG_SOCKET (the \
+socket of --log-facility, /dev/log by default), NOTIFY_SOCKET and WATCHDOG_USEC (set by \
+systemd for Type=notify and WatchdogSec=).";
 
 #[derive(Parser)]
 #[command(
     name = "xlb",
     version,
-    about = "XDP direct-routing load balancer with VRRP failover"
+    about = "XDP direct-routing load balancer with VRRP failover",
+    after_long_help = AFTER_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +57,8 @@ enum Command {
         /// for another --pin-path].
         #[arg(long)]
         socket: Option<PathBuf>,
+        #[command(flatten)]
+        log: LogOptions,
     },
     /// Validate a config file; errors name file:line:column and the key. Refuses what
     /// `xlb run` would refuse, this host's interfaces and addresses included.
@@ -194,6 +211,9 @@ enum Command {
         #[command(subcommand)]
         action: RealServerAction,
     },
+    /// Write the man pages (xlb.8 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    GenerateMan { dir: PathBuf },
 }
 
 /// Which daemon a command talks to.
@@ -377,6 +397,7 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             pin_path,
             xdp_generic,
             socket,
+            log: _,
         } => {
             let opts = RunOptions {
                 config_path: config,
@@ -549,6 +570,12 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             };
             teardown::teardown(&pin_path, holder, force)
         }
+        Command::GenerateMan { dir } => {
+            for page in xlb::cli::man::generate(Cli::command(), &dir)? {
+                println!("{}", page.display());
+            }
+            Ok(())
+        }
         Command::Realserver { action } => match action {
             RealServerAction::Setup { vips, state_file } => {
                 realserver::setup(&vips, &realserver_options(state_file)).await
@@ -562,7 +589,14 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    xlb::logging::init();
+    let log = match &cli.command {
+        Command::Run { log, .. } => log.clone(),
+        _ => LogOptions::default(),
+    };
+    if let Err(e) = xlb::logging::init(&log) {
+        eprintln!("xlb: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // Two workers: a long map sync on one never delays a VRRP advert on the other.
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -1,17 +1,20 @@
-//! Developer tasks for xlb: `cargo xtask <setup | build | run | test | demo | bench>`.
+//! Developer tasks for xlb: `cargo xtask <setup | build | run | install | deb | test | demo |
+//! bench>`.
 //!
 //! Each subcommand prints one line per step, and every command it runs as `  $ ...`;
 //! a failing command stops the task, and xtask exits with that command's exit code.
 
 mod bench;
 mod build;
+mod deb;
 mod demo;
+mod install;
 mod run;
 mod setup;
 mod test;
 mod util;
 
-use std::{ffi::OsString, process::ExitCode};
+use std::{ffi::OsString, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +49,26 @@ enum Task {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
+    /// Install xlb as a service: PREFIX/sbin/xlb (release build, XDP object embedded), the
+    /// systemd unit, man pages, /etc/xlb/xlb.toml.sample (never xlb.toml) and a logrotate
+    /// snippet.
+    Install {
+        #[arg(long, default_value = "/usr/local")]
+        prefix: PathBuf,
+        /// Stage everything under DIR (packaging; nothing outside it is touched).
+        #[arg(long)]
+        destdir: Option<PathBuf>,
+        /// Install the debug build.
+        #[arg(long)]
+        debug: bool,
+        /// Then check the install: `xlb --version` and `xlb check` on the sample from
+        /// there, the man pages, `systemd-analyze verify` on the unit.
+        #[arg(long)]
+        check: bool,
+    },
+    /// A .deb of the same files (prefix /usr) with cargo-deb, into target/debian/; the
+    /// unit is enabled on install, not started.
+    Deb,
     /// Every test: unit tests, then the privileged integration tests (needs root).
     Test {
         /// Arguments for the test binaries, after `--` (e.g. a test name filter).
@@ -79,6 +102,18 @@ fn main() -> ExitCode {
         Task::Setup => setup::setup().map(drop),
         Task::Build { release } => build::build(release).map(drop),
         Task::Run { release, args } => run::run(release, args),
+        Task::Install {
+            prefix,
+            destdir,
+            debug,
+            check,
+        } => install::install(&install::InstallArgs {
+            prefix,
+            destdir,
+            release: !debug,
+            check,
+        }),
+        Task::Deb => deb::deb(),
         Task::Test { args } => test::test(&args),
         Task::Demo => demo::demo(),
         Task::Bench {

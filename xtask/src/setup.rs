@@ -40,6 +40,10 @@ const DEBIAN_PACKAGES: &[&[&str]] = &[
     &["python3"],
     &["curl"],
     &["util-linux"],
+    // The install check: `man -l` renders a generated page, `systemd-analyze verify` the
+    // unit (the package installs without systemd being PID 1).
+    &["man-db"],
+    &["systemd"],
 ];
 
 /// What later steps need from `setup`.

@@ -60,6 +60,11 @@ pub fn test(args: &[OsString]) -> Result<()> {
     .env("XLB_BIN", &xlb);
     run(&mut cmd)?;
 
+    // `cargo xtask install` into a temporary DESTDIR (debug build: already built above),
+    // then what a user does with it: --version, check on the sample, man, the unit.
+    step(TASK, "install into a temporary DESTDIR, and check it");
+    crate::install::self_test(&tools)?;
+
     // The README's first command must keep working: run it as part of the suite.
     step(TASK, "the demo (README's first command)");
     crate::demo::demo_with(&tools)?;

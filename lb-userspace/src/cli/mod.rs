@@ -10,9 +10,11 @@
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
 //! - [`control`]: the control socket's client (`xlb reload`, `weight`, `drain`, `log`,
 //!   and the live part of `xlb status`).
+//! - [`man`]: the man pages, generated from the command line (`xlb generate-man`).
 
 pub mod conns;
 pub mod control;
+pub mod man;
 pub mod maps;
 pub mod rate;
 pub mod realserver;

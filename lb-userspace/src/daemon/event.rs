@@ -42,6 +42,8 @@ pub enum Event {
     Verdict(Verdict),
     /// A control-socket request (`daemon::control`); the reply goes back on the oneshot.
     Control(Call, oneshot::Sender<Reply>),
+    /// Time to tell systemd's watchdog that the loop is alive (half of WATCHDOG_USEC).
+    Watchdog,
 }
 
 /// The forwarding tasks; dropping this ends them.

@@ -18,8 +18,8 @@
 //! its requests do), `edits` (runtime edits over the file, pure), `report` (notify
 //! commands and notifications), `state_file` (the status for `xlb status`), `metrics`
 //! (the Prometheus endpoint and its snapshot), `lock` (one daemon per pin path),
-//! `watchdog` (what was
-//! attached and pinned, checked and repaired).
+//! `watchdog` (what was attached and pinned, checked and repaired), `systemd` (READY,
+//! RELOADING, STOPPING, STATUS and the watchdog of `Type=notify`, fed from this loop).
 
 mod commands;
 mod control;
@@ -36,6 +36,7 @@ mod reload;
 mod report;
 mod signals;
 mod state_file;
+mod systemd;
 mod watchdog;
 
 use std::{
@@ -61,6 +62,7 @@ use self::{
     neighbors::Neighbors,
     phase::{AfterStops, Phase},
     plane::{Plane, PlaneError},
+    systemd::Systemd,
 };
 use crate::{
     config::Config,
@@ -133,6 +135,8 @@ struct Daemon {
     snapshot: tokio::sync::watch::Sender<crate::metrics::Snapshot>,
     /// Config reloads so far, for the metrics.
     reloads: crate::metrics::Reloads,
+    /// What systemd is told (nothing without NOTIFY_SOCKET).
+    systemd: Systemd,
 }
 
 impl Daemon {
@@ -154,6 +158,8 @@ impl Daemon {
         match event {
             Event::Shutdown => {
                 let resigning = self.resign();
+                self.systemd
+                    .stopping(&format!("stopping: {resigning} VRRP instance(s) resigning"));
                 if resigning > 0 {
                     info!(instances = resigning, "resigning VRRP instances");
                 }
@@ -168,7 +174,11 @@ impl Daemon {
             Event::Control(call, reply) => self.on_control(call, reply).await,
             Event::Dump(what) => self.dump(what),
             Event::Gate(req) => self.on_gate(req).await,
-            Event::InstanceStopped(name) => return self.on_instance_stopped(&name).await,
+            Event::InstanceStopped(name) => {
+                if self.on_instance_stopped(&name).await.is_break() {
+                    return ControlFlow::Break(());
+                }
+            }
             Event::Neighbor(ev) => {
                 if self.neighbors.on_event(ev) {
                     self.sync().await;
@@ -183,14 +193,30 @@ impl Daemon {
             Event::Publish => {
                 self.write_state();
                 self.publish_metrics();
+                self.systemd.status(self.summary());
                 if let Some(plane) = self.plane.as_mut() {
                     plane.watch_conn_table();
                 }
             }
             Event::Watch => self.watch_plane().await,
             Event::Verdict(v) => self.on_verdict(v).await,
+            Event::Watchdog => self.systemd.watchdog(),
+        }
+        // A reload (SIGHUP or the control socket) has ended once no instance it stopped
+        // is still stopping: READY=1 again.
+        if self.systemd.is_reloading() && !self.phase.restarting() {
+            self.systemd.reloaded(self.summary());
         }
         ControlFlow::Continue(())
+    }
+
+    /// The one-line summary systemd shows as the service's status.
+    fn summary(&self) -> String {
+        systemd::summary(
+            self.config.virtual_server.len(),
+            self.config.vrrp_instance.iter().map(|i| i.name.as_str()),
+            self.instances.board(),
+        )
     }
 
     /// Starts shutting down: every instance resigns (priority 0 adverts, VIPs removed,
@@ -418,6 +444,7 @@ pub async fn run(
         metrics,
         snapshot,
         reloads: crate::metrics::Reloads::default(),
+        systemd: Systemd::from_env(),
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -444,6 +471,11 @@ pub async fn run(
         "xlb running"
     );
     started.set();
+    d.systemd.ready(d.summary());
+    if let Some(period) = d.systemd.watchdog_period() {
+        info!(?period, "feeding the systemd watchdog from the event loop");
+        d.inputs.every(&events, period, || Event::Watchdog);
+    }
 
     d.inputs.once(&events, shutdown, || Event::Shutdown);
     d.inputs

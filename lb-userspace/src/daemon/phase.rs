@@ -26,11 +26,12 @@ pub enum AfterStops {
 
 impl Phase {
     /// Whether `event` is handled now. Gate requests and stopped instances always are:
-    /// a stopping instance waits for its services to be switched off. While shutting
-    /// down nothing else matters; while restarting, a reload waits for the one under way.
+    /// a stopping instance waits for its services to be switched off; so is systemd's
+    /// watchdog, since the loop still runs. While shutting down nothing else matters;
+    /// while restarting, a reload waits for the one under way.
     pub fn admits(&mut self, event: &Event) -> bool {
         match event {
-            Event::Gate(_) | Event::InstanceStopped(_) => true,
+            Event::Gate(_) | Event::InstanceStopped(_) | Event::Watchdog => true,
             _ if self.shutting_down => false,
             Event::Reload if self.restarting => {
                 self.reload_waiting = true;
@@ -52,6 +53,11 @@ impl Phase {
     /// A reload has started stopping instances.
     pub fn restart(&mut self) {
         self.restarting = true;
+    }
+
+    /// Whether a reload's stopped instances have yet to stop (the reload is not over).
+    pub fn restarting(&self) -> bool {
+        self.restarting
     }
 
     /// Shutdown (or a failed start-up) has started resigning every instance.
@@ -107,7 +113,10 @@ mod tests {
     #[test]
     fn running_every_event_is_handled() {
         let mut p = Phase::default();
-        for e in others().iter().chain([&gate(), &stopped()]) {
+        for e in others()
+            .iter()
+            .chain([&gate(), &stopped(), &Event::Watchdog])
+        {
             assert!(p.admits(e));
         }
     }
@@ -140,6 +149,10 @@ mod tests {
         p.shut_down();
         assert!(p.admits(&gate()));
         assert!(p.admits(&stopped()));
+        assert!(
+            p.admits(&Event::Watchdog),
+            "the loop still runs: systemd is told"
+        );
         for e in others() {
             assert!(!p.admits(&e), "dropped");
         }

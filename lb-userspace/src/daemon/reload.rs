@@ -48,6 +48,11 @@ impl ReloadOutcome {
 
 impl Daemon {
     pub(super) async fn reload(&mut self) -> ReloadOutcome {
+        self.systemd.reloading();
+        // A rotated log file is reopened with every reload (and `xlb log reopen`).
+        if let Err(e) = crate::logging::reopen() {
+            error!("reopening the log file: {e:#}");
+        }
         let new = match Config::load(&self.config_path) {
             Ok(c) => c,
             Err(e) => {
