@@ -165,11 +165,11 @@ pub fn render(r: &RateStatus) -> String {
         "{:<40} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "Prot LocalAddress:Port", "", "", "CPS", "PPS", "BPS"
     );
-    let _ = writeln!(
-        out,
+    let header = format!(
         "{:<40} {:>10} {:>10} {:>10} {:>10} {:>12}",
         "  -> RemoteAddress:Port Weight", "ActiveConn", "InActConn", "", "", ""
     );
+    let _ = writeln!(out, "{}", header.trim_end());
     for s in &r.services {
         let head = format!("{} {} {}", s.protocol, addr(s.vip, s.port), s.scheduler);
         row(&mut out, head, String::new(), String::new(), &s.rates);

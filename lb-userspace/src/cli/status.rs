@@ -287,11 +287,11 @@ pub fn render(s: &Status) -> String {
         "{:<32} {:<6} {:>10} {:>10} {:>12} {:>14} {:>10}",
         "Prot LocalAddress:Port Scheduler", "State", "", "", "Packets", "Bytes", "NewFlows"
     );
-    let _ = writeln!(
-        out,
+    let header = format!(
         "{:<32} {:<6} {:>10} {:>10} {:>12} {:>14} {:>10}",
         "  -> RemoteAddress:Port Weight", "", "ActiveConn", "InActConn", "", "", ""
     );
+    let _ = writeln!(out, "{}", header.trim_end());
     for svc in &s.services {
         let addr = match svc.vip {
             IpAddr::V4(a) => format!("{a}:{}", svc.port),
