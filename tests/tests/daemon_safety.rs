@@ -13,8 +13,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, Lab, dr_lab, http_get, lab_real, replug_director, start_xlb, unplug_director,
-    wait_for, write_config, xlb_bin,
+    LAB_DIRECTOR, LAB_VIP, Lab, dr_lab, http_get, lab_real, replug_director,
+    replug_director_without_ipv4, start_xlb, unplug_director, wait_for, write_config, xlb_bin,
 };
 
 /// One VRRP instance owning `LAB_VIP` and a wrr service on it over rs1 and rs2: the
@@ -618,6 +618,44 @@ fn an_interface_deleted_and_re_created_forwards_again_without_a_restart() {
         "xlb status:\n{text}"
     );
     // As keepalived: FAULT while the interface is gone, then BACKUP and the election.
+    let states = notified(&lab);
+    assert!(
+        states.ends_with(&["FAULT".into(), "BACKUP".into(), "MASTER".into()]),
+        "notified states: {states:?}"
+    );
+}
+
+#[test]
+fn a_re_created_interface_without_the_vrrp_source_address_stays_in_fault_until_it_has_it() {
+    let mut lab = running_lab_with("nosrc", recording_notify);
+    unplug_director(&lab);
+    wait_for(Duration::from_secs(3), "FAULT while eth0 is gone", || {
+        let s = status_json(&lab);
+        (
+            (s["vrrp"][0]["state"] == "FAULT").then_some(()),
+            s.to_string(),
+        )
+    });
+    // Back, up, but without the address adverts leave from.
+    replug_director_without_ipv4(&mut lab);
+    // Longer than the master-down timer (3 x 1 s + skew): never BACKUP or MASTER, since
+    // adverts could neither leave nor arrive.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let s = status_json(&lab);
+        assert_eq!(s["vrrp"][0]["state"], "FAULT", "{s}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert_eq!(notified(&lab).last().map(String::as_str), Some("FAULT"));
+    lab.wait_log(
+        "xlb",
+        "the VRRP socket cannot open on the re-created interface",
+        Duration::from_secs(1),
+    );
+    // The address comes back: the socket opens, out of FAULT, the election, forwarding.
+    lab.sh("dir", &format!("ip addr add {LAB_DIRECTOR}/24 dev eth0"));
+    wait_forwarding_again(&lab, "the source address was added");
+    lab.wait_log("xlb", "VRRP socket open again", Duration::from_secs(1));
     let states = notified(&lab);
     assert!(
         states.ends_with(&["FAULT".into(), "BACKUP".into(), "MASTER".into()]),

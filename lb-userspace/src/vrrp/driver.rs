@@ -120,7 +120,14 @@ impl<I: InstanceIo> Driver<I> {
                 _ = &mut inputs.stop => break,
                 _ = sleep => self.deadline_passed().await,
                 rx = self.io.recv() => match rx {
-                    Ok(rx) => self.received(&rx).await,
+                    Ok(rx) => {
+                        self.follow_socket().await;
+                        self.received(&rx).await
+                    }
+                    // Closed since a rebind: FAULT until it opens (logged once there).
+                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => {
+                        self.follow_socket().await
+                    }
                     Err(e) => {
                         warn!(instance = %self.spec.name, "receiving: {e}");
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -213,9 +220,33 @@ impl<I: InstanceIo> Driver<I> {
                 "interface is back under a new index; following it"
             );
             self.io.rebind(ev.ifindex).await;
+            self.follow_socket().await;
         }
         let renamed_away = !own && ev.ifindex == current;
         self.trackers.follow(ev.ifindex, name) && !renamed_away && ev.up
+    }
+
+    /// A socket that cannot open on the re-created interface (its source address is not
+    /// there) is a fault: adverts could neither leave nor arrive, so claiming MASTER or
+    /// waiting as BACKUP would both be lies. FAULT until it opens, as for a tracked
+    /// interface that is down.
+    pub async fn follow_socket(&mut self) {
+        let open = self.io.socket_open();
+        if !self.trackers.set_socket(open) {
+            return;
+        }
+        if open {
+            info!(instance = %self.spec.name, "VRRP socket open again: out of FAULT");
+        } else {
+            warn!(
+                instance = %self.spec.name,
+                interface = %self.spec.interface,
+                source = %self.source,
+                "the VRRP socket cannot open on the re-created interface (is its source \
+                 address there?): FAULT until it can"
+            );
+        }
+        self.retrack().await;
     }
 
     /// Script `position` of the spec's `track_scripts` has a new verdict.

@@ -110,6 +110,17 @@ pub trait InstanceIo {
     /// The instance's interface is back under another index (deleted and re-created, or
     /// renamed back): the socket, VIPs and announcements move there.
     fn rebind(&mut self, ifindex: u32) -> impl Future<Output = ()> + Send;
+
+    /// Whether the socket is open on the instance's interface. After a [`rebind`] it may
+    /// not be (the re-created interface lacks the source address): [`recv`] then retries
+    /// and returns [`io::ErrorKind::NotConnected`] after each try, open or not, and the
+    /// instance is in FAULT while it is not.
+    ///
+    /// [`rebind`]: Self::rebind
+    /// [`recv`]: Self::recv
+    fn socket_open(&self) -> bool {
+        true
+    }
 }
 
 /// The real [`InstanceIo`] of one instance.
@@ -164,8 +175,15 @@ impl InstanceIo for HostIo {
     }
 
     async fn recv(&mut self) -> io::Result<Received> {
-        while !self.reopened() {
+        if self.reopen {
+            // Retried at this pace. Either way the driver is told (NotConnected), so that
+            // it looks at `socket_open` now rather than at the next packet.
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            self.reopened();
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the VRRP socket was not open on the re-created interface",
+            ));
         }
         self.socket.recv().await
     }
@@ -244,6 +262,10 @@ impl InstanceIo for HostIo {
 
     fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    fn socket_open(&self) -> bool {
+        !self.reopen
     }
 
     async fn rebind(&mut self, ifindex: u32) {

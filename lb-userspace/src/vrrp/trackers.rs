@@ -51,6 +51,9 @@ pub struct Trackers {
     names: HashMap<u32, String>,
     /// Tracked scripts by position: how each counts and its verdict.
     scripts: Vec<(Tracked, bool)>,
+    /// The instance's own socket could not be opened on its (re-created) interface: a
+    /// fault like a tracked interface down, whatever is configured.
+    socket_closed: bool,
     /// The (fault, priority delta) last given to the machine.
     applied: (bool, i32),
 }
@@ -66,17 +69,26 @@ impl Trackers {
                 .map(|(i, (_, t))| (i, (t, true)))
                 .collect(),
             scripts,
+            socket_closed: false,
             applied: (false, 0),
         }
+    }
+
+    /// Whether the instance's socket is open; returns whether that changed.
+    pub fn set_socket(&mut self, open: bool) -> bool {
+        let changed = self.socket_closed == open;
+        self.socket_closed = !open;
+        changed
     }
 
     /// A reload changed what is tracked: `new` replaces what this tracked, and
     /// [`take_change`](Self::take_change) then reports what differs from what the machine
     /// was last given.
     pub fn replace(&mut self, new: Trackers) {
-        let applied = self.applied;
+        let (applied, socket_closed) = (self.applied, self.socket_closed);
         *self = new;
         self.applied = applied;
+        self.socket_closed = socket_closed;
     }
 
     /// The tracked interfaces' indexes.
@@ -137,6 +149,7 @@ impl Trackers {
                 .cloned()
                 .chain(self.scripts.iter().cloned()),
         );
+        let now = (now.0 || self.socket_closed, now.1);
         let (fault, delta) = now;
         let change = Change {
             delta: (delta != self.applied.1).then_some(delta),

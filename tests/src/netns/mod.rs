@@ -21,7 +21,8 @@ pub use interrupt::{check_interrupted, interrupted, stop_on_signals};
 pub use topology::{
     LAB_CLIENT, LAB_CLIENT6, LAB_DIRECTOR, LAB_DIRECTOR2, LAB_DIRECTOR6, LAB_VIP, LAB_VIP6,
     build_ha_lab, dr_lab, ha_lab, lab_mh_service, lab_real, lab_real6, realserver_state,
-    replug_director, start_xlb, start_xlb_in, unplug_director, write_config,
+    replug_director, replug_director_without_ipv4, start_xlb, start_xlb_in, unplug_director,
+    write_config,
 };
 pub use watch::{has_address, mac_of, wait_addr, wait_for, wait_vip};
 

@@ -84,10 +84,14 @@ pub fn dr_lab(tag: &str, reals: usize) -> Lab {
 /// Plugs the DR lab's director into the switch: its eth0 with the director's addresses
 /// (and the VIPs when `with_vips`), and the XDP pass program on its switch port.
 fn plug_director(lab: &mut Lab, with_vips: bool) {
-    let mut addrs = vec![
-        format!("{LAB_DIRECTOR}/24"),
-        format!("{LAB_DIRECTOR6}/64 nodad"),
-    ];
+    plug_director_with(lab, with_vips, true);
+}
+
+fn plug_director_with(lab: &mut Lab, with_vips: bool, with_ipv4: bool) {
+    let mut addrs = vec![format!("{LAB_DIRECTOR6}/64 nodad")];
+    if with_ipv4 {
+        addrs.insert(0, format!("{LAB_DIRECTOR}/24"));
+    }
     if with_vips {
         addrs.push(format!("{LAB_VIP}/32"));
         addrs.push(format!("{LAB_VIP6}/128 nodad"));
@@ -110,6 +114,12 @@ pub fn unplug_director(lab: &Lab) {
 /// the director's addresses but not the VIPs (VRRP puts those back).
 pub fn replug_director(lab: &mut Lab) {
     plug_director(lab, false);
+}
+
+/// [`replug_director`] without the director's IPv4 address (`LAB_DIRECTOR`), as a
+/// re-created interface whose configuration has not been applied yet.
+pub fn replug_director_without_ipv4(lab: &mut Lab) {
+    plug_director_with(lab, false, false);
 }
 
 /// The state file of `xlb realserver setup` on real server `short` (what its teardown

@@ -85,6 +85,8 @@ struct Recorder {
     mirror: Option<tokio::sync::mpsc::UnboundedSender<Call>>,
     /// The instance's interface index.
     ifindex: u32,
+    /// The socket cannot open on the interface (after a rebind).
+    socket_closed: bool,
 }
 
 impl Recorder {
@@ -101,6 +103,7 @@ impl Recorder {
             real_clock: false,
             mirror: None,
             ifindex: OWN_IFINDEX,
+            socket_closed: false,
         }
     }
 
@@ -192,6 +195,10 @@ impl InstanceIo for Recorder {
     async fn rebind(&mut self, ifindex: u32) {
         self.ifindex = ifindex;
         self.record(Rebind(ifindex));
+    }
+
+    fn socket_open(&self) -> bool {
+        !self.socket_closed
     }
 }
 
@@ -704,6 +711,39 @@ async fn an_interface_deleted_and_re_created_faults_then_follows_the_new_index()
     run_until(&mut d, ms(8000)).await;
     assert_eq!(d.machine.state(), State::Master);
     assert!(take(&mut d).contains(&AddVips));
+}
+
+#[tokio::test]
+async fn a_re_created_interface_without_the_source_address_stays_in_fault_until_the_socket_opens() {
+    let mut d = driver("");
+    d.start().await;
+    run_until(&mut d, ms(4000)).await;
+    assert_eq!(d.machine.state(), State::Master);
+    link(&mut d, link_event(OWN_IFINDEX, false, None)).await;
+    assert_eq!(d.machine.state(), State::Fault);
+    // Back and up, but the socket cannot open there (no source address yet).
+    d.io.socket_closed = true;
+    let new = 17;
+    link(&mut d, link_event(new, true, Some("eth0"))).await;
+    assert_eq!(
+        d.machine.state(),
+        State::Fault,
+        "up, but adverts can neither leave nor arrive"
+    );
+    run_until(&mut d, ms(12000)).await;
+    assert_eq!(
+        d.machine.state(),
+        State::Fault,
+        "no MASTER claimed meanwhile"
+    );
+    take(&mut d);
+    // The address is back: the socket opens (as `recv` finds), out of FAULT.
+    d.io.socket_closed = false;
+    d.follow_socket().await;
+    assert_eq!(d.machine.state(), State::Backup);
+    assert!(take(&mut d).contains(&Notify(State::Backup, 100)));
+    run_until(&mut d, ms(16000)).await;
+    assert_eq!(d.machine.state(), State::Master);
 }
 
 #[tokio::test]
