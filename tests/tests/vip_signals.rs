@@ -152,6 +152,14 @@ fn a_vip_deleted_by_hand_is_put_back_by_the_master_and_left_alone_by_the_backup(
         "restored without a transition:\n{}",
         lab.log("xlb1")
     );
+    // Counted, for `xlb status` and the metrics.
+    let out = Command::new(xlb_bin())
+        .args(["status", "--json", "--pin-path"])
+        .arg(pins_of(&lab, "dir1"))
+        .output()
+        .expect("xlb status");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(s["vrrp"][0]["counts"]["vips_restored"], 2, "{s}");
 
     // The BACKUP: holds nothing, restores nothing, and leaves an address added by hand
     // alone (as keepalived does).

@@ -275,6 +275,13 @@ pub fn render(s: &Status) -> String {
             let r: Vec<String> = i.rejected.iter().map(|(k, n)| format!("{k}={n}")).collect();
             let _ = writeln!(out, "  rejected adverts: {}", r.join(" "));
         }
+        if i.counts.vips_restored > 0 {
+            let _ = writeln!(
+                out,
+                "  VIPs removed by someone else and put back: {}",
+                i.counts.vips_restored
+            );
+        }
     }
     for i in &s.interfaces {
         let _ = writeln!(out, "{}", interface_line(i));

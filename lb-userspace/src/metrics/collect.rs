@@ -317,6 +317,7 @@ fn register_vrrp(reg: &mut Registry, instances: &[InstanceStatus]) {
     let rcvd = Counters::<InstanceLabels>::default();
     let became = Counters::<InstanceLabels>::default();
     let release = Counters::<InstanceLabels>::default();
+    let restored = Counters::<InstanceLabels>::default();
     let rejected = Counters::<RejectLabels>::default();
     for i in instances {
         let l = InstanceLabels {
@@ -330,6 +331,7 @@ fn register_vrrp(reg: &mut Registry, instances: &[InstanceStatus]) {
         rcvd.get_or_create(&l).inc_by(i.counts.adverts_received);
         became.get_or_create(&l).inc_by(i.counts.became_master);
         release.get_or_create(&l).inc_by(i.counts.left_master);
+        restored.get_or_create(&l).inc_by(i.counts.vips_restored);
         for (reason, n) in &i.rejected {
             rejected
                 .get_or_create(&RejectLabels {
@@ -355,6 +357,11 @@ fn register_vrrp(reg: &mut Registry, instances: &[InstanceStatus]) {
     reg.register("vrrp_advert_rcvd", "Adverts received and accepted", rcvd);
     reg.register("vrrp_become_master", "Transitions to MASTER", became);
     reg.register("vrrp_release_master", "Transitions from MASTER", release);
+    reg.register(
+        "vrrp_vip_restored",
+        "VIPs removed by someone else from a MASTER and put back",
+        restored,
+    );
     reg.register(
         "vrrp_advert_rejected",
         "Adverts rejected by reason (addr_list_err: accepted, address list differs)",
@@ -464,6 +471,7 @@ mod tests {
                     adverts_received: 7,
                     became_master: 1,
                     left_master: 0,
+                    vips_restored: 3,
                 },
             }],
             health: vec![RealHealth {
@@ -543,6 +551,7 @@ mod tests {
             format!("xlb_vrrp_advert_rcvd_total{i} 7"),
             format!("xlb_vrrp_become_master_total{i} 1"),
             format!("xlb_vrrp_release_master_total{i} 0"),
+            format!("xlb_vrrp_vip_restored_total{i} 3"),
             r#"xlb_vrrp_advert_rejected_total{iname="VI_1",intf="eth0",vrid="51",reason="ip_ttl_err"} 3"#.into(),
             // truncated and bad_length are both keepalived's packet length errors.
             r#"xlb_vrrp_advert_rejected_total{iname="VI_1",intf="eth0",vrid="51",reason="packet_len_err"} 3"#.into(),

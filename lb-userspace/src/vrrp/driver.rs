@@ -274,6 +274,7 @@ impl<I: InstanceIo> Driver<I> {
             Removal::Restore(vip) => match self.io.restore_vip(vip).await {
                 Ok(false) => {}
                 Ok(true) => {
+                    self.counts.vips_restored += 1;
                     warn!(instance = %name, "{name}: VIP {addr}/{len} removed from {dev} by someone else; restoring");
                     for _ in 0..self.garp.repeat.max(1) {
                         if let Err(e) = self.io.announce(addr) {
@@ -286,6 +287,8 @@ impl<I: InstanceIo> Driver<I> {
                 }
             },
         }
+        // The count reaches the status and the metrics now, not at the next step.
+        self.publish();
     }
 
     /// A reload's new settings, applied without leaving the current state (keepalived's

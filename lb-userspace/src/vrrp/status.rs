@@ -41,6 +41,10 @@ pub struct VrrpCounts {
     pub became_master: u64,
     /// Transitions from MASTER to anything else (keepalived's `release_master`).
     pub left_master: u64,
+    /// VIPs someone else removed from a MASTER that it put back (absent from older
+    /// daemons' files).
+    #[serde(default)]
+    pub vips_restored: u64,
 }
 
 /// The state file as the daemon writes it and `xlb status` reads it: who wrote it (so a
