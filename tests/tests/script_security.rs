@@ -283,6 +283,19 @@ fn script_security_refuses_a_root_script_another_user_can_change() {
     }
     // Logged once each, though the tracker is due every second.
     assert_eq!(log.matches("vrrp_script chk not run").count(), 1, "{log}");
+    // Disabled as keepalived disables it: left out of the instance, so its weight (-10)
+    // does not count against the priority.
+    assert!(
+        log.contains("Disabling track script chk due to insecure"),
+        "{log}"
+    );
+    let status = Command::new(integration_tests::netns::xlb_bin())
+        .args(["status", "--json", "--pin-path"])
+        .arg(lab.pins.0.join("dir1"))
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["vrrp"][0]["priority"], 100, "{status}");
     assert!(!log.contains("SECURITY VIOLATION"), "{log}");
     drop(lab);
     drop(user);

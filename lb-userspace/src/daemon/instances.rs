@@ -99,10 +99,12 @@ impl Instances {
         }
     }
 
-    /// Every script's verdict channel, by name.
+    /// Every running script's verdict channel, by name (disabled ones are left out, and
+    /// so the instances do not track them).
     fn verdicts(&self) -> HashMap<String, watch::Receiver<bool>> {
         self.scripts
             .iter()
+            .filter(|(_, t)| !t.disabled)
             .map(|(name, t)| (name.clone(), t.verdict.clone()))
             .collect()
     }

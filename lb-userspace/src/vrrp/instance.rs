@@ -55,8 +55,6 @@ pub enum SpawnError {
         #[source]
         source: ParamsError,
     },
-    #[error("instance {instance}: track_script {script} has no vrrp_script")]
-    NoScript { instance: String, script: String },
 }
 
 /// A running instance.
@@ -243,20 +241,20 @@ async fn source(
 }
 
 /// The tracked scripts' current verdicts, and one channel on which each later verdict
-/// arrives as (position, up).
+/// arrives as (position, up). A script not in `scripts` is disabled (refused when it
+/// started): left out, as keepalived removes it from the instance.
 fn follow_scripts(
     spec: &InstanceSpec,
     scripts: &HashMap<String, watch::Receiver<bool>>,
 ) -> Result<(Vec<(Tracked, bool)>, Verdicts), SpawnError> {
     let (verdict_tx, verdict_rx) = mpsc::channel(16);
     let mut states = Vec::new();
-    for (pos, (name, how)) in spec.track_scripts.iter().enumerate() {
+    for (name, how) in &spec.track_scripts {
         let Some(verdict) = scripts.get(name) else {
-            return Err(SpawnError::NoScript {
-                instance: spec.name.clone(),
-                script: name.clone(),
-            });
+            tracing::info!(instance = %spec.name, script = %name, "track script disabled: not tracked");
+            continue;
         };
+        let pos = states.len();
         let mut rx = verdict.clone();
         states.push((how.clone(), *rx.borrow()));
         let tx = verdict_tx.clone();

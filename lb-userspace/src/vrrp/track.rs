@@ -4,10 +4,12 @@
 //! no shell, as its `user`, in its own process group, killed as a group after
 //! `timeout`), counts `rise` successes / `fall` failures before its verdict changes, and
 //! publishes the verdict on a `watch` channel. Instances that track it turn the verdicts
-//! into a priority delta or FAULT ([`TrackState`]). A script that is refused (script
-//! security, a missing program or user) counts as failed from the start: keepalived
-//! disables it, xlb says so and keeps it down rather than let a check nobody runs
-//! look healthy. Notify commands (`notify_master`, `notify_backup`, ...) run in the
+//! into a priority delta or FAULT ([`TrackState`]). A script refused when it is first
+//! started (script security, a missing program or user) is disabled, as keepalived does
+//! ("Disabling track script ... due to insecure" / "since not found/accessible"): it never
+//! runs and the instances that track it leave it out, so a config migrated from
+//! keepalived keeps its priorities. One that becomes refused later (made unsafe while
+//! running) counts as failed at each run. `xlb check` reports both. Notify commands (`notify_master`, `notify_backup`, ...) run in the
 //! background on each transition and are never waited for, as in keepalived.
 
 use std::{collections::HashMap, time::Duration};
@@ -26,6 +28,9 @@ use crate::{
 pub struct ScriptTracker {
     pub name: String,
     pub verdict: watch::Receiver<bool>,
+    /// Refused when started: never run, and no instance tracks it (keepalived's
+    /// "Disabling track script").
+    pub disabled: bool,
     task: JoinHandle<()>,
 }
 
@@ -38,16 +43,26 @@ impl Drop for ScriptTracker {
 impl ScriptTracker {
     pub fn spawn(name: &str, script: &VrrpScript, policy: &Policy) -> Self {
         let what = format!("vrrp_script {name}");
-        // Refused now: down from the start (keepalived: "Disabling track script").
-        let refused_now = match policy.prepare(&script.script, script.user.as_deref(), &[]) {
-            Err(refused) => {
-                process::log_refusal(&what, &script.script, &refused);
-                tracing::error!(script = %name, "Disabling track script {name}: its verdict stays down");
-                true
-            }
-            Ok(_) => false,
-        };
-        let (tx, rx) = watch::channel(!script.init_fail && !refused_now);
+        // Refused now: disabled, as keepalived does (its words, its reasons).
+        if let Err(refused) = policy.prepare(&script.script, script.user.as_deref(), &[]) {
+            process::log_refusal(&what, &script.script, &refused);
+            let why = match refused {
+                process::Refused::Insecure(_) => "due to insecure",
+                _ => "since not found/accessible",
+            };
+            tracing::error!(
+                script = %name,
+                "Disabling track script {name} {why}: instances that track it leave it out"
+            );
+            let (_, rx) = watch::channel(false);
+            return Self {
+                name: name.to_string(),
+                verdict: rx,
+                disabled: true,
+                task: tokio::spawn(async {}),
+            };
+        }
+        let (tx, rx) = watch::channel(!script.init_fail);
         let script = script.clone();
         let name_owned = name.to_string();
         let policy = policy.clone();
@@ -104,6 +119,7 @@ impl ScriptTracker {
         Self {
             name: name.to_string(),
             verdict: rx,
+            disabled: false,
             task,
         }
     }
@@ -255,14 +271,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_refused_script_is_down_from_the_start_and_never_comes_up() {
+    async fn a_script_refused_at_start_is_disabled_as_keepalived_does() {
         let policy = Policy::default();
         let refused = ScriptTracker::spawn("chk", &vrrp_script("/no/such/xlb-chk"), &policy);
-        assert!(!*refused.verdict.borrow(), "a refused script starts down");
+        assert!(refused.disabled, "not found: disabled");
         let working = ScriptTracker::spawn("ok", &vrrp_script("/bin/true"), &policy);
+        assert!(!working.disabled);
         assert!(*working.verdict.borrow());
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!*refused.verdict.borrow());
         assert!(*working.verdict.borrow());
     }
 
