@@ -84,8 +84,8 @@ pub(super) fn grow(
             let first = first.unwrap_or_default();
             info!(
                 map = name,
-                from,
-                to,
+                from_buckets = from,
+                to_buckets = to,
                 copied = first.copied,
                 copied_after_swap = second.copied,
                 left_out = first.left_out + second.left_out,
