@@ -186,8 +186,11 @@ fn every_cheat_sheet_command_and_map_dump_is_bounded() {
     for name in map_names::ALL {
         for json in ["", "-j "] {
             let command = format!("bpftool {json}map dump pinned {}/{name}", dir.display());
+            let started = std::time::Instant::now();
             let out = run(&command);
-            println!("{command}: {} bytes", out.len());
+            // The time is printed for the README, not checked.
+            let took = started.elapsed().as_secs_f64();
+            println!("{command}: {} bytes, {took:.2} s", out.len());
             check_output(&command, &out, DUMP_BOUND);
         }
     }
