@@ -107,6 +107,7 @@ pub trait Slot: Copy {
 pub trait Bucket: Copy {
     type S: Slot;
     fn slots(&self) -> &[Self::S; CONN_WAYS];
+    /// The first slot of the bucket at `p` (not dereferenced).
     fn slots_mut(p: *mut Self) -> *mut Self::S;
 }
 
@@ -141,8 +142,8 @@ macro_rules! slot_impl {
                 &self.slots
             }
             fn slots_mut(p: *mut Self) -> *mut $slot {
-                // SAFETY: a field of the caller's bucket pointer.
-                unsafe { (&raw mut (*p).slots).cast() }
+                // repr(C), `slots` its only field: the bucket's address is its first slot's.
+                p.cast()
             }
         }
     };
