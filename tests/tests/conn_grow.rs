@@ -5,7 +5,8 @@
 //! say so in its log and in `xlb status`, and every stream must keep talking to its
 //! first real server while the tables grow and after (a lost or misplaced entry would
 //! send the stream's next packet to another server, which resets it). A lowered maximum
-//! keeps the grown size, and a restart adopts it.
+//! keeps the grown size, and a restart adopts it. Tables full at their maximum do not
+//! grow until a reload raises it; then they do, without teardown.
 
 use std::{
     net::SocketAddr,
@@ -273,4 +274,53 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
     assert_eq!(json["live"]["conn_table"]["max_slots"], 8192, "{json}");
     assert_eq!(json["live"]["conn_table"]["growths"], 0, "{json}");
     lab.signal("xlb2", 0);
+}
+
+#[test]
+fn a_reload_that_raises_the_maximum_lets_full_tables_grow_without_teardown() {
+    let mut lab = dr_lab("cgr", 3);
+    // The start size is capped at the maximum: 4,096 slots, and no room to grow.
+    let cfg = write_config(&lab, &config("connection_table_size = 4096"));
+    start_xlb(&mut lab, "xlb", &cfg);
+    let mut streams: Vec<(EchoConn, String)> = lab.within("client", || {
+        (0..6)
+            .map(|i| {
+                let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
+                let first = c.ask(&format!("stream {i} hello")).expect("echo");
+                (c, server_of(&first))
+            })
+            .collect()
+    });
+    let sent = send_segments(&lab, SYNS, TCP_SYN);
+    assert!(sent > SYNS * 9 / 10, "only {sent} SYNs sent");
+    // Full past the threshold, but at the maximum: a few ticks, and no growth.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!lab.log("xlb").contains("connection tables grown"));
+    assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS / 4);
+    let text = xlb_status(&lab, false);
+    assert!(
+        text.contains(
+            "4096 IPv4 slots (IPv6: a quarter), at their maximum (connection_table_size 4096)"
+        ),
+        "{text}"
+    );
+    ask_all(&mut streams, "at the maximum");
+
+    // A larger maximum: the half-open entries (60 s) still fill the table, which grows.
+    std::fs::write(&cfg, config("connection_table_size = 65536")).expect("config");
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log(
+        "xlb",
+        "connection_table_size changed: the connection tables grow up to it",
+        Duration::from_secs(10),
+    );
+    lab.wait_log("xlb", "connection tables grown", Duration::from_secs(10));
+    assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS);
+    ask_all(&mut streams, "after the growth");
+    let json: serde_json::Value =
+        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    assert_eq!(json["live"]["conn_table"]["slots"], 16384, "{json}");
+    assert_eq!(json["live"]["conn_table"]["max_slots"], 65536, "{json}");
+    assert_eq!(json["live"]["conn_table"]["growths"], 1, "{json}");
+    lab.signal("xlb", 0);
 }
