@@ -142,13 +142,20 @@ pub struct GlobalDefs {
     /// FIFO for checker events only. Default: none.
     pub lvs_notify_fifo: Option<String>,
     pub lvs_notify_fifo_script: Option<String>,
-    /// xlb: slots of the IPv4 connection table (IPv6: a quarter), a power of two; what
-    /// IPVS's `conn_tab_bits` sizes. A slot costs 32 bytes. Bigger holds more concurrent
-    /// flows; smaller stays in the CPU caches, so new flows cost less. Applies when the
-    /// tables are created: pinned tables keep their size until `xlb teardown`.
-    /// Default 524288 (16 MiB).
+    /// xlb: the most slots the IPv4 connection table grows to (IPv6: a quarter), a power
+    /// of two; what IPVS's `conn_tab_bits` sizes. A slot costs 32 bytes. The tables start
+    /// at `connection_table_start_size` and grow fourfold whenever more than half full
+    /// (`dataplane::conn_grow`), up to this; they never shrink while pinned (a lower
+    /// value keeps bigger pinned tables as they are, until `xlb teardown`). A reload
+    /// applies a new value without teardown. Default 524288 (16 MiB).
     #[serde(deserialize_with = "de::conn_table_size")]
     pub connection_table_size: u32,
+    /// xlb: the IPv4 slots new connection tables are created with (IPv6: a quarter), a
+    /// power of two, capped at `connection_table_size`. Small tables dump quickly with
+    /// `bpftool map dump`; they grow under load. Pinned tables keep their size. Default
+    /// 16384 (512 KiB).
+    #[serde(deserialize_with = "de::conn_table_size")]
+    pub connection_table_start_size: u32,
     /// Idle timeouts of tracked connections, as keepalived's `lvs_timeouts tcp T tcpfin
     /// T udp T` (IPVS's `ipvsadm --set`), plus xlb's `syn_recv`. Each key optional.
     /// Default: IPVS's 900, 120, 300 and 60.
@@ -231,6 +238,7 @@ impl Default for GlobalDefs {
             lvs_notify_fifo: None,
             lvs_notify_fifo_script: None,
             connection_table_size: lb_common::MAX_CONNS,
+            connection_table_start_size: crate::dataplane::conn_grow::START_SLOTS,
             lvs_timeouts: LvsTimeouts::default(),
             metrics_listen: None,
         }

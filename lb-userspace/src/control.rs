@@ -332,6 +332,9 @@ pub struct DaemonInfo {
     pub log_filter: Option<String>,
     /// Runtime edits in effect, each differing from the file until the next reload.
     pub edits: Vec<EditInfo>,
+    /// The connection tables' size, maximum and growths (None: no data plane).
+    #[serde(default)]
+    pub conn_table: Option<crate::dataplane::conn_grow::ConnTableInfo>,
 }
 
 /// One real server's runtime edits, as `xlb status` shows them.

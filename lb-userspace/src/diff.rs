@@ -177,14 +177,27 @@ fn global_defs(running: &Config, new: &Config) -> Vec<&'static str> {
             "lvs_timeouts: the XDP program is reloaded in place (connections and tables kept)",
         );
     }
-    if a.connection_table_size != b.connection_table_size {
+    if a.connection_table_size < b.connection_table_size {
         out.push(
-            "connection_table_size: applies only once `xlb teardown` removes the pinned tables",
+            "connection_table_size raised: the connection tables may grow up to the new \
+             maximum (no teardown, connections kept)",
+        );
+    } else if a.connection_table_size > b.connection_table_size {
+        out.push(
+            "connection_table_size lowered: the tables stop growing at the new maximum; \
+             tables already bigger keep their size (a pinned table never shrinks)",
+        );
+    }
+    if a.connection_table_start_size != b.connection_table_start_size {
+        out.push(
+            "connection_table_start_size: applies to tables created after `xlb teardown` \
+             (pinned tables keep their size and grow from it)",
         );
     }
     let mut rest = a.clone();
     rest.lvs_timeouts = b.lvs_timeouts;
     rest.connection_table_size = b.connection_table_size;
+    rest.connection_table_start_size = b.connection_table_start_size;
     if rest != *b {
         out.push("other settings (notifications, scripts, VRRP defaults): taken as they are");
     }
@@ -692,6 +705,29 @@ mod tests {
         assert!(
             plan.render()
                 .starts_with("global_defs lvs_timeouts: the XDP program is reloaded")
+        );
+        assert!(
+            plan.render()
+                .contains("connection_table_size lowered: the tables stop growing"),
+            "{}",
+            plan.render()
+        );
+        new = running.clone();
+        new.global_defs.connection_table_size *= 2;
+        new.global_defs.connection_table_start_size *= 2;
+        let plan = diff(&running, &new);
+        assert_eq!(plan.global_defs.len(), 2, "{:?}", plan.global_defs);
+        assert!(
+            plan.render().contains(
+                "connection_table_size raised: the connection tables may grow up to the new \
+                 maximum (no teardown, connections kept)"
+            ),
+            "{}",
+            plan.render()
+        );
+        assert!(
+            plan.render()
+                .contains("connection_table_start_size: applies to tables created after")
         );
         new = running.clone();
         new.global_defs.router_id = Some("LVS_02".into());

@@ -551,7 +551,15 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             flow,
             json,
         } => {
-            let report = xlb::cli::maps::read(&pin_path, service, flow)?;
+            let mut report = xlb::cli::maps::read(&pin_path, service, flow)?;
+            // The tables' maximum is the daemon's config: asked, if one answers.
+            report.conn_table = match control::call(
+                &daemon::default_socket(&pin_path),
+                &xlb::control::Request::Status,
+            ) {
+                Ok(xlb::control::Reply::Status(info)) => info.conn_table,
+                _ => None,
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -476,3 +476,65 @@ fn an_ipv6_syn_flood_gives_up_only_half_open_slots() {
     assert!(syn_recv > 3000, "{syn_recv} half-open slots given up");
     assert_eq!((established, not_tracked), (0, 0));
 }
+
+#[test]
+fn grown_tables_keep_every_flow_in_its_new_bucket() {
+    pin_to_cpu(0);
+    let mut p = Plane::sized("conn-grow", 1 << 12);
+    let reals: Vec<(IpAddr, u32)> = (1..=2)
+        .map(|i| (IpAddr::V4(Ipv4Addr::new(198, 18, 0, 10 + i)), 1))
+        .collect();
+    p.apply(&[service(IpAddr::V4(VIP), 80, true, SchedAlgo::Rr, &reals)]);
+    // 2,500 flows in 4,096 slots: established, each on the real server rr gave it.
+    let mut real_of = std::collections::BTreeMap::new();
+    for port in 0..2500u16 {
+        let real = send(&mut p, 20000 + port, TCP_SYN);
+        send(&mut p, 20000 + port, TCP_ACK);
+        real_of.insert(20000 + port, real);
+    }
+    let before: Vec<Conn> = live(&p);
+    assert!(before.len() > 2000, "{} flows live", before.len());
+    let flows = new_flows(&p);
+    // The daemon's growth: the program loaded over tables four times bigger, the
+    // entries copied into their buckets under the wider mask.
+    let (dataplane, maps) = xlb::dataplane::DataPlane::load_with(
+        &p.pins.0,
+        xlb::dataplane::ConnTableOptions {
+            conn_slots: 1 << 14,
+            conn_grow_to: Some(1 << 14),
+            ..Default::default()
+        },
+    )
+    .expect("growing the pinned tables");
+    p.dataplane = dataplane;
+    p.sync.take_conn_tables(maps);
+    {
+        let t = tables(&p);
+        assert_eq!((t.v4.len(), t.v6.len()), (4096, 1024));
+    }
+    let pinned = std::fs::read_dir(&p.pins.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        !pinned.iter().any(|n| n.ends_with("_grown")),
+        "the staged pins were renamed: {pinned:?}"
+    );
+    let after = live(&p);
+    assert_eq!(after.len(), before.len(), "every live entry copied");
+    // The new program finds each flow where the copy put it: same real server, no new
+    // flow scheduled.
+    for c in &before {
+        let port = c.client.port();
+        assert_eq!(send(&mut p, port, TCP_ACK), real_of[&port], "flow {port}");
+    }
+    assert_eq!(new_flows(&p), flows, "no flow was scheduled again");
+    // And records new ones in the bigger table.
+    send(&mut p, 40000, TCP_SYN);
+    assert_eq!(live(&p).len(), before.len() + 1);
+    // A load that asks for no growth adopts the grown tables.
+    let (dataplane, maps) =
+        xlb::dataplane::DataPlane::load_with(&p.pins.0, Default::default()).expect("adopting");
+    p.dataplane = dataplane;
+    assert_eq!(maps.conn_tables(false).unwrap().v4.len(), 4096);
+}

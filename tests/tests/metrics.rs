@@ -286,6 +286,11 @@ fn scraped_counters_equal_the_traffic_sent_and_conns_are_counted_like_ipvsadm() 
     assert_eq!(flows_sum, REQUESTS as f64);
     assert_eq!(packets_sum, packets as f64);
     assert_eq!(value(&m, "xlb_conn_table_entries"), (REQUESTS + 3) as f64);
+    // The connection tables at their start size, their maximum, and no growth yet.
+    assert_eq!(value(&m, r#"xlb_conn_table_slots{family="ipv4"}"#), 16384.0);
+    assert_eq!(value(&m, r#"xlb_conn_table_slots{family="ipv6"}"#), 4096.0);
+    assert_eq!(value(&m, "xlb_conn_table_max_slots"), 524288.0);
+    assert_eq!(value(&m, "xlb_conn_table_growths_total"), 0.0);
 
     // `xlb status` shows the same counts per real server, in its table and --json.
     let s: serde_json::Value = serde_json::from_str(&xlb(&["status", "--json"], &lab)).unwrap();

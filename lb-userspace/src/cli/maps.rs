@@ -20,7 +20,10 @@ use lb_common::{
 };
 use serde::Serialize;
 
-use crate::dataplane::{DataPlaneError, Maps};
+use crate::dataplane::{
+    DataPlaneError, Maps,
+    conn_grow::{self, ConnTableInfo},
+};
 
 /// One pinned map.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +83,10 @@ pub struct MapsReport {
     /// The bucket of the flow `--flow` named.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowRow>,
+    /// The connection tables' IPv4 slots now, and what the daemon says of their maximum
+    /// and growths (None: no daemon answered).
+    pub conn_slots: u32,
+    pub conn_table: Option<ConnTableInfo>,
 }
 
 /// bpftool's name of a map type.
@@ -118,10 +125,15 @@ fn lookup(dir: &Path, map: &str, key: &str) -> String {
     )
 }
 
-/// The command that shows map `name` of `entries`: a dump, except for the connection
-/// tables, whose dump prints every bucket (one lookup shows a bucket of `CONN_WAYS`).
-fn map_command(dir: &Path, name: &str) -> String {
-    if name == map_names::CONNS4 || name == map_names::CONNS6 {
+/// The most buckets a connection table may have for `xlb maps` to print a dump of it
+/// (the tables' start size, `conn_grow::START_SLOTS`: about 11 MB of text, 0.3 s): a
+/// dump prints every bucket, used or not, about 2.7 KB each.
+pub const CONN_DUMP_MAX_BUCKETS: u32 = conn_grow::START_SLOTS / CONN_WAYS as u32;
+
+/// The command that shows map `name` of `entries`: a dump, except for connection tables
+/// grown past [`CONN_DUMP_MAX_BUCKETS`] (one lookup shows a bucket of `CONN_WAYS`).
+fn map_command(dir: &Path, name: &str, entries: u32) -> String {
+    if (name == map_names::CONNS4 || name == map_names::CONNS6) && entries > CONN_DUMP_MAX_BUCKETS {
         return lookup(dir, name, &u32_key(0));
     }
     format!("bpftool map dump pinned {}/{name}", dir.display())
@@ -248,7 +260,7 @@ pub fn read(
             kind,
             entries: info.max_entries(),
             value_size: info.value_size(),
-            command: map_command(dir, name),
+            command: map_command(dir, name, info.max_entries()),
         });
     }
     let pinned = Maps::from_pins(dir)?;
@@ -291,11 +303,14 @@ pub fn read(
     }
     services.sort_by_key(|s| (s.virtual_service, s.protocol));
     let flow = flow.map(|f| flow_row(dir, &pinned, f)).transpose()?;
+    let conn_slots = pinned.conn_slots()?.0;
     Ok(MapsReport {
         pin_path: dir.to_path_buf(),
         maps,
         services,
         flow,
+        conn_slots,
+        conn_table: None,
     })
 }
 
@@ -319,10 +334,21 @@ pub fn render(r: &MapsReport) -> String {
             m.name, m.kind, m.entries, m.command
         );
     }
+    let max = match &r.conn_table {
+        Some(t) => format!(
+            "up to {} (connection_table_size; grown {} time{} since the daemon started)",
+            t.max_slots,
+            t.growths,
+            if t.growths == 1 { "" } else { "s" }
+        ),
+        None => "up to connection_table_size (no daemon answered to say it)".to_string(),
+    };
     let _ = writeln!(
         out,
-        "(xlb_conns4 / xlb_conns6: one bucket of {CONN_WAYS} slots per lookup; `xlb conns` \
-         lists the live ones)"
+        "(xlb_conns4 / xlb_conns6: {} IPv4 slots now, growing {max}; a dump while they \
+         have at most {CONN_DUMP_MAX_BUCKETS} buckets, then one bucket of {CONN_WAYS} slots \
+         per lookup; `xlb conns` lists the live ones)",
+        r.conn_slots
     );
     if let Some(f) = &r.flow {
         let _ = writeln!(
@@ -412,14 +438,22 @@ mod tests {
     }
 
     #[test]
-    fn connection_tables_are_looked_up_never_dumped() {
+    fn connection_tables_are_dumped_at_their_start_size_and_looked_up_once_grown() {
         let dir = Path::new("/p");
         assert_eq!(
-            map_command(dir, map_names::CONNS4),
+            map_command(dir, map_names::CONNS4, CONN_DUMP_MAX_BUCKETS),
+            "bpftool map dump pinned /p/xlb_conns4"
+        );
+        assert_eq!(
+            map_command(dir, map_names::CONNS4, CONN_DUMP_MAX_BUCKETS * 4),
             "bpftool map lookup pinned /p/xlb_conns4 key 0 0 0 0"
         );
         assert_eq!(
-            map_command(dir, map_names::TABLE),
+            map_command(dir, map_names::CONNS6, CONN_DUMP_MAX_BUCKETS * 4),
+            "bpftool map lookup pinned /p/xlb_conns6 key 0 0 0 0"
+        );
+        assert_eq!(
+            map_command(dir, map_names::TABLE, 1 << 24),
             "bpftool map dump pinned /p/xlb_table"
         );
     }

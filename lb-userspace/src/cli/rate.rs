@@ -269,6 +269,7 @@ mod tests {
             passes: Vec::new(),
             connections: 0,
             conn_evictions: Default::default(),
+            conn_slots: None,
         }
     }
 

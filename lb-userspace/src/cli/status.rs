@@ -36,6 +36,8 @@ pub struct Status {
     pub connections: usize,
     /// What new flows did in full connection-table buckets since the tables were made.
     pub conn_evictions: Evictions,
+    /// The connection tables' IPv4 and IPv6 slots now (they grow: `conn_grow`).
+    pub conn_slots: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,6 +147,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
             passes: Vec::new(),
             connections: 0,
             conn_evictions: Evictions::default(),
+            conn_slots: None,
         });
     }
     let maps = Maps::from_pins(pin_path)?;
@@ -240,6 +243,7 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         passes,
         connections,
         conn_evictions,
+        conn_slots: maps.conn_slots().ok(),
     })
 }
 
@@ -343,6 +347,9 @@ pub fn render(s: &Status) -> String {
         }
     }
     let _ = writeln!(out, "connections tracked: {}", s.connections);
+    if let Some((v4, v6)) = s.conn_slots {
+        let _ = writeln!(out, "connection table slots: {v4} IPv4, {v6} IPv6");
+    }
     for line in s.conn_evictions.lines() {
         let _ = writeln!(out, "{line}");
     }
@@ -407,6 +414,21 @@ fn render_live_at(s: &LiveStatus, now: u64) -> String {
             duration(d.config_age_s),
             d.log_filter.as_deref().unwrap_or("?")
         );
+        if let Some(t) = &d.conn_table {
+            let _ = writeln!(
+                out,
+                "connection tables: {} IPv4 slots (IPv6: a quarter), {}; grown {} time{} \
+                 since the daemon started",
+                t.slots,
+                if t.slots >= t.max_slots {
+                    format!("at their maximum (connection_table_size {})", t.max_slots)
+                } else {
+                    format!("growing up to {}", t.max_slots)
+                },
+                t.growths,
+                if t.growths == 1 { "" } else { "s" }
+            );
+        }
     }
     out.push_str(&render(&s.status));
     // Last, so that a dead daemon's "stale" line stays the first thing said.
@@ -508,6 +530,7 @@ mod tests {
             passes: vec![("not_a_service".into(), 0)],
             connections: 5,
             conn_evictions: Evictions::default(),
+            conn_slots: None,
         };
         let out = render(&s);
         let lines: Vec<&str> = out.lines().collect();
@@ -546,6 +569,7 @@ mod tests {
             passes: Vec::new(),
             connections: 0,
             conn_evictions: Evictions::default(),
+            conn_slots: None,
         }
     }
 
@@ -647,6 +671,11 @@ mod tests {
                     disabled_at: None,
                     disabled_by: None,
                 }],
+                conn_table: Some(crate::dataplane::conn_grow::ConnTableInfo {
+                    slots: 65536,
+                    max_slots: 524_288,
+                    growths: 1,
+                }),
             }),
             live_unavailable: None,
             status: vrrp_only(DaemonStatus {
@@ -661,6 +690,8 @@ mod tests {
             [
                 "daemon pid 4242, up 1h02m03s, config /etc/xlb/xlb.toml loaded 12m03s ago, \
                  log filter info",
+                "connection tables: 65536 IPv4 slots (IPv6: a quarter), growing up to 524288; \
+                 grown 1 time since the daemon started",
                 "runtime edits (differ from the file; the next reload undoes them):",
                 "  198.18.0.100:80/tcp -> 198.18.0.21:80: weight 0 (file: 3, drained 23 s ago \
                  by uid 0 pid 77)"

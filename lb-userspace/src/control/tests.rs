@@ -150,6 +150,11 @@ fn replies_carry_the_version_and_read_back() {
         state_file: "/run/xlb/sys_fs_bpf_xlb.status.json".into(),
         log_filter: Some("info".into()),
         edits: Vec::new(),
+        conn_table: Some(crate::dataplane::conn_grow::ConnTableInfo {
+            slots: 65536,
+            max_slots: 524_288,
+            growths: 1,
+        }),
     };
     let r = ReplyLine::new(Reply::Status(Box::new(info)));
     assert_eq!(serde_json::from_str::<ReplyLine>(&r.to_line()).unwrap(), r);

@@ -110,6 +110,7 @@ impl Daemon {
             state_file: self.state_file.clone(),
             log_filter: crate::logging::current_filter(),
             edits: self.observed.edits.describe(&self.config),
+            conn_table: self.plane.as_ref().map(|p| p.conn_table()),
         }
     }
 

@@ -81,6 +81,7 @@ impl Daemon {
             vrrp,
             health,
             reloads: self.reloads,
+            conn_table: self.plane.as_ref().map(|p| p.conn_table()),
         });
     }
 

@@ -194,8 +194,15 @@ impl Daemon {
                 self.write_state();
                 self.publish_metrics();
                 self.systemd.status(self.summary());
-                if let Some(plane) = self.plane.as_mut() {
+                let grown = self.plane.as_mut().is_some_and(|plane| {
                     plane.watch_conn_table();
+                    plane.grow_conn_tables()
+                });
+                // The new program is in every pinned link already: this takes them back.
+                if grown {
+                    if let Err(e) = self.attach_all().await {
+                        warn!("attaching after the connection tables grew: {e}");
+                    }
                 }
             }
             Event::Watch => self.watch_plane().await,

@@ -4,22 +4,26 @@
 //! what it made ([`Plane::undo_start`]), never what an earlier run left forwarding. What
 //! the watchdog (`watchdog`) repairs is done here too: a link or map pinned again, an
 //! interface attached again; its [`Watch`] is what `xlb status` shows of each interface.
+//! The connection tables grow here too, when the publish tick finds them filling
+//! ([`Plane::grow_conn_tables`], `dataplane::conn_grow`).
 
 use std::{
     collections::BTreeMap,
     net::IpAddr,
     path::{Path, PathBuf},
+    time::{Duration, Instant},
 };
 
 use lb_common::map_names;
 use rtnetlink::Handle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::{
     config::Config,
     dataplane::{
         AttachMode, ConnTableOptions, DataPlane, DataPlaneError,
-        conn_table::{EvictionWatch, Evictions},
+        conn_grow::{self, ConnTableInfo, Occupancy},
+        conn_table::{EvictionWatch, Evictions, now_ticks},
         link_pin_path,
         sizing::MapSizes,
         sync::{DesiredService, MapSync, SyncError},
@@ -64,12 +68,25 @@ pub struct Plane {
     evictions: EvictionWatch,
     /// Every attached interface's status, as the watchdog keeps it.
     pub watch: Watch,
+    /// What the program is loaded with (the config's connection-table and map sizes).
+    opts: ConnTableOptions,
+    /// Connection-table growths since this daemon started.
+    growths: u64,
+    /// The eviction counters at the last growth check: a rise means full buckets.
+    grow_seen: Evictions,
+    /// After a failed growth: no new attempt before this.
+    grow_retry_at: Option<Instant>,
 }
+
+/// How long a failed connection-table growth waits before the next attempt.
+const GROW_RETRY: Duration = Duration::from_secs(60);
 
 fn table_options(config: &Config) -> ConnTableOptions {
     let g = &config.global_defs;
     ConnTableOptions {
         conn_slots: g.connection_table_size,
+        conn_start: g.connection_table_start_size,
+        conn_grow_to: None,
         timeouts: g.lvs_timeouts.to_ticks(),
         map_sizes: MapSizes::for_needs(config.map_needs()),
     }
@@ -98,7 +115,8 @@ impl Plane {
     /// earlier run left there. Maps it created are removed again if loading fails.
     pub fn load(pin_path: &Path, config: &Config) -> Result<Plane, PlaneError> {
         let created = !pin_path.join(map_names::META).exists();
-        let loaded = DataPlane::load_with(pin_path, table_options(config))
+        let opts = table_options(config);
+        let loaded = DataPlane::load_with(pin_path, opts)
             .map_err(PlaneError::from)
             .and_then(|(dataplane, maps)| Ok((dataplane, MapSync::adopt(maps)?)));
         let (dataplane, sync) = match loaded {
@@ -124,14 +142,18 @@ impl Plane {
                 "adopted the pinned data plane"
             );
         }
-        let evictions = EvictionWatch::new(Evictions::read(&sync.maps().conn_evictions));
+        let counted = Evictions::read(&sync.maps().conn_evictions);
         Ok(Plane {
             dataplane,
             sync,
             created,
             linked_here: Vec::new(),
-            evictions,
+            evictions: EvictionWatch::new(counted),
             watch: Watch::default(),
+            opts,
+            growths: 0,
+            grow_seen: counted,
+            grow_retry_at: None,
         })
     }
 
@@ -263,21 +285,21 @@ impl Plane {
     /// maps hold grows them (`dataplane::sizing`); either loads the program again over the
     /// pinned maps, and attaching then swaps it into the pinned links atomically, as a
     /// restarted daemon does (a grown map's program is swapped in at once). Tracked flows
-    /// stay.
+    /// stay. A new `connection_table_size` is the connection tables' new maximum: they
+    /// grow up to a larger one on the next ticks; above a smaller one they stay as they
+    /// are (never shrunk), with a warning.
     pub fn reload_program(&mut self, was: &Config, now: &Config) -> Result<(), PlaneError> {
         let (g_was, g_now) = (&was.global_defs, &now.global_defs);
+        self.opts = table_options(now);
+        self.follow_conn_table_size(g_was.connection_table_size);
         let have = self.sync.maps().sizes();
         let want = MapSizes::for_needs(now.map_needs());
         let grow = want.reals > have.reals || want.table > have.table;
         if g_was.lvs_timeouts == g_now.lvs_timeouts && !grow {
-            // Loading the program again would say so itself (`DataPlane::load_with`).
-            if g_was.connection_table_size != g_now.connection_table_size {
-                warn!("connection_table_size applies once `xlb teardown` removes the tables");
-            }
             return Ok(());
         }
         let pin_dir = self.dataplane.pin_dir().to_path_buf();
-        let (dataplane, maps) = DataPlane::load_with(&pin_dir, table_options(now))?;
+        let (dataplane, maps) = DataPlane::load_with(&pin_dir, self.opts)?;
         self.dataplane = dataplane;
         if grow {
             // The grown maps are other maps: the writer follows them.
@@ -302,6 +324,128 @@ impl Plane {
         Ok(())
     }
 
+    /// Says what a changed `connection_table_size` (the tables' maximum) does: tables may
+    /// grow up to a larger one; above a smaller one they keep their size.
+    fn follow_conn_table_size(&self, was: u32) {
+        let max = self.opts.conn_slots;
+        if max == was {
+            return;
+        }
+        let slots = self.conn_table().slots;
+        if slots > max {
+            warn!(
+                slots,
+                connection_table_size = max,
+                "the connection tables are bigger than the new connection_table_size: they \
+                 keep their size (a pinned table never shrinks; `xlb teardown` removes it, \
+                 and its connections)"
+            );
+        } else {
+            info!(
+                slots,
+                connection_table_size = max,
+                "connection_table_size changed: the connection tables grow up to it"
+            );
+        }
+    }
+
+    /// The connection tables' size now, their maximum and their growths.
+    pub fn conn_table(&self) -> ConnTableInfo {
+        let slots = self.sync.maps().conn_slots().map_or(0, |(v4, _)| v4);
+        ConnTableInfo {
+            slots,
+            max_slots: self.opts.conn_slots,
+            growths: self.growths,
+        }
+    }
+
+    /// On the publish tick: grows the connection tables (`dataplane::conn_grow`) when
+    /// more than half of either is live or a full bucket cost an established entry or
+    /// left a new flow untracked since the last look, up to `connection_table_size`.
+    /// Returns true when they grew: the new program is in every pinned link, and the
+    /// caller attaches again so that this plane holds the links.
+    pub fn grow_conn_tables(&mut self) -> bool {
+        let now = Instant::now();
+        if self.grow_retry_at.is_some_and(|t| now < t) {
+            return false;
+        }
+        let counted = Evictions::read(&self.sync.maps().conn_evictions);
+        let full = counted.established > self.grow_seen.established
+            || counted.not_tracked > self.grow_seen.not_tracked;
+        self.grow_seen = counted;
+        let (slots, occupancy) = match self.occupancy() {
+            Ok(o) => o,
+            Err(e) => {
+                warn!("connection tables not readable for their growth check: {e}");
+                return false;
+            }
+        };
+        let Some(to) = conn_grow::grow_to(slots, self.opts.conn_slots, occupancy, full) else {
+            return false;
+        };
+        info!(
+            from = slots,
+            to,
+            occupancy_percent = occupancy.percent(),
+            live_ipv4 = occupancy.live4,
+            live_ipv6 = occupancy.live6,
+            full_buckets = full,
+            "connection tables filling: growing them (program reloaded over bigger tables)"
+        );
+        let started = Instant::now();
+        let opts = ConnTableOptions {
+            conn_grow_to: Some(to),
+            ..self.opts
+        };
+        match DataPlane::load_with(self.dataplane.pin_dir(), opts) {
+            Ok((dataplane, maps)) => {
+                self.dataplane = dataplane;
+                self.sync.take_conn_tables(maps);
+                self.growths += 1;
+                info!(
+                    from = slots,
+                    to,
+                    occupancy_percent = occupancy.percent(),
+                    took_ms = started.elapsed().as_millis() as u64,
+                    growths = self.growths,
+                    "connection tables grown"
+                );
+                true
+            }
+            Err(e) => {
+                error!(
+                    from = slots,
+                    to,
+                    "connection tables not grown (the current ones stay; next attempt in \
+                     {} s): {e}",
+                    GROW_RETRY.as_secs()
+                );
+                self.grow_retry_at = Some(now + GROW_RETRY);
+                false
+            }
+        }
+    }
+
+    /// The IPv4 slots and both tables' live entries now.
+    fn occupancy(&self) -> Result<(u32, Occupancy), PlaneError> {
+        let tables = self.sync.maps().conn_tables(false)?;
+        let (slots4, slots6) = tables.slots();
+        if slots4 >= self.opts.conn_slots {
+            // At the maximum: nothing to count.
+            return Ok((slots4, Occupancy::default()));
+        }
+        let (live4, live6) = tables.count_live_each(now_ticks());
+        Ok((
+            slots4,
+            Occupancy {
+                live4,
+                slots4: slots4.into(),
+                live6,
+                slots6: slots6.into(),
+            },
+        ))
+    }
+
     /// Logs what full connection-table buckets cost since the last time, at most once a
     /// period: flows lost or untracked (the table is too small), or half-open ones given up.
     pub fn watch_conn_table(&mut self) {
@@ -315,7 +459,8 @@ impl Plane {
                 not_tracked = g.not_tracked,
                 half_open_evicted = g.syn_recv,
                 "connection table full: established connections evicted or new ones left \
-                 untracked; raise global_defs.connection_table_size"
+                 untracked (the tables grow up to global_defs.connection_table_size; raise \
+                 it if they are there)"
             );
         } else {
             warn!(

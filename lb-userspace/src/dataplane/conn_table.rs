@@ -118,6 +118,22 @@ impl Tables {
         out
     }
 
+    /// Live entries of the IPv4 and the IPv6 table (for `conn_grow`).
+    pub fn count_live_each(&self, now: u32) -> (u64, u64) {
+        let mut n = (0, 0);
+        self.each_live(now, |c| match c.client {
+            SocketAddr::V4(_) => n.0 += 1,
+            SocketAddr::V6(_) => n.1 += 1,
+        });
+        n
+    }
+
+    /// IPv4 and IPv6 slots.
+    pub fn slots(&self) -> (u32, u32) {
+        let ways = lb_common::CONN_WAYS as u32;
+        (self.v4.len() as u32 * ways, self.v6.len() as u32 * ways)
+    }
+
     /// How many live connections there are (without building the list).
     pub fn count_live(&self, now: u32) -> usize {
         let mut n = 0;

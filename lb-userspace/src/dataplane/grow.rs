@@ -1,9 +1,18 @@
-//! Growing a sized map under traffic (`sizing` says when): the loaded program's new,
-//! larger map takes the pinned map's entries, then its pin, then the program takes every
-//! pinned link. Until the links are swapped the old program runs over the old map, whose
-//! entries nothing changes any more; after, the new program runs over the copy. A crash
-//! at any point leaves a pinned map that matches what is pinned around it: the old one
-//! (before the rename), or its full copy (after).
+//! Growing a map under traffic (`sizing` and `conn_grow` say when): the loaded program's
+//! new, larger map takes the pinned map's entries, then the program takes every pinned
+//! link, then the new map takes the pin. Until the links are swapped the old program runs
+//! over the old map; after, the new program runs over the copy.
+//!
+//! - The sized maps (`xlb_reals`, `xlb_real_stats`, `xlb_table`) are written by the
+//!   controller only, which writes nothing meanwhile: one copy is all.
+//! - The connection tables are the program's: what the old program recorded between the
+//!   first copy and the swap is copied again after it, each entry only if the new table
+//!   does not hold its key (`conn_grow::copy_live`).
+//!
+//! A crash at any point leaves a pinned map that matches what is pinned around it: the
+//! old one (before the rename, with its entries), or the full copy (after). A grown map
+//! is pinned first beside the old one (`<name>_grown`, which `xlb teardown` removes),
+//! then renamed over it: the name always holds a map.
 
 use std::{fs, path::Path};
 
@@ -16,10 +25,26 @@ use aya::{
         xdp::XdpLink,
     },
 };
-use lb_common::{Counters, PROGRAM_NAME, RealServer, map_names};
+use lb_common::{
+    ConnBucket4, ConnBucket6, Counters, PROGRAM_NAME, RealServer, Timeouts, map_names,
+};
 use tracing::{info, warn};
 
-use crate::dataplane::{DataPlaneError, mmap::MappedArray, pins::GROWN_SUFFIX};
+use crate::dataplane::{
+    DataPlaneError,
+    conn_grow::{self, Bucket, Copied},
+    conn_table::now_ticks,
+    mmap::MappedArray,
+    pins::GROWN_SUFFIX,
+};
+
+/// What copying connection-table entries needs: the tables' hash seed and the timeouts
+/// that say which entries are live.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TableParams {
+    pub seed: u32,
+    pub timeouts: Timeouts,
+}
 
 /// Grows each `(name, from, to)` of `growing`: `ebpf` holds the loaded program and the
 /// new, unpinned maps; the old ones are pinned under `pin_dir`.
@@ -27,14 +52,17 @@ pub(super) fn grow(
     ebpf: &mut Ebpf,
     pin_dir: &Path,
     growing: &[(&'static str, u32, u32)],
+    tables: TableParams,
 ) -> Result<(), DataPlaneError> {
-    // Every copy first, then the renames: a failed copy leaves every pin as it was.
-    for &(name, from, _) in growing {
+    // Every copy first, then the swap and the renames: a failed copy leaves every pin as
+    // it was (and the old program in every link).
+    let mut firsts = Vec::with_capacity(growing.len());
+    for &(name, from, to) in growing {
         let path = pin_dir.join(name);
         let old =
             MapData::from_pin(&path).map_err(|source| DataPlaneError::Map { name, source })?;
         let new = ebpf.map_mut(name).ok_or(DataPlaneError::MissingMap(name))?;
-        copy(name, old, new, from)?;
+        let first = copy(name, old, new, from, to, tables)?;
         // Pinned beside the old map, then renamed over it: the name always holds a map.
         let staged = pin_dir.join(format!("{name}{GROWN_SUFFIX}"));
         let _ = fs::remove_file(&staged);
@@ -42,26 +70,95 @@ pub(super) fn grow(
             path: staged.clone(),
             source,
         })?;
+        firsts.push(first);
     }
-    for &(name, from, to) in growing {
+    swap_links(ebpf, pin_dir)?;
+    for (&(name, from, to), first) in growing.iter().zip(firsts) {
         let path = pin_dir.join(name);
+        if is_conn_table(name) {
+            // The old program's last entries: those the new one has not seen yet.
+            let old =
+                MapData::from_pin(&path).map_err(|source| DataPlaneError::Map { name, source })?;
+            let new = ebpf.map_mut(name).ok_or(DataPlaneError::MissingMap(name))?;
+            let second = copy(name, old, new, from, to, tables)?.unwrap_or_default();
+            let first = first.unwrap_or_default();
+            info!(
+                map = name,
+                from_buckets = from,
+                to_buckets = to,
+                copied = first.copied,
+                copied_after_swap = second.copied,
+                left_out = first.left_out + second.left_out,
+                "connection table grown (entries kept)"
+            );
+            if first.left_out + second.left_out > 0 {
+                warn!(
+                    map = name,
+                    left_out = first.left_out + second.left_out,
+                    "connection table growth: entries left out, their new bucket full of \
+                     live flows (those flows are scheduled again)"
+                );
+            }
+        }
         let staged = pin_dir.join(format!("{name}{GROWN_SUFFIX}"));
         fs::rename(&staged, &path).map_err(|source| DataPlaneError::Io {
             path: path.clone(),
             source,
         })?;
-        info!(
-            map = name,
-            from, to, "map grown for the config (entries kept)"
-        );
+        if !is_conn_table(name) {
+            info!(
+                map = name,
+                from, to, "map grown for the config (entries kept)"
+            );
+        }
     }
-    swap_links(ebpf, pin_dir)
+    Ok(())
 }
 
-/// Copies the first `n` entries of `old` into `new` (both arrays of `name`'s type).
-fn copy(name: &'static str, old: MapData, new: &mut Map, n: u32) -> Result<(), DataPlaneError> {
+fn is_conn_table(name: &str) -> bool {
+    name == map_names::CONNS4 || name == map_names::CONNS6
+}
+
+/// Copies every live entry of connection table `old` (`from` buckets) into `new` (`to`).
+fn copy_table<B: Bucket>(
+    old: &MapData,
+    new: &mut MapData,
+    from: u32,
+    to: u32,
+    tables: TableParams,
+) -> std::io::Result<Copied> {
+    let old = MappedArray::<B>::new(old, from, false)?;
+    let mut new = MappedArray::<B>::new(new, to, true)?;
+    Ok(conn_grow::copy_live(
+        &old,
+        &mut new,
+        tables.seed,
+        now_ticks(),
+        &tables.timeouts,
+    ))
+}
+
+/// Copies the first `n` (`from`) entries of `old` into `new` (both arrays of `name`'s
+/// type); a connection table's live entries into their buckets of `to` (what it copied).
+fn copy(
+    name: &'static str,
+    old: MapData,
+    new: &mut Map,
+    from: u32,
+    to: u32,
+    tables: TableParams,
+) -> Result<Option<Copied>, DataPlaneError> {
+    let n = from;
     let mmap_err = |source| DataPlaneError::Mmap { name, source };
     match (name, new) {
+        (map_names::CONNS4, Map::Array(new)) => {
+            let c = copy_table::<ConnBucket4>(&old, new, from, to, tables).map_err(mmap_err)?;
+            return Ok(Some(c));
+        }
+        (map_names::CONNS6, Map::Array(new)) => {
+            let c = copy_table::<ConnBucket6>(&old, new, from, to, tables).map_err(mmap_err)?;
+            return Ok(Some(c));
+        }
         (map_names::REALS, Map::Array(new)) => {
             let from = MappedArray::<RealServer>::new(&old, n, false).map_err(mmap_err)?;
             let mut to = MappedArray::<RealServer>::new(new, n, true).map_err(mmap_err)?;
@@ -91,7 +188,7 @@ fn copy(name: &'static str, old: MapData, new: &mut Map, n: u32) -> Result<(), D
         }
         _ => return Err(DataPlaneError::NotAnArray(name)),
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Swaps the loaded program into every link pinned under `pin_dir`, atomically per link.

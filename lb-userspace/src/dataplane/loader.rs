@@ -21,7 +21,7 @@ use aya::{
 use lb_common::{ABI_VERSION, Meta, PROGRAM_NAME, map_names};
 
 use crate::dataplane::{
-    DataPlaneError, grow,
+    DataPlaneError, conn_grow, grow,
     maps::Maps,
     pins::{check_abi, ensure_bpffs, link_pin_path, pinned_entries},
     sizing::{Fate, MapSizes},
@@ -52,8 +52,15 @@ impl AttachMode {
 /// from the config (`sizing`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnTableOptions {
-    /// IPv4 slots when the tables are created (`global_defs.connection_table_size`).
+    /// The most IPv4 slots the connection tables grow to
+    /// (`global_defs.connection_table_size`; `conn_grow`).
     pub conn_slots: u32,
+    /// IPv4 slots when the tables are created (`global_defs.connection_table_start_size`,
+    /// never above `conn_slots`).
+    pub conn_start: u32,
+    /// Grow pinned tables smaller than this many IPv4 slots to it (the daemon's decision,
+    /// `conn_grow::grow_to`); None: pinned tables keep their size.
+    pub conn_grow_to: Option<u32>,
     /// Idle timeouts (`global_defs.lvs_timeouts`).
     pub timeouts: lb_common::Timeouts,
     /// Entries of `xlb_reals`, `xlb_real_stats` and `xlb_table` (pinned maps keep theirs
@@ -65,6 +72,8 @@ impl Default for ConnTableOptions {
     fn default() -> Self {
         Self {
             conn_slots: lb_common::MAX_CONNS,
+            conn_start: lb_common::MAX_CONNS,
+            conn_grow_to: None,
             timeouts: lb_common::Timeouts::IPVS,
             map_sizes: MapSizes::MAX,
         }
@@ -97,10 +106,12 @@ impl DataPlane {
     }
 
     /// Creates the maps under `pin_dir`, or adopts the ones already pinned there, and loads
-    /// the program (not attached yet). New connection tables get `opts.conn_slots` IPv4
-    /// slots (a power of two); pinned ones keep theirs, with a warning if that differs.
-    /// The timeouts apply to every flow from this load on. A sized map pinned smaller than
-    /// `opts.map_sizes` is grown (`sizing`): its entries copied into a new map pinned in
+    /// the program (not attached yet). New connection tables get `opts.conn_start` IPv4
+    /// slots (never above `opts.conn_slots`); pinned ones keep theirs (with a warning if
+    /// above `opts.conn_slots`) unless `opts.conn_grow_to` is more: then they grow as the
+    /// sized maps do, with a second copy after the swap (`conn_grow`). The timeouts apply
+    /// to every flow from this load on. A sized map pinned smaller than `opts.map_sizes`
+    /// is grown (`sizing`): its entries copied into a new map pinned in
     /// its place, and the new program swapped into every pinned link at once, so that the
     /// old program never reads what is written to the new map.
     pub fn load_with(
@@ -115,20 +126,35 @@ impl DataPlane {
             .map(|m| m.conn_seed)
             .filter(|&s| s != 0)
             .unwrap_or_else(|| rand::random::<u32>().max(1));
-        let lb_common::ConnBuckets {
-            v4: want4,
-            v6: want6,
-        } = lb_common::conn_buckets(conn_slots);
-        let b4 = pinned_entries(pin_dir, map_names::CONNS4)?.unwrap_or(want4);
-        let b6 = pinned_entries(pin_dir, map_names::CONNS6)?.unwrap_or(want6);
-        if (b4, b6) != (want4, want6) {
+        let start = lb_common::conn_buckets(conn_grow::start_slots(opts.conn_start, conn_slots));
+        let max = lb_common::conn_buckets(conn_slots);
+        let grow_to = opts.conn_grow_to.map(lb_common::conn_buckets);
+        let pinned4 = pinned_entries(pin_dir, map_names::CONNS4)?;
+        if let Some(p) = pinned4.filter(|&p| p > max.v4) {
             tracing::warn!(
-                pinned_slots = b4 * lb_common::CONN_WAYS as u32,
-                configured_slots = conn_slots,
-                "the pinned connection tables keep their size; connection_table_size \
-                 applies once `xlb teardown` removes them (that drops the connections)"
+                pinned_slots = p * lb_common::CONN_WAYS as u32,
+                connection_table_size = conn_slots,
+                "the pinned connection tables are bigger than connection_table_size: they \
+                 keep their size (a pinned table never shrinks; `xlb teardown` removes it, \
+                 and its connections)"
             );
         }
+        let mut growing = Vec::new();
+        let mut conn_fate =
+            |name: &'static str, pinned: Option<u32>, start: u32, to: Option<u32>| {
+                let fate = match (pinned, to) {
+                    (None, _) => Fate::Create(start),
+                    (Some(p), Some(to)) => Fate::of(Some(p), to),
+                    (Some(p), None) => Fate::Keep(p),
+                };
+                if let Fate::Grow { from, to } = fate {
+                    growing.push((name, from, to));
+                }
+                fate.entries()
+            };
+        let b4 = conn_fate(map_names::CONNS4, pinned4, start.v4, grow_to.map(|b| b.v4));
+        let pinned6 = pinned_entries(pin_dir, map_names::CONNS6)?;
+        let b6 = conn_fate(map_names::CONNS6, pinned6, start.v6, grow_to.map(|b| b.v6));
         let mut loader = EbpfLoader::new();
         loader
             .map_max_entries(map_names::CONNS4, b4)
@@ -141,7 +167,6 @@ impl DataPlane {
             .iter()
             .map(|n| (*n, pin_dir.join(n)))
             .collect();
-        let mut growing = Vec::new();
         for name in MapSizes::NAMES {
             let want = opts.map_sizes.of(name).expect("a sized map");
             let fate = Fate::of(pinned_entries(pin_dir, name)?, want);
@@ -163,7 +188,11 @@ impl DataPlane {
             .try_into()?;
         program.load()?;
         if !growing.is_empty() {
-            grow::grow(&mut ebpf, pin_dir, &growing)?;
+            let tables = grow::TableParams {
+                seed: conn_seed,
+                timeouts: opts.timeouts,
+            };
+            grow::grow(&mut ebpf, pin_dir, &growing, tables)?;
         }
         let mut pinned_maps = Vec::with_capacity(paths.len());
         for (name, path) in &paths {

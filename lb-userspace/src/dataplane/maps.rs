@@ -118,6 +118,22 @@ impl Maps {
         })
     }
 
+    /// Takes the connection tables of `grown` (loaded over the same pinned maps, with
+    /// bigger connection tables: `conn_grow`) in place of these.
+    pub fn take_conn_tables(&mut self, grown: Maps) {
+        self.conns4 = grown.conns4;
+        self.conns6 = grown.conns6;
+    }
+
+    /// The IPv4 and IPv6 slots of the connection tables.
+    pub fn conn_slots(&self) -> Result<(u32, u32), DataPlaneError> {
+        let ways = lb_common::CONN_WAYS as u32;
+        Ok((
+            entries(map_names::CONNS4, &self.conns4)? * ways,
+            entries(map_names::CONNS6, &self.conns6)? * ways,
+        ))
+    }
+
     /// Opens the maps pinned under `dir` (for `xlb status`; needs no program).
     pub fn from_pins(dir: &Path) -> Result<Self, DataPlaneError> {
         check_abi(dir)?;

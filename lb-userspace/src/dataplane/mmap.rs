@@ -77,6 +77,11 @@ impl<T: Copy> MappedArray<T> {
         }
     }
 
+    /// A pointer to element `i`, for writing part of it (the mapping must be writable).
+    pub fn ptr(&mut self, i: usize) -> *mut T {
+        self.at(i)
+    }
+
     /// Writes `values` from element `start` on.
     pub fn write(&mut self, start: usize, values: &[T]) {
         for (k, v) in values.iter().enumerate() {

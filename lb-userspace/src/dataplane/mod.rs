@@ -22,6 +22,7 @@
 //! - `watch`: the watchdog's rules (what a look at an attached interface means).
 
 pub mod arena;
+pub mod conn_grow;
 pub mod conn_table;
 mod grow;
 pub mod loader;

@@ -17,9 +17,10 @@
 //! - A restart or a reload whose config needs more **grows** the map in place of the old
 //!   one, without losing a flow: the program is loaded over a new, larger map; the old
 //!   map's entries are copied into it (slot numbers, which the connection tables hold, do
-//!   not change); the new map is pinned over the old one's name (an atomic rename); and
-//!   the new program is swapped into every pinned link before anything else is written
-//!   (`loader`). Only counter increments made by the old program between the copy and
+//!   not change); the new program is swapped into every pinned link; and the new map is
+//!   pinned over the old one's name (an atomic rename), all before anything else is
+//!   written (`loader`, `grow`). The connection tables grow too, under load rather than
+//!   for the config: `conn_grow`. Only counter increments made by the old program between the copy and
 //!   the swap (a few milliseconds) are lost.
 
 use lb_common::{MAX_REALS, TABLE_CAPACITY, map_names};

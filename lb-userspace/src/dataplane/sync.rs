@@ -63,6 +63,11 @@ impl MapSync {
         })
     }
 
+    /// Follows grown connection tables (`Maps::take_conn_tables`): nothing else changed.
+    pub fn take_conn_tables(&mut self, grown: Maps) {
+        self.maps.take_conn_tables(grown);
+    }
+
     /// The maps, for reading counters and state.
     pub fn maps(&self) -> &Maps {
         &self.maps

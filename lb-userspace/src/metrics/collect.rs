@@ -25,6 +25,8 @@ pub struct Snapshot {
     /// Every health-checked real server.
     pub health: Vec<RealHealth>,
     pub reloads: Reloads,
+    /// The connection tables' size, maximum and growths (None: no data plane).
+    pub conn_table: Option<crate::dataplane::conn_grow::ConnTableInfo>,
 }
 
 /// A checked real server: its checkers' verdict and last check time.
@@ -88,6 +90,11 @@ struct RejectLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FamilyLabels {
+    family: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -276,6 +283,33 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "Live entries of the connection tables",
         entries,
     );
+    if let Some((v4, v6)) = s.conn_slots {
+        let slots = Gauges::<FamilyLabels>::default();
+        for (family, n) in [("ipv4", v4), ("ipv6", v6)] {
+            slots.get_or_create(&FamilyLabels { family }).set(n.into());
+        }
+        reg.register(
+            "conn_table_slots",
+            "Slots of each connection table now (they grow up to connection_table_size)",
+            slots,
+        );
+    }
+    if let Some(t) = snap.conn_table {
+        let max = Gauge::<i64>::default();
+        max.set(t.max_slots.into());
+        reg.register(
+            "conn_table_max_slots",
+            "The most IPv4 slots the connection tables grow to (connection_table_size)",
+            max,
+        );
+        let growths = Counter::<u64>::default();
+        growths.inc_by(t.growths);
+        reg.register(
+            "conn_table_growths",
+            "Connection-table growths since the daemon started",
+            growths,
+        );
+    }
 }
 
 /// `backend_up` and `backend_last_check_duration_seconds`: every checked server from the
@@ -445,6 +479,7 @@ mod tests {
                 established: 0,
                 not_tracked: 1,
             },
+            conn_slots: Some((65536, 16384)),
         }
     }
 
@@ -489,6 +524,11 @@ mod tests {
                 rolled_back: 0,
                 last_ok: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)),
             },
+            conn_table: Some(crate::dataplane::conn_grow::ConnTableInfo {
+                slots: 65536,
+                max_slots: 524_288,
+                growths: 2,
+            }),
         }
     }
 
@@ -522,6 +562,10 @@ mod tests {
             r#"xlb_conn_table_evictions_total{reason="syn_recv"} 5"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="not_tracked"} 1"#.to_string(),
             "xlb_conn_table_entries 6".to_string(),
+            r#"xlb_conn_table_slots{family="ipv4"} 65536"#.to_string(),
+            r#"xlb_conn_table_slots{family="ipv6"} 16384"#.to_string(),
+            "xlb_conn_table_max_slots 524288".to_string(),
+            "xlb_conn_table_growths_total 2".to_string(),
         ] {
             assert!(s.contains(&line.as_str()), "{line}\n  missing from\n{text}");
         }

@@ -3,9 +3,9 @@
 //!
 //! - the maps pinned by the daemon, opened and read by the scrape itself (per service and
 //!   real server packets, bytes, new flows, weight, ActiveConn / InActConn; drops,
-//!   passes, connection-table evictions), as `xlb status` reads them;
+//!   passes, connection-table evictions and slots), as `xlb status` reads them;
 //! - a [`Snapshot`] of what only the daemon knows (VRRP instances, health verdicts and
-//!   check durations, config reloads), which the daemon's loop publishes on its status
+//!   check durations, config reloads, the connection tables' maximum and growths), which the daemon's loop publishes on its status
 //!   tick (every 500 ms) through a watch channel: publishing never waits for a scrape and
 //!   a scrape never enters the loop.
 //!

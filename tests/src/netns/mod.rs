@@ -7,16 +7,19 @@
 //! - `topology`: the DR and HA labs the tests, the demo and the benchmark share;
 //! - `watch`: waiting for what a lab should come to (an address, a condition);
 //! - `client`: a lab client's HTTP and echo connections;
+//! - `flood`: crafted segments from many sources, to fill the connection tables;
 //! - `interrupt`: signals that end a driver's waits, not the driver.
 //!
 //! Everything is re-exported here: users name `netns::X`.
 
 mod client;
+mod flood;
 mod interrupt;
 mod topology;
 mod watch;
 
 pub use client::{EchoConn, http_get};
+pub use flood::send_segments;
 pub use interrupt::{check_interrupted, interrupted, stop_on_signals};
 pub use topology::{
     LAB_CLIENT, LAB_CLIENT6, LAB_DIRECTOR, LAB_DIRECTOR2, LAB_DIRECTOR6, LAB_VIP, LAB_VIP6,

@@ -403,6 +403,21 @@ fn connection_table_size_is_a_power_of_two_in_range() {
 }
 
 #[test]
+fn connection_table_start_size_is_a_power_of_two_in_range() {
+    assert_eq!(
+        parse("").global_defs.connection_table_start_size,
+        crate::dataplane::conn_grow::START_SLOTS
+    );
+    let cfg = parse("[global_defs]\nconnection_table_start_size = 4096\n");
+    assert_eq!(cfg.global_defs.connection_table_start_size, 4096);
+    assert_err(
+        "[global_defs]\nconnection_table_start_size = 5000\n",
+        "2:31: global_defs.connection_table_start_size",
+        "not a power of two",
+    );
+}
+
+#[test]
 fn lvs_timeouts_as_keepalived_sets_them() {
     let cfg = parse("[global_defs]\nlvs_timeouts = { tcp = 7200, udp = 60 }\n");
     let t = cfg.global_defs.lvs_timeouts;
