@@ -450,3 +450,22 @@ fn lvs_timeouts_as_keepalived_sets_them() {
         "expected one of `tcp`, `tcpfin`, `udp`",
     );
 }
+
+#[test]
+fn notification_email_takes_local_recipients_not_empty_ones() {
+    // keepalived mails `root` as written: a local recipient of the SMTP server.
+    let c = Config::parse(
+        "[global_defs]\nnotification_email = [\"root\", \"ops@example.org\"]\n",
+        "t.toml",
+    )
+    .unwrap();
+    assert_eq!(
+        c.global_defs.notification_email,
+        ["root", "ops@example.org"]
+    );
+    assert_err(
+        "[global_defs]\nnotification_email = [\"root\", \" \"]\n",
+        "2:31: global_defs.notification_email[1]",
+        "is not a mail address",
+    );
+}

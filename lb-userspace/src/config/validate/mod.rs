@@ -66,10 +66,15 @@ fn validate_global(cfg: &Config, p: &KeyPath) -> Result<(), Invalid> {
         }
     }
     for (k, mail) in g.notification_email.iter().enumerate() {
-        if !mail.contains('@') {
+        // keepalived takes any word: a local recipient (`root`) is valid for the
+        // SMTP server, so only an empty address is refused here (line breaks are
+        // refused by `mail`, at their byte).
+        if mail.trim().is_empty() {
             return Err(invalid(
                 p.key("notification_email").index(k),
-                format!("{mail:?} is not a mail address"),
+                format!(
+                    "{mail:?} is not a mail address (user@domain, or a local user such as root)"
+                ),
             ));
         }
     }

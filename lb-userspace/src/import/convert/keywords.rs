@@ -525,3 +525,50 @@ pub(super) const URL: &[KeywordRule] = &[
     kept("regex", ValueKind::Str),
     kept("regex_no_match", ValueKind::Flag),
 ];
+
+/// Every keyword the importer knows (converted, dropped or refused), for the "did you
+/// mean" hint on an unknown one.
+pub(super) fn known_keywords() -> impl Iterator<Item = &'static str> {
+    let rules = [GLOBAL, SCRIPT, INSTANCE, CHECKER_TIMING, VS, RS, CHECK, URL];
+    let reasons = [
+        GLOBAL_IGNORED,
+        GLOBAL_REFUSED,
+        INSTANCE_IGNORED,
+        INSTANCE_REFUSED,
+        VS_REFUSED,
+        RS_REFUSED,
+    ];
+    const BLOCKS: &[&str] = &[
+        "global_defs",
+        "vrrp_script",
+        "vrrp_instance",
+        "vrrp_sync_group",
+        "virtual_server",
+        "virtual_server_group",
+        "real_server",
+        "authentication",
+        "virtual_ipaddress",
+        "virtual_ipaddress_excluded",
+        "track_script",
+        "track_interface",
+        "unicast_peer",
+        "lb_algo",
+        "lb_kind",
+        "persistence_timeout",
+        "persistence_granularity",
+        "sorry_server",
+        "nat_mask",
+        "include",
+    ];
+    rules
+        .into_iter()
+        .flat_map(|r| r.iter().map(|k| k.keepalived))
+        .chain(
+            reasons
+                .into_iter()
+                .flat_map(|r| r.iter().map(|k| k.keepalived)),
+        )
+        .chain(INSTANCE_BLOCKS.iter().copied())
+        .chain(CHECKERS.iter().map(|c| c.keepalived))
+        .chain(BLOCKS.iter().copied())
+}

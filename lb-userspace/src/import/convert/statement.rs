@@ -8,7 +8,45 @@ use super::super::Loc;
 use super::super::emit::{Table, Value};
 use super::super::parser::Node;
 use super::Converter;
-use super::keywords::{KeywordReason, KeywordRule, ValueKind, find_reason, find_rule};
+use super::keywords::{
+    KeywordReason, KeywordRule, ValueKind, find_reason, find_rule, known_keywords,
+};
+
+/// Flags whose handler in keepalived's parsers (vrrp_parser.c `vrrp_nopreempt_handler`,
+/// check_parser.c `hasuspend_handler`, ...) sets the flag without reading its argument:
+/// `nopreempt off` means nopreempt there, and here.
+const FLAGS_ARG_IGNORED: &[&str] = &["nopreempt", "dont_track_primary", "alpha", "ha_suspend"];
+
+/// The Levenshtein distance between `a` and `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The keyword of `known` nearest to `word`, if it is close enough to be a misspelling
+/// (at most a third of its letters differ, and at least one).
+pub(super) fn did_you_mean<'a>(
+    word: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(1);
+    known
+        .into_iter()
+        .filter(|k| *k != word)
+        .map(|k| (edit_distance(word, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
 
 pub(super) fn parse_num(s: &str) -> Option<Value> {
     if let Ok(i) = s.parse::<i64>() {
@@ -120,6 +158,19 @@ impl Converter<'_> {
             ValueKind::Str => self.one(n).map(|s| Value::Str(s.to_owned())),
             ValueKind::Flag => match n.args() {
                 [] => Some(Value::Bool(true)),
+                [w] if FLAGS_ARG_IGNORED.contains(&n.keyword()) => {
+                    self.warn(
+                        n,
+                        format!(
+                            "`{} {}`: keepalived ignores the argument of `{}` and sets the \
+                             flag; so does this conversion (delete the line to leave it unset)",
+                            n.keyword(),
+                            w.text,
+                            n.keyword()
+                        ),
+                    );
+                    Some(Value::Bool(true))
+                }
                 [w] => {
                     let b = bool_word(&w.text);
                     if b.is_none() {
@@ -270,15 +321,34 @@ impl Converter<'_> {
         true
     }
 
+    /// An unknown keyword. keepalived logs "Unknown keyword" and skips it (with its
+    /// block): a misspelling of a keyword the importer knows is skipped the same way,
+    /// with a warning naming the keyword meant; anything else may be a keepalived
+    /// feature xlb lacks, and is refused.
     pub(super) fn unknown(&mut self, n: &Node, block: &str) {
-        self.err(
-            n,
-            format!(
-                "`{}` in {block}: not a keyword xlb knows, or a keepalived keyword xlb has \
-                 no equivalent for",
-                n.keyword()
+        match did_you_mean(n.keyword(), known_keywords()) {
+            Some(k) => self.warn(
+                n,
+                format!(
+                    "`{}` in {block} is not a keyword (did you mean `{k}`?): keepalived \
+                     skips it{}, and so does this conversion",
+                    n.keyword(),
+                    if n.block.is_some() {
+                        " and its block"
+                    } else {
+                        ""
+                    }
+                ),
             ),
-        );
+            None => self.err(
+                n,
+                format!(
+                    "`{}` in {block}: not a keyword xlb knows, or a keepalived keyword xlb \
+                     has no equivalent for",
+                    n.keyword()
+                ),
+            ),
+        }
     }
 
     /// The block's children, with one-line blocks (`url { path / status_code 200 }`)

@@ -154,6 +154,8 @@ impl Converter<'_> {
             "sorry_server",
             "sorry_server_lvs_method",
             "real_server",
+            "nat_mask",
+            "net_mask",
         ];
         let mut kind_seen = false;
         let mut algo_seen = false;
@@ -164,6 +166,14 @@ impl Converter<'_> {
                 continue;
             }
             match c.keyword() {
+                "nat_mask" | "net_mask" => self.warn(
+                    &c,
+                    format!(
+                        "`{}` ignored: the reverse-NAT mask of LVS on Linux 2.2, which \
+                         keepalived 2 no longer reads and DR does not use",
+                        c.keyword()
+                    ),
+                ),
                 "lb_algo" | "lvs_sched" => {
                     algo_seen = true;
                     if let Some(v) = self.lb_algo(&c) {
