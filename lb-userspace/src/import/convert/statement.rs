@@ -33,12 +33,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The keyword of `known` nearest to `word`, if it is close enough to be a misspelling
-/// (at most a third of its letters differ, and at least one).
+/// (at most a third of its letters, rounded up, differ).
 pub(super) fn did_you_mean<'a>(
     word: &str,
     known: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let limit = (word.chars().count() / 3).max(1);
+    let limit = word.chars().count().div_ceil(3);
     known
         .into_iter()
         .filter(|k| *k != word)

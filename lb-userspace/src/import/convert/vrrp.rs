@@ -98,6 +98,8 @@ impl Converter<'_> {
             ..Table::default()
         };
         t.set("name", Value::Str(name.clone()), &n.loc);
+        // The addresses of virtual_ipaddress(_excluded) so far, and where.
+        let mut vips: Vec<(String, super::super::Loc)> = Vec::new();
         for c in self.lines(n, &Self::keywords(&[INSTANCE], INSTANCE_BLOCKS)) {
             if self.simple(&[INSTANCE], &c, &mut t)
                 || self.ignored(INSTANCE_IGNORED, &c)
@@ -126,6 +128,25 @@ impl Converter<'_> {
                 "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                     let key = c.keyword().to_owned();
                     for (loc, words) in self.entries(&c) {
+                        // keepalived warns about a VIP listed twice and keeps the first.
+                        let addr = words
+                            .first()
+                            .and_then(|w| w.split('/').next())
+                            .unwrap_or_default()
+                            .to_owned();
+                        if let Some((_, first)) = vips.iter().find(|(a, _)| *a == addr) {
+                            let first = first.clone();
+                            self.d.warning(
+                                &loc,
+                                format!(
+                                    "{addr} is already a VIP of vrrp_instance {name} (at \
+                                     {first}): keepalived ignores the duplicate, so does this \
+                                     conversion"
+                                ),
+                            );
+                            continue;
+                        }
+                        vips.push((addr, loc.clone()));
                         t.push(&key, Value::Str(words.join(" ")), &c.loc, &loc);
                     }
                     if t.get(&key).is_none() {

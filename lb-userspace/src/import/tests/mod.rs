@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::config::{Config, InitialState, LbAlgo, Protocol, RealServerConfig};
 
+mod corpus;
 mod includes;
 mod refusals;
 mod seed;

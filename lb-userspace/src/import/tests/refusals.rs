@@ -306,16 +306,16 @@ fn import_vrrp_strict_writes_accept_with_a_warning() {
 
 #[test]
 fn import_what_keepalived_skips_or_ignores_is_a_warning() {
-    let c = import(&format!(
-        "global_defs {{\n    notification_email {{\n        root\n    }}\n    \
-         router_idd A\n}}\n\
-         vrrp_instance VI_1 {{\n    interface eth0\n    virtual_router_id 51\n    \
-         nopreempt off\n    virtual_ipaddress {{\n        10.4.0.100/24\n    }}\n}}\n\
-         virtual_server 10.4.0.100 80 {{\n    lb_kind DR\n    lb_algo rr\n    \
+    let c = import(
+        "global_defs {\n    notification_email {\n        root\n    }\n    \
+         router_idd A\n}\n\
+         vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    \
+         nopreempt off\n    virtual_ipaddress {\n        10.4.0.100/24\n    }\n}\n\
+         virtual_server 10.4.0.100 80 {\n    lb_kind DR\n    lb_algo rr\n    \
          nat_mask 255.255.255.0\n    ha_suspend no\n    \
-         real_server 10.4.0.2 80 {{\n        alpha false\n        TCP_CHECK {{\n            \
-         connect_prot 80\n        }}\n    }}\n}}\n"
-    ));
+         real_server 10.4.0.2 80 {\n        alpha false\n        TCP_CHECK {\n            \
+         connect_prot 80\n        }\n    }\n}\n",
+    );
     let w = warnings(&c);
     has(
         &w,
