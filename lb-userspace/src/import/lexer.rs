@@ -70,11 +70,50 @@ pub fn read(path: &Path, diags: &mut Diagnostics) -> Vec<Line> {
         stack: Vec::new(),
     };
     let name: Arc<str> = path.display().to_string().into();
-    match fs::read_to_string(path) {
+    match read_text(path, &name, diags) {
         Ok(text) => lexer.file(path, name, &text, diags),
         Err(e) => diags.error(&Loc::file(name), format!("cannot read the file: {e}")),
     }
     lexer.lines
+}
+
+/// The text of the file at `path` (named `name` in diagnostics). keepalived reads bytes:
+/// a byte that is not UTF-8 in a comment (a Latin-1 accent, say) changes nothing and is
+/// replaced; elsewhere it is an error at its line (the rest of the file is still read,
+/// so that all its errors are reported at once).
+fn read_text(path: &Path, name: &str, diags: &mut Diagnostics) -> std::io::Result<String> {
+    let bytes = fs::read(path)?;
+    if let Ok(text) = String::from_utf8(bytes.clone()) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(bytes.len());
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if let Ok(l) = std::str::from_utf8(line) {
+            out.push_str(l);
+            continue;
+        }
+        let bad = std::str::from_utf8(line).unwrap_err().valid_up_to();
+        let in_comment = line[..bad].iter().any(|&b| b == b'#' || b == b'!');
+        if !in_comment {
+            diags.error(
+                &Loc {
+                    file: name.into(),
+                    line: i + 1,
+                },
+                format!(
+                    "byte 0x{:02x} (column {}) is not UTF-8, outside a comment: write the \
+                     file in UTF-8",
+                    line[bad],
+                    bad + 1
+                ),
+            );
+        }
+        out.push_str(&String::from_utf8_lossy(line));
+    }
+    Ok(out)
 }
 
 /// Lexes `text` as if read from `name`; includes are relative to `dir`.
@@ -224,7 +263,7 @@ impl Lexer {
         };
         let full_s = full.display().to_string();
         if !has_glob_chars(&full_s) {
-            return match fs::read_to_string(&full) {
+            return match read_text(&full, &full_s, diags) {
                 Ok(text) => self.included(&full, text, loc, diags),
                 Err(e) => diags.error(loc, format!("cannot read included file {full_s}: {e}")),
             };
@@ -249,7 +288,7 @@ impl Lexer {
                 }
                 _ => {}
             }
-            match fs::read_to_string(&path) {
+            match read_text(&path, &path.display().to_string(), diags) {
                 Ok(text) => {
                     n += 1;
                     self.included(&path, text, loc, diags);

@@ -19,7 +19,7 @@ mod statement;
 mod virtual_server;
 mod vrrp;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::emit::{Elem, Table, Value};
@@ -41,6 +41,8 @@ struct Converter<'d> {
     servers: Vec<VsOut>,
     /// `virtual_server_group`s by name; None when one was refused.
     groups: HashMap<String, Option<Vec<GroupMember>>>,
+    /// The groups a `virtual_server group NAME` uses.
+    used_groups: HashSet<String>,
     /// `global_defs default_interface`, for instances without `interface`.
     default_interface: Option<(String, Loc)>,
 }
@@ -54,6 +56,7 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
         instances: Vec::new(),
         servers: Vec::new(),
         groups: HashMap::new(),
+        used_groups: HashSet::new(),
         default_interface: None,
     };
     for n in nodes
@@ -64,6 +67,23 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
     }
     for n in nodes {
         converter.top(n);
+    }
+    for n in nodes
+        .iter()
+        .filter(|n| n.keyword() == "virtual_server_group")
+    {
+        if let [name] = n.args() {
+            if !converter.used_groups.contains(&name.text) {
+                converter.warn(
+                    n,
+                    format!(
+                        "virtual_server_group {} is used by no virtual_server: keepalived \
+                         configures nothing for it, nor does this conversion",
+                        name.text
+                    ),
+                );
+            }
+        }
     }
     converter.finish()
 }

@@ -83,6 +83,9 @@ impl Converter<'_> {
 
     pub(super) fn virtual_server(&mut self, n: &Node) {
         let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+        if let ["group", name] = args.as_slice() {
+            self.used_groups.insert((*name).to_owned());
+        }
         let members = match args.as_slice() {
             ["fwmark", ..] => {
                 return self.err(

@@ -182,10 +182,40 @@ impl Converter<'_> {
                 _ => self.unknown(&c, "vrrp_instance"),
             }
         }
+        self.drop_ignored_authentication(&mut t);
         self.instances.push(Elem {
             value: Value::Section(t),
             loc: n.loc.clone(),
         });
+    }
+
+    /// keepalived's vrrp_complete_instance drops authentication, with a warning, under
+    /// VRRPv3 (RFC 5798 has none) and in strict mode: so does the conversion.
+    fn drop_ignored_authentication(&mut self, t: &mut Table) {
+        let is_true = |v: Option<&Value>| matches!(v, Some(Value::Bool(true)));
+        let is_v3 = |v: Option<&Value>| match v {
+            Some(Value::Int(n)) => *n == 3,
+            Some(Value::Str(s)) => s == "3",
+            _ => false,
+        };
+        let why = if is_v3(t.get("version"))
+            || (t.get("version").is_none() && is_v3(self.global.get("vrrp_version")))
+        {
+            "VRRPv3 has no authentication (RFC 5798)"
+        } else if is_true(t.get("strict_mode")) || is_true(self.global.get("vrrp_strict")) {
+            "strict mode (vrrp_strict) does not allow authentication"
+        } else {
+            return;
+        };
+        if let Some(e) = t.remove("authentication") {
+            self.d.warning(
+                &e.loc,
+                format!(
+                    "authentication ignored: {why}; keepalived ignores it with a warning, \
+                     and so does this conversion"
+                ),
+            );
+        }
     }
 
     fn authentication(&mut self, n: &Node, t: &mut Table) {

@@ -361,3 +361,82 @@ fn import_unknown_keyword_far_from_any_known_is_still_an_error() {
     has(&errs, "keepalived.conf:2: ", "`frobnicate` in global_defs");
     assert!(!errs[0].contains("did you mean"), "{errs:#?}");
 }
+
+#[test]
+fn import_drops_what_keepalived_drops_with_a_warning() {
+    let c = import(
+        "vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id 51\n    \
+         version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }\n    \
+         virtual_ipaddress {\n        10.4.0.100/24\n        10.4.0.100/24\n    }\n}\n\
+         virtual_server_group G {\n    10.4.0.100 80\n}\n\
+         virtual_server_group NOBODY {\n    10.4.0.100 81\n}\n\
+         virtual_server group G {\n    lb_kind DR\n    lb_algo rr\n    \
+         real_server 10.4.0.2 80 {\n    }\n}\n",
+    );
+    let w = warnings(&c);
+    has(&w, "keepalived.conf:5: ", "authentication ignored: VRRPv3");
+    has(
+        &w,
+        "keepalived.conf:11: ",
+        "10.4.0.100 is already a VIP of vrrp_instance VI_1",
+    );
+    has(
+        &w,
+        "keepalived.conf:17: ",
+        "virtual_server_group NOBODY is used by no virtual_server",
+    );
+    assert_eq!(w.len(), 3, "{w:#?}");
+    let v = &c.config.vrrp_instance[0];
+    assert!(v.authentication.is_none());
+    assert_eq!(v.virtual_ipaddress.len(), 1);
+    round_trip(&c);
+
+    // vrrp_strict: authentication dropped too.
+    let c = import(&format!(
+        "global_defs {{\n    vrrp_strict\n}}\n{}",
+        VI.replace(
+            "    virtual_ipaddress",
+            "    authentication {\n        auth_type PASS\n        auth_pass x\n    }\n    \
+             virtual_ipaddress"
+        )
+    ));
+    has(
+        &warnings(&c),
+        "keepalived.conf:7: ",
+        "authentication ignored: strict mode",
+    );
+    assert!(c.config.vrrp_instance[0].authentication.is_none());
+}
+
+#[test]
+fn import_reads_non_utf8_comments_and_reports_other_bytes_at_their_line() {
+    let dir = std::env::temp_dir().join(format!("xlb-import-utf8-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let ok = dir.join("ok.conf");
+    let mut text = b"# caf\xe9 (Latin-1)\n".to_vec();
+    text.extend_from_slice(VI.as_bytes());
+    text.extend_from_slice(b"! r\xe9sum\xe9\n");
+    fs::write(&ok, &text).unwrap();
+    let c = import_file(&ok).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.config.vrrp_instance[0].name, "VI_1");
+
+    // Outside a comment: an error at its line, and the file's other errors too.
+    let bad = dir.join("bad.conf");
+    let mut text = VI.replace("eth0", "eth\u{0}").into_bytes();
+    text = String::from_utf8(text)
+        .unwrap()
+        .replace("eth\u{0}", "eth0")
+        .into_bytes();
+    text.extend_from_slice(b"vrrp_script caf\xe9 {\n    script /bin/true\n}\nfrobnicate 1\n");
+    fs::write(&bad, &text).unwrap();
+    let e = import_file(&bad).unwrap_err();
+    let errs: Vec<String> = e.errors.iter().map(ToString::to_string).collect();
+    let name = bad.display().to_string();
+    has(
+        &errs,
+        &format!("{name}:8: "),
+        "byte 0xe9 (column 16) is not UTF-8",
+    );
+    has(&errs, &format!("{name}:11: "), "`frobnicate`");
+    let _ = fs::remove_dir_all(&dir);
+}
