@@ -1,18 +1,25 @@
 //! `xlb import-keepalived FILE`: converts a keepalived.conf (with its includes) into
 //! xlb's TOML configuration.
 //!
-//! - [`lexer`] reads the file as keepalived does: comments, quotes, braces, `include`
+//! - [`lexer`] reads the file as keepalived does (bytes: a non-UTF-8 byte in a comment is no
+//!   error): comments, quotes, braces, `include`
 //!   globs (matched by `glob`, as glob(3)), `$NAME` parameters; every line keeps its
 //!   file and line number;
 //! - [`parser`] builds the tree of blocks;
 //! - [`convert`] maps keepalived's keywords to xlb's (mostly the same names): each
 //!   keyword is converted, or dropped with a warning when that changes nothing that
 //!   matters (SNMP, process tuning...), or refused with an error when xlb would behave
-//!   differently (NAT/TUN, sync groups, VMACs...); unknown keywords are errors;
+//!   differently (NAT/TUN, sync groups, VMACs...). What keepalived itself ignores or only
+//!   warns about (`nat_mask`, a VIP listed twice, authentication under VRRPv3, the
+//!   argument of `nopreempt`...) is converted as keepalived reads it, with a warning; an
+//!   unknown keyword close to a known one is a misspelling keepalived skips (a warning
+//!   with "did you mean"), any other unknown keyword is an error;
 //! - [`emit`] writes the TOML, which must pass [`Config::parse`]: a value xlb refuses
 //!   is reported at the keepalived line it comes from.
 //!
-//! Diagnostics read `FILE:LINE: message`.
+//! Diagnostics read `FILE:LINE: message`; all the errors of a file are reported in one
+//! run. `tests::corpus` imports every file of the keepalived corpus against a table of
+//! recorded outcomes.
 
 pub mod convert;
 pub mod emit;
