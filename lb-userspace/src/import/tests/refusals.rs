@@ -436,3 +436,23 @@ fn import_reads_non_utf8_comments_and_reports_other_bytes_at_their_line() {
     has(&errs, &format!("{name}:11: "), "`frobnicate`");
     let _ = fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn import_warns_once_per_virtual_server_not_per_group_member() {
+    let c = import(&format!(
+        "{VI}virtual_server_group G {{\n    10.4.0.100 80\n    10.4.0.100 81\n    \
+         10.4.0.100 82\n}}\n\
+         virtual_server group G {{\n    lb_kind DR\n    lb_algo rr\n    \
+         nat_mask 255.255.255.0\n    \
+         real_server 10.4.0.2 80 {{\n    }}\n}}\n"
+    ));
+    assert_eq!(c.config.virtual_server.len(), 3);
+    let w = warnings(&c);
+    assert_eq!(
+        w.iter()
+            .filter(|m| m.contains("`nat_mask` ignored"))
+            .count(),
+        1,
+        "{w:#?}"
+    );
+}
