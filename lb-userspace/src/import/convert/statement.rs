@@ -330,8 +330,9 @@ impl Converter<'_> {
             Some(k) => self.warn(
                 n,
                 format!(
-                    "`{}` in {block} is not a keyword (did you mean `{k}`?): keepalived \
-                     skips it{}, and so does this conversion",
+                    "`{}` in {block} is not a keyword the importer knows (did you mean \
+                     `{k}`?): keepalived skips a misspelt keyword{}, and so does this \
+                     conversion",
                     n.keyword(),
                     if n.block.is_some() {
                         " and its block"

@@ -320,7 +320,7 @@ fn import_what_keepalived_skips_or_ignores_is_a_warning() {
     has(
         &w,
         "keepalived.conf:5: ",
-        "`router_idd` in global_defs is not a keyword (did you mean `router_id`?)",
+        "`router_idd` in global_defs is not a keyword the importer knows (did you mean `router_id`?)",
     );
     has(
         &w,
