@@ -258,6 +258,15 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "Packets the XDP program passed to the host stack",
         passed,
     );
+    let icmp = Counters::<FamilyLabels>::default();
+    for (family, n) in [("ipv4", s.icmp_forwarded.v4), ("ipv6", s.icmp_forwarded.v6)] {
+        icmp.get_or_create(&FamilyLabels { family }).inc_by(n);
+    }
+    reg.register(
+        "icmp_forwarded_packets",
+        "ICMP fragmentation-needed / ICMPv6 packet-too-big forwarded to the real server of their flow",
+        icmp,
+    );
     let evictions = Counters::<ReasonLabels>::default();
     let e = s.conn_evictions;
     for (reason, n) in [
@@ -473,6 +482,7 @@ mod tests {
             }],
             drops: vec![("no_real_server".into(), 2)],
             passes: vec![("not_a_service".into(), 9)],
+            icmp_forwarded: crate::cli::status::IcmpForwarded { v4: 3, v6: 0 },
             connections: 6,
             conn_evictions: crate::dataplane::conn_table::Evictions {
                 syn_recv: 5,
