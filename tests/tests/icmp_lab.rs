@@ -234,6 +234,7 @@ port = 7
         .output()
         .expect("xlb status");
     let status = String::from_utf8_lossy(&out.stdout);
+    eprintln!("xlb status:\n{status}");
     assert!(
         status.contains("icmp too-big forwarded to real servers: 2 IPv4, 2 IPv6"),
         "{status}"
