@@ -569,6 +569,8 @@ mod tests {
             format!("xlb_backend_up{b22} 0"),
             r#"xlb_dropped_packets_total{reason="no_real_server"} 2"#.to_string(),
             r#"xlb_passed_packets_total{reason="not_a_service"} 9"#.to_string(),
+            r#"xlb_icmp_forwarded_packets_total{family="ipv4"} 3"#.to_string(),
+            r#"xlb_icmp_forwarded_packets_total{family="ipv6"} 0"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="syn_recv"} 5"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="not_tracked"} 1"#.to_string(),
             "xlb_conn_table_entries 6".to_string(),
