@@ -195,16 +195,23 @@ port = 7
     for (vip, router) in [(LAB_VIP, "198.18.0.254"), (LAB_VIP6, "2001:db8::fe")] {
         let vip: IpAddr = vip.parse().unwrap();
         let router: IpAddr = router.parse().unwrap();
-        // Two connections: round robin puts them on both real servers.
+        // One connection on each real server (the round-robin cursor is per CPU: new
+        // connections until both have one).
         let conns: Vec<(EchoConn, SocketAddr, String)> = lab.within("client", || {
-            (0..2)
-                .map(|_| {
-                    let mut c = EchoConn::connect(SocketAddr::new(vip, 7)).expect("connect");
-                    let owner = c.ask("hello").expect("echo");
+            let mut conns: Vec<(EchoConn, SocketAddr, String)> = Vec::new();
+            for _ in 0..40 {
+                let mut c = EchoConn::connect(SocketAddr::new(vip, 7)).expect("connect");
+                let owner = c.ask("hello").expect("echo");
+                let owner = owner.split(' ').next().unwrap().to_string();
+                if conns.iter().all(|k| k.2 != owner) {
                     let local = c.local_addr().unwrap();
-                    (c, local, owner.split(' ').next().unwrap().to_string())
-                })
-                .collect()
+                    conns.push((c, local, owner));
+                }
+                if conns.len() == 2 {
+                    break;
+                }
+            }
+            conns
         });
         let owners: Vec<&str> = conns.iter().map(|c| c.2.as_str()).collect();
         assert!(
