@@ -22,7 +22,7 @@ pub use conn::*;
 pub use hash::{flow_hash, murmur3_32};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 7;
+pub const ABI_VERSION: u32 = 8;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
@@ -43,7 +43,10 @@ pub mod map_names {
     pub const META: &str = "xlb_meta";
     /// What new flows did in full connection-table buckets (`conn::CONN_EVICTED_*`).
     pub const CONN_EVICTIONS: &str = "xlb_conn_evictions";
-    pub const ALL: [&str; 14] = [
+    /// ICMP "fragmentation needed" / ICMPv6 "packet too big" forwarded to the real server
+    /// of the flow they are about, by family ([`super::ICMP_FWD_KINDS`]).
+    pub const ICMP_FORWARDED: &str = "xlb_icmp_fwd";
+    pub const ALL: [&str; 15] = [
         SERVICES,
         REALS,
         TABLE,
@@ -58,6 +61,7 @@ pub mod map_names {
         PASSES,
         META,
         CONN_EVICTIONS,
+        ICMP_FORWARDED,
     ];
     /// Names earlier layouts pinned, which `xlb teardown` removes too (an upgrade across
     /// a layout change starts with a teardown).
@@ -302,6 +306,9 @@ pub struct Meta {
     pub timeouts: Timeouts,
 }
 
+/// Entries of `xlb_icmp_fwd`: index 0 counts ICMP (IPv4), 1 ICMPv6.
+pub const ICMP_FWD_KINDS: u32 = 2;
+
 macro_rules! reasons {
     ($(#[$m:meta])* $name:ident, $count:ident, $names:ident { $($(#[$vm:meta])* $v:ident = $n:literal => $s:literal,)* }) => {
         $(#[$m])*
@@ -348,6 +355,15 @@ reasons!(
         Inactive = 6 => "inactive",
         /// More than one VLAN tag.
         StackedVlan = 7 => "stacked_vlan",
+        /// An ICMP "fragmentation needed" / ICMPv6 "packet too big" whose embedded header
+        /// is truncated, not of the outer family, or an IPv4 header with options.
+        IcmpMalformed = 8 => "icmp_malformed",
+        /// An ICMP "fragmentation needed" / ICMPv6 "packet too big" about a protocol other
+        /// than TCP or UDP (or an IPv6 extension header).
+        IcmpInnerNotTcpUdp = 9 => "icmp_inner_not_tcp_udp",
+        /// An ICMP "fragmentation needed" / ICMPv6 "packet too big" about no tracked flow
+        /// (not from a VIP, expired, persistence only, or its real server gone).
+        IcmpNoFlow = 10 => "icmp_no_flow",
     }
 );
 

@@ -105,7 +105,7 @@ fn find_service(e: &Endpoints, proto: u8) -> Option<ServiceInfo> {
 
 /// Real server `index`, if it is usable for a flow of `service_id`.
 #[inline(always)]
-fn real_for(index: u32, service_id: u32) -> Option<RealServer> {
+pub fn real_for(index: u32, service_id: u32) -> Option<RealServer> {
     let real = REALS.get(index)?;
     if real.serves(service_id) {
         Some(*real)
@@ -239,7 +239,7 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
 
 /// Rewrites the MACs, counts, and sends the frame to the real server.
 #[inline(always)]
-fn transmit(
+pub fn transmit(
     ctx: &XdpContext,
     service_id: u32,
     index: u32,

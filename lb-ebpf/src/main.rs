@@ -10,6 +10,8 @@
 //! - `parse`: the headers, and the one bounds-checked access to packet memory.
 //! - `conns`: the connection tables (find, refresh, record a flow).
 //! - `forward`: established flows, service lookup, scheduling, MAC rewrite, transmit.
+//! - `icmp`: "fragmentation needed" / "packet too big" about a tracked flow, to its real
+//!   server (path-MTU discovery); reached only by packets that are not TCP/UDP.
 //! - `verdict`: why a packet was not forwarded.
 //! - `bench`: programs for `cargo xtask bench` only, in the same object.
 #![cfg_attr(target_arch = "bpf", no_std)]
@@ -21,6 +23,8 @@ mod bench;
 mod conns;
 #[cfg(target_arch = "bpf")]
 mod forward;
+#[cfg(target_arch = "bpf")]
+mod icmp;
 #[cfg(target_arch = "bpf")]
 mod maps;
 #[cfg(target_arch = "bpf")]
@@ -34,8 +38,11 @@ mod entry {
         bindings::xdp_action, btf_maps::PerCpuArray, macros::xdp, programs::XdpContext,
     };
 
+    use lb_common::PassReason;
+
     use crate::{
         forward::forward,
+        icmp::forward_icmp,
         maps::{DROPS, PASSES},
         verdict::Verdict,
     };
@@ -43,7 +50,11 @@ mod entry {
     /// The production program: forwards, or counts why not.
     #[xdp]
     pub fn xlb_xdp(ctx: XdpContext) -> u32 {
-        match forward(&ctx) {
+        let result = match forward(&ctx) {
+            Err(Verdict::Pass(PassReason::NotTcpUdp)) => forward_icmp(&ctx),
+            result => result,
+        };
+        match result {
             Ok(action) => action,
             Err(Verdict::Pass(reason)) => {
                 bump(&PASSES, reason as u32);

@@ -10,8 +10,8 @@ use aya_ebpf::{
 };
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_EVICTION_KINDS, ConnBucket4, ConnBucket6, Counters,
-    DROP_REASONS, MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS, PersistKey,
-    PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    DROP_REASONS, ICMP_FWD_KINDS, MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS,
+    PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 
 /// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader
@@ -87,3 +87,8 @@ pub static CONNS6: Array<ConnBucket6, { CONN_BUCKETS6 as usize }, { BPF_F_MMAPAB
 /// small), or none (every slot active: the new flow went untracked).
 #[btf_map(name = "xlb_conn_evictions")]
 pub static CONN_EVICTIONS: PerCpuArray<u64, { CONN_EVICTION_KINDS as usize }> = PerCpuArray::new();
+
+/// ICMP "fragmentation needed" (index 0) / ICMPv6 "packet too big" (1) forwarded to the
+/// real server of their flow (`icmp`).
+#[btf_map(name = "xlb_icmp_fwd")]
+pub static ICMP_FWD: PerCpuArray<u64, { ICMP_FWD_KINDS as usize }> = PerCpuArray::new();

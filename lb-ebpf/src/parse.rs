@@ -9,12 +9,12 @@ use crate::{conns::Flow, verdict::Verdict};
 
 const ETH_HLEN: usize = 14;
 const VLAN_HLEN: usize = 4;
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86dd;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
-const IPV4_HLEN: usize = 20;
-const IPV6_HLEN: usize = 40;
+pub const IPV4_HLEN: usize = 20;
+pub const IPV6_HLEN: usize = 40;
 const TCP_MIN_HLEN: usize = 20;
 const UDP_HLEN: usize = 8;
 
@@ -41,7 +41,7 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, Verdict> {
 /// allows unaligned packet loads where the CPU does them cheaply (x86-64, arm64); a
 /// `read_unaligned` would cost eight byte loads and shifts instead.
 #[inline(always)]
-fn load<T: Copy>(header: *const u8, offset: usize) -> T {
+pub fn load<T: Copy>(header: *const u8, offset: usize) -> T {
     // SAFETY: the caller bounds-checked `header` past `offset + size_of::<T>()`.
     unsafe { *(header.add(offset) as *const T) }
 }
@@ -53,10 +53,10 @@ fn read_be16(ctx: &XdpContext, offset: usize) -> Result<u16, Verdict> {
     Ok(u16::from_be_bytes(unsafe { *p }))
 }
 
-/// IPv4 goes straight into its 16-byte flow key, IPv6 into its 40-byte one: the
-/// established path hashes the key as parsed.
+/// The ethertype after at most one VLAN tag, and where the IP header starts; what `parse`
+/// does first (and `icmp` again, for the rare packets it looks at).
 #[inline(always)]
-pub fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
+pub fn l2(ctx: &XdpContext) -> Result<(u16, usize), Verdict> {
     let mut l3 = ETH_HLEN;
     let mut ethertype = read_be16(ctx, 12)?;
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
@@ -66,6 +66,14 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
             return Err(Verdict::Pass(PassReason::StackedVlan));
         }
     }
+    Ok((ethertype, l3))
+}
+
+/// IPv4 goes straight into its 16-byte flow key, IPv6 into its 40-byte one: the
+/// established path hashes the key as parsed.
+#[inline(always)]
+pub fn parse(ctx: &XdpContext) -> Result<Packet, Verdict> {
+    let (ethertype, l3) = l2(ctx)?;
     let (mut flow, l4, proto) = match ethertype {
         ETH_P_IP => {
             let hdr: *const [u8; IPV4_HLEN] = ptr_at(ctx, l3)?;

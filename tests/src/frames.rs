@@ -208,3 +208,49 @@ pub fn arp_request(sender: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
     f.extend_from_slice(&target.octets());
     f
 }
+
+/// An ICMP "fragmentation needed" (IPv4: type 3 code 4) or ICMPv6 "packet too big"
+/// (type 2) from `router` to the source of `inner`, reporting `mtu` and quoting the
+/// first `quote` bytes of `inner` from its IP header on (RFC 792: the header and 8
+/// bytes; RFC 4443: as much as fits), with valid checksums. Client MAC to director MAC,
+/// as a router on the client side sends it.
+pub fn too_big(router: IpAddr, inner: &Frame, mtu: u16, quote: usize) -> Vec<u8> {
+    let packet = inner.build();
+    let l3 = inner.l3_offset();
+    let quoted = &packet[l3..(l3 + quote).min(packet.len())];
+    let v6 = router.is_ipv6();
+    let mut icmp = if v6 {
+        vec![2, 0, 0, 0]
+    } else {
+        vec![3, 4, 0, 0]
+    };
+    icmp.extend_from_slice(&[0, 0]);
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(quoted);
+    let mut f = Vec::new();
+    f.extend_from_slice(&DIRECTOR_MAC);
+    f.extend_from_slice(&CLIENT_MAC);
+    match (router, inner.src) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let c = checksum(&icmp);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            f.extend_from_slice(&ETH_P_IP.to_be_bytes());
+            f.extend_from_slice(&ipv4_header(s, d, 1, 64, 0, &[], icmp.len()));
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let mut sum = Vec::new();
+            sum.extend_from_slice(&s.octets());
+            sum.extend_from_slice(&d.octets());
+            sum.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+            sum.extend_from_slice(&[0, 0, 0, 58]);
+            sum.extend_from_slice(&icmp);
+            let c = checksum(&sum);
+            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            f.extend_from_slice(&ETH_P_IPV6.to_be_bytes());
+            f.extend_from_slice(&ipv6_header(s, d, 58, 64, icmp.len()));
+        }
+        _ => panic!("mixed address families"),
+    }
+    f.extend_from_slice(&icmp);
+    f
+}

@@ -267,6 +267,7 @@ mod tests {
             }],
             drops: Vec::new(),
             passes: Vec::new(),
+            icmp_forwarded: Default::default(),
             connections: 0,
             conn_evictions: Default::default(),
             conn_slots: None,

@@ -33,11 +33,21 @@ pub struct Status {
     pub services: Vec<ServiceStatus>,
     pub drops: Vec<(String, u64)>,
     pub passes: Vec<(String, u64)>,
+    /// ICMP "fragmentation needed" and ICMPv6 "packet too big" forwarded to the real
+    /// server of their flow (path-MTU discovery through the director).
+    pub icmp_forwarded: IcmpForwarded,
     pub connections: usize,
     /// What new flows did in full connection-table buckets since the tables were made.
     pub conn_evictions: Evictions,
     /// The connection tables' IPv4 and IPv6 slots now (they grow: `conn_grow`).
     pub conn_slots: Option<(u32, u32)>,
+}
+
+/// `xlb_icmp_fwd`, summed over the CPUs.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct IcmpForwarded {
+    pub v4: u64,
+    pub v6: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +157,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
             passes: Vec::new(),
             connections: 0,
             conn_evictions: Evictions::default(),
+            icmp_forwarded: IcmpForwarded::default(),
             conn_slots: None,
         });
     }
@@ -233,6 +244,16 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
     let drops = per_reason(&maps.drops, DROP_REASON_NAMES);
     let passes = per_reason(&maps.passes, PASS_REASON_NAMES);
     let connections = conns.total;
+    let icmp = |i: u32| {
+        maps.icmp_forwarded
+            .get(&i, 0)
+            .map(|v| v.iter().sum())
+            .unwrap_or(0)
+    };
+    let icmp_forwarded = IcmpForwarded {
+        v4: icmp(0),
+        v6: icmp(1),
+    };
     let conn_evictions = Evictions::read(&maps.conn_evictions);
     Ok(Status {
         daemon: None,
@@ -241,6 +262,7 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         services,
         drops,
         passes,
+        icmp_forwarded,
         connections,
         conn_evictions,
         conn_slots: maps.conn_slots().ok(),
@@ -367,6 +389,14 @@ pub fn render(s: &Status) -> String {
     };
     let _ = writeln!(out, "dropped: {}", nonzero(&s.drops));
     let _ = writeln!(out, "passed to the host: {}", nonzero(&s.passes));
+    let i = &s.icmp_forwarded;
+    if i.v4 + i.v6 > 0 {
+        let _ = writeln!(
+            out,
+            "icmp too-big forwarded to real servers: {} IPv4, {} IPv6",
+            i.v4, i.v6
+        );
+    }
     out
 }
 
@@ -530,6 +560,7 @@ mod tests {
             passes: vec![("not_a_service".into(), 0)],
             connections: 5,
             conn_evictions: Evictions::default(),
+            icmp_forwarded: IcmpForwarded::default(),
             conn_slots: None,
         };
         let out = render(&s);
@@ -557,6 +588,13 @@ mod tests {
         assert_eq!(lines[7], "dropped: no_real_server=2");
         assert_eq!(lines[8], "passed to the host: none");
         assert_eq!(lines.len(), 9, "no eviction line without evictions: {out}");
+        let mut icmp = s;
+        icmp.icmp_forwarded = IcmpForwarded { v4: 2, v6: 1 };
+        let out = render(&icmp);
+        assert_eq!(
+            out.lines().last(),
+            Some("icmp too-big forwarded to real servers: 2 IPv4, 1 IPv6")
+        );
     }
 
     fn vrrp_only(daemon: DaemonStatus) -> Status {
@@ -569,6 +607,7 @@ mod tests {
             passes: Vec::new(),
             connections: 0,
             conn_evictions: Evictions::default(),
+            icmp_forwarded: IcmpForwarded::default(),
             conn_slots: None,
         }
     }

@@ -31,6 +31,8 @@ pub struct Maps {
     pub real_stats: PerCpuArray<MapData, Counters>,
     pub drops: PerCpuArray<MapData, u64>,
     pub passes: PerCpuArray<MapData, u64>,
+    /// ICMP "fragmentation needed" (0) / ICMPv6 "packet too big" (1) forwarded.
+    pub icmp_forwarded: PerCpuArray<MapData, u64>,
     pub meta: Array<MapData, Meta>,
 }
 
@@ -90,6 +92,7 @@ impl Maps {
             real_stats: typed(REAL_STATS, take(REAL_STATS)?)?,
             drops: typed(DROPS, take(DROPS)?)?,
             passes: typed(PASSES, take(PASSES)?)?,
+            icmp_forwarded: typed(ICMP_FORWARDED, take(ICMP_FORWARDED)?)?,
             meta: typed(META, take(META)?)?,
         })
     }

@@ -258,6 +258,15 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "Packets the XDP program passed to the host stack",
         passed,
     );
+    let icmp = Counters::<FamilyLabels>::default();
+    for (family, n) in [("ipv4", s.icmp_forwarded.v4), ("ipv6", s.icmp_forwarded.v6)] {
+        icmp.get_or_create(&FamilyLabels { family }).inc_by(n);
+    }
+    reg.register(
+        "icmp_forwarded_packets",
+        "ICMP fragmentation-needed / ICMPv6 packet-too-big forwarded to the real server of their flow",
+        icmp,
+    );
     let evictions = Counters::<ReasonLabels>::default();
     let e = s.conn_evictions;
     for (reason, n) in [
@@ -473,6 +482,7 @@ mod tests {
             }],
             drops: vec![("no_real_server".into(), 2)],
             passes: vec![("not_a_service".into(), 9)],
+            icmp_forwarded: crate::cli::status::IcmpForwarded { v4: 3, v6: 0 },
             connections: 6,
             conn_evictions: crate::dataplane::conn_table::Evictions {
                 syn_recv: 5,
@@ -559,6 +569,8 @@ mod tests {
             format!("xlb_backend_up{b22} 0"),
             r#"xlb_dropped_packets_total{reason="no_real_server"} 2"#.to_string(),
             r#"xlb_passed_packets_total{reason="not_a_service"} 9"#.to_string(),
+            r#"xlb_icmp_forwarded_packets_total{family="ipv4"} 3"#.to_string(),
+            r#"xlb_icmp_forwarded_packets_total{family="ipv6"} 0"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="syn_recv"} 5"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="not_tracked"} 1"#.to_string(),
             "xlb_conn_table_entries 6".to_string(),

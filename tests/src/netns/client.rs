@@ -37,6 +37,11 @@ impl EchoConn {
         })
     }
 
+    /// The client's end of the connection.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.writer.local_addr()
+    }
+
     /// Sends a line, returns the server's answer ("<name> <local addr> <line>").
     pub fn ask(&mut self, line: &str) -> std::io::Result<String> {
         writeln!(self.writer, "{line}")?;
