@@ -18,8 +18,8 @@ use std::{
 use integration_tests::{
     frames::TCP_SYN,
     netns::{
-        EchoConn, LAB_VIP, Lab, dr_lab, lab_real, send_segments, start_xlb, wait_for, write_config,
-        xlb_bin,
+        EchoConn, LAB_VIP, Lab, dr_lab, echo_server, lab_real, send_segments, start_xlb, wait_for,
+        write_config, xlb_bin, xlb_status, xlb_status_json,
     },
 };
 
@@ -48,29 +48,6 @@ fn config(global_defs: &str) -> String {
     c
 }
 
-fn server_of(answer: &str) -> String {
-    answer.split(' ').next().unwrap_or_default().to_string()
-}
-
-fn xlb_status(lab: &Lab, json: bool) -> String {
-    let mut cmd = Command::new(xlb_bin());
-    cmd.arg("status");
-    if json {
-        cmd.arg("--json");
-    }
-    let out = cmd
-        .arg("--pin-path")
-        .arg(&lab.pins.0)
-        .output()
-        .expect("xlb status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Buckets of a pinned table, as bpftool shows it.
 fn buckets(lab: &Lab, map: &str) -> u64 {
     let out = Command::new("bpftool")
@@ -89,7 +66,7 @@ fn ask_all(streams: &mut [(EchoConn, String)], what: &str) {
         let answer = c
             .ask(&line)
             .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost {what}: {e}"));
-        assert_eq!(server_of(&answer), *server, "stream {i} moved: {answer}");
+        assert_eq!(echo_server(&answer), *server, "stream {i} moved: {answer}");
         assert!(answer.ends_with(&line), "{answer}");
     }
 }
@@ -104,7 +81,7 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
     start_xlb(&mut lab, "xlb", &cfg);
     assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS / 4);
     assert_eq!(buckets(&lab, "xlb_conns6"), START_SLOTS / 16);
-    let text = xlb_status(&lab, false);
+    let text = xlb_status(&lab.pins.0, &[]);
     assert!(
         text.contains("connection tables: 4096 IPv4 slots (IPv6: a quarter), growing up to 524288; grown 0 times"),
         "{text}"
@@ -115,7 +92,7 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
             .map(|i| {
                 let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
                 let first = c.ask(&format!("stream {i} hello")).expect("echo");
-                (c, server_of(&first))
+                (c, echo_server(&first))
             })
             .collect()
     });
@@ -196,8 +173,7 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
     assert_eq!(log.matches("connection tables grown").count(), 1, "{log}");
     assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS);
     assert_eq!(buckets(&lab, "xlb_conns6"), START_SLOTS / 4);
-    let json: serde_json::Value =
-        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let json: serde_json::Value = xlb_status_json(&lab.pins.0);
     assert_eq!(json["live"]["conn_table"]["slots"], 16384, "{json}");
     assert_eq!(json["live"]["conn_table"]["growths"], 1, "{json}");
     assert_eq!(
@@ -209,7 +185,7 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
         json["connections"].as_u64().unwrap() > START_SLOTS / 2,
         "the half-open flows were copied too: {json}"
     );
-    let text = xlb_status(&lab, false);
+    let text = xlb_status(&lab.pins.0, &[]);
     println!("{text}");
     assert!(
         text.contains("grown 1 time since the daemon started"),
@@ -236,12 +212,12 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
     lab.within("client", || {
         for n in 0..6 {
             let mut c = EchoConn::connect(vip(7)).expect("a new connection after the growth");
-            let server = server_of(&c.ask("first").expect("echo"));
+            let server = echo_server(&c.ask("first").expect("echo"));
             for line in 0..3 {
                 let answer = c
                     .ask(&format!("connection {n} line {line}"))
                     .unwrap_or_else(|e| panic!("new connection {n} broke: {e}"));
-                assert_eq!(server_of(&answer), server, "{answer}");
+                assert_eq!(echo_server(&answer), server, "{answer}");
             }
         }
     });
@@ -268,8 +244,7 @@ fn the_tables_grow_under_load_and_every_stream_keeps_its_real_server() {
     start_xlb(&mut lab, "xlb2", &cfg);
     assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS);
     ask_all(&mut streams, "after the restart");
-    let json: serde_json::Value =
-        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let json: serde_json::Value = xlb_status_json(&lab.pins.0);
     assert_eq!(json["live"]["conn_table"]["slots"], 16384, "{json}");
     assert_eq!(json["live"]["conn_table"]["max_slots"], 8192, "{json}");
     assert_eq!(json["live"]["conn_table"]["growths"], 0, "{json}");
@@ -287,7 +262,7 @@ fn a_reload_that_raises_the_maximum_lets_full_tables_grow_without_teardown() {
             .map(|i| {
                 let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
                 let first = c.ask(&format!("stream {i} hello")).expect("echo");
-                (c, server_of(&first))
+                (c, echo_server(&first))
             })
             .collect()
     });
@@ -297,7 +272,7 @@ fn a_reload_that_raises_the_maximum_lets_full_tables_grow_without_teardown() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(!lab.log("xlb").contains("connection tables grown"));
     assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS / 4);
-    let text = xlb_status(&lab, false);
+    let text = xlb_status(&lab.pins.0, &[]);
     assert!(
         text.contains(
             "4096 IPv4 slots (IPv6: a quarter), at their maximum (connection_table_size 4096)"
@@ -317,8 +292,7 @@ fn a_reload_that_raises_the_maximum_lets_full_tables_grow_without_teardown() {
     lab.wait_log("xlb", "connection tables grown", Duration::from_secs(10));
     assert_eq!(buckets(&lab, "xlb_conns4"), START_SLOTS);
     ask_all(&mut streams, "after the growth");
-    let json: serde_json::Value =
-        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let json: serde_json::Value = xlb_status_json(&lab.pins.0);
     assert_eq!(json["live"]["conn_table"]["slots"], 16384, "{json}");
     assert_eq!(json["live"]["conn_table"]["max_slots"], 65536, "{json}");
     assert_eq!(json["live"]["conn_table"]["growths"], 1, "{json}");

@@ -289,12 +289,7 @@ fn script_security_refuses_a_root_script_another_user_can_change() {
         log.contains("Disabling track script chk due to insecure"),
         "{log}"
     );
-    let status = Command::new(integration_tests::netns::xlb_bin())
-        .args(["status", "--json", "--pin-path"])
-        .arg(lab.pins.0.join("dir1"))
-        .output()
-        .unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status = integration_tests::netns::xlb_status_json(&lab.pins.0.join("dir1"));
     assert_eq!(status["vrrp"][0]["priority"], 100, "{status}");
     assert!(!log.contains("SECURITY VIOLATION"), "{log}");
     drop(lab);

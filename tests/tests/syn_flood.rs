@@ -14,7 +14,8 @@ use std::{
 use integration_tests::{
     frames::{TCP_ACK, TCP_SYN},
     netns::{
-        EchoConn, LAB_VIP, Lab, dr_lab, lab_real, send_segments, start_xlb, write_config, xlb_bin,
+        EchoConn, LAB_VIP, Lab, dr_lab, echo_server, lab_real, send_segments, start_xlb,
+        write_config, xlb_bin, xlb_status, xlb_status_json,
     },
 };
 
@@ -54,30 +55,6 @@ interface = "eth0"
     c
 }
 
-/// The real server named by an echo answer ("<name> <local addr> <line>").
-fn server_of(answer: &str) -> String {
-    answer.split(' ').next().unwrap_or_default().to_string()
-}
-
-fn xlb_status(lab: &Lab, json: bool) -> String {
-    let mut cmd = Command::new(xlb_bin());
-    cmd.arg("status");
-    if json {
-        cmd.arg("--json");
-    }
-    let out = cmd
-        .arg("--pin-path")
-        .arg(&lab.pins.0)
-        .output()
-        .expect("xlb status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The DR lab with `xlb run` on a [`TABLE_SLOTS`] table, and [`STREAMS`] echo streams
 /// through the VIP, each with the real server that answered it.
 fn lab_with_streams(tag: &str) -> (Lab, Vec<(EchoConn, String)>) {
@@ -92,7 +69,7 @@ fn lab_with_streams(tag: &str) -> (Lab, Vec<(EchoConn, String)>) {
             .map(|i| {
                 let mut c = EchoConn::connect(vip(7)).expect("connect through the VIP");
                 let first = c.ask(&format!("stream {i} hello")).expect("echo");
-                (c, server_of(&first))
+                (c, echo_server(&first))
             })
             .collect()
     });
@@ -117,7 +94,7 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
                         .ask(&line)
                         .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost: {e}"));
                     assert_eq!(
-                        server_of(&answer),
+                        echo_server(&answer),
                         *server,
                         "stream {i} moved to another real server: {answer}"
                     );
@@ -139,11 +116,10 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
         let answer = c
             .ask(&format!("stream {i} after the flood"))
             .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost after the flood: {e}"));
-        assert_eq!(server_of(&answer), *server, "stream {i}: {answer}");
+        assert_eq!(echo_server(&answer), *server, "stream {i}: {answer}");
     }
 
-    let json: serde_json::Value =
-        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let json: serde_json::Value = xlb_status_json(&lab.pins.0);
     let evictions = &json["conn_evictions"];
     let half_open = evictions["syn_recv"].as_u64();
     assert!(
@@ -151,7 +127,7 @@ fn established_streams_survive_a_syn_flood_on_a_small_table() {
         "the flood's half-open slots were evicted: {evictions}"
     );
     assert_eq!(evictions["established"], 0, "{evictions}");
-    let text = xlb_status(&lab, false);
+    let text = xlb_status(&lab.pins.0, &[]);
     assert!(
         text.contains("half-open connections (SYN_RECV) evicted from full buckets: "),
         "{text}"
@@ -245,23 +221,22 @@ fn an_ack_flood_costs_neither_established_streams_nor_new_connections() {
         let answer = c
             .ask(&format!("stream {i} after the flood"))
             .unwrap_or_else(|e| panic!("stream {i} (on {server}) lost: {e}"));
-        assert_eq!(server_of(&answer), *server, "stream {i}: {answer}");
+        assert_eq!(echo_server(&answer), *server, "stream {i}: {answer}");
     }
     // New connections are still tracked: a conversation stays on one real server.
     lab.within("client", || {
         for n in 0..10 {
             let mut c = EchoConn::connect(vip(7)).expect("a new connection after the flood");
-            let server = server_of(&c.ask("first").expect("echo"));
+            let server = echo_server(&c.ask("first").expect("echo"));
             for line in 0..3 {
                 let answer = c
                     .ask(&format!("connection {n} line {line}"))
                     .unwrap_or_else(|e| panic!("new connection {n} broke: {e}"));
-                assert_eq!(server_of(&answer), server, "{answer}");
+                assert_eq!(echo_server(&answer), server, "{answer}");
             }
         }
     });
-    let json: serde_json::Value =
-        serde_json::from_str(&xlb_status(&lab, true)).expect("status JSON");
+    let json: serde_json::Value = xlb_status_json(&lab.pins.0);
     let evictions = &json["conn_evictions"];
     assert!(
         evictions["syn_recv"].as_u64().is_some_and(|n| n > 10_000),

@@ -11,7 +11,8 @@ use std::{
 };
 
 use integration_tests::netns::{
-    LAB_VIP, LAB_VIP6, Lab, dr_lab, ha_lab, has_address, start_xlb_in, wait_addr, wait_for, xlb_bin,
+    LAB_VIP, LAB_VIP6, Lab, dr_lab, ha_lab, has_address, start_xlb_in, wait_addr, wait_for,
+    xlb_bin, xlb_status_json,
 };
 
 /// A VRRP-only config (no virtual server, no XDP): `LAB_VIP` as the VIP and `LAB_VIP6`
@@ -153,12 +154,7 @@ fn a_vip_deleted_by_hand_is_put_back_by_the_master_and_left_alone_by_the_backup(
         lab.log("xlb1")
     );
     // Counted, for `xlb status` and the metrics.
-    let out = Command::new(xlb_bin())
-        .args(["status", "--json", "--pin-path"])
-        .arg(pins_of(&lab, "dir1"))
-        .output()
-        .expect("xlb status");
-    let s: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let s = xlb_status_json(&pins_of(&lab, "dir1"));
     assert_eq!(s["vrrp"][0]["counts"]["vips_restored"], 2, "{s}");
 
     // The BACKUP: holds nothing, restores nothing, and leaves an address added by hand

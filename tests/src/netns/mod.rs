@@ -62,6 +62,33 @@ pub fn xlb_bin() -> PathBuf {
     p
 }
 
+/// `xlb status ARGS --pin-path PINS`: its output; a failing status fails the test.
+pub fn xlb_status(pins: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(xlb_bin())
+        .arg("status")
+        .args(args)
+        .arg("--pin-path")
+        .arg(pins)
+        .output()
+        .expect("xlb status");
+    assert!(
+        out.status.success(),
+        "xlb status: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `xlb status --json` of the daemon whose maps are pinned at `pins`.
+pub fn xlb_status_json(pins: &Path) -> serde_json::Value {
+    serde_json::from_str(&xlb_status(pins, &["--json"])).expect("xlb status --json")
+}
+
+/// The real server named by an echo answer ("<name> <local addr> <line>").
+pub fn echo_server(answer: &str) -> String {
+    answer.split(' ').next().unwrap_or_default().to_string()
+}
+
 /// The lab's real-server program (HTTP on 80, line echo on 7; both name the server and
 /// the connection's local address).
 pub fn realserver_script() -> PathBuf {
