@@ -77,11 +77,11 @@ pub struct Listing {
 pub fn read(pin_path: &Path) -> anyhow::Result<Listing> {
     let maps = Maps::from_pins(pin_path)?;
     let mut conns = list(&maps.conn_tables(false)?, now_ticks());
-    for c in &mut conns {
-        if let Ok(r) = maps.reals.get(&c.real, 0) {
-            if r.flags & REAL_F_IN_USE != 0 && u32::from(c.service_id) == r.service_id {
-                c.real_server = Some(SocketAddr::new(ip_of(&r.addr), r.port));
-            }
+    // From the mapped array, as `xlb status` reads it: no syscall per connection.
+    for c in conns.iter_mut().filter(|c| c.real < maps.sizes().reals) {
+        let r = maps.reals_view.get(c.real as usize);
+        if r.flags & REAL_F_IN_USE != 0 && u32::from(c.service_id) == r.service_id {
+            c.real_server = Some(SocketAddr::new(ip_of(&r.addr), r.port));
         }
     }
     conns.sort_by_key(|c| (c.virtual_service, c.client));

@@ -2,7 +2,7 @@
 //! `xlb weight|drain|enable|disable`, `xlb log level|reopen`, and the live part of `xlb
 //! status`. One request, one reply, with time limits; a socket where nobody answers is
 //! a clear error naming it. `drain --wait` then follows the real server's connections in
-//! the pinned connection table (as `xlb conns` reads it) until none is active.
+//! the pinned connection table (as `xlb status` counts them) until none is active.
 
 use std::{
     io::{self, BufRead, BufReader, Write},
@@ -12,11 +12,10 @@ use std::{
 };
 
 use crate::{
-    cli::{
-        conns::{Conn, Listing},
-        status::LiveStatus,
-    },
+    cli::status::{LiveStatus, Status},
+    config::Protocol,
     control::{RealRef, Reply, ReplyLine, Request, ServiceRef, VERSION, request_line},
+    dataplane::Maps,
 };
 
 /// How long a reply may take (a reload resolves real servers' MACs, so not a second).
@@ -154,20 +153,29 @@ pub struct RealConns {
     pub inactive: usize,
 }
 
-/// Counts `listing`'s connections of real server `real` of `service`.
-pub fn conns_of(listing: &Listing, service: ServiceRef, real: RealRef) -> RealConns {
-    let proto = service.protocol.as_str();
-    let mut n = RealConns::default();
-    let ours = |c: &&Conn| {
-        c.virtual_service == service.addr && c.protocol == proto && c.real_server == Some(real)
+/// The connections of real server `real` of `service`, from `xlb status`'s counts (one
+/// pass over the connection table): a UDP service's flows, inactive to ipvsadm, are
+/// active to a drain.
+pub fn conns_of(status: &Status, service: ServiceRef, real: RealRef) -> RealConns {
+    let found = (status.services.iter())
+        .filter(|s| {
+            s.vip == service.addr.ip()
+                && s.port == service.addr.port()
+                && s.protocol == service.protocol.as_str()
+        })
+        .flat_map(|s| &s.real_servers)
+        .find(|r| r.ip == real.ip() && r.port == real.port());
+    let Some(r) = found else {
+        return RealConns::default();
     };
-    for c in listing.conns.iter().filter(ours) {
-        match c.state {
-            "ESTABLISHED" | "UDP" => n.active += 1,
-            _ => n.inactive += 1,
-        }
+    let (active, inactive) = (r.active_conns as usize, r.inactive_conns as usize);
+    match service.protocol {
+        Protocol::Udp => RealConns {
+            active: active + inactive,
+            inactive: 0,
+        },
+        Protocol::Tcp => RealConns { active, inactive },
     }
-    n
 }
 
 /// `drain --wait`: polls the connection table pinned at `pin_path` until real server
@@ -183,8 +191,8 @@ pub fn wait_drained(
     let start = Instant::now();
     let mut last = None;
     loop {
-        let listing = crate::cli::conns::read(pin_path)?;
-        let now = conns_of(&listing, service, real);
+        let status = crate::cli::status::from_maps(&Maps::from_pins(pin_path)?)?;
+        let now = conns_of(&status, service, real);
         if last != Some(now) {
             progress(now);
             last = Some(now);
@@ -202,39 +210,61 @@ pub fn wait_drained(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataplane::conn_table::Evictions;
+    use crate::cli::status::{RealStatus, ServiceStatus};
 
-    fn conn(vs: &str, proto: &'static str, real: &str, state: &'static str) -> Conn {
-        Conn {
-            protocol: proto,
-            client: "198.18.0.1:40000".parse().unwrap(),
-            virtual_service: vs.parse().unwrap(),
-            real: 0,
-            real_server: Some(real.parse().unwrap()),
-            service_id: 0,
-            state,
-            expires_in_s: 10,
+    /// Real server `ip:port` with `active` / `inactive` connections (ipvsadm's counts).
+    fn real(ip: &str, port: u16, active: u64, inactive: u64) -> RealStatus {
+        RealStatus {
+            ip: ip.parse().unwrap(),
+            port,
+            weight: 1,
+            alive: true,
+            mac: None,
+            ifindex: 2,
+            packets: 0,
+            bytes: 0,
+            new_flows: 0,
+            active_conns: active,
+            inactive_conns: inactive,
+        }
+    }
+
+    fn service(port: u16, protocol: &'static str, real_servers: Vec<RealStatus>) -> ServiceStatus {
+        ServiceStatus {
+            vip: "198.18.0.100".parse().unwrap(),
+            port,
+            protocol,
+            scheduler: "wrr",
+            active: true,
+            table_len: 0,
+            persistence_timeout: 0,
+            packets: 0,
+            bytes: 0,
+            new_flows: 0,
+            real_servers,
         }
     }
 
     #[test]
     fn a_real_server_s_connections_are_counted_as_a_drain_waits_for_them() {
-        let listing = Listing {
-            conns: vec![
-                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "ESTABLISHED"),
-                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "ESTABLISHED"),
-                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "FIN_WAIT"),
-                conn("198.18.0.100:80", "TCP", "198.18.0.21:80", "SYN_RECV"),
-                conn("198.18.0.100:80", "TCP", "198.18.0.22:80", "ESTABLISHED"),
-                conn("198.18.0.100:81", "TCP", "198.18.0.21:80", "ESTABLISHED"),
-                conn("198.18.0.100:80", "UDP", "198.18.0.21:80", "UDP"),
+        // Two established and two closing or half-open on .21:80; others elsewhere; one
+        // UDP flow (InActConn to ipvsadm) on the UDP service.
+        let status = Status {
+            services: vec![
+                service(
+                    80,
+                    "TCP",
+                    vec![real("198.18.0.21", 80, 2, 2), real("198.18.0.22", 80, 1, 0)],
+                ),
+                service(81, "TCP", vec![real("198.18.0.21", 80, 1, 0)]),
+                service(80, "UDP", vec![real("198.18.0.21", 80, 0, 1)]),
             ],
-            evictions: Evictions::default(),
+            ..Status::default()
         };
         let s: ServiceRef = "198.18.0.100:80".parse().unwrap();
         let r: RealRef = "198.18.0.21:80".parse().unwrap();
         assert_eq!(
-            conns_of(&listing, s, r),
+            conns_of(&status, s, r),
             RealConns {
                 active: 2,
                 inactive: 2
@@ -242,7 +272,7 @@ mod tests {
         );
         let u: ServiceRef = "198.18.0.100:80/udp".parse().unwrap();
         assert_eq!(
-            conns_of(&listing, u, r),
+            conns_of(&status, u, r),
             RealConns {
                 active: 1,
                 inactive: 0

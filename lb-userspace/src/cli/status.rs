@@ -20,7 +20,7 @@ use crate::{
     vrrp::status::{InstanceStatus, StatusFile},
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Status {
     /// The daemon that wrote the status file, when there is one.
     pub daemon: Option<DaemonStatus>,
@@ -152,13 +152,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
             daemon,
             vrrp,
             interfaces,
-            services: Vec::new(),
-            drops: Vec::new(),
-            passes: Vec::new(),
-            connections: 0,
-            conn_evictions: Evictions::default(),
-            icmp_forwarded: IcmpForwarded::default(),
-            conn_slots: None,
+            ..Status::default()
         });
     }
     let maps = Maps::from_pins(pin_path)?;
