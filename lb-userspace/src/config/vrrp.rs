@@ -187,6 +187,16 @@ pub struct VrrpInstance {
     /// Do not go to FAULT when `interface` itself goes down. Default false.
     #[serde(default)]
     pub dont_track_primary: bool,
+    /// keepalived's `use_vmac [NAME]`: the VRRP virtual MAC (00:00:5e:00:01:VRID, IPv6
+    /// 00:00:5e:00:02:VRID) on a private-mode macvlan over `interface`, created at start
+    /// and up in every state; the VIPs without `dev` go on it, and adverts and gratuitous
+    /// ARP / NA leave from it. `true` names it `vrrp.VRID` (keepalived's default), a string
+    /// names it. Default: none.
+    pub use_vmac: Option<UseVmac>,
+    /// With `use_vmac`: adverts leave from `interface` with its own MAC (the VIPs and
+    /// gratuitous ARP / NA stay on the virtual MAC). Default false.
+    #[serde(default)]
+    pub vmac_xmit_base: bool,
     /// VRRPv3 Accept Mode: accept packets to the VIPs when not the address owner.
     /// xlb always does (it installs no firewall rules to drop them), so only `true` is
     /// accepted; under `global_defs.vrrp_strict`, whose default is keepalived's
@@ -246,7 +256,27 @@ pub struct VrrpInstance {
     pub v3_checksum_as_v2: bool,
 }
 
+/// `use_vmac = true` or `use_vmac = "NAME"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum UseVmac {
+    /// `true`: the default name, `vrrp.VRID`; `false`: no VMAC.
+    Flag(bool),
+    /// The macvlan's name.
+    Name(String),
+}
+
 impl VrrpInstance {
+    /// The VMAC interface's name when `use_vmac` is on: the configured one, else
+    /// keepalived's `vrrp.VRID` (at most 9 characters, within IFNAMSIZ).
+    pub fn vmac_name(&self) -> Option<String> {
+        match &self.use_vmac {
+            None | Some(UseVmac::Flag(false)) => None,
+            Some(UseVmac::Flag(true)) => Some(format!("vrrp.{}", self.virtual_router_id)),
+            Some(UseVmac::Name(n)) => Some(n.clone()),
+        }
+    }
+
     /// The parsed `virtual_ipaddress` entries. [`Config::parse`](super::Config::parse)
     /// has rejected any that do not parse; on a hand-built instance such entries are
     /// skipped.

@@ -263,7 +263,7 @@ impl<I: InstanceIo> Driver<I> {
         let (addr, len, dev) = (removed.addr, removed.prefix_len, &removed.interface);
         match addr_watch::on_removed(
             self.machine.state(),
-            &self.spec.interface,
+            self.spec.vip_interface(),
             &self.spec.vips,
             removed,
         ) {

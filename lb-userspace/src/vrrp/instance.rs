@@ -14,6 +14,7 @@ use super::{
     io::HostIo,
     machine::ParamsError,
     net::{self, VrrpSocket},
+    vmac::VmacHold,
     track::Tracked,
     trackers::{self, Trackers},
 };
@@ -49,6 +50,13 @@ pub enum SpawnError {
         #[source]
         source: std::io::Error,
     },
+    /// `use_vmac`: the macvlan could not be made (or the name is taken).
+    #[error("instance {instance}")]
+    Vmac {
+        instance: String,
+        #[source]
+        source: super::vmac::VmacError,
+    },
     #[error("instance {instance}")]
     Params {
         instance: String,
@@ -67,6 +75,8 @@ pub struct Instance {
     /// New settings for the running task.
     updates: mpsc::Sender<Update>,
     task: tokio::task::JoinHandle<()>,
+    /// `use_vmac`: the VMAC, removed once the task has resigned.
+    vmac: Option<(VmacHold, rtnetlink::Handle)>,
 }
 
 impl Instance {
@@ -111,7 +121,10 @@ impl Instance {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = self.task.await;
+        let _ = (&mut self.task).await;
+        if let Some((hold, handle)) = &self.vmac {
+            hold.release(handle).await;
+        }
     }
 }
 
@@ -166,9 +179,89 @@ pub async fn spawn(
     let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = source(&spec, &handle, ifindex).await?;
     let socket_config = spec.socket_config(ifindex, src);
-    let socket = VrrpSocket::open(&socket_config).map_err(|source| SpawnError::Socket {
+    let vmac = match &spec.vmac {
+        None => None,
+        Some(vs) => {
+            let hold = VmacHold {
+                instance: spec.name.clone(),
+                spec: vs.clone(),
+                vrid: spec.vrid,
+                ipv6: spec.is_ipv6(),
+                other_family: super::vmac::has_other_family(&spec.vips, spec.is_ipv6()),
+                link_local: match src {
+                    IpAddr::V6(a) if (a.segments()[0] & 0xffc0) == 0xfe80 => Some(a),
+                    _ => None,
+                },
+                current: Default::default(),
+            };
+            let v = hold
+                .make(&handle, ifindex, &spec.interface)
+                .await
+                .map_err(|source| SpawnError::Vmac {
+                    instance: spec.name.clone(),
+                    source,
+                })?;
+            Some((hold, v))
+        }
+    };
+    match start(spec, handle, gate, scripts, board, notifier, ifindex, src, socket_config, vmac.clone()).await {
+        Ok(i) => Ok(i),
+        Err((e, handle)) => {
+            if let Some((hold, _)) = &vmac {
+                hold.release(&handle).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// [`spawn`] once the VMAC (if any) is there; on failure, the handle back to remove it.
+#[expect(clippy::too_many_arguments, reason = "spawn's own values, passed on")]
+async fn start(
+    spec: InstanceSpec,
+    handle: rtnetlink::Handle,
+    gate: Gate,
+    scripts: HashMap<String, watch::Receiver<bool>>,
+    board: StatusBoard,
+    notifier: Notifier,
+    ifindex: u32,
+    src: IpAddr,
+    socket_config: super::net::VrrpSocketConfig,
+    vmac: Option<(VmacHold, super::vmac::Vmac)>,
+) -> Result<Instance, (SpawnError, rtnetlink::Handle)> {
+    let h = handle.clone();
+    start_inner(spec, handle, gate, scripts, board, notifier, ifindex, src, socket_config, vmac)
+        .await
+        .map_err(|e| (e, h))
+}
+
+#[expect(clippy::too_many_arguments, reason = "spawn's own values, passed on")]
+async fn start_inner(
+    spec: InstanceSpec,
+    handle: rtnetlink::Handle,
+    gate: Gate,
+    scripts: HashMap<String, watch::Receiver<bool>>,
+    board: StatusBoard,
+    notifier: Notifier,
+    ifindex: u32,
+    src: IpAddr,
+    socket_config: super::net::VrrpSocketConfig,
+    vmac: Option<(VmacHold, super::vmac::Vmac)>,
+) -> Result<Instance, SpawnError> {
+    // Adverts leave from the VMAC unless vmac_xmit_base; the driver keeps seeing the
+    // base interface (its link, its index), HostIo maps the socket onto the VMAC.
+    let mut wire = socket_config.clone();
+    if let Some((hold, v)) = &vmac {
+        if !hold.spec.xmit_base {
+            wire.ifindex = v.ifindex;
+        }
+    }
+    let socket = VrrpSocket::open(&wire).map_err(|source| SpawnError::Socket {
         instance: spec.name.clone(),
-        interface: spec.interface.clone(),
+        interface: vmac
+            .as_ref()
+            .filter(|(h, _)| !h.spec.xmit_base)
+            .map_or_else(|| spec.interface.clone(), |(_, v)| v.name.clone()),
         source,
     })?;
     let mac = crate::netlink::link_mac(&handle, ifindex).await?;
@@ -183,6 +276,7 @@ pub async fn spawn(
     let (stop_tx, stop) = oneshot::channel();
     let (notify_tx, notify_config) = watch::channel(spec.config.clone());
     let (updates_tx, updates) = mpsc::channel(4);
+    let handle_for_stop = handle.clone();
     let io = HostIo {
         instance: spec.name.clone(),
         socket,
@@ -196,6 +290,7 @@ pub async fn spawn(
         board,
         socket_config,
         reopen: false,
+        vmac: vmac.as_ref().map(|(h, _)| h.clone()),
     };
     let trackers = Trackers::new(links, script_states);
     let driver =
@@ -218,6 +313,7 @@ pub async fn spawn(
         notify_config: notify_tx,
         updates: updates_tx,
         task,
+        vmac: vmac.map(|(h, _)| (h, handle_for_stop)),
     })
 }
 

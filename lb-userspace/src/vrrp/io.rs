@@ -18,6 +18,7 @@ use super::{
     status::{InstanceStatus, StatusBoard},
     track,
     vip::{self, VipError},
+    vmac::VmacHold,
 };
 use crate::{
     config::{VirtualIpAddress, VrrpInstance},
@@ -142,15 +143,40 @@ pub struct HostIo {
     /// The interface changed and the socket is not open there yet (its source address
     /// may not be back yet): retried before each receive and send.
     pub reopen: bool,
+    /// `use_vmac`: the VIPs, announcements and (unless `vmac_xmit_base`) adverts are on
+    /// the VMAC rather than on `ifindex`, the base interface.
+    pub vmac: Option<VmacHold>,
 }
 
 impl HostIo {
+    /// Where the VIPs without `dev` go and announcements leave, with which MAC: the VMAC
+    /// when there is one.
+    fn vip_link(&self) -> (u32, [u8; 6]) {
+        match self.vmac.as_ref().and_then(VmacHold::get) {
+            Some(v) => (v.ifindex, v.mac),
+            None => (self.ifindex, self.mac),
+        }
+    }
+
+    /// `config` as the socket is opened with: on the VMAC unless `vmac_xmit_base`.
+    fn on_wire(&self, config: &VrrpSocketConfig) -> VrrpSocketConfig {
+        let mut c = config.clone();
+        if let Some(hold) = &self.vmac {
+            if !hold.spec.xmit_base {
+                if let Some(v) = hold.get() {
+                    c.ifindex = v.ifindex;
+                }
+            }
+        }
+        c
+    }
+
     /// Opens the socket on the current interface if it has to be; true when it is open.
     fn reopened(&mut self) -> bool {
         if !self.reopen {
             return true;
         }
-        match VrrpSocket::open(&self.socket_config) {
+        match VrrpSocket::open(&self.on_wire(&self.socket_config)) {
             Ok(socket) => {
                 self.socket = socket;
                 self.reopen = false;
@@ -206,31 +232,33 @@ impl InstanceIo for HostIo {
         if socket == self.socket_config {
             return Ok(());
         }
-        self.socket = VrrpSocket::open(&socket)?;
+        self.socket = VrrpSocket::open(&self.on_wire(&socket))?;
         self.socket_config = socket;
         self.reopen = false;
         Ok(())
     }
 
     async fn add_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
-        vip::add_vips(&self.handle, self.ifindex, vips).await
+        vip::add_vips(&self.handle, self.vip_link().0, vips).await
     }
 
     async fn remove_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
-        vip::remove_vips(&self.handle, self.ifindex, vips).await
+        vip::remove_vips(&self.handle, self.vip_link().0, vips).await
     }
 
     async fn restore_vip(&mut self, vip: &VirtualIpAddress) -> Result<bool, VipError> {
         // The removal may have been our own, just before we became MASTER again.
-        if vip::has_vip(&self.handle, self.ifindex, vip).await? {
+        let ifindex = self.vip_link().0;
+        if vip::has_vip(&self.handle, ifindex, vip).await? {
             return Ok(false);
         }
-        vip::add_vips(&self.handle, self.ifindex, std::slice::from_ref(vip)).await?;
+        vip::add_vips(&self.handle, ifindex, std::slice::from_ref(vip)).await?;
         Ok(true)
     }
 
     fn announce(&mut self, vip: IpAddr) -> io::Result<()> {
-        vip::announce(self.ifindex, self.mac, vip)
+        let (ifindex, mac) = self.vip_link();
+        vip::announce(ifindex, mac, vip)
     }
 
     async fn forward(&mut self, state: State) {
@@ -275,6 +303,15 @@ impl InstanceIo for HostIo {
         match crate::netlink::link_mac(&self.handle, ifindex).await {
             Ok(mac) => self.mac = mac,
             Err(e) => tracing::warn!(instance = %self.instance, "MAC of the new interface: {e}"),
+        }
+        // The macvlan went with the old interface: make it again over the new one.
+        if let Some(hold) = &self.vmac {
+            let base = super::net::if_name(ifindex)
+                .map(|n| String::from_utf8_lossy(n.strip_suffix(&[0]).unwrap_or(&n)).into_owned())
+                .unwrap_or_default();
+            if let Err(e) = hold.make(&self.handle, ifindex, &base).await {
+                tracing::error!(instance = %self.instance, "VMAC on the new interface: {e}");
+            }
         }
         self.reopened();
     }

@@ -21,6 +21,7 @@
 //! The host mechanisms:
 //! - `net`: the raw IP-protocol-112 sockets (multicast and unicast, TTL 255).
 //! - `vip`: adding and removing the VIPs, gratuitous ARP / unsolicited NA.
+//! - `vmac`: `use_vmac`, the virtual MAC's macvlan and the sysctls keepalived sets.
 //! - `addr_watch`: addresses removed from interfaces, and when a VIP is put back.
 //! - `track`: `vrrp_script` trackers, tracked-interface weights and notify commands.
 
@@ -38,3 +39,4 @@ pub mod status;
 pub mod track;
 mod trackers;
 pub mod vip;
+pub mod vmac;

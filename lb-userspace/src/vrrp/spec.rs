@@ -47,8 +47,19 @@ pub struct InstanceSpec {
     pub track_own_interface: bool,
     /// Tracked `vrrp_script`s by name, and how each counts.
     pub track_scripts: Vec<(String, Tracked)>,
+    /// `use_vmac`: the virtual MAC's macvlan, and whether adverts leave from the base.
+    pub vmac: Option<VmacSpec>,
     /// The config block, for the notify commands.
     pub config: VrrpInstance,
+}
+
+/// `use_vmac [NAME]` and `vmac_xmit_base`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmacSpec {
+    /// The macvlan's name.
+    pub name: String,
+    /// Adverts leave from the base interface with its MAC, not from the VMAC.
+    pub xmit_base: bool,
 }
 
 fn secs(s: f64) -> Duration {
@@ -118,8 +129,17 @@ impl InstanceSpec {
                     )
                 })
                 .collect(),
+            vmac: i.vmac_name().map(|name| VmacSpec {
+                name,
+                xmit_base: i.vmac_xmit_base,
+            }),
             config: i.clone(),
         }
+    }
+
+    /// Where the VIPs without `dev` go: the VMAC when there is one, else the interface.
+    pub fn vip_interface(&self) -> &str {
+        self.vmac.as_ref().map_or(&self.interface, |v| &v.name)
     }
 
     /// Whether the instance speaks IPv6 (its addresses are IPv6).
@@ -135,6 +155,14 @@ impl InstanceSpec {
         }
         if self.interface != new.interface {
             return Some(format!("interface {} -> {}", self.interface, new.interface));
+        }
+        if self.vmac != new.vmac {
+            let show = |v: &Option<VmacSpec>| match v {
+                None => "none".to_owned(),
+                Some(v) if v.xmit_base => format!("{} (vmac_xmit_base)", v.name),
+                Some(v) => v.name.clone(),
+            };
+            return Some(format!("use_vmac {} -> {}", show(&self.vmac), show(&new.vmac)));
         }
         if self.version != new.version {
             return Some(format!(

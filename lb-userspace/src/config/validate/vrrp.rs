@@ -18,6 +18,7 @@ pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid>
     let root = KeyPath::root().key("vrrp_instance");
     let mut names: HashMap<&str, usize> = HashMap::new();
     let mut owners: HashMap<IpAddr, usize> = HashMap::new();
+    let mut vmacs: HashMap<String, String> = HashMap::new();
     for (i, vi) in cfg.vrrp_instance.iter().enumerate() {
         let p = root.index(i);
         if vi.name.trim().is_empty() {
@@ -201,6 +202,7 @@ pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid>
                 return Err(invalid(at, format!("there is no [vrrp_script.{}]", t.name)));
             }
         }
+        validate_vmac(cfg, vi, &p, &mut vmacs)?;
     }
 
     // Two instances with one virtual_router_id on one interface and address family
@@ -225,6 +227,47 @@ pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid>
                 ));
             }
         }
+    }
+    Ok(())
+}
+
+/// `use_vmac` / `vmac_xmit_base`: a valid macvlan name that is not the instance's own
+/// interface nor another instance's VMAC (`vmacs`: name -> instance so far); keepalived's
+/// config errors (`vmac_xmit_base` without a VMAC, or under strict mode) refused.
+fn validate_vmac(
+    cfg: &Config,
+    vi: &VrrpInstance,
+    p: &KeyPath,
+    vmacs: &mut HashMap<String, String>,
+) -> Result<(), Invalid> {
+    let Some(name) = vi.vmac_name() else {
+        if vi.vmac_xmit_base {
+            return Err(invalid(
+                p.key("vmac_xmit_base"),
+                "vmac_xmit_base is only valid with use_vmac",
+            ));
+        }
+        return Ok(());
+    };
+    let at = p.key("use_vmac");
+    check_ifname(&name).map_err(|m| invalid(at.clone(), format!("use_vmac: {m}")))?;
+    if name == vi.interface {
+        return Err(invalid(
+            at,
+            format!("use_vmac: {name:?} is the instance's own interface; the VMAC is a macvlan over it"),
+        ));
+    }
+    if vi.vmac_xmit_base && cfg.global_defs.vrrp_strict {
+        return Err(invalid(
+            p.key("vmac_xmit_base"),
+            "vmac_xmit_base is incompatible with vrrp_strict (keepalived resets it)",
+        ));
+    }
+    if let Some(other) = vmacs.insert(name.clone(), vi.name.clone()) {
+        return Err(invalid(
+            at,
+            format!("use_vmac: {name:?} is already the VMAC of vrrp_instance {other:?}; name one with use_vmac = \"NAME\""),
+        ));
     }
     Ok(())
 }
