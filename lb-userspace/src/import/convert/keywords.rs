@@ -292,9 +292,11 @@ pub(super) const INSTANCE: &[KeywordRule] = &[
     kept("v3_checksum_as_v2", ValueKind::Flag),
     kept("skip_check_adv_addr", ValueKind::Flag),
     kept("check_unicast_src", ValueKind::Flag),
+    kept("vmac_xmit_base", ValueKind::Flag),
 ];
 
 pub(super) const INSTANCE_BLOCKS: &[&str] = &[
+    "use_vmac",
     "preempt",
     "authentication",
     "virtual_ipaddress",
@@ -349,11 +351,6 @@ pub(super) const INSTANCE_IGNORED: &[KeywordReason] = &[
 
 pub(super) const INSTANCE_REFUSED: &[KeywordReason] = &[
     reason(
-        "use_vmac",
-        "xlb does not use a virtual MAC: the VIPs move with gratuitous ARP / NA",
-    ),
-    reason("vmac_xmit_base", "xlb does not use a virtual MAC"),
-    reason(
         "track_file",
         "xlb tracks scripts and interfaces: replace the file by a vrrp_script testing it",
     ),
@@ -365,8 +362,14 @@ pub(super) const INSTANCE_REFUSED: &[KeywordReason] = &[
     reason("virtual_routes", "xlb adds no routes with the VIPs"),
     reason("virtual_rules", "xlb adds no routing rules with the VIPs"),
     reason("strict_mode", "use global_defs vrrp_strict"),
-    reason("use_vmac_addr", "xlb does not use a virtual MAC"),
-    reason("use_ipvlan", "xlb does not create ipvlan interfaces"),
+    reason(
+        "use_vmac_addr",
+        "xlb puts a VMAC on the instance's own interface only (use_vmac)",
+    ),
+    reason(
+        "use_ipvlan",
+        "xlb does not create ipvlan interfaces: use use_vmac (a macvlan with the VRRP MAC)",
+    ),
     reason("vrf", "xlb does not bind instances to a VRF"),
     reason(
         "mcast_dst_ip",

@@ -125,6 +125,7 @@ impl Converter<'_> {
                     }
                 }
                 "authentication" => self.authentication(&c, &mut t),
+                "use_vmac" => self.use_vmac(&c, &mut t),
                 "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                     let key = c.keyword().to_owned();
                     for (loc, words) in self.entries(&c) {
@@ -187,6 +188,35 @@ impl Converter<'_> {
             value: Value::Section(t),
             loc: n.loc.clone(),
         });
+    }
+
+    /// `use_vmac [[name] NAME]`: `use_vmac = true` or the name. keepalived's other
+    /// options (`mac`, `group`, `netlink_notify_msg`) are refused by name.
+    fn use_vmac(&mut self, n: &Node, t: &mut Table) {
+        if n.block.is_some() {
+            self.err(n, "`use_vmac` takes no block");
+            return;
+        }
+        let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
+        let value = match args.as_slice() {
+            [] => Value::Bool(true),
+            ["name", name] | [name] if !matches!(*name, "mac" | "group" | "netlink_notify_msg" | "name") => {
+                Value::Str((*name).to_owned())
+            }
+            _ => {
+                self.err(
+                    n,
+                    format!(
+                        "`use_vmac {}`: xlb takes `use_vmac` or `use_vmac NAME` (a VMAC with \
+                         the RFC MAC 00:00:5e:00:01:VRID); keepalived's `mac`, `group` and \
+                         `netlink_notify_msg` options have no equivalent",
+                        args.join(" ")
+                    ),
+                );
+                return;
+            }
+        };
+        self.set(t, "use_vmac", value, n);
     }
 
     /// keepalived's vrrp_complete_instance drops authentication, with a warning, under
