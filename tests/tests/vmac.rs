@@ -1,0 +1,304 @@
+//! `use_vmac`: xlb's VRRP instance on the virtual MAC (a private macvlan over eth0), with
+//! a real keepalived 2.2.7 using `use_vmac` as the peer, and with FRR's vrrpd (which
+//! always uses the virtual MAC). On the wire (tcpdump in the client's namespace): the
+//! adverts' source MAC, the VIP's MAC in the client's ARP table; XDP on eth0 forwards the
+//! client's traffic sent to the virtual MAC; failover both ways; the macvlan and the
+//! sysctls xlb changed are gone after it stops.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use integration_tests::netns::{
+    LAB_DIRECTOR2, LAB_VIP, Lab, ha_lab, has_address, http_get, lab_mh_service, mac_of,
+    start_xlb_in, wait_vip, xlb_status_json,
+};
+
+const VRID: u8 = 51;
+const VMAC: &str = "00:00:5e:00:01:33";
+const VMAC_IF: &str = "vrrp.51";
+
+fn xlb_config(priority: u8, extra: &str) -> String {
+    format!(
+        r#"
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = {VRID}
+priority = {priority}
+advert_int = 1
+use_vmac = true
+virtual_ipaddress = ["{LAB_VIP}/32"]
+{extra}
+{service}"#,
+        service = lab_mh_service()
+    )
+}
+
+fn keepalived_config(priority: u8, extra: &str) -> String {
+    format!(
+        "global_defs {{\n    router_id kd2\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {VRID}\n    \
+         priority {priority}\n    advert_int 1\n    use_vmac\n{extra}    virtual_ipaddress {{\n        {LAB_VIP}/32\n    }}\n}}\n"
+    )
+}
+
+fn start_keepalived(lab: &mut Lab, label: &str, config: &str) {
+    let dir = lab.tmp.join(label);
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("keepalived.conf");
+    std::fs::write(&conf, config).unwrap();
+    let pid = |n: &str| -> PathBuf { dir.join(n) };
+    let mut cmd = lab.command("dir2", Path::new("keepalived"));
+    cmd.args(["-n", "-l", "-D", "-P", "-f"])
+        .arg(&conf)
+        .arg("-p")
+        .arg(pid("keepalived.pid"))
+        .arg("-r")
+        .arg(pid("vrrp.pid"))
+        .arg("-c")
+        .arg(pid("checkers.pid"))
+        .arg("-b")
+        .arg(pid("bfd.pid"));
+    lab.spawn(label, cmd);
+    lab.wait_log(label, "(VI_1) Entering", Duration::from_secs(10));
+}
+
+/// tcpdump in the client's namespace: every VRRP advert with its Ethernet header.
+fn start_capture(lab: &mut Lab, label: &str) {
+    let mut cmd = lab.command("client", Path::new("tcpdump"));
+    cmd.args(["-i", "eth0", "-e", "-n", "-l", "-U", "ip proto 112"]);
+    lab.spawn(label, cmd);
+    lab.wait_log(label, "listening on", Duration::from_secs(10));
+}
+
+/// Capture lines of adverts from `mac` (source MAC) at priority `prio`.
+fn adverts_from(lab: &Lab, label: &str, mac: &str, prio: u8) -> usize {
+    lab.log(label)
+        .lines()
+        .filter(|l| l.starts_with_mac(mac) && l.contains(&format!("prio {prio},")))
+        .count()
+}
+
+trait StartsWithMac {
+    fn starts_with_mac(&self, mac: &str) -> bool;
+}
+
+impl StartsWithMac for &str {
+    /// `tcpdump -e` lines read `TIME SRC > DST, ...`.
+    fn starts_with_mac(&self, mac: &str) -> bool {
+        self.split_whitespace().nth(1) == Some(mac)
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sysctl(lab: &Lab, ns: &str, key: &str) -> String {
+    lab.sh(ns, &format!("cat /proc/sys/net/ipv4/conf/{key}"))
+        .trim()
+        .to_string()
+}
+
+fn link_exists(lab: &Lab, ns: &str, name: &str) -> bool {
+    lab.sh(ns, &format!("ip -o link show {name} 2>/dev/null || true"))
+        .contains(name)
+}
+
+/// The client's neighbour entry for the VIP.
+fn client_arp(lab: &Lab) -> String {
+    lab.sh("client", &format!("ip neigh show {LAB_VIP}"))
+}
+
+fn vip(port: u16) -> SocketAddr {
+    format!("{LAB_VIP}:{port}").parse().unwrap()
+}
+
+/// A request from the client through the VIP, answered by a real server.
+fn serve_ok(lab: &Lab) {
+    let body = lab.within("client", || {
+        http_get(vip(80), "/").expect("request through the VIP")
+    });
+    assert!(body.contains(LAB_VIP), "{body}");
+}
+
+fn forwarded_packets(lab: &Lab) -> u64 {
+    let s = xlb_status_json(&lab.pins.0.join("dir1"));
+    s["services"][0]["packets"].as_u64().unwrap_or(0)
+}
+
+/// The macvlan xlb made: private mode, the VRRP MAC, over eth0, up; the sysctls
+/// keepalived sets.
+fn assert_vmac_made(lab: &Lab) {
+    let link = lab.sh("dir1", &format!("ip -d link show {VMAC_IF}"));
+    assert!(link.contains("macvlan mode private"), "{link}");
+    assert!(link.contains(&format!("link/ether {VMAC}")), "{link}");
+    assert!(link.contains("@eth0"), "{link}");
+    assert!(link.contains(",UP"), "{link}");
+    assert!(link.contains("xlb vrrp_instance VI_1"), "alias: {link}");
+    assert_eq!(sysctl(lab, "dir1", &format!("{VMAC_IF}/arp_ignore")), "1");
+    assert_eq!(sysctl(lab, "dir1", &format!("{VMAC_IF}/accept_local")), "1");
+    assert_eq!(sysctl(lab, "dir1", &format!("{VMAC_IF}/rp_filter")), "0");
+    assert_eq!(sysctl(lab, "dir1", "eth0/arp_ignore"), "1");
+    assert_eq!(sysctl(lab, "dir1", "eth0/arp_filter"), "1");
+    let addrs = lab.sh("dir1", &format!("ip -o addr show dev {VMAC_IF}"));
+    assert!(addrs.contains(LAB_VIP), "the VIP is on the VMAC: {addrs}");
+}
+
+#[test]
+fn xlb_on_the_virtual_mac_with_a_keepalived_peer() {
+    let mut lab = ha_lab("vmac", 2);
+    start_capture(&mut lab, "capture");
+    let dir1_mac = mac_of(&lab, "dir1");
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(&conf, xlb_config(150, "")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert_vmac_made(&lab);
+    start_keepalived(&mut lab, "keepalived", &keepalived_config(100, ""));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        lab.log("keepalived").contains("Entering BACKUP STATE"),
+        "{}",
+        lab.log("keepalived")
+    );
+    assert!(!has_address(&lab, "dir2", LAB_VIP));
+
+    // On the wire: xlb's adverts leave from the virtual MAC, never from eth0's own.
+    wait_until("xlb's adverts from the VMAC", Duration::from_secs(4), || {
+        adverts_from(&lab, "capture", VMAC, 150) >= 2
+    });
+    assert_eq!(
+        adverts_from(&lab, "capture", &dir1_mac, 150),
+        0,
+        "{}",
+        lab.log("capture")
+    );
+
+    // The client reaches the VIP at the virtual MAC; XDP on eth0 forwards to a real server.
+    let before = forwarded_packets(&lab);
+    serve_ok(&lab);
+    assert!(client_arp(&lab).contains(VMAC), "{}", client_arp(&lab));
+    let after = forwarded_packets(&lab);
+    assert!(
+        after > before,
+        "XDP forwarded nothing ({before} -> {after})"
+    );
+    println!("XDP forwarded {} packets sent to {VMAC}", after - before);
+
+    // xlb stops: keepalived takes over on the same virtual MAC; xlb's macvlan is gone and
+    // eth0's ARP sysctls are back.
+    let t = Instant::now();
+    lab.kill("xlb", libc::SIGTERM);
+    wait_vip(&lab, "dir2", true, Duration::from_secs(4));
+    println!("xlb stopped, keepalived MASTER after {:?}", t.elapsed());
+    wait_until("xlb's VMAC removed", Duration::from_secs(4), || {
+        !link_exists(&lab, "dir1", VMAC_IF)
+    });
+    assert_eq!(sysctl(&lab, "dir1", "eth0/arp_ignore"), "0");
+    assert_eq!(sysctl(&lab, "dir1", "eth0/arp_filter"), "0");
+    assert!(!has_address(&lab, "dir1", LAB_VIP));
+    wait_until("keepalived's adverts from the VMAC", Duration::from_secs(4), || {
+        adverts_from(&lab, "capture", VMAC, 100) >= 2
+    });
+
+    // xlb back with the higher priority: it preempts keepalived.
+    let t = Instant::now();
+    start_xlb_in(&mut lab, "dir1", "xlb2", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_vip(&lab, "dir2", false, Duration::from_secs(4));
+    println!("xlb restarted and preempted after {:?}", t.elapsed());
+    assert_vmac_made(&lab);
+    serve_ok(&lab);
+
+    // kill -9 leaves the macvlan; the next xlb adopts it, and removes it when it stops.
+    lab.kill("xlb2", libc::SIGKILL);
+    assert!(link_exists(&lab, "dir1", VMAC_IF));
+    let index = lab.sh("dir1", &format!("cat /sys/class/net/{VMAC_IF}/ifindex"));
+    start_xlb_in(&mut lab, "dir1", "xlb3", &conf);
+    lab.wait_log("xlb3", "adopted", Duration::from_secs(5));
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert_eq!(
+        lab.sh("dir1", &format!("cat /sys/class/net/{VMAC_IF}/ifindex")),
+        index,
+        "the macvlan was re-created, not adopted"
+    );
+    lab.kill("xlb3", libc::SIGTERM);
+    wait_vip(&lab, "dir2", true, Duration::from_secs(4));
+    wait_until("adopted VMAC removed", Duration::from_secs(4), || {
+        !link_exists(&lab, "dir1", VMAC_IF)
+    });
+}
+
+#[test]
+fn vmac_xmit_base_sends_adverts_from_the_base_mac() {
+    let mut lab = ha_lab("vmacx", 2);
+    start_capture(&mut lab, "capture");
+    let dir1_mac = mac_of(&lab, "dir1");
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(&conf, xlb_config(150, "vmac_xmit_base = true")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert_vmac_made(&lab);
+    start_keepalived(
+        &mut lab,
+        "keepalived",
+        &keepalived_config(100, "    vmac_xmit_base\n"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(!has_address(&lab, "dir2", LAB_VIP));
+    wait_until("xlb's adverts from eth0's MAC", Duration::from_secs(4), || {
+        adverts_from(&lab, "capture", &dir1_mac, 150) >= 2
+    });
+    assert_eq!(
+        adverts_from(&lab, "capture", VMAC, 150),
+        0,
+        "{}",
+        lab.log("capture")
+    );
+    // The VIP still answers at the virtual MAC (gratuitous ARP from the VMAC).
+    serve_ok(&lab);
+    assert!(client_arp(&lab).contains(VMAC), "{}", client_arp(&lab));
+    // keepalived takes over when xlb goes, and xlb, back, preempts it.
+    lab.kill("xlb", libc::SIGTERM);
+    wait_vip(&lab, "dir2", true, Duration::from_secs(4));
+    start_xlb_in(&mut lab, "dir1", "xlb2", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_vip(&lab, "dir2", false, Duration::from_secs(4));
+    let _ = LAB_DIRECTOR2;
+}
+
+#[test]
+fn an_interface_xlb_did_not_create_is_never_touched() {
+    let mut lab = ha_lab("vmacn", 0);
+    // Someone else's macvlan under the VMAC's name, in bridge mode.
+    lab.sh(
+        "dir1",
+        &format!("ip link add {VMAC_IF} link eth0 type macvlan mode bridge"),
+    );
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(
+        &conf,
+        xlb_config(150, "").replace(&lab_mh_service(), ""),
+    )
+    .unwrap();
+    let mut cmd = lab.command("dir1", &integration_tests::netns::xlb_bin());
+    cmd.arg("run")
+        .arg("-c")
+        .arg(&conf)
+        .arg("--pin-path")
+        .arg(lab.pins.0.join("dir1"));
+    lab.spawn("xlb", cmd);
+    lab.wait_log("xlb", "does not change an interface it did not create", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let link = lab.sh("dir1", &format!("ip -d link show {VMAC_IF}"));
+    assert!(link.contains("macvlan mode bridge"), "{link}");
+    assert!(!has_address(&lab, "dir1", LAB_VIP));
+}
