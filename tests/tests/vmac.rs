@@ -172,9 +172,11 @@ fn xlb_on_the_virtual_mac_with_a_keepalived_peer() {
     assert!(!has_address(&lab, "dir2", LAB_VIP));
 
     // On the wire: xlb's adverts leave from the virtual MAC, never from eth0's own.
-    wait_until("xlb's adverts from the VMAC", Duration::from_secs(4), || {
-        adverts_from(&lab, "capture", VMAC, 150) >= 2
-    });
+    wait_until(
+        "xlb's adverts from the VMAC",
+        Duration::from_secs(4),
+        || adverts_from(&lab, "capture", VMAC, 150) >= 2,
+    );
     assert_eq!(
         adverts_from(&lab, "capture", &dir1_mac, 150),
         0,
@@ -205,9 +207,11 @@ fn xlb_on_the_virtual_mac_with_a_keepalived_peer() {
     assert_eq!(sysctl(&lab, "dir1", "eth0/arp_ignore"), "0");
     assert_eq!(sysctl(&lab, "dir1", "eth0/arp_filter"), "0");
     assert!(!has_address(&lab, "dir1", LAB_VIP));
-    wait_until("keepalived's adverts from the VMAC", Duration::from_secs(4), || {
-        adverts_from(&lab, "capture", VMAC, 100) >= 2
-    });
+    wait_until(
+        "keepalived's adverts from the VMAC",
+        Duration::from_secs(4),
+        || adverts_from(&lab, "capture", VMAC, 100) >= 2,
+    );
 
     // xlb back with the higher priority: it preempts keepalived.
     let t = Instant::now();
@@ -254,9 +258,11 @@ fn vmac_xmit_base_sends_adverts_from_the_base_mac() {
     );
     std::thread::sleep(Duration::from_secs(3));
     assert!(!has_address(&lab, "dir2", LAB_VIP));
-    wait_until("xlb's adverts from eth0's MAC", Duration::from_secs(4), || {
-        adverts_from(&lab, "capture", &dir1_mac, 150) >= 2
-    });
+    wait_until(
+        "xlb's adverts from eth0's MAC",
+        Duration::from_secs(4),
+        || adverts_from(&lab, "capture", &dir1_mac, 150) >= 2,
+    );
     assert_eq!(
         adverts_from(&lab, "capture", VMAC, 150),
         0,
@@ -284,11 +290,7 @@ fn an_interface_xlb_did_not_create_is_never_touched() {
         &format!("ip link add {VMAC_IF} link eth0 type macvlan mode bridge"),
     );
     let conf = lab.tmp.join("dir1.toml");
-    std::fs::write(
-        &conf,
-        xlb_config(150, "").replace(&lab_mh_service(), ""),
-    )
-    .unwrap();
+    std::fs::write(&conf, xlb_config(150, "").replace(&lab_mh_service(), "")).unwrap();
     let mut cmd = lab.command("dir1", &integration_tests::netns::xlb_bin());
     cmd.arg("run")
         .arg("-c")
@@ -296,9 +298,139 @@ fn an_interface_xlb_did_not_create_is_never_touched() {
         .arg("--pin-path")
         .arg(lab.pins.0.join("dir1"));
     lab.spawn("xlb", cmd);
-    lab.wait_log("xlb", "does not change an interface it did not create", Duration::from_secs(10));
+    lab.wait_log(
+        "xlb",
+        "does not change an interface it did not create",
+        Duration::from_secs(10),
+    );
     std::thread::sleep(Duration::from_millis(500));
     let link = lab.sh("dir1", &format!("ip -d link show {VMAC_IF}"));
     assert!(link.contains("macvlan mode bridge"), "{link}");
     assert!(!has_address(&lab, "dir1", LAB_VIP));
+}
+
+/// FRR's macvlan for VRID 51, made by hand as FRR's documentation says (vrrpd finds it
+/// by its MAC over eth0, and turns it on and off with protodown).
+const FRR_IF: &str = "vrrp4-2-51";
+
+/// zebra and vrrpd in dir2, with their own config, pid and socket files under the lab's
+/// directory, as the `frr` user (FRR refuses a user outside its vty group).
+fn start_frr(lab: &mut Lab, priority: u8) {
+    lab.sh(
+        "dir2",
+        &format!(
+            "ip link add {FRR_IF} link eth0 type macvlan mode bridge && \
+             ip link set {FRR_IF} address {VMAC} && \
+             ip addr add {LAB_VIP}/32 dev {FRR_IF} && ip link set {FRR_IF} up"
+        ),
+    );
+    let dir = lab.tmp.join("frr");
+    std::fs::create_dir_all(&dir).unwrap();
+    lab.sh("dir2", &format!("chmod 777 {}", dir.display()));
+    std::fs::write(dir.join("zebra.conf"), "hostname vmac-zebra\n").unwrap();
+    std::fs::write(
+        dir.join("vrrpd.conf"),
+        format!(
+            "hostname vmac-vrrpd\ninterface eth0\n vrrp {VRID} version 2\n vrrp {VRID} priority {priority}\n \
+             vrrp {VRID} advertisement-interval 1000\n vrrp {VRID} ip {LAB_VIP}\n"
+        ),
+    )
+    .unwrap();
+    for daemon in ["zebra", "vrrpd"] {
+        let mut cmd = lab.command("dir2", &Path::new("/usr/lib/frr").join(daemon));
+        cmd.arg("-f")
+            .arg(dir.join(format!("{daemon}.conf")))
+            .arg("-i")
+            .arg(dir.join(format!("{daemon}.pid")))
+            .arg("-z")
+            .arg(dir.join("zserv.api"))
+            .arg("--vty_socket")
+            .arg(&dir)
+            .args(["-u", "frr", "-g", "frr", "-P", "0", "--log", "stdout"])
+            .args(["--log-level", "debug"]);
+        lab.spawn(daemon, cmd);
+        let ready = if daemon == "zebra" {
+            "starting"
+        } else {
+            "[VRID 51] [IPv4]"
+        };
+        lab.wait_log(daemon, ready, Duration::from_secs(10));
+    }
+}
+
+/// Whether FRR's macvlan is on (vrrpd clears protodown as MASTER).
+fn frr_active(lab: &Lab) -> bool {
+    !lab.sh("dir2", &format!("ip -d link show {FRR_IF}"))
+        .contains("protodown on")
+}
+
+#[test]
+fn xlb_on_the_virtual_mac_with_frr_vrrpd() {
+    assert!(
+        Path::new("/usr/lib/frr/vrrpd").exists(),
+        "FRR is not installed (cargo xtask setup installs the Debian package frr)"
+    );
+    let mut lab = ha_lab("vmacf", 2);
+    start_capture(&mut lab, "capture");
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(&conf, xlb_config(150, "")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    // The client resolves the VIP before FRR starts: FRR's macvlan holds the VIP in
+    // every state (vrrpd only sets protodown on it as BACKUP), and the kernel still
+    // answers a broadcast ARP request there from the virtual MAC, which moves the
+    // bridge's entry for that MAC to dir2 (seen here: the client's SYN then reached
+    // dir2 and was refused). That is FRR's set-up, not the protocol between the two.
+    serve_ok(&lab);
+    start_frr(&mut lab, 100);
+    // FRR hears xlb's higher priority on the virtual MAC and stays backup.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !lab.log("vrrpd").contains("Backup -> Master"),
+        "{}",
+        lab.log("vrrpd")
+    );
+    assert!(!frr_active(&lab), "FRR's macvlan is up while xlb is MASTER");
+    assert_eq!(adverts_from(&lab, "capture", VMAC, 100), 0);
+    assert!(adverts_from(&lab, "capture", VMAC, 150) >= 3);
+    let before = forwarded_packets(&lab);
+    serve_ok(&lab);
+    assert!(forwarded_packets(&lab) > before);
+    assert!(client_arp(&lab).contains(VMAC), "{}", client_arp(&lab));
+
+    // xlb goes: FRR becomes master on the same MAC.
+    let t = Instant::now();
+    lab.kill("xlb", libc::SIGTERM);
+    wait_until("FRR MASTER", Duration::from_secs(5), || {
+        lab.log("vrrpd").contains("Backup -> Master") && frr_active(&lab)
+    });
+    println!("xlb stopped, FRR MASTER after {:?}", t.elapsed());
+    assert!(!has_address(&lab, "dir1", LAB_VIP));
+    wait_until(
+        "FRR's adverts from the VMAC",
+        Duration::from_secs(4),
+        || adverts_from(&lab, "capture", VMAC, 100) >= 2,
+    );
+
+    // xlb back at 150 preempts FRR's 100.
+    start_xlb_in(&mut lab, "dir1", "xlb2", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_until("FRR back to backup", Duration::from_secs(5), || {
+        lab.log("vrrpd").contains("Master -> Backup") && !frr_active(&lab)
+    });
+    serve_ok(&lab);
+
+    // And at 50 it stays BACKUP under FRR's 100.
+    lab.kill("xlb2", libc::SIGTERM);
+    wait_until("FRR MASTER again", Duration::from_secs(5), || {
+        frr_active(&lab)
+    });
+    std::fs::write(&conf, xlb_config(50, "")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb3", &conf);
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        !has_address(&lab, "dir1", LAB_VIP),
+        "xlb at priority 50 took the VIP from FRR at 100"
+    );
+    assert!(frr_active(&lab));
 }

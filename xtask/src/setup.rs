@@ -31,6 +31,8 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 const DEBIAN_PACKAGES: &[&[&str]] = &[
     &["bpftool"],
     &["keepalived"],
+    // FRR's vrrpd, the second VRRP implementation tests/vmac.rs runs xlb against.
+    &["frr"],
     &["tcpdump"],
     &["tshark"],
     &["ethtool"],

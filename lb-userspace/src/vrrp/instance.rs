@@ -14,9 +14,9 @@ use super::{
     io::HostIo,
     machine::ParamsError,
     net::{self, VrrpSocket},
-    vmac::VmacHold,
     track::Tracked,
     trackers::{self, Trackers},
+    vmac::VmacHold,
 };
 // What the controller names through this module, wherever it is defined.
 pub use super::{
@@ -204,7 +204,20 @@ pub async fn spawn(
             Some((hold, v))
         }
     };
-    match start(spec, handle, gate, scripts, board, notifier, ifindex, src, socket_config, vmac.clone()).await {
+    match start(
+        spec,
+        handle,
+        gate,
+        scripts,
+        board,
+        notifier,
+        ifindex,
+        src,
+        socket_config,
+        vmac.clone(),
+    )
+    .await
+    {
         Ok(i) => Ok(i),
         Err((e, handle)) => {
             if let Some((hold, _)) = &vmac {
@@ -230,9 +243,20 @@ async fn start(
     vmac: Option<(VmacHold, super::vmac::Vmac)>,
 ) -> Result<Instance, (SpawnError, rtnetlink::Handle)> {
     let h = handle.clone();
-    start_inner(spec, handle, gate, scripts, board, notifier, ifindex, src, socket_config, vmac)
-        .await
-        .map_err(|e| (e, h))
+    start_inner(
+        spec,
+        handle,
+        gate,
+        scripts,
+        board,
+        notifier,
+        ifindex,
+        src,
+        socket_config,
+        vmac,
+    )
+    .await
+    .map_err(|e| (e, h))
 }
 
 #[expect(clippy::too_many_arguments, reason = "spawn's own values, passed on")]

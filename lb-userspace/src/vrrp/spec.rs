@@ -162,7 +162,11 @@ impl InstanceSpec {
                 Some(v) if v.xmit_base => format!("{} (vmac_xmit_base)", v.name),
                 Some(v) => v.name.clone(),
             };
-            return Some(format!("use_vmac {} -> {}", show(&self.vmac), show(&new.vmac)));
+            return Some(format!(
+                "use_vmac {} -> {}",
+                show(&self.vmac),
+                show(&new.vmac)
+            ));
         }
         if self.version != new.version {
             return Some(format!(

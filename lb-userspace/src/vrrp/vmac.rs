@@ -136,7 +136,10 @@ async fn lookup(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, rtne
 /// brings it up. `link_local`: for IPv6 without `vmac_xmit_base`, the adverts' source
 /// address, added to the VMAC. `other_family`: the instance has VIPs of the other
 /// family (an IPv4 VMAC then keeps IPv6).
-#[expect(clippy::too_many_arguments, reason = "one call site, each argument named there")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site, each argument named there"
+)]
 pub async fn ensure(
     handle: &Handle,
     instance: &str,
@@ -160,7 +163,10 @@ pub async fn ensure(
     if let Some(msg) = lookup(handle, name).await.map_err(nl)? {
         let e = existing(&msg);
         let fits = e.macvlan && e.private && e.link == Some(base_ifindex) && e.mac == Some(mac);
-        let marked = e.alias.as_deref().is_some_and(|a| a.starts_with("xlb vrrp_instance "));
+        let marked = e
+            .alias
+            .as_deref()
+            .is_some_and(|a| a.starts_with("xlb vrrp_instance "));
         if fits {
             create = false;
             ours = marked;
@@ -179,10 +185,7 @@ pub async fn ensure(
             } else if e.link != Some(base_ifindex) {
                 format!("is a macvlan over another interface than {base_name}")
             } else if e.mac != Some(mac) {
-                format!(
-                    "is a macvlan with another MAC than {}",
-                    mac_string(&mac)
-                )
+                format!("is a macvlan with another MAC than {}", mac_string(&mac))
             } else {
                 "is a macvlan not in private mode".to_owned()
             };
@@ -258,7 +261,9 @@ pub async fn remove(handle: &Handle, instance: &str, vmac: &Vmac) {
             Ok(Some(m)) if m.header.index == vmac.ifindex => {
                 match handle.link().del(vmac.ifindex).execute().await {
                     Ok(()) => info!(instance, vmac = %vmac.name, "VMAC interface removed"),
-                    Err(e) => warn!(instance, vmac = %vmac.name, "removing the VMAC interface: {e}"),
+                    Err(e) => {
+                        warn!(instance, vmac = %vmac.name, "removing the VMAC interface: {e}")
+                    }
                 }
             }
             Ok(_) => {}
@@ -429,7 +434,10 @@ pub struct VmacHold {
 impl VmacHold {
     /// The VMAC now, if there is one.
     pub fn get(&self) -> Option<Vmac> {
-        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn set(&self, v: Option<Vmac>) {
@@ -451,7 +459,11 @@ impl VmacHold {
             self.ipv6,
             base_ifindex,
             base_name,
-            if self.spec.xmit_base { None } else { self.link_local },
+            if self.spec.xmit_base {
+                None
+            } else {
+                self.link_local
+            },
             self.other_family,
         )
         .await?;
@@ -461,7 +473,11 @@ impl VmacHold {
 
     /// Removes the VMAC (see [`remove`]) and forgets it.
     pub async fn release(&self, handle: &Handle) {
-        let v = self.current.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let v = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(v) = v {
             remove(handle, &self.instance, &v).await;
         }
@@ -470,7 +486,9 @@ impl VmacHold {
 
 /// Whether `addrs` holds an address of the other family than `ipv6`.
 pub fn has_other_family(addrs: &[VirtualIpAddress], ipv6: bool) -> bool {
-    addrs.iter().any(|v| matches!(v.addr, IpAddr::V6(_)) != ipv6)
+    addrs
+        .iter()
+        .any(|v| matches!(v.addr, IpAddr::V6(_)) != ipv6)
 }
 
 #[cfg(test)]

@@ -254,7 +254,9 @@ fn validate_vmac(
     if name == vi.interface {
         return Err(invalid(
             at,
-            format!("use_vmac: {name:?} is the instance's own interface; the VMAC is a macvlan over it"),
+            format!(
+                "use_vmac: {name:?} is the instance's own interface; the VMAC is a macvlan over it"
+            ),
         ));
     }
     if vi.vmac_xmit_base && cfg.global_defs.vrrp_strict {
@@ -266,7 +268,9 @@ fn validate_vmac(
     if let Some(other) = vmacs.insert(name.clone(), vi.name.clone()) {
         return Err(invalid(
             at,
-            format!("use_vmac: {name:?} is already the VMAC of vrrp_instance {other:?}; name one with use_vmac = \"NAME\""),
+            format!(
+                "use_vmac: {name:?} is already the VMAC of vrrp_instance {other:?}; name one with use_vmac = \"NAME\""
+            ),
         ));
     }
     Ok(())

@@ -200,7 +200,9 @@ impl Converter<'_> {
         let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
         let value = match args.as_slice() {
             [] => Value::Bool(true),
-            ["name", name] | [name] if !matches!(*name, "mac" | "group" | "netlink_notify_msg" | "name") => {
+            ["name", name] | [name]
+                if !matches!(*name, "mac" | "group" | "netlink_notify_msg" | "name") =>
+            {
                 Value::Str((*name).to_owned())
             }
             _ => {
