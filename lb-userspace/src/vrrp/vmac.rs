@@ -304,8 +304,10 @@ fn set_sysctl(key: &str, value: &str) {
 
 /// The base interfaces whose `arp_ignore` / `arp_filter` xlb set: (VMACs over it, the
 /// values before).
-static BASE_ARP: Mutex<Option<HashMap<String, (usize, Option<String>, Option<String>)>>> =
-    Mutex::new(None);
+static BASE_ARP: Mutex<Option<HashMap<String, BaseArp>>> = Mutex::new(None);
+
+/// (VMACs over the base, its `arp_ignore` and `arp_filter` before).
+type BaseArp = (usize, Option<String>, Option<String>);
 
 fn set_base_arp(base: &str) {
     let mut guard = BASE_ARP.lock().unwrap_or_else(|e| e.into_inner());
@@ -348,7 +350,10 @@ fn reset_base_arp(base: &str) {
 
 /// IPv4 VMACs using `all.rp_filter` cleared: (count, all's value, default's value before
 /// it was raised).
-static RP_FILTER: Mutex<(usize, Option<(u32, Option<u32>)>)> = Mutex::new((0, None));
+static RP_FILTER: Mutex<(usize, Option<RpSaved>)> = Mutex::new((0, None));
+
+/// `all.rp_filter` before, and `default.rp_filter` before it was raised.
+type RpSaved = (u32, Option<u32>);
 
 fn sysctl_u32(key: &str) -> Option<u32> {
     get_sysctl(key)?.parse().ok()
