@@ -428,6 +428,18 @@ mod tests {
             running.restart_reason(&v6).as_deref(),
             Some("address family IPv4 -> IPv6")
         );
+        // use_vmac moves the VIPs and adverts to another interface (and MAC).
+        let vmac = spec("priority = 150\nuse_vmac = true");
+        assert_eq!(
+            running.restart_reason(&vmac).as_deref(),
+            Some("use_vmac none -> vrrp.51")
+        );
+        assert_eq!(vmac.vip_interface(), "vrrp.51");
+        let base = spec("priority = 150\nuse_vmac = true\nvmac_xmit_base = true");
+        assert_eq!(
+            vmac.restart_reason(&base).as_deref(),
+            Some("use_vmac vrrp.51 -> vrrp.51 (vmac_xmit_base)")
+        );
         // Everything else is taken in place, and named.
         let changed = spec(
             "priority = 90\nadvert_int = 2\nnopreempt = true\n\

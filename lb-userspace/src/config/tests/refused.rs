@@ -469,3 +469,49 @@ fn notification_email_takes_local_recipients_not_empty_ones() {
         "is not a mail address",
     );
 }
+
+#[test]
+fn use_vmac_rules() {
+    // Accepted: the default name, a name, false (no VMAC).
+    let c = parse(&format!("{VI}use_vmac = true\nvmac_xmit_base = true\n"));
+    assert_eq!(c.vrrp_instance[0].vmac_name().as_deref(), Some("vrrp.51"));
+    let c = parse(&format!("{VI}use_vmac = \"vip51\"\n"));
+    assert_eq!(c.vrrp_instance[0].vmac_name().as_deref(), Some("vip51"));
+    assert_eq!(
+        parse(&format!("{VI}use_vmac = false\n")).vrrp_instance[0].vmac_name(),
+        None
+    );
+    assert_err(
+        &format!("{VI}vmac_xmit_base = true\n"),
+        "6:18: vrrp_instance[0].vmac_xmit_base",
+        "vmac_xmit_base is only valid with use_vmac",
+    );
+    assert_err(
+        &format!("{VI}use_vmac = \"a-very-long-interface\"\n"),
+        "6:12: vrrp_instance[0].use_vmac",
+        "is not an interface name",
+    );
+    assert_err(
+        &format!("{VI}use_vmac = \"eth0\"\n"),
+        "6:12: vrrp_instance[0].use_vmac",
+        "the instance's own interface",
+    );
+    assert_err(
+        &format!("{VI}use_vmac = 3\n"),
+        "6:12: vrrp_instance[0].use_vmac",
+        "",
+    );
+    let second = "[[vrrp_instance]]\nname = \"VI_2\"\ninterface = \"eth1\"\nvirtual_router_id = 52\nvirtual_ipaddress = [\"198.18.0.101/24\"]\nuse_vmac = \"vrrp.51\"\n";
+    assert_err(
+        &format!("{VI}use_vmac = true\n{second}"),
+        "12:12: vrrp_instance[1].use_vmac",
+        "is already the VMAC of vrrp_instance \"VI_1\"",
+    );
+    assert_err(
+        &format!(
+            "[global_defs]\nvrrp_strict = true\n{VI}accept = true\nuse_vmac = true\nvmac_xmit_base = true\n"
+        ),
+        "10:18: vrrp_instance[0].vmac_xmit_base",
+        "incompatible with vrrp_strict",
+    );
+}

@@ -456,3 +456,43 @@ fn import_warns_once_per_virtual_server_not_per_group_member() {
         "{w:#?}"
     );
 }
+
+#[test]
+fn import_use_vmac_and_its_refused_relatives() {
+    let vmac = |line: &str| {
+        VI.replace(
+            "    virtual_router_id 51\n",
+            &format!("    virtual_router_id 51\n{line}"),
+        )
+    };
+    let c = import(&vmac("    use_vmac\n    vmac_xmit_base\n"));
+    assert_eq!(
+        c.config.vrrp_instance[0].vmac_name().as_deref(),
+        Some("vrrp.51")
+    );
+    assert!(c.config.vrrp_instance[0].vmac_xmit_base);
+    let c = import(&vmac("    use_vmac vip51\n"));
+    assert_eq!(
+        c.config.vrrp_instance[0].vmac_name().as_deref(),
+        Some("vip51")
+    );
+    let c = import(&vmac("    use_vmac name vip51\n"));
+    assert_eq!(
+        c.config.vrrp_instance[0].vmac_name().as_deref(),
+        Some("vip51")
+    );
+    let errs = import_err(&vmac("    use_vmac vip51 mac 02:00:00:00:00:01\n"));
+    has(
+        &errs,
+        "keepalived.conf:4: ",
+        "`mac`, `group` and `netlink_notify_msg` options have no equivalent",
+    );
+    let errs = import_err(&vmac("    use_ipvlan\n"));
+    has(
+        &errs,
+        "keepalived.conf:4: ",
+        "xlb does not create ipvlan interfaces",
+    );
+    let errs = import_err(&vmac("    use_vmac_addr\n"));
+    has(&errs, "keepalived.conf:4: ", "use_vmac_addr");
+}
