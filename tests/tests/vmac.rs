@@ -434,3 +434,101 @@ fn xlb_on_the_virtual_mac_with_frr_vrrpd() {
     );
     assert!(frr_active(&lab));
 }
+
+/// IPv6: the VMAC is 00:00:5e:00:02:VRID, carries the base's link-local address (the
+/// adverts' source) and no automatic one; keepalived with `use_vmac` is the peer.
+#[test]
+fn ipv6_vmac_with_a_keepalived_peer() {
+    const VMAC6: &str = "00:00:5e:00:02:33";
+    const VIP6: &str = "2001:db8::100";
+    let mut lab = ha_lab("vmac6", 0);
+    start_capture6(&mut lab, "capture");
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(
+        &conf,
+        format!(
+            "[[vrrp_instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvirtual_router_id = {VRID}\n\
+             priority = 150\nversion = 3\nadvert_int = 1\nuse_vmac = true\n\
+             virtual_ipaddress = [\"{VIP6}/128\"]\n"
+        ),
+    )
+    .unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_until("IPv6 VIP on dir1", Duration::from_secs(8), || {
+        has_address(&lab, "dir1", VIP6)
+    });
+    let link = lab.sh("dir1", &format!("ip -d link show {VMAC_IF}"));
+    assert!(link.contains(&format!("link/ether {VMAC6}")), "{link}");
+    assert!(link.contains("macvlan mode private"), "{link}");
+    let base_ll = lab.sh("dir1", "ip -6 -o addr show dev eth0 scope link");
+    let vmac_addrs = lab.sh("dir1", &format!("ip -6 -o addr show dev {VMAC_IF}"));
+    let ll = base_ll
+        .split_whitespace()
+        .nth(3)
+        .expect("eth0's link-local address")
+        .to_string();
+    assert!(
+        vmac_addrs.contains(&ll),
+        "{ll} not on the VMAC: {vmac_addrs}"
+    );
+    assert!(vmac_addrs.contains(VIP6), "{vmac_addrs}");
+    assert_eq!(
+        vmac_addrs.matches("scope link").count(),
+        1,
+        "an automatic link-local address on the VMAC: {vmac_addrs}"
+    );
+    let keepalived = format!(
+        "global_defs {{\n    router_id kd2\n}}\n\
+         vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id {VRID}\n    \
+         priority 100\n    advert_int 1\n    use_vmac\n    virtual_ipaddress {{\n        {VIP6}/128\n    }}\n}}\n"
+    );
+    let dir = lab.tmp.join("kd6");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("keepalived.conf"), &keepalived).unwrap();
+    let mut cmd = lab.command("dir2", Path::new("keepalived"));
+    cmd.args(["-n", "-l", "-D", "-P", "-f"])
+        .arg(dir.join("keepalived.conf"))
+        .arg("-p")
+        .arg(dir.join("k.pid"))
+        .arg("-r")
+        .arg(dir.join("v.pid"))
+        .arg("-c")
+        .arg(dir.join("c.pid"))
+        .arg("-b")
+        .arg(dir.join("b.pid"));
+    lab.spawn("keepalived", cmd);
+    lab.wait_log("keepalived", "(VI_6) Entering", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !has_address(&lab, "dir2", VIP6),
+        "{}",
+        lab.log("keepalived")
+    );
+    assert!(
+        lab.log("keepalived").contains("Entering BACKUP STATE"),
+        "{}",
+        lab.log("keepalived")
+    );
+    wait_until(
+        "xlb's IPv6 adverts from the VMAC",
+        Duration::from_secs(4),
+        || adverts_from(&lab, "capture", VMAC6, 150) >= 2,
+    );
+    lab.kill("xlb", libc::SIGTERM);
+    wait_until(
+        "keepalived takes the IPv6 VIP",
+        Duration::from_secs(5),
+        || has_address(&lab, "dir2", VIP6),
+    );
+    wait_until("xlb's VMAC removed", Duration::from_secs(4), || {
+        !link_exists(&lab, "dir1", VMAC_IF)
+    });
+}
+
+/// tcpdump in the client's namespace: VRRP over IPv6, with Ethernet headers.
+fn start_capture6(lab: &mut Lab, label: &str) {
+    let mut cmd = lab.command("client", Path::new("tcpdump"));
+    cmd.args(["-i", "eth0", "-e", "-n", "-l", "-U", "ip6 proto 112"]);
+    lab.spawn(label, cmd);
+    lab.wait_log(label, "listening on", Duration::from_secs(10));
+}
