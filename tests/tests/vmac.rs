@@ -532,3 +532,27 @@ fn start_capture6(lab: &mut Lab, label: &str) {
     lab.spawn(label, cmd);
     lab.wait_log(label, "listening on", Duration::from_secs(10));
 }
+
+/// The base interface deleted (its macvlan goes with it) and created again: xlb makes the
+/// VMAC again over the new one and takes the VIP back there, with no restart.
+#[test]
+fn the_vmac_follows_a_re_created_base_interface() {
+    let mut lab = ha_lab("vmacr", 0);
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(&conf, xlb_config(150, "").replace(&lab_mh_service(), "")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert_vmac_made(&lab);
+    lab.sh("dir1", "ip link del eth0");
+    wait_until("the VMAC gone with eth0", Duration::from_secs(2), || {
+        !link_exists(&lab, "dir1", VMAC_IF)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    lab.plug("sw", "dir1", &["198.18.0.2/24"]);
+    let pin = lab.pins.0.join("pass_dir1");
+    let _ = std::fs::remove_file(&pin);
+    lab.pass_xdp("sw", "p-dir1", &pin);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert_vmac_made(&lab);
+    assert!(lab.has_process("xlb"), "{}", lab.log("xlb"));
+}

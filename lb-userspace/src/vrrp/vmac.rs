@@ -314,6 +314,13 @@ fn set_base_arp(base: &str) {
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(entry) = map.get_mut(base) {
         entry.0 += 1;
+        // Set again all the same: the interface may be a new one of that name.
+        for key in ["arp_ignore", "arp_filter"] {
+            let key = format!("net/ipv4/conf/{base}/{key}");
+            if get_sysctl(&key).as_deref() != Some("1") {
+                set_sysctl(&key, "1");
+            }
+        }
         return;
     }
     let ignore = get_sysctl(&format!("net/ipv4/conf/{base}/arp_ignore"));
@@ -325,6 +332,19 @@ fn set_base_arp(base: &str) {
         set_sysctl(&format!("net/ipv4/conf/{base}/arp_filter"), "1");
     }
     map.insert(base.to_owned(), (1, ignore, filter));
+}
+
+/// A base interface that went away: its saved values are dropped, not written back.
+fn forget_base_arp(base: &str) {
+    let mut guard = BASE_ARP.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(map) = guard.as_mut() {
+        if let Some(entry) = map.get_mut(base) {
+            entry.0 -= 1;
+            if entry.0 == 0 {
+                map.remove(base);
+            }
+        }
+    }
 }
 
 fn reset_base_arp(base: &str) {
@@ -456,6 +476,21 @@ impl VmacHold {
         base_ifindex: u32,
         base_name: &str,
     ) -> Result<Vmac, VmacError> {
+        // Made before over an interface that is gone: what was set on it is forgotten
+        // (an interface of the same name now has its own values, set again below).
+        let old = self
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(Vmac {
+            base_arp: Some(base),
+            ..
+        }) = old
+        {
+            forget_base_arp(&base);
+            restore_rp_filter();
+        }
         let v = ensure(
             handle,
             &self.instance,
