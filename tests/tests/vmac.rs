@@ -556,3 +556,48 @@ fn the_vmac_follows_a_re_created_base_interface() {
     assert_vmac_made(&lab);
     assert!(lab.has_process("xlb"), "{}", lab.log("xlb"));
 }
+
+/// A reload that turns `use_vmac` on restarts the instance onto a new VMAC; one that
+/// turns it off removes the VMAC and puts the VIP back on eth0.
+#[test]
+fn a_reload_turns_use_vmac_on_and_off() {
+    let mut lab = ha_lab("vmacl", 0);
+    let conf = lab.tmp.join("dir1.toml");
+    let without = xlb_config(150, "")
+        .replace(&lab_mh_service(), "")
+        .replace("use_vmac = true\n", "");
+    std::fs::write(&conf, &without).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert!(!link_exists(&lab, "dir1", VMAC_IF));
+    let on_eth0 = |lab: &Lab| {
+        lab.sh("dir1", "ip -o addr show dev eth0")
+            .contains(&format!("{LAB_VIP}/32"))
+    };
+    assert!(on_eth0(&lab));
+
+    std::fs::write(&conf, xlb_config(150, "").replace(&lab_mh_service(), "")).unwrap();
+    lab.signal("xlb", libc::SIGHUP);
+    wait_until("the VMAC after the reload", Duration::from_secs(8), || {
+        link_exists(&lab, "dir1", VMAC_IF) && has_address(&lab, "dir1", LAB_VIP)
+    });
+    wait_until("the VIP on the VMAC", Duration::from_secs(8), || {
+        lab.sh("dir1", &format!("ip -o addr show dev {VMAC_IF}"))
+            .contains(LAB_VIP)
+    });
+    assert!(!on_eth0(&lab), "the VIP is on eth0 and the VMAC");
+    assert!(
+        lab.log("xlb").contains("use_vmac none -> vrrp.51"),
+        "{}",
+        lab.log("xlb")
+    );
+
+    std::fs::write(&conf, &without).unwrap();
+    lab.signal("xlb", libc::SIGHUP);
+    wait_until(
+        "the VMAC removed by the reload",
+        Duration::from_secs(8),
+        || !link_exists(&lab, "dir1", VMAC_IF) && on_eth0(&lab),
+    );
+    assert_eq!(sysctl(&lab, "dir1", "eth0/arp_ignore"), "0");
+}
