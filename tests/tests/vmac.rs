@@ -543,6 +543,23 @@ fn the_vmac_follows_a_re_created_base_interface() {
     start_xlb_in(&mut lab, "dir1", "xlb", &conf);
     wait_vip(&lab, "dir1", true, Duration::from_secs(8));
     assert_vmac_made(&lab);
+    // A VIP deleted by hand from the VMAC is put back there at once.
+    lab.sh("dir1", &format!("ip addr del {LAB_VIP}/32 dev {VMAC_IF}"));
+    wait_until(
+        "the VIP restored on the VMAC",
+        Duration::from_secs(2),
+        || {
+            lab.sh("dir1", &format!("ip -o addr show dev {VMAC_IF}"))
+                .contains(LAB_VIP)
+        },
+    );
+    assert!(
+        lab.log("xlb").contains(&format!(
+            "removed from {VMAC_IF} by someone else; restoring"
+        )),
+        "{}",
+        lab.log("xlb")
+    );
     lab.sh("dir1", "ip link del eth0");
     wait_until("the VMAC gone with eth0", Duration::from_secs(2), || {
         !link_exists(&lab, "dir1", VMAC_IF)
@@ -600,4 +617,30 @@ fn a_reload_turns_use_vmac_on_and_off() {
         || !link_exists(&lab, "dir1", VMAC_IF) && on_eth0(&lab),
     );
     assert_eq!(sysctl(&lab, "dir1", "eth0/arp_ignore"), "0");
+}
+
+/// keepalived's `clear_rp_filter`: with `all.rp_filter` set, the VMAC could not get 0, so
+/// the value moves onto `default` and every interface, `all` goes to 0, and back at stop.
+#[test]
+fn all_rp_filter_is_moved_aside_and_restored() {
+    let mut lab = ha_lab("vmacrp", 0);
+    lab.sh(
+        "dir1",
+        "sysctl -qw net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=0 \
+         net.ipv4.conf.eth0.rp_filter=0",
+    );
+    let conf = lab.tmp.join("dir1.toml");
+    std::fs::write(&conf, xlb_config(150, "").replace(&lab_mh_service(), "")).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    assert_eq!(sysctl(&lab, "dir1", "all/rp_filter"), "0");
+    assert_eq!(sysctl(&lab, "dir1", "default/rp_filter"), "2");
+    assert_eq!(sysctl(&lab, "dir1", "eth0/rp_filter"), "2");
+    assert_eq!(sysctl(&lab, "dir1", &format!("{VMAC_IF}/rp_filter")), "0");
+    lab.kill("xlb", libc::SIGTERM);
+    wait_until("the VMAC removed", Duration::from_secs(4), || {
+        !link_exists(&lab, "dir1", VMAC_IF)
+    });
+    assert_eq!(sysctl(&lab, "dir1", "all/rp_filter"), "2");
+    assert_eq!(sysctl(&lab, "dir1", "default/rp_filter"), "0");
 }
