@@ -201,11 +201,15 @@ fn xlb_on_the_virtual_mac_with_a_keepalived_peer() {
     lab.kill("xlb", libc::SIGTERM);
     wait_vip(&lab, "dir2", true, Duration::from_secs(4));
     println!("xlb stopped, keepalived MASTER after {:?}", t.elapsed());
-    wait_until("xlb's VMAC removed", Duration::from_secs(4), || {
-        !link_exists(&lab, "dir1", VMAC_IF)
-    });
-    assert_eq!(sysctl(&lab, "dir1", "eth0/arp_ignore"), "0");
-    assert_eq!(sysctl(&lab, "dir1", "eth0/arp_filter"), "0");
+    wait_until(
+        "xlb's VMAC removed, eth0's sysctls back",
+        Duration::from_secs(4),
+        || {
+            !link_exists(&lab, "dir1", VMAC_IF)
+                && sysctl(&lab, "dir1", "eth0/arp_ignore") == "0"
+                && sysctl(&lab, "dir1", "eth0/arp_filter") == "0"
+        },
+    );
     assert!(!has_address(&lab, "dir1", LAB_VIP));
     wait_until(
         "keepalived's adverts from the VMAC",
@@ -614,9 +618,12 @@ fn a_reload_turns_use_vmac_on_and_off() {
     wait_until(
         "the VMAC removed by the reload",
         Duration::from_secs(8),
-        || !link_exists(&lab, "dir1", VMAC_IF) && on_eth0(&lab),
+        || {
+            !link_exists(&lab, "dir1", VMAC_IF)
+                && on_eth0(&lab)
+                && sysctl(&lab, "dir1", "eth0/arp_ignore") == "0"
+        },
     );
-    assert_eq!(sysctl(&lab, "dir1", "eth0/arp_ignore"), "0");
 }
 
 /// keepalived's `clear_rp_filter`: with `all.rp_filter` set, the VMAC could not get 0, so
@@ -638,9 +645,10 @@ fn all_rp_filter_is_moved_aside_and_restored() {
     assert_eq!(sysctl(&lab, "dir1", "eth0/rp_filter"), "2");
     assert_eq!(sysctl(&lab, "dir1", &format!("{VMAC_IF}/rp_filter")), "0");
     lab.kill("xlb", libc::SIGTERM);
-    wait_until("the VMAC removed", Duration::from_secs(4), || {
-        !link_exists(&lab, "dir1", VMAC_IF)
-    });
-    assert_eq!(sysctl(&lab, "dir1", "all/rp_filter"), "2");
+    wait_until(
+        "the VMAC removed, all.rp_filter back",
+        Duration::from_secs(4),
+        || !link_exists(&lab, "dir1", VMAC_IF) && sysctl(&lab, "dir1", "all/rp_filter") == "2",
+    );
     assert_eq!(sysctl(&lab, "dir1", "default/rp_filter"), "0");
 }
