@@ -286,6 +286,22 @@ fn an_interface_xlb_did_not_create_is_never_touched() {
     );
     let conf = lab.tmp.join("dir1.toml");
     std::fs::write(&conf, xlb_config(150, "").replace(&lab_mh_service(), "")).unwrap();
+    // `xlb check` says so first, at the key.
+    let out = lab
+        .command("dir1", &integration_tests::netns::xlb_bin())
+        .arg("check")
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!(
+            "vrrp_instance[0].use_vmac: interface {VMAC_IF} exists and is a macvlan with another MAC than {VMAC}"
+        )),
+        "{err}"
+    );
     let mut cmd = lab.command("dir1", &integration_tests::netns::xlb_bin());
     cmd.arg("run")
         .arg("-c")

@@ -31,6 +31,8 @@ pub trait HostView {
     fn has_advert_source(&self, instance: &VrrpInstance) -> bool;
     /// Why `ip` cannot be a DR real server of this host, if it cannot.
     fn real_server_problem(&self, ip: IpAddr) -> Option<String>;
+    /// Why `instance`'s `use_vmac` interface, which exists, cannot be its VMAC.
+    fn vmac_conflict(&self, instance: &VrrpInstance) -> Option<String>;
 }
 
 /// The host xlb runs on, in its network namespace. Interfaces and addresses are asked
@@ -41,6 +43,8 @@ pub struct ThisHost {
     without_source: BTreeSet<String>,
     /// Real and sorry servers that are not on-link, and why.
     off_link: BTreeMap<IpAddr, String>,
+    /// Instances whose `use_vmac` name is taken by an interface xlb cannot use, and why.
+    vmac_conflicts: BTreeMap<String, String>,
 }
 
 impl ThisHost {
@@ -50,7 +54,23 @@ impl ThisHost {
         let mut host = Self {
             without_source: BTreeSet::new(),
             off_link: BTreeMap::new(),
+            vmac_conflicts: BTreeMap::new(),
         };
+        for vi in &cfg.vrrp_instance {
+            let (Some(name), Ok(base)) = (
+                vi.vmac_name(),
+                netlink::ifindex(&handle, &vi.interface).await,
+            ) else {
+                continue;
+            };
+            let mac =
+                crate::vrrp::vmac::virtual_mac(vi.virtual_router_id, vi.is_ipv6().unwrap_or(false));
+            if let Some(why) =
+                crate::vrrp::vmac::conflict(&handle, &name, base, &vi.interface, mac).await?
+            {
+                host.vmac_conflicts.insert(vi.name.clone(), why);
+            }
+        }
         for vi in &cfg.vrrp_instance {
             if vi.unicast_src_ip.is_some() || vi.mcast_src_ip.is_some() {
                 continue;
@@ -103,6 +123,10 @@ impl HostView for ThisHost {
 
     fn real_server_problem(&self, ip: IpAddr) -> Option<String> {
         self.off_link.get(&ip).cloned()
+    }
+
+    fn vmac_conflict(&self, instance: &VrrpInstance) -> Option<String> {
+        self.vmac_conflicts.get(&instance.name).cloned()
     }
 }
 
@@ -203,6 +227,9 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
                 }
             }
         }
+        if let Some(why) = host.vmac_conflict(vi) {
+            return Err((p.key("use_vmac"), format!("{why} ({WHY})")));
+        }
         if vi.unicast_src_ip.is_none() && vi.mcast_src_ip.is_none() && !host.has_advert_source(vi) {
             let family = if vi.is_ipv6() == Some(true) {
                 "link-local IPv6"
@@ -261,6 +288,10 @@ mod tests {
         fn has_advert_source(&self, instance: &VrrpInstance) -> bool {
             instance.interface == "eth0"
         }
+        fn vmac_conflict(&self, instance: &VrrpInstance) -> Option<String> {
+            (instance.vmac_name().as_deref() == Some("eth1"))
+                .then(|| "interface eth1 exists and is not a macvlan".to_owned())
+        }
         fn real_server_problem(&self, ip: IpAddr) -> Option<String> {
             let s = ip.to_string();
             s.starts_with("198.18.1.")
@@ -276,6 +307,21 @@ mod tests {
             Ok(_) => panic!("accepted:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    #[test]
+    fn a_vmac_name_taken_by_another_interface_is_refused() {
+        let e = refused(&format!("{VI}use_vmac = \"eth1\"\n"));
+        assert!(
+            e.starts_with(
+                "t.toml:6:12: vrrp_instance[0].use_vmac: interface eth1 exists and is not a \
+                 macvlan"
+            ),
+            "{e}"
+        );
+        assert!(
+            Config::parse_on_host(&format!("{VI}use_vmac = true\n"), "t.toml", &FakeHost).is_ok()
+        );
     }
 
     #[test]

@@ -123,6 +123,64 @@ fn existing(msg: &LinkMessage) -> Existing {
     e
 }
 
+/// What to do with an interface that already has the VMAC's name.
+enum Judgement {
+    /// A private macvlan over the base with the VRRP MAC: used as it is (deleted at the
+    /// end only if `ours`).
+    Adopt { ours: bool },
+    /// One of ours that does not fit: deleted and created again.
+    Recreate,
+    /// Anything else: left alone, and why it cannot be used.
+    Conflict(String),
+}
+
+fn judge(e: &Existing, base_ifindex: u32, base_name: &str, mac: [u8; 6]) -> Judgement {
+    let fits = e.macvlan && e.private && e.link == Some(base_ifindex) && e.mac == Some(mac);
+    let marked = e
+        .alias
+        .as_deref()
+        .is_some_and(|a| a.starts_with("xlb vrrp_instance "));
+    if fits {
+        Judgement::Adopt { ours: marked }
+    } else if e.macvlan && marked {
+        Judgement::Recreate
+    } else if !e.macvlan {
+        Judgement::Conflict("is not a macvlan".to_owned())
+    } else if e.link != Some(base_ifindex) {
+        Judgement::Conflict(format!(
+            "is a macvlan over another interface than {base_name}"
+        ))
+    } else if e.mac != Some(mac) {
+        Judgement::Conflict(format!(
+            "is a macvlan with another MAC than {}",
+            mac_string(&mac)
+        ))
+    } else {
+        Judgement::Conflict("is a macvlan not in private mode".to_owned())
+    }
+}
+
+/// For `xlb check`: why the interface called `name` cannot be the VMAC over
+/// `base_ifindex` (`base_name`) with `mac`, if it exists and cannot.
+pub async fn conflict(
+    handle: &Handle,
+    name: &str,
+    base_ifindex: u32,
+    base_name: &str,
+    mac: [u8; 6],
+) -> Result<Option<String>, rtnetlink::Error> {
+    let Some(msg) = lookup(handle, name).await? else {
+        return Ok(None);
+    };
+    Ok(match judge(&existing(&msg), base_ifindex, base_name, mac) {
+        Judgement::Conflict(what) => Some(format!(
+            "interface {name} exists and {what}: xlb does not change an interface it did not \
+             create (delete it, or name the VMAC with use_vmac = \"NAME\")"
+        )),
+        _ => None,
+    })
+}
+
 async fn lookup(handle: &Handle, name: &str) -> Result<Option<LinkMessage>, rtnetlink::Error> {
     let mut links = handle.link().get().match_name(name.to_string()).execute();
     match links.try_next().await {
@@ -162,37 +220,27 @@ pub async fn ensure(
     let mut create = true;
     if let Some(msg) = lookup(handle, name).await.map_err(nl)? {
         let e = existing(&msg);
-        let fits = e.macvlan && e.private && e.link == Some(base_ifindex) && e.mac == Some(mac);
-        let marked = e
-            .alias
-            .as_deref()
-            .is_some_and(|a| a.starts_with("xlb vrrp_instance "));
-        if fits {
-            create = false;
-            ours = marked;
-            info!(
-                instance,
-                vmac = %name,
-                ours,
-                "VMAC interface exists with the right MAC and mode: adopted"
-            );
-        } else if e.macvlan && marked {
-            info!(instance, vmac = %name, "VMAC interface of ours does not fit (MAC, mode or base): re-creating it");
-            handle.link().del(e.ifindex).execute().await.map_err(nl)?;
-        } else {
-            let what = if !e.macvlan {
-                "is not a macvlan".to_owned()
-            } else if e.link != Some(base_ifindex) {
-                format!("is a macvlan over another interface than {base_name}")
-            } else if e.mac != Some(mac) {
-                format!("is a macvlan with another MAC than {}", mac_string(&mac))
-            } else {
-                "is a macvlan not in private mode".to_owned()
-            };
-            return Err(VmacError::Conflict {
-                name: name.clone(),
-                what,
-            });
+        match judge(&e, base_ifindex, base_name, mac) {
+            Judgement::Adopt { ours: marked } => {
+                create = false;
+                ours = marked;
+                info!(
+                    instance,
+                    vmac = %name,
+                    ours,
+                    "VMAC interface exists with the right MAC and mode: adopted"
+                );
+            }
+            Judgement::Recreate => {
+                info!(instance, vmac = %name, "VMAC interface of ours does not fit (MAC, mode or base): re-creating it");
+                handle.link().del(e.ifindex).execute().await.map_err(nl)?;
+            }
+            Judgement::Conflict(what) => {
+                return Err(VmacError::Conflict {
+                    name: name.clone(),
+                    what,
+                });
+            }
         }
     }
     if create {
