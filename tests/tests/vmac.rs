@@ -13,7 +13,7 @@ use std::{
 
 use integration_tests::netns::{
     LAB_VIP, Lab, ha_lab, has_address, http_get, lab_mh_service, mac_of, start_xlb_in, wait_vip,
-    xlb_status_json,
+    xlb_status, xlb_status_json,
 };
 
 const VRID: u8 = 51;
@@ -154,6 +154,12 @@ fn xlb_on_the_virtual_mac_with_a_keepalived_peer() {
     start_xlb_in(&mut lab, "dir1", "xlb", &conf);
     wait_vip(&lab, "dir1", true, Duration::from_secs(8));
     assert_vmac_made(&lab);
+    // `xlb status` names the VMAC.
+    let pins = lab.pins.0.join("dir1");
+    wait_until("xlb status shows the VMAC", Duration::from_secs(3), || {
+        xlb_status(&pins, &[]).contains("(vrid 51, v2, eth0, vmac vrrp.51): MASTER")
+    });
+    assert_eq!(xlb_status_json(&pins)["vrrp"][0]["vmac"], VMAC_IF);
     start_keepalived(&mut lab, "keepalived", &keepalived_config(100, ""));
     std::thread::sleep(Duration::from_secs(3));
     assert!(

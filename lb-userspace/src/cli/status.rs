@@ -278,11 +278,15 @@ pub fn render(s: &Status) -> String {
         let vips: Vec<String> = i.vips.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "VRRP {} (vrid {}, v{}, {}): {} priority {}/{} vips {}{}",
+            "VRRP {} (vrid {}, v{}, {}{}): {} priority {}/{} vips {}{}",
             i.name,
             i.vrid,
             i.version,
             i.interface,
+            i.vmac
+                .as_ref()
+                .map(|v| format!(", vmac {v}"))
+                .unwrap_or_default(),
             i.state,
             i.priority,
             i.configured_priority,

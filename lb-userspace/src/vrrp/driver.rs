@@ -486,6 +486,7 @@ impl<I: InstanceIo> Driver<I> {
             last_advert_from: self.adverts.last_advert_from(),
             rejected: self.adverts.rejected(),
             counts: self.counts,
+            vmac: self.spec.vmac.as_ref().map(|v| v.name.clone()),
         };
         self.io.publish(status);
     }

@@ -28,6 +28,9 @@ pub struct InstanceStatus {
     /// from older daemons' files).
     #[serde(default)]
     pub counts: VrrpCounts,
+    /// `use_vmac`: the VMAC's name (absent without one, and from older daemons' files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vmac: Option<String>,
 }
 
 /// What an instance counts for the metrics (keepalived's `vrrp_statistics`).
