@@ -19,6 +19,7 @@ use crate::{
     vrrp::{
         self,
         instance::{Gate, Instance, ReloadAction, StatusBoard},
+        sync::SyncGroup,
         track::ScriptTracker,
     },
 };
@@ -27,6 +28,8 @@ pub struct Instances {
     running: Vec<Instance>,
     /// `vrrp_script` trackers, shared by the instances that track them.
     scripts: HashMap<String, ScriptTracker>,
+    /// `vrrp_sync_group`s, by name, shared by their members.
+    groups: HashMap<String, SyncGroup>,
     /// The batch being stopped: names whose task still runs, names whose task ended.
     stopping: Vec<String>,
     stopped: Vec<String>,
@@ -39,6 +42,7 @@ impl Instances {
         Self {
             running: Vec::new(),
             scripts: HashMap::new(),
+            groups: HashMap::new(),
             stopping: Vec::new(),
             stopped: Vec::new(),
             gate,
@@ -68,11 +72,13 @@ impl Instances {
         notifier: &Notifier,
     ) -> Result<()> {
         self.spawn_scripts(config);
+        self.update_groups(config, notifier);
         for spec in vrrp::instance::specs(config) {
             if self.running.iter().any(|i| i.name == spec.name) {
                 continue;
             }
             let verdicts = self.verdicts();
+            let group = (spec.sync_group.as_ref()).and_then(|g| self.groups.get(g).cloned());
             // On the VRRP thread, where the instance's socket and timers must live. This
             // awaits only the socket's setup there (netlink, bind), never a gate answer,
             // so it cannot wait on the loop that is awaiting it.
@@ -84,12 +90,29 @@ impl Instances {
                     verdicts,
                     self.board.clone(),
                     notifier.clone(),
+                    group,
                 ))
                 .await
                 .context("VRRP instance task")??;
             self.running.push(inst);
         }
         Ok(())
+    }
+
+    /// Sync groups are shared by their members: a new group is made, a kept one takes
+    /// its new notify settings (its members' states stay), a removed one goes.
+    fn update_groups(&mut self, config: &Config, notifier: &Notifier) {
+        self.groups
+            .retain(|name, _| config.vrrp_sync_group.iter().any(|g| &g.name == name));
+        for g in &config.vrrp_sync_group {
+            match self.groups.get(&g.name) {
+                Some(group) => group.set_config(g),
+                None => {
+                    let group = SyncGroup::new(g, notifier.clone());
+                    self.groups.insert(g.name.clone(), group);
+                }
+            }
+        }
     }
 
     /// Trackers are shared by instances; new scripts start, existing ones go on.
@@ -132,11 +155,20 @@ impl Instances {
                 }
                 (ReloadAction::Restart(why), _) => {
                     info!(instance = %i.name, "{why}: restarting the instance");
+                    let new_group = spec.and_then(|s| s.sync_group.as_ref());
+                    if let Some(old) = i.spec.sync_group.as_ref().filter(|g| Some(*g) != new_group) {
+                        if let Some(group) = self.groups.get(old) {
+                            group.leave(&i.name);
+                        }
+                    }
                     outdated.push(i);
                 }
                 // (`InPlace` always comes with the new spec: `ReloadAction::of`.)
                 (ReloadAction::Remove, _) | (ReloadAction::InPlace(_), None) => {
                     info!(instance = %i.name, "removed from the config: stopping");
+                    if let Some(group) = i.spec.sync_group.as_ref().and_then(|g| self.groups.get(g)) {
+                        group.leave(&i.name);
+                    }
                     outdated.push(i);
                 }
             }

@@ -111,6 +111,14 @@ impl Mailer {
                 }
                 .to_owned(),
             },
+            // keepalived mails a group's MASTER and BACKUP only.
+            Notification::VrrpGroup { group, state } => match state {
+                VrrpState::Master | VrrpState::Backup => Alert {
+                    subject: format!("[{id}] VRRP Group {group} - Entering {state} state"),
+                    body: format!("=> All VRRP group instances are now in {state} state <="),
+                },
+                VrrpState::Fault | VrrpState::Stop => return None,
+            },
             Notification::RealServer { key, up, reason } => Alert {
                 subject: format!(
                     "[{id}] Realserver [{}]:{}:{} - {}",

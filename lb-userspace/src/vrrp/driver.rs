@@ -30,6 +30,7 @@ use super::{
     receive::AdvertFilter,
     spec::InstanceSpec,
     status::{InstanceStatus, VrrpCounts},
+    sync::{self, Link},
     trackers::Trackers,
 };
 use crate::netlink::LinkEvent;
@@ -48,6 +49,10 @@ pub struct Driver<I> {
     adverts: AdvertFilter,
     trackers: Trackers,
     counts: VrrpCounts,
+    /// The instance's `vrrp_sync_group`, if any.
+    sync: Option<Link>,
+    /// The own fault last reported to the sync group.
+    reported_own_fault: Option<bool>,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -64,6 +69,8 @@ pub struct Inputs {
     pub addresses: BoxStream<'static, AddressRemoved>,
     /// New settings from a reload.
     pub updates: mpsc::Receiver<Update>,
+    /// What the instance's sync group tells it (none outside a group).
+    pub sync: Option<mpsc::UnboundedReceiver<sync::Command>>,
 }
 
 /// A reload's new settings for a running instance (see [`Driver::reconfigure`]). Its
@@ -101,7 +108,15 @@ impl<I: InstanceIo> Driver<I> {
             source,
             trackers,
             counts: VrrpCounts::default(),
+            sync: None,
+            reported_own_fault: None,
         })
+    }
+
+    /// Makes the driver a member of a sync group (before [`start`](Self::start)).
+    pub fn with_sync(mut self, link: Option<Link>) -> Self {
+        self.sync = link;
+        self
     }
 
     /// Runs until `inputs.stop` fires, then resigns.
@@ -144,6 +159,7 @@ impl<I: InstanceIo> Driver<I> {
                         inputs.verdicts = verdicts;
                     }
                 }
+                Some(command) = recv_sync(&mut inputs.sync) => self.sync_command(command).await,
             }
         }
         self.stop().await;
@@ -160,7 +176,11 @@ impl<I: InstanceIo> Driver<I> {
         // A VIP left on the interface by a crashed predecessor would answer ARP for a
         // VIP we do not hold: remove it, as keepalived does at startup.
         let _ = self.io.remove_vips(&self.spec.vips).await;
-        // Trackers first, so that Startup already knows about a fault or a lower priority.
+        // Trackers first, so that Startup already knows about a fault or a lower priority
+        // (a fault of another member of the sync group included).
+        if let Some(link) = &self.sync {
+            self.trackers.set_group_fault(link.group_fault());
+        }
         self.retrack().await;
         self.step(Event::Startup).await;
     }
@@ -391,8 +411,30 @@ impl<I: InstanceIo> Driver<I> {
         self.io.forward(State::Initialize).await;
     }
 
+    /// What the sync group tells this member: another member's fault holds it in FAULT
+    /// (or no longer does), another became MASTER or stepped down to BACKUP.
+    pub async fn sync_command(&mut self, command: sync::Command) {
+        match command {
+            sync::Command::Fault(fault) => {
+                if self.trackers.set_group_fault(fault) {
+                    info!(instance = %self.spec.name, fault, "sync group fault changed");
+                    self.retrack().await;
+                }
+            }
+            sync::Command::Master => self.step(Event::SyncMaster).await,
+            sync::Command::Backup => self.step(Event::SyncBackup).await,
+        }
+    }
+
     /// Gives the machine the combined effect of everything tracked, if it changed.
     async fn retrack(&mut self) {
+        if let Some(link) = &self.sync {
+            let own = self.trackers.own().0;
+            if self.reported_own_fault != Some(own) {
+                self.reported_own_fault = Some(own);
+                link.own_fault(own);
+            }
+        }
         let change = self.trackers.take_change();
         if let Some(delta) = change.delta {
             info!(instance = %self.spec.name, delta, "priority moved by trackers");
@@ -404,8 +446,31 @@ impl<I: InstanceIo> Driver<I> {
     }
 
     /// Feeds the machine one event, carries out its actions and publishes the status.
+    /// In a sync group, a due takeover waits until the group can go MASTER
+    /// ([`Event::SyncWait`]), and an accepted advert in BACKUP withdraws the wish.
     async fn step(&mut self, event: Event) {
-        let actions = self.machine.step(self.io.now(), event);
+        let now = self.io.now();
+        if let Some(link) = &self.sync {
+            if !matches!(event, Event::Startup | Event::Shutdown)
+                && self.machine.takeover_due(now)
+                && !link.can_goto_master()
+            {
+                info!(instance = %self.spec.name, "master down, but the sync group is not ready for MASTER: staying BACKUP");
+                let actions = self.machine.step(now, Event::SyncWait);
+                debug_assert!(actions.is_empty());
+            }
+        }
+        let before = self.machine.next_deadline();
+        let backup = self.machine.state() == State::Backup;
+        let actions = self.machine.step(now, event);
+        if let (Some(link), Event::Advert { .. }) = (&self.sync, event) {
+            if backup
+                && self.machine.state() == State::Backup
+                && self.machine.next_deadline() > before
+            {
+                link.master_heard();
+            }
+        }
         for action in actions {
             self.perform(action).await;
         }
@@ -456,6 +521,9 @@ impl<I: InstanceIo> Driver<I> {
                     priority,
                     "VRRP transition"
                 );
+                if let Some(link) = &self.sync {
+                    link.transition(from, to);
+                }
             }
         }
     }
@@ -486,7 +554,18 @@ impl<I: InstanceIo> Driver<I> {
             last_advert_from: self.adverts.last_advert_from(),
             rejected: self.adverts.rejected(),
             counts: self.counts,
+            sync_group: self.spec.sync_group.clone(),
         };
         self.io.publish(status);
+    }
+}
+
+/// The next command of a sync group's channel; never, outside a group.
+async fn recv_sync(
+    rx: &mut Option<mpsc::UnboundedReceiver<sync::Command>>,
+) -> Option<sync::Command> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -14,6 +14,7 @@ use super::{
     io::HostIo,
     machine::ParamsError,
     net::{self, VrrpSocket},
+    sync::SyncGroup,
     track::Tracked,
     trackers::{self, Trackers},
 };
@@ -154,7 +155,8 @@ fn raise_priority() {
     }
 }
 
-/// Opens the socket and starts the task.
+/// Opens the socket and starts the task; a member of `group` when given (its
+/// `vrrp_sync_group`).
 pub async fn spawn(
     spec: InstanceSpec,
     handle: rtnetlink::Handle,
@@ -162,6 +164,7 @@ pub async fn spawn(
     scripts: HashMap<String, watch::Receiver<bool>>,
     board: StatusBoard,
     notifier: Notifier,
+    group: Option<SyncGroup>,
 ) -> Result<Instance, SpawnError> {
     let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = source(&spec, &handle, ifindex).await?;
@@ -203,12 +206,21 @@ pub async fn spawn(
             instance: spec.name.clone(),
             source,
         })?;
+    let (link, sync) = match &group {
+        Some(g) => {
+            let (link, rx) = g.join(&spec.name);
+            (Some(link), Some(rx))
+        }
+        None => (None, None),
+    };
+    let driver = driver.with_sync(link);
     let inputs = Inputs {
         stop,
         links: link_events,
         verdicts,
         addresses,
         updates,
+        sync,
     };
     let task = tokio::spawn(driver.run(inputs));
     Ok(Instance {

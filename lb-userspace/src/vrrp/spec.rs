@@ -49,6 +49,8 @@ pub struct InstanceSpec {
     pub track_scripts: Vec<(String, Tracked)>,
     /// The config block, for the notify commands.
     pub config: VrrpInstance,
+    /// The `vrrp_sync_group` the instance is in.
+    pub sync_group: Option<String>,
 }
 
 fn secs(s: f64) -> Duration {
@@ -102,14 +104,14 @@ impl InstanceSpec {
                 V3Checksum::PseudoHeader
             },
             garp: GarpSchedule::for_instance(i, g),
-            track_interfaces: i
-                .tracked_interfaces()
+            track_interfaces: cfg
+                .tracked_interfaces(i)
                 .iter()
                 .map(|e| (e.name.clone(), Tracked::interface(e)))
                 .collect(),
             track_own_interface: !i.dont_track_primary,
-            track_scripts: i
-                .tracked_scripts()
+            track_scripts: cfg
+                .tracked_scripts(i)
                 .iter()
                 .map(|e| {
                     (
@@ -119,6 +121,7 @@ impl InstanceSpec {
                 })
                 .collect(),
             config: i.clone(),
+            sync_group: cfg.sync_group_of(&i.name).map(|g| g.name.clone()),
         }
     }
 
@@ -141,6 +144,14 @@ impl InstanceSpec {
                 "version {} -> {}",
                 self.version.number(),
                 new.version.number()
+            ));
+        }
+        if self.sync_group != new.sync_group {
+            let name = |g: &Option<String>| g.clone().unwrap_or_else(|| "none".to_owned());
+            return Some(format!(
+                "vrrp_sync_group {} -> {}",
+                name(&self.sync_group),
+                name(&new.sync_group)
             ));
         }
         if self.is_ipv6() != new.is_ipv6() {
@@ -196,7 +207,10 @@ impl InstanceSpec {
             (&a.notify, &a.notify_master, &a.notify_backup)
                 != (&b.notify, &b.notify_master, &b.notify_backup)
                 || (&a.notify_fault, &a.notify_stop, a.smtp_alert)
-                    != (&b.notify_fault, &b.notify_stop, b.smtp_alert),
+                    != (&b.notify_fault, &b.notify_stop, b.smtp_alert)
+                || (&a.notify_master_user, &a.notify_backup_user, &a.notify_fault_user)
+                    != (&b.notify_master_user, &b.notify_backup_user, &b.notify_fault_user)
+                || (&a.notify_stop_user, &a.notify_user) != (&b.notify_stop_user, &b.notify_user),
         );
         if out.is_empty() && self != new {
             out.push("other settings");

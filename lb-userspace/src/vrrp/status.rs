@@ -28,6 +28,9 @@ pub struct InstanceStatus {
     /// from older daemons' files).
     #[serde(default)]
     pub counts: VrrpCounts,
+    /// The `vrrp_sync_group` the instance is in (absent from older daemons' files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_group: Option<String>,
 }
 
 /// What an instance counts for the metrics (keepalived's `vrrp_statistics`).
