@@ -309,26 +309,49 @@ impl Config {
     /// What `inst` tracks of interfaces: its own `track_interface` entries, then its sync
     /// group's for interfaces it does not list itself (keepalived adds a group's tracking
     /// to each member).
+    /// In a sync group without `sync_group_tracking_weight`, entries with a weight are
+    /// left out, as keepalived leaves them out.
     pub fn tracked_interfaces(&self, inst: &VrrpInstance) -> Vec<TrackEntry> {
         let group = self.sync_group_of(&inst.name);
-        merge_tracking(
+        let all = merge_tracking(
             inst.tracked_interfaces(),
             group.map(|g| g.track_interface.as_slice()).unwrap_or(&[]),
-        )
+        );
+        without_weights_in(group, all, |e| e.weight.is_some_and(|w| w != 0))
     }
 
     /// What `inst` tracks of `vrrp_script`s: its own entries, then its sync group's.
+    /// Weighted ones are left out in a sync group, as for interfaces.
     pub fn tracked_scripts(&self, inst: &VrrpInstance) -> Vec<TrackEntry> {
         let group = self.sync_group_of(&inst.name);
-        merge_tracking(
+        let all = merge_tracking(
             inst.tracked_scripts(),
             group.map(|g| g.track_script.as_slice()).unwrap_or(&[]),
-        )
+        );
+        without_weights_in(group, all, |e| {
+            e.weight
+                .or_else(|| self.vrrp_script.get(&e.name).map(|s| s.weight))
+                .is_some_and(|w| w != 0)
+        })
     }
 
     /// The `vrrp_script` a `track_script` entry names.
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.vrrp_script.get(name)
+    }
+}
+
+/// `entries` without the weighted ones when `group` does not let weights count.
+fn without_weights_in(
+    group: Option<&VrrpSyncGroup>,
+    entries: Vec<TrackEntry>,
+    weighted: impl Fn(&TrackEntry) -> bool,
+) -> Vec<TrackEntry> {
+    match group {
+        Some(g) if !g.sync_group_tracking_weight => {
+            entries.into_iter().filter(|e| !weighted(e)).collect()
+        }
+        _ => entries,
     }
 }
 

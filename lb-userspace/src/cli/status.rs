@@ -274,15 +274,26 @@ pub fn render(s: &Status) -> String {
             d.pid
         );
     }
+    for (group, state, members) in crate::vrrp::status::sync_groups(&s.vrrp) {
+        let _ = writeln!(
+            out,
+            "VRRP sync group {group}: {state} ({})",
+            members.join(", ")
+        );
+    }
     for i in &s.vrrp {
         let vips: Vec<String> = i.vips.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "VRRP {} (vrid {}, v{}, {}): {} priority {}/{} vips {}{}",
+            "VRRP {} (vrid {}, v{}, {}{}): {} priority {}/{} vips {}{}",
             i.name,
             i.vrid,
             i.version,
             i.interface,
+            i.sync_group
+                .as_ref()
+                .map(|g| format!(", sync group {g}"))
+                .unwrap_or_default(),
             i.state,
             i.priority,
             i.configured_priority,

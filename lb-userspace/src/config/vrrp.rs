@@ -100,6 +100,13 @@ pub struct VrrpSyncGroup {
     /// `vrrp_script`s tracked by every member, as a member's own `track_script` entries.
     #[serde(default)]
     pub track_script: Vec<String>,
+    /// keepalived's `sync_group_tracking_weight`: let the members' tracked scripts and
+    /// interfaces with a weight move their priority. Without it, as in keepalived, a
+    /// member leaves out every tracked script or interface that has a weight ("ignoring
+    /// tracked script with weights due to SYNC group"): only FAULT trackers count.
+    /// Default false.
+    #[serde(default)]
+    pub sync_group_tracking_weight: bool,
 }
 
 /// Initial VRRP state, TOML `"MASTER"` or `"BACKUP"`.

@@ -221,6 +221,7 @@ mod tests {
             last_advert_from: None,
             rejected: BTreeMap::new(),
             counts: Default::default(),
+            sync_group: None,
         };
         board
             .lock()
