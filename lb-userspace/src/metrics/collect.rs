@@ -518,6 +518,7 @@ mod tests {
                     left_master: 0,
                     vips_restored: 3,
                 },
+                sync_group: None,
             }],
             health: vec![RealHealth {
                 vip: "198.18.0.100".parse().unwrap(),

@@ -392,8 +392,10 @@ mod tests {
         // Both faulted on their own: the group fault stays until the last clears.
         let out = g.own_fault("VI_2", true);
         assert_eq!(cmds(&out), [("VI_1", Command::Fault(true))]);
+        // VI_1 clears: VI_2 is no longer held by the group, only by its own fault.
         let out = g.own_fault("VI_1", false);
-        assert!(out.commands.is_empty(), "VI_2 still faulted: {out:?}");
+        assert_eq!(cmds(&out), [("VI_2", Command::Fault(false))]);
+        assert!(g.fault_for("VI_1"), "VI_2's own fault still holds VI_1");
         let out = g.own_fault("VI_2", false);
         assert_eq!(cmds(&out), [("VI_1", Command::Fault(false))]);
         g.transition("VI_1", State::Fault, State::Backup);

@@ -237,6 +237,18 @@ impl Converter<'_> {
                     "`track_file` is not supported: xlb tracks scripts and interfaces; \
                      replace it by a vrrp_script that tests the file",
                 ),
+                // A bare name, a member written outside `group { }`: keepalived skips it
+                // as an unknown keyword.
+                word if c.args().is_empty() && c.block.is_none() => {
+                    self.warn(
+                        &c,
+                        format!(
+                            "`{word}` in vrrp_sync_group {name} is outside `group {{ }}`: \
+                             keepalived skips it as an unknown keyword, and so does this \
+                             conversion (list members in `group {{ {word} ... }}`)"
+                        ),
+                    );
+                }
                 _ => self.unknown(&c, "vrrp_sync_group"),
             }
         }

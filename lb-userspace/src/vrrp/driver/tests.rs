@@ -620,6 +620,7 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
         verdicts,
         addresses: addresses.boxed(),
         updates,
+        sync: None,
     }));
     let mut until = async |last: Call| {
         let mut seen = Vec::new();
