@@ -156,7 +156,8 @@ impl Instances {
                 (ReloadAction::Restart(why), _) => {
                     info!(instance = %i.name, "{why}: restarting the instance");
                     let new_group = spec.and_then(|s| s.sync_group.as_ref());
-                    if let Some(old) = i.spec.sync_group.as_ref().filter(|g| Some(*g) != new_group) {
+                    if let Some(old) = i.spec.sync_group.as_ref().filter(|g| Some(*g) != new_group)
+                    {
                         if let Some(group) = self.groups.get(old) {
                             group.leave(&i.name);
                         }
@@ -166,7 +167,8 @@ impl Instances {
                 // (`InPlace` always comes with the new spec: `ReloadAction::of`.)
                 (ReloadAction::Remove, _) | (ReloadAction::InPlace(_), None) => {
                     info!(instance = %i.name, "removed from the config: stopping");
-                    if let Some(group) = i.spec.sync_group.as_ref().and_then(|g| self.groups.get(g)) {
+                    if let Some(group) = i.spec.sync_group.as_ref().and_then(|g| self.groups.get(g))
+                    {
                         group.leave(&i.name);
                     }
                     outdated.push(i);

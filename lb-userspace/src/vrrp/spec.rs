@@ -208,8 +208,15 @@ impl InstanceSpec {
                 != (&b.notify, &b.notify_master, &b.notify_backup)
                 || (&a.notify_fault, &a.notify_stop, a.smtp_alert)
                     != (&b.notify_fault, &b.notify_stop, b.smtp_alert)
-                || (&a.notify_master_user, &a.notify_backup_user, &a.notify_fault_user)
-                    != (&b.notify_master_user, &b.notify_backup_user, &b.notify_fault_user)
+                || (
+                    &a.notify_master_user,
+                    &a.notify_backup_user,
+                    &a.notify_fault_user,
+                ) != (
+                    &b.notify_master_user,
+                    &b.notify_backup_user,
+                    &b.notify_fault_user,
+                )
                 || (&a.notify_stop_user, &a.notify_user) != (&b.notify_stop_user, &b.notify_user),
         );
         if out.is_empty() && self != new {

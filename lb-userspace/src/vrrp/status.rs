@@ -129,8 +129,16 @@ mod tests {
         assert_eq!(
             g,
             [
-                ("G".to_string(), "MASTER", vec!["VI_1".to_string(), "VI_2".to_string()]),
-                ("H".to_string(), "FAULT", vec!["VI_4".to_string(), "VI_5".to_string()]),
+                (
+                    "G".to_string(),
+                    "MASTER",
+                    vec!["VI_1".to_string(), "VI_2".to_string()]
+                ),
+                (
+                    "H".to_string(),
+                    "FAULT",
+                    vec!["VI_4".to_string(), "VI_5".to_string()]
+                ),
             ]
         );
         let backup = sync_groups(&[inst("A", "BACKUP", Some("G")), inst("B", "INIT", Some("G"))]);

@@ -457,7 +457,10 @@ mod tests {
         let out = g.own_fault("VI_1", true);
         assert_eq!(cmds(&out), [("VI_2", Command::Fault(true))]);
         let out = g.transition("VI_1", State::Master, State::Fault);
-        assert!(out.commands.is_empty(), "MASTER -> FAULT is no step down: {out:?}");
+        assert!(
+            out.commands.is_empty(),
+            "MASTER -> FAULT is no step down: {out:?}"
+        );
         assert_eq!(out.group, Some(State::Fault));
         g.transition("VI_2", State::Master, State::Fault);
         g.transition("VI_1", State::Fault, State::Initialize);

@@ -216,8 +216,16 @@ impl From<State> for VrrpState {
 /// arguments: `INSTANCE name state priority`, each one argument.
 pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8, policy: &Policy) {
     let specific = match state {
-        VrrpState::Master => ("notify_master", &inst.notify_master, &inst.notify_master_user),
-        VrrpState::Backup => ("notify_backup", &inst.notify_backup, &inst.notify_backup_user),
+        VrrpState::Master => (
+            "notify_master",
+            &inst.notify_master,
+            &inst.notify_master_user,
+        ),
+        VrrpState::Backup => (
+            "notify_backup",
+            &inst.notify_backup,
+            &inst.notify_backup_user,
+        ),
         VrrpState::Fault => ("notify_fault", &inst.notify_fault, &inst.notify_fault_user),
         VrrpState::Stop => ("notify_stop", &inst.notify_stop, &inst.notify_stop_user),
     };
@@ -240,9 +248,21 @@ pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8, policy: &Poli
 /// state` appended.
 pub fn notify_group(group: &VrrpSyncGroup, state: VrrpState, policy: &Policy) {
     let specific = match state {
-        VrrpState::Master => ("notify_master", &group.notify_master, &group.notify_master_user),
-        VrrpState::Backup => ("notify_backup", &group.notify_backup, &group.notify_backup_user),
-        VrrpState::Fault => ("notify_fault", &group.notify_fault, &group.notify_fault_user),
+        VrrpState::Master => (
+            "notify_master",
+            &group.notify_master,
+            &group.notify_master_user,
+        ),
+        VrrpState::Backup => (
+            "notify_backup",
+            &group.notify_backup,
+            &group.notify_backup_user,
+        ),
+        VrrpState::Fault => (
+            "notify_fault",
+            &group.notify_fault,
+            &group.notify_fault_user,
+        ),
         VrrpState::Stop => ("notify_stop", &group.notify_stop, &group.notify_stop_user),
     };
     let _group = info_span!("notify", sync_group = %group.name).entered();

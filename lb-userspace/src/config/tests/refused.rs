@@ -495,7 +495,9 @@ fn sync_group_members_must_exist_and_be_in_one_group() {
         "there is no [vrrp_script.nope]",
     );
     assert_err(
-        &format!("{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\nnotify = \"/bin/echo a > b\"\n"),
+        &format!(
+            "{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\nnotify = \"/bin/echo a > b\"\n"
+        ),
         "12:10: vrrp_sync_group[0].notify",
         "outside quotes",
     );

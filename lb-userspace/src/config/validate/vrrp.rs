@@ -260,10 +260,7 @@ fn validate_sync_groups(cfg: &Config) -> Result<(), Invalid> {
         for (k, member) in g.group.iter().enumerate() {
             let at = p.key("group").index(k);
             if !cfg.vrrp_instance.iter().any(|vi| &vi.name == member) {
-                return Err(invalid(
-                    at,
-                    format!("there is no vrrp_instance {member:?}"),
-                ));
+                return Err(invalid(at, format!("there is no vrrp_instance {member:?}")));
             }
             if let Some(other) = member_of.insert(member, i) {
                 let what = if other == i {

@@ -201,7 +201,12 @@ impl Converter<'_> {
         };
         t.set("name", Value::Str(name.clone()), &n.loc);
         let mut members: Vec<(String, super::super::Loc)> = Vec::new();
-        let blocks = ["group", "track_interface", "track_script", "global_tracking"];
+        let blocks = [
+            "group",
+            "track_interface",
+            "track_script",
+            "global_tracking",
+        ];
         for c in self.lines(n, &Self::keywords(&[SYNC_GROUP], &blocks)) {
             if self.simple(&[SYNC_GROUP], &c, &mut t) {
                 continue;

@@ -585,10 +585,26 @@ fn import_vrrp_sync_group_as_keepalived_reads_it() {
     assert_eq!(g[0].smtp_alert, Some(true));
     assert_eq!(g[0].track_interface, ["eth2"]);
     let w = warnings(&c);
-    has(&w, "keepalived.conf:9: ", "VI_9 of sync group G does not exist");
-    has(&w, "keepalived.conf:20: ", "VI_1 is already in sync group G");
-    has(&w, "keepalived.conf:18: ", "sync group H has no virtual router");
-    has(&w, "keepalived.conf:27: ", "has a weight and vrrp_instance VI_1 is in sync group G");
+    has(
+        &w,
+        "keepalived.conf:9: ",
+        "VI_9 of sync group G does not exist",
+    );
+    has(
+        &w,
+        "keepalived.conf:20: ",
+        "VI_1 is already in sync group G",
+    );
+    has(
+        &w,
+        "keepalived.conf:18: ",
+        "sync group H has no virtual router",
+    );
+    has(
+        &w,
+        "keepalived.conf:27: ",
+        "has a weight and vrrp_instance VI_1 is in sync group G",
+    );
     round_trip(&c);
     // The weighted script is left out of VI_1, the group's interface added to both.
     let vi1 = &c.config.vrrp_instance[0];
@@ -603,5 +619,9 @@ fn import_vrrp_sync_group_as_keepalived_reads_it() {
          vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n}\n",
     );
     assert_eq!(one.config.vrrp_sync_group[0].group, ["VI_1"]);
-    has(&warnings(&one), "keepalived.conf:1: ", "has only 1 virtual router(s)");
+    has(
+        &warnings(&one),
+        "keepalived.conf:1: ",
+        "has only 1 virtual router(s)",
+    );
 }

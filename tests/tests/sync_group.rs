@@ -1,0 +1,242 @@
+//! `vrrp_sync_group` against a real keepalived 2.2.7: xlb on `dir1` and keepalived on
+//! `dir2` each run VI_1 (on eth0, link A) and VI_2 (on eth1, link B) in a sync group G.
+//! xlb is MASTER of both; when VI_1's track_script fails on xlb, VI_2 (whose own link
+//! and tracking are fine) must leave MASTER too, so that keepalived takes both: seen on
+//! link B's wire (xlb's priority-0 advert for VI_2, then keepalived's adverts), in the
+//! addresses, in `xlb status` and in the group's notify commands (`GROUP G STATE`, once
+//! per group transition). When the script passes again, xlb takes both back together.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use integration_tests::{
+    PinDir,
+    netns::{
+        LAB_VIP, Lab, build_ha_lab, has_address, keepalived::start_keepalived, start_xlb_in,
+        wait_addr, xlb_status,
+    },
+};
+
+/// VI_2's VIP, on link B.
+const VIP_B: &str = "198.18.1.100";
+const DIR1_B: &str = "198.18.1.2";
+const DIR2_B: &str = "198.18.1.3";
+
+/// The HA lab (link A: eth0 of dir1 and dir2 on bridge `sw`) plus link B: eth1 of both
+/// on a second bridge, `sw2`. Names carry `xsync` and this process's PID.
+fn lab() -> Lab {
+    let lab = Lab::named(&format!("xsync{}", std::process::id()), PinDir::new("sync"));
+    let mut lab = build_ha_lab(lab, 0);
+    lab.add_ns("sw2");
+    lab.bridge("sw2");
+    for (short, addr) in [("dir1", DIR1_B), ("dir2", DIR2_B)] {
+        let ns = lab.ns(short);
+        lab.sh(
+            "sw2",
+            &format!(
+                "ip link add q-{short} type veth peer name eth1 netns {ns} && \
+                 ip link set q-{short} master br0 && ip link set q-{short} up"
+            ),
+        );
+        lab.sh(
+            short,
+            &format!("ip link set eth1 up && ip addr add {addr}/24 dev eth1"),
+        );
+    }
+    lab
+}
+
+fn xlb_config(fail_file: &Path, notify: &Path) -> String {
+    let (fail, notify) = (fail_file.display(), notify.display());
+    format!(
+        r#"
+[vrrp_script.chk]
+script = "/usr/bin/test ! -e {fail}"
+interval = 0.5
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 61
+priority = 150
+virtual_ipaddress = ["{LAB_VIP}/32"]
+track_script = ["chk"]
+
+[[vrrp_instance]]
+name = "VI_2"
+interface = "eth1"
+virtual_router_id = 62
+priority = 150
+virtual_ipaddress = ["{VIP_B}/32"]
+
+[[vrrp_sync_group]]
+name = "G"
+group = ["VI_1", "VI_2"]
+notify = "{notify}"
+notify_fault = "{notify} fault-command"
+"#
+    )
+}
+
+fn keepalived_config() -> String {
+    format!(
+        "global_defs {{\n    router_id kd2\n}}\n\
+         vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n\
+         vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    \
+         priority 100\n    advert_int 1\n    virtual_ipaddress {{\n        {LAB_VIP}/32\n    }}\n}}\n\
+         vrrp_instance VI_2 {{\n    state BACKUP\n    interface eth1\n    virtual_router_id 62\n    \
+         priority 100\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP_B}/32\n    }}\n}}\n"
+    )
+}
+
+/// The lines the group's notify commands wrote, once `want` of them are there.
+fn notify_lines(path: &Path, want: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= want || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn both(lab: &Lab, ns: &str) -> (bool, bool) {
+    (has_address(lab, ns, LAB_VIP), has_address(lab, ns, VIP_B))
+}
+
+#[test]
+fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_both() {
+    let mut lab = lab();
+    let fail = lab.tmp.join("fail");
+    let notified = lab.tmp.join("notified");
+    let script = lab.tmp.join("notify.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", notified.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = lab.tmp.join("xlb.toml");
+    std::fs::write(&conf, xlb_config(&fail, &script)).unwrap();
+    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
+    let pins = lab.pins.0.join("dir1");
+
+    // xlb alone: the group becomes MASTER, both VIPs on dir1.
+    wait_addr(&lab, "dir1", LAB_VIP, true, Duration::from_secs(12));
+    wait_addr(&lab, "dir1", VIP_B, true, Duration::from_secs(12));
+    start_keepalived(
+        &mut lab,
+        "dir2",
+        "keepalived",
+        &keepalived_config(),
+        "(VI_2) Entering BACKUP STATE",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(both(&lab, "dir1"), (true, true));
+    assert_eq!(
+        both(&lab, "dir2"),
+        (false, false),
+        "{}",
+        lab.log("keepalived")
+    );
+    let status = xlb_status(&pins, &[]);
+    assert!(
+        status.contains("VRRP sync group G: MASTER (VI_1, VI_2)"),
+        "{status}"
+    );
+    assert_eq!(
+        notify_lines(&notified, 2),
+        ["GROUP G BACKUP", "GROUP G MASTER"],
+        "startup: BACKUP, then MASTER, once each"
+    );
+
+    // Link B's wire, from keepalived's side.
+    let mut tcpdump = lab.command("dir2", Path::new("tcpdump"));
+    tcpdump.args(["-i", "eth1", "-nn", "-l", "ip proto 112"]);
+    lab.spawn("tcpdump", tcpdump);
+    lab.wait_log("tcpdump", "listening on", Duration::from_secs(10));
+
+    // VI_1's script fails on xlb: VI_1 goes FAULT, and the group takes VI_2 with it.
+    let t = Instant::now();
+    std::fs::write(&fail, "").unwrap();
+    wait_addr(&lab, "dir1", VIP_B, false, Duration::from_secs(5));
+    let vi2_left = t.elapsed();
+    wait_addr(&lab, "dir2", VIP_B, true, Duration::from_secs(8));
+    wait_addr(&lab, "dir2", LAB_VIP, true, Duration::from_secs(8));
+    println!(
+        "VI_1's script failed: xlb's VI_2 left MASTER after {vi2_left:?}, keepalived held \
+         both after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(both(&lab, "dir1"), (false, false));
+    let status = xlb_status(&pins, &[]);
+    assert!(
+        status.contains("VRRP sync group G: FAULT (VI_1, VI_2)"),
+        "{status}"
+    );
+    for name in ["VI_1", "VI_2"] {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(&format!("VRRP {name} "))
+                    && l.contains("sync group G): FAULT")),
+            "{name} not in FAULT:\n{status}"
+        );
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let wire = lab.log("tcpdump");
+    let resigned = format!("{DIR1_B} > 224.0.0.18: VRRPv2, Advertisement, vrid 62, prio 0");
+    let keepalived_b = format!("{DIR2_B} > 224.0.0.18: VRRPv2, Advertisement, vrid 62, prio 100");
+    let at = |needle: &str| {
+        wire.find(needle)
+            .unwrap_or_else(|| panic!("no `{needle}` on link B:\n{wire}"))
+    };
+    assert!(
+        at(&resigned) < at(&keepalived_b),
+        "xlb resigns VI_2, then keepalived advertises it:\n{wire}"
+    );
+    let after = &wire[at(&keepalived_b)..];
+    assert!(
+        !after.contains(&format!("{DIR1_B} > 224.0.0.18")),
+        "xlb's VI_2 (in FAULT with its group) still advertises:\n{wire}"
+    );
+    let kd = lab.log("keepalived");
+    assert!(kd.contains("(VI_1) Entering MASTER STATE"), "{kd}");
+    assert!(kd.contains("(VI_2) Entering MASTER STATE"), "{kd}");
+    // notify and notify_fault run side by side: either may write first.
+    let mut fault = notify_lines(&notified, 4)[2..].to_vec();
+    fault.sort();
+    assert_eq!(
+        fault,
+        ["GROUP G FAULT", "fault-command"],
+        "the group's FAULT notified once, by notify and by notify_fault"
+    );
+
+    // The script passes again: xlb's group leaves FAULT and takes both VIPs back
+    // (priority 150 over 100).
+    let t = Instant::now();
+    std::fs::remove_file(&fail).unwrap();
+    wait_addr(&lab, "dir1", LAB_VIP, true, Duration::from_secs(15));
+    wait_addr(&lab, "dir1", VIP_B, true, Duration::from_secs(15));
+    println!("script passes again: xlb held both after {:?}", t.elapsed());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(both(&lab, "dir1"), (true, true));
+    assert_eq!(both(&lab, "dir2"), (false, false));
+    assert!(
+        xlb_status(&pins, &[]).contains("VRRP sync group G: MASTER (VI_1, VI_2)"),
+        "{}",
+        xlb_status(&pins, &[])
+    );
+    assert_eq!(
+        notify_lines(&notified, 6)[4..],
+        ["GROUP G BACKUP", "GROUP G MASTER"]
+    );
+}
