@@ -82,13 +82,18 @@ notify_fault = "{notify} fault-command"
 }
 
 fn keepalived_config() -> String {
+    keepalived_config_with(100, 100)
+}
+
+/// keepalived's config with VI_1 and VI_2 at these priorities.
+fn keepalived_config_with(vi1_priority: u8, vi2_priority: u8) -> String {
     format!(
         "global_defs {{\n    router_id kd2\n}}\n\
          vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n\
          vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 61\n    \
-         priority 100\n    advert_int 1\n    virtual_ipaddress {{\n        {LAB_VIP}/32\n    }}\n}}\n\
+         priority {vi1_priority}\n    advert_int 1\n    virtual_ipaddress {{\n        {LAB_VIP}/32\n    }}\n}}\n\
          vrrp_instance VI_2 {{\n    state BACKUP\n    interface eth1\n    virtual_router_id 62\n    \
-         priority 100\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP_B}/32\n    }}\n}}\n"
+         priority {vi2_priority}\n    advert_int 1\n    virtual_ipaddress {{\n        {VIP_B}/32\n    }}\n}}\n"
     )
 }
 
@@ -112,9 +117,9 @@ fn both(lab: &Lab, ns: &str) -> (bool, bool) {
     (has_address(lab, ns, LAB_VIP), has_address(lab, ns, VIP_B))
 }
 
-#[test]
-fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_both() {
-    let mut lab = lab();
+/// The lab with xlb MASTER of G (both VIPs) and keepalived BACKUP; returns xlb's pins
+/// and the file the group's notify commands write to.
+fn xlb_master_of_both(lab: &mut Lab) -> (std::path::PathBuf, std::path::PathBuf) {
     let fail = lab.tmp.join("fail");
     let notified = lab.tmp.join("notified");
     let script = lab.tmp.join("notify.sh");
@@ -126,27 +131,56 @@ fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_bot
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let conf = lab.tmp.join("xlb.toml");
     std::fs::write(&conf, xlb_config(&fail, &script)).unwrap();
-    start_xlb_in(&mut lab, "dir1", "xlb", &conf);
-    let pins = lab.pins.0.join("dir1");
-
-    // xlb alone: the group becomes MASTER, both VIPs on dir1.
-    wait_addr(&lab, "dir1", LAB_VIP, true, Duration::from_secs(12));
-    wait_addr(&lab, "dir1", VIP_B, true, Duration::from_secs(12));
+    start_xlb_in(lab, "dir1", "xlb", &conf);
+    wait_addr(lab, "dir1", LAB_VIP, true, Duration::from_secs(12));
+    wait_addr(lab, "dir1", VIP_B, true, Duration::from_secs(12));
     start_keepalived(
-        &mut lab,
+        lab,
         "dir2",
         "keepalived",
         &keepalived_config(),
         "(VI_2) Entering BACKUP STATE",
     );
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(both(&lab, "dir1"), (true, true));
-    assert_eq!(
-        both(&lab, "dir2"),
-        (false, false),
-        "{}",
-        lab.log("keepalived")
+    assert_eq!(both(lab, "dir1"), (true, true));
+    assert_eq!(both(lab, "dir2"), (false, false));
+    (lab.pins.0.join("dir1"), notified)
+}
+
+/// keepalived is reloaded with priority 200 on both instances: its group preempts xlb's
+/// (keepalived goes MASTER only when both its members can, and both can), and xlb's
+/// group steps down to BACKUP, notified once, and stays there.
+#[test]
+fn a_better_keepalived_group_takes_both_and_xlb_s_group_steps_down_once() {
+    let mut lab = lab();
+    let (pins, notified) = xlb_master_of_both(&mut lab);
+    let conf = lab.tmp.join("keepalived").join("keepalived.conf");
+    std::fs::write(&conf, keepalived_config_with(200, 200)).unwrap();
+    lab.signal("keepalived", libc::SIGHUP);
+    wait_addr(&lab, "dir2", VIP_B, true, Duration::from_secs(10));
+    wait_addr(&lab, "dir2", LAB_VIP, true, Duration::from_secs(10));
+    wait_addr(&lab, "dir1", VIP_B, false, Duration::from_secs(2));
+    wait_addr(&lab, "dir1", LAB_VIP, false, Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(both(&lab, "dir1"), (false, false), "{}", lab.log("xlb"));
+    assert_eq!(both(&lab, "dir2"), (true, true));
+    let status = xlb_status(&pins, &[]);
+    assert!(
+        status.contains("VRRP sync group G: BACKUP (VI_1, VI_2)"),
+        "{status}"
     );
+    assert_eq!(
+        notify_lines(&notified, 4),
+        ["GROUP G BACKUP", "GROUP G MASTER", "GROUP G BACKUP"],
+        "the group's BACKUP notified once, no flapping"
+    );
+}
+
+#[test]
+fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_both() {
+    let mut lab = lab();
+    let (pins, notified) = xlb_master_of_both(&mut lab);
+    let fail = lab.tmp.join("fail");
     let status = xlb_status(&pins, &[]);
     assert!(
         status.contains("VRRP sync group G: MASTER (VI_1, VI_2)"),
