@@ -100,7 +100,8 @@ impl Instances {
     }
 
     /// Sync groups are shared by their members: a new group is made, a kept one takes
-    /// its new notify settings (its members' states stay), a removed one goes.
+    /// its new notify settings (its members' states stay), a removed one goes (members
+    /// a reload moves out of it hold it until they have left).
     fn update_groups(&mut self, config: &Config, notifier: &Notifier) {
         self.groups
             .retain(|name, _| config.vrrp_sync_group.iter().any(|g| &g.name == name));
@@ -137,8 +138,14 @@ impl Instances {
     /// settings in place and keep their state, unless they must restart. Those, and the
     /// instances `config` no longer has, are returned for [`Instances::stop`]; `start`
     /// brings the new and restarted ones up after.
-    pub async fn reconcile(&mut self, config: &Config, handle: &Handle) -> Vec<Instance> {
+    pub async fn reconcile(
+        &mut self,
+        config: &Config,
+        handle: &Handle,
+        notifier: &Notifier,
+    ) -> Vec<Instance> {
         self.spawn_scripts(config);
+        self.update_groups(config, notifier);
         let scripts = self.verdicts();
         let specs = vrrp::instance::specs(config);
         let mut keep = Vec::new();
@@ -148,29 +155,23 @@ impl Instances {
             match (ReloadAction::of(&i.spec, spec), spec) {
                 (ReloadAction::Keep, _) => keep.push(i),
                 (ReloadAction::InPlace(changed), Some(spec)) => {
-                    if let Err(e) = i.update(spec.clone(), handle, &scripts).await {
+                    let group = (spec.sync_group.as_ref()).and_then(|g| self.groups.get(g));
+                    if let Err(e) = i.update(spec.clone(), handle, &scripts, group).await {
                         error!(instance = %i.name, changed = ?changed, "the new settings could not be applied; it keeps running with the previous ones: {e}");
                     }
                     keep.push(i);
                 }
                 (ReloadAction::Restart(why), _) => {
                     info!(instance = %i.name, "{why}: restarting the instance");
-                    let new_group = spec.and_then(|s| s.sync_group.as_ref());
-                    if let Some(old) = i.spec.sync_group.as_ref().filter(|g| Some(*g) != new_group)
-                    {
-                        if let Some(group) = self.groups.get(old) {
-                            group.leave(&i.name);
-                        }
+                    if spec.map(|s| &s.sync_group) != Some(&i.spec.sync_group) {
+                        i.leave_group();
                     }
                     outdated.push(i);
                 }
                 // (`InPlace` always comes with the new spec: `ReloadAction::of`.)
                 (ReloadAction::Remove, _) | (ReloadAction::InPlace(_), None) => {
                     info!(instance = %i.name, "removed from the config: stopping");
-                    if let Some(group) = i.spec.sync_group.as_ref().and_then(|g| self.groups.get(g))
-                    {
-                        group.leave(&i.name);
-                    }
+                    i.leave_group();
                     outdated.push(i);
                 }
             }

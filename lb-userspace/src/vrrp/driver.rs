@@ -82,7 +82,13 @@ pub struct Update {
     pub source: IpAddr,
     /// What is tracked now and the channel of its script verdicts, when it changed.
     pub tracking: Option<(Trackers, Verdicts)>,
+    /// The new sync group membership, when it changed: the link and command channel of
+    /// the group joined, or none (the old group has been left).
+    pub sync: Option<Membership>,
 }
+
+/// A sync group member's link and the channel of its group's commands.
+pub type Membership = Option<(Link, mpsc::UnboundedReceiver<sync::Command>)>;
 
 impl<I: InstanceIo> Driver<I> {
     /// A driver for `spec` whose adverts leave from `source`; nothing happens until
@@ -154,7 +160,10 @@ impl<I: InstanceIo> Driver<I> {
                 }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
-                Some(update) = inputs.updates.recv() => {
+                Some(mut update) = inputs.updates.recv() => {
+                    if let Some(membership) = update.sync.take() {
+                        inputs.sync = self.change_group(membership);
+                    }
                     if let Some(verdicts) = self.reconfigure(update).await {
                         inputs.verdicts = verdicts;
                     }
@@ -319,10 +328,12 @@ impl<I: InstanceIo> Driver<I> {
     /// trackers replace the old and only their net effect reaches the machine. Returns
     /// the new verdict channel when what is tracked changed.
     pub async fn reconfigure(&mut self, update: Update) -> Option<Verdicts> {
+        // (A new sync group membership is taken before: `change_group`.)
         let Update {
             spec,
             source,
             tracking,
+            sync: _,
         } = update;
         let name = self.spec.name.clone();
         if let Some(why) = self.spec.restart_reason(&spec) {
@@ -409,6 +420,38 @@ impl<I: InstanceIo> Driver<I> {
         self.step(Event::Shutdown).await;
         let _ = self.io.remove_vips(&self.spec.vips).await;
         self.io.forward(State::Initialize).await;
+    }
+
+    /// A reload moved the instance to another sync group, or out of its group: it joins
+    /// the new one in its current state (the group hears of it as a transition from
+    /// INIT, and of its own fault at the next [`retrack`](Self::retrack)) and stops
+    /// listening to the old one, which has let it go. Its state is not touched here:
+    /// the group's rules act from now on. Returns the new command channel.
+    pub fn change_group(
+        &mut self,
+        membership: Membership,
+    ) -> Option<mpsc::UnboundedReceiver<sync::Command>> {
+        let (link, rx) = membership.unzip();
+        info!(
+            instance = %self.spec.name,
+            group = ?link.as_ref().map(|l| l.group.name()),
+            "sync group membership changed by reload"
+        );
+        self.reported_own_fault = None;
+        match &link {
+            Some(l) => {
+                let state = self.machine.state();
+                if state != State::Initialize {
+                    l.transition(State::Initialize, state);
+                }
+                self.trackers.set_group_fault(l.group_fault());
+            }
+            None => {
+                self.trackers.set_group_fault(false);
+            }
+        }
+        self.sync = link;
+        rx
     }
 
     /// What the sync group tells this member: another member's fault holds it in FAULT

@@ -67,6 +67,8 @@ pub struct Instance {
     notify_config: watch::Sender<VrrpInstance>,
     /// New settings for the running task.
     updates: mpsc::Sender<Update>,
+    /// The sync group the instance is a member of.
+    group: Option<SyncGroup>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -80,6 +82,7 @@ impl Instance {
         spec: InstanceSpec,
         handle: &rtnetlink::Handle,
         scripts: &HashMap<String, watch::Receiver<bool>>,
+        group: Option<&SyncGroup>,
     ) -> Result<(), SpawnError> {
         let ifindex = crate::netlink::ifindex(handle, &spec.interface).await?;
         let src = source(&spec, handle, ifindex).await?;
@@ -95,16 +98,32 @@ impl Instance {
             None
         };
         self.notify_config.send_replace(spec.config.clone());
+        // Another sync group (or none): the task leaves the old one and joins the new
+        // one in its current state.
+        let sync = (self.spec.sync_group != spec.sync_group).then(|| {
+            self.leave_group();
+            self.group = group.cloned();
+            group.map(|g| g.join(&self.name))
+        });
         let update = Update {
             spec: spec.clone(),
             source: src,
             tracking,
+            sync,
         };
         if self.updates.send(update).await.is_err() {
             warn!(instance = %self.name, "instance task gone; new settings not applied");
         }
         self.spec = spec;
         Ok(())
+    }
+
+    /// Leaves its sync group (moved out by a reload, or removed): the group no longer
+    /// waits for it, nor follows it.
+    pub fn leave_group(&mut self) {
+        if let Some(g) = self.group.take() {
+            g.leave(&self.name);
+        }
     }
 
     /// Resigns (priority 0 advert if MASTER, VIPs removed) and waits for the task to end.
@@ -214,6 +233,7 @@ pub async fn spawn(
         None => (None, None),
     };
     let driver = driver.with_sync(link);
+    let member_of = group.clone();
     let inputs = Inputs {
         stop,
         links: link_events,
@@ -229,6 +249,7 @@ pub async fn spawn(
         stop: Some(stop_tx),
         notify_config: notify_tx,
         updates: updates_tx,
+        group: member_of,
         task,
     })
 }

@@ -146,14 +146,6 @@ impl InstanceSpec {
                 new.version.number()
             ));
         }
-        if self.sync_group != new.sync_group {
-            let name = |g: &Option<String>| g.clone().unwrap_or_else(|| "none".to_owned());
-            return Some(format!(
-                "vrrp_sync_group {} -> {}",
-                name(&self.sync_group),
-                name(&new.sync_group)
-            ));
-        }
         if self.is_ipv6() != new.is_ipv6() {
             let family = |v6| if v6 { "IPv6" } else { "IPv4" };
             return Some(format!(
@@ -197,6 +189,7 @@ impl InstanceSpec {
                 || self.track_own_interface != new.track_own_interface,
         );
         differs("track_script", self.track_scripts != new.track_scripts);
+        differs("vrrp_sync_group", self.sync_group != new.sync_group);
         let checks = |s: &Self| {
             let p = s.receive_policy();
             (p.skip_check_adv_addr, p.allowed_sources)

@@ -285,10 +285,7 @@ impl SyncGroup {
     pub fn join(&self, member: &str) -> (Link, mpsc::UnboundedReceiver<Command>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut s = self.lock();
-        s.core
-            .members
-            .entry(member.to_owned())
-            .or_insert_with(Member::default);
+        s.core.members.entry(member.to_owned()).or_default();
         s.senders.insert(member.to_owned(), tx);
         drop(s);
         let link = Link {

@@ -771,6 +771,7 @@ fn update(extra: &str) -> Update {
         spec: spec(extra),
         source: us(),
         tracking: None,
+        sync: None,
     }
 }
 
@@ -860,6 +861,7 @@ async fn new_trackers_move_the_priority_by_their_net_effect_only() {
             spec: s,
             source: us(),
             tracking: Some((Trackers::new(links, vec![(weight(-30), false)]), rx)),
+            sync: None,
         })
         .await;
     assert!(verdicts.is_some());
@@ -1028,5 +1030,34 @@ mod sync_group {
         d[1].start().await;
         pump(&mut d, &mut rx).await;
         assert_eq!(d[1].machine.state(), State::Fault);
+    }
+
+    #[tokio::test]
+    async fn a_reload_moves_a_master_into_a_group_and_out_without_a_transition() {
+        let (mut d, mut rx, _n) = both_master().await;
+        // VI_B leaves G (a reload: `Instance::update` lets it go, then the driver
+        // hears of it): it keeps MASTER; VI_A's fault no longer holds it.
+        d[1].sync.as_ref().unwrap().group.leave("VI_B");
+        let m = d[1].change_group(None);
+        assert!(m.is_none());
+        d[1].reconfigure(update("priority = 100")).await;
+        take(&mut d[1]);
+        d[0].verdict(0, false).await;
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[0].machine.state(), State::Fault);
+        assert_eq!(d[1].machine.state(), State::Master, "out of the group");
+        assert!(
+            !take(&mut d[1]).iter().any(|c| matches!(c, Notify(..))),
+            "no transition"
+        );
+        // A reload puts it back into G while VI_A is faulted: it follows the group.
+        let config: crate::config::VrrpSyncGroup =
+            toml::from_str("name = \"G2\"\ngroup = [\"VI_B\"]\n").unwrap();
+        let g2 = SyncGroup::new(&config, Notifier::recorder());
+        let (link, new_rx) = g2.join("VI_B");
+        rx[1] = d[1].change_group(Some((link, new_rx))).unwrap();
+        d[1].reconfigure(update("priority = 100")).await;
+        assert_eq!(d[1].machine.state(), State::Master, "alone in G2: kept");
+        assert_eq!(g2.state(), State::Master, "the group took its state");
     }
 }
