@@ -212,6 +212,7 @@ fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_bot
     );
     assert_eq!(both(&lab, "dir1"), (false, false));
     let status = xlb_status(&pins, &[]);
+    println!("{status}");
     assert!(
         status.contains("VRRP sync group G: FAULT (VI_1, VI_2)"),
         "{status}"
@@ -272,5 +273,59 @@ fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_bot
     assert_eq!(
         notify_lines(&notified, 6)[4..],
         ["GROUP G BACKUP", "GROUP G MASTER"]
+    );
+}
+
+/// A reload takes VI_2 out of the group (G keeps VI_1 alone): no transition, xlb stays
+/// MASTER of both; from then on VI_1's fault leaves VI_2 MASTER.
+#[test]
+fn a_reload_takes_a_member_out_of_the_group_in_place() {
+    let mut lab = lab();
+    let (pins, _notified) = xlb_master_of_both(&mut lab);
+    let conf = lab.tmp.join("xlb.toml");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    let out = text.replace(r#"group = ["VI_1", "VI_2"]"#, r#"group = ["VI_1"]"#);
+    assert_ne!(out, text);
+    std::fs::write(&conf, out).unwrap();
+    let transitions = |lab: &Lab| lab.log("xlb").matches("VRRP transition").count();
+    let before = transitions(&lab);
+    lab.signal("xlb", libc::SIGHUP);
+    lab.wait_log(
+        "xlb",
+        "sync group membership changed by reload",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(transitions(&lab), before, "{}", lab.log("xlb"));
+    assert_eq!(both(&lab, "dir1"), (true, true));
+    assert!(
+        lab.log("xlb")
+            .contains("vrrp_instance VI_2: changed in place, state kept: vrrp_sync_group"),
+        "{}",
+        lab.log("xlb")
+    );
+    // VI_1 fails: it alone leaves MASTER on xlb. (keepalived, whose G still holds both,
+    // does not take VI_1 either: its VI_2 hears xlb's, so its group cannot be MASTER,
+    // the rule xlb follows too.)
+    std::fs::write(lab.tmp.join("fail"), "").unwrap();
+    wait_addr(&lab, "dir1", LAB_VIP, false, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(both(&lab, "dir1"), (false, true), "{}", lab.log("xlb"));
+    assert_eq!(
+        both(&lab, "dir2"),
+        (false, false),
+        "{}",
+        lab.log("keepalived")
+    );
+    let status = xlb_status(&pins, &[]);
+    assert!(
+        status.contains("VRRP sync group G: FAULT (VI_1)"),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("VRRP VI_2 (vrid 62, v2, eth1): MASTER")),
+        "{status}"
     );
 }
