@@ -397,6 +397,25 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_group_mails_master_and_backup_only() {
+        let m = mailer();
+        let group = |state| Notification::VrrpGroup { group: "G", state };
+        let a = m.alert(&group(VrrpState::Master)).unwrap();
+        assert_eq!(a.subject, "[LVS_01] VRRP Group G - Entering MASTER state");
+        assert_eq!(
+            a.body,
+            "=> All VRRP group instances are now in MASTER state <="
+        );
+        let a = m.alert(&group(VrrpState::Backup)).unwrap();
+        assert_eq!(
+            a.body,
+            "=> All VRRP group instances are now in BACKUP state <="
+        );
+        assert!(m.alert(&group(VrrpState::Fault)).is_none());
+        assert!(m.alert(&group(VrrpState::Stop)).is_none());
+    }
+
+    #[test]
     fn subjects_and_bodies_are_keepalived_s() {
         let m = mailer();
         let vrrp = |state| Notification::Vrrp {

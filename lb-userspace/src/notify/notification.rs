@@ -127,6 +127,16 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_group_s_line_is_keepalived_s() {
+        let line = Notification::VrrpGroup {
+            group: "G\n1",
+            state: VrrpState::Fault,
+        }
+        .to_string();
+        assert_eq!(line, r#"GROUP "G\n1" FAULT"#);
+    }
+
+    #[test]
     fn instance_names_cannot_forge_a_line() {
         assert_eq!(line("VI_1"), "INSTANCE \"VI_1\" MASTER 150");
         assert_eq!(
