@@ -49,8 +49,11 @@ fn lab() -> Lab {
     lab
 }
 
-fn xlb_config(fail_file: &Path, notify: &Path) -> String {
-    let (fail, notify) = (fail_file.display(), notify.display());
+/// xlb's config: VI_1 tracks a script that fails while `fail_file` exists; group G's
+/// `notify` and `notify_fault` run `notify`; its `notify_master` writes who it runs as
+/// to `who` (as user nobody, keepalived's `notify_master CMD nobody`).
+fn xlb_config(fail_file: &Path, notify: &Path, who: &Path) -> String {
+    let (fail, notify, who) = (fail_file.display(), notify.display(), who.display());
     format!(
         r#"
 [vrrp_script.chk]
@@ -77,6 +80,8 @@ name = "G"
 group = ["VI_1", "VI_2"]
 notify = "{notify}"
 notify_fault = "{notify} fault-command"
+notify_master = "/bin/sh -c 'id -un > {who}'"
+notify_master_user = "nobody"
 "#
     )
 }
@@ -129,8 +134,12 @@ fn xlb_master_of_both(lab: &mut Lab) -> (std::path::PathBuf, std::path::PathBuf)
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A directory user nobody can write to, for the notify_master that runs as nobody.
+    let open = lab.tmp.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
     let conf = lab.tmp.join("xlb.toml");
-    std::fs::write(&conf, xlb_config(&fail, &script)).unwrap();
+    std::fs::write(&conf, xlb_config(&fail, &script, &open.join("who"))).unwrap();
     start_xlb_in(lab, "dir1", "xlb", &conf);
     wait_addr(lab, "dir1", LAB_VIP, true, Duration::from_secs(12));
     wait_addr(lab, "dir1", VIP_B, true, Duration::from_secs(12));
@@ -190,6 +199,11 @@ fn a_member_s_fault_takes_the_whole_group_out_of_master_and_keepalived_takes_bot
         notify_lines(&notified, 2),
         ["GROUP G BACKUP", "GROUP G MASTER"],
         "startup: BACKUP, then MASTER, once each"
+    );
+    assert_eq!(
+        notify_lines(&lab.tmp.join("open").join("who"), 1),
+        ["nobody"],
+        "the group's notify_master runs as its notify_master_user"
     );
 
     // Link B's wire, from keepalived's side.
