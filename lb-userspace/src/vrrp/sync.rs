@@ -116,6 +116,7 @@ impl Core {
 
     /// keepalived's `vrrp_sync_can_goto_master`: whether `member`, whose master-down
     /// timer fired, may become MASTER now. It is marked as wanting MASTER either way.
+    /// A member not running (INIT: stopped for a restart, or not started yet) has no say.
     pub fn can_goto_master(&mut self, member: &str) -> bool {
         if let Some(m) = self.members.get_mut(member) {
             m.wants_master = true;
@@ -123,9 +124,9 @@ impl Core {
         if self.state == Some(State::Master) {
             return true;
         }
-        self.members
-            .iter()
-            .all(|(name, m)| name == member || m.wants_master || m.state == State::Master)
+        self.members.iter().all(|(name, m)| {
+            name == member || m.wants_master || matches!(m.state, State::Master | State::Initialize)
+        })
     }
 
     /// `member` heard a master again (an accepted advert rearmed its timer): it no longer
@@ -463,6 +464,18 @@ mod tests {
         g.transition("VI_1", State::Fault, State::Initialize);
         let out = g.transition("VI_2", State::Fault, State::Initialize);
         assert_eq!(out.group, Some(State::Initialize));
+    }
+
+    #[test]
+    fn a_member_not_running_does_not_hold_the_others() {
+        let mut g = Core::new(["VI_1", "VI_2"]);
+        g.transition("VI_1", State::Initialize, State::Backup);
+        assert!(g.can_goto_master("VI_1"), "VI_2 has not started");
+        let out = g.transition("VI_1", State::Backup, State::Master);
+        assert!(out.commands.is_empty(), "nothing to take along: {out:?}");
+        // VI_2 starts later: the group is MASTER, so it may join at once.
+        g.transition("VI_2", State::Initialize, State::Backup);
+        assert!(g.can_goto_master("VI_2"));
     }
 
     #[test]
