@@ -501,6 +501,12 @@ fn sync_group_members_must_exist_and_be_in_one_group() {
         "12:10: vrrp_sync_group[0].notify",
         "outside quotes",
     );
+    // The name goes into mail subjects.
+    assert_err(
+        &format!("{two}[[vrrp_sync_group]]\nname = \"G\\r\"\ngroup = [\"VI_1\"]\n"),
+        "10:8: vrrp_sync_group[0].name",
+        "control characters (CR, LF, ...) are refused",
+    );
     // A group of one is accepted (keepalived only warns).
     Config::parse(
         &format!("{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\n"),
