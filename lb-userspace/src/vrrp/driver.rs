@@ -53,6 +53,8 @@ pub struct Driver<I> {
     sync: Option<Link>,
     /// The own fault last reported to the sync group.
     reported_own_fault: Option<bool>,
+    /// A due takeover is being held for the sync group (logged once per wait).
+    sync_waiting: bool,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -116,6 +118,7 @@ impl<I: InstanceIo> Driver<I> {
             counts: VrrpCounts::default(),
             sync: None,
             reported_own_fault: None,
+            sync_waiting: false,
         })
     }
 
@@ -498,7 +501,9 @@ impl<I: InstanceIo> Driver<I> {
                 && self.machine.takeover_due(now)
                 && !link.can_goto_master()
             {
-                info!(instance = %self.spec.name, "master down, but the sync group is not ready for MASTER: staying BACKUP");
+                if !std::mem::replace(&mut self.sync_waiting, true) {
+                    info!(instance = %self.spec.name, "master down, but the sync group is not ready for MASTER: staying BACKUP");
+                }
                 let actions = self.machine.step(now, Event::SyncWait);
                 debug_assert!(actions.is_empty());
             }
@@ -512,7 +517,11 @@ impl<I: InstanceIo> Driver<I> {
                 && self.machine.next_deadline() > before
             {
                 link.master_heard();
+                self.sync_waiting = false;
             }
+        }
+        if self.machine.state() != State::Backup {
+            self.sync_waiting = false;
         }
         for action in actions {
             self.perform(action).await;
