@@ -1,12 +1,14 @@
 //! The driver of one VRRP instance: it owns the pure [`Machine`] and carries out what it
 //! decides through an [`InstanceIo`].
 //!
-//! Everything it does is one of seven reactions: an advert arrived (filter, feed the
+//! Everything it does is one of eight reactions: an advert arrived (filter, feed the
 //! machine), a deadline passed (tick the machine, send due gratuitous ARPs), a tracked
 //! interface or a `vrrp_script` verdict changed (FAULT in or out, or a priority delta), one
-//! of its VIPs was removed by someone else (put back and announced while MASTER), a
-//! reload gave it new settings ([`Driver::reconfigure`]: applied in place, the state
-//! kept), or the controller asked it to stop. Notifications go out on every transition. The
+//! of its VIPs was removed by someone else (put back and announced while MASTER), its
+//! `vrrp_sync_group` told it to follow another member ([`Driver::sync_command`]: FAULT,
+//! MASTER, BACKUP), a reload gave it new settings ([`Driver::reconfigure`]: applied in
+//! place, the state kept), or the controller asked it to stop. In a sync group, a due
+//! takeover first asks the group ([`super::sync`]), and each transition is reported to it. Notifications go out on every transition. The
 //! machine's actions are carried out in the order given; the two that touch the data
 //! plane go through the gate ([`InstanceIo::forward`]), so that a director that becomes
 //! MASTER forwards before it announces the VIPs, and one that stops being MASTER stops

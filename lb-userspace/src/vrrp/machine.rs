@@ -86,6 +86,12 @@
 //!   transition comes of it directly: from then on the usual rules apply (a Backup whose
 //!   priority now beats the master's preempts it as any would; a Master whose priority
 //!   fell below a preempting Backup's is taken over).
+//! - **Sync groups** (`vrrp_sync_group`, keepalived's `vrrp_sync.c`): the group's rules
+//!   live in `super::sync`; the machine only carries them out. [`Event::SyncWait`] holds
+//!   a due takeover for another Master_Down_Interval (the group cannot go MASTER yet);
+//!   [`Event::SyncMaster`] takes a Backup to Master at once, [`Event::SyncBackup`] a
+//!   Master to Backup (no priority-0 advert: a step down, not a resignation); both with
+//!   [`Reason::SyncGroup`]. A group fault reaches the machine as [`Event::Fault`].
 //! - **Late driver**: every [`Machine::step`] first fires the deadlines that are due at
 //!   `now` (`deadline <= now`), then handles its event. A [`Event::Tick`] is just a step
 //!   with nothing else to do. A Master whose driver slept through several advert times
