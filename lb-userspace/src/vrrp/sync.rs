@@ -276,8 +276,8 @@ impl SyncGroup {
         self.lock().core.state()
     }
 
-    /// A reload's new settings of the group (notify commands, mail); membership is
-    /// [`SyncGroup::set_members`]'.
+    /// A reload's new settings of the group (notify commands, mail); membership changes
+    /// as members [`join`](SyncGroup::join) and [`leave`](SyncGroup::leave).
     pub fn set_config(&self, config: &VrrpSyncGroup) {
         self.lock().config = config.clone();
     }
