@@ -43,6 +43,7 @@ pub use host::{HostView, ThisHost};
 pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
 pub use vrrp::{
     AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
+    VrrpSyncGroup,
 };
 
 use locate::{Document, KeyPath};
@@ -60,6 +61,9 @@ pub struct Config {
     /// `[[vrrp_instance]]`; none means a single director that owns its VIPs.
     #[serde(default)]
     pub vrrp_instance: Vec<VrrpInstance>,
+    /// `[[vrrp_sync_group]]`: instances that change state together.
+    #[serde(default)]
+    pub vrrp_sync_group: Vec<VrrpSyncGroup>,
     /// `[[virtual_server]]`.
     #[serde(default)]
     pub virtual_server: Vec<VirtualServer>,
@@ -295,10 +299,70 @@ impl Config {
         validate::map_needs(self)
     }
 
+    /// The `vrrp_sync_group` instance `name` is in.
+    pub fn sync_group_of(&self, name: &str) -> Option<&VrrpSyncGroup> {
+        self.vrrp_sync_group
+            .iter()
+            .find(|g| g.group.iter().any(|m| m == name))
+    }
+
+    /// What `inst` tracks of interfaces: its own `track_interface` entries, then its sync
+    /// group's for interfaces it does not list itself (keepalived adds a group's tracking
+    /// to each member).
+    /// In a sync group without `sync_group_tracking_weight`, entries with a weight are
+    /// left out, as keepalived leaves them out.
+    pub fn tracked_interfaces(&self, inst: &VrrpInstance) -> Vec<TrackEntry> {
+        let group = self.sync_group_of(&inst.name);
+        let all = merge_tracking(
+            inst.tracked_interfaces(),
+            group.map(|g| g.track_interface.as_slice()).unwrap_or(&[]),
+        );
+        without_weights_in(group, all, |e| e.weight.is_some_and(|w| w != 0))
+    }
+
+    /// What `inst` tracks of `vrrp_script`s: its own entries, then its sync group's.
+    /// Weighted ones are left out in a sync group, as for interfaces.
+    pub fn tracked_scripts(&self, inst: &VrrpInstance) -> Vec<TrackEntry> {
+        let group = self.sync_group_of(&inst.name);
+        let all = merge_tracking(
+            inst.tracked_scripts(),
+            group.map(|g| g.track_script.as_slice()).unwrap_or(&[]),
+        );
+        without_weights_in(group, all, |e| {
+            e.weight
+                .or_else(|| self.vrrp_script.get(&e.name).map(|s| s.weight))
+                .is_some_and(|w| w != 0)
+        })
+    }
+
     /// The `vrrp_script` a `track_script` entry names.
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.vrrp_script.get(name)
     }
+}
+
+/// `entries` without the weighted ones when `group` does not let weights count.
+fn without_weights_in(
+    group: Option<&VrrpSyncGroup>,
+    entries: Vec<TrackEntry>,
+    weighted: impl Fn(&TrackEntry) -> bool,
+) -> Vec<TrackEntry> {
+    match group {
+        Some(g) if !g.sync_group_tracking_weight => {
+            entries.into_iter().filter(|e| !weighted(e)).collect()
+        }
+        _ => entries,
+    }
+}
+
+/// `own` entries, then those of `group` for names `own` lacks.
+fn merge_tracking(mut own: Vec<TrackEntry>, group: &[String]) -> Vec<TrackEntry> {
+    for entry in group.iter().filter_map(|s| s.parse::<TrackEntry>().ok()) {
+        if !own.iter().any(|e| e.name == entry.name) {
+            own.push(entry);
+        }
+    }
+    own
 }
 
 /// The text of `path` and its name for messages.

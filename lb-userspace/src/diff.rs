@@ -42,6 +42,10 @@ pub struct ReloadPlan {
     pub services_unchanged: usize,
     /// What `global_defs` changes mean for the data plane and the daemon.
     pub global_defs: Vec<&'static str>,
+    /// `vrrp_sync_group`s added, removed or changed (their members' own changes are in
+    /// `instances`): one line each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sync_groups: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -139,6 +143,7 @@ pub fn diff(running: &Config, new: &Config) -> ReloadPlan {
     let mut plan = ReloadPlan {
         instances: instances(running, new),
         global_defs: global_defs(running, new),
+        sync_groups: sync_groups(running, new),
         ..ReloadPlan::default()
     };
     for vs in &new.virtual_server {
@@ -200,6 +205,65 @@ fn global_defs(running: &Config, new: &Config) -> Vec<&'static str> {
     rest.connection_table_start_size = b.connection_table_start_size;
     if rest != *b {
         out.push("other settings (notifications, scripts, VRRP defaults): taken as they are");
+    }
+    out
+}
+
+/// The sync groups a reload adds, removes or changes, as `xlb check --diff` prints them.
+/// Groups change in place: their members keep their states.
+fn sync_groups(running: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for g in &new.vrrp_sync_group {
+        match running.vrrp_sync_group.iter().find(|o| o.name == g.name) {
+            None => out.push(format!(
+                "vrrp_sync_group {}: added ({})",
+                g.name,
+                g.group.join(", ")
+            )),
+            Some(o) if o != g => {
+                let mut what = Vec::new();
+                if o.group != g.group {
+                    what.push(format!(
+                        "members {} -> {}",
+                        o.group.join(", "),
+                        g.group.join(", ")
+                    ));
+                }
+                if (
+                    &o.track_interface,
+                    &o.track_script,
+                    o.sync_group_tracking_weight,
+                ) != (
+                    &g.track_interface,
+                    &g.track_script,
+                    g.sync_group_tracking_weight,
+                ) {
+                    what.push("tracking".to_owned());
+                }
+                let mut notify = o.clone();
+                notify.group = g.group.clone();
+                notify.track_interface = g.track_interface.clone();
+                notify.track_script = g.track_script.clone();
+                notify.sync_group_tracking_weight = g.sync_group_tracking_weight;
+                if &notify != g {
+                    what.push("notify".to_owned());
+                }
+                out.push(format!(
+                    "vrrp_sync_group {}: changed in place, member states kept: {}",
+                    g.name,
+                    what.join(", ")
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    for o in &running.vrrp_sync_group {
+        if !new.vrrp_sync_group.iter().any(|g| g.name == o.name) {
+            out.push(format!(
+                "vrrp_sync_group {}: removed (its members go on, each on its own)",
+                o.name
+            ));
+        }
     }
     out
 }
@@ -394,6 +458,7 @@ impl ReloadPlan {
     pub fn is_empty(&self) -> bool {
         self.services.is_empty()
             && self.global_defs.is_empty()
+            && self.sync_groups.is_empty()
             && (self.instances.iter()).all(|i| i.action == InstanceAction::Kept)
     }
 
@@ -406,6 +471,9 @@ impl ReloadPlan {
         }
         for g in &self.global_defs {
             let _ = writeln!(out, "global_defs {g}");
+        }
+        for g in &self.sync_groups {
+            let _ = writeln!(out, "{g}");
         }
         for i in &self.instances {
             let what = match &i.action {
@@ -742,5 +810,44 @@ mod tests {
         // Different sizes: h % 2 against h % 4 over evenly spread hashes.
         assert_eq!(moved_share(&[1, 2], &[1, 2, 1, 2]), 0.0);
         assert_eq!(moved_share(&[1, 2], &[1, 2, 3, 3]), 0.5);
+    }
+
+    #[test]
+    fn sync_groups_added_changed_and_removed() {
+        let two = format!(
+            "{INSTANCE}[[vrrp_instance]]\nname = \"VI_2\"\ninterface = \"eth1\"\n\
+             virtual_router_id = 52\n"
+        );
+        let a = Config::parse(&two, "a.toml").unwrap();
+        let b = Config::parse(
+            &format!("{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\", \"VI_2\"]\n"),
+            "b.toml",
+        )
+        .unwrap();
+        let c = Config::parse(
+            &format!(
+                "{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\nnotify = \"/bin/true\"\n"
+            ),
+            "c.toml",
+        )
+        .unwrap();
+        let text = diff(&a, &b).render();
+        assert!(
+            text.contains("vrrp_sync_group G: added (VI_1, VI_2)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vrrp_instance VI_2: changed in place, state kept: vrrp_sync_group"),
+            "{text}"
+        );
+        let text = diff(&b, &c).render();
+        assert!(
+            text.contains(
+                "vrrp_sync_group G: changed in place, member states kept: members VI_1, VI_2 -> VI_1, notify"
+            ),
+            "{text}"
+        );
+        let text = diff(&c, &a).render();
+        assert!(text.contains("vrrp_sync_group G: removed"), "{text}");
     }
 }

@@ -274,11 +274,18 @@ pub fn render(s: &Status) -> String {
             d.pid
         );
     }
+    for (group, state, members) in crate::vrrp::status::sync_groups(&s.vrrp) {
+        let _ = writeln!(
+            out,
+            "VRRP sync group {group}: {state} ({})",
+            members.join(", ")
+        );
+    }
     for i in &s.vrrp {
         let vips: Vec<String> = i.vips.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "VRRP {} (vrid {}, v{}, {}{}): {} priority {}/{} vips {}{}",
+            "VRRP {} (vrid {}, v{}, {}{}{}): {} priority {}/{} vips {}{}",
             i.name,
             i.vrid,
             i.version,
@@ -286,6 +293,10 @@ pub fn render(s: &Status) -> String {
             i.vmac
                 .as_ref()
                 .map(|v| format!(", vmac {v}"))
+                .unwrap_or_default(),
+            i.sync_group
+                .as_ref()
+                .map(|g| format!(", sync group {g}"))
                 .unwrap_or_default(),
             i.state,
             i.priority,

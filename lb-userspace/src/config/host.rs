@@ -246,6 +246,14 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
             ));
         }
     }
+    for (i, g) in cfg.vrrp_sync_group.iter().enumerate() {
+        let p = root.key("vrrp_sync_group").index(i);
+        for (k, raw) in g.track_interface.iter().enumerate() {
+            if let Ok(t) = raw.parse::<crate::config::TrackEntry>() {
+                interface(&t.name, p.key("track_interface").index(k))?;
+            }
+        }
+    }
     for (i, vs) in cfg.virtual_server.iter().enumerate() {
         let p = root.key("virtual_server").index(i);
         if let Some(name) = &vs.interface {

@@ -58,6 +58,57 @@ pub struct VrrpScript {
     pub init_fail: bool,
 }
 
+/// `[[vrrp_sync_group]]`: keepalived's `vrrp_sync_group`, instances that change state
+/// together. One member going to FAULT takes every member to FAULT; one becoming MASTER
+/// takes the others to MASTER (and only when all of them can: a member whose master-down
+/// timer fires waits until every other member's has, keepalived's "prefer backup to
+/// avoid thrashing"); one leaving MASTER for BACKUP takes the others to BACKUP.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpSyncGroup {
+    /// keepalived's `vrrp_sync_group NAME`; unique, in logs, notify arguments, status.
+    pub name: String,
+    /// The `vrrp_instance` names of the group; an instance is in one group at most.
+    /// A group of one instance is accepted (keepalived warns that it is probably not
+    /// what you want).
+    pub group: Vec<String>,
+    /// Command run once when the group becomes MASTER. Default: none.
+    pub notify_master: Option<String>,
+    /// Command run once when the group becomes BACKUP. Default: none.
+    pub notify_backup: Option<String>,
+    /// Command run once when the group enters FAULT. Default: none.
+    pub notify_fault: Option<String>,
+    /// Command run when the group stops. Default: none.
+    pub notify_stop: Option<String>,
+    /// Command run on every group transition with `GROUP NAME STATE` appended.
+    /// Default: none.
+    pub notify: Option<String>,
+    /// `user [group]` that `notify_master` runs as (keepalived's `notify_master "CMD"
+    /// USER [GROUP]`), and so on for each notify key. Default: as every command
+    /// (`global_defs.script_user`, ...).
+    pub notify_master_user: Option<String>,
+    pub notify_backup_user: Option<String>,
+    pub notify_fault_user: Option<String>,
+    pub notify_stop_user: Option<String>,
+    pub notify_user: Option<String>,
+    /// Mail on group transitions to MASTER and BACKUP (keepalived's "All VRRP group
+    /// instances are now in ... state"). Default: `global_defs.smtp_alert`.
+    pub smtp_alert: Option<bool>,
+    /// Interfaces tracked by every member, as a member's own `track_interface` entries.
+    #[serde(default)]
+    pub track_interface: Vec<String>,
+    /// `vrrp_script`s tracked by every member, as a member's own `track_script` entries.
+    #[serde(default)]
+    pub track_script: Vec<String>,
+    /// keepalived's `sync_group_tracking_weight`: let the members' tracked scripts and
+    /// interfaces with a weight move their priority. Without it, as in keepalived, a
+    /// member leaves out every tracked script or interface that has a weight ("ignoring
+    /// tracked script with weights due to SYNC group"): only FAULT trackers count.
+    /// Default false.
+    #[serde(default)]
+    pub sync_group_tracking_weight: bool,
+}
+
 /// Initial VRRP state, TOML `"MASTER"` or `"BACKUP"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InitialState {
@@ -213,6 +264,14 @@ pub struct VrrpInstance {
     /// Command run on every transition, with `INSTANCE NAME STATE PRIORITY` appended.
     /// Default: none.
     pub notify: Option<String>,
+    /// `user [group]` that `notify_master` runs as (keepalived's `notify_master "CMD"
+    /// USER [GROUP]`), and so on for each notify key. Default: as every command
+    /// (`global_defs.script_user`, ...).
+    pub notify_master_user: Option<String>,
+    pub notify_backup_user: Option<String>,
+    pub notify_fault_user: Option<String>,
+    pub notify_stop_user: Option<String>,
+    pub notify_user: Option<String>,
     /// Mail on transitions. Default: `global_defs.smtp_alert`.
     pub smtp_alert: Option<bool>,
     /// Seconds between the first gratuitous ARP/NA burst on becoming MASTER and the

@@ -19,6 +19,7 @@ use crate::{
     vrrp::{
         self,
         instance::{Gate, Instance, ReloadAction, StatusBoard},
+        sync::SyncGroup,
         track::ScriptTracker,
     },
 };
@@ -27,6 +28,8 @@ pub struct Instances {
     running: Vec<Instance>,
     /// `vrrp_script` trackers, shared by the instances that track them.
     scripts: HashMap<String, ScriptTracker>,
+    /// `vrrp_sync_group`s, by name, shared by their members.
+    groups: HashMap<String, SyncGroup>,
     /// The batch being stopped: names whose task still runs, names whose task ended.
     stopping: Vec<String>,
     stopped: Vec<String>,
@@ -39,6 +42,7 @@ impl Instances {
         Self {
             running: Vec::new(),
             scripts: HashMap::new(),
+            groups: HashMap::new(),
             stopping: Vec::new(),
             stopped: Vec::new(),
             gate,
@@ -68,11 +72,13 @@ impl Instances {
         notifier: &Notifier,
     ) -> Result<()> {
         self.spawn_scripts(config);
+        self.update_groups(config, notifier);
         for spec in vrrp::instance::specs(config) {
             if self.running.iter().any(|i| i.name == spec.name) {
                 continue;
             }
             let verdicts = self.verdicts();
+            let group = (spec.sync_group.as_ref()).and_then(|g| self.groups.get(g).cloned());
             // On the VRRP thread, where the instance's socket and timers must live. This
             // awaits only the socket's setup there (netlink, bind), never a gate answer,
             // so it cannot wait on the loop that is awaiting it.
@@ -84,12 +90,30 @@ impl Instances {
                     verdicts,
                     self.board.clone(),
                     notifier.clone(),
+                    group,
                 ))
                 .await
                 .context("VRRP instance task")??;
             self.running.push(inst);
         }
         Ok(())
+    }
+
+    /// Sync groups are shared by their members: a new group is made, a kept one takes
+    /// its new notify settings (its members' states stay), a removed one goes (members
+    /// a reload moves out of it hold it until they have left).
+    fn update_groups(&mut self, config: &Config, notifier: &Notifier) {
+        self.groups
+            .retain(|name, _| config.vrrp_sync_group.iter().any(|g| &g.name == name));
+        for g in &config.vrrp_sync_group {
+            match self.groups.get(&g.name) {
+                Some(group) => group.set_config(g),
+                None => {
+                    let group = SyncGroup::new(g, notifier.clone());
+                    self.groups.insert(g.name.clone(), group);
+                }
+            }
+        }
     }
 
     /// Trackers are shared by instances; new scripts start, existing ones go on.
@@ -114,8 +138,14 @@ impl Instances {
     /// settings in place and keep their state, unless they must restart. Those, and the
     /// instances `config` no longer has, are returned for [`Instances::stop`]; `start`
     /// brings the new and restarted ones up after.
-    pub async fn reconcile(&mut self, config: &Config, handle: &Handle) -> Vec<Instance> {
+    pub async fn reconcile(
+        &mut self,
+        config: &Config,
+        handle: &Handle,
+        notifier: &Notifier,
+    ) -> Vec<Instance> {
         self.spawn_scripts(config);
+        self.update_groups(config, notifier);
         let scripts = self.verdicts();
         let specs = vrrp::instance::specs(config);
         let mut keep = Vec::new();
@@ -125,18 +155,23 @@ impl Instances {
             match (ReloadAction::of(&i.spec, spec), spec) {
                 (ReloadAction::Keep, _) => keep.push(i),
                 (ReloadAction::InPlace(changed), Some(spec)) => {
-                    if let Err(e) = i.update(spec.clone(), handle, &scripts).await {
+                    let group = (spec.sync_group.as_ref()).and_then(|g| self.groups.get(g));
+                    if let Err(e) = i.update(spec.clone(), handle, &scripts, group).await {
                         error!(instance = %i.name, changed = ?changed, "the new settings could not be applied; it keeps running with the previous ones: {e}");
                     }
                     keep.push(i);
                 }
                 (ReloadAction::Restart(why), _) => {
                     info!(instance = %i.name, "{why}: restarting the instance");
+                    if spec.map(|s| &s.sync_group) != Some(&i.spec.sync_group) {
+                        i.leave_group();
+                    }
                     outdated.push(i);
                 }
                 // (`InPlace` always comes with the new spec: `ReloadAction::of`.)
                 (ReloadAction::Remove, _) | (ReloadAction::InPlace(_), None) => {
                     info!(instance = %i.name, "removed from the config: stopping");
+                    i.leave_group();
                     outdated.push(i);
                 }
             }

@@ -82,7 +82,9 @@ impl Daemon {
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
-        let outdated = self.instances.reconcile(&self.config, &self.handle).await;
+        let outdated = (self.instances)
+            .reconcile(&self.config, &self.handle, &self.notifier)
+            .await;
         let summary = summary(&self.config, edits.len(), outdated.len());
         info!(
             path = %self.config_path.display(),

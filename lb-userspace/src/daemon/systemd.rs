@@ -222,6 +222,7 @@ mod tests {
             rejected: BTreeMap::new(),
             counts: Default::default(),
             vmac: None,
+            sync_group: None,
         };
         board
             .lock()

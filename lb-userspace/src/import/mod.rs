@@ -9,7 +9,7 @@
 //! - [`convert`] maps keepalived's keywords to xlb's (mostly the same names): each
 //!   keyword is converted, or dropped with a warning when that changes nothing that
 //!   matters (SNMP, process tuning...), or refused with an error when xlb would behave
-//!   differently (NAT/TUN, sync groups, ipvlan...). What keepalived itself ignores or only
+//!   differently (NAT/TUN, ipvlan...). What keepalived itself ignores or only
 //!   warns about (`nat_mask`, a VIP listed twice, authentication under VRRPv3, the
 //!   argument of `nopreempt`...) is converted as keepalived reads it, with a warning; an
 //!   unknown keyword close to a known one is a misspelling keepalived skips (a warning

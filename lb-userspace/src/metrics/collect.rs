@@ -519,6 +519,7 @@ mod tests {
                     vips_restored: 3,
                 },
                 vmac: None,
+                sync_group: None,
             }],
             health: vec![RealHealth {
                 vip: "198.18.0.100".parse().unwrap(),

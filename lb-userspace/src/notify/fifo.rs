@@ -212,7 +212,7 @@ impl Fifos {
     /// Writes `notice`'s line to every FIFO that wants its kind.
     pub fn write(&mut self, notice: &Notification) {
         let kind = match notice {
-            Notification::Vrrp { .. } => Kind::Vrrp,
+            Notification::Vrrp { .. } | Notification::VrrpGroup { .. } => Kind::Vrrp,
             Notification::RealServer { .. } | Notification::Quorum { .. } => Kind::Lvs,
         };
         let line = notice.to_string();

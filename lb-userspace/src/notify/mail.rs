@@ -111,6 +111,14 @@ impl Mailer {
                 }
                 .to_owned(),
             },
+            // keepalived mails a group's MASTER and BACKUP only.
+            Notification::VrrpGroup { group, state } => match state {
+                VrrpState::Master | VrrpState::Backup => Alert {
+                    subject: format!("[{id}] VRRP Group {group} - Entering {state} state"),
+                    body: format!("=> All VRRP group instances are now in {state} state <="),
+                },
+                VrrpState::Fault | VrrpState::Stop => return None,
+            },
             Notification::RealServer { key, up, reason } => Alert {
                 subject: format!(
                     "[{id}] Realserver [{}]:{}:{} - {}",
@@ -386,6 +394,25 @@ mod tests {
         let settings = MailSettings::of(&g);
         assert!(settings.for_object(None).is_some());
         assert!(settings.for_object(Some(false)).is_none());
+    }
+
+    #[test]
+    fn a_sync_group_mails_master_and_backup_only() {
+        let m = mailer();
+        let group = |state| Notification::VrrpGroup { group: "G", state };
+        let a = m.alert(&group(VrrpState::Master)).unwrap();
+        assert_eq!(a.subject, "[LVS_01] VRRP Group G - Entering MASTER state");
+        assert_eq!(
+            a.body,
+            "=> All VRRP group instances are now in MASTER state <="
+        );
+        let a = m.alert(&group(VrrpState::Backup)).unwrap();
+        assert_eq!(
+            a.body,
+            "=> All VRRP group instances are now in BACKUP state <="
+        );
+        assert!(m.alert(&group(VrrpState::Fault)).is_none());
+        assert!(m.alert(&group(VrrpState::Stop)).is_none());
     }
 
     #[test]

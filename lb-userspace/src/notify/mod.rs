@@ -118,7 +118,7 @@ impl Notifier {
     /// Runs a notify command (`notify_up`, `quorum_down`, ...: `what`) in the background
     /// under [`Notifier::script_policy`].
     pub fn run_command(&self, what: &str, command: &str) {
-        crate::process::spawn_notify(&self.script_policy(), what, command, &[]);
+        crate::process::spawn_notify(&self.script_policy(), what, command, None, &[]);
     }
 
     /// A guard that closes the FIFOs (readers ended, FIFOs xlb made removed) when it

@@ -13,6 +13,8 @@ pub enum Notification<'a> {
         state: VrrpState,
         priority: u8,
     },
+    /// A `vrrp_sync_group` entered `state`.
+    VrrpGroup { group: &'a str, state: VrrpState },
     /// A real server went up or down, and why (the checker's reason).
     RealServer {
         key: &'a RealKey,
@@ -69,6 +71,9 @@ impl fmt::Display for Notification<'_> {
                 "INSTANCE \"{}\" {state} {priority}",
                 quoted_name(instance)
             ),
+            Self::VrrpGroup { group, state } => {
+                write!(f, "GROUP \"{}\" {state}", quoted_name(group))
+            }
             Self::RealServer { key, up, .. } => write!(
                 f,
                 "RS {} {} {}",
@@ -119,6 +124,16 @@ mod tests {
             priority: 150,
         }
         .to_string()
+    }
+
+    #[test]
+    fn a_sync_group_s_line_is_keepalived_s() {
+        let line = Notification::VrrpGroup {
+            group: "G\n1",
+            state: VrrpState::Fault,
+        }
+        .to_string();
+        assert_eq!(line, r#"GROUP "G\n1" FAULT"#);
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn commands(cfg: &Config) -> Vec<(String, String, Option<String>)> {
     let tracked: BTreeSet<String> = cfg
         .vrrp_instance
         .iter()
-        .flat_map(|i| i.tracked_scripts())
+        .flat_map(|i| cfg.tracked_scripts(i))
         .map(|e| e.name)
         .collect();
     for (name, s) in cfg.vrrp_script.iter().filter(|(n, _)| tracked.contains(*n)) {
@@ -180,14 +180,33 @@ fn commands(cfg: &Config) -> Vec<(String, String, Option<String>)> {
         );
     }
     for i in &cfg.vrrp_instance {
-        for (key, line) in [
-            ("notify_master", &i.notify_master),
-            ("notify_backup", &i.notify_backup),
-            ("notify_fault", &i.notify_fault),
-            ("notify_stop", &i.notify_stop),
-            ("notify", &i.notify),
+        for (key, line, user) in [
+            ("notify_master", &i.notify_master, &i.notify_master_user),
+            ("notify_backup", &i.notify_backup, &i.notify_backup_user),
+            ("notify_fault", &i.notify_fault, &i.notify_fault_user),
+            ("notify_stop", &i.notify_stop, &i.notify_stop_user),
+            ("notify", &i.notify, &i.notify_user),
         ] {
-            push(format!("{key} of vrrp_instance {}", i.name), line, None);
+            push(
+                format!("{key} of vrrp_instance {}", i.name),
+                line,
+                user.as_ref(),
+            );
+        }
+    }
+    for g in &cfg.vrrp_sync_group {
+        for (key, line, user) in [
+            ("notify_master", &g.notify_master, &g.notify_master_user),
+            ("notify_backup", &g.notify_backup, &g.notify_backup_user),
+            ("notify_fault", &g.notify_fault, &g.notify_fault_user),
+            ("notify_stop", &g.notify_stop, &g.notify_stop_user),
+            ("notify", &g.notify, &g.notify_user),
+        ] {
+            push(
+                format!("{key} of vrrp_sync_group {}", g.name),
+                line,
+                user.as_ref(),
+            );
         }
     }
     for vs in &cfg.virtual_server {

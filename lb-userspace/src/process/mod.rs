@@ -156,8 +156,9 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(60);
 /// the background, within the caller's span: nothing waits for it, as in keepalived.
 /// `extra` are appended as arguments (keepalived's `INSTANCE name state priority`).
 /// `what` names it in the log; a refusal or a failure is logged.
-pub fn spawn_notify(policy: &Policy, what: &str, line: &str, extra: &[&str]) {
-    let script = match policy.prepare(line, None, extra) {
+/// `user` is the command's own `user [group]` (else the policy's default).
+pub fn spawn_notify(policy: &Policy, what: &str, line: &str, user: Option<&str>, extra: &[&str]) {
+    let script = match policy.prepare(line, user, extra) {
         Ok(s) => s,
         Err(refused) => return log_refusal(what, line, &refused),
     };

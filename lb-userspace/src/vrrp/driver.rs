@@ -1,12 +1,14 @@
 //! The driver of one VRRP instance: it owns the pure [`Machine`] and carries out what it
 //! decides through an [`InstanceIo`].
 //!
-//! Everything it does is one of seven reactions: an advert arrived (filter, feed the
+//! Everything it does is one of eight reactions: an advert arrived (filter, feed the
 //! machine), a deadline passed (tick the machine, send due gratuitous ARPs), a tracked
 //! interface or a `vrrp_script` verdict changed (FAULT in or out, or a priority delta), one
-//! of its VIPs was removed by someone else (put back and announced while MASTER), a
-//! reload gave it new settings ([`Driver::reconfigure`]: applied in place, the state
-//! kept), or the controller asked it to stop. Notifications go out on every transition. The
+//! of its VIPs was removed by someone else (put back and announced while MASTER), its
+//! `vrrp_sync_group` told it to follow another member ([`Driver::sync_command`]: FAULT,
+//! MASTER, BACKUP), a reload gave it new settings ([`Driver::reconfigure`]: applied in
+//! place, the state kept), or the controller asked it to stop. In a sync group, a due
+//! takeover first asks the group ([`super::sync`]), and each transition is reported to it. Notifications go out on every transition. The
 //! machine's actions are carried out in the order given; the two that touch the data
 //! plane go through the gate ([`InstanceIo::forward`]), so that a director that becomes
 //! MASTER forwards before it announces the VIPs, and one that stops being MASTER stops
@@ -30,6 +32,7 @@ use super::{
     receive::AdvertFilter,
     spec::InstanceSpec,
     status::{InstanceStatus, VrrpCounts},
+    sync::{self, Link},
     trackers::Trackers,
 };
 use crate::netlink::LinkEvent;
@@ -48,6 +51,12 @@ pub struct Driver<I> {
     adverts: AdvertFilter,
     trackers: Trackers,
     counts: VrrpCounts,
+    /// The instance's `vrrp_sync_group`, if any.
+    sync: Option<Link>,
+    /// The own fault last reported to the sync group.
+    reported_own_fault: Option<bool>,
+    /// A due takeover is being held for the sync group (logged once per wait).
+    sync_waiting: bool,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -64,6 +73,8 @@ pub struct Inputs {
     pub addresses: BoxStream<'static, AddressRemoved>,
     /// New settings from a reload.
     pub updates: mpsc::Receiver<Update>,
+    /// What the instance's sync group tells it (none outside a group).
+    pub sync: Option<mpsc::UnboundedReceiver<sync::Command>>,
 }
 
 /// A reload's new settings for a running instance (see [`Driver::reconfigure`]). Its
@@ -75,7 +86,13 @@ pub struct Update {
     pub source: IpAddr,
     /// What is tracked now and the channel of its script verdicts, when it changed.
     pub tracking: Option<(Trackers, Verdicts)>,
+    /// The new sync group membership, when it changed: the link and command channel of
+    /// the group joined, or none (the old group has been left).
+    pub sync: Option<Membership>,
 }
+
+/// A sync group member's link and the channel of its group's commands.
+pub type Membership = Option<(Link, mpsc::UnboundedReceiver<sync::Command>)>;
 
 impl<I: InstanceIo> Driver<I> {
     /// A driver for `spec` whose adverts leave from `source`; nothing happens until
@@ -101,7 +118,16 @@ impl<I: InstanceIo> Driver<I> {
             source,
             trackers,
             counts: VrrpCounts::default(),
+            sync: None,
+            reported_own_fault: None,
+            sync_waiting: false,
         })
+    }
+
+    /// Makes the driver a member of a sync group (before [`start`](Self::start)).
+    pub fn with_sync(mut self, link: Option<Link>) -> Self {
+        self.sync = link;
+        self
     }
 
     /// Runs until `inputs.stop` fires, then resigns.
@@ -139,11 +165,15 @@ impl<I: InstanceIo> Driver<I> {
                 }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
-                Some(update) = inputs.updates.recv() => {
+                Some(mut update) = inputs.updates.recv() => {
+                    if let Some(membership) = update.sync.take() {
+                        inputs.sync = self.change_group(membership);
+                    }
                     if let Some(verdicts) = self.reconfigure(update).await {
                         inputs.verdicts = verdicts;
                     }
                 }
+                Some(command) = recv_sync(&mut inputs.sync) => self.sync_command(command).await,
             }
         }
         self.stop().await;
@@ -160,7 +190,11 @@ impl<I: InstanceIo> Driver<I> {
         // A VIP left on the interface by a crashed predecessor would answer ARP for a
         // VIP we do not hold: remove it, as keepalived does at startup.
         let _ = self.io.remove_vips(&self.spec.vips).await;
-        // Trackers first, so that Startup already knows about a fault or a lower priority.
+        // Trackers first, so that Startup already knows about a fault or a lower priority
+        // (a fault of another member of the sync group included).
+        if let Some(link) = &self.sync {
+            self.trackers.set_group_fault(link.group_fault());
+        }
         self.retrack().await;
         self.step(Event::Startup).await;
     }
@@ -299,10 +333,12 @@ impl<I: InstanceIo> Driver<I> {
     /// trackers replace the old and only their net effect reaches the machine. Returns
     /// the new verdict channel when what is tracked changed.
     pub async fn reconfigure(&mut self, update: Update) -> Option<Verdicts> {
+        // (A new sync group membership is taken before: `change_group`.)
         let Update {
             spec,
             source,
             tracking,
+            sync: _,
         } = update;
         let name = self.spec.name.clone();
         if let Some(why) = self.spec.restart_reason(&spec) {
@@ -391,8 +427,62 @@ impl<I: InstanceIo> Driver<I> {
         self.io.forward(State::Initialize).await;
     }
 
+    /// A reload moved the instance to another sync group, or out of its group: it joins
+    /// the new one in its current state (the group hears of it as a transition from
+    /// INIT, and of its own fault at the next [`retrack`](Self::retrack)) and stops
+    /// listening to the old one, which has let it go. Its state is not touched here:
+    /// the group's rules act from now on. Returns the new command channel.
+    pub fn change_group(
+        &mut self,
+        membership: Membership,
+    ) -> Option<mpsc::UnboundedReceiver<sync::Command>> {
+        let (link, rx) = membership.unzip();
+        info!(
+            instance = %self.spec.name,
+            group = ?link.as_ref().map(|l| l.group.name()),
+            "sync group membership changed by reload"
+        );
+        self.reported_own_fault = None;
+        match &link {
+            Some(l) => {
+                let state = self.machine.state();
+                if state != State::Initialize {
+                    l.transition(State::Initialize, state);
+                }
+                self.trackers.set_group_fault(l.group_fault());
+            }
+            None => {
+                self.trackers.set_group_fault(false);
+            }
+        }
+        self.sync = link;
+        rx
+    }
+
+    /// What the sync group tells this member: another member's fault holds it in FAULT
+    /// (or no longer does), another became MASTER or stepped down to BACKUP.
+    pub async fn sync_command(&mut self, command: sync::Command) {
+        match command {
+            sync::Command::Fault(fault) => {
+                if self.trackers.set_group_fault(fault) {
+                    info!(instance = %self.spec.name, fault, "sync group fault changed");
+                    self.retrack().await;
+                }
+            }
+            sync::Command::Master => self.step(Event::SyncMaster).await,
+            sync::Command::Backup => self.step(Event::SyncBackup).await,
+        }
+    }
+
     /// Gives the machine the combined effect of everything tracked, if it changed.
     async fn retrack(&mut self) {
+        if let Some(link) = &self.sync {
+            let own = self.trackers.own().0;
+            if self.reported_own_fault != Some(own) {
+                self.reported_own_fault = Some(own);
+                link.own_fault(own);
+            }
+        }
         let change = self.trackers.take_change();
         if let Some(delta) = change.delta {
             info!(instance = %self.spec.name, delta, "priority moved by trackers");
@@ -404,8 +494,37 @@ impl<I: InstanceIo> Driver<I> {
     }
 
     /// Feeds the machine one event, carries out its actions and publishes the status.
+    /// In a sync group, a due takeover waits until the group can go MASTER
+    /// ([`Event::SyncWait`]), and an accepted advert in BACKUP withdraws the wish.
     async fn step(&mut self, event: Event) {
-        let actions = self.machine.step(self.io.now(), event);
+        let now = self.io.now();
+        if let Some(link) = &self.sync {
+            if !matches!(event, Event::Startup | Event::Shutdown)
+                && self.machine.takeover_due(now)
+                && !link.can_goto_master()
+            {
+                if !std::mem::replace(&mut self.sync_waiting, true) {
+                    info!(instance = %self.spec.name, "master down, but the sync group is not ready for MASTER: staying BACKUP");
+                }
+                let actions = self.machine.step(now, Event::SyncWait);
+                debug_assert!(actions.is_empty());
+            }
+        }
+        let before = self.machine.next_deadline();
+        let backup = self.machine.state() == State::Backup;
+        let actions = self.machine.step(now, event);
+        if let (Some(link), Event::Advert { .. }) = (&self.sync, event) {
+            if backup
+                && self.machine.state() == State::Backup
+                && self.machine.next_deadline() > before
+            {
+                link.master_heard();
+                self.sync_waiting = false;
+            }
+        }
+        if self.machine.state() != State::Backup {
+            self.sync_waiting = false;
+        }
         for action in actions {
             self.perform(action).await;
         }
@@ -456,6 +575,9 @@ impl<I: InstanceIo> Driver<I> {
                     priority,
                     "VRRP transition"
                 );
+                if let Some(link) = &self.sync {
+                    link.transition(from, to);
+                }
             }
         }
     }
@@ -487,7 +609,18 @@ impl<I: InstanceIo> Driver<I> {
             rejected: self.adverts.rejected(),
             counts: self.counts,
             vmac: self.spec.vmac.as_ref().map(|v| v.name.clone()),
+            sync_group: self.spec.sync_group.clone(),
         };
         self.io.publish(status);
+    }
+}
+
+/// The next command of a sync group's channel; never, outside a group.
+async fn recv_sync(
+    rx: &mut Option<mpsc::UnboundedReceiver<sync::Command>>,
+) -> Option<sync::Command> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

@@ -14,6 +14,7 @@ use super::{
     io::HostIo,
     machine::ParamsError,
     net::{self, VrrpSocket},
+    sync::SyncGroup,
     track::Tracked,
     trackers::{self, Trackers},
     vmac::VmacHold,
@@ -74,6 +75,8 @@ pub struct Instance {
     notify_config: watch::Sender<VrrpInstance>,
     /// New settings for the running task.
     updates: mpsc::Sender<Update>,
+    /// The sync group the instance is a member of.
+    group: Option<SyncGroup>,
     task: tokio::task::JoinHandle<()>,
     /// `use_vmac`: the VMAC, removed once the task has resigned.
     vmac: Option<(VmacHold, rtnetlink::Handle)>,
@@ -89,6 +92,7 @@ impl Instance {
         spec: InstanceSpec,
         handle: &rtnetlink::Handle,
         scripts: &HashMap<String, watch::Receiver<bool>>,
+        group: Option<&SyncGroup>,
     ) -> Result<(), SpawnError> {
         let ifindex = crate::netlink::ifindex(handle, &spec.interface).await?;
         let src = source(&spec, handle, ifindex).await?;
@@ -104,16 +108,32 @@ impl Instance {
             None
         };
         self.notify_config.send_replace(spec.config.clone());
+        // Another sync group (or none): the task leaves the old one and joins the new
+        // one in its current state.
+        let sync = (self.spec.sync_group != spec.sync_group).then(|| {
+            self.leave_group();
+            self.group = group.cloned();
+            group.map(|g| g.join(&self.name))
+        });
         let update = Update {
             spec: spec.clone(),
             source: src,
             tracking,
+            sync,
         };
         if self.updates.send(update).await.is_err() {
             warn!(instance = %self.name, "instance task gone; new settings not applied");
         }
         self.spec = spec;
         Ok(())
+    }
+
+    /// Leaves its sync group (moved out by a reload, or removed): the group no longer
+    /// waits for it, nor follows it.
+    pub fn leave_group(&mut self) {
+        if let Some(g) = self.group.take() {
+            g.leave(&self.name);
+        }
     }
 
     /// Resigns (priority 0 advert if MASTER, VIPs removed) and waits for the task to end.
@@ -167,7 +187,8 @@ fn raise_priority() {
     }
 }
 
-/// Opens the socket and starts the task.
+/// Opens the socket and starts the task; a member of `group` when given (its
+/// `vrrp_sync_group`).
 pub async fn spawn(
     spec: InstanceSpec,
     handle: rtnetlink::Handle,
@@ -175,6 +196,7 @@ pub async fn spawn(
     scripts: HashMap<String, watch::Receiver<bool>>,
     board: StatusBoard,
     notifier: Notifier,
+    group: Option<SyncGroup>,
 ) -> Result<Instance, SpawnError> {
     let ifindex = crate::netlink::ifindex(&handle, &spec.interface).await?;
     let src = source(&spec, &handle, ifindex).await?;
@@ -322,12 +344,22 @@ async fn start_inner(
             instance: spec.name.clone(),
             source,
         })?;
+    let (link, sync) = match &group {
+        Some(g) => {
+            let (link, rx) = g.join(&spec.name);
+            (Some(link), Some(rx))
+        }
+        None => (None, None),
+    };
+    let driver = driver.with_sync(link);
+    let member_of = group.clone();
     let inputs = Inputs {
         stop,
         links: link_events,
         verdicts,
         addresses,
         updates,
+        sync,
     };
     let task = tokio::spawn(driver.run(inputs));
     Ok(Instance {
@@ -336,6 +368,7 @@ async fn start_inner(
         stop: Some(stop_tx),
         notify_config: notify_tx,
         updates: updates_tx,
+        group: member_of,
         task,
         vmac: vmac.map(|(h, _)| (h, handle_for_stop)),
     })

@@ -86,6 +86,12 @@
 //!   transition comes of it directly: from then on the usual rules apply (a Backup whose
 //!   priority now beats the master's preempts it as any would; a Master whose priority
 //!   fell below a preempting Backup's is taken over).
+//! - **Sync groups** (`vrrp_sync_group`, keepalived's `vrrp_sync.c`): the group's rules
+//!   live in `super::sync`; the machine only carries them out. [`Event::SyncWait`] holds
+//!   a due takeover for another Master_Down_Interval (the group cannot go MASTER yet);
+//!   [`Event::SyncMaster`] takes a Backup to Master at once, [`Event::SyncBackup`] a
+//!   Master to Backup (no priority-0 advert: a step down, not a resignation); both with
+//!   [`Reason::SyncGroup`]. A group fault reaches the machine as [`Event::Fault`].
 //! - **Late driver**: every [`Machine::step`] first fires the deadlines that are due at
 //!   `now` (`deadline <= now`), then handles its event. A [`Event::Tick`] is just a step
 //!   with nothing else to do. A Master whose driver slept through several advert times
@@ -279,6 +285,18 @@ pub enum Event {
     /// change of version or virtual router id is a restart, never this event: a machine
     /// given one ignores the event (as it does invalid [`Params`]).
     Reconfigure(Params),
+    /// `vrrp_sync_group`: another member became MASTER. A Backup becomes Master at once
+    /// (advert, VIPs, gratuitous ARP), as keepalived's `vrrp_sync_master`; other states
+    /// ignore it.
+    SyncMaster,
+    /// `vrrp_sync_group`: another member stepped down to BACKUP. A Master steps down too
+    /// (VIPs removed, a fresh Master_Down_Interval), as keepalived's `vrrp_sync_backup`.
+    SyncBackup,
+    /// `vrrp_sync_group`: the master-down timer fired but the group cannot go MASTER yet
+    /// (another member still hears its master). A Backup whose master-down deadline is
+    /// due stays Backup and waits another Master_Down_Interval, as keepalived's
+    /// `vrrp_sync_can_goto_master`. Handled before the due deadlines fire.
+    SyncWait,
 }
 
 /// What the driver must do, in the order given.
@@ -324,6 +342,8 @@ pub enum Reason {
     Fault,
     /// Fault -> Backup, or Fault -> Master for the owner.
     FaultCleared,
+    /// Backup -> Master or Master -> Backup with another member of its sync group.
+    SyncGroup,
 }
 
 impl Reason {
@@ -339,6 +359,7 @@ impl Reason {
             Self::Shutdown => "shutdown",
             Self::Fault => "fault",
             Self::FaultCleared => "fault cleared",
+            Self::SyncGroup => "sync group",
         }
     }
 }
@@ -444,6 +465,12 @@ impl Machine {
         self.master_adver_int * self.params.down_timer_adverts + self.skew_time()
     }
 
+    /// Whether a Backup's master-down deadline is due at `now`: the next step would
+    /// take it to Master (what a sync group must agree to first: [`Event::SyncWait`]).
+    pub fn takeover_due(&self, now: Instant) -> bool {
+        matches!(self.phase, Phase::Backup { master_down } if master_down <= now)
+    }
+
     /// When the driver must send [`Event::Tick`]: the master-down deadline in Backup,
     /// the next advert in Master, none otherwise. It may be in the past (the driver then
     /// ticks at once).
@@ -459,6 +486,11 @@ impl Machine {
     /// Returns the actions to carry out, in order.
     pub fn step(&mut self, now: Instant, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
+        if event == Event::SyncWait && self.takeover_due(now) {
+            self.phase = Phase::Backup {
+                master_down: now + self.master_down_interval(),
+            };
+        }
         self.expire(now, &mut out);
         match event {
             Event::Startup => self.startup(now, &mut out),
@@ -485,7 +517,21 @@ impl Machine {
                 self.reconfigure(now, params);
                 self.expire(now, &mut out);
             }
-            Event::Tick => {}
+            Event::SyncMaster => {
+                if let Phase::Backup { .. } = self.phase {
+                    self.change(self.master_phase(now), Reason::SyncGroup, &mut out);
+                }
+            }
+            Event::SyncBackup => {
+                if let Phase::Master { .. } = self.phase {
+                    self.master_adver_int = self.params.advert_int;
+                    let next = Phase::Backup {
+                        master_down: now + self.master_down_interval(),
+                    };
+                    self.change(next, Reason::SyncGroup, &mut out);
+                }
+            }
+            Event::Tick | Event::SyncWait => {}
         }
         out
     }

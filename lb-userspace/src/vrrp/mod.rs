@@ -8,6 +8,8 @@
 //! - `receive`: which received packets become adverts for the machine; the reject log.
 //! - `trackers`: an instance's tracked interfaces and scripts, and their combined effect.
 //! - `garp`: when to announce the VIPs (keepalived's bursts and refresh).
+//! - `sync`: `vrrp_sync_group`, the rules by which members change state together, and
+//!   the handle their drivers share.
 //!
 //! The instance at work:
 //! - `driver`: one instance's reactions to adverts, deadlines, trackers, a reload's new
@@ -36,6 +38,7 @@ pub mod packet;
 mod receive;
 pub mod spec;
 pub mod status;
+pub mod sync;
 pub mod track;
 mod trackers;
 pub mod vip;

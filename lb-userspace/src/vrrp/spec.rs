@@ -51,6 +51,8 @@ pub struct InstanceSpec {
     pub vmac: Option<VmacSpec>,
     /// The config block, for the notify commands.
     pub config: VrrpInstance,
+    /// The `vrrp_sync_group` the instance is in.
+    pub sync_group: Option<String>,
 }
 
 /// `use_vmac [NAME]` and `vmac_xmit_base`.
@@ -113,14 +115,14 @@ impl InstanceSpec {
                 V3Checksum::PseudoHeader
             },
             garp: GarpSchedule::for_instance(i, g),
-            track_interfaces: i
-                .tracked_interfaces()
+            track_interfaces: cfg
+                .tracked_interfaces(i)
                 .iter()
                 .map(|e| (e.name.clone(), Tracked::interface(e)))
                 .collect(),
             track_own_interface: !i.dont_track_primary,
-            track_scripts: i
-                .tracked_scripts()
+            track_scripts: cfg
+                .tracked_scripts(i)
                 .iter()
                 .map(|e| {
                     (
@@ -134,6 +136,7 @@ impl InstanceSpec {
                 xmit_base: i.vmac_xmit_base,
             }),
             config: i.clone(),
+            sync_group: cfg.sync_group_of(&i.name).map(|g| g.name.clone()),
         }
     }
 
@@ -218,6 +221,7 @@ impl InstanceSpec {
                 || self.track_own_interface != new.track_own_interface,
         );
         differs("track_script", self.track_scripts != new.track_scripts);
+        differs("vrrp_sync_group", self.sync_group != new.sync_group);
         let checks = |s: &Self| {
             let p = s.receive_policy();
             (p.skip_check_adv_addr, p.allowed_sources)
@@ -228,7 +232,17 @@ impl InstanceSpec {
             (&a.notify, &a.notify_master, &a.notify_backup)
                 != (&b.notify, &b.notify_master, &b.notify_backup)
                 || (&a.notify_fault, &a.notify_stop, a.smtp_alert)
-                    != (&b.notify_fault, &b.notify_stop, b.smtp_alert),
+                    != (&b.notify_fault, &b.notify_stop, b.smtp_alert)
+                || (
+                    &a.notify_master_user,
+                    &a.notify_backup_user,
+                    &a.notify_fault_user,
+                ) != (
+                    &b.notify_master_user,
+                    &b.notify_backup_user,
+                    &b.notify_fault_user,
+                )
+                || (&a.notify_stop_user, &a.notify_user) != (&b.notify_stop_user, &b.notify_user),
         );
         if out.is_empty() && self != new {
             out.push("other settings");

@@ -31,6 +31,9 @@ pub struct InstanceStatus {
     /// `use_vmac`: the VMAC's name (absent without one, and from older daemons' files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmac: Option<String>,
+    /// The `vrrp_sync_group` the instance is in (absent from older daemons' files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_group: Option<String>,
 }
 
 /// What an instance counts for the metrics (keepalived's `vrrp_statistics`).
@@ -64,3 +67,84 @@ pub struct StatusFile {
 
 /// Every instance's status, shared with the controller (which writes it to a file).
 pub type StatusBoard = Arc<Mutex<BTreeMap<String, InstanceStatus>>>;
+
+/// The sync groups of `instances` as `xlb status` shows them: (group, its state, its
+/// members), by group name. The state is the group's rule applied to the members'
+/// states: FAULT when one is, else MASTER when one is, else BACKUP (INIT when all are).
+pub fn sync_groups(instances: &[InstanceStatus]) -> Vec<(String, &'static str, Vec<String>)> {
+    let mut groups: BTreeMap<&str, Vec<&InstanceStatus>> = BTreeMap::new();
+    for i in instances {
+        if let Some(g) = &i.sync_group {
+            groups.entry(g).or_default().push(i);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(name, members)| {
+            let any = |s: &str| members.iter().any(|m| m.state == s);
+            let state = if any("FAULT") {
+                "FAULT"
+            } else if any("MASTER") {
+                "MASTER"
+            } else if members.iter().all(|m| m.state == "INIT") {
+                "INIT"
+            } else {
+                "BACKUP"
+            };
+            let names = members.iter().map(|m| m.name.clone()).collect();
+            (name.to_owned(), state, names)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inst(name: &str, state: &str, group: Option<&str>) -> InstanceStatus {
+        InstanceStatus {
+            name: name.into(),
+            interface: "eth0".into(),
+            vrid: 1,
+            version: 2,
+            state: state.into(),
+            priority: 100,
+            configured_priority: 100,
+            source: "198.18.0.1".parse().unwrap(),
+            vips: Vec::new(),
+            last_advert_from: None,
+            rejected: BTreeMap::new(),
+            counts: VrrpCounts::default(),
+            sync_group: group.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn a_group_shows_the_state_its_members_make() {
+        let all = [
+            inst("VI_1", "MASTER", Some("G")),
+            inst("VI_2", "MASTER", Some("G")),
+            inst("VI_3", "BACKUP", None),
+            inst("VI_4", "FAULT", Some("H")),
+            inst("VI_5", "MASTER", Some("H")),
+        ];
+        let g = sync_groups(&all);
+        assert_eq!(
+            g,
+            [
+                (
+                    "G".to_string(),
+                    "MASTER",
+                    vec!["VI_1".to_string(), "VI_2".to_string()]
+                ),
+                (
+                    "H".to_string(),
+                    "FAULT",
+                    vec!["VI_4".to_string(), "VI_5".to_string()]
+                ),
+            ]
+        );
+        let backup = sync_groups(&[inst("A", "BACKUP", Some("G")), inst("B", "INIT", Some("G"))]);
+        assert_eq!(backup[0].1, "BACKUP");
+    }
+}

@@ -19,7 +19,7 @@ use tracing::{debug, info, info_span};
 
 use super::machine::State;
 use crate::{
-    config::{Config, TrackEntry, VrrpInstance, VrrpScript},
+    config::{Config, TrackEntry, VrrpInstance, VrrpScript, VrrpSyncGroup},
     notify::VrrpState,
     process::{self, Policy},
 };
@@ -130,7 +130,7 @@ pub fn spawn_trackers(cfg: &Config) -> HashMap<String, ScriptTracker> {
     let policy = Policy::of(&cfg.global_defs);
     let mut out = HashMap::new();
     for inst in &cfg.vrrp_instance {
-        for entry in inst.tracked_scripts() {
+        for entry in cfg.tracked_scripts(inst) {
             if out.contains_key(&entry.name) {
                 continue;
             }
@@ -216,21 +216,66 @@ impl From<State> for VrrpState {
 /// arguments: `INSTANCE name state priority`, each one argument.
 pub fn notify(inst: &VrrpInstance, state: VrrpState, priority: u8, policy: &Policy) {
     let specific = match state {
-        VrrpState::Master => ("notify_master", inst.notify_master.as_deref()),
-        VrrpState::Backup => ("notify_backup", inst.notify_backup.as_deref()),
-        VrrpState::Fault => ("notify_fault", inst.notify_fault.as_deref()),
-        VrrpState::Stop => ("notify_stop", inst.notify_stop.as_deref()),
+        VrrpState::Master => (
+            "notify_master",
+            &inst.notify_master,
+            &inst.notify_master_user,
+        ),
+        VrrpState::Backup => (
+            "notify_backup",
+            &inst.notify_backup,
+            &inst.notify_backup_user,
+        ),
+        VrrpState::Fault => ("notify_fault", &inst.notify_fault, &inst.notify_fault_user),
+        VrrpState::Stop => ("notify_stop", &inst.notify_stop, &inst.notify_stop_user),
     };
     let _instance = info_span!("notify", instance = %inst.name).entered();
-    if let (key, Some(command)) = specific {
+    if let (key, Some(command), user) = specific {
         info!(%command, "notify");
-        process::spawn_notify(policy, key, command, &[]);
+        process::spawn_notify(policy, key, command, user.as_deref(), &[]);
     }
     if let Some(generic) = &inst.notify {
         let (state, priority) = (state.to_string(), priority.to_string());
         let args = ["INSTANCE", inst.name.as_str(), &state, &priority];
         info!(command = %generic, ?args, "notify");
-        process::spawn_notify(policy, "notify", generic, &args);
+        let user = inst.notify_user.as_deref();
+        process::spawn_notify(policy, "notify", generic, user, &args);
+    }
+}
+
+/// Runs the notify commands of sync group `group` for its transition to `state`, as
+/// keepalived does: the state's own command, and the generic `notify` with `GROUP name
+/// state` appended.
+pub fn notify_group(group: &VrrpSyncGroup, state: VrrpState, policy: &Policy) {
+    let specific = match state {
+        VrrpState::Master => (
+            "notify_master",
+            &group.notify_master,
+            &group.notify_master_user,
+        ),
+        VrrpState::Backup => (
+            "notify_backup",
+            &group.notify_backup,
+            &group.notify_backup_user,
+        ),
+        VrrpState::Fault => (
+            "notify_fault",
+            &group.notify_fault,
+            &group.notify_fault_user,
+        ),
+        VrrpState::Stop => ("notify_stop", &group.notify_stop, &group.notify_stop_user),
+    };
+    let _group = info_span!("notify", sync_group = %group.name).entered();
+    if let (key, Some(command), user) = specific {
+        info!(%command, "notify");
+        process::spawn_notify(policy, key, command, user.as_deref(), &[]);
+    }
+    if let Some(generic) = &group.notify {
+        let state = state.to_string();
+        let args = ["GROUP", group.name.as_str(), &state];
+        info!(command = %generic, ?args, "notify");
+        let user = group.notify_user.as_deref();
+        process::spawn_notify(policy, "notify", generic, user, &args);
     }
 }
 

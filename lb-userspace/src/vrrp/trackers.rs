@@ -54,6 +54,9 @@ pub struct Trackers {
     /// The instance's own socket could not be opened on its (re-created) interface: a
     /// fault like a tracked interface down, whatever is configured.
     socket_closed: bool,
+    /// Another member of the instance's sync group is in fault of its own: this one is
+    /// held in FAULT with it.
+    group_fault: bool,
     /// The (fault, priority delta) last given to the machine.
     applied: (bool, i32),
 }
@@ -70,6 +73,7 @@ impl Trackers {
                 .collect(),
             scripts,
             socket_closed: false,
+            group_fault: false,
             applied: (false, 0),
         }
     }
@@ -86,9 +90,11 @@ impl Trackers {
     /// was last given.
     pub fn replace(&mut self, new: Trackers) {
         let (applied, socket_closed) = (self.applied, self.socket_closed);
+        let group_fault = self.group_fault;
         *self = new;
         self.applied = applied;
         self.socket_closed = socket_closed;
+        self.group_fault = group_fault;
     }
 
     /// The tracked interfaces' indexes.
@@ -140,16 +146,30 @@ impl Trackers {
         }
     }
 
-    /// The combined effect of everything tracked, as far as it differs from what the
-    /// machine was last given; from now on the machine counts as told.
-    pub fn take_change(&mut self) -> Change {
-        let now = track::combine(
+    /// Whether the sync group holds this instance in FAULT; returns whether that changed.
+    pub fn set_group_fault(&mut self, fault: bool) -> bool {
+        let changed = self.group_fault != fault;
+        self.group_fault = fault;
+        changed
+    }
+
+    /// (fault, priority delta) of the instance's own trackers and socket, without the
+    /// sync group's fault.
+    pub fn own(&self) -> (bool, i32) {
+        let own = track::combine(
             self.links
                 .values()
                 .cloned()
                 .chain(self.scripts.iter().cloned()),
         );
-        let now = (now.0 || self.socket_closed, now.1);
+        (own.0 || self.socket_closed, own.1)
+    }
+
+    /// The combined effect of everything tracked, as far as it differs from what the
+    /// machine was last given; from now on the machine counts as told.
+    pub fn take_change(&mut self) -> Change {
+        let own = self.own();
+        let now = (own.0 || self.group_fault, own.1);
         let (fault, delta) = now;
         let change = Change {
             delta: (delta != self.applied.1).then_some(delta),

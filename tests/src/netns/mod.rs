@@ -15,6 +15,7 @@
 mod client;
 mod flood;
 mod interrupt;
+pub mod keepalived;
 mod topology;
 mod watch;
 

@@ -515,3 +515,48 @@ fn use_vmac_rules() {
         "incompatible with vrrp_strict",
     );
 }
+
+#[test]
+fn sync_group_members_must_exist_and_be_in_one_group() {
+    let two = "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 1\n\
+               [[vrrp_instance]]\nname = \"VI_2\"\ninterface = \"eth1\"\nvirtual_router_id = 2\n";
+    assert_err(
+        &format!("{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\", \"VI_3\"]\n"),
+        "11:18: vrrp_sync_group[0].group[1]",
+        "there is no vrrp_instance \"VI_3\"",
+    );
+    assert_err(
+        &format!(
+            "{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\", \"VI_2\"]\n\
+             [[vrrp_sync_group]]\nname = \"H\"\ngroup = [\"VI_2\"]\n"
+        ),
+        "14:10: vrrp_sync_group[1].group[0]",
+        "is already in vrrp_sync_group \"G\"",
+    );
+    assert_err(
+        &format!(
+            "{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\ntrack_script = [\"nope\"]\n"
+        ),
+        "12:17: vrrp_sync_group[0].track_script[0]",
+        "there is no [vrrp_script.nope]",
+    );
+    assert_err(
+        &format!(
+            "{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\nnotify = \"/bin/echo a > b\"\n"
+        ),
+        "12:10: vrrp_sync_group[0].notify",
+        "outside quotes",
+    );
+    // The name goes into mail subjects.
+    assert_err(
+        &format!("{two}[[vrrp_sync_group]]\nname = \"G\\r\"\ngroup = [\"VI_1\"]\n"),
+        "10:8: vrrp_sync_group[0].name",
+        "control characters (CR, LF, ...) are refused",
+    );
+    // A group of one is accepted (keepalived only warns).
+    Config::parse(
+        &format!("{two}[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\n"),
+        "t.toml",
+    )
+    .unwrap();
+}

@@ -69,6 +69,14 @@ fn command_lines<'a>(cfg: &'a Config) -> Vec<(KeyPath, &'a str)> {
         push(p.key("notify_stop"), vi.notify_stop.as_ref());
         push(p.key("notify"), vi.notify.as_ref());
     }
+    for (i, g) in cfg.vrrp_sync_group.iter().enumerate() {
+        let p = root.key("vrrp_sync_group").index(i);
+        push(p.key("notify_master"), g.notify_master.as_ref());
+        push(p.key("notify_backup"), g.notify_backup.as_ref());
+        push(p.key("notify_fault"), g.notify_fault.as_ref());
+        push(p.key("notify_stop"), g.notify_stop.as_ref());
+        push(p.key("notify"), g.notify.as_ref());
+    }
     for (i, vs) in cfg.virtual_server.iter().enumerate() {
         let p = root.key("virtual_server").index(i);
         push(p.key("quorum_up"), vs.quorum_up.as_ref());

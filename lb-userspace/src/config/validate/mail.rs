@@ -1,6 +1,6 @@
 //! What ends up in a mail's envelope or headers, taken from the config: the addresses
 //! (`notification_email`, `notification_email_from`), `smtp_helo_name`, and the pieces
-//! of subjects (`router_id`, VRRP instance names). A CR or LF (or any control
+//! of subjects (`router_id`, VRRP instance and sync group names). A CR or LF (or any control
 //! character) there could end an SMTP command or a header early and add one of the
 //! writer's choosing, so it is refused here; the mail code refuses it again at send
 //! time.
@@ -30,6 +30,12 @@ pub(super) fn validate_mail(cfg: &Config) -> Result<(), Invalid> {
         values.push((
             KeyPath::root().key("vrrp_instance").index(i).key("name"),
             &vi.name,
+        ));
+    }
+    for (i, g) in cfg.vrrp_sync_group.iter().enumerate() {
+        values.push((
+            KeyPath::root().key("vrrp_sync_group").index(i).key("name"),
+            &g.name,
         ));
     }
     for (path, value) in values {

@@ -205,6 +205,8 @@ pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid>
         validate_vmac(cfg, vi, &p, &mut vmacs)?;
     }
 
+    validate_sync_groups(cfg)?;
+
     // Two instances with one virtual_router_id on one interface and address family
     // would read each other's adverts; keepalived allows it only with disjoint unicast
     // peers.
@@ -272,6 +274,66 @@ fn validate_vmac(
                 "use_vmac: {name:?} is already the VMAC of vrrp_instance {other:?}; name one with use_vmac = \"NAME\""
             ),
         ));
+    }
+    Ok(())
+}
+
+/// `vrrp_sync_group`s: unique names, members that exist and are in one group only,
+/// tracking entries as an instance's.
+fn validate_sync_groups(cfg: &Config) -> Result<(), Invalid> {
+    let root = KeyPath::root().key("vrrp_sync_group");
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut member_of: HashMap<&str, usize> = HashMap::new();
+    for (i, g) in cfg.vrrp_sync_group.iter().enumerate() {
+        let p = root.index(i);
+        if g.name.trim().is_empty() {
+            return Err(invalid(p.key("name"), "name is empty"));
+        }
+        if let Some(first) = names.insert(&g.name, i) {
+            return Err(invalid(
+                p.key("name"),
+                format!(
+                    "vrrp_sync_group name {:?} is already used by vrrp_sync_group[{first}]",
+                    g.name
+                ),
+            ));
+        }
+        if g.group.is_empty() {
+            return Err(invalid(
+                p.key("group"),
+                "a sync group needs at least one vrrp_instance",
+            ));
+        }
+        for (k, member) in g.group.iter().enumerate() {
+            let at = p.key("group").index(k);
+            if !cfg.vrrp_instance.iter().any(|vi| &vi.name == member) {
+                return Err(invalid(at, format!("there is no vrrp_instance {member:?}")));
+            }
+            if let Some(other) = member_of.insert(member, i) {
+                let what = if other == i {
+                    "is listed twice in this vrrp_sync_group".to_owned()
+                } else {
+                    format!(
+                        "is already in vrrp_sync_group {:?}: an instance can be in one sync \
+                         group only",
+                        cfg.vrrp_sync_group[other].name
+                    )
+                };
+                return Err(invalid(at, format!("vrrp_instance {member:?} {what}")));
+            }
+        }
+        for (k, raw) in g.track_interface.iter().enumerate() {
+            let at = p.key("track_interface").index(k);
+            let t: TrackEntry = raw.parse().map_err(|m| invalid(at.clone(), m))?;
+            check_ifname(&t.name).map_err(|m| invalid(at, m))?;
+        }
+        for (k, raw) in g.track_script.iter().enumerate() {
+            let at = p.key("track_script").index(k);
+            let t: TrackEntry = raw.parse().map_err(|m| invalid(at.clone(), m))?;
+            if !cfg.vrrp_script.contains_key(&t.name) {
+                return Err(invalid(at, format!("there is no [vrrp_script.{}]", t.name)));
+            }
+        }
     }
     Ok(())
 }

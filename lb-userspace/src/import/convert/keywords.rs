@@ -295,6 +295,16 @@ pub(super) const INSTANCE: &[KeywordRule] = &[
     kept("vmac_xmit_base", ValueKind::Flag),
 ];
 
+pub(super) const SYNC_GROUP: &[KeywordRule] = &[
+    kept("notify_master", ValueKind::Notify),
+    kept("notify_backup", ValueKind::Notify),
+    kept("notify_fault", ValueKind::Notify),
+    kept("notify_stop", ValueKind::Notify),
+    kept("notify", ValueKind::Notify),
+    kept("smtp_alert", ValueKind::Flag),
+    kept("sync_group_tracking_weight", ValueKind::Flag),
+];
+
 pub(super) const INSTANCE_BLOCKS: &[&str] = &[
     "use_vmac",
     "preempt",
@@ -532,7 +542,17 @@ pub(super) const URL: &[KeywordRule] = &[
 /// Every keyword the importer knows (converted, dropped or refused), for the "did you
 /// mean" hint on an unknown one.
 pub(super) fn known_keywords() -> impl Iterator<Item = &'static str> {
-    let rules = [GLOBAL, SCRIPT, INSTANCE, CHECKER_TIMING, VS, RS, CHECK, URL];
+    let rules = [
+        GLOBAL,
+        SCRIPT,
+        INSTANCE,
+        SYNC_GROUP,
+        CHECKER_TIMING,
+        VS,
+        RS,
+        CHECK,
+        URL,
+    ];
     let reasons = [
         GLOBAL_IGNORED,
         GLOBAL_REFUSED,
@@ -546,6 +566,8 @@ pub(super) fn known_keywords() -> impl Iterator<Item = &'static str> {
         "vrrp_script",
         "vrrp_instance",
         "vrrp_sync_group",
+        "group",
+        "global_tracking",
         "virtual_server",
         "virtual_server_group",
         "real_server",

@@ -38,6 +38,8 @@ struct Converter<'d> {
     /// `vrrp_script` tables by name.
     scripts: Table,
     instances: Vec<Elem>,
+    /// `vrrp_sync_group` tables, with the member names and where each is listed.
+    sync_groups: Vec<(Elem, Vec<(String, Loc)>)>,
     servers: Vec<VsOut>,
     /// `virtual_server_group`s by name; None when one was refused.
     groups: HashMap<String, Option<Vec<GroupMember>>>,
@@ -54,6 +56,7 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
         global: Table::default(),
         scripts: Table::default(),
         instances: Vec::new(),
+        sync_groups: Vec::new(),
         servers: Vec::new(),
         groups: HashMap::new(),
         used_groups: HashSet::new(),
@@ -98,12 +101,7 @@ impl Converter<'_> {
             "vrrp_instance" => self.vrrp_instance(n),
             "virtual_server" => self.virtual_server(n),
             "virtual_server_group" => {} // read first
-            "vrrp_sync_group" => self.err(
-                n,
-                "vrrp_sync_group is not supported: xlb moves each vrrp_instance on its \
-                 own; put the addresses that must move together in one vrrp_instance \
-                 (virtual_ipaddress_excluded takes those of the other family)",
-            ),
+            "vrrp_sync_group" => self.vrrp_sync_group(n),
             "static_ipaddress" | "static_routes" | "static_rules" => self.err(
                 n,
                 format!(
@@ -153,6 +151,7 @@ impl Converter<'_> {
 
     fn finish(mut self) -> Table {
         self.strict_accept();
+        self.check_sync_groups();
         if let Some((ifname, loc)) = self.default_interface.clone() {
             for el in &mut self.instances {
                 if let Value::Section(t) = &mut el.value {
@@ -223,6 +222,11 @@ impl Converter<'_> {
         if let Some(first) = self.instances.first() {
             let loc = first.loc.clone();
             root.set("vrrp_instance", Value::Array(self.instances), &loc);
+        }
+        if !self.sync_groups.is_empty() {
+            let groups: Vec<Elem> = self.sync_groups.into_iter().map(|(g, _)| g).collect();
+            let loc = groups[0].loc.clone();
+            root.set("vrrp_sync_group", Value::Array(groups), &loc);
         }
         if let Some(first) = servers.first() {
             let loc = first.loc.clone();

@@ -297,6 +297,26 @@ impl Converter<'_> {
         else {
             return false;
         };
+        // keepalived's `notify_* CMD USER [GROUP]` on an instance or a sync group: xlb's
+        // `notify_*_user`.
+        const WITH_USER: &[&str] = &[
+            "notify_master",
+            "notify_backup",
+            "notify_fault",
+            "notify_stop",
+            "notify",
+        ];
+        if let (ValueKind::Notify, [cmd, user @ ..]) = (rule.conversion, n.args()) {
+            if !user.is_empty() && WITH_USER.contains(&rule.xlb) {
+                if let Some(c) = self.command(n, &cmd.text) {
+                    self.set(t, rule.xlb, Value::Str(c), n);
+                    let user: Vec<&str> = user.iter().map(|w| w.text.as_str()).collect();
+                    let key = format!("{}_user", rule.xlb);
+                    self.set(t, &key, Value::Str(user.join(" ")), n);
+                }
+                return true;
+            }
+        }
         if let Some(v) = self.value(rule.conversion, n) {
             self.set(t, rule.xlb, v, n);
         }

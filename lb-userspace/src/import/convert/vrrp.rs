@@ -1,12 +1,13 @@
-//! `vrrp_script` and `vrrp_instance` blocks (`vrrp_sync_group` is refused by the
-//! driver): the keyword tables, plus `weight`, `authentication` and the address and
-//! tracking lists.
+//! `vrrp_script`, `vrrp_instance` and `vrrp_sync_group` blocks: the keyword tables, plus
+//! `weight`, `authentication` and the address and tracking lists; and what keepalived
+//! checks of sync groups once every instance is known (members that exist, in one
+//! group only, weights it ignores in a group).
 
 use super::super::emit::{Elem, Table, Value};
 use super::super::parser::Node;
 use super::Converter;
 use super::keywords::{
-    INSTANCE, INSTANCE_BLOCKS, INSTANCE_IGNORED, INSTANCE_REFUSED, SCRIPT, ValueKind,
+    INSTANCE, INSTANCE_BLOCKS, INSTANCE_IGNORED, INSTANCE_REFUSED, SCRIPT, SYNC_GROUP, ValueKind,
 };
 
 impl Converter<'_> {
@@ -219,6 +220,225 @@ impl Converter<'_> {
             }
         };
         self.set(t, "use_vmac", value, n);
+    }
+
+    /// `vrrp_sync_group NAME { group { VI_1 VI_2 } notify_* track_* ... }`.
+    pub(super) fn vrrp_sync_group(&mut self, n: &Node) {
+        let Some(name) = self.one(n).map(str::to_owned) else {
+            return;
+        };
+        let mut t = Table {
+            comment: Some(format!("vrrp_sync_group {name} ({})", n.loc)),
+            ..Table::default()
+        };
+        t.set("name", Value::Str(name.clone()), &n.loc);
+        let mut members: Vec<(String, super::super::Loc)> = Vec::new();
+        let blocks = [
+            "group",
+            "track_interface",
+            "track_script",
+            "global_tracking",
+        ];
+        for c in self.lines(n, &Self::keywords(&[SYNC_GROUP], &blocks)) {
+            if self.simple(&[SYNC_GROUP], &c, &mut t) {
+                continue;
+            }
+            match c.keyword() {
+                "group" => {
+                    for (loc, words) in self.entries(&c) {
+                        for w in words {
+                            members.push((w, loc.clone()));
+                        }
+                    }
+                }
+                "track_interface" | "track_script" => {
+                    let key = c.keyword().to_owned();
+                    for (loc, words) in self.entries(&c) {
+                        t.push(&key, Value::Str(words.join(" ")), &c.loc, &loc);
+                    }
+                }
+                "global_tracking" => {
+                    self.warn(
+                        &c,
+                        format!(
+                            "`global_tracking` is deprecated in keepalived (use track_* on \
+                             the sync group); as keepalived does, the members' weighted \
+                             tracking counts: converted to sync_group_tracking_weight in \
+                             vrrp_sync_group {name}"
+                        ),
+                    );
+                    self.set(&mut t, "sync_group_tracking_weight", Value::Bool(true), &c);
+                }
+                "track_file" => self.err(
+                    &c,
+                    "`track_file` is not supported: xlb tracks scripts and interfaces; \
+                     replace it by a vrrp_script that tests the file",
+                ),
+                // A bare name, a member written outside `group { }`: keepalived skips it
+                // as an unknown keyword.
+                word if c.args().is_empty() && c.block.is_none() => {
+                    self.warn(
+                        &c,
+                        format!(
+                            "`{word}` in vrrp_sync_group {name} is outside `group {{ }}`: \
+                             keepalived skips it as an unknown keyword, and so does this \
+                             conversion (list members in `group {{ {word} ... }}`)"
+                        ),
+                    );
+                }
+                _ => self.unknown(&c, "vrrp_sync_group"),
+            }
+        }
+        if members.is_empty() {
+            self.warn(
+                n,
+                format!(
+                    "vrrp_sync_group {name} has no `group` of instances: keepalived \
+                     removes it, and so does this conversion"
+                ),
+            );
+            return;
+        }
+        self.sync_groups.push((
+            Elem {
+                value: Value::Section(t),
+                loc: n.loc.clone(),
+            },
+            members,
+        ));
+    }
+
+    /// keepalived's checks of the sync groups, once every instance is read: a member
+    /// that is no instance, or already in another group, is dropped with a warning; a
+    /// group left with no member is removed, one with one member is kept with
+    /// keepalived's warning; a member's weighted tracking that keepalived ignores in a
+    /// group is named.
+    pub(super) fn check_sync_groups(&mut self) {
+        let instance_names: Vec<String> = (self.instances.iter())
+            .filter_map(|el| match &el.value {
+                Value::Section(t) => match t.get("name") {
+                    Some(Value::Str(n)) => Some(n.clone()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        let mut taken: Vec<(String, String)> = Vec::new();
+        let groups = std::mem::take(&mut self.sync_groups);
+        for (mut el, members) in groups {
+            let Value::Section(t) = &mut el.value else {
+                continue;
+            };
+            let name = match t.get("name") {
+                Some(Value::Str(n)) => n.clone(),
+                _ => String::new(),
+            };
+            let mut kept: Vec<(String, super::super::Loc)> = Vec::new();
+            for (member, loc) in members {
+                if !instance_names.contains(&member) {
+                    self.d.warning(
+                        &loc,
+                        format!(
+                            "vrrp_instance {member} of sync group {name} does not exist: \
+                             keepalived ignores it, and so does this conversion"
+                        ),
+                    );
+                } else if let Some((_, other)) = taken.iter().find(|(m, _)| *m == member) {
+                    self.d.warning(
+                        &loc,
+                        format!(
+                            "vrrp_instance {member} is already in sync group {other}: an \
+                             instance can be in one sync group only; keepalived ignores it \
+                             in {name}, and so does this conversion"
+                        ),
+                    );
+                } else if kept.iter().any(|(m, _)| *m == member) {
+                    self.d.warning(
+                        &loc,
+                        format!("vrrp_instance {member} is listed twice in sync group {name}"),
+                    );
+                } else {
+                    taken.push((member.clone(), name.clone()));
+                    kept.push((member, loc));
+                }
+            }
+            match kept.len() {
+                0 => {
+                    self.d.warning(
+                        &el.loc,
+                        format!(
+                            "sync group {name} has no virtual router: keepalived removes it, \
+                             and so does this conversion"
+                        ),
+                    );
+                    continue;
+                }
+                1 => self.d.warning(
+                    &el.loc,
+                    format!(
+                        "sync group {name} has only 1 virtual router(s) - this probably \
+                         isn't what you want (keepalived's warning; converted as written)"
+                    ),
+                ),
+                _ => {}
+            }
+            for (member, loc) in &kept {
+                t.push("group", Value::Str(member.clone()), &el.loc, loc);
+            }
+            let weights = matches!(t.get("sync_group_tracking_weight"), Some(Value::Bool(true)));
+            if !weights {
+                for (member, _) in &kept {
+                    self.warn_weights_in_group(member, &name);
+                }
+            }
+            self.sync_groups.push((el, Vec::new()));
+        }
+    }
+
+    /// Names the weighted `track_*` entries of instance `member` that keepalived ignores
+    /// because it is in sync group `group` (xlb leaves them out too).
+    fn warn_weights_in_group(&mut self, member: &str, group: &str) {
+        let mut found: Vec<(super::super::Loc, String)> = Vec::new();
+        for el in &self.instances {
+            let Value::Section(t) = &el.value else {
+                continue;
+            };
+            if !matches!(t.get("name"), Some(Value::Str(n)) if n == member) {
+                continue;
+            }
+            for key in ["track_interface", "track_script"] {
+                let Some(Value::Array(items)) = t.get(key) else {
+                    continue;
+                };
+                for item in items {
+                    if let Value::Str(entry) = &item.value {
+                        let weighted = entry
+                            .split_whitespace()
+                            .skip_while(|w| *w != "weight")
+                            .nth(1)
+                            .is_some_and(|w| w != "0");
+                        let script_weight = key == "track_script" && !entry.contains("weight") && {
+                            let script = entry.split_whitespace().next().unwrap_or_default();
+                            matches!(self.scripts.get(script), Some(Value::Section(s))
+                                if matches!(s.get("weight"), Some(Value::Int(w)) if *w != 0))
+                        };
+                        if weighted || script_weight {
+                            found.push((item.loc.clone(), entry.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        for (loc, entry) in found {
+            self.d.warning(
+                &loc,
+                format!(
+                    "`{entry}` has a weight and vrrp_instance {member} is in sync group \
+                     {group}: keepalived ignores tracking with weights in a sync group \
+                     (unless sync_group_tracking_weight), and so does xlb"
+                ),
+            );
+        }
     }
 
     /// keepalived's vrrp_complete_instance drops authentication, with a warning, under

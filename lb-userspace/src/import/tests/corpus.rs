@@ -164,8 +164,8 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "acassen-keepalived__samples__vrrp.lvs_syncd.conf",
         Refused(
-            "acassen-keepalived__samples__vrrp.lvs_syncd.conf:3",
-            "vrrp_sync_group is not supported",
+            "acassen-keepalived__samples__vrrp.lvs_syncd.conf:53",
+            "`lb_kind NAT` cannot be converted",
         ),
     ),
     (
@@ -182,13 +182,7 @@ const EXPECTED: &[(&str, Expect)] = &[
             "`static_rules` is not supported",
         ),
     ),
-    (
-        "acassen-keepalived__samples__vrrp.scripts.conf",
-        Refused(
-            "acassen-keepalived__samples__vrrp.scripts.conf:6",
-            "vrrp_sync_group is not supported",
-        ),
-    ),
+    ("acassen-keepalived__samples__vrrp.scripts.conf", Imports),
     (
         "acassen-keepalived__samples__vrrp.static_ipaddress.conf",
         Refused(
@@ -196,38 +190,20 @@ const EXPECTED: &[(&str, Expect)] = &[
             "`static_ipaddress` is not supported",
         ),
     ),
-    (
-        "acassen-keepalived__samples__vrrp.sync.conf",
-        Refused(
-            "acassen-keepalived__samples__vrrp.sync.conf:3",
-            "vrrp_sync_group is not supported",
-        ),
-    ),
-    (
-        "angeloyang-magic__lvs_keepalived.conf",
-        Refused(
-            "angeloyang-magic__lvs_keepalived.conf:13",
-            "vrrp_sync_group is not supported",
-        ),
-    ),
+    ("acassen-keepalived__samples__vrrp.sync.conf", Imports),
+    ("angeloyang-magic__lvs_keepalived.conf", Imports),
     ("boboyang-mydoc__LVS_keepalived.conf", Imports),
     ("chaihuo0-document__LVS_keepalived.conf", Imports),
     (
         "chenerqi-rgw__keepalived_keepalived.conf.rendered-defaults.conf",
         Imports,
     ),
-    (
-        "coregear-linux__keepalived_keepalived.conf",
-        Refused(
-            "coregear-linux__keepalived_keepalived.conf:18",
-            "vrrp_sync_group is not supported",
-        ),
-    ),
+    ("coregear-linux__keepalived_keepalived.conf", Imports),
     (
         "fanux-kubeinit__pkg_ha_manifast.go.extracted.conf",
         Refused(
-            "fanux-kubeinit__pkg_ha_manifast.go.extracted.conf:1",
-            "vrrp_sync_group is not supported",
+            "fanux-kubeinit__pkg_ha_manifast.go.extracted.conf:41",
+            "`lb_kind NAT` cannot be converted",
         ),
     ),
     ("hanajava-apache__keepalived_keepalived.conf", Imports),
@@ -262,8 +238,8 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "sangrealest-shell__keepalived",
         Refused(
-            "sangrealest-shell__keepalived/keepalived.conf:3",
-            "vrrp_sync_group is not supported",
+            "sangrealest-shell__keepalived/conf.d/10.122.76.215_80.conf:7",
+            "`lb_kind NAT` cannot be converted",
         ),
     ),
     (
@@ -289,8 +265,8 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "zillow-linuxgateway__etc_keepalived_keepalived.conf",
         Refused(
-            "zillow-linuxgateway__etc_keepalived_keepalived.conf:15",
-            "vrrp_sync_group is not supported",
+            "zillow-linuxgateway__etc_keepalived_keepalived.conf:32",
+            "`use_vmac` is not supported",
         ),
     ),
     ("zznan0o0-AutoInstallShell__lvs_keepalived.conf", Imports),

@@ -105,11 +105,6 @@ fn import_unknown_and_unsupported_keywords_are_errors_at_their_line() {
     );
     has(
         &errs,
-        "keepalived.conf:13: ",
-        "vrrp_sync_group is not supported",
-    );
-    has(
-        &errs,
         "keepalived.conf:22: ",
         "`uthreshold` is not supported",
     );
@@ -120,7 +115,7 @@ fn import_unknown_and_unsupported_keywords_are_errors_at_their_line() {
     );
     // `connect_prot` (line 24) is a misspelling keepalived skips: a warning, see
     // import_what_keepalived_skips_or_ignores_is_a_warning.
-    assert_eq!(errs.len(), 5, "{errs:#?}");
+    assert_eq!(errs.len(), 4, "{errs:#?}");
 }
 
 #[test]

@@ -224,11 +224,23 @@ fn import_script_pitfalls() {
         "keepalived.conf:2: ",
         "keepalived 2 runs only \"killall\"",
     );
-    // For notify scripts keepalived reads the next words as the user to run as.
-    let errs = import_err(
-        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n notify_master /opt/x.sh master\n}\n",
+    // For notify scripts keepalived reads the next words as the user (and group) to
+    // run as: xlb's notify_*_user.
+    let c = import(
+        "vrrp_instance V {\n interface eth0\n virtual_router_id 1\n notify_master /opt/x.sh master\n \
+         notify \"/opt/n.sh\" nobody nogroup\n}\n",
     );
-    has(&errs, "keepalived.conf:4: ", "as user/group \"master\"");
+    let vi = &c.config.vrrp_instance[0];
+    assert_eq!(vi.notify_master.as_deref(), Some("/opt/x.sh"));
+    assert_eq!(vi.notify_master_user.as_deref(), Some("master"));
+    assert_eq!(vi.notify_user.as_deref(), Some("nobody nogroup"));
+    round_trip(&c);
+    // A real server's notify_up has no user in xlb: still refused, naming the user.
+    let errs = import_err(
+        "virtual_server 10.4.0.100 80 {\n lb_kind DR\n lb_algo rr\n real_server 10.4.0.2 80 {\n  \
+         notify_up /opt/up.sh master\n }\n}\n",
+    );
+    has(&errs, "keepalived.conf:5: ", "as user/group \"master\"");
 }
 
 /// A DR service with every checker kind the seed mentions, a sorry server, quorum and
@@ -551,4 +563,65 @@ fn import_lvs_timeouts() {
     round_trip(&c);
     let e = import_err("global_defs {\n  lvs_timeouts tcp 7200 sctp 3\n}\n");
     has(&e, "keepalived.conf:2: ", "unknown protocol \"sctp\"");
+}
+
+#[test]
+fn import_vrrp_sync_group_as_keepalived_reads_it() {
+    let text = "vrrp_script chk {\n script /bin/true\n weight -20\n}\n\
+        vrrp_sync_group G {\n group {\n  VI_1\n  VI_2\n  VI_9\n }\n \
+        notify_master \"/opt/g.sh master\" nobody\n notify /opt/n.sh\n smtp_alert\n \
+        track_interface {\n  eth2\n }\n}\n\
+        vrrp_sync_group H {\n group {\n  VI_1\n }\n}\n\
+        vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n track_script {\n  chk\n }\n}\n\
+        vrrp_instance VI_2 {\n interface eth1\n virtual_router_id 2\n}\n";
+    let c = import(text);
+    let g = &c.config.vrrp_sync_group;
+    assert_eq!(g.len(), 1, "H has no member left: removed");
+    assert_eq!(g[0].name, "G");
+    assert_eq!(g[0].group, ["VI_1", "VI_2"]);
+    assert_eq!(g[0].notify_master.as_deref(), Some("/opt/g.sh master"));
+    assert_eq!(g[0].notify_master_user.as_deref(), Some("nobody"));
+    assert_eq!(g[0].notify.as_deref(), Some("/opt/n.sh"));
+    assert_eq!(g[0].smtp_alert, Some(true));
+    assert_eq!(g[0].track_interface, ["eth2"]);
+    let w = warnings(&c);
+    has(
+        &w,
+        "keepalived.conf:9: ",
+        "VI_9 of sync group G does not exist",
+    );
+    has(
+        &w,
+        "keepalived.conf:20: ",
+        "VI_1 is already in sync group G",
+    );
+    has(
+        &w,
+        "keepalived.conf:18: ",
+        "sync group H has no virtual router",
+    );
+    has(
+        &w,
+        "keepalived.conf:27: ",
+        "has a weight and vrrp_instance VI_1 is in sync group G",
+    );
+    round_trip(&c);
+    // The weighted script is left out of VI_1, the group's interface added to both.
+    let vi1 = &c.config.vrrp_instance[0];
+    assert!(c.config.tracked_scripts(vi1).is_empty());
+    let names: Vec<String> = (c.config.tracked_interfaces(vi1).into_iter())
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["eth2"]);
+    // A group of one is kept, with keepalived's warning.
+    let one = import(
+        "vrrp_sync_group G {\n group {\n  VI_1\n }\n}\n\
+         vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n}\n",
+    );
+    assert_eq!(one.config.vrrp_sync_group[0].group, ["VI_1"]);
+    has(
+        &warnings(&one),
+        "keepalived.conf:1: ",
+        "has only 1 virtual router(s)",
+    );
 }

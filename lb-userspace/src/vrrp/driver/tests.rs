@@ -620,6 +620,7 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
         verdicts,
         addresses: addresses.boxed(),
         updates,
+        sync: None,
     }));
     let mut until = async |last: Call| {
         let mut seen = Vec::new();
@@ -770,6 +771,7 @@ fn update(extra: &str) -> Update {
         spec: spec(extra),
         source: us(),
         tracking: None,
+        sync: None,
     }
 }
 
@@ -859,6 +861,7 @@ async fn new_trackers_move_the_priority_by_their_net_effect_only() {
             spec: s,
             source: us(),
             tracking: Some((Trackers::new(links, vec![(weight(-30), false)]), rx)),
+            sync: None,
         })
         .await;
     assert!(verdicts.is_some());
@@ -866,4 +869,195 @@ async fn new_trackers_move_the_priority_by_their_net_effect_only() {
     assert_eq!(d.machine.state(), State::Master);
     run_until(&mut d, MASTER_DOWN + ms(2000)).await;
     assert_eq!(take(&mut d), [Advert(70)]);
+}
+
+mod sync_group {
+    use super::*;
+    use crate::{
+        config::VrrpSyncGroup,
+        notify::Notifier,
+        vrrp::sync::{Command, SyncGroup},
+    };
+
+    /// Two members of group G: VI_A (tracking a fault script) and VI_B, their command
+    /// channels, and what the group announced.
+    fn pair() -> (
+        [Driver<Recorder>; 2],
+        [tokio::sync::mpsc::UnboundedReceiver<Command>; 2],
+        Notifier,
+    ) {
+        let config: VrrpSyncGroup =
+            toml::from_str("name = \"G\"\ngroup = [\"VI_A\", \"VI_B\"]\nsmtp_alert = false\n")
+                .unwrap();
+        let notifier = Notifier::recorder();
+        let group = SyncGroup::new(&config, notifier.clone());
+        let script = Tracked {
+            what: "script chk".into(),
+            weight: None,
+            reverse: false,
+        };
+        let mut a_spec = spec("priority = 100");
+        a_spec.name = "VI_A".into();
+        let mut b_spec = spec("priority = 100");
+        b_spec.name = "VI_B".into();
+        let (a_link, a_rx) = group.join("VI_A");
+        let (b_link, b_rx) = group.join("VI_B");
+        let a = driver_with(a_spec, vec![(script, true)]).with_sync(Some(a_link));
+        let b = driver_with(b_spec, Vec::new()).with_sync(Some(b_link));
+        ([a, b], [a_rx, b_rx], notifier)
+    }
+
+    /// Hands each driver what the group told it, until nothing is left.
+    async fn pump(
+        d: &mut [Driver<Recorder>; 2],
+        rx: &mut [tokio::sync::mpsc::UnboundedReceiver<Command>; 2],
+    ) {
+        loop {
+            let mut any = false;
+            for i in 0..2 {
+                while let Ok(c) = rx[i].try_recv() {
+                    any = true;
+                    d[i].sync_command(c).await;
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+
+    fn group_lines(n: &Notifier) -> Vec<String> {
+        (n.announced().into_iter())
+            .map(|a| a.line)
+            .filter(|l| l.starts_with("GROUP"))
+            .collect()
+    }
+
+    /// Both started; both master-down timers fire; the group goes MASTER together.
+    async fn both_master() -> (
+        [Driver<Recorder>; 2],
+        [tokio::sync::mpsc::UnboundedReceiver<Command>; 2],
+        Notifier,
+    ) {
+        let (mut d, mut rx, n) = pair();
+        for x in d.iter_mut() {
+            x.start().await;
+        }
+        // VI_A's timer fires first: VI_B does not want MASTER yet, so VI_A waits.
+        run_until(&mut d[0], MASTER_DOWN).await;
+        assert_eq!(d[0].machine.state(), State::Backup, "held by the group");
+        run_until(&mut d[1], MASTER_DOWN).await;
+        assert_eq!(d[1].machine.state(), State::Master);
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[0].machine.state(), State::Master, "taken along");
+        for x in d.iter_mut() {
+            take(x);
+        }
+        (d, rx, n)
+    }
+
+    #[tokio::test]
+    async fn members_become_master_together_once_all_can() {
+        let (d, _rx, n) = both_master().await;
+        assert_eq!(d[0].machine.state(), State::Master);
+        assert_eq!(
+            group_lines(&n),
+            ["GROUP \"G\" BACKUP", "GROUP \"G\" MASTER"]
+        );
+    }
+
+    #[tokio::test]
+    async fn one_member_stepping_down_takes_the_other_to_backup() {
+        let (mut d, mut rx, n) = both_master().await;
+        d[1].received(&advert_from(peer(), 200)).await;
+        assert_eq!(d[1].machine.state(), State::Backup);
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[0].machine.state(), State::Backup);
+        assert_eq!(
+            take(&mut d[0]),
+            [
+                RemoveVips,
+                Forward(State::Backup),
+                Notify(State::Backup, 100)
+            ],
+            "no priority-0 advert: a step down, not a resignation"
+        );
+        assert_eq!(group_lines(&n).last().unwrap(), "GROUP \"G\" BACKUP");
+        // VI_A's timer fires again, but VI_B hears its better master: VI_A stays BACKUP.
+        let later = MASTER_DOWN * 3;
+        for s in 0..12 {
+            let t = MASTER_DOWN + Duration::from_secs(s);
+            run_until(&mut d[1], t).await;
+            d[1].received(&advert_from(peer(), 200)).await;
+            run_until(&mut d[0], t).await;
+        }
+        run_until(&mut d[0], later).await;
+        assert_eq!(d[0].machine.state(), State::Backup, "prefer backup");
+        assert_eq!(group_lines(&n).len(), 3, "no flapping");
+    }
+
+    #[tokio::test]
+    async fn one_member_s_fault_takes_the_other_to_fault_and_back() {
+        let (mut d, mut rx, n) = both_master().await;
+        d[0].verdict(0, false).await;
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[0].machine.state(), State::Fault);
+        assert_eq!(d[1].machine.state(), State::Fault);
+        assert_eq!(
+            take(&mut d[1]),
+            [
+                Advert(0),
+                RemoveVips,
+                Forward(State::Fault),
+                Notify(State::Fault, 100)
+            ],
+            "the healthy member resigns too"
+        );
+        assert_eq!(group_lines(&n).last().unwrap(), "GROUP \"G\" FAULT");
+        d[0].verdict(0, true).await;
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[0].machine.state(), State::Backup);
+        assert_eq!(d[1].machine.state(), State::Backup);
+        assert_eq!(group_lines(&n).len(), 4);
+        assert_eq!(group_lines(&n).last().unwrap(), "GROUP \"G\" BACKUP");
+    }
+
+    #[tokio::test]
+    async fn a_member_starting_while_another_is_faulted_starts_in_fault() {
+        let (mut d, mut rx, _n) = pair();
+        d[0].verdict(0, false).await;
+        d[0].start().await;
+        d[1].start().await;
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[1].machine.state(), State::Fault);
+    }
+
+    #[tokio::test]
+    async fn a_reload_moves_a_master_into_a_group_and_out_without_a_transition() {
+        let (mut d, mut rx, _n) = both_master().await;
+        // VI_B leaves G (a reload: `Instance::update` lets it go, then the driver
+        // hears of it): it keeps MASTER; VI_A's fault no longer holds it.
+        d[1].sync.as_ref().unwrap().group.leave("VI_B");
+        let m = d[1].change_group(None);
+        assert!(m.is_none());
+        d[1].reconfigure(update("priority = 100")).await;
+        take(&mut d[1]);
+        d[0].verdict(0, false).await;
+        pump(&mut d, &mut rx).await;
+        assert_eq!(d[0].machine.state(), State::Fault);
+        assert_eq!(d[1].machine.state(), State::Master, "out of the group");
+        assert!(
+            !take(&mut d[1]).iter().any(|c| matches!(c, Notify(..))),
+            "no transition"
+        );
+        // A reload puts it back into G while VI_A is faulted: it follows the group.
+        let config: crate::config::VrrpSyncGroup =
+            toml::from_str("name = \"G2\"\ngroup = [\"VI_B\"]\n").unwrap();
+        let g2 = SyncGroup::new(&config, Notifier::recorder());
+        let (link, new_rx) = g2.join("VI_B");
+        rx[1] = d[1].change_group(Some((link, new_rx))).unwrap();
+        d[1].reconfigure(update("priority = 100")).await;
+        assert_eq!(d[1].machine.state(), State::Master, "alone in G2: kept");
+        assert_eq!(g2.state(), State::Master, "the group took its state");
+    }
 }

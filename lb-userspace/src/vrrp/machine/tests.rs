@@ -1424,3 +1424,62 @@ fn a_reload_on_two_nodes_makes_no_transition_unless_the_priorities_say_so() {
     assert_eq!(net.master(), 1);
     assert!(net.became_master(1).is_some_and(|t| t > at));
 }
+
+// ----- vrrp_sync_group -----
+
+#[test]
+fn sync_wait_holds_a_due_takeover_for_another_master_down_interval() {
+    let mut x = backup(v2(100));
+    let down = x.m.master_down_interval();
+    assert!(!x.m.takeover_due(x.at(down - ns(1))));
+    assert!(x.m.takeover_due(x.at(down)));
+    // The group is not ready: no takeover, the timer runs again from now.
+    x.step(down, Event::SyncWait, &[]);
+    assert_eq!(x.m.state(), State::Backup);
+    assert_eq!(x.deadline(), Some(down * 2));
+    // Not due: SyncWait changes nothing.
+    x.step(down + secs(1), Event::SyncWait, &[]);
+    assert_eq!(x.deadline(), Some(down * 2));
+    x.step(
+        down * 2,
+        Event::Tick,
+        &to_master(100, State::Backup, Reason::MasterDown),
+    );
+}
+
+#[test]
+fn sync_master_and_sync_backup_move_only_backup_and_master() {
+    let mut x = backup(v2(100));
+    x.step(
+        secs(1),
+        Event::SyncMaster,
+        &to_master(100, State::Backup, Reason::SyncGroup),
+    );
+    x.step(secs(1), Event::SyncMaster, &[]);
+    // Stepping down is no resignation: no priority-0 advert.
+    x.step(
+        ms(1500),
+        Event::SyncBackup,
+        &[
+            Action::RemoveVips,
+            tr(State::Master, State::Backup, Reason::SyncGroup),
+        ],
+    );
+    assert_eq!(
+        x.deadline(),
+        Some(ms(1500) + x.m.master_down_interval()),
+        "a fresh master-down timer"
+    );
+    x.step(secs(3), Event::SyncBackup, &[]);
+    x.step(
+        secs(3),
+        Event::Fault(true),
+        &[tr(State::Backup, State::Fault, Reason::Fault)],
+    );
+    x.step(secs(4), Event::SyncMaster, &[]);
+    assert_eq!(
+        x.m.state(),
+        State::Fault,
+        "FAULT wins over the group's MASTER"
+    );
+}
