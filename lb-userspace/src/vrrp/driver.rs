@@ -33,6 +33,7 @@ use super::{
     trackers::Trackers,
 };
 use crate::netlink::LinkEvent;
+use crate::netlink::route::{RouteError, RouteSet};
 
 #[cfg(test)]
 mod tests;
@@ -159,6 +160,7 @@ impl<I: InstanceIo> Driver<I> {
         }
         // A VIP left on the interface by a crashed predecessor would answer ARP for a
         // VIP we do not hold: remove it, as keepalived does at startup.
+        let _ = self.io.remove_routes(&self.spec.routes).await;
         let _ = self.io.remove_vips(&self.spec.vips).await;
         // Trackers first, so that Startup already knows about a fault or a lower priority.
         self.retrack().await;
@@ -317,7 +319,15 @@ impl<I: InstanceIo> Driver<I> {
         let changed = self.spec.changes(&spec);
         info!(instance = %name, state = %self.machine.state(), changed = ?changed, "new settings applied in place");
         if self.machine.state() == State::Master {
+            // Routes and rules that went first (one may use a VIP that goes), those that
+            // came after the new VIPs (one may use a new VIP as its source).
+            let gone = self.spec.routes.minus(&spec.routes);
+            let errors = self.io.remove_routes(&gone).await;
+            self.log_route_errors("removing", &gone, errors);
             self.swap_vips(&spec).await;
+            let added = spec.routes.minus(&self.spec.routes);
+            let errors = self.io.add_routes(&added).await;
+            self.log_route_errors("adding", &added, errors);
         }
         let ifindex = self.io.ifindex();
         let socket = spec.socket_config(ifindex, source);
@@ -383,10 +393,29 @@ impl<I: InstanceIo> Driver<I> {
         }
     }
 
+    /// Logs what `adding`/`removing` the virtual routes and rules of `set` did.
+    fn log_route_errors(&self, doing: &str, set: &RouteSet, errors: Vec<RouteError>) {
+        let name = &self.spec.name;
+        for e in &errors {
+            warn!(instance = %name, "{doing} virtual routes/rules: {e:#}");
+        }
+        if !set.is_empty() {
+            info!(
+                instance = %name,
+                routes = set.routes.len(),
+                rules = set.rules.len(),
+                failed = errors.len(),
+                "virtual routes/rules {}",
+                if doing == "adding" { "added" } else { "removed" }
+            );
+        }
+    }
+
     /// Resigns (priority 0 advert if MASTER) and makes sure nothing of ours stays,
     /// whatever state we were in.
     pub async fn stop(&mut self) {
         self.step(Event::Shutdown).await;
+        let _ = self.io.remove_routes(&self.spec.routes).await;
         let _ = self.io.remove_vips(&self.spec.vips).await;
         self.io.forward(State::Initialize).await;
     }
@@ -428,8 +457,12 @@ impl<I: InstanceIo> Driver<I> {
                 if let Err(e) = self.io.add_vips(&self.spec.vips).await {
                     warn!(instance = %name, "adding VIPs: {e:#}");
                 }
+                let errors = self.io.add_routes(&self.spec.routes).await;
+                self.log_route_errors("adding", &self.spec.routes, errors);
             }
             Action::RemoveVips => {
+                let errors = self.io.remove_routes(&self.spec.routes).await;
+                self.log_route_errors("removing", &self.spec.routes, errors);
                 if let Err(e) = self.io.remove_vips(&self.spec.vips).await {
                     warn!(instance = %name, "removing VIPs: {e:#}");
                 }
