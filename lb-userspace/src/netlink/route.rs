@@ -7,7 +7,8 @@
 //! the kernel then removes only a route of that protocol, never a route someone else
 //! added for the same prefix.
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
     RouteNextHopFlags, RouteProtocol, RouteScope, RouteType as NlRouteType,
@@ -451,6 +452,34 @@ impl RouteSet {
         }
         (back, errors)
     }
+}
+
+/// A route or rule removed from the kernel, as the subscription reports it.
+#[derive(Debug, Clone)]
+pub enum Removed {
+    Route(RouteMessage),
+    Rule(RuleMessage),
+}
+
+/// Opens a connection subscribed to the route and rule groups of both families; yields
+/// the removals (RTM_DELROUTE, RTM_DELRULE).
+pub fn watch_removed() -> Result<BoxStream<'static, Removed>, super::NetlinkError> {
+    const RTMGRP_IPV4_ROUTE: u32 = 0x40;
+    const RTMGRP_IPV4_RULE: u32 = 0x80;
+    const RTMGRP_IPV6_ROUTE: u32 = 0x400;
+    // RTNLGRP_IPV6_RULE (19) has no RTMGRP_ mask of its own; its bit is 1 << (19 - 1).
+    const IPV6_RULE: u32 = 1 << 18;
+    Ok(
+        super::subscribe(RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE | RTMGRP_IPV6_ROUTE | IPV6_RULE)?
+            .filter_map(|msg| async move {
+                match msg {
+                    RouteNetlinkMessage::DelRoute(m) => Some(Removed::Route(m)),
+                    RouteNetlinkMessage::DelRule(m) => Some(Removed::Rule(m)),
+                    _ => None,
+                }
+            })
+            .boxed(),
+    )
 }
 
 #[cfg(test)]
