@@ -41,8 +41,8 @@ use serde::{Deserialize, Serialize};
 pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlCheck};
 pub use error::{ConfigError, ConfigErrorKind, Location};
 pub use host::{HostView, ThisHost};
-pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};
 pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
+pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};
 pub use vrrp::{
     AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
 };

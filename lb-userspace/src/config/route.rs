@@ -219,8 +219,7 @@ impl IpRoute {
     /// The scope the kernel is given.
     pub fn scope_in_force(&self) -> u8 {
         self.scope.unwrap_or(
-            if self.kind == RouteType::Unicast && self.via.is_none() && self.nexthops.is_empty()
-            {
+            if self.kind == RouteType::Unicast && self.via.is_none() && self.nexthops.is_empty() {
                 253
             } else {
                 0
@@ -404,9 +403,7 @@ impl FromStr for IpRoute {
                 })
                 .collect();
         }
-        if r.kind != RouteType::Unicast
-            && (r.via.is_some() || !r.nexthops.is_empty() || r.onlink)
-        {
+        if r.kind != RouteType::Unicast && (r.via.is_some() || !r.nexthops.is_empty() || r.onlink) {
             return Err(format!(
                 "a {} route takes no gateway (via, nexthop, onlink)",
                 r.kind.as_str()
@@ -839,13 +836,23 @@ mod tests {
         let r = route("192.168.213.0/24 dev eth1 scope link");
         assert_eq!(r.scope_in_force(), 253);
         let r = route("192.168.111.0/24 dev eth2");
-        assert_eq!(r.scope_in_force(), 253, "no gateway: link scope, as iproute2");
+        assert_eq!(
+            r.scope_in_force(),
+            253,
+            "no gateway: link scope, as iproute2"
+        );
 
         let r = route("192.168.113.0/24 via 192.168.100.252 or 192.168.100.253");
         assert_eq!(r.via, None);
         assert_eq!(
-            r.nexthops.iter().map(|n| n.via.unwrap()).collect::<Vec<_>>(),
-            ["192.168.100.252".parse::<IpAddr>().unwrap(), "192.168.100.253".parse().unwrap()]
+            r.nexthops
+                .iter()
+                .map(|n| n.via.unwrap())
+                .collect::<Vec<_>>(),
+            [
+                "192.168.100.252".parse::<IpAddr>().unwrap(),
+                "192.168.100.253".parse().unwrap()
+            ]
         );
         assert_eq!(
             r.to_string(),
@@ -880,7 +887,13 @@ mod tests {
         assert!(!route("default via 198.18.0.1").is_ipv6());
         assert_eq!(route("to 198.18.0.0/16 via 198.18.0.1").dst.len, 16);
         assert_eq!(route("throw 198.18.0.0/16").kind, RouteType::Throw);
-        assert_eq!(route("198.18.0.0/16 via inet 198.18.0.1").via.unwrap().to_string(), "198.18.0.1");
+        assert_eq!(
+            route("198.18.0.0/16 via inet 198.18.0.1")
+                .via
+                .unwrap()
+                .to_string(),
+            "198.18.0.1"
+        );
     }
 
     #[test]

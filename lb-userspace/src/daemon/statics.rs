@@ -117,7 +117,12 @@ impl Statics {
     pub async fn on_removed(&self, removal: &StaticRemoval, handle: &Handle) {
         match removal {
             StaticRemoval::Routing(Removed::Route(m)) => {
-                for r in self.set.routes.iter().filter(|r| !r.no_track && is_route(m, r)) {
+                for r in self
+                    .set
+                    .routes
+                    .iter()
+                    .filter(|r| !r.no_track && is_route(m, r))
+                {
                     error!("static route {r} removed by someone else; restoring");
                     if let Err(e) = crate::netlink::route::add_route(handle, r).await {
                         error!("restoring static route {r}: {e:#}");
@@ -125,7 +130,12 @@ impl Statics {
                 }
             }
             StaticRemoval::Routing(Removed::Rule(m)) => {
-                for r in self.set.rules.iter().filter(|r| !r.no_track && is_rule(m, r)) {
+                for r in self
+                    .set
+                    .rules
+                    .iter()
+                    .filter(|r| !r.no_track && is_rule(m, r))
+                {
                     error!("static rule {r} removed by someone else; restoring");
                     if let Err(e) = crate::netlink::route::add_rule(handle, r).await {
                         error!("restoring static rule {r}: {e:#}");

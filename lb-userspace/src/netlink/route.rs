@@ -8,13 +8,15 @@
 //! added for the same prefix.
 
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
     RouteNextHopFlags, RouteProtocol, RouteScope, RouteType as NlRouteType,
 };
-use rtnetlink::packet_route::rule::{RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage};
-use rtnetlink::packet_route::AddressFamily;
+use rtnetlink::packet_route::rule::{
+    RuleAction as NlRuleAction, RuleAttribute, RuleFlags, RuleMessage,
+};
 use rtnetlink::{Handle, IpVersion};
 use thiserror::Error;
 
@@ -512,18 +514,28 @@ mod tests {
         }
         // Found again in a dump that echoes it.
         assert!(is_route(&m, &r));
-        assert!(!is_route(&m, &route("198.18.9.0/24 via 198.18.0.1 table 101 metric 7")));
-        assert_eq!(route_message(&r, Some(3), &[], false).header.scope, RouteScope::NoWhere);
+        assert!(!is_route(
+            &m,
+            &route("198.18.9.0/24 via 198.18.0.1 table 101 metric 7")
+        ));
+        assert_eq!(
+            route_message(&r, Some(3), &[], false).header.scope,
+            RouteScope::NoWhere
+        );
 
         let r = route("198.18.5.0/24 dev eth0");
-        assert_eq!(route_message(&r, Some(3), &[], true).header.scope, RouteScope::Link);
+        assert_eq!(
+            route_message(&r, Some(3), &[], true).header.scope,
+            RouteScope::Link
+        );
         let r = route("blackhole 198.18.5.0/24 table 1000");
         let m = route_message(&r, None, &[], true);
         assert_eq!(m.header.kind, NlRouteType::BlackHole);
         assert_eq!(m.header.table, 0);
         assert!(m.attributes.contains(&RouteAttribute::Table(1000)));
         assert!(is_route(&m, &r));
-        let r = route("198.18.6.0/24 nexthop via 198.18.0.1 dev eth0 weight 3 nexthop via 198.18.0.2");
+        let r =
+            route("198.18.6.0/24 nexthop via 198.18.0.1 dev eth0 weight 3 nexthop via 198.18.0.2");
         let m = route_message(&r, None, &[4, 0], true);
         let hops = m
             .attributes
@@ -539,7 +551,11 @@ mod tests {
         let r = route("default via 2001:db8::1");
         let m = route_message(&r, None, &[], true);
         assert_eq!(m.header.address_family, AddressFamily::Inet6);
-        assert!(!m.attributes.iter().any(|a| matches!(a, RouteAttribute::Destination(_))));
+        assert!(
+            !m.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Destination(_)))
+        );
     }
 
     #[test]
@@ -565,7 +581,9 @@ mod tests {
             assert!(m.attributes.contains(&a), "{a:?}");
         }
         assert!(is_rule(&m, &r));
-        let other: IpRule = "from 198.18.0.0/24 preference 101 table 300".parse().unwrap();
+        let other: IpRule = "from 198.18.0.0/24 preference 101 table 300"
+            .parse()
+            .unwrap();
         assert!(!is_rule(&m, &other));
         let r: IpRule = "from 2001:db8::/48 preference 5 blackhole".parse().unwrap();
         let m = rule_message(&r);

@@ -11,7 +11,8 @@ use super::{Invalid, check_ifname, invalid};
 
 pub(super) fn validate_routes(cfg: &Config) -> Result<(), Invalid> {
     let root = KeyPath::root();
-    let statics: Vec<VirtualIpAddress> = parse(&cfg.static_ipaddress, &root.key("static_ipaddress"))?;
+    let statics: Vec<VirtualIpAddress> =
+        parse(&cfg.static_ipaddress, &root.key("static_ipaddress"))?;
     let vips: HashMap<_, _> = cfg
         .vrrp_instance
         .iter()
@@ -23,12 +24,18 @@ pub(super) fn validate_routes(cfg: &Config) -> Result<(), Invalid> {
         let Some(dev) = &a.dev else {
             return Err(invalid(
                 at,
-                format!("static address {}: `dev IFNAME` is required (which interface gets it)", a.addr),
+                format!(
+                    "static address {}: `dev IFNAME` is required (which interface gets it)",
+                    a.addr
+                ),
             ));
         };
         check_ifname(dev).map_err(|m| invalid(at.clone(), m))?;
         if a.no_track {
-            return Err(invalid(at, "`no_track` is for VIPs: a static address is never tracked"));
+            return Err(invalid(
+                at,
+                "`no_track` is for VIPs: a static address is never tracked",
+            ));
         }
         if let Some(name) = vips.get(&a.addr) {
             return Err(invalid(

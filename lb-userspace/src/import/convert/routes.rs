@@ -17,22 +17,58 @@
 
 use super::super::Loc;
 use super::super::emit::{Table, Value};
-use super::Converter;
 use super::super::parser::Node;
+use super::Converter;
 use crate::config::{IpRoute, RuleDraft, VirtualIpAddress};
 
 /// Route keywords keepalived reads that xlb does not configure.
 const ROUTE_UNSUPPORTED: &[&str] = &[
-    "as", "tos", "dsfield", "encap", "expires", "mtu", "hoplimit", "advmss", "rtt",
-    "rttvar", "reordering", "window", "cwnd", "ssthresh", "realms", "rto_min", "initcwnd",
-    "initrwnd", "features", "quickack", "congctl", "pref", "ttl-propagate",
-    "fastopen_no_cookie", "add", "prepend", "append", "track_group", "vrf", "from",
+    "as",
+    "tos",
+    "dsfield",
+    "encap",
+    "expires",
+    "mtu",
+    "hoplimit",
+    "advmss",
+    "rtt",
+    "rttvar",
+    "reordering",
+    "window",
+    "cwnd",
+    "ssthresh",
+    "realms",
+    "rto_min",
+    "initcwnd",
+    "initrwnd",
+    "features",
+    "quickack",
+    "congctl",
+    "pref",
+    "ttl-propagate",
+    "fastopen_no_cookie",
+    "add",
+    "prepend",
+    "append",
+    "track_group",
+    "vrf",
+    "from",
 ];
 
 /// Rule keywords keepalived reads that xlb does not configure.
 const RULE_UNSUPPORTED: &[&str] = &[
-    "realms", "suppress_prefixlength", "sup_pl", "suppress_ifgroup", "sup_group",
-    "tunnel-id", "uidrange", "l3mdev", "ipproto", "sport", "dport", "track_group",
+    "realms",
+    "suppress_prefixlength",
+    "sup_pl",
+    "suppress_ifgroup",
+    "sup_group",
+    "tunnel-id",
+    "uidrange",
+    "l3mdev",
+    "ipproto",
+    "sport",
+    "dport",
+    "track_group",
 ];
 
 /// keepalived's first automatic rule preference (`RULE_START_PRIORITY`).
@@ -84,7 +120,10 @@ impl Converter<'_> {
     /// A `static_routes` or `virtual_routes` block into `out[key]`.
     pub(super) fn routes(&mut self, n: &Node, out: &mut Table, key: &str) {
         for (loc, words) in self.entries(n) {
-            if let Some(w) = words.iter().find(|w| ROUTE_UNSUPPORTED.contains(&w.as_str())) {
+            if let Some(w) = words
+                .iter()
+                .find(|w| ROUTE_UNSUPPORTED.contains(&w.as_str()))
+            {
                 self.d.error(
                     &loc,
                     format!(
@@ -111,7 +150,10 @@ impl Converter<'_> {
     /// A `static_rules` or `virtual_rules` block into `out[key]`.
     pub(super) fn rules(&mut self, n: &Node, out: &mut Table, key: &str) {
         for (loc, words) in self.entries(n) {
-            if let Some(w) = words.iter().find(|w| RULE_UNSUPPORTED.contains(&w.as_str())) {
+            if let Some(w) = words
+                .iter()
+                .find(|w| RULE_UNSUPPORTED.contains(&w.as_str()))
+            {
                 self.d.error(
                     &loc,
                     format!(

@@ -171,7 +171,10 @@ const EXPECTED: &[(&str, Expect)] = &[
             "vrrp_sync_group is not supported",
         ),
     ),
-    ("acassen-keepalived__samples__vrrp.static_ipaddress.conf", Imports),
+    (
+        "acassen-keepalived__samples__vrrp.static_ipaddress.conf",
+        Imports,
+    ),
     (
         "acassen-keepalived__samples__vrrp.sync.conf",
         Refused(
@@ -274,7 +277,8 @@ const EXPECTED: &[(&str, Expect)] = &[
 
 /// The config id a file is read with (keepalived's `-i`), where the file has `@ID`
 /// lines; the others are read with none.
-const CONFIG_IDS: &[(&str, &str)] = &[("acassen-keepalived__samples__conditional_conf.conf", "high")];
+const CONFIG_IDS: &[(&str, &str)] =
+    &[("acassen-keepalived__samples__conditional_conf.conf", "high")];
 
 fn corpus_dir() -> PathBuf {
     let candidates = [

@@ -10,9 +10,9 @@ use super::*;
 use crate::config::{Config, InitialState, LbAlgo, Protocol, RealServerConfig};
 
 mod corpus;
-mod routes;
 mod includes;
 mod refusals;
+mod routes;
 mod seed;
 mod variants;
 

@@ -46,7 +46,10 @@ fn import_routes_rules_and_static_addresses_as_keepalived_reads_them() {
     let cfg = &c.config;
     assert_eq!(
         cfg.static_ipaddress,
-        ["192.168.200.16 dev eth0 scope link", "192.168.200.18 dev eth9"],
+        [
+            "192.168.200.16 dev eth0 scope link",
+            "192.168.200.18 dev eth9"
+        ],
         "no dev: keepalived's default interface, written out"
     );
     assert_eq!(cfg.static_route_list().len(), 2);
@@ -62,13 +65,20 @@ fn import_routes_rules_and_static_addresses_as_keepalived_reads_them() {
         ]
     );
     let vi = &cfg.vrrp_instance[0];
-    assert_eq!(vi.virtual_rules, ["from 192.168.200.0/24 table 2 preference 16383"]);
+    assert_eq!(
+        vi.virtual_rules,
+        ["from 192.168.200.0/24 table 2 preference 16383"]
+    );
     let routes = vi.virtual_route_list();
     assert_eq!(routes.len(), 3);
     assert_eq!(routes[0].nexthops.len(), 2, "`or`: two next hops");
     assert_eq!(routes[2].table, 100);
     let w = warnings(&c);
-    has(&w, "keepalived.conf:6: ", "keepalived puts it on its default interface, eth9");
+    has(
+        &w,
+        "keepalived.conf:6: ",
+        "keepalived puts it on its default interface, eth9",
+    );
     has(&w, "keepalived.conf:13: ", "keepalived sets it to 16384");
     has(&w, "keepalived.conf:14: ", "skipped");
     has(&w, "keepalived.conf:25: ", "`or` is deprecated");
@@ -82,9 +92,17 @@ fn import_refuses_route_options_xlb_lacks_at_their_line() {
         "static_routes {{\n 10.9.0.0/16 via 10.4.0.1 mtu 1400\n 10.8.0.0/16 via 10.4.0.1 \
          table frob\n}}\nstatic_rules {{\n from 10.4.0.0/24 sport 80 table 1 preference 5\n}}\n{VI}"
     ));
-    has(&errs, "keepalived.conf:2: ", "route option `mtu` cannot be converted");
+    has(
+        &errs,
+        "keepalived.conf:2: ",
+        "route option `mtu` cannot be converted",
+    );
     has(&errs, "keepalived.conf:3: ", "rt_tables");
-    has(&errs, "keepalived.conf:6: ", "rule option `sport` cannot be converted");
+    has(
+        &errs,
+        "keepalived.conf:6: ",
+        "rule option `sport` cannot be converted",
+    );
     // A bad value reaches xlb's parser through the TOML, and is reported at its line.
     let errs = import_err(&format!(
         "static_ipaddress {{\n 10.4.0.7/24 dev eth0 frob\n}}\n{VI}"
@@ -96,15 +114,28 @@ fn import_refuses_route_options_xlb_lacks_at_their_line() {
 /// without one), an `@` line with nothing after the id dropped.
 #[test]
 fn conditional_lines_follow_keepalived_s_parser() {
-    assert_eq!(conditional("@high priority 170", Some("high")), Some("priority 170"));
-    assert_eq!(conditional("@high\tpriority 170", Some("high")), Some("priority 170"));
+    assert_eq!(
+        conditional("@high priority 170", Some("high")),
+        Some("priority 170")
+    );
+    assert_eq!(
+        conditional("@high\tpriority 170", Some("high")),
+        Some("priority 170")
+    );
     assert_eq!(conditional("@high priority 170", Some("low")), None);
     assert_eq!(conditional("@high priority 170", Some("highest")), None);
     assert_eq!(conditional("@high priority 170", None), None);
     assert_eq!(conditional("@^high priority 85", Some("high")), None);
-    assert_eq!(conditional("@^high priority 85", Some("low")), Some("priority 85"));
+    assert_eq!(
+        conditional("@^high priority 85", Some("low")),
+        Some("priority 85")
+    );
     assert_eq!(conditional("@^high priority 85", None), Some("priority 85"));
-    assert_eq!(conditional("@high", Some("high")), None, "nothing after the id");
+    assert_eq!(
+        conditional("@high", Some("high")),
+        None,
+        "nothing after the id"
+    );
     assert_eq!(conditional("@", Some("")), None);
 }
 
@@ -132,8 +163,15 @@ vrrp_instance VI_0 {
     };
     let high = as_id(Some("high"));
     assert_eq!(high.config.vrrp_instance[0].priority, 170);
-    assert_eq!(high.config.vrrp_instance[0].state, InitialState::Backup, "default");
-    assert!(high.toml.contains("config id high (`--config-id`): 1 conditional line(s) kept, 2 dropped"));
+    assert_eq!(
+        high.config.vrrp_instance[0].state,
+        InitialState::Backup,
+        "default"
+    );
+    assert!(
+        high.toml
+            .contains("config id high (`--config-id`): 1 conditional line(s) kept, 2 dropped")
+    );
     let low = as_id(Some("low"));
     assert_eq!(low.config.vrrp_instance[0].priority, 85);
     // An id of no line: every `@ID` line dropped silently, `@^ID` kept.
@@ -148,5 +186,11 @@ vrrp_instance VI_0 {
         &Options::default(),
         &mut d,
     );
-    assert_eq!(cond, Conditionals { kept: 1, dropped: 2 });
+    assert_eq!(
+        cond,
+        Conditionals {
+            kept: 1,
+            dropped: 2
+        }
+    );
 }

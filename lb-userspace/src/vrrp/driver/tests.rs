@@ -917,7 +917,11 @@ async fn virtual_routes_follow_master_after_the_vips_and_go_before_them() {
     assert_eq!(d.machine.state(), State::Backup);
     let calls = take(&mut d);
     let at = |c: &Call| calls.iter().position(|x| x == c).unwrap();
-    assert_eq!(at(&RemoveRoutes(set.clone())) + 1, at(&RemoveVips), "{calls:?}");
+    assert_eq!(
+        at(&RemoveRoutes(set.clone())) + 1,
+        at(&RemoveVips),
+        "{calls:?}"
+    );
     // Stop removes them whatever the state.
     d.stop().await;
     assert!(take(&mut d).contains(&RemoveRoutes(set)));
