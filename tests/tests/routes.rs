@@ -1,8 +1,8 @@
 //! keepalived's static and virtual routing entries, in network namespaces:
 //! `static_ipaddress` / `static_routes` / `static_rules` present while the daemon runs
 //! (put back when deleted by hand, changed by a reload, gone after it stops), and
-//! `virtual_routes` / `virtual_rules` following MASTER between two xlb directors, changed
-//! in place by a reload of the MASTER. Read back with `ip route` / `ip rule` / `ip addr`.
+//! `virtual_routes` / `virtual_rules` following MASTER between two xlb directors (put
+//! back when deleted by hand from the MASTER), changed in place by a reload of the MASTER. Read back with `ip route` / `ip rule` / `ip addr`.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -217,6 +217,23 @@ fn virtual_routes_follow_master_and_reload_in_place() {
     wait_addr(&lab, "dir1", LAB_VIP, true, WAIT);
     wait_virtual(&lab, "dir1", true);
     assert!(ip(&lab, "dir1", "route show table 200").contains("198.18.70.0/24 via 198.18.0.1"));
+    // Deleted by hand from the MASTER: put back, no transition.
+    lab.sh(
+        "dir1",
+        "ip route del default table 201 && ip rule del pref 200",
+    );
+    wait_virtual(&lab, "dir1", true);
+    let log = lab.log("xlb1");
+    assert!(
+        log.contains("virtual route default src 198.18.0.100 via 198.18.0.1 table 201 removed by someone else; restoring"),
+        "{log}"
+    );
+    assert!(log.contains("virtual rule from 198.18.0.100/32 preference 200 table 201 removed by someone else; restoring"), "{log}");
+    assert_eq!(
+        log.matches("VRRP transition").count(),
+        2,
+        "INIT->BACKUP->MASTER only:\n{log}"
+    );
 
     // A higher priority takes over: dir1's routes and rule leave with MASTER.
     let c2 = write(&lab, "dir2.toml", &vrrp(200, ROUTES));

@@ -33,7 +33,7 @@ use super::{
     trackers::Trackers,
 };
 use crate::netlink::LinkEvent;
-use crate::netlink::route::{RouteError, RouteSet};
+use crate::netlink::route::{Removed, RouteError, RouteSet, is_route, is_rule};
 
 #[cfg(test)]
 mod tests;
@@ -63,6 +63,8 @@ pub struct Inputs {
     pub verdicts: Verdicts,
     /// Addresses removed from any interface.
     pub addresses: BoxStream<'static, AddressRemoved>,
+    /// Routes and rules removed.
+    pub routes: BoxStream<'static, Removed>,
     /// New settings from a reload.
     pub updates: mpsc::Receiver<Update>,
 }
@@ -140,6 +142,7 @@ impl<I: InstanceIo> Driver<I> {
                 }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
+                Some(removed) = inputs.routes.next() => self.route_removed(&removed).await,
                 Some(update) = inputs.updates.recv() => {
                     if let Some(verdicts) = self.reconfigure(update).await {
                         inputs.verdicts = verdicts;
@@ -291,6 +294,45 @@ impl<I: InstanceIo> Driver<I> {
         }
         // The count reaches the status and the metrics now, not at the next step.
         self.publish();
+    }
+
+    /// A route or rule was removed: a MASTER puts back its own (`virtual_routes`,
+    /// `virtual_rules`, not `no_track`) at once, as it does a VIP. keepalived drops to
+    /// BACKUP and comes back, which ends in the same place with two transitions; as for
+    /// VIPs, xlb restores without one.
+    pub async fn route_removed(&mut self, removed: &Removed) {
+        if self.machine.state() != State::Master {
+            return;
+        }
+        let lost = match removed {
+            Removed::Route(m) => RouteSet {
+                routes: (self.spec.routes.routes.iter())
+                    .filter(|r| !r.no_track && is_route(m, r))
+                    .cloned()
+                    .collect(),
+                rules: Vec::new(),
+            },
+            Removed::Rule(m) => RouteSet {
+                routes: Vec::new(),
+                rules: (self.spec.routes.rules.iter())
+                    .filter(|r| !r.no_track && is_rule(m, r))
+                    .cloned()
+                    .collect(),
+            },
+        };
+        if lost.is_empty() {
+            return;
+        }
+        let name = &self.spec.name;
+        for r in &lost.routes {
+            warn!(instance = %name, "{name}: virtual route {r} removed by someone else; restoring");
+        }
+        for r in &lost.rules {
+            warn!(instance = %name, "{name}: virtual rule {r} removed by someone else; restoring");
+        }
+        for e in self.io.add_routes(&lost).await {
+            error!(instance = %name, "{name}: restoring virtual routes/rules: {e:#}");
+        }
     }
 
     /// A reload's new settings, applied without leaving the current state (keepalived's

@@ -180,6 +180,7 @@ pub async fn spawn(
     let (script_states, verdicts) = follow_scripts(&spec, &scripts)?;
     let link_events = crate::netlink::watch_links()?;
     let addresses = super::addr_watch::watch_removed()?;
+    let routes = crate::netlink::route::watch_removed()?;
     let (stop_tx, stop) = oneshot::channel();
     let (notify_tx, notify_config) = watch::channel(spec.config.clone());
     let (updates_tx, updates) = mpsc::channel(4);
@@ -208,6 +209,7 @@ pub async fn spawn(
         links: link_events,
         verdicts,
         addresses,
+        routes,
         updates,
     };
     let task = tokio::spawn(driver.run(inputs));

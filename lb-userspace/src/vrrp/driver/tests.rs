@@ -642,6 +642,7 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
         links: links.boxed(),
         verdicts,
         addresses: addresses.boxed(),
+        routes: futures::stream::pending().boxed(),
         updates,
     }));
     let mut until = async |last: Call| {
@@ -947,5 +948,38 @@ async fn a_reload_changes_a_masters_virtual_routes_in_place() {
     b.start().await;
     take(&mut b);
     b.reconfigure(update(ROUTES)).await;
+    assert_eq!(take(&mut b), []);
+}
+
+#[tokio::test]
+async fn a_masters_virtual_route_removed_by_someone_else_is_put_back() {
+    use crate::netlink::route::{Removed, route_message, rule_message};
+    let mut d = master(ROUTES).await;
+    let route = d.spec.routes.routes[0].clone();
+    let rule = d.spec.routes.rules[0].clone();
+    d.route_removed(&Removed::Route(route_message(&route, None, &[], false)))
+        .await;
+    d.route_removed(&Removed::Rule(rule_message(&rule))).await;
+    assert_eq!(
+        take(&mut d),
+        [
+            AddRoutes(vec![route.to_string()]),
+            AddRoutes(vec![rule.to_string()]),
+        ],
+        "no transition"
+    );
+    assert_eq!(d.machine.state(), State::Master);
+    // Someone else's route of another table: not ours.
+    let mut other = route.clone();
+    other.table = 7;
+    d.route_removed(&Removed::Route(route_message(&other, None, &[], false)))
+        .await;
+    assert_eq!(take(&mut d), []);
+    // A BACKUP holds none: nothing to put back.
+    let mut b = driver(ROUTES);
+    b.start().await;
+    take(&mut b);
+    b.route_removed(&Removed::Route(route_message(&route, None, &[], false)))
+        .await;
     assert_eq!(take(&mut b), []);
 }
