@@ -97,17 +97,7 @@ impl Statics {
                 .collect(),
             set: new.set.minus(&self.set),
         };
-        for (what, s) in [("removed", &gone), ("added", &added)] {
-            for a in &s.addresses {
-                info!("reload: static_ipaddress {a} {what}");
-            }
-            for r in &s.set.routes {
-                info!("reload: static route {r} {what}");
-            }
-            for r in &s.set.rules {
-                info!("reload: static rule {r} {what}");
-            }
-        }
+        // What changes is logged with the reload's plan (`crate::diff`).
         gone.remove(handle).await;
         added.add(handle).await;
     }
