@@ -466,8 +466,7 @@ fn nexthops(words: &[&str]) -> Result<Vec<NextHop>, String> {
         }
         i += 2;
     }
-    if let Some(n) = out.iter().find(|n| n.via.is_none() && n.dev.is_none()) {
-        let _ = n;
+    if out.iter().any(|n| n.via.is_none() && n.dev.is_none()) {
         return Err("a nexthop needs `via` or `dev`".into());
     }
     Ok(out)
