@@ -59,11 +59,6 @@ static_rules = [
 #[test]
 fn static_routes_rules_and_addresses_live_with_the_daemon() {
     let mut lab = ha_lab("routes", 0);
-    // Someone else's route to a prefix of ours, in another table: never touched.
-    lab.sh(
-        "dir1",
-        "ip route add 198.18.50.0/24 via 198.18.0.1 table 101",
-    );
     let conf = write(
         &lab,
         "static.toml",
@@ -134,6 +129,35 @@ fn static_routes_rules_and_addresses_live_with_the_daemon() {
     lab.sh("dir1", "ip rule del pref 102");
     std::thread::sleep(Duration::from_millis(500));
     assert!(!ip(&lab, "dir1", "rule show").contains("102:"));
+
+    // The interface goes down (the kernel drops the routes through it, silently) and
+    // comes back: the routes are added again.
+    lab.sh("dir1", "ip link set eth0 down");
+    wait_shown(
+        &lab,
+        "dir1",
+        "route show table 100",
+        "198.18.50.0/24",
+        false,
+    );
+    lab.sh("dir1", "ip link set eth0 up");
+    wait_shown(
+        &lab,
+        "dir1",
+        "route show table 100",
+        "198.18.50.0/24 via 198.18.0.1",
+        true,
+    );
+    assert!(
+        lab.log("xlb")
+            .contains("interface up again: adding the static entries again")
+    );
+
+    // Someone else's route to a prefix of ours, in another table: never touched.
+    lab.sh(
+        "dir1",
+        "ip route add 198.18.50.0/24 via 198.18.0.1 table 101",
+    );
 
     // A reload: the blackhole goes, a route comes, the others stay as they are.
     std::fs::write(

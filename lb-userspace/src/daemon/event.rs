@@ -46,6 +46,8 @@ pub enum Event {
     Watchdog,
     /// A route, rule or address was removed: a static one of ours goes back.
     StaticRemoved(super::statics::StaticRemoval),
+    /// A link changed: the static entries through it may need adding again.
+    StaticLink(crate::netlink::LinkEvent),
 }
 
 /// The forwarding tasks; dropping this ends them.

@@ -212,6 +212,7 @@ impl Daemon {
             Event::Verdict(v) => self.on_verdict(v).await,
             Event::Watchdog => self.systemd.watchdog(),
             Event::StaticRemoved(r) => self.statics.on_removed(&r, &self.handle).await,
+            Event::StaticLink(ev) => self.statics.on_link(&ev, &self.handle).await,
         }
         // A reload (SIGHUP or the control socket) has ended once no instance it stopped
         // is still stopping: READY=1 again.
@@ -441,6 +442,7 @@ pub async fn run(
     inputs.forward(&events, crate::vrrp::addr_watch::watch_removed()?, |a| {
         Event::StaticRemoved(statics::StaticRemoval::Address(a))
     });
+    inputs.forward(&events, netlink::watch_links()?, Event::StaticLink);
     let statics = statics::Statics::of(&config);
     let mut d = Daemon {
         handle,

@@ -84,7 +84,7 @@ impl Daemon {
         self.notifier.reconfigure(&self.config.global_defs);
         let statics = super::statics::Statics::of(&self.config);
         self.statics.reload(&statics, &self.handle).await;
-        self.statics = statics;
+        self.statics = statics.keeping_links_of(&self.statics);
         let outdated = self.instances.reconcile(&self.config, &self.handle).await;
         let summary = summary(&self.config, edits.len(), outdated.len());
         info!(

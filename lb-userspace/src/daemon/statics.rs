@@ -6,10 +6,13 @@
 //! the daemon runs is put back at once (keepalived's `reinstate_static_*`), unless it is
 //! marked `no_track`.
 
+use std::collections::HashSet;
+
 use rtnetlink::Handle;
 use tracing::{error, info, warn};
 
 use crate::config::{Config, VirtualIpAddress};
+use crate::netlink::LinkEvent;
 use crate::netlink::route::{Removed, RouteSet, is_route, is_rule};
 use crate::vrrp::addr_watch::AddressRemoved;
 use crate::vrrp::vip;
@@ -22,10 +25,12 @@ pub enum StaticRemoval {
 }
 
 /// The static entries of one config.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Statics {
     pub addresses: Vec<VirtualIpAddress>,
     pub set: RouteSet,
+    /// Interfaces they name that were last seen down.
+    down: HashSet<String>,
 }
 
 impl Statics {
@@ -36,7 +41,14 @@ impl Statics {
                 routes: cfg.static_route_list(),
                 rules: cfg.static_rule_list(),
             },
+            down: HashSet::new(),
         }
+    }
+
+    /// `self`, remembering which interfaces `old` saw down.
+    pub fn keeping_links_of(mut self, old: &Self) -> Self {
+        self.down = old.down.clone();
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,6 +101,7 @@ impl Statics {
                 .cloned()
                 .collect(),
             set: self.set.minus(&new.set),
+            down: HashSet::new(),
         };
         let added = Self {
             addresses: (new.addresses.iter())
@@ -96,10 +109,42 @@ impl Statics {
                 .cloned()
                 .collect(),
             set: new.set.minus(&self.set),
+            down: HashSet::new(),
         };
         // What changes is logged with the reload's plan (`crate::diff`).
         gone.remove(handle).await;
         added.add(handle).await;
+    }
+
+    /// A link changed. An interface the entries name that comes back up after being
+    /// down has lost its routes (the kernel removes them without telling, and with an
+    /// address removed, the routes using it): everything is added again (what is still
+    /// there stays as it is), as keepalived does when an interface comes up.
+    pub async fn on_link(&mut self, ev: &LinkEvent, handle: &Handle) {
+        let Some(name) = ev.name.as_deref() else {
+            return;
+        };
+        let named = self
+            .addresses
+            .iter()
+            .any(|a| a.dev.as_deref() == Some(name))
+            || self
+                .set
+                .routes
+                .iter()
+                .any(|r| r.devices().any(|d| d == name));
+        if !named {
+            return;
+        }
+        if !ev.up {
+            self.down.insert(name.to_owned());
+        } else if self.down.remove(name) {
+            info!(
+                interface = name,
+                "interface up again: adding the static entries again"
+            );
+            self.add(handle).await;
+        }
     }
 
     /// Someone removed a route, rule or address: if it is one of ours (not `no_track`),

@@ -49,6 +49,10 @@ pub struct Driver<I> {
     adverts: AdvertFilter,
     trackers: Trackers,
     counts: VrrpCounts,
+    /// Interfaces named by the virtual routes (or the instance's own) last seen down:
+    /// the kernel drops the routes through an interface that goes down, and a MASTER
+    /// adds them again when it is back.
+    links_down: std::collections::HashSet<String>,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -104,6 +108,7 @@ impl<I: InstanceIo> Driver<I> {
             source,
             trackers,
             counts: VrrpCounts::default(),
+            links_down: std::collections::HashSet::new(),
         })
     }
 
@@ -139,6 +144,7 @@ impl<I: InstanceIo> Driver<I> {
                 Some(ev) = inputs.links.next() => {
                     let up = self.follow_interface(&ev).await;
                     self.link_changed(ev.ifindex, up).await;
+                    self.route_link(&ev).await;
                 }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
@@ -294,6 +300,35 @@ impl<I: InstanceIo> Driver<I> {
         }
         // The count reaches the status and the metrics now, not at the next step.
         self.publish();
+    }
+
+    /// A link event for the virtual routes: an interface they name (or the instance's
+    /// own) that comes back up after being down has lost the routes through it (the
+    /// kernel removes them, without telling), so a MASTER adds its routes and rules again
+    /// (those still there are left as they are), as keepalived does when an interface
+    /// comes up.
+    pub async fn route_link(&mut self, ev: &LinkEvent) {
+        let Some(name) = ev.name.as_deref() else {
+            return;
+        };
+        let set = &self.spec.routes;
+        if set.is_empty()
+            || (name != self.spec.interface
+                && !set.routes.iter().any(|r| r.devices().any(|d| d == name)))
+        {
+            return;
+        }
+        if !ev.up {
+            self.links_down.insert(name.to_owned());
+            return;
+        }
+        if !self.links_down.remove(name) || self.machine.state() != State::Master {
+            return;
+        }
+        info!(instance = %self.spec.name, interface = name, "interface up again: adding the virtual routes and rules again");
+        let set = self.spec.routes.clone();
+        let errors = self.io.add_routes(&set).await;
+        self.log_route_errors("adding", &set, errors);
     }
 
     /// A route or rule was removed: a MASTER puts back its own (`virtual_routes`,

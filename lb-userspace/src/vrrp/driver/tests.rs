@@ -983,3 +983,33 @@ async fn a_masters_virtual_route_removed_by_someone_else_is_put_back() {
         .await;
     assert_eq!(take(&mut b), []);
 }
+
+#[tokio::test]
+async fn a_master_adds_its_routes_again_when_their_interface_is_back_up() {
+    let via_eth1 = "virtual_routes = [\"198.18.9.0/24 dev eth1\"]";
+    let mut d = master(via_eth1).await;
+    let ev = |up| LinkEvent {
+        ifindex: OTHER_IFINDEX,
+        up,
+        name: Some("eth1".into()),
+    };
+    // Up without having been down (any RTM_NEWLINK): nothing.
+    d.route_link(&ev(true)).await;
+    assert_eq!(take(&mut d), []);
+    d.route_link(&ev(false)).await;
+    assert_eq!(take(&mut d), []);
+    d.route_link(&ev(true)).await;
+    assert_eq!(
+        take(&mut d),
+        [AddRoutes(vec!["198.18.9.0/24 dev eth1".into()])]
+    );
+    // An interface no route names: nothing.
+    let other = LinkEvent {
+        ifindex: 9,
+        up: false,
+        name: Some("eth5".into()),
+    };
+    d.route_link(&other).await;
+    d.route_link(&LinkEvent { up: true, ..other }).await;
+    assert_eq!(take(&mut d), []);
+}
