@@ -25,6 +25,7 @@ mod host;
 mod locate;
 mod lvs;
 mod resolve;
+pub mod route;
 mod validate;
 mod vrrp;
 
@@ -41,6 +42,7 @@ pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlChec
 pub use error::{ConfigError, ConfigErrorKind, Location};
 pub use host::{HostView, ThisHost};
 pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
+pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};
 pub use vrrp::{
     AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
     VrrpSyncGroup,
@@ -52,6 +54,20 @@ use locate::{Document, KeyPath};
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// keepalived's `static_ipaddress`: addresses the daemon adds at start and removes
+    /// at stop, whatever the VRRP state, in the VIP syntax with `dev` required:
+    /// `ADDR[/PREFIX] dev IFNAME [brd ADDR] [scope SCOPE] [label LABEL]`. Default: none.
+    #[serde(default)]
+    pub static_ipaddress: Vec<String>,
+    /// keepalived's `static_routes`: routes the daemon adds at start (and puts back when
+    /// someone removes them, unless `no_track`) and removes at stop; syntax in
+    /// [`IpRoute`]. Default: none.
+    #[serde(default)]
+    pub static_routes: Vec<String>,
+    /// keepalived's `static_rules`: routing policy rules, like `static_routes`; syntax
+    /// in [`IpRule`] (`preference` required). Default: none.
+    #[serde(default)]
+    pub static_rules: Vec<String>,
     /// `[global_defs]`; every key optional.
     #[serde(default)]
     pub global_defs: GlobalDefs,
@@ -250,6 +266,31 @@ impl Default for GlobalDefs {
 }
 
 impl Config {
+    /// The parsed `static_ipaddress` entries ([`Config::parse`] refused bad ones; on a
+    /// hand-built config they are skipped, as for every list below).
+    pub fn static_addresses(&self) -> Vec<VirtualIpAddress> {
+        self.static_ipaddress
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+
+    /// The parsed `static_routes`.
+    pub fn static_route_list(&self) -> Vec<IpRoute> {
+        self.static_routes
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+
+    /// The parsed `static_rules`.
+    pub fn static_rule_list(&self) -> Vec<IpRule> {
+        self.static_rules
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+
     /// Reads, parses and validates `path`. Errors name the file as given.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let (text, file) = read(path)?;

@@ -46,6 +46,10 @@ pub struct ReloadPlan {
     /// `instances`): one line each.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sync_groups: Vec<String>,
+    /// `static_ipaddress` / `static_routes` / `static_rules` entries added and removed
+    /// (`address ...`, `route ...`, `rule ...`); the others are not touched.
+    pub statics_added: Vec<String>,
+    pub statics_removed: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -56,6 +60,10 @@ pub struct InstanceDiff {
     /// VIPs (as written in `virtual_ipaddress`) the reload adds / removes.
     pub vips_added: Vec<String>,
     pub vips_removed: Vec<String>,
+    /// `virtual_routes` / `virtual_rules` entries (`route ...`, `rule ...`) a running
+    /// instance adds / removes (while MASTER).
+    pub routes_added: Vec<String>,
+    pub routes_removed: Vec<String>,
 }
 
 /// What a reload does to one VRRP instance.
@@ -144,6 +152,8 @@ pub fn diff(running: &Config, new: &Config) -> ReloadPlan {
         instances: instances(running, new),
         global_defs: global_defs(running, new),
         sync_groups: sync_groups(running, new),
+        statics_added: statics(new, running),
+        statics_removed: statics(running, new),
         ..ReloadPlan::default()
     };
     for vs in &new.virtual_server {
@@ -268,6 +278,36 @@ fn sync_groups(running: &Config, new: &Config) -> Vec<String> {
     out
 }
 
+/// The static entries of `a` that `b` lacks.
+fn statics(a: &Config, b: &Config) -> Vec<String> {
+    let mut out: Vec<String> = (a.static_addresses().into_iter())
+        .filter(|x| !b.static_addresses().contains(x))
+        .map(|x| format!("address {x}"))
+        .collect();
+    out.extend(
+        (a.static_route_list().into_iter())
+            .filter(|x| !b.static_route_list().contains(x))
+            .map(|x| format!("route {x}")),
+    );
+    out.extend(
+        (a.static_rule_list().into_iter())
+            .filter(|x| !b.static_rule_list().contains(x))
+            .map(|x| format!("rule {x}")),
+    );
+    out
+}
+
+/// The virtual routes and rules of `a` that `b` lacks.
+fn route_lines(
+    a: &crate::netlink::route::RouteSet,
+    b: &crate::netlink::route::RouteSet,
+) -> Vec<String> {
+    let gone = a.minus(b);
+    (gone.routes.iter().map(|r| format!("route {r}")))
+        .chain(gone.rules.iter().map(|r| format!("rule {r}")))
+        .collect()
+}
+
 fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
     let old_specs = specs(running);
     let new_specs = specs(new);
@@ -281,6 +321,13 @@ fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
     let mut out = Vec::new();
     for s in &new_specs {
         let old = old_specs.iter().find(|o| o.name == s.name);
+        let (routes_added, routes_removed) = match old {
+            Some(o) => (
+                route_lines(&s.routes, &o.routes),
+                route_lines(&o.routes, &s.routes),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         let (action, added, removed) = match old {
             None => (InstanceAction::Added, shown(&s.vips, &[]), Vec::new()),
             Some(o) => {
@@ -298,6 +345,8 @@ fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
             action,
             vips_added: added,
             vips_removed: removed,
+            routes_added,
+            routes_removed,
         });
     }
     for o in old_specs
@@ -309,6 +358,8 @@ fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
             action: InstanceAction::Removed,
             vips_added: Vec::new(),
             vips_removed: shown(&o.vips, &[]),
+            routes_added: Vec::new(),
+            routes_removed: Vec::new(),
         });
     }
     out
@@ -459,6 +510,8 @@ impl ReloadPlan {
         self.services.is_empty()
             && self.global_defs.is_empty()
             && self.sync_groups.is_empty()
+            && self.statics_added.is_empty()
+            && self.statics_removed.is_empty()
             && (self.instances.iter()).all(|i| i.action == InstanceAction::Kept)
     }
 
@@ -474,6 +527,12 @@ impl ReloadPlan {
         }
         for g in &self.sync_groups {
             let _ = writeln!(out, "{g}");
+        }
+        for a in &self.statics_added {
+            let _ = writeln!(out, "static {a}: added");
+        }
+        for r in &self.statics_removed {
+            let _ = writeln!(out, "static {r}: removed");
         }
         for i in &self.instances {
             let what = match &i.action {
@@ -495,6 +554,12 @@ impl ReloadPlan {
             }
             for v in &i.vips_removed {
                 let _ = writeln!(out, "  - VIP {v}");
+            }
+            for r in &i.routes_added {
+                let _ = writeln!(out, "  + {r}");
+            }
+            for r in &i.routes_removed {
+                let _ = writeln!(out, "  - {r}");
             }
         }
         for s in &self.services {
@@ -627,6 +692,8 @@ mod tests {
                 },
                 vips_added: vec!["198.18.0.101/24".into()],
                 vips_removed: vec![],
+                routes_added: vec![],
+                routes_removed: vec![],
             }
         );
         assert_eq!(plan.instances[1].action, InstanceAction::Added);
@@ -849,5 +916,37 @@ mod tests {
         );
         let text = diff(&c, &a).render();
         assert!(text.contains("vrrp_sync_group G: removed"), "{text}");
+    }
+
+    #[test]
+    fn static_and_virtual_routes_are_listed() {
+        let a = config(&format!(
+            "static_routes = [\"198.18.50.0/24 via 198.18.0.1 table 100\"]\n\
+             static_rules = [\"from 198.18.1.0/24 preference 100 table 100\"]\n\
+             {INSTANCE}{ONE_VIP}\nvirtual_routes = [\"blackhole 198.18.9.0/24\"]\n"
+        ));
+        let b = config(&format!(
+            "static_routes = [\"198.18.51.0/24 via 198.18.0.1 table 100\"]\n\
+             static_rules = [\"from 198.18.1.0/24 preference 100 table 100\"]\n\
+             {INSTANCE}{ONE_VIP}\nvirtual_rules = [\"from 198.18.0.100 preference 5 table 7\"]\n"
+        ));
+        let plan = diff(&a, &b);
+        assert_eq!(
+            plan.statics_added,
+            ["route 198.18.51.0/24 via 198.18.0.1 table 100"]
+        );
+        assert_eq!(
+            plan.statics_removed,
+            ["route 198.18.50.0/24 via 198.18.0.1 table 100"]
+        );
+        let text = plan.render();
+        assert!(
+            text.contains(
+                "vrrp_instance VI_1: changed in place, state kept: virtual_routes, virtual_rules"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  + rule from 198.18.0.100/32 preference 5 table 7\n  - route blackhole 198.18.9.0/24\n"), "{text}");
+        assert!(diff(&a, &a).is_empty());
     }
 }

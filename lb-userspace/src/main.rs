@@ -86,6 +86,10 @@ enum Command {
         /// Write the TOML here instead of to stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// keepalived's `-i ID` / `--config-id ID`: keep the `@ID` lines of this director
+        /// and drop its `@^ID` lines (default: the short host name, as keepalived).
+        #[arg(short = 'i', long)]
+        config_id: Option<String>,
     },
     /// Show the virtual services, real servers and counters from the pinned maps, with the
     /// daemon's PID, uptime, config and runtime edits when one answers on its socket.
@@ -475,7 +479,11 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::ImportKeepalived { file, output } => xlb::import::run(&file, output.as_deref()),
+        Command::ImportKeepalived {
+            file,
+            output,
+            config_id,
+        } => xlb::import::run(&file, output.as_deref(), config_id),
         Command::Status {
             daemon,
             json,

@@ -195,9 +195,24 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
         }
     };
     let root = KeyPath::root();
+    for (k, a) in cfg.static_addresses().iter().enumerate() {
+        if let Some(dev) = &a.dev {
+            interface(dev, root.key("static_ipaddress").index(k))?;
+        }
+    }
+    for (k, r) in cfg.static_route_list().iter().enumerate() {
+        for dev in r.devices() {
+            interface(dev, root.key("static_routes").index(k))?;
+        }
+    }
     for (i, vi) in cfg.vrrp_instance.iter().enumerate() {
         let p = root.key("vrrp_instance").index(i);
         interface(&vi.interface, p.key("interface"))?;
+        for (k, r) in vi.virtual_route_list().iter().enumerate() {
+            for dev in r.devices() {
+                interface(dev, p.key("virtual_routes").index(k))?;
+            }
+        }
         for (k, t) in vi.tracked_interfaces().iter().enumerate() {
             interface(&t.name, p.key("track_interface").index(k))?;
         }
@@ -355,6 +370,22 @@ mod tests {
                 "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 80\ninterface = \"eth5\"\n"
                     .to_owned(),
                 "t.toml:4:13: virtual_server[0].interface: interface \"eth5\"",
+            ),
+            (
+                format!("static_ipaddress = [\"198.18.1.1/24 dev eth4\"]\n{VI}"),
+                "t.toml:1:21: static_ipaddress[0]: interface \"eth4\"",
+            ),
+            (
+                format!(
+                    "static_routes = [\"198.18.9.0/24 nexthop via 198.18.0.1 dev eth3\"]\n{VI}"
+                ),
+                "t.toml:1:18: static_routes[0]: interface \"eth3\"",
+            ),
+            (
+                format!(
+                    "{VI}virtual_routes = [\"198.18.9.0/24 dev eth1\", \"198.18.8.0/24 dev eth2\"]\n"
+                ),
+                "t.toml:6:45: vrrp_instance[0].virtual_routes[1]: interface \"eth2\"",
             ),
         ] {
             let e = refused(&text);

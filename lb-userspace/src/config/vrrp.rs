@@ -219,6 +219,15 @@ pub struct VrrpInstance {
     /// More VIPs, same syntax, not carried in adverts (and may be of the other family).
     #[serde(default)]
     pub virtual_ipaddress_excluded: Vec<String>,
+    /// keepalived's `virtual_routes`: routes added when the instance becomes MASTER
+    /// (after its VIPs, so `src VIP` works) and removed when it leaves MASTER; syntax
+    /// in [`IpRoute`](super::IpRoute). Default: none.
+    #[serde(default)]
+    pub virtual_routes: Vec<String>,
+    /// keepalived's `virtual_rules`: routing policy rules, added and removed as
+    /// `virtual_routes`; syntax in [`IpRule`](super::IpRule). Default: none.
+    #[serde(default)]
+    pub virtual_rules: Vec<String>,
     /// Source address of unicast adverts. Default: the interface's primary address.
     pub unicast_src_ip: Option<IpAddr>,
     /// Send adverts to these peers by unicast instead of multicast. Default: none
@@ -372,6 +381,22 @@ impl VrrpInstance {
     /// The address family of the advertised VIPs (`None` without any).
     pub fn is_ipv6(&self) -> Option<bool> {
         self.virtual_addresses().first().map(|v| v.addr.is_ipv6())
+    }
+
+    /// Parsed `virtual_routes` entries.
+    pub fn virtual_route_list(&self) -> Vec<super::IpRoute> {
+        self.virtual_routes
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    }
+
+    /// Parsed `virtual_rules` entries.
+    pub fn virtual_rule_list(&self) -> Vec<super::IpRule> {
+        self.virtual_rules
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
     }
 
     /// Parsed `track_interface` entries.

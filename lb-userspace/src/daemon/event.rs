@@ -44,6 +44,10 @@ pub enum Event {
     Control(Call, oneshot::Sender<Reply>),
     /// Time to tell systemd's watchdog that the loop is alive (half of WATCHDOG_USEC).
     Watchdog,
+    /// A route, rule or address was removed: a static one of ours goes back.
+    StaticRemoved(super::statics::StaticRemoval),
+    /// A link changed: the static entries through it may need adding again.
+    StaticLink(crate::netlink::LinkEvent),
 }
 
 /// The forwarding tasks; dropping this ends them.

@@ -36,6 +36,7 @@ mod reload;
 mod report;
 mod signals;
 mod state_file;
+mod statics;
 mod systemd;
 mod watchdog;
 
@@ -137,6 +138,8 @@ struct Daemon {
     reloads: crate::metrics::Reloads,
     /// What systemd is told (nothing without NOTIFY_SOCKET).
     systemd: Systemd,
+    /// `static_ipaddress`, `static_routes`, `static_rules` in force.
+    statics: statics::Statics,
 }
 
 impl Daemon {
@@ -208,6 +211,8 @@ impl Daemon {
             Event::Watch => self.watch_plane().await,
             Event::Verdict(v) => self.on_verdict(v).await,
             Event::Watchdog => self.systemd.watchdog(),
+            Event::StaticRemoved(r) => self.statics.on_removed(&r, &self.handle).await,
+            Event::StaticLink(ev) => self.statics.on_link(&ev, &self.handle).await,
         }
         // A reload (SIGHUP or the control socket) has ended once no instance it stopped
         // is still stopping: READY=1 again.
@@ -397,9 +402,13 @@ pub async fn run(
     control.serve(&events);
     let me = ProcessId::current().context("reading /proc/self/stat")?;
     let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    if config.virtual_server.is_empty() && config.vrrp_instance.is_empty() {
+    if config.virtual_server.is_empty()
+        && config.vrrp_instance.is_empty()
+        && statics::Statics::of(&config).is_empty()
+    {
         bail!(
-            "{}: neither virtual_server nor vrrp_instance: nothing to do",
+            "{}: neither virtual_server nor vrrp_instance (nor static addresses, routes or \
+             rules): nothing to do",
             opts.config_path.display()
         );
     }
@@ -427,6 +436,14 @@ pub async fn run(
     let (gate, gate_requests) = mpsc::channel(GATE_QUEUE);
     inputs.forward_channel(&events, gate_requests, Event::Gate);
     inputs.forward(&events, netlink::watch()?, Event::Neighbor);
+    inputs.forward(&events, netlink::route::watch_removed()?, |r| {
+        Event::StaticRemoved(statics::StaticRemoval::Routing(r))
+    });
+    inputs.forward(&events, crate::vrrp::addr_watch::watch_removed()?, |a| {
+        Event::StaticRemoved(statics::StaticRemoval::Address(a))
+    });
+    inputs.forward(&events, netlink::watch_links()?, Event::StaticLink);
+    let statics = statics::Statics::of(&config);
     let mut d = Daemon {
         handle,
         plane,
@@ -452,6 +469,7 @@ pub async fn run(
         snapshot,
         reloads: crate::metrics::Reloads::default(),
         systemd: Systemd::from_env(),
+        statics,
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -459,11 +477,15 @@ pub async fn run(
         d.undo_start();
         return Err(e);
     }
+    // As keepalived: what a predecessor left goes, then the static entries, before VRRP.
+    d.statics.remove(&d.handle).await;
+    d.statics.add(&d.handle).await;
     if let Err(e) = d.instances.start(&d.config, &d.handle, &d.notifier).await {
         // The instances that did start resign first, their gate requests served.
         if d.resign() > 0 {
             d.serve(&mut queue).await;
         }
+        d.statics.remove(&d.handle).await;
         d.undo_start();
         return Err(e);
     }
@@ -497,6 +519,8 @@ pub async fn run(
         m.shutdown().await;
     }
     d.omega();
+    // After the instances (their virtual routes may use a static address), as keepalived.
+    d.statics.remove(&d.handle).await;
     state_file::remove(&d.state_file);
     if d.plane.is_some() {
         info!(

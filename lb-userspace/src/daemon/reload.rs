@@ -82,6 +82,9 @@ impl Daemon {
         let commands = crate::process::audit::Audit::of(&self.config);
         commands.log(Some(&crate::process::audit::Audit::of(&old)));
         self.notifier.reconfigure(&self.config.global_defs);
+        let statics = super::statics::Statics::of(&self.config);
+        self.statics.reload(&statics, &self.handle).await;
+        self.statics = statics.keeping_links_of(&self.statics);
         let outdated = (self.instances)
             .reconcile(&self.config, &self.handle, &self.notifier)
             .await;

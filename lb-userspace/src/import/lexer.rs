@@ -14,8 +14,13 @@
 //! - `$NAME=VALUE` defines a parameter, and `$NAME` / `${NAME}` are replaced by its
 //!   value in the lines after it.
 //!
-//! What keepalived has and the importer does not (multi-line definitions, `~SEQ`, lines
-//! conditional on `@config_id`) is refused with the line that uses it.
+//! - `@ID rest` keeps `rest` only when the config id ([`Options::config_id`],
+//!   keepalived's `-i ID`, by default the short host name) is ID; `@^ID rest` keeps it
+//!   only when it is not (or there is no id); an `@` line with nothing after its id is
+//!   dropped (keepalived's `read_line`). Dropped lines are counted, not reported.
+//!
+//! What keepalived has and the importer does not (multi-line definitions, `~SEQ`) is
+//! refused with the line that uses it.
 
 use std::collections::HashMap;
 use std::fs;
@@ -61,20 +66,47 @@ impl Line {
     }
 }
 
+/// How the file is read.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// keepalived's config id (`-i`, `--config-id`): which `@ID` lines are kept. None:
+    /// no id, so every `@ID` line is dropped and every `@^ID` line kept.
+    pub config_id: Option<String>,
+}
+
+/// What the lexer found besides lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conditionals {
+    /// `@ID` / `@^ID` lines kept (their condition held) and dropped.
+    pub kept: usize,
+    pub dropped: usize,
+}
+
 /// Reads `path` and every file it includes into logical lines. Problems are recorded
 /// in `diags`; the lines read so far are returned whatever happens.
 pub fn read(path: &Path, diags: &mut Diagnostics) -> Vec<Line> {
+    read_with(path, &Options::default(), diags).0
+}
+
+/// [`read`] with `options`; also says how many conditional lines were kept and dropped.
+pub fn read_with(
+    path: &Path,
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> (Vec<Line>, Conditionals) {
     let mut lexer = Lexer {
         lines: Vec::new(),
         defs: HashMap::new(),
         stack: Vec::new(),
+        config_id: options.config_id.clone(),
+        conditionals: Conditionals::default(),
     };
     let name: Arc<str> = path.display().to_string().into();
     match read_text(path, &name, diags) {
         Ok(text) => lexer.file(path, name, &text, diags),
         Err(e) => diags.error(&Loc::file(name), format!("cannot read the file: {e}")),
     }
-    lexer.lines
+    (lexer.lines, lexer.conditionals)
 }
 
 /// The text of the file at `path` (named `name` in diagnostics). keepalived reads bytes:
@@ -118,13 +150,39 @@ fn read_text(path: &Path, name: &str, diags: &mut Diagnostics) -> std::io::Resul
 
 /// Lexes `text` as if read from `name`; includes are relative to `dir`.
 pub fn read_str(text: &str, name: &str, dir: &Path, diags: &mut Diagnostics) -> Vec<Line> {
+    read_str_with(text, name, dir, &Options::default(), diags).0
+}
+
+/// [`read_str`] with `options`.
+pub fn read_str_with(
+    text: &str,
+    name: &str,
+    dir: &Path,
+    options: &Options,
+    diags: &mut Diagnostics,
+) -> (Vec<Line>, Conditionals) {
     let mut lexer = Lexer {
         lines: Vec::new(),
         defs: HashMap::new(),
         stack: Vec::new(),
+        config_id: options.config_id.clone(),
+        conditionals: Conditionals::default(),
     };
     lexer.file(&dir.join(name), name.into(), text, diags);
-    lexer.lines
+    (lexer.lines, lexer.conditionals)
+}
+
+/// keepalived's test of an `@` line (`text` starts with '@'): the rest of the line when
+/// its condition holds for `config_id`, None when the line is dropped.
+pub fn conditional<'t>(text: &'t str, config_id: Option<&str>) -> Option<&'t str> {
+    let (reverse, rest) = match text[1..].strip_prefix('^') {
+        Some(r) => (true, r),
+        None => (false, &text[1..]),
+    };
+    // Something must follow the id.
+    let end = rest.find([' ', '\t'])?;
+    let matches = config_id.is_some_and(|id| id == &rest[..end]);
+    (matches != reverse).then(|| rest[end..].trim_start_matches([' ', '\t']))
 }
 
 struct Lexer {
@@ -133,6 +191,8 @@ struct Lexer {
     defs: HashMap<String, String>,
     /// Canonical paths of the files being read, outermost first (include loops).
     stack: Vec<PathBuf>,
+    config_id: Option<String>,
+    conditionals: Conditionals,
 }
 
 impl Lexer {
@@ -158,13 +218,22 @@ impl Lexer {
         if text.is_empty() {
             return;
         }
-        if text.starts_with('@') {
-            return diags.error(
-                loc,
-                "a line conditional on a keepalived config id (`@ID ...`) cannot be \
-                 converted: the importer does not know which director this file is for; \
-                 keep the lines of this director (without `@ID`) and delete the others",
-            );
+        let text = if text.starts_with('@') {
+            match conditional(&text, self.config_id.as_deref()) {
+                Some(rest) => {
+                    self.conditionals.kept += 1;
+                    rest.to_owned()
+                }
+                None => {
+                    self.conditionals.dropped += 1;
+                    return;
+                }
+            }
+        } else {
+            text
+        };
+        if text.is_empty() {
+            return;
         }
         if let Some(def) = text.strip_prefix('$') {
             if let Some((name, value)) = definition(def) {

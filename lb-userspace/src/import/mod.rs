@@ -131,25 +131,43 @@ impl fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
-/// Converts the keepalived configuration at `path` (and what it includes).
+/// Converts the keepalived configuration at `path` (and what it includes), with no
+/// config id (`@ID` lines dropped, `@^ID` lines kept, as keepalived without one).
 pub fn import_file(path: &Path) -> Result<Conversion, ImportError> {
+    import_file_with(path, &lexer::Options::default())
+}
+
+/// [`import_file`] as keepalived reads the file with `options` (its `-i` config id).
+pub fn import_file_with(path: &Path, options: &lexer::Options) -> Result<Conversion, ImportError> {
     let mut d = Diagnostics::default();
-    let lines = lexer::read(path, &mut d);
-    finish(lines, &path.display().to_string(), d)
+    let (lines, cond) = lexer::read_with(path, options, &mut d);
+    finish(lines, &path.display().to_string(), d, options, &cond)
 }
 
 /// Converts `text`, read as the file `file_name`; relative includes are looked up in
 /// `dir`.
 pub fn import_str(text: &str, file_name: &str, dir: &Path) -> Result<Conversion, ImportError> {
+    import_str_with(text, file_name, dir, &lexer::Options::default())
+}
+
+/// [`import_str`] with `options`.
+pub fn import_str_with(
+    text: &str,
+    file_name: &str,
+    dir: &Path,
+    options: &lexer::Options,
+) -> Result<Conversion, ImportError> {
     let mut d = Diagnostics::default();
-    let lines = lexer::read_str(text, file_name, dir, &mut d);
-    finish(lines, file_name, d)
+    let (lines, cond) = lexer::read_str_with(text, file_name, dir, options, &mut d);
+    finish(lines, file_name, d, options, &cond)
 }
 
 fn finish(
     lines: Vec<lexer::Line>,
     source: &str,
     mut d: Diagnostics,
+    options: &lexer::Options,
+    cond: &lexer::Conditionals,
 ) -> Result<Conversion, ImportError> {
     let nodes = parser::parse(lines, &mut d);
     let root = convert::convert(&nodes, &mut d);
@@ -162,7 +180,7 @@ fn finish(
 
     let mut body = String::new();
     emit::write_table(&mut body, "", false, &root);
-    let toml = format!("{}{body}", header(source, &d.warnings));
+    let toml = format!("{}{body}", header(source, &d.warnings, options, cond));
 
     match Config::parse(&toml, source) {
         Ok(config) => Ok(Conversion {
@@ -201,12 +219,25 @@ fn finish(
     }
 }
 
-fn header(source: &str, warnings: &[Diagnostic]) -> String {
+fn header(
+    source: &str,
+    warnings: &[Diagnostic],
+    options: &lexer::Options,
+    cond: &lexer::Conditionals,
+) -> String {
     let mut h = format!(
         "# xlb configuration converted from {source} by `xlb import-keepalived` (xlb {}).\n\
          # Keys keep keepalived's names; check the file with `xlb check -c FILE`.\n",
         env!("CARGO_PKG_VERSION")
     );
+    if cond.kept + cond.dropped > 0 {
+        let id = options.config_id.as_deref().unwrap_or("(none)");
+        h.push_str(&format!(
+            "# keepalived config id {id} (`--config-id`): {} conditional line(s) kept, {} \
+             dropped, as `keepalived -i {id}` reads the file.\n",
+            cond.kept, cond.dropped
+        ));
+    }
     if warnings.is_empty() {
         h.push_str("# The conversion raised no warnings.\n");
     } else {
@@ -219,10 +250,20 @@ fn header(source: &str, warnings: &[Diagnostic]) -> String {
     h
 }
 
-/// The `xlb import-keepalived FILE [-o OUT]` command: TOML to `output` or stdout,
+/// keepalived's default config id: the host name up to its first dot.
+pub fn short_hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let short = name.trim().split('.').next()?.to_owned();
+    (!short.is_empty()).then_some(short)
+}
+
+/// The `xlb import-keepalived FILE [-o OUT] [--config-id ID]` command: TOML to `output` or stdout,
 /// warnings and errors to stderr; an error if anything could not be converted.
-pub fn run(file: &Path, output: Option<&Path>) -> anyhow::Result<()> {
-    match import_file(file) {
+pub fn run(file: &Path, output: Option<&Path>, config_id: Option<String>) -> anyhow::Result<()> {
+    let options = lexer::Options {
+        config_id: config_id.or_else(short_hostname),
+    };
+    match import_file_with(file, &options) {
         Ok(conv) => {
             for w in &conv.warnings {
                 eprintln!("{}: warning: {}", w.loc, w.message);

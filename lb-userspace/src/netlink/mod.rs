@@ -4,9 +4,11 @@
 //!
 //! - `link`: [`ifindex`], [`link_mac`], [`link_up`], [`link_state`], [`watch_links`].
 //! - `neighbor`: [`route_to`], [`lookup`], [`resolve`], [`watch`].
+//! - `route`: the config's routes and rules ([`route::RouteSet`]).
 
 mod link;
 mod neighbor;
+pub mod route;
 
 use std::net::IpAddr;
 

@@ -36,6 +36,7 @@ use super::{
     trackers::Trackers,
 };
 use crate::netlink::LinkEvent;
+use crate::netlink::route::{Removed, RouteError, RouteSet, is_route, is_rule};
 
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,10 @@ pub struct Driver<I> {
     reported_own_fault: Option<bool>,
     /// A due takeover is being held for the sync group (logged once per wait).
     sync_waiting: bool,
+    /// Interfaces named by the virtual routes (or the instance's own) last seen down:
+    /// the kernel drops the routes through an interface that goes down, and a MASTER
+    /// adds them again when it is back.
+    links_down: std::collections::HashSet<String>,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -71,6 +76,8 @@ pub struct Inputs {
     pub verdicts: Verdicts,
     /// Addresses removed from any interface.
     pub addresses: BoxStream<'static, AddressRemoved>,
+    /// Routes and rules removed.
+    pub routes: BoxStream<'static, Removed>,
     /// New settings from a reload.
     pub updates: mpsc::Receiver<Update>,
     /// What the instance's sync group tells it (none outside a group).
@@ -121,6 +128,7 @@ impl<I: InstanceIo> Driver<I> {
             sync: None,
             reported_own_fault: None,
             sync_waiting: false,
+            links_down: std::collections::HashSet::new(),
         })
     }
 
@@ -162,9 +170,11 @@ impl<I: InstanceIo> Driver<I> {
                 Some(ev) = inputs.links.next() => {
                     let up = self.follow_interface(&ev).await;
                     self.link_changed(ev.ifindex, up).await;
+                    self.route_link(&ev).await;
                 }
                 Some((pos, up)) = inputs.verdicts.recv() => self.verdict(pos, up).await,
                 Some(removed) = inputs.addresses.next() => self.address_removed(&removed).await,
+                Some(removed) = inputs.routes.next() => self.route_removed(&removed).await,
                 Some(mut update) = inputs.updates.recv() => {
                     if let Some(membership) = update.sync.take() {
                         inputs.sync = self.change_group(membership);
@@ -189,6 +199,7 @@ impl<I: InstanceIo> Driver<I> {
         }
         // A VIP left on the interface by a crashed predecessor would answer ARP for a
         // VIP we do not hold: remove it, as keepalived does at startup.
+        let _ = self.io.remove_routes(&self.spec.routes).await;
         let _ = self.io.remove_vips(&self.spec.vips).await;
         // Trackers first, so that Startup already knows about a fault or a lower priority
         // (a fault of another member of the sync group included).
@@ -325,6 +336,74 @@ impl<I: InstanceIo> Driver<I> {
         self.publish();
     }
 
+    /// A link event for the virtual routes: an interface they name (or the instance's
+    /// own) that comes back up after being down has lost the routes through it (the
+    /// kernel removes them, without telling), so a MASTER adds its routes and rules again
+    /// (those still there are left as they are), as keepalived does when an interface
+    /// comes up.
+    pub async fn route_link(&mut self, ev: &LinkEvent) {
+        let Some(name) = ev.name.as_deref() else {
+            return;
+        };
+        let set = &self.spec.routes;
+        if set.is_empty()
+            || (name != self.spec.interface
+                && !set.routes.iter().any(|r| r.devices().any(|d| d == name)))
+        {
+            return;
+        }
+        if !ev.up {
+            self.links_down.insert(name.to_owned());
+            return;
+        }
+        if !self.links_down.remove(name) || self.machine.state() != State::Master {
+            return;
+        }
+        info!(instance = %self.spec.name, interface = name, "interface up again: adding the virtual routes and rules again");
+        let set = self.spec.routes.clone();
+        let errors = self.io.add_routes(&set).await;
+        self.log_route_errors("adding", &set, errors);
+    }
+
+    /// A route or rule was removed: a MASTER puts back its own (`virtual_routes`,
+    /// `virtual_rules`, not `no_track`) at once, as it does a VIP. keepalived drops to
+    /// BACKUP and comes back, which ends in the same place with two transitions; as for
+    /// VIPs, xlb restores without one.
+    pub async fn route_removed(&mut self, removed: &Removed) {
+        if self.machine.state() != State::Master {
+            return;
+        }
+        let lost = match removed {
+            Removed::Route(m) => RouteSet {
+                routes: (self.spec.routes.routes.iter())
+                    .filter(|r| !r.no_track && is_route(m, r))
+                    .cloned()
+                    .collect(),
+                rules: Vec::new(),
+            },
+            Removed::Rule(m) => RouteSet {
+                routes: Vec::new(),
+                rules: (self.spec.routes.rules.iter())
+                    .filter(|r| !r.no_track && is_rule(m, r))
+                    .cloned()
+                    .collect(),
+            },
+        };
+        if lost.is_empty() {
+            return;
+        }
+        let name = &self.spec.name;
+        for r in &lost.routes {
+            warn!(instance = %name, "{name}: virtual route {r} removed by someone else; restoring");
+        }
+        for r in &lost.rules {
+            warn!(instance = %name, "{name}: virtual rule {r} removed by someone else; restoring");
+        }
+        for e in self.io.add_routes(&lost).await {
+            error!(instance = %name, "{name}: restoring virtual routes/rules: {e:#}");
+        }
+    }
+
     /// A reload's new settings, applied without leaving the current state (keepalived's
     /// `clear_diff_vrrp` and `restore_vrrp_state`): a MASTER removes the VIPs that went
     /// (only those), adds the new ones and announces them at once; the socket, the
@@ -353,7 +432,15 @@ impl<I: InstanceIo> Driver<I> {
         let changed = self.spec.changes(&spec);
         info!(instance = %name, state = %self.machine.state(), changed = ?changed, "new settings applied in place");
         if self.machine.state() == State::Master {
+            // Routes and rules that went first (one may use a VIP that goes), those that
+            // came after the new VIPs (one may use a new VIP as its source).
+            let gone = self.spec.routes.minus(&spec.routes);
+            let errors = self.io.remove_routes(&gone).await;
+            self.log_route_errors("removing", &gone, errors);
             self.swap_vips(&spec).await;
+            let added = spec.routes.minus(&self.spec.routes);
+            let errors = self.io.add_routes(&added).await;
+            self.log_route_errors("adding", &added, errors);
         }
         let ifindex = self.io.ifindex();
         let socket = spec.socket_config(ifindex, source);
@@ -419,10 +506,29 @@ impl<I: InstanceIo> Driver<I> {
         }
     }
 
+    /// Logs what `adding`/`removing` the virtual routes and rules of `set` did.
+    fn log_route_errors(&self, doing: &str, set: &RouteSet, errors: Vec<RouteError>) {
+        let name = &self.spec.name;
+        for e in &errors {
+            warn!(instance = %name, "{doing} virtual routes/rules: {e:#}");
+        }
+        if !set.is_empty() {
+            info!(
+                instance = %name,
+                routes = set.routes.len(),
+                rules = set.rules.len(),
+                failed = errors.len(),
+                "virtual routes/rules {}",
+                if doing == "adding" { "added" } else { "removed" }
+            );
+        }
+    }
+
     /// Resigns (priority 0 advert if MASTER) and makes sure nothing of ours stays,
     /// whatever state we were in.
     pub async fn stop(&mut self) {
         self.step(Event::Shutdown).await;
+        let _ = self.io.remove_routes(&self.spec.routes).await;
         let _ = self.io.remove_vips(&self.spec.vips).await;
         self.io.forward(State::Initialize).await;
     }
@@ -547,8 +653,12 @@ impl<I: InstanceIo> Driver<I> {
                 if let Err(e) = self.io.add_vips(&self.spec.vips).await {
                     warn!(instance = %name, "adding VIPs: {e:#}");
                 }
+                let errors = self.io.add_routes(&self.spec.routes).await;
+                self.log_route_errors("adding", &self.spec.routes, errors);
             }
             Action::RemoveVips => {
+                let errors = self.io.remove_routes(&self.spec.routes).await;
+                self.log_route_errors("removing", &self.spec.routes, errors);
                 if let Err(e) = self.io.remove_vips(&self.spec.vips).await {
                     warn!(instance = %name, "removing VIPs: {e:#}");
                 }

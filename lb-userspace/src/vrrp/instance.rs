@@ -237,6 +237,7 @@ pub async fn spawn(
         src,
         socket_config,
         vmac.clone(),
+        group,
     )
     .await
     {
@@ -263,6 +264,7 @@ async fn start(
     src: IpAddr,
     socket_config: super::net::VrrpSocketConfig,
     vmac: Option<(VmacHold, super::vmac::Vmac)>,
+    group: Option<SyncGroup>,
 ) -> Result<Instance, (SpawnError, rtnetlink::Handle)> {
     let h = handle.clone();
     start_inner(
@@ -276,6 +278,7 @@ async fn start(
         src,
         socket_config,
         vmac,
+        group,
     )
     .await
     .map_err(|e| (e, h))
@@ -293,6 +296,7 @@ async fn start_inner(
     src: IpAddr,
     socket_config: super::net::VrrpSocketConfig,
     vmac: Option<(VmacHold, super::vmac::Vmac)>,
+    group: Option<SyncGroup>,
 ) -> Result<Instance, SpawnError> {
     // Adverts leave from the VMAC unless vmac_xmit_base; the driver keeps seeing the
     // base interface (its link, its index), HostIo maps the socket onto the VMAC.
@@ -319,6 +323,7 @@ async fn start_inner(
     let (script_states, verdicts) = follow_scripts(&spec, &scripts)?;
     let link_events = crate::netlink::watch_links()?;
     let addresses = super::addr_watch::watch_removed()?;
+    let routes = crate::netlink::route::watch_removed()?;
     let (stop_tx, stop) = oneshot::channel();
     let (notify_tx, notify_config) = watch::channel(spec.config.clone());
     let (updates_tx, updates) = mpsc::channel(4);
@@ -358,6 +363,7 @@ async fn start_inner(
         links: link_events,
         verdicts,
         addresses,
+        routes,
         updates,
         sync,
     };

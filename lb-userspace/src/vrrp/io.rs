@@ -23,6 +23,7 @@ use super::{
 use crate::{
     config::{VirtualIpAddress, VrrpInstance},
     netlink::NetlinkError,
+    netlink::route::{RouteError, RouteSet},
     notify::{Notification, Notifier, VrrpState},
 };
 
@@ -82,6 +83,12 @@ pub trait InstanceIo {
         &mut self,
         vips: &[VirtualIpAddress],
     ) -> impl Future<Output = Result<(), VipError>> + Send;
+
+    /// Adds the instance's `virtual_routes` and `virtual_rules` (routes first).
+    fn add_routes(&mut self, set: &RouteSet) -> impl Future<Output = Vec<RouteError>> + Send;
+
+    /// Removes them (rules first).
+    fn remove_routes(&mut self, set: &RouteSet) -> impl Future<Output = Vec<RouteError>> + Send;
 
     /// Adds `vip` back if it is missing from its interface; whether it was missing.
     fn restore_vip(
@@ -244,6 +251,14 @@ impl InstanceIo for HostIo {
 
     async fn remove_vips(&mut self, vips: &[VirtualIpAddress]) -> Result<(), VipError> {
         vip::remove_vips(&self.handle, self.vip_link().0, vips).await
+    }
+
+    async fn add_routes(&mut self, set: &RouteSet) -> Vec<RouteError> {
+        set.add(&self.handle).await
+    }
+
+    async fn remove_routes(&mut self, set: &RouteSet) -> Vec<RouteError> {
+        set.remove(&self.handle).await
     }
 
     async fn restore_vip(&mut self, vip: &VirtualIpAddress) -> Result<bool, VipError> {

@@ -27,7 +27,7 @@
 //! - `addr_watch`: addresses removed from interfaces, and when a VIP is put back.
 //! - `track`: `vrrp_script` trackers, tracked-interface weights and notify commands.
 
-mod addr_watch;
+pub mod addr_watch;
 mod driver;
 pub mod garp;
 pub mod instance;

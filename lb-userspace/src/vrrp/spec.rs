@@ -19,6 +19,7 @@ use super::{
     track::Tracked,
 };
 use crate::config::{Config, InitialState, VirtualIpAddress, VrrpInstance};
+use crate::netlink::route::RouteSet;
 
 /// Everything an instance needs, resolved from the config.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +50,9 @@ pub struct InstanceSpec {
     pub track_scripts: Vec<(String, Tracked)>,
     /// `use_vmac`: the virtual MAC's macvlan, and whether adverts leave from the base.
     pub vmac: Option<VmacSpec>,
+    /// `virtual_routes` and `virtual_rules`: added with the VIPs on becoming MASTER,
+    /// removed with them.
+    pub routes: RouteSet,
     /// The config block, for the notify commands.
     pub config: VrrpInstance,
     /// The `vrrp_sync_group` the instance is in.
@@ -135,6 +139,10 @@ impl InstanceSpec {
                 name,
                 xmit_base: i.vmac_xmit_base,
             }),
+            routes: RouteSet {
+                routes: i.virtual_route_list(),
+                rules: i.virtual_rule_list(),
+            },
             config: i.clone(),
             sync_group: cfg.sync_group_of(&i.name).map(|g| g.name.clone()),
         }
@@ -201,6 +209,8 @@ impl InstanceSpec {
         };
         differs("priority", self.params_priority != new.params_priority);
         differs("virtual_ipaddress", self.vips != new.vips);
+        differs("virtual_routes", self.routes.routes != new.routes.routes);
+        differs("virtual_rules", self.routes.rules != new.routes.rules);
         differs("advert_int", self.advert_int != new.advert_int);
         differs("nopreempt", self.preempt != new.preempt);
         differs("preempt_delay", self.preempt_delay != new.preempt_delay);

@@ -115,6 +115,7 @@ mod tests {
             last_advert_from: None,
             rejected: BTreeMap::new(),
             counts: VrrpCounts::default(),
+            vmac: None,
             sync_group: group.map(Into::into),
         }
     }

@@ -560,3 +560,45 @@ fn sync_group_members_must_exist_and_be_in_one_group() {
     )
     .unwrap();
 }
+
+#[test]
+fn bad_routes_rules_and_static_addresses_are_located() {
+    assert_err(
+        "static_routes = [\"198.18.9.0/24 via 198.18.0.1\", \"198.18.8.0/24 mtu 1400\"]\n",
+        "1:50: static_routes[1]",
+        "`mtu` is neither a keyword xlb knows in a route",
+    );
+    assert_err(
+        "static_rules = [\"from 198.18.0.0/24 table 1\"]\n",
+        "1:17: static_rules[0]",
+        "a rule needs its `preference N`",
+    );
+    assert_err(
+        "static_ipaddress = [\"198.18.1.1/24\"]\n",
+        "1:21: static_ipaddress[0]",
+        "`dev IFNAME` is required",
+    );
+    assert_err(
+        &format!("static_ipaddress = [\"198.18.0.100/24 dev eth0\"]\n{VI}"),
+        "1:21: static_ipaddress[0]",
+        "also a VIP of vrrp_instance",
+    );
+    assert_err(
+        &format!("{VI}virtual_routes = [\"default via 2001:db8::1 src 198.18.0.100\"]\n"),
+        "6:19: vrrp_instance[0].virtual_routes[0]",
+        "different address families",
+    );
+    assert_err(
+        &format!(
+            "static_routes = [\"198.18.9.0/24 via 198.18.0.1 table 7\"]\n{VI}\
+             virtual_routes = [\"198.18.9.0/24 via 198.18.0.2 table 7\"]\n"
+        ),
+        "7:19: vrrp_instance[0].virtual_routes[0]",
+        "route 198.18.9.0/24 table 7 is already static_routes[0]",
+    );
+    assert_err(
+        &format!("{VI}virtual_rules = [\"from 198.18.0.100 preference 5 goto 3\"]\n"),
+        "6:18: vrrp_instance[0].virtual_rules[0]",
+        "needs a preference below 3",
+    );
+}

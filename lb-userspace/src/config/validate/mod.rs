@@ -8,6 +8,7 @@ mod commands;
 mod limits;
 mod lvs;
 mod mail;
+mod routes;
 mod vrrp;
 
 use std::net::IpAddr;
@@ -47,6 +48,7 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
         }
     }
     vrrp::validate_vrrp(cfg, doc)?;
+    routes::validate_routes(cfg)?;
     lvs::validate_virtual_servers(cfg, doc)?;
     commands::validate_commands(cfg)?;
     mail::validate_mail(cfg)?;

@@ -316,6 +316,8 @@ pub(super) const INSTANCE_BLOCKS: &[&str] = &[
     "track_script",
     "accept",
     "no_accept",
+    "virtual_routes",
+    "virtual_rules",
 ];
 
 pub(super) const INSTANCE_IGNORED: &[KeywordReason] = &[
@@ -369,8 +371,6 @@ pub(super) const INSTANCE_REFUSED: &[KeywordReason] = &[
         "xlb tracks scripts and interfaces: replace it by a vrrp_script (e.g. pgrep)",
     ),
     reason("track_bfd", "xlb has no BFD"),
-    reason("virtual_routes", "xlb adds no routes with the VIPs"),
-    reason("virtual_rules", "xlb adds no routing rules with the VIPs"),
     reason("strict_mode", "use global_defs vrrp_strict"),
     reason(
         "use_vmac_addr",

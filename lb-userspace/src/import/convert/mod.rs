@@ -15,6 +15,7 @@
 mod checkers;
 mod global_defs;
 mod keywords;
+mod routes;
 mod statement;
 mod virtual_server;
 mod vrrp;
@@ -47,6 +48,10 @@ struct Converter<'d> {
     used_groups: HashSet<String>,
     /// `global_defs default_interface`, for instances without `interface`.
     default_interface: Option<(String, Loc)>,
+    /// `static_ipaddress`, `static_routes`, `static_rules` (top-level keys).
+    statics: Table,
+    /// keepalived's numbering of rules without a preference.
+    rule_numbers: routes::RuleNumbers,
 }
 
 /// Converts the top-level statements; problems go to `d`.
@@ -61,6 +66,8 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
         groups: HashMap::new(),
         used_groups: HashSet::new(),
         default_interface: None,
+        statics: Table::default(),
+        rule_numbers: routes::RuleNumbers::default(),
     };
     for n in nodes
         .iter()
@@ -102,14 +109,21 @@ impl Converter<'_> {
             "virtual_server" => self.virtual_server(n),
             "virtual_server_group" => {} // read first
             "vrrp_sync_group" => self.vrrp_sync_group(n),
-            "static_ipaddress" | "static_routes" | "static_rules" => self.err(
-                n,
-                format!(
-                    "`{}` is not supported: xlb does not configure static addresses or \
-                     routes; configure them with the system's network configuration",
-                    n.keyword()
-                ),
-            ),
+            "static_ipaddress" => {
+                let mut t = std::mem::take(&mut self.statics);
+                self.static_ipaddress(n, &mut t);
+                self.statics = t;
+            }
+            "static_routes" => {
+                let mut t = std::mem::take(&mut self.statics);
+                self.routes(n, &mut t, "static_routes");
+                self.statics = t;
+            }
+            "static_rules" => {
+                let mut t = std::mem::take(&mut self.statics);
+                self.rules(n, &mut t, "static_rules");
+                self.statics = t;
+            }
             "vrrp_track_file" | "track_file" => self.err(
                 n,
                 format!(
@@ -210,7 +224,7 @@ impl Converter<'_> {
             }
         }
 
-        let mut root = Table::default();
+        let mut root = std::mem::take(&mut self.statics);
         if !self.global.is_empty() {
             let loc = self.global.entries[0].loc.clone();
             root.set("global_defs", Value::Section(self.global), &loc);

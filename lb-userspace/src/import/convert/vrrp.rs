@@ -175,6 +175,8 @@ impl Converter<'_> {
                         }
                     }
                 }
+                "virtual_routes" => self.routes(&c, &mut t, "virtual_routes"),
+                "virtual_rules" => self.rules(&c, &mut t, "virtual_rules"),
                 "track_interface" | "track_script" => {
                     let key = c.keyword().to_owned();
                     for (loc, words) in self.entries(&c) {

@@ -86,7 +86,7 @@ const EXPECTED: &[(&str, Expect)] = &[
         "acassen-keepalived__samples__conditional_conf.conf",
         Refused(
             "acassen-keepalived__samples__conditional_conf.conf:3",
-            "a line conditional on a keepalived config id (`@ID ...`) cannot be converted",
+            "`net_namespace` is not supported",
         ),
     ),
     (
@@ -138,13 +138,7 @@ const EXPECTED: &[(&str, Expect)] = &[
             "`lb_kind NAT` cannot be converted",
         ),
     ),
-    (
-        "acassen-keepalived__samples__track_interface.conf",
-        Refused(
-            "acassen-keepalived__samples__track_interface.conf:7",
-            "`static_routes` is not supported",
-        ),
-    ),
+    ("acassen-keepalived__samples__track_interface.conf", Imports),
     (
         "acassen-keepalived__samples__virtual_server_group.conf",
         Refused(
@@ -168,27 +162,12 @@ const EXPECTED: &[(&str, Expect)] = &[
             "`lb_kind NAT` cannot be converted",
         ),
     ),
-    (
-        "acassen-keepalived__samples__vrrp.routes.conf",
-        Refused(
-            "acassen-keepalived__samples__vrrp.routes.conf:7",
-            "`static_routes` is not supported",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__vrrp.rules.conf",
-        Refused(
-            "acassen-keepalived__samples__vrrp.rules.conf:9",
-            "`static_rules` is not supported",
-        ),
-    ),
+    ("acassen-keepalived__samples__vrrp.routes.conf", Imports),
+    ("acassen-keepalived__samples__vrrp.rules.conf", Imports),
     ("acassen-keepalived__samples__vrrp.scripts.conf", Imports),
     (
         "acassen-keepalived__samples__vrrp.static_ipaddress.conf",
-        Refused(
-            "acassen-keepalived__samples__vrrp.static_ipaddress.conf:7",
-            "`static_ipaddress` is not supported",
-        ),
+        Imports,
     ),
     ("acassen-keepalived__samples__vrrp.sync.conf", Imports),
     ("angeloyang-magic__lvs_keepalived.conf", Imports),
@@ -272,6 +251,11 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("zznan0o0-AutoInstallShell__lvs_keepalived.conf", Imports),
 ];
 
+/// The config id a file is read with (keepalived's `-i`), where the file has `@ID`
+/// lines; the others are read with none.
+const CONFIG_IDS: &[(&str, &str)] =
+    &[("acassen-keepalived__samples__conditional_conf.conf", "high")];
+
 fn corpus_dir() -> PathBuf {
     let candidates = [
         std::env::var_os("XLB_KEEPALIVED_CORPUS").map(PathBuf::from),
@@ -297,7 +281,12 @@ fn outcome(dir: &Path, name: &str) -> Result<(), String> {
         path = path.join("keepalived.conf");
     }
     let prefix = format!("{}/", dir.display());
-    match import_file(&path) {
+    let options = crate::import::lexer::Options {
+        config_id: (CONFIG_IDS.iter())
+            .find(|(n, _)| *n == name)
+            .map(|(_, id)| (*id).to_owned()),
+    };
+    match import_file_with(&path, &options) {
         Ok(conv) => {
             let out =
                 std::env::temp_dir().join(format!("xlb-corpus-{}-{name}.toml", std::process::id()));

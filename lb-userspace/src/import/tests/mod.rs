@@ -12,6 +12,7 @@ use crate::config::{Config, InitialState, LbAlgo, Protocol, RealServerConfig};
 mod corpus;
 mod includes;
 mod refusals;
+mod routes;
 mod seed;
 mod variants;
 

@@ -239,8 +239,9 @@ fn import_syntax_errors_are_located() {
     has(&errs, "keepalived.conf:2: ", "unterminated quote");
     let errs = import_err("}\n");
     has(&errs, "keepalived.conf:1: ", "unexpected `}`");
+    // `@lb1 global_defs {` is dropped without a config id: its `}` is left alone.
     let errs = import_err("@lb1 global_defs {\n}\n");
-    has(&errs, "keepalived.conf:1: ", "conditional");
+    has(&errs, "keepalived.conf:2: ", "unexpected `}`");
 }
 
 #[test]

@@ -65,8 +65,17 @@ enum Call {
     RemoveSome(Vec<IpAddr>),
     /// The socket opened again for these unicast peers (a reload's).
     Resocket(Vec<IpAddr>),
+    /// Virtual routes and rules added / removed, as text (only a non-empty set).
+    AddRoutes(Vec<String>),
+    RemoveRoutes(Vec<String>),
 }
 use Call::*;
+
+fn route_texts(set: &RouteSet) -> Vec<String> {
+    (set.routes.iter().map(ToString::to_string))
+        .chain(set.rules.iter().map(ToString::to_string))
+        .collect()
+}
 
 /// Records every call with the virtual time it came at.
 struct Recorder {
@@ -156,6 +165,20 @@ impl InstanceIo for Recorder {
             RemoveSome(addrs)
         });
         Ok(())
+    }
+
+    async fn add_routes(&mut self, set: &RouteSet) -> Vec<RouteError> {
+        if !set.is_empty() {
+            self.record(AddRoutes(route_texts(set)));
+        }
+        Vec::new()
+    }
+
+    async fn remove_routes(&mut self, set: &RouteSet) -> Vec<RouteError> {
+        if !set.is_empty() {
+            self.record(RemoveRoutes(route_texts(set)));
+        }
+        Vec::new()
     }
 
     async fn restore_vip(&mut self, vip: &VirtualIpAddress) -> Result<bool, VipError> {
@@ -619,6 +642,7 @@ async fn the_run_loop_follows_links_and_resigns_when_stopped() {
         links: links.boxed(),
         verdicts,
         addresses: addresses.boxed(),
+        routes: futures::stream::pending().boxed(),
         updates,
         sync: None,
     }));
@@ -1060,4 +1084,126 @@ mod sync_group {
         assert_eq!(d[1].machine.state(), State::Master, "alone in G2: kept");
         assert_eq!(g2.state(), State::Master, "the group took its state");
     }
+}
+
+// ----- virtual_routes / virtual_rules -----
+
+const ROUTES: &str = "virtual_routes = [\"198.18.9.0/24 src 198.18.0.100 via 198.18.0.254 table 100\"]\n\
+                      virtual_rules = [\"from 198.18.0.100 preference 100 table 100\"]";
+
+#[tokio::test]
+async fn virtual_routes_follow_master_after_the_vips_and_go_before_them() {
+    let set = vec![
+        "198.18.9.0/24 src 198.18.0.100 via 198.18.0.254 table 100".to_owned(),
+        "from 198.18.0.100/32 preference 100 table 100".to_owned(),
+    ];
+    let mut d = driver(ROUTES);
+    d.start().await;
+    // A crashed predecessor's routes go at start, before its VIPs.
+    let calls = take(&mut d);
+    assert_eq!(calls[..2], [RemoveRoutes(set.clone()), RemoveVips]);
+    run_until(&mut d, MASTER_DOWN).await;
+    assert_eq!(d.machine.state(), State::Master);
+    let calls = take(&mut d);
+    let at = |c: &Call| calls.iter().position(|x| x == c).unwrap();
+    assert_eq!(at(&AddRoutes(set.clone())), at(&AddVips) + 1, "{calls:?}");
+    // A higher priority takes over: routes and rules go, then the VIPs.
+    d.received(&advert_from(peer(), 200)).await;
+    assert_eq!(d.machine.state(), State::Backup);
+    let calls = take(&mut d);
+    let at = |c: &Call| calls.iter().position(|x| x == c).unwrap();
+    assert_eq!(
+        at(&RemoveRoutes(set.clone())) + 1,
+        at(&RemoveVips),
+        "{calls:?}"
+    );
+    // Stop removes them whatever the state.
+    d.stop().await;
+    assert!(take(&mut d).contains(&RemoveRoutes(set)));
+}
+
+#[tokio::test]
+async fn a_reload_changes_a_masters_virtual_routes_in_place() {
+    let mut d = master(ROUTES).await;
+    let next = "virtual_routes = [\"198.18.9.0/24 src 198.18.0.100 via 198.18.0.254 table 100\", \
+                \"blackhole 198.18.10.0/24\"]";
+    d.reconfigure(update(next)).await;
+    assert_eq!(
+        take(&mut d),
+        [
+            RemoveRoutes(vec!["from 198.18.0.100/32 preference 100 table 100".into()]),
+            AddRoutes(vec!["blackhole 198.18.10.0/24".into()]),
+        ],
+        "only the difference, no transition"
+    );
+    assert_eq!(d.machine.state(), State::Master);
+    // A BACKUP has none: a reload adds none.
+    let mut b = driver("");
+    b.start().await;
+    take(&mut b);
+    b.reconfigure(update(ROUTES)).await;
+    assert_eq!(take(&mut b), []);
+}
+
+#[tokio::test]
+async fn a_masters_virtual_route_removed_by_someone_else_is_put_back() {
+    use crate::netlink::route::{Removed, route_message, rule_message};
+    let mut d = master(ROUTES).await;
+    let route = d.spec.routes.routes[0].clone();
+    let rule = d.spec.routes.rules[0].clone();
+    d.route_removed(&Removed::Route(route_message(&route, None, &[], false)))
+        .await;
+    d.route_removed(&Removed::Rule(rule_message(&rule))).await;
+    assert_eq!(
+        take(&mut d),
+        [
+            AddRoutes(vec![route.to_string()]),
+            AddRoutes(vec![rule.to_string()]),
+        ],
+        "no transition"
+    );
+    assert_eq!(d.machine.state(), State::Master);
+    // Someone else's route of another table: not ours.
+    let mut other = route.clone();
+    other.table = 7;
+    d.route_removed(&Removed::Route(route_message(&other, None, &[], false)))
+        .await;
+    assert_eq!(take(&mut d), []);
+    // A BACKUP holds none: nothing to put back.
+    let mut b = driver(ROUTES);
+    b.start().await;
+    take(&mut b);
+    b.route_removed(&Removed::Route(route_message(&route, None, &[], false)))
+        .await;
+    assert_eq!(take(&mut b), []);
+}
+
+#[tokio::test]
+async fn a_master_adds_its_routes_again_when_their_interface_is_back_up() {
+    let via_eth1 = "virtual_routes = [\"198.18.9.0/24 dev eth1\"]";
+    let mut d = master(via_eth1).await;
+    let ev = |up| LinkEvent {
+        ifindex: OTHER_IFINDEX,
+        up,
+        name: Some("eth1".into()),
+    };
+    // Up without having been down (any RTM_NEWLINK): nothing.
+    d.route_link(&ev(true)).await;
+    assert_eq!(take(&mut d), []);
+    d.route_link(&ev(false)).await;
+    assert_eq!(take(&mut d), []);
+    d.route_link(&ev(true)).await;
+    assert_eq!(
+        take(&mut d),
+        [AddRoutes(vec!["198.18.9.0/24 dev eth1".into()])]
+    );
+    // An interface no route names: nothing.
+    let other = LinkEvent {
+        ifindex: 9,
+        up: false,
+        name: Some("eth5".into()),
+    };
+    d.route_link(&other).await;
+    d.route_link(&LinkEvent { up: true, ..other }).await;
+    assert_eq!(take(&mut d), []);
 }
