@@ -241,13 +241,7 @@ const EXPECTED: &[(&str, Expect)] = &[
             "`lb_kind NAT` cannot be converted",
         ),
     ),
-    (
-        "zillow-linuxgateway__etc_keepalived_keepalived.conf",
-        Refused(
-            "zillow-linuxgateway__etc_keepalived_keepalived.conf:32",
-            "`use_vmac` is not supported",
-        ),
-    ),
+    ("zillow-linuxgateway__etc_keepalived_keepalived.conf", Imports),
     ("zznan0o0-AutoInstallShell__lvs_keepalived.conf", Imports),
 ];
 
