@@ -7,14 +7,18 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::check::TimingOptions;
 use super::super::locate::{Document, KeyPath};
-use super::super::{Config, HttpGet, LbAlgo, Protocol, RealServerConfig, VirtualServer};
+use super::super::{
+    Config, HttpGet, LbAlgo, MAX_MATCH_KEYS, Protocol, RealServerConfig, VirtualServer,
+};
 use super::{Invalid, check_ifname, family, invalid};
 
 pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     let root = KeyPath::root().key("virtual_server");
     let mut services: HashMap<(IpAddr, u16, Protocol), usize> = HashMap::new();
+    let mut marks: HashMap<u32, usize> = HashMap::new();
     for (i, vs) in cfg.virtual_server.iter().enumerate() {
         let p = root.index(i);
+        validate_fwmark(cfg, doc, i, &p, &mut services, &mut marks)?;
         if vs.ip.is_unspecified() || vs.ip.is_multicast() || vs.ip.is_loopback() {
             return Err(invalid(
                 p.key("ip"),
@@ -26,16 +30,19 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                 return Err(invalid(p.key("ip"), mapped_vip_message(cfg, i, v4)));
             }
         }
-        if let Some(first) = services.insert((vs.ip, vs.port, vs.protocol), i) {
-            return Err(invalid(
-                p.clone(),
-                format!(
-                    "duplicate virtual service {}: already defined as virtual_server[{first}]",
-                    vs.service_name()
-                ),
-            ));
+        if vs.fwmark.is_none() {
+            if let Some(first) = services.insert((vs.ip, vs.port, vs.protocol), i) {
+                return Err(invalid(
+                    p.clone(),
+                    format!(
+                        "duplicate virtual service {}: already defined as {}",
+                        vs.service_name(),
+                        owner_name(cfg, first)
+                    ),
+                ));
+            }
         }
-        if vs.port == 0 && vs.persistence_timeout == 0 {
+        if vs.port == 0 && vs.persistence_timeout == 0 && vs.fwmark.is_none() {
             return Err(invalid(
                 p.key("port"),
                 "port 0 (all ports) needs persistence_timeout > 0: IPVS only accepts an \
@@ -117,7 +124,14 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                 ));
             }
             if let Some(port) = sorry.port {
-                if vs.port != 0 && port != vs.port {
+                if vs.fwmark.is_some() && port != 0 {
+                    return Err(invalid(
+                        at.key("port"),
+                        "a fwmark service's sorry server has no port (DR keeps each \
+                         packet's destination port): leave it out",
+                    ));
+                }
+                if vs.fwmark.is_none() && vs.port != 0 && port != vs.port {
                     return Err(invalid(at.key("port"), dr_port_message(vs)));
                 }
             }
@@ -134,6 +148,150 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                         "duplicate real server {}: already real_server[{first}] of this \
                          virtual_server",
                         std::net::SocketAddr::new(rs.ip, rs.port)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `virtual_server[i]` in an error: with its fwmark, if any.
+fn owner_name(cfg: &Config, i: usize) -> String {
+    match cfg.virtual_server[i].fwmark {
+        Some(mark) => format!("a match entry of virtual_server[{i}] (fwmark {mark})"),
+        None => format!("virtual_server[{i}]"),
+    }
+}
+
+/// A fwmark service's own rules: `match` instead of `ip` / `port`, one family, one VRRP
+/// instance, at most [`MAX_MATCH_KEYS`] service-map entries; and every service key
+/// (its entries' ports, or a plain service's ip:port/protocol) taken by one service.
+fn validate_fwmark(
+    cfg: &Config,
+    doc: &Document,
+    i: usize,
+    p: &KeyPath,
+    services: &mut HashMap<(IpAddr, u16, Protocol), usize>,
+    marks: &mut HashMap<u32, usize>,
+) -> Result<(), Invalid> {
+    let vs = &cfg.virtual_server[i];
+    let Some(mark) = vs.fwmark else {
+        if doc.contains(&p.key("match")) {
+            return Err(invalid(
+                p.key("match"),
+                "match lists a fwmark service's packets: set fwmark = N, or remove it",
+            ));
+        }
+        for key in ["ip", "port"] {
+            if !doc.contains(&p.key(key)) {
+                return Err(invalid(
+                    p.clone(),
+                    format!(
+                        "missing field `{key}` (a virtual_server is ip + port, or fwmark + match)"
+                    ),
+                ));
+            }
+        }
+        return Ok(());
+    };
+    if let Some(first) = marks.insert(mark, i) {
+        return Err(invalid(
+            p.key("fwmark"),
+            format!("fwmark {mark} is already virtual_server[{first}]"),
+        ));
+    }
+    for key in ["ip", "port"] {
+        if doc.contains(&p.key(key)) {
+            return Err(invalid(
+                p.key(key),
+                format!(
+                    "a fwmark service has no `{key}`: its packets are the `match` entries \
+                     ([tcp:|udp:]ADDRESS:PORTS)"
+                ),
+            ));
+        }
+    }
+    if vs.fwmark_match.is_empty() {
+        return Err(invalid(
+            p.key("fwmark"),
+            format!(
+                "fwmark {mark} needs `match`, the packets your firewall marks {mark} \
+                 (XDP runs before netfilter and sees no mark), e.g. match = \
+                 [\"tcp:198.18.0.10:80\", \"tcp:198.18.0.10:443\"]"
+            ),
+        ));
+    }
+    let owner = |ip: IpAddr| {
+        cfg.vrrp_instance
+            .iter()
+            .find(|vi| vi.owns(ip))
+            .map(|vi| vi.name.as_str())
+    };
+    let mut keys = 0usize;
+    for (k, m) in vs.fwmark_match.iter().enumerate() {
+        let at = p.key("match").index(k);
+        if m.ip.is_unspecified() || m.ip.is_multicast() || m.ip.is_loopback() {
+            return Err(invalid(
+                at,
+                format!("{} cannot be a virtual server address", m.ip),
+            ));
+        }
+        if m.ip.is_ipv4() != vs.ip.is_ipv4() {
+            return Err(invalid(
+                at,
+                format!(
+                    "{} is {} but the first entry's {} is {}: the real servers of one \
+                     service are of one family",
+                    m.ip,
+                    family(m.ip),
+                    vs.ip,
+                    family(vs.ip)
+                ),
+            ));
+        }
+        if owner(m.ip) != owner(vs.ip) {
+            let name = |o: Option<&str>| {
+                o.map_or("no vrrp_instance".to_owned(), |n| format!("vrrp_instance {n}"))
+            };
+            return Err(invalid(
+                at,
+                format!(
+                    "{} belongs to {} but {} to {}: one service is forwarded where one \
+                     instance is MASTER, so its addresses must move together",
+                    m.ip,
+                    name(owner(m.ip)),
+                    vs.ip,
+                    name(owner(vs.ip))
+                ),
+            ));
+        }
+        keys += m.key_count();
+        if keys > MAX_MATCH_KEYS {
+            return Err(invalid(
+                at,
+                format!(
+                    "the match entries come to {keys} service-map entries (one per port of \
+                     a range); at most {MAX_MATCH_KEYS} per service (the map holds \
+                     {} in all): use `*` for every port of an address",
+                    lb_common::MAX_SERVICES
+                ),
+            ));
+        }
+        let proto = m.protocol_or(vs.protocol);
+        for port in m.port_list() {
+            if let Some(first) = services.insert((m.ip, port, proto), i) {
+                let whom = if first == i {
+                    "an earlier entry of this match list".to_owned()
+                } else {
+                    owner_name(cfg, first)
+                };
+                return Err(invalid(
+                    at,
+                    format!(
+                        "{}/{} overlaps {whom}: a packet must select one service",
+                        std::net::SocketAddr::new(m.ip, port),
+                        proto.as_str()
                     ),
                 ));
             }
@@ -203,7 +361,14 @@ fn validate_real_server(
             format!("{} cannot be a real server address", rs.ip),
         ));
     }
-    if vs.port != 0 && rs.port != vs.port {
+    if vs.fwmark.is_some() && rs.port != 0 {
+        return Err(invalid(
+            q.key("port"),
+            "a fwmark service's real servers have no port (DR keeps each packet's \
+             destination port): leave it out, and health-check a port with connect_port",
+        ));
+    }
+    if vs.fwmark.is_none() && vs.port != 0 && rs.port != vs.port {
         return Err(invalid(q.key("port"), dr_port_message(vs)));
     }
 
