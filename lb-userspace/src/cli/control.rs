@@ -242,6 +242,7 @@ mod tests {
             bytes: 0,
             new_flows: 0,
             real_servers,
+            also: Vec::new(),
         }
     }
 

@@ -41,9 +41,14 @@ pub(crate) fn resolve(cfg: &mut Config, doc: &Document) {
             for m in &mut vs.fwmark_match {
                 m.protocol = Some(m.protocol_or(default));
             }
+            // (An `ip` / `port` written is left for validation to compare.)
             if let Some(first) = vs.fwmark_match.first() {
-                vs.ip = first.ip;
-                vs.port = first.first_port();
+                if !doc.contains(&p.key("ip")) {
+                    vs.ip = first.ip;
+                }
+                if !doc.contains(&p.key("port")) {
+                    vs.port = first.first_port();
+                }
                 vs.protocol = first.protocol_or(default);
             }
             // DR keeps each packet's port: the real servers and the sorry server have

@@ -131,28 +131,85 @@ impl fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
+/// What `xlb import-keepalived` is told besides the file: what keepalived.conf does not
+/// say and xlb needs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--interface IFNAME`: where XDP attaches for a virtual server whose VIP no
+    /// vrrp_instance holds (IPVS needs no interface).
+    pub interface: Option<String>,
+    /// `--fwmark N=SPEC[,SPEC...]`: the packets the firewall marks N (XDP runs before
+    /// netfilter and sees no mark), for `virtual_server fwmark N`.
+    pub fwmarks: std::collections::BTreeMap<u32, Vec<crate::config::FwmarkMatch>>,
+}
+
+impl Options {
+    /// Parses one `--fwmark` argument, `N=SPEC[,SPEC...]`, into `self`.
+    pub fn add_fwmark(&mut self, arg: &str) -> Result<(), String> {
+        let (n, specs) = arg.split_once('=').ok_or_else(|| {
+            format!(
+                "--fwmark {arg:?}: expected N=SPEC[,SPEC...], e.g. \
+                 1=tcp:198.18.0.10:80,tcp:198.18.0.10:443"
+            )
+        })?;
+        let mark: u32 = n
+            .trim()
+            .strip_prefix("0x")
+            .map_or_else(|| n.trim().parse().ok(), |h| u32::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("--fwmark {arg:?}: {n:?} is not a mark number"))?;
+        let mut list = Vec::new();
+        for spec in specs.split(',').filter(|s| !s.trim().is_empty()) {
+            list.push(
+                spec.parse::<crate::config::FwmarkMatch>()
+                    .map_err(|e| format!("--fwmark {arg:?}: {e}"))?,
+            );
+        }
+        if list.is_empty() {
+            return Err(format!("--fwmark {arg:?}: no SPEC after {n}="));
+        }
+        self.fwmarks.entry(mark).or_default().extend(list);
+        Ok(())
+    }
+}
+
 /// Converts the keepalived configuration at `path` (and what it includes).
 pub fn import_file(path: &Path) -> Result<Conversion, ImportError> {
+    import_file_with(path, &Options::default())
+}
+
+/// As [`import_file`], with the command line's [`Options`].
+pub fn import_file_with(path: &Path, opts: &Options) -> Result<Conversion, ImportError> {
     let mut d = Diagnostics::default();
     let lines = lexer::read(path, &mut d);
-    finish(lines, &path.display().to_string(), d)
+    finish(lines, &path.display().to_string(), d, opts)
 }
 
 /// Converts `text`, read as the file `file_name`; relative includes are looked up in
 /// `dir`.
 pub fn import_str(text: &str, file_name: &str, dir: &Path) -> Result<Conversion, ImportError> {
+    import_str_with(text, file_name, dir, &Options::default())
+}
+
+/// As [`import_str`], with the command line's [`Options`].
+pub fn import_str_with(
+    text: &str,
+    file_name: &str,
+    dir: &Path,
+    opts: &Options,
+) -> Result<Conversion, ImportError> {
     let mut d = Diagnostics::default();
     let lines = lexer::read_str(text, file_name, dir, &mut d);
-    finish(lines, file_name, d)
+    finish(lines, file_name, d, opts)
 }
 
 fn finish(
     lines: Vec<lexer::Line>,
     source: &str,
     mut d: Diagnostics,
+    opts: &Options,
 ) -> Result<Conversion, ImportError> {
     let nodes = parser::parse(lines, &mut d);
-    let root = convert::convert(&nodes, &mut d);
+    let root = convert::convert(&nodes, &mut d, opts);
     if !d.errors.is_empty() {
         return Err(ImportError {
             errors: d.errors,
@@ -221,8 +278,8 @@ fn header(source: &str, warnings: &[Diagnostic]) -> String {
 
 /// The `xlb import-keepalived FILE [-o OUT]` command: TOML to `output` or stdout,
 /// warnings and errors to stderr; an error if anything could not be converted.
-pub fn run(file: &Path, output: Option<&Path>) -> anyhow::Result<()> {
-    match import_file(file) {
+pub fn run(file: &Path, output: Option<&Path>, opts: &Options) -> anyhow::Result<()> {
+    match import_file_with(file, opts) {
         Ok(conv) => {
             for w in &conv.warnings {
                 eprintln!("{}: warning: {}", w.loc, w.message);

@@ -201,17 +201,6 @@ fn validate_fwmark(
             format!("fwmark {mark} is already virtual_server[{first}]"),
         ));
     }
-    for key in ["ip", "port"] {
-        if doc.contains(&p.key(key)) {
-            return Err(invalid(
-                p.key(key),
-                format!(
-                    "a fwmark service has no `{key}`: its packets are the `match` entries \
-                     ([tcp:|udp:]ADDRESS:PORTS)"
-                ),
-            ));
-        }
-    }
     if vs.fwmark_match.is_empty() {
         return Err(invalid(
             p.key("fwmark"),
@@ -221,6 +210,23 @@ fn validate_fwmark(
                  [\"tcp:198.18.0.10:80\", \"tcp:198.18.0.10:443\"]"
             ),
         ));
+    }
+    // `ip` and `port` name the service by its first entry; written, they must agree
+    // (a serialized config has them).
+    let first = &vs.fwmark_match[0];
+    for (key, same) in [
+        ("ip", vs.ip == first.ip),
+        ("port", vs.port == first.first_port()),
+    ] {
+        if doc.contains(&p.key(key)) && !same {
+            return Err(invalid(
+                p.key(key),
+                format!(
+                    "a fwmark service's packets are its `match` entries: leave `{key}` out \
+                     (it is the first entry's, {first})"
+                ),
+            ));
+        }
     }
     let owner = |ip: IpAddr| {
         cfg.vrrp_instance
