@@ -174,11 +174,11 @@ pub struct VirtualServer {
     /// keepalived's `virtual_server fwmark N`: a service of several VIP / port /
     /// protocol entries, listed in `match` (XDP sees no firewall mark), with no `ip` or
     /// `port` of its own. The number names it (`FWM N`, as ipvsadm). Default: none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fwmark: Option<u32>,
     /// The packets of a `fwmark` service, `[tcp:|udp:]ADDRESS:PORTS` each (see
     /// [`FwmarkMatch`]); only with `fwmark`, which needs at least one.
-    #[serde(default, rename = "match")]
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
     pub fwmark_match: Vec<FwmarkMatch>,
     /// Default `"TCP"`.
     #[serde(default)]

@@ -140,14 +140,20 @@ impl Converter<'_> {
                 return self.err(n, "virtual_server takes IP PORT (or `group NAME`)");
             }
         };
+        // A mark without its `--fwmark` is reported before the block's own errors.
+        let members: Vec<GroupMember> = members
+            .into_iter()
+            .filter(|m| match m.sel {
+                Selector::Fwmark(mark) => self.fwmark_match(mark, &m.loc).is_some(),
+                Selector::Addr { .. } => true,
+            })
+            .collect();
         let body = self.vs_body(n);
         for m in members {
             let (name, ip, port) = match m.sel {
                 Selector::Addr { ip, port } => (format!("virtual_server {ip} {port}"), ip, port),
                 Selector::Fwmark(mark) => {
-                    let Some(first) = self.fwmark_match(mark, &m.loc) else {
-                        continue;
-                    };
+                    let first = self.opts.fwmarks[&mark][0].clone();
                     (
                         format!("virtual_server fwmark {mark}"),
                         first.ip,
