@@ -38,7 +38,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlCheck};
+pub use check::{HttpGet, HttpProtocol, MiscCheck, SmtpHost, StatusCodes, TcpCheck, UrlCheck};
 pub use error::{ConfigError, ConfigErrorKind, Location};
 pub use fwmark::{FwmarkMatch, MAX_MATCH_KEYS, MatchPorts};
 pub use host::{HostView, ThisHost};

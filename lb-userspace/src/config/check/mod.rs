@@ -213,6 +213,71 @@ checker_table! {
         connection,
         /// Name given in `HELO`. Default: `global_defs.smtp_helo_name`, else the host name.
         pub helo_name: Option<String>,
+        /// keepalived's `host { ... }` blocks: the hosts to check instead of the real
+        /// server itself (list it too if it must be checked, as keepalived's sample
+        /// says), e.g. `host = [{ connect_ip = "198.18.0.21" }, { connect_ip =
+        /// "198.18.0.31", connect_port = 587 }]`. Each is a check of its own, with its
+        /// own retries, as keepalived 2 makes each a checker; the real server is up
+        /// only while every host passes. A key a host leaves out is this table's.
+        /// Default: none (the real server, or `connect_ip`, is checked).
+        #[serde(default)]
+        pub host: Vec<SmtpHost>,
         timing(PLAIN),
+    }
+}
+
+/// One `host` of an [`SmtpCheck`]: where to connect; each key defaults to the
+/// `smtp_check`'s own.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpHost {
+    /// Address to connect to. Default: the `smtp_check`'s, else the real server's.
+    pub connect_ip: Option<::std::net::IpAddr>,
+    /// Port. Default: the `smtp_check`'s, else 25.
+    #[serde(default, deserialize_with = "crate::config::de::opt_port")]
+    pub connect_port: Option<u16>,
+    /// Source address. Default: the `smtp_check`'s.
+    pub bindto: Option<::std::net::IpAddr>,
+    /// Interface to bind to. Default: the `smtp_check`'s.
+    pub bind_if: Option<String>,
+    /// Source port. Default: the `smtp_check`'s.
+    #[serde(default, deserialize_with = "crate::config::de::opt_port")]
+    pub bind_port: Option<u16>,
+    /// fwmark of the check's packets. Default: the `smtp_check`'s.
+    pub fwmark: Option<u32>,
+    /// Seconds the connection and the dialogue may take. Default: the `smtp_check`'s
+    /// `connect_timeout` in force.
+    #[serde(default, deserialize_with = "crate::config::de::opt_seconds")]
+    pub connect_timeout: Option<f64>,
+}
+
+impl SmtpCheck {
+    /// The hosts to check, each with the check's own keys filled in (one, the check
+    /// itself, without `host` entries).
+    pub fn hosts(&self) -> Vec<SmtpHost> {
+        let own = SmtpHost {
+            connect_ip: self.connect_ip,
+            connect_port: self.connect_port,
+            bindto: self.bindto,
+            bind_if: self.bind_if.clone(),
+            bind_port: self.bind_port,
+            fwmark: self.fwmark,
+            connect_timeout: None,
+        };
+        if self.host.is_empty() {
+            return vec![own];
+        }
+        self.host
+            .iter()
+            .map(|h| SmtpHost {
+                connect_ip: h.connect_ip.or(own.connect_ip),
+                connect_port: h.connect_port.or(own.connect_port),
+                bindto: h.bindto.or(own.bindto),
+                bind_if: h.bind_if.clone().or_else(|| own.bind_if.clone()),
+                bind_port: h.bind_port.or(own.bind_port),
+                fwmark: h.fwmark.or(own.fwmark),
+                connect_timeout: h.connect_timeout,
+            })
+            .collect()
     }
 }

@@ -428,6 +428,17 @@ fn validate_real_server(
             validate_http(c, key == "ssl_get", &at)?;
         }
     }
+    if let Some(c) = &rs.smtp_check {
+        let at = q.key("smtp_check");
+        connection(c.connect_ip, c.bindto, &at)?;
+        for (k, (h, written)) in c.hosts().iter().zip(&c.host).enumerate() {
+            let hat = at.key("host").index(k);
+            connection(h.connect_ip, h.bindto, &hat)?;
+            if let Some(t) = written.connect_timeout {
+                positive(t, hat.key("connect_timeout"))?;
+            }
+        }
+    }
     if let Some(c) = &rs.misc_check {
         let at = q.key("misc_check");
         if c.misc_path.trim().is_empty() {

@@ -35,11 +35,20 @@ impl Converter<'_> {
                         self.set(&mut t, "require_reply", v, &c);
                     }
                 }
-                "host" => self.err(
-                    &c,
-                    "SMTP_CHECK `host` blocks are not supported: xlb checks the real server \
-                     itself (connect_ip / connect_port select another address)",
-                ),
+                "host" if n.keyword() == "SMTP_CHECK" => {
+                    // keepalived 2 makes each host a checker of its own, starting from the
+                    // SMTP_CHECK's connection settings: xlb's `host` entries.
+                    if !c.args().is_empty() {
+                        self.err(&c, "`host` takes a block, no value");
+                    }
+                    let mut h = Table::default();
+                    for k in self.lines(&c, &Self::keywords(&[CHECK, CHECKER_TIMING], &[])) {
+                        if !self.simple(&[CHECK, CHECKER_TIMING], &k, &mut h) {
+                            self.unknown(&k, "host");
+                        }
+                    }
+                    t.push("host", Value::Inline(h), &c.loc, &c.loc);
+                }
                 _ => self.unknown(&c, n.keyword()),
             }
         }

@@ -552,3 +552,46 @@ fn import_lvs_timeouts() {
     let e = import_err("global_defs {\n  lvs_timeouts tcp 7200 sctp 3\n}\n");
     has(&e, "keepalived.conf:2: ", "unknown protocol \"sctp\"");
 }
+
+#[test]
+fn import_smtp_check_host_blocks_are_checks_of_their_own() {
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 25 {{\n  SMTP_CHECK {{\n   connect_timeout 10\n   retry 2\n   \
+         helo_name foo.bar.com\n   bindto 10.4.0.1\n   host {{\n    connect_ip 10.4.0.2\n   }}\n   \
+         host {{\n    connect_ip 10.4.0.12\n    connect_port 587\n    bindto 10.4.0.9\n    \
+         connect_timeout 3\n   }}\n  }}\n }}\n}}\n"
+    ));
+    let smtp = c.config.virtual_server[0].real_server[0]
+        .smtp_check
+        .as_ref()
+        .unwrap();
+    assert_eq!(smtp.host.len(), 2);
+    let hosts = smtp.hosts();
+    assert_eq!(hosts[0].connect_ip, Some(ip("10.4.0.2")));
+    assert_eq!(hosts[0].connect_port, None, "the check's: 25");
+    assert_eq!(hosts[0].bindto, Some(ip("10.4.0.1")), "the check's bindto");
+    assert_eq!(hosts[1].connect_port, Some(587));
+    assert_eq!(hosts[1].bindto, Some(ip("10.4.0.9")));
+    assert_eq!(hosts[1].connect_timeout, Some(3.0));
+    round_trip(&c);
+    // Each host is a checker of the real server: all must pass.
+    let targets = crate::health::targets_from_config(&c.config);
+    let addrs: Vec<String> = targets[0]
+        .checkers
+        .iter()
+        .map(|k| k.kind.label())
+        .collect();
+    assert_eq!(
+        addrs,
+        ["smtp_check 10.4.0.2:25", "smtp_check 10.4.0.12:587"]
+    );
+    assert!(targets[0].checkers.iter().all(|k| k.policy.retry == 2));
+
+    // A keyword a host cannot take is refused at its line.
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 25 {{\n  SMTP_CHECK {{\n   host {{\n    retry 3\n   }}\n  }}\n }}\n}}\n"
+    ));
+    has(&errs, "keepalived.conf:14: ", "retry");
+}
