@@ -173,6 +173,12 @@ fn fwmark_mistakes_are_refused_where_they_are() {
         "13:13: virtual_server[0].real_server[0].tcp_check",
         "set connect_port",
     );
+    // An IPv4-mapped IPv6 address would be the IPv4 service.
+    assert_err(
+        "[[virtual_server]]\nfwmark = 1\ninterface = \"eth0\"\nmatch = [\"[::ffff:198.18.0.10]:80\"]\n",
+        "4:10: virtual_server[0].match[0]",
+        "is an IPv4-mapped IPv6 address",
+    );
     // Ranges cost one service-map entry per port: capped.
     assert_err(
         &with_vrrp("[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:1-2000\"]\npersistence_timeout = 1\n"),

@@ -243,6 +243,18 @@ fn validate_fwmark(
                 format!("{} cannot be a virtual server address", m.ip),
             ));
         }
+        if let IpAddr::V6(v6) = m.ip {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "{} is an IPv4-mapped IPv6 address: the data plane keys IPv4 \
+                         services by that form; write {v4}",
+                        m.ip
+                    ),
+                ));
+            }
+        }
         if m.ip.is_ipv4() != vs.ip.is_ipv4() {
             return Err(invalid(
                 at,
