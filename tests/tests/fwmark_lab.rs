@@ -125,7 +125,10 @@ fn a_fwmark_service_keeps_a_client_on_one_real_server_across_its_ports() {
     assert_eq!(services.len(), 1, "one service row: {s}");
     let svc = &services[0];
     assert_eq!(svc["port"], 7, "listed under its lowest key");
-    assert_eq!(svc["also"], serde_json::json!([format!("TCP {LAB_VIP}:80")]));
+    assert_eq!(
+        svc["also"],
+        serde_json::json!([format!("TCP {LAB_VIP}:80")])
+    );
     assert_eq!(svc["persistence_timeout"], 300);
     let connections = 3 * clients as u64;
     assert_eq!(svc["new_flows"], connections, "{svc}");
@@ -138,10 +141,7 @@ fn a_fwmark_service_keeps_a_client_on_one_real_server_across_its_ports() {
     assert_eq!(per_real, connections, "{svc}");
     let text = xlb_status(&lab.pins.0, &[]);
     println!("{text}");
-    assert!(
-        text.contains(&format!("also TCP {LAB_VIP}:80")),
-        "{text}"
-    );
+    assert!(text.contains(&format!("also TCP {LAB_VIP}:80")), "{text}");
 }
 
 /// A minimal SMTP server on port 25 in namespace `ns` (greets 220, answers HELO with

@@ -205,7 +205,10 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
             .iter()
             .map(|(k, _)| {
                 let proto = if k.proto == PROTO_TCP { "TCP" } else { "UDP" };
-                format!("{proto} {}", std::net::SocketAddr::new(ip_of(&k.vip), k.port))
+                format!(
+                    "{proto} {}",
+                    std::net::SocketAddr::new(ip_of(&k.vip), k.port)
+                )
             })
             .collect();
         let c = sum(maps.service_stats.get(&info.id, 0)?.iter().copied());

@@ -73,7 +73,12 @@ impl FwmarkMatch {
 
     /// Whether the two entries select a common packet (same protocol in force, address,
     /// and overlapping ports; `*` overlaps only `*`: an exact port is looked up first).
-    pub fn overlaps(&self, other: &FwmarkMatch, default: Protocol, other_default: Protocol) -> bool {
+    pub fn overlaps(
+        &self,
+        other: &FwmarkMatch,
+        default: Protocol,
+        other_default: Protocol,
+    ) -> bool {
         if self.ip != other.ip || self.protocol_or(default) != other.protocol_or(other_default) {
             return false;
         }
@@ -229,7 +234,17 @@ mod tests {
         let b: FwmarkMatch = "198.18.0.10:90".parse().unwrap();
         assert!(a.overlaps(&b, Protocol::Tcp, Protocol::Tcp));
         assert!(!a.overlaps(&b, Protocol::Tcp, Protocol::Udp));
-        assert!(a.holds("198.18.0.10".parse().unwrap(), 85, Protocol::Tcp, Protocol::Udp));
-        assert!(!a.holds("198.18.0.10".parse().unwrap(), 0, Protocol::Tcp, Protocol::Tcp));
+        assert!(a.holds(
+            "198.18.0.10".parse().unwrap(),
+            85,
+            Protocol::Tcp,
+            Protocol::Udp
+        ));
+        assert!(!a.holds(
+            "198.18.0.10".parse().unwrap(),
+            0,
+            Protocol::Tcp,
+            Protocol::Tcp
+        ));
     }
 }

@@ -182,7 +182,12 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
         // One checker per `host` (keepalived 2 makes each a checker of its own): the
         // server is alive only while all pass.
         for h in c.hosts() {
-            let conn = connect_opts!(&h, rs.ip, 25, h.connect_timeout.unwrap_or(t.connect_timeout));
+            let conn = connect_opts!(
+                &h,
+                rs.ip,
+                25,
+                h.connect_timeout.unwrap_or(t.connect_timeout)
+            );
             push!(
                 CheckKind::Smtp(Arc::new(smtp::SmtpSpec {
                     conn,

@@ -155,7 +155,10 @@ impl Options {
         let mark: u32 = n
             .trim()
             .strip_prefix("0x")
-            .map_or_else(|| n.trim().parse().ok(), |h| u32::from_str_radix(h, 16).ok())
+            .map_or_else(
+                || n.trim().parse().ok(),
+                |h| u32::from_str_radix(h, 16).ok(),
+            )
             .ok_or_else(|| format!("--fwmark {arg:?}: {n:?} is not a mark number"))?;
         let mut list = Vec::new();
         for spec in specs.split(',').filter(|s| !s.trim().is_empty()) {

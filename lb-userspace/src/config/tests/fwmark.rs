@@ -37,7 +37,10 @@ ip = "198.18.0.22"
     ));
     let vs = &cfg.virtual_server[0];
     assert_eq!(vs.fwmark, Some(1));
-    assert_eq!((vs.ip, vs.port, vs.protocol), (ip("198.18.0.10"), 80, Protocol::Tcp));
+    assert_eq!(
+        (vs.ip, vs.port, vs.protocol),
+        (ip("198.18.0.10"), 80, Protocol::Tcp)
+    );
     assert_eq!(vs.service_name(), "FWM 1 (198.18.0.10:80/TCP)");
     assert_eq!(
         vs.service_keys(),
@@ -83,7 +86,9 @@ fn fwmark_mistakes_are_refused_where_they_are() {
     );
     // A match list without fwmark.
     assert_err(
-        &with_vrrp("[[virtual_server]]\nip = \"198.18.0.10\"\nport = 80\nmatch = [\"198.18.0.10:81\"]\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nip = \"198.18.0.10\"\nport = 80\nmatch = [\"198.18.0.10:81\"]\n",
+        ),
         "11:9: virtual_server[0].match",
         "set fwmark = N",
     );
@@ -95,13 +100,17 @@ fn fwmark_mistakes_are_refused_where_they_are() {
     );
     // A bad entry, at its column.
     assert_err(
-        &with_vrrp("[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"tcp:2001:db8::1:80\"]\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"tcp:2001:db8::1:80\"]\n",
+        ),
         "10:9: virtual_server[0].match",
         "\"tcp:2001:db8::1:80\" is not a match entry (write an IPv6 address in brackets)",
     );
     // Overlaps: within the list, with another fwmark service, with a plain service.
     assert_err(
-        &with_vrrp("[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80-90\", \"tcp:198.18.0.10:85\"]\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80-90\", \"tcp:198.18.0.10:85\"]\n",
+        ),
         "10:31: virtual_server[0].match[1]",
         "198.18.0.10:85/TCP overlaps an earlier entry of this match list",
     );
@@ -141,12 +150,16 @@ fn fwmark_mistakes_are_refused_where_they_are() {
     );
     // One family, one VRRP instance.
     assert_err(
-        &with_vrrp("[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"[2001:db8::1]:80\"]\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"[2001:db8::1]:80\"]\n",
+        ),
         "10:28: virtual_server[0].match[1]",
         "is IPv6 but the first entry's 198.18.0.10 is IPv4",
     );
     assert_err(
-        &with_vrrp("[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"198.18.0.99:80\"]\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"198.18.0.99:80\"]\n",
+        ),
         "10:28: virtual_server[0].match[1]",
         "198.18.0.99 belongs to no vrrp_instance but 198.18.0.10 to vrrp_instance VI_1",
     );
@@ -160,7 +173,9 @@ fn fwmark_mistakes_are_refused_where_they_are() {
         "a fwmark service's real servers have no port",
     );
     assert_err(
-        &with_vrrp("[[virtual_server]]\nfwmark = 1\nip = \"198.18.0.11\"\nmatch = [\"198.18.0.10:80\"]\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nip = \"198.18.0.11\"\nmatch = [\"198.18.0.10:80\"]\n",
+        ),
         "10:6: virtual_server[0].ip",
         "leave `ip` out (it is the first entry's, tcp:198.18.0.10:80)",
     );
@@ -181,7 +196,9 @@ fn fwmark_mistakes_are_refused_where_they_are() {
     );
     // Ranges cost one service-map entry per port: capped.
     assert_err(
-        &with_vrrp("[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:1-2000\"]\npersistence_timeout = 1\n"),
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:1-2000\"]\npersistence_timeout = 1\n",
+        ),
         "10:10: virtual_server[0].match[0]",
         "2000 service-map entries",
     );

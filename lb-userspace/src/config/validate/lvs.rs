@@ -270,7 +270,9 @@ fn validate_fwmark(
         }
         if owner(m.ip) != owner(vs.ip) {
             let name = |o: Option<&str>| {
-                o.map_or("no vrrp_instance".to_owned(), |n| format!("vrrp_instance {n}"))
+                o.map_or("no vrrp_instance".to_owned(), |n| {
+                    format!("vrrp_instance {n}")
+                })
             };
             return Err(invalid(
                 at,

@@ -651,7 +651,11 @@ fn a_service_with_aliases_publishes_one_entry_under_every_key() {
     let (mut view, now) = view_with(std::slice::from_ref(&svc));
     let info = view.services()[&svc.key];
     for key in &svc.aliases {
-        assert_eq!(view.services()[key], info, "one id, one table for every key");
+        assert_eq!(
+            view.services()[key],
+            info,
+            "one id, one table for every key"
+        );
     }
     assert_eq!(view.services().len(), 3);
     // Adopting maps where three keys share a region reads it once.
@@ -664,7 +668,12 @@ fn a_service_with_aliases_publishes_one_entry_under_every_key() {
     .expect("adopt");
     assert_eq!(adopted.services().len(), 3);
     // Nothing changed: nothing to do.
-    assert!(plan(&view, std::slice::from_ref(&svc)).unwrap().steps.is_empty());
+    assert!(
+        plan(&view, std::slice::from_ref(&svc))
+            .unwrap()
+            .steps
+            .is_empty()
+    );
 
     // A weight change swaps the table and republishes every key.
     let mut changed = svc.clone();
@@ -719,7 +728,11 @@ fn a_key_moving_to_another_service_retires_the_old_service() {
     let info = view.services()[&alone.key];
     assert_eq!(info.id, old_id, "the key's entry, and its id, carry over");
     assert_eq!(view.services().len(), 1);
-    assert_eq!(view.slots_of(info.id).len(), 1, "the old real servers are cleared");
+    assert_eq!(
+        view.slots_of(info.id).len(),
+        1,
+        "the old real servers are cleared"
+    );
 
     // Two services each claiming a key of one old service: one keeps the id.
     let (mut view, now) = view_with(std::slice::from_ref(&svc));

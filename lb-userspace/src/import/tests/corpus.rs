@@ -320,13 +320,34 @@ fn corpus_dir() -> PathBuf {
 /// `--fwmark` for fwmark services: the packets the (absent) firewall rules would mark,
 /// made up on the sample's addresses.
 const FLAGS: &[(&str, &[&str])] = &[
-    ("acassen-keepalived__etc__default-keepalived.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__HTTP_GET.port.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__IPv6.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__PING_CHECK.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__SMTP_CHECK.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__SSL_GET.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__UDP_CHECK.conf", &["--interface", "eth0"]),
+    (
+        "acassen-keepalived__etc__default-keepalived.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__HTTP_GET.port.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__IPv6.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__PING_CHECK.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__SMTP_CHECK.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__SSL_GET.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__UDP_CHECK.conf",
+        &["--interface", "eth0"],
+    ),
     (
         "acassen-keepalived__samples__fwmark.conf",
         &[
@@ -336,12 +357,30 @@ const FLAGS: &[(&str, &[&str])] = &[
             "1=tcp:192.168.201.10:80,tcp:192.168.201.10:443",
         ],
     ),
-    ("acassen-keepalived__samples__inhibit.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__misc_check.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__misc_check_arg.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__quorum.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__sample.conf", &["--interface", "eth0"]),
-    ("acassen-keepalived__samples__status_code.conf", &["--interface", "eth0"]),
+    (
+        "acassen-keepalived__samples__inhibit.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__misc_check.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__misc_check_arg.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__quorum.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__sample.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "acassen-keepalived__samples__status_code.conf",
+        &["--interface", "eth0"],
+    ),
     (
         "acassen-keepalived__samples__virtual_server_group.conf",
         &[
@@ -353,14 +392,23 @@ const FLAGS: &[(&str, &[&str])] = &[
             "2=tcp:192.168.200.21:8000-8009",
         ],
     ),
-    ("acassen-keepalived__samples__virtualhost.conf", &["--interface", "eth0"]),
-    ("zhdnf-python_script__lvs_keepalived.conf", &["--interface", "eth0"]),
+    (
+        "acassen-keepalived__samples__virtualhost.conf",
+        &["--interface", "eth0"],
+    ),
+    (
+        "zhdnf-python_script__lvs_keepalived.conf",
+        &["--interface", "eth0"],
+    ),
 ];
 
 /// The [`Options`] of `name`'s [`FLAGS`].
 fn options(name: &str) -> Options {
     let mut opts = Options::default();
-    let flags = FLAGS.iter().find(|(n, _)| *n == name).map_or(&[][..], |f| f.1);
+    let flags = FLAGS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[][..], |f| f.1);
     for pair in flags.chunks(2) {
         match pair {
             ["--interface", i] => opts.interface = Some((*i).to_owned()),
@@ -420,7 +468,11 @@ fn import_every_corpus_file_gives_its_recorded_outcome() {
             )),
         }
     }
-    for name in EXPECTED.iter().map(|e| e.0).chain(FLAGS.iter().map(|f| f.0)) {
+    for name in EXPECTED
+        .iter()
+        .map(|e| e.0)
+        .chain(FLAGS.iter().map(|f| f.0))
+    {
         if !names.iter().any(|n| n == name) {
             wrong.push(format!("{name}: in the table, not in {}", dir.display()));
         }
@@ -432,4 +484,3 @@ fn import_every_corpus_file_gives_its_recorded_outcome() {
         wrong.join("\n")
     );
 }
-

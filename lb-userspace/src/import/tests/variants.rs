@@ -577,11 +577,7 @@ fn import_smtp_check_host_blocks_are_checks_of_their_own() {
     round_trip(&c);
     // Each host is a checker of the real server: all must pass.
     let targets = crate::health::targets_from_config(&c.config);
-    let addrs: Vec<String> = targets[0]
-        .checkers
-        .iter()
-        .map(|k| k.kind.label())
-        .collect();
+    let addrs: Vec<String> = targets[0].checkers.iter().map(|k| k.kind.label()).collect();
     assert_eq!(
         addrs,
         ["smtp_check 10.4.0.2:25", "smtp_check 10.4.0.12:587"]
