@@ -84,6 +84,15 @@ pub struct ServiceStatus {
     pub also: Vec<String>,
 }
 
+impl ServiceStatus {
+    /// Whether `addr`/`protocol` (`"TCP"` / `"UDP"`) is one of its keys (its own, or one
+    /// in `also`).
+    pub fn selected_by(&self, addr: std::net::SocketAddr, protocol: &str) -> bool {
+        (self.vip, self.port, self.protocol) == (addr.ip(), addr.port(), protocol)
+            || self.also.contains(&format!("{protocol} {addr}"))
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct RealStatus {
     pub ip: IpAddr,
