@@ -142,6 +142,45 @@ fn a_fwmark_service_keeps_a_client_on_one_real_server_across_its_ports() {
     let text = xlb_status(&lab.pins.0, &[]);
     println!("{text}");
     assert!(text.contains(&format!("also TCP {LAB_VIP}:80")), "{text}");
+
+    // A restarted daemon adopts the service (one id under both keys, one table region):
+    // the clients stay where they are, on either port.
+    lab.kill("xlb", libc::SIGTERM);
+    start_xlb(&mut lab, "xlb2", &path);
+    for (i, want) in web.iter().enumerate() {
+        assert_eq!(
+            &lab.within("client", || echo_server_from(client_addr(i))),
+            want,
+            "after a restart"
+        );
+        assert_eq!(
+            &lab.within("client", || http_server_from(client_addr(i))),
+            want,
+            "after a restart"
+        );
+    }
+
+    // A reload that drops port 7 from the match list: port 7 is no longer forwarded (the
+    // director's own stack refuses it), port 80 keeps its clients.
+    let cfg80 = cfg.replace(&format!(", \"tcp:{LAB_VIP}:7\""), "");
+    assert_ne!(cfg80, cfg);
+    std::fs::write(&path, &cfg80).unwrap();
+    lab.signal("xlb2", libc::SIGHUP);
+    lab.wait_log("xlb2", "config reloaded", Duration::from_secs(10));
+    let s = xlb_status_json(&lab.pins.0);
+    assert_eq!(s["services"][0]["port"], 80, "{s}");
+    assert_eq!(s["services"][0]["also"], serde_json::json!([]), "{s}");
+    let refused = lab.within("client", || {
+        std::net::TcpStream::connect_timeout(&vip(7), Duration::from_secs(2))
+    });
+    assert!(refused.is_err(), "port 7 still forwarded after the reload");
+    for (i, want) in web.iter().enumerate() {
+        assert_eq!(
+            &lab.within("client", || http_server_from(client_addr(i))),
+            want,
+            "after the reload"
+        );
+    }
 }
 
 /// A minimal SMTP server on port 25 in namespace `ns` (greets 220, answers HELO with

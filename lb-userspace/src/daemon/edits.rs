@@ -312,9 +312,18 @@ ip = "198.18.0.21"
             )
             .unwrap();
         let own = svc("198.18.0.100:80").real_key(rs("198.18.0.21:0"));
-        assert!(edits.get(&own).is_some(), "recorded under the service's own key");
-        assert_eq!(canonical(&config, svc("198.18.0.100:7")), svc("198.18.0.100:80"));
-        assert_eq!(canonical(&config, svc("198.18.0.100:9")), svc("198.18.0.100:9"));
+        assert!(
+            edits.get(&own).is_some(),
+            "recorded under the service's own key"
+        );
+        assert_eq!(
+            canonical(&config, svc("198.18.0.100:7")),
+            svc("198.18.0.100:80")
+        );
+        assert_eq!(
+            canonical(&config, svc("198.18.0.100:9")),
+            svc("198.18.0.100:9")
+        );
         assert!(find(&config, svc("198.18.0.100:9"), rs("198.18.0.21:0")).is_err());
     }
 
