@@ -47,6 +47,8 @@ struct Converter<'d> {
     used_groups: HashSet<String>,
     /// `global_defs default_interface`, for instances without `interface`.
     default_interface: Option<(String, Loc)>,
+    /// The marks of `virtual_server fwmark N` (and group entries) met.
+    used_marks: HashSet<u32>,
 }
 
 /// Converts the top-level statements; problems go to `d`.
@@ -61,6 +63,7 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics, opts: &super::Options) -> Ta
         groups: HashMap::new(),
         used_groups: HashSet::new(),
         default_interface: None,
+        used_marks: HashSet::new(),
     };
     for n in nodes
         .iter()
@@ -84,6 +87,17 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics, opts: &super::Options) -> Ta
                          configures nothing for it, nor does this conversion",
                         name.text
                     ),
+                );
+            }
+        }
+    }
+    if let Some(first) = nodes.first() {
+        let file = super::Loc::file(first.loc.file.clone());
+        for mark in converter.opts.fwmarks.keys() {
+            if !converter.used_marks.contains(mark) {
+                converter.d.warning(
+                    &file,
+                    format!("--fwmark {mark}: no virtual_server uses fwmark {mark}; ignored"),
                 );
             }
         }

@@ -202,6 +202,7 @@ impl Converter<'_> {
 
     /// The first `--fwmark` entry for `mark`, or an error at `loc` saying what to pass.
     fn fwmark_match(&mut self, mark: u32, loc: &Loc) -> Option<crate::config::FwmarkMatch> {
+        self.used_marks.insert(mark);
         if let Some(first) = self.opts.fwmarks.get(&mark).and_then(|l| l.first()) {
             return Some(first.clone());
         }
