@@ -179,8 +179,10 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
             .clone()
             .or_else(|| cfg.global_defs.smtp_helo_name.clone())
             .unwrap_or_else(crate::net::host_name);
-        // One checker per `host` (keepalived 2 makes each a checker of its own): the
-        // server is alive only while all pass.
+        // The check's own target and one checker per `host` (keepalived 2 makes each a
+        // checker of its own): the server is alive only while all pass. A target listed
+        // twice is checked once.
+        let mut seen = Vec::new();
         for h in c.hosts() {
             let conn = connect_opts!(
                 &h,
@@ -188,6 +190,10 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
                 25,
                 h.connect_timeout.unwrap_or(t.connect_timeout)
             );
+            if seen.contains(&conn) {
+                continue;
+            }
+            seen.push(conn.clone());
             push!(
                 CheckKind::Smtp(Arc::new(smtp::SmtpSpec {
                     conn,

@@ -213,13 +213,13 @@ checker_table! {
         connection,
         /// Name given in `HELO`. Default: `global_defs.smtp_helo_name`, else the host name.
         pub helo_name: Option<String>,
-        /// keepalived's `host { ... }` blocks: the hosts to check instead of the real
-        /// server itself (list it too if it must be checked, as keepalived's sample
-        /// says), e.g. `host = [{ connect_ip = "198.18.0.21" }, { connect_ip =
-        /// "198.18.0.31", connect_port = 587 }]`. Each is a check of its own, with its
-        /// own retries, as keepalived 2 makes each a checker; the real server is up
-        /// only while every host passes. A key a host leaves out is this table's.
-        /// Default: none (the real server, or `connect_ip`, is checked).
+        /// keepalived's `host { ... }` blocks: more hosts to check, e.g. `host = [{
+        /// connect_ip = "198.18.0.31" }, { connect_ip = "198.18.0.32", connect_port =
+        /// 587 }]`. As keepalived 2 does (each host becomes a checker of its own, and
+        /// the check's own target stays one), the real server (or `connect_ip`) is
+        /// checked, and each host on its own with its own retries; the real server is
+        /// up only while every one passes. A key a host leaves out is this table's; a
+        /// host that resolves to the check's own target is checked once. Default: none.
         #[serde(default)]
         pub host: Vec<SmtpHost>,
         timing(PLAIN),
@@ -252,8 +252,8 @@ pub struct SmtpHost {
 }
 
 impl SmtpCheck {
-    /// The hosts to check, each with the check's own keys filled in (one, the check
-    /// itself, without `host` entries).
+    /// The targets to check: the check's own, then each `host` with the check's keys
+    /// filled in.
     pub fn hosts(&self) -> Vec<SmtpHost> {
         let own = SmtpHost {
             connect_ip: self.connect_ip,
@@ -264,20 +264,15 @@ impl SmtpCheck {
             fwmark: self.fwmark,
             connect_timeout: None,
         };
-        if self.host.is_empty() {
-            return vec![own];
-        }
-        self.host
-            .iter()
-            .map(|h| SmtpHost {
-                connect_ip: h.connect_ip.or(own.connect_ip),
-                connect_port: h.connect_port.or(own.connect_port),
-                bindto: h.bindto.or(own.bindto),
-                bind_if: h.bind_if.clone().or_else(|| own.bind_if.clone()),
-                bind_port: h.bind_port.or(own.bind_port),
-                fwmark: h.fwmark.or(own.fwmark),
-                connect_timeout: h.connect_timeout,
-            })
-            .collect()
+        let hosts = self.host.iter().map(|h| SmtpHost {
+            connect_ip: h.connect_ip.or(own.connect_ip),
+            connect_port: h.connect_port.or(own.connect_port),
+            bindto: h.bindto.or(own.bindto),
+            bind_if: h.bind_if.clone().or_else(|| own.bind_if.clone()),
+            bind_port: h.bind_port.or(own.bind_port),
+            fwmark: h.fwmark.or(own.fwmark),
+            connect_timeout: h.connect_timeout,
+        });
+        std::iter::once(own.clone()).chain(hosts).collect()
     }
 }

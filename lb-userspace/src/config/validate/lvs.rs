@@ -445,7 +445,7 @@ fn validate_real_server(
     if let Some(c) = &rs.smtp_check {
         let at = q.key("smtp_check");
         connection(c.connect_ip, c.bindto, &at)?;
-        for (k, (h, written)) in c.hosts().iter().zip(&c.host).enumerate() {
+        for (k, (h, written)) in c.hosts().iter().skip(1).zip(&c.host).enumerate() {
             let hat = at.key("host").index(k);
             connection(h.connect_ip, h.bindto, &hat)?;
             if let Some(t) = written.connect_timeout {

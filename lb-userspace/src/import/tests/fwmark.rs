@@ -73,8 +73,11 @@ fn import_fwmark_with_its_packets_is_one_service() {
     assert!(c.toml.contains("fwmark = 1"), "{}", c.toml);
     round_trip(&c);
     // A mark the file does not use is named.
-    let c = with(&format!("{VI}{FWM}"), &["1=tcp:10.4.0.100:80", "2=tcp:10.4.0.100:81"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let c = with(
+        &format!("{VI}{FWM}"),
+        &["1=tcp:10.4.0.100:80", "2=tcp:10.4.0.100:81"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     has(
         &warnings(&c),
         "keepalived.conf: ",

@@ -567,15 +567,19 @@ fn import_smtp_check_host_blocks_are_checks_of_their_own() {
         .as_ref()
         .unwrap();
     assert_eq!(smtp.host.len(), 2);
+    // The check's own target (the real server), then the hosts.
     let hosts = smtp.hosts();
-    assert_eq!(hosts[0].connect_ip, Some(ip("10.4.0.2")));
-    assert_eq!(hosts[0].connect_port, None, "the check's: 25");
-    assert_eq!(hosts[0].bindto, Some(ip("10.4.0.1")), "the check's bindto");
-    assert_eq!(hosts[1].connect_port, Some(587));
-    assert_eq!(hosts[1].bindto, Some(ip("10.4.0.9")));
-    assert_eq!(hosts[1].connect_timeout, Some(3.0));
+    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts[0].connect_ip, None);
+    assert_eq!(hosts[1].connect_ip, Some(ip("10.4.0.2")));
+    assert_eq!(hosts[1].connect_port, None, "the check's: 25");
+    assert_eq!(hosts[1].bindto, Some(ip("10.4.0.1")), "the check's bindto");
+    assert_eq!(hosts[2].connect_port, Some(587));
+    assert_eq!(hosts[2].bindto, Some(ip("10.4.0.9")));
+    assert_eq!(hosts[2].connect_timeout, Some(3.0));
     round_trip(&c);
-    // Each host is a checker of the real server: all must pass.
+    // Each host is a checker of the real server, which the first host names again
+    // (checked once): all must pass.
     let targets = crate::health::targets_from_config(&c.config);
     let addrs: Vec<String> = targets[0].checkers.iter().map(|k| k.kind.label()).collect();
     assert_eq!(
