@@ -139,6 +139,32 @@ fn fwmark_mistakes_are_refused_where_they_are() {
         "13:10: virtual_server[1].match[0]",
         "198.18.0.10:443/TCP overlaps virtual_server[0]",
     );
+    // `*` against another service's exact port, a port against another's port 0.
+    assert_err(
+        &with_vrrp(
+            "[[virtual_server]]\nip = \"198.18.0.10\"\nport = 443\n\
+             [[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.11:80\", \"198.18.0.10:*\"]\npersistence_timeout = 1\n",
+        ),
+        "13:28: virtual_server[1].match[1]",
+        "every port of this entry overlaps 198.18.0.10:443/TCP of virtual_server[0]",
+    );
+    assert_err(
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\"]\n\
+             [[virtual_server]]\nip = \"198.18.0.10\"\nport = 0\npersistence_timeout = 1\n",
+        ),
+        "10:10: virtual_server[0].match[0]",
+        "tcp:198.18.0.10:80 of this entry overlaps every port of 198.18.0.10/TCP (port 0) of \
+         virtual_server[1]",
+    );
+    // Within one service, `*` and a port of the same VIP are one service anyway; other
+    // protocols and VIPs do not overlap.
+    parse(&with_vrrp(
+        "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"198.18.0.10:*\"]\n\
+         persistence_timeout = 1\n\
+         [[virtual_server]]\nip = \"198.18.0.10\"\nport = 0\nprotocol = \"UDP\"\npersistence_timeout = 1\n\
+         [[virtual_server]]\nip = \"198.18.0.11\"\nport = 0\npersistence_timeout = 1\n",
+    ));
     // The same mark twice.
     assert_err(
         &with_vrrp(

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::check::TimingOptions;
 use super::super::locate::{Document, KeyPath};
 use super::super::{
-    Config, HttpGet, LbAlgo, MAX_MATCH_KEYS, Protocol, RealServerConfig, VirtualServer,
+    Config, HttpGet, LbAlgo, MAX_MATCH_KEYS, MatchPorts, Protocol, RealServerConfig, VirtualServer,
 };
 use super::{Invalid, check_ifname, family, invalid};
 
@@ -148,6 +148,59 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                         "duplicate real server {}: already real_server[{first}] of this \
                          virtual_server",
                         std::net::SocketAddr::new(rs.ip, rs.port)
+                    ),
+                ));
+            }
+        }
+    }
+    every_port_overlaps(cfg, &services)
+}
+
+/// A fwmark entry `*` (every port) and another service's exact port of the same VIP and
+/// protocol, or a fwmark entry's port and another service's port 0: the data plane
+/// would give the exact port to one and the rest to the other, where IPVS gives a marked
+/// packet to its fwmark service. Refused at the fwmark entry.
+fn every_port_overlaps(
+    cfg: &Config,
+    services: &HashMap<(IpAddr, u16, Protocol), usize>,
+) -> Result<(), Invalid> {
+    let root = KeyPath::root().key("virtual_server");
+    for (i, vs) in cfg.virtual_server.iter().enumerate() {
+        if vs.fwmark.is_none() {
+            continue;
+        }
+        for (k, m) in vs.fwmark_match.iter().enumerate() {
+            let proto = m.protocol_or(vs.protocol);
+            // The first in file order (the map's own order is random).
+            let clash = (services.iter())
+                .filter(|((ip, port, p), owner)| {
+                    **owner != i
+                        && *ip == m.ip
+                        && *p == proto
+                        && match m.ports {
+                            MatchPorts::All => *port != 0,
+                            MatchPorts::Range(..) => *port == 0,
+                        }
+                })
+                .min_by_key(|((_, port, _), owner)| (**owner, *port));
+            if let Some(((ip, port, p), owner)) = clash {
+                let (what, other) = match m.ports {
+                    MatchPorts::All => (
+                        "every port".to_owned(),
+                        format!("{}/{}", std::net::SocketAddr::new(*ip, *port), p.as_str()),
+                    ),
+                    MatchPorts::Range(..) => (
+                        format!("{m}"),
+                        format!("every port of {ip}/{} (port 0)", p.as_str()),
+                    ),
+                };
+                return Err(invalid(
+                    root.index(i).key("match").index(k),
+                    format!(
+                        "{what} of this entry overlaps {other} of {}: a packet must select \
+                         one service (IPVS would give a marked packet to the fwmark \
+                         service; list the ports instead)",
+                        owner_name(cfg, *owner)
                     ),
                 ));
             }
