@@ -17,7 +17,21 @@ impl Converter<'_> {
         }
         let mut t = Table::default();
         let extra = ["url", "require_reply", "host"];
+        let mut host_seen = false;
         for c in self.lines(n, &Self::keywords(&[CHECK, CHECKER_TIMING], &extra)) {
+            if host_seen && HOST_DEFAULTS.contains(&c.keyword()) {
+                // keepalived copies the check's settings into a host when the host
+                // block starts: a later one does not reach the hosts before it.
+                self.warn(
+                    &c,
+                    format!(
+                        "`{}` after a `host` block: keepalived gives it only to the hosts \
+                         after this line (and the check's own target); xlb gives it to \
+                         every host that does not set its own",
+                        c.keyword()
+                    ),
+                );
+            }
             if self.simple(&[CHECK, CHECKER_TIMING], &c, &mut t) {
                 continue;
             }
@@ -36,6 +50,7 @@ impl Converter<'_> {
                     }
                 }
                 "host" if n.keyword() == "SMTP_CHECK" => {
+                    host_seen = true;
                     // keepalived 2 makes each host a checker of its own, starting from the
                     // SMTP_CHECK's connection settings: xlb's `host` entries.
                     if !c.args().is_empty() {
@@ -96,3 +111,14 @@ impl Converter<'_> {
         u
     }
 }
+
+/// The SMTP_CHECK keywords a `host` block starts from.
+const HOST_DEFAULTS: [&str; 7] = [
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_port",
+    "bind_if",
+    "fwmark",
+    "connect_timeout",
+];

@@ -588,6 +588,17 @@ fn import_smtp_check_host_blocks_are_checks_of_their_own() {
     );
     assert!(targets[0].checkers.iter().all(|k| k.policy.retry == 2));
 
+    // A setting after a host block reaches only later hosts in keepalived: warned.
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 25 {{\n  SMTP_CHECK {{\n   host {{\n    connect_ip 10.4.0.12\n   }}\n   \
+         connect_port 2525\n  }}\n }}\n}}\n"
+    ));
+    has(
+        &warnings(&c),
+        "keepalived.conf:16: ",
+        "`connect_port` after a `host` block",
+    );
     // A keyword a host cannot take is refused at its line.
     let errs = import_err(&format!(
         "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
