@@ -189,6 +189,18 @@ fn fwmark_mistakes_are_refused_where_they_are() {
         "10:28: virtual_server[0].match[1]",
         "198.18.0.99 belongs to no vrrp_instance but 198.18.0.10 to vrrp_instance VI_1",
     );
+    // VIPs of one instance on two interfaces (`dev`).
+    assert_err(
+        &with_vrrp(
+            "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"198.18.0.12:80\"]\n",
+        )
+        .replace(
+            "\"198.18.0.11/24\"]",
+            "\"198.18.0.11/24\", \"198.18.0.12/24 dev eth1\"]",
+        ),
+        "10:28: virtual_server[0].match[1]",
+        "198.18.0.12 lives on eth1 but 198.18.0.10 on eth0",
+    );
     // A port on a real server, or an ip that is not the first entry's.
     assert_err(
         &with_vrrp(

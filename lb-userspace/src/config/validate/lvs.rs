@@ -339,6 +339,25 @@ fn validate_fwmark(
                 ),
             ));
         }
+        if vs.interface.is_none() && k > 0 {
+            // Each VIP's packets arrive where its address lives: one interface for all.
+            let mut probe = vs.clone();
+            probe.ip = m.ip;
+            let (here, first) = (probe.resolved_interface(cfg), vs.resolved_interface(cfg));
+            if here != first {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "{} lives on {} but {} on {}: XDP attaches one service to one \
+                         interface; set `interface`, or keep the VIPs on one",
+                        m.ip,
+                        here.unwrap_or("no interface"),
+                        vs.ip,
+                        first.unwrap_or("no interface")
+                    ),
+                ));
+            }
+        }
         keys += m.key_count();
         if keys > MAX_MATCH_KEYS {
             return Err(invalid(
