@@ -38,6 +38,10 @@ pub struct FwmarkMatch {
     pub protocol: Option<Protocol>,
     pub ip: IpAddr,
     pub ports: MatchPorts,
+    /// Why the entry as written is not one: kept so that validation reports it at the
+    /// entry's own line and column (a deserializer error would point at the list).
+    /// Never set in a config that loaded.
+    pub(super) invalid: Option<String>,
 }
 
 impl FwmarkMatch {
@@ -165,6 +169,7 @@ impl std::str::FromStr for FwmarkMatch {
             protocol,
             ip,
             ports,
+            invalid: None,
         })
     }
 }
@@ -194,9 +199,13 @@ impl Serialize for FwmarkMatch {
 
 impl<'de> Deserialize<'de> for FwmarkMatch {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        let text = String::deserialize(d)?;
+        Ok(text.parse().unwrap_or_else(|why| FwmarkMatch {
+            protocol: None,
+            ip: IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            ports: MatchPorts::All,
+            invalid: Some(why),
+        }))
     }
 }
 

@@ -103,7 +103,7 @@ fn fwmark_mistakes_are_refused_where_they_are() {
         &with_vrrp(
             "[[virtual_server]]\nfwmark = 1\nmatch = [\"198.18.0.10:80\", \"tcp:2001:db8::1:80\"]\n",
         ),
-        "10:9: virtual_server[0].match",
+        "10:28: virtual_server[0].match[1]",
         "\"tcp:2001:db8::1:80\" is not a match entry (write an IPv6 address in brackets)",
     );
     // Overlaps: within the list, with another fwmark service, with a plain service.

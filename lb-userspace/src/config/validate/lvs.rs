@@ -229,6 +229,11 @@ fn validate_fwmark(
     marks: &mut HashMap<u32, usize>,
 ) -> Result<(), Invalid> {
     let vs = &cfg.virtual_server[i];
+    for (k, m) in vs.fwmark_match.iter().enumerate() {
+        if let Some(why) = &m.invalid {
+            return Err(invalid(p.key("match").index(k), why.clone()));
+        }
+    }
     let Some(mark) = vs.fwmark else {
         if doc.contains(&p.key("match")) {
             return Err(invalid(
