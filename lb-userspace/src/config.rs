@@ -21,6 +21,7 @@
 mod check;
 mod de;
 mod error;
+mod fwmark;
 mod host;
 mod locate;
 mod lvs;
@@ -38,8 +39,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlCheck};
+pub use check::{HttpGet, HttpProtocol, MiscCheck, SmtpHost, StatusCodes, TcpCheck, UrlCheck};
 pub use error::{ConfigError, ConfigErrorKind, Location};
+pub use fwmark::{FwmarkMatch, MAX_MATCH_KEYS, MatchPorts};
 pub use host::{HostView, ThisHost};
 pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
 pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};

@@ -365,9 +365,12 @@ fn instances(running: &Config, new: &Config) -> Vec<InstanceDiff> {
     out
 }
 
+/// `vs` in `config`: a fwmark service by its mark, any other by ip:port/protocol.
 fn find_service<'c>(config: &'c Config, vs: &VirtualServer) -> Option<&'c VirtualServer> {
-    (config.virtual_server.iter())
-        .find(|o| (o.ip, o.port, o.protocol) == (vs.ip, vs.port, vs.protocol))
+    (config.virtual_server.iter()).find(|o| match vs.fwmark {
+        Some(mark) => o.fwmark == Some(mark),
+        None => o.fwmark.is_none() && (o.ip, o.port, o.protocol) == (vs.ip, vs.port, vs.protocol),
+    })
 }
 
 fn find_real<'c>(vs: &'c VirtualServer, r: &RealServerConfig) -> Option<&'c RealServerConfig> {
@@ -388,6 +391,7 @@ fn changed_service(old: &VirtualServer, new: &VirtualServer) -> ServiceAction {
         }
     };
     differs("lb_algo", old.lb_algo != new.lb_algo);
+    differs("match", old.fwmark_match != new.fwmark_match);
     differs(
         "persistence_timeout",
         old.persistence_timeout != new.persistence_timeout,
@@ -785,6 +789,43 @@ mod tests {
         let text = plan.render();
         assert!(text.contains("  ~ 198.18.1.2:80 weight 1 -> 3\n"), "{text}");
         assert!(text.contains("  + 198.18.1.4:80 weight 2\n"), "{text}");
+    }
+
+    #[test]
+    fn a_fwmark_service_is_followed_by_its_mark() {
+        let fwm = |m: &str| {
+            format!(
+                "[[virtual_server]]\nfwmark = 1\nmatch = [{m}]\npersistence_timeout = 60\n\
+                 [[virtual_server.real_server]]\nip = \"198.18.1.9\"\n"
+            )
+        };
+        let running = lab(ONE_VIP, "wrr", 1, &fwm("\"198.18.0.100:443\""));
+        let new = lab(
+            ONE_VIP,
+            "wrr",
+            1,
+            &fwm("\"198.18.0.100:443\", \"198.18.0.100:8443\""),
+        );
+        let plan = diff(&running, &new);
+        assert_eq!(plan.services_unchanged, 1);
+        assert_eq!(plan.services.len(), 1, "{plan:?}");
+        assert_eq!(plan.services[0].service, "FWM 1 (198.18.0.100:443/TCP)");
+        assert_eq!(
+            plan.services[0].action,
+            ServiceAction::Changed {
+                settings: vec!["match"],
+                real_servers: Vec::new(),
+                table: None,
+            }
+        );
+        // A new first entry is still the same service.
+        let moved = lab(ONE_VIP, "wrr", 1, &fwm("\"198.18.0.100:8443\""));
+        let plan = diff(&running, &moved);
+        assert_eq!(plan.services.len(), 1, "{plan:?}");
+        assert!(matches!(
+            plan.services[0].action,
+            ServiceAction::Changed { .. }
+        ));
     }
 
     #[test]

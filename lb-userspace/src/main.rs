@@ -90,6 +90,16 @@ enum Command {
         /// and drop its `@^ID` lines (default: the short host name, as keepalived).
         #[arg(short = 'i', long)]
         config_id: Option<String>,
+        /// The interface XDP attaches to for a virtual_server whose VIP no vrrp_instance
+        /// holds (nor any instance's subnet): IPVS needs none, xlb does.
+        #[arg(long, value_name = "IFNAME")]
+        interface: Option<String>,
+        /// The packets the firewall marks N, for `virtual_server fwmark N` (XDP runs
+        /// before netfilter: there is no mark): N=SPEC[,SPEC...], SPEC
+        /// [tcp:|udp:]ADDRESS:PORTS, PORTS a port, FIRST-LAST or *, IPv6 in brackets;
+        /// e.g. --fwmark 1=tcp:198.18.0.10:80,tcp:198.18.0.10:443. Repeat per mark.
+        #[arg(long, value_name = "N=SPEC[,SPEC...]")]
+        fwmark: Vec<String>,
     },
     /// Show the virtual services, real servers and counters from the pinned maps, with the
     /// daemon's PID, uptime, config and runtime edits when one answers on its socket.
@@ -483,7 +493,19 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
             file,
             output,
             config_id,
-        } => xlb::import::run(&file, output.as_deref(), config_id),
+            interface,
+            fwmark,
+        } => {
+            let mut opts = xlb::import::Options {
+                interface,
+                config_id: config_id.or_else(xlb::import::short_hostname),
+                ..Default::default()
+            };
+            for f in &fwmark {
+                opts.add_fwmark(f).map_err(anyhow::Error::msg)?;
+            }
+            xlb::import::run(&file, output.as_deref(), &opts)
+        }
         Command::Status {
             daemon,
             json,

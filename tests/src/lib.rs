@@ -185,6 +185,7 @@ pub fn service(
             proto: if tcp { PROTO_TCP } else { PROTO_UDP },
             _pad: 0,
         },
+        aliases: Vec::new(),
         algo,
         hash_port: false,
         active: true,

@@ -158,11 +158,7 @@ pub struct RealConns {
 /// active to a drain.
 pub fn conns_of(status: &Status, service: ServiceRef, real: RealRef) -> RealConns {
     let found = (status.services.iter())
-        .filter(|s| {
-            s.vip == service.addr.ip()
-                && s.port == service.addr.port()
-                && s.protocol == service.protocol.as_str()
-        })
+        .filter(|s| s.selected_by(service.addr, service.protocol.as_str()))
         .flat_map(|s| &s.real_servers)
         .find(|r| r.ip == real.ip() && r.port == real.port());
     let Some(r) = found else {
@@ -242,6 +238,7 @@ mod tests {
             bytes: 0,
             new_flows: 0,
             real_servers,
+            also: Vec::new(),
         }
     }
 

@@ -264,6 +264,7 @@ mod tests {
                         inactive_conns: 1,
                     })
                     .collect(),
+                also: Vec::new(),
             }],
             drops: Vec::new(),
             passes: Vec::new(),

@@ -79,6 +79,18 @@ pub struct ServiceStatus {
     pub bytes: u64,
     pub new_flows: u64,
     pub real_servers: Vec<RealStatus>,
+    /// The service's other keys (`PROTO ADDRESS:PORT`), when several select it (a fwmark
+    /// service's match entries): one service id, so one set of counters, listed once.
+    pub also: Vec<String>,
+}
+
+impl ServiceStatus {
+    /// Whether `addr`/`protocol` (`"TCP"` / `"UDP"`) is one of its keys (its own, or one
+    /// in `also`).
+    pub fn selected_by(&self, addr: std::net::SocketAddr, protocol: &str) -> bool {
+        (self.vip, self.port, self.protocol) == (addr.ip(), addr.port(), protocol)
+            || self.also.contains(&format!("{protocol} {addr}"))
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -188,8 +200,26 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         }
     }
     let mut services = Vec::new();
+    // A service under several keys (fwmark) is one row, under its lowest key.
+    let mut by_id: BTreeMap<u32, Vec<(lb_common::ServiceKey, lb_common::ServiceInfo)>> =
+        BTreeMap::new();
     for item in maps.services.iter() {
         let (key, info) = item?;
+        by_id.entry(info.id).or_default().push((key, info));
+    }
+    for mut entries in by_id.into_values() {
+        entries.sort_by_key(|(k, _)| (ip_of(&k.vip), k.port, k.proto));
+        let (key, info) = entries[0];
+        let also = entries[1..]
+            .iter()
+            .map(|(k, _)| {
+                let proto = if k.proto == PROTO_TCP { "TCP" } else { "UDP" };
+                format!(
+                    "{proto} {}",
+                    std::net::SocketAddr::new(ip_of(&k.vip), k.port)
+                )
+            })
+            .collect();
         let c = sum(maps.service_stats.get(&info.id, 0)?.iter().copied());
         let mut rs = Vec::new();
         for Slot { index, real: r } in slots_of.get(&info.id).into_iter().flatten() {
@@ -222,6 +252,7 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
             bytes: c.bytes,
             new_flows: c.new_flows,
             real_servers: rs,
+            also,
         });
     }
     services.sort_by_key(|s| (s.vip, s.port, s.protocol));
@@ -354,6 +385,9 @@ pub fn render(s: &Status) -> String {
             svc.bytes,
             svc.new_flows
         );
+        if !svc.also.is_empty() {
+            let _ = writeln!(out, "  also {}", svc.also.join(", "));
+        }
         for r in &svc.real_servers {
             let raddr = match r.ip {
                 IpAddr::V4(a) => format!("{a}:{}", r.port),
@@ -564,6 +598,7 @@ mod tests {
                     real("2001:db8::12", 1, true, None),
                     real("2001:db8::13", 1, false, None),
                 ],
+                also: Vec::new(),
             }],
             drops: vec![("no_real_server".into(), 2), ("bad_header".into(), 0)],
             passes: vec![("not_a_service".into(), 0)],

@@ -11,6 +11,7 @@ use super::check::{
     DnsCheck, HttpGet, MiscCheck, PingCheck, SmtpCheck, TcpCheck, TimingOptions, UdpCheck,
 };
 use super::de;
+use super::fwmark::FwmarkMatch;
 use super::vrrp::string_enum_serde;
 
 fn default_delay_loop() -> f64 {
@@ -18,6 +19,9 @@ fn default_delay_loop() -> f64 {
 }
 fn one() -> u32 {
     1
+}
+fn unspecified() -> IpAddr {
+    IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
 }
 
 /// Transport protocol of a virtual service, TOML `"TCP"` or `"UDP"`.
@@ -158,12 +162,24 @@ pub struct SorryServer {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VirtualServer {
-    /// The VIP.
+    /// The VIP. Required, except in a `fwmark` service, which has none (it is set from
+    /// its first `match` entry).
+    #[serde(default = "unspecified")]
     pub ip: IpAddr,
     /// 1..=65535, or 0 for all ports (then `persistence_timeout` must be > 0, as IPVS
-    /// requires).
-    #[serde(deserialize_with = "de::port")]
+    /// requires). Required, except in a `fwmark` service (set from its first `match`
+    /// entry).
+    #[serde(default, deserialize_with = "de::port")]
     pub port: u16,
+    /// keepalived's `virtual_server fwmark N`: a service of several VIP / port /
+    /// protocol entries, listed in `match` (XDP sees no firewall mark), with no `ip` or
+    /// `port` of its own. The number names it (`FWM N`, as ipvsadm). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fwmark: Option<u32>,
+    /// The packets of a `fwmark` service, `[tcp:|udp:]ADDRESS:PORTS` each (see
+    /// [`FwmarkMatch`]); only with `fwmark`, which needs at least one.
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
+    pub fwmark_match: Vec<FwmarkMatch>,
     /// Default `"TCP"`.
     #[serde(default)]
     pub protocol: Protocol,
@@ -297,14 +313,42 @@ impl VirtualServer {
         None
     }
 
+    /// Every (VIP, port, protocol) key of the data plane's service map that selects this
+    /// service: its own, and for a fwmark service every port of every `match` entry
+    /// (port 0 for `*`). The first is the service's own.
+    pub fn service_keys(&self) -> Vec<(IpAddr, u16, Protocol)> {
+        if self.fwmark.is_none() {
+            return vec![(self.ip, self.port, self.protocol)];
+        }
+        let mut keys = Vec::new();
+        for m in &self.fwmark_match {
+            let proto = m.protocol_or(self.protocol);
+            for port in m.port_list() {
+                if !keys.contains(&(m.ip, port, proto)) {
+                    keys.push((m.ip, port, proto));
+                }
+            }
+        }
+        keys
+    }
+
     /// The `vrrp_instance` that owns this VIP, if any (without one the service is
     /// always active).
     pub fn vrrp_instance<'a>(&self, cfg: &'a Config) -> Option<&'a super::VrrpInstance> {
         cfg.vrrp_instance.iter().find(|vi| vi.owns(self.ip))
     }
 
-    /// `ip:port/PROTO`, e.g. `198.18.0.100:80/TCP` (`[2001:db8::1]:80/TCP`).
+    /// `ip:port/PROTO`, e.g. `198.18.0.100:80/TCP` (`[2001:db8::1]:80/TCP`); a fwmark
+    /// service `FWM N (ip:port/PROTO)`, its first match entry (which names it in `xlb
+    /// weight` and the other runtime edits).
     pub fn service_name(&self) -> String {
+        if let Some(mark) = self.fwmark {
+            return format!(
+                "FWM {mark} ({}/{})",
+                std::net::SocketAddr::new(self.ip, self.port),
+                self.protocol.as_str()
+            );
+        }
         format!(
             "{}/{}",
             std::net::SocketAddr::new(self.ip, self.port),

@@ -35,10 +35,33 @@ pub(crate) fn resolve(cfg: &mut Config, doc: &Document) {
     }
     for (i, vs) in cfg.virtual_server.iter_mut().enumerate() {
         let p = root.key("virtual_server").index(i);
+        if vs.fwmark.is_some() {
+            // Every entry's protocol in force, then the service's identity from the first.
+            let default = vs.protocol;
+            for m in &mut vs.fwmark_match {
+                m.protocol = Some(m.protocol_or(default));
+            }
+            // (An `ip` / `port` written is left for validation to compare.)
+            if let Some(first) = vs.fwmark_match.first() {
+                if !doc.contains(&p.key("ip")) {
+                    vs.ip = first.ip;
+                }
+                if !doc.contains(&p.key("port")) {
+                    vs.port = first.first_port();
+                }
+                vs.protocol = first.protocol_or(default);
+            }
+            // DR keeps each packet's port: the real servers and the sorry server have
+            // none of their own (keepalived's `real_server IP` in a fwmark service).
+            if let Some(s) = &mut vs.sorry_server {
+                s.port.get_or_insert(0);
+            }
+        }
+        let rs_port = if vs.fwmark.is_some() { 0 } else { vs.port };
         for (j, rs) in vs.real_server.iter_mut().enumerate() {
             let q = p.key("real_server").index(j);
             if !doc.contains(&q.key("port")) {
-                rs.port = vs.port;
+                rs.port = rs_port;
             }
             if !doc.contains(&q.key("inhibit_on_failure")) {
                 rs.inhibit_on_failure = vs.inhibit_on_failure;

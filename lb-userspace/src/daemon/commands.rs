@@ -126,6 +126,8 @@ impl Daemon {
             at: unix(SystemTime::now()),
             by: peer,
         };
+        // A fwmark service named by another of its keys: by its own from here on.
+        let service = crate::daemon::edits::canonical(&self.config, service);
         let before = self.observed.edits.get(&service.real_key(real)).copied();
         if let Err(e) = self
             .observed

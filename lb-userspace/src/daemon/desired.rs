@@ -57,6 +57,19 @@ fn real_key(vs: &VirtualServer, ip: IpAddr, port: u16) -> RealKey {
     }
 }
 
+/// The data plane's key of `ip`:`port`/`protocol`.
+fn service_key(ip: IpAddr, port: u16, protocol: Protocol) -> ServiceKey {
+    ServiceKey {
+        vip: addr_of(ip),
+        port,
+        proto: match protocol {
+            Protocol::Tcp => PROTO_TCP,
+            Protocol::Udp => PROTO_UDP,
+        },
+        _pad: 0,
+    }
+}
+
 /// The virtual service of `key` in `config`.
 fn service_of<'c>(config: &'c Config, key: &RealKey) -> Option<&'c VirtualServer> {
     config
@@ -229,15 +242,13 @@ impl Observations {
             .virtual_server
             .iter()
             .map(|vs| DesiredService {
-                key: ServiceKey {
-                    vip: addr_of(vs.ip),
-                    port: vs.port,
-                    proto: match vs.protocol {
-                        Protocol::Tcp => PROTO_TCP,
-                        Protocol::Udp => PROTO_UDP,
-                    },
-                    _pad: 0,
-                },
+                key: service_key(vs.ip, vs.port, vs.protocol),
+                aliases: vs
+                    .service_keys()
+                    .into_iter()
+                    .skip(1)
+                    .map(|(ip, port, proto)| service_key(ip, port, proto))
+                    .collect(),
                 algo: vs.lb_algo.sched_algo(),
                 hash_port: vs.hash_port,
                 active: self.forwards(config, vs),

@@ -89,20 +89,32 @@ pub struct Edits {
     by_real: BTreeMap<RealKey, RealEdit>,
 }
 
-/// The virtual server and real server of the config that `service` and `real` name.
+/// `service` as the config names it: a key of a fwmark service other than its first
+/// (`xlb status` lists it under its lowest) becomes the service's own ip:port/protocol.
+pub fn canonical(config: &Config, service: ServiceRef) -> ServiceRef {
+    let key = (service.addr.ip(), service.addr.port(), service.protocol);
+    config
+        .virtual_server
+        .iter()
+        .find(|vs| vs.fwmark.is_some() && vs.service_keys().contains(&key))
+        .map_or(service, |vs| ServiceRef {
+            addr: std::net::SocketAddr::new(vs.ip, vs.port),
+            protocol: vs.protocol,
+        })
+}
+
+/// The virtual server and real server of the config that `service` and `real` name (any
+/// key of a fwmark service names it).
 pub fn find(
     config: &Config,
     service: ServiceRef,
     real: RealRef,
 ) -> Result<(&VirtualServer, &RealServerConfig), EditError> {
+    let key = (service.addr.ip(), service.addr.port(), service.protocol);
     let vs = config
         .virtual_server
         .iter()
-        .find(|vs| {
-            vs.ip == service.addr.ip()
-                && vs.port == service.addr.port()
-                && vs.protocol == service.protocol
-        })
+        .find(|vs| vs.service_keys().contains(&key))
         .ok_or_else(|| EditError::UnknownService {
             service,
             candidates: config
@@ -145,7 +157,7 @@ impl Edits {
         stamp: Stamp,
     ) -> Result<RealEdit, EditError> {
         find(config, service, real)?;
-        let key = service.real_key(real);
+        let key = canonical(config, service).real_key(real);
         let mut edit = self.by_real.get(&key).copied().unwrap_or_default();
         match kind {
             EditKind::Weight(weight) => {
@@ -271,6 +283,48 @@ port = 53
 
     fn svc(s: &str) -> ServiceRef {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn any_key_of_a_fwmark_service_names_it() {
+        let config = Config::parse(
+            r#"
+[[virtual_server]]
+fwmark = 1
+match = ["198.18.0.100:80", "198.18.0.100:7"]
+interface = "eth0"
+persistence_timeout = 60
+[[virtual_server.real_server]]
+ip = "198.18.0.21"
+"#,
+            "xlb.toml",
+        )
+        .unwrap();
+        let mut edits = Edits::default();
+        // By its second key, as `xlb status` lists it (its lowest).
+        edits
+            .apply(
+                &config,
+                svc("198.18.0.100:7"),
+                rs("198.18.0.21:0"),
+                EditKind::Weight(0),
+                stamp(1),
+            )
+            .unwrap();
+        let own = svc("198.18.0.100:80").real_key(rs("198.18.0.21:0"));
+        assert!(
+            edits.get(&own).is_some(),
+            "recorded under the service's own key"
+        );
+        assert_eq!(
+            canonical(&config, svc("198.18.0.100:7")),
+            svc("198.18.0.100:80")
+        );
+        assert_eq!(
+            canonical(&config, svc("198.18.0.100:9")),
+            svc("198.18.0.100:9")
+        );
+        assert!(find(&config, svc("198.18.0.100:9"), rs("198.18.0.21:0")).is_err());
     }
 
     fn rs(s: &str) -> RealRef {

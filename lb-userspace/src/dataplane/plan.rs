@@ -72,6 +72,9 @@ pub struct DesiredReal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredService {
     pub key: ServiceKey,
+    /// More keys of the same service (a fwmark service's other match entries): each
+    /// published with the same service entry, so one id, table, persistence and counters.
+    pub aliases: Vec<ServiceKey>,
     pub algo: SchedAlgo,
     pub hash_port: bool,
     /// Forward (this director is MASTER for the VIP, or the VIP has no VRRP instance).
@@ -106,19 +109,33 @@ pub fn plan(view: &MapView, desired: &[DesiredService]) -> Result<Plan, PlanErro
         taken: BTreeSet::new(),
         cleared: BTreeSet::new(),
         new_ids: BTreeSet::new(),
+        kept_ids: BTreeSet::new(),
         plan: Plan::default(),
     };
     let mut wanted = BTreeSet::new();
     for want in desired {
-        if !wanted.insert(want.key) {
-            return Err(PlanError::DuplicateService(want.key));
+        for key in std::iter::once(&want.key).chain(&want.aliases) {
+            if !wanted.insert(*key) {
+                return Err(PlanError::DuplicateService(*key));
+            }
         }
+    }
+    for want in desired {
         planner.service(want)?;
     }
+    // Keys no service wants are removed; a service id no wanted service kept (its every
+    // key gone, or taken over by another service) is cleaned up once.
+    let mut dead = BTreeMap::new();
     for (key, info) in view.services() {
         if !wanted.contains(key) {
-            planner.remove_service(*key, info);
+            planner.push(Step::RemoveService { key: *key });
         }
+        if !planner.kept_ids.contains(&info.id) {
+            dead.entry(info.id).or_insert(*info);
+        }
+    }
+    for info in dead.values() {
+        planner.remove_service(info);
     }
     Ok(planner.plan)
 }
@@ -152,6 +169,8 @@ struct Planner<'a> {
     cleared: BTreeSet<u32>,
     /// Service ids this plan hands out.
     new_ids: BTreeSet<u32>,
+    /// Ids of the map's services that a wanted service keeps.
+    kept_ids: BTreeSet<u32>,
     plan: Plan,
 }
 
@@ -197,7 +216,16 @@ impl Planner<'_> {
 
     fn service(&mut self, want: &DesiredService) -> Result<(), PlanError> {
         let view = self.view;
-        let current = view.services().get(&want.key).copied();
+        // The service's entry as the maps hold it: under its own key, unless another
+        // wanted service already kept that id (the key moved between services).
+        let current = view
+            .services()
+            .get(&want.key)
+            .copied()
+            .filter(|info| !self.kept_ids.contains(&info.id));
+        if let Some(info) = current {
+            self.kept_ids.insert(info.id);
+        }
         let is_new = current.is_none();
         let old_info = match current {
             Some(info) => info,
@@ -295,6 +323,11 @@ impl Planner<'_> {
                 self.plan.report.services_changed += 1;
             }
         }
+        for &key in &want.aliases {
+            if view.services().get(&key) != Some(&info) {
+                self.push(Step::PublishService { key, info });
+            }
+        }
         if is_new {
             self.plan.report.services_added += 1;
         }
@@ -317,8 +350,8 @@ impl Planner<'_> {
         Ok(())
     }
 
-    fn remove_service(&mut self, key: ServiceKey, info: &ServiceInfo) {
-        self.push(Step::RemoveService { key });
+    /// Cleans up service id `info.id`, whose keys are gone or taken by other services.
+    fn remove_service(&mut self, info: &ServiceInfo) {
         self.push(Step::SetServiceState {
             id: info.id,
             flags: 0,

@@ -107,7 +107,8 @@ impl MapView {
             }
         }
         for (key, info) in services {
-            if info.table_len > 0 {
+            // A service with several keys (fwmark) points at one region from each.
+            if info.table_len > 0 && !view.tables.contains_key(&info.table_offset) {
                 // Checks the region against the arena's bounds before it is read.
                 view.arena.reserve(info.table_offset, info.table_len)?;
                 let mut table = vec![0; info.table_len as usize];

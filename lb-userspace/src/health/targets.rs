@@ -174,16 +174,34 @@ fn checkers_of(cfg: &Config, vs: &VirtualServer, rs: &RealServerConfig) -> Vec<C
     }
     if let Some(c) = &rs.smtp_check {
         let t = c.timing_in_force(&defaults);
-        let conn = connect_opts!(c, rs.ip, 25, t.connect_timeout);
         let helo_name = c
             .helo_name
             .clone()
             .or_else(|| cfg.global_defs.smtp_helo_name.clone())
             .unwrap_or_else(crate::net::host_name);
-        push!(
-            CheckKind::Smtp(Arc::new(smtp::SmtpSpec { conn, helo_name })),
-            t,
-        );
+        // The check's own target and one checker per `host` (keepalived 2 makes each a
+        // checker of its own): the server is alive only while all pass. A target listed
+        // twice is checked once.
+        let mut seen = Vec::new();
+        for h in c.hosts() {
+            let conn = connect_opts!(
+                &h,
+                rs.ip,
+                25,
+                h.connect_timeout.unwrap_or(t.connect_timeout)
+            );
+            if seen.contains(&conn) {
+                continue;
+            }
+            seen.push(conn.clone());
+            push!(
+                CheckKind::Smtp(Arc::new(smtp::SmtpSpec {
+                    conn,
+                    helo_name: helo_name.clone()
+                })),
+                t,
+            );
+        }
     }
     out
 }

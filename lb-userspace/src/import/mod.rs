@@ -131,46 +131,98 @@ impl fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
+/// What `xlb import-keepalived` is told besides the file: what keepalived.conf does not
+/// say and xlb needs.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// keepalived's `-i ID` / `--config-id ID`: which `@ID` lines are kept.
+    pub config_id: Option<String>,
+    /// `--interface IFNAME`: where XDP attaches for a virtual server whose VIP no
+    /// vrrp_instance holds (IPVS needs no interface).
+    pub interface: Option<String>,
+    /// `--fwmark N=SPEC[,SPEC...]`: the packets the firewall marks N (XDP runs before
+    /// netfilter and sees no mark), for `virtual_server fwmark N`.
+    pub fwmarks: std::collections::BTreeMap<u32, Vec<crate::config::FwmarkMatch>>,
+}
+
+impl Options {
+    /// Parses one `--fwmark` argument, `N=SPEC[,SPEC...]`, into `self`.
+    pub fn add_fwmark(&mut self, arg: &str) -> Result<(), String> {
+        let (n, specs) = arg.split_once('=').ok_or_else(|| {
+            format!(
+                "--fwmark {arg:?}: expected N=SPEC[,SPEC...], e.g. \
+                 1=tcp:198.18.0.10:80,tcp:198.18.0.10:443"
+            )
+        })?;
+        let mark: u32 = n
+            .trim()
+            .strip_prefix("0x")
+            .map_or_else(
+                || n.trim().parse().ok(),
+                |h| u32::from_str_radix(h, 16).ok(),
+            )
+            .ok_or_else(|| format!("--fwmark {arg:?}: {n:?} is not a mark number"))?;
+        let mut list = Vec::new();
+        for spec in specs.split(',').filter(|s| !s.trim().is_empty()) {
+            list.push(
+                spec.parse::<crate::config::FwmarkMatch>()
+                    .map_err(|e| format!("--fwmark {arg:?}: {e}"))?,
+            );
+        }
+        if list.is_empty() {
+            return Err(format!("--fwmark {arg:?}: no SPEC after {n}="));
+        }
+        self.fwmarks.entry(mark).or_default().extend(list);
+        Ok(())
+    }
+}
+
 /// Converts the keepalived configuration at `path` (and what it includes), with no
 /// config id (`@ID` lines dropped, `@^ID` lines kept, as keepalived without one).
 pub fn import_file(path: &Path) -> Result<Conversion, ImportError> {
-    import_file_with(path, &lexer::Options::default())
+    import_file_with(path, &Options::default())
 }
 
-/// [`import_file`] as keepalived reads the file with `options` (its `-i` config id).
-pub fn import_file_with(path: &Path, options: &lexer::Options) -> Result<Conversion, ImportError> {
+/// As [`import_file`], with the command line's [`Options`].
+pub fn import_file_with(path: &Path, opts: &Options) -> Result<Conversion, ImportError> {
     let mut d = Diagnostics::default();
-    let (lines, cond) = lexer::read_with(path, options, &mut d);
-    finish(lines, &path.display().to_string(), d, options, &cond)
+    let lexer_options = lexer::Options {
+        config_id: opts.config_id.clone(),
+    };
+    let (lines, cond) = lexer::read_with(path, &lexer_options, &mut d);
+    finish(lines, &path.display().to_string(), d, opts, &cond)
 }
 
 /// Converts `text`, read as the file `file_name`; relative includes are looked up in
 /// `dir`.
 pub fn import_str(text: &str, file_name: &str, dir: &Path) -> Result<Conversion, ImportError> {
-    import_str_with(text, file_name, dir, &lexer::Options::default())
+    import_str_with(text, file_name, dir, &Options::default())
 }
 
-/// [`import_str`] with `options`.
+/// As [`import_str`], with the command line's [`Options`].
 pub fn import_str_with(
     text: &str,
     file_name: &str,
     dir: &Path,
-    options: &lexer::Options,
+    opts: &Options,
 ) -> Result<Conversion, ImportError> {
     let mut d = Diagnostics::default();
-    let (lines, cond) = lexer::read_str_with(text, file_name, dir, options, &mut d);
-    finish(lines, file_name, d, options, &cond)
+    let lexer_options = lexer::Options {
+        config_id: opts.config_id.clone(),
+    };
+    let (lines, cond) = lexer::read_str_with(text, file_name, dir, &lexer_options, &mut d);
+    finish(lines, file_name, d, opts, &cond)
 }
 
 fn finish(
     lines: Vec<lexer::Line>,
     source: &str,
     mut d: Diagnostics,
-    options: &lexer::Options,
+    opts: &Options,
     cond: &lexer::Conditionals,
 ) -> Result<Conversion, ImportError> {
     let nodes = parser::parse(lines, &mut d);
-    let root = convert::convert(&nodes, &mut d);
+    let root = convert::convert(&nodes, &mut d, opts);
     if !d.errors.is_empty() {
         return Err(ImportError {
             errors: d.errors,
@@ -180,7 +232,7 @@ fn finish(
 
     let mut body = String::new();
     emit::write_table(&mut body, "", false, &root);
-    let toml = format!("{}{body}", header(source, &d.warnings, options, cond));
+    let toml = format!("{}{body}", header(source, &d.warnings, opts, cond));
 
     match Config::parse(&toml, source) {
         Ok(config) => Ok(Conversion {
@@ -222,7 +274,7 @@ fn finish(
 fn header(
     source: &str,
     warnings: &[Diagnostic],
-    options: &lexer::Options,
+    opts: &Options,
     cond: &lexer::Conditionals,
 ) -> String {
     let mut h = format!(
@@ -231,7 +283,7 @@ fn header(
         env!("CARGO_PKG_VERSION")
     );
     if cond.kept + cond.dropped > 0 {
-        let id = options.config_id.as_deref().unwrap_or("(none)");
+        let id = opts.config_id.as_deref().unwrap_or("(none)");
         h.push_str(&format!(
             "# keepalived config id {id} (`--config-id`): {} conditional line(s) kept, {} \
              dropped, as `keepalived -i {id}` reads the file.\n",
@@ -259,11 +311,8 @@ pub fn short_hostname() -> Option<String> {
 
 /// The `xlb import-keepalived FILE [-o OUT] [--config-id ID]` command: TOML to `output` or stdout,
 /// warnings and errors to stderr; an error if anything could not be converted.
-pub fn run(file: &Path, output: Option<&Path>, config_id: Option<String>) -> anyhow::Result<()> {
-    let options = lexer::Options {
-        config_id: config_id.or_else(short_hostname),
-    };
-    match import_file_with(file, &options) {
+pub fn run(file: &Path, output: Option<&Path>, opts: &Options) -> anyhow::Result<()> {
+    match import_file_with(file, opts) {
         Ok(conv) => {
             for w in &conv.warnings {
                 eprintln!("{}: warning: {}", w.loc, w.message);

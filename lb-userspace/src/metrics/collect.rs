@@ -479,6 +479,7 @@ mod tests {
                     real("198.18.1.21", 20, true, 4),
                     real("198.18.1.22", 10, false, 0),
                 ],
+                also: Vec::new(),
             }],
             drops: vec![("no_real_server".into(), 2)],
             passes: vec![("not_a_service".into(), 9)],

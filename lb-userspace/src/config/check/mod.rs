@@ -213,6 +213,66 @@ checker_table! {
         connection,
         /// Name given in `HELO`. Default: `global_defs.smtp_helo_name`, else the host name.
         pub helo_name: Option<String>,
+        /// keepalived's `host { ... }` blocks: more hosts to check, e.g. `host = [{
+        /// connect_ip = "198.18.0.31" }, { connect_ip = "198.18.0.32", connect_port =
+        /// 587 }]`. As keepalived 2 does (each host becomes a checker of its own, and
+        /// the check's own target stays one), the real server (or `connect_ip`) is
+        /// checked, and each host on its own with its own retries; the real server is
+        /// up only while every one passes. A key a host leaves out is this table's; a
+        /// host that resolves to the check's own target is checked once. Default: none.
+        #[serde(default)]
+        pub host: Vec<SmtpHost>,
         timing(PLAIN),
+    }
+}
+
+/// One `host` of an [`SmtpCheck`]: where to connect; each key defaults to the
+/// `smtp_check`'s own.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpHost {
+    /// Address to connect to. Default: the `smtp_check`'s, else the real server's.
+    pub connect_ip: Option<::std::net::IpAddr>,
+    /// Port. Default: the `smtp_check`'s, else 25.
+    #[serde(default, deserialize_with = "crate::config::de::opt_port")]
+    pub connect_port: Option<u16>,
+    /// Source address. Default: the `smtp_check`'s.
+    pub bindto: Option<::std::net::IpAddr>,
+    /// Interface to bind to. Default: the `smtp_check`'s.
+    pub bind_if: Option<String>,
+    /// Source port. Default: the `smtp_check`'s.
+    #[serde(default, deserialize_with = "crate::config::de::opt_port")]
+    pub bind_port: Option<u16>,
+    /// fwmark of the check's packets. Default: the `smtp_check`'s.
+    pub fwmark: Option<u32>,
+    /// Seconds the connection and the dialogue may take. Default: the `smtp_check`'s
+    /// `connect_timeout` in force.
+    #[serde(default, deserialize_with = "crate::config::de::opt_seconds")]
+    pub connect_timeout: Option<f64>,
+}
+
+impl SmtpCheck {
+    /// The targets to check: the check's own, then each `host` with the check's keys
+    /// filled in.
+    pub fn hosts(&self) -> Vec<SmtpHost> {
+        let own = SmtpHost {
+            connect_ip: self.connect_ip,
+            connect_port: self.connect_port,
+            bindto: self.bindto,
+            bind_if: self.bind_if.clone(),
+            bind_port: self.bind_port,
+            fwmark: self.fwmark,
+            connect_timeout: None,
+        };
+        let hosts = self.host.iter().map(|h| SmtpHost {
+            connect_ip: h.connect_ip.or(own.connect_ip),
+            connect_port: h.connect_port.or(own.connect_port),
+            bindto: h.bindto.or(own.bindto),
+            bind_if: h.bind_if.clone().or_else(|| own.bind_if.clone()),
+            bind_port: h.bind_port.or(own.bind_port),
+            fwmark: h.fwmark.or(own.fwmark),
+            connect_timeout: h.connect_timeout,
+        });
+        std::iter::once(own.clone()).chain(hosts).collect()
     }
 }

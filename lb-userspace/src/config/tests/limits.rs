@@ -22,7 +22,8 @@ fn more_services_than_the_maps_hold_are_refused_at_the_first_extra() {
     assert_err(
         &text,
         "16385:1: virtual_server[4096]",
-        "4097 virtual servers: the data plane holds 4096",
+        "4097 service-map entries (a virtual server each, a fwmark service one per port of \
+         its match entries): the data plane holds 4096",
     );
     Config::parse(&services(4096), "t.toml").unwrap();
 }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::*;
 
 mod accepted;
+mod fwmark;
 mod keys;
 mod limits;
 mod refused;

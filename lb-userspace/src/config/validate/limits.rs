@@ -39,15 +39,26 @@ fn check(cfg: &Config, limits: &Limits) -> Result<(), Invalid> {
         table: table_capacity,
     } = *limits;
     let root = KeyPath::root().key("virtual_server");
-    if cfg.virtual_server.len() > max_services as usize {
-        return Err(invalid(
-            root.index(max_services as usize),
-            format!(
-                "{} virtual servers: the data plane holds {max_services}; this is the first \
-                 one that does not fit",
-                cfg.virtual_server.len()
-            ),
-        ));
+    // One service-map entry per plain service, one per port of a fwmark service's
+    // match entries (the service ids, one per virtual server, are fewer).
+    let mut keys = 0usize;
+    for (i, vs) in cfg.virtual_server.iter().enumerate() {
+        keys += vs.service_keys().len();
+        if keys > max_services as usize {
+            let total: usize = cfg
+                .virtual_server
+                .iter()
+                .map(|v| v.service_keys().len())
+                .sum();
+            return Err(invalid(
+                root.index(i),
+                format!(
+                    "{total} service-map entries (a virtual server each, a fwmark service one \
+                     per port of its match entries): the data plane holds {max_services}; \
+                     this is the first virtual server that does not fit"
+                ),
+            ));
+        }
     }
     let mut slots: u64 = 0;
     let mut entries: u64 = 0;

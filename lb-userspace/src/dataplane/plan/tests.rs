@@ -31,6 +31,7 @@ fn service(last: u8, algo: SchedAlgo, reals: Vec<DesiredReal>) -> DesiredService
             proto: PROTO_TCP,
             _pad: 0,
         },
+        aliases: Vec::new(),
         algo,
         hash_port: false,
         active: true,
@@ -633,4 +634,115 @@ fn an_mh_server_going_down_or_drained_moves_only_its_own_slots() {
         );
         apply(&mut view, std::slice::from_ref(&five), t0);
     }
+}
+
+/// `web` with two more keys (a fwmark service over ports 80, 443 and 8080).
+fn fwmark_web() -> DesiredService {
+    let mut s = web();
+    s.aliases = [443, 8080]
+        .map(|port| ServiceKey { port, ..s.key })
+        .to_vec();
+    s
+}
+
+#[test]
+fn a_service_with_aliases_publishes_one_entry_under_every_key() {
+    let svc = fwmark_web();
+    let (mut view, now) = view_with(std::slice::from_ref(&svc));
+    let info = view.services()[&svc.key];
+    for key in &svc.aliases {
+        assert_eq!(
+            view.services()[key],
+            info,
+            "one id, one table for every key"
+        );
+    }
+    assert_eq!(view.services().len(), 3);
+    // Adopting maps where three keys share a region reads it once.
+    let adopted = MapView::adopt(
+        crate::dataplane::sizing::MapSizes::MAX,
+        view.services().iter().map(|(k, i)| (*k, *i)),
+        view.reals().iter().map(|(s, r)| (*s, *r)),
+        |_, _| {},
+    )
+    .expect("adopt");
+    assert_eq!(adopted.services().len(), 3);
+    // Nothing changed: nothing to do.
+    assert!(
+        plan(&view, std::slice::from_ref(&svc))
+            .unwrap()
+            .steps
+            .is_empty()
+    );
+
+    // A weight change swaps the table and republishes every key.
+    let mut changed = svc.clone();
+    changed.reals[0].weight = 3;
+    let p = apply(&mut view, std::slice::from_ref(&changed), now);
+    check_order(&p);
+    let publishes = p.steps.iter().filter(|s| is_publish(s)).count();
+    assert_eq!(publishes, 3, "{:#?}", p.steps);
+    let info2 = view.services()[&svc.key];
+    assert_eq!(info2.id, info.id);
+    for key in &svc.aliases {
+        assert_eq!(view.services()[key], info2);
+    }
+
+    // One key dropped: only it goes; the service and its slots stay.
+    let mut fewer = changed.clone();
+    fewer.aliases.pop();
+    let p = apply(&mut view, std::slice::from_ref(&fewer), now);
+    assert_eq!(
+        p.steps,
+        vec![Step::RemoveService {
+            key: svc.aliases[1]
+        }]
+    );
+
+    // The service gone: every key, then its id's state, table and slots.
+    let p = apply(&mut view, &[], now);
+    check_order(&p);
+    assert_eq!(p.report.services_removed, 1);
+    assert_eq!(
+        p.steps
+            .iter()
+            .filter(|s| matches!(s, Step::RemoveService { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(p.report.reals_cleared, 3);
+    assert!(view.services().is_empty() && view.reals().is_empty());
+}
+
+#[test]
+fn a_key_moving_to_another_service_retires_the_old_service() {
+    // 198.18.0.1:80 and :443 are one service; then :443 becomes a service of its own
+    // and :80 goes.
+    let svc = fwmark_web();
+    let (mut view, now) = view_with(std::slice::from_ref(&svc));
+    let old_id = view.services()[&svc.key].id;
+    let mut alone = service(1, SchedAlgo::Rr, vec![real(9, 1)]);
+    alone.key.port = 443;
+    let p = apply(&mut view, std::slice::from_ref(&alone), now);
+    check_order(&p);
+    let info = view.services()[&alone.key];
+    assert_eq!(info.id, old_id, "the key's entry, and its id, carry over");
+    assert_eq!(view.services().len(), 1);
+    assert_eq!(
+        view.slots_of(info.id).len(),
+        1,
+        "the old real servers are cleared"
+    );
+
+    // Two services each claiming a key of one old service: one keeps the id.
+    let (mut view, now) = view_with(std::slice::from_ref(&svc));
+    let mut a = service(1, SchedAlgo::Rr, vec![real(7, 1)]);
+    a.key.port = 443;
+    let mut b = service(1, SchedAlgo::Rr, vec![real(8, 1)]);
+    b.key.port = 8080;
+    apply(&mut view, &[a.clone(), b.clone()], now);
+    let (ia, ib) = (view.services()[&a.key], view.services()[&b.key]);
+    assert_ne!(ia.id, ib.id);
+    assert_eq!(view.services().len(), 2);
+    assert_eq!(view.reals().len(), 2);
 }

@@ -17,7 +17,21 @@ impl Converter<'_> {
         }
         let mut t = Table::default();
         let extra = ["url", "require_reply", "host"];
+        let mut host_seen = false;
         for c in self.lines(n, &Self::keywords(&[CHECK, CHECKER_TIMING], &extra)) {
+            if host_seen && HOST_DEFAULTS.contains(&c.keyword()) {
+                // keepalived copies the check's settings into a host when the host
+                // block starts: a later one does not reach the hosts before it.
+                self.warn(
+                    &c,
+                    format!(
+                        "`{}` after a `host` block: keepalived gives it only to the hosts \
+                         after this line (and the check's own target); xlb gives it to \
+                         every host that does not set its own",
+                        c.keyword()
+                    ),
+                );
+            }
             if self.simple(&[CHECK, CHECKER_TIMING], &c, &mut t) {
                 continue;
             }
@@ -35,11 +49,21 @@ impl Converter<'_> {
                         self.set(&mut t, "require_reply", v, &c);
                     }
                 }
-                "host" => self.err(
-                    &c,
-                    "SMTP_CHECK `host` blocks are not supported: xlb checks the real server \
-                     itself (connect_ip / connect_port select another address)",
-                ),
+                "host" if n.keyword() == "SMTP_CHECK" => {
+                    host_seen = true;
+                    // keepalived 2 makes each host a checker of its own, starting from the
+                    // SMTP_CHECK's connection settings: xlb's `host` entries.
+                    if !c.args().is_empty() {
+                        self.err(&c, "`host` takes a block, no value");
+                    }
+                    let mut h = Table::default();
+                    for k in self.lines(&c, &Self::keywords(&[CHECK, CHECKER_TIMING], &[])) {
+                        if !self.simple(&[CHECK, CHECKER_TIMING], &k, &mut h) {
+                            self.unknown(&k, "host");
+                        }
+                    }
+                    t.push("host", Value::Inline(h), &c.loc, &c.loc);
+                }
                 _ => self.unknown(&c, n.keyword()),
             }
         }
@@ -87,3 +111,14 @@ impl Converter<'_> {
         u
     }
 }
+
+/// The SMTP_CHECK keywords a `host` block starts from.
+const HOST_DEFAULTS: [&str; 7] = [
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_port",
+    "bind_if",
+    "fwmark",
+    "connect_timeout",
+];

@@ -34,6 +34,8 @@ use virtual_server::{GroupMember, VsOut};
 /// block until [`Converter::finish`] assembles it.
 struct Converter<'d> {
     d: &'d mut Diagnostics,
+    /// What the command line adds (`--interface`, `--fwmark`).
+    opts: &'d super::Options,
     /// `global_defs`, merged over every such block.
     global: Table,
     /// `vrrp_script` tables by name.
@@ -52,12 +54,15 @@ struct Converter<'d> {
     statics: Table,
     /// keepalived's numbering of rules without a preference.
     rule_numbers: routes::RuleNumbers,
+    /// The marks of `virtual_server fwmark N` (and group entries) met.
+    used_marks: HashSet<u32>,
 }
 
 /// Converts the top-level statements; problems go to `d`.
-pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
+pub fn convert(nodes: &[Node], d: &mut Diagnostics, opts: &super::Options) -> Table {
     let mut converter = Converter {
         d,
+        opts,
         global: Table::default(),
         scripts: Table::default(),
         instances: Vec::new(),
@@ -68,6 +73,7 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
         default_interface: None,
         statics: Table::default(),
         rule_numbers: routes::RuleNumbers::default(),
+        used_marks: HashSet::new(),
     };
     for n in nodes
         .iter()
@@ -91,6 +97,17 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics) -> Table {
                          configures nothing for it, nor does this conversion",
                         name.text
                     ),
+                );
+            }
+        }
+    }
+    if let Some(first) = nodes.first() {
+        let file = super::Loc::file(first.loc.file.clone());
+        for mark in converter.opts.fwmarks.keys() {
+            if !converter.used_marks.contains(mark) {
+                converter.d.warning(
+                    &file,
+                    format!("--fwmark {mark}: no virtual_server uses fwmark {mark}; ignored"),
                 );
             }
         }
@@ -185,8 +202,21 @@ impl Converter<'_> {
                 .iter()
                 .filter(|o| o.prefix_len > 0 && in_subnet(o.addr, o.prefix_len, vs.ip))
                 .max_by_key(|o| o.prefix_len);
-            match holder {
-                Some(o) => {
+            match (holder, &self.opts.interface) {
+                (None, Some(ifname)) => {
+                    self.d.warning(
+                        &vs.loc,
+                        format!(
+                            "{} is not a VIP of any vrrp_instance, so the service is always \
+                             active (as an IPVS service is); xlb attaches it to {ifname} \
+                             (--interface)",
+                            vs.ip
+                        ),
+                    );
+                    let loc = vs.loc.clone();
+                    vs.table.set("interface", Value::Str(ifname.clone()), &loc);
+                }
+                (Some(o), _) => {
                     self.d.warning(
                         &vs.loc,
                         format!(
@@ -200,7 +230,7 @@ impl Converter<'_> {
                     vs.table
                         .set("interface", Value::Str(o.interface.clone()), &loc);
                 }
-                None => {
+                (None, None) => {
                     let mut names: Vec<&str> =
                         owners.iter().map(|o| o.interface.as_str()).collect();
                     names.sort_unstable();
@@ -213,11 +243,13 @@ impl Converter<'_> {
                     self.d.error(
                         &vs.loc,
                         format!(
-                            "virtual_server {} {}: {} is not a VIP of any vrrp_instance, and \
-                             no vrrp_instance's subnet holds it, so xlb cannot tell where to \
-                             attach: add `interface IFNAME` to this virtual_server block ({hint}), \
-                             or add {} to a vrrp_instance's virtual_ipaddress",
-                            vs.ip, vs.port, vs.ip, vs.ip
+                            "{}: {} is not a VIP of any vrrp_instance, and no \
+                             vrrp_instance's subnet holds it, so xlb cannot tell where to \
+                             attach (IPVS needs no interface, XDP does): pass \
+                             `--interface IFNAME` for every such virtual_server, or add \
+                             `interface IFNAME` to this virtual_server block ({hint}), or \
+                             add {} to a vrrp_instance's virtual_ipaddress",
+                            vs.name, vs.ip, vs.ip
                         ),
                     );
                 }

@@ -15,16 +15,34 @@ use super::statement::parse_ip;
 pub(super) struct VsOut {
     pub table: Table,
     pub loc: Loc,
+    /// The VIP (a fwmark service's first match entry's) and port.
     pub ip: IpAddr,
     pub port: u16,
+    /// `virtual_server IP PORT` or `virtual_server fwmark N`, for messages.
+    pub name: String,
+    pub fwmark: bool,
+}
+
+/// What a `virtual_server_group` member (or a `virtual_server` line) selects.
+#[derive(Clone, Copy, PartialEq)]
+enum Selector {
+    Addr { ip: IpAddr, port: u16 },
+    Fwmark(u32),
 }
 
 /// One `virtual_server_group` member.
 #[derive(Clone)]
 pub(super) struct GroupMember {
-    ip: IpAddr,
-    port: u16,
+    sel: Selector,
     loc: Loc,
+}
+
+/// `N` of `fwmark N` (keepalived reads it as a number, hexadecimal with 0x).
+fn parse_mark(s: &str) -> Option<u32> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
 }
 impl Converter<'_> {
     pub(super) fn vs_group(&mut self, n: &Node) {
@@ -35,12 +53,18 @@ impl Converter<'_> {
         let mut ok = true;
         for (loc, words) in self.entries_after(n, 1) {
             match words.as_slice() {
+                [first, mark] if first == "fwmark" => match parse_mark(mark) {
+                    Some(m) => members.push(GroupMember {
+                        sel: Selector::Fwmark(m),
+                        loc: loc.clone(),
+                    }),
+                    None => {
+                        self.d.error(&loc, format!("{mark:?} is not a mark number"));
+                        ok = false;
+                    }
+                },
                 [first, ..] if first == "fwmark" => {
-                    self.d.error(
-                        &loc,
-                        "fwmark entries are not supported: xlb matches packets by VIP, port \
-                         and protocol",
-                    );
+                    self.d.error(&loc, "a fwmark entry is `fwmark N`");
                     ok = false;
                 }
                 [addr, port] => {
@@ -51,8 +75,7 @@ impl Converter<'_> {
                     };
                     match expand_range(addr) {
                         Some(ips) => members.extend(ips.into_iter().map(|ip| GroupMember {
-                            ip,
-                            port,
+                            sel: Selector::Addr { ip, port },
                             loc: loc.clone(),
                         })),
                         None => {
@@ -69,7 +92,7 @@ impl Converter<'_> {
                 _ => {
                     self.d.error(
                         &loc,
-                        "a virtual_server_group entry is `ADDRESS[-LAST] PORT`",
+                        "a virtual_server_group entry is `ADDRESS[-LAST] PORT` or `fwmark N`",
                     );
                     ok = false;
                 }
@@ -87,13 +110,13 @@ impl Converter<'_> {
             self.used_groups.insert((*name).to_owned());
         }
         let members = match args.as_slice() {
-            ["fwmark", ..] => {
-                return self.err(
-                    n,
-                    "`virtual_server fwmark` is not supported: xlb matches packets by VIP, \
-                     port and protocol; write one virtual_server IP PORT per service",
-                );
-            }
+            ["fwmark", mark] => match parse_mark(mark) {
+                Some(m) => vec![GroupMember {
+                    sel: Selector::Fwmark(m),
+                    loc: n.loc.clone(),
+                }],
+                None => return self.err(n, format!("{mark:?} is not a mark number")),
+            },
             ["group", name] => match self.groups.get(*name) {
                 Some(Some(m)) => m.clone(),
                 Some(None) => return, // already reported
@@ -109,8 +132,7 @@ impl Converter<'_> {
                     );
                 };
                 vec![GroupMember {
-                    ip,
-                    port,
+                    sel: Selector::Addr { ip, port },
                     loc: n.loc.clone(),
                 }]
             }
@@ -118,31 +140,83 @@ impl Converter<'_> {
                 return self.err(n, "virtual_server takes IP PORT (or `group NAME`)");
             }
         };
+        // A mark without its `--fwmark` is reported before the block's own errors.
+        let members: Vec<GroupMember> = members
+            .into_iter()
+            .filter(|m| match m.sel {
+                Selector::Fwmark(mark) => self.fwmark_match(mark, &m.loc).is_some(),
+                Selector::Addr { .. } => true,
+            })
+            .collect();
         let body = self.vs_body(n);
         for m in members {
+            let (name, ip, port) = match m.sel {
+                Selector::Addr { ip, port } => (format!("virtual_server {ip} {port}"), ip, port),
+                Selector::Fwmark(mark) => {
+                    let first = self.opts.fwmarks[&mark][0].clone();
+                    (
+                        format!("virtual_server fwmark {mark}"),
+                        first.ip,
+                        first.first_port(),
+                    )
+                }
+            };
             let mut t = Table {
                 comment: Some(if m.loc == n.loc {
-                    format!("virtual_server {} {} ({})", m.ip, m.port, n.loc)
+                    format!("{name} ({})", n.loc)
                 } else {
-                    format!(
-                        "virtual_server {} {} ({}, group member at {})",
-                        m.ip, m.port, n.loc, m.loc
-                    )
+                    format!("{name} ({}, group member at {})", n.loc, m.loc)
                 }),
                 ..Table::default()
             };
-            t.set("ip", Value::Str(m.ip.to_string()), &m.loc);
-            t.set("port", Value::Int(m.port.into()), &m.loc);
+            match m.sel {
+                Selector::Addr { ip, port } => {
+                    t.set("ip", Value::Str(ip.to_string()), &m.loc);
+                    t.set("port", Value::Int(port.into()), &m.loc);
+                }
+                Selector::Fwmark(mark) => {
+                    t.set("fwmark", Value::Int(mark.into()), &m.loc);
+                    let specs = self.opts.fwmarks[&mark]
+                        .iter()
+                        .map(|s| super::super::emit::Elem {
+                            value: Value::Str(s.to_string()),
+                            loc: m.loc.clone(),
+                        })
+                        .collect();
+                    t.set("match", Value::Array(specs), &m.loc);
+                }
+            }
             t.entries.extend(body.entries.iter().cloned());
             let mut vs = VsOut {
                 table: t,
                 loc: n.loc.clone(),
-                ip: m.ip,
-                port: m.port,
+                ip,
+                port,
+                name,
+                fwmark: matches!(m.sel, Selector::Fwmark(_)),
             };
             self.dr_ports(&mut vs);
             self.servers.push(vs);
         }
+    }
+
+    /// The first `--fwmark` entry for `mark`, or an error at `loc` saying what to pass.
+    fn fwmark_match(&mut self, mark: u32, loc: &Loc) -> Option<crate::config::FwmarkMatch> {
+        self.used_marks.insert(mark);
+        if let Some(first) = self.opts.fwmarks.get(&mark).and_then(|l| l.first()) {
+            return Some(first.clone());
+        }
+        self.d.error(
+            loc,
+            format!(
+                "fwmark {mark}: keepalived.conf does not say which packets carry mark {mark} \
+                 (the firewall sets it), and XDP runs before netfilter, so xlb matches them \
+                 itself: pass `--fwmark {mark}=tcp:VIP:PORT[,...]` (PORT, FIRST-LAST or *; \
+                 udp: for UDP; IPv6 as [ADDR]) with what the firewall rules that set mark {mark} select (`iptables -t \
+                 mangle -S | grep -i mark`, `nft list ruleset | grep 'mark set'`)"
+            ),
+        );
+        None
     }
 
     fn vs_body(&mut self, n: &Node) -> Table {
@@ -424,6 +498,9 @@ impl Converter<'_> {
     /// another port receives the traffic on the VIP's port anyway, while keepalived
     /// checks the written port. Converted so: the service port, checks on the old one.
     fn dr_ports(&mut self, vs: &mut VsOut) {
+        if vs.fwmark {
+            return self.fwmark_ports(vs);
+        }
         if vs.port == 0 {
             return;
         }
@@ -484,6 +561,65 @@ impl Converter<'_> {
         }
     }
 }
+impl Converter<'_> {
+    /// A fwmark service's real servers (and sorry server) have no port: DR keeps each
+    /// packet's port. A written port is dropped, the checks keep connecting to it.
+    fn fwmark_ports(&mut self, vs: &mut VsOut) {
+        if let Some(Value::Array(items)) = vs.table.get_mut("real_server") {
+            for el in items.iter_mut() {
+                let Value::Section(rs) = &mut el.value else {
+                    continue;
+                };
+                let Some(port_entry) = rs.entry("port").cloned() else {
+                    continue;
+                };
+                rs.remove("port");
+                let Value::Int(p) = port_entry.value else {
+                    continue;
+                };
+                if p == 0 {
+                    continue;
+                }
+                for key in CHECKED_PORTS {
+                    if let Some(Value::Inline(c)) = rs.get_mut(key) {
+                        if c.get("connect_port").is_none() {
+                            c.set("connect_port", Value::Int(p), &port_entry.loc);
+                        }
+                    }
+                }
+                self.d.warning(
+                    &port_entry.loc,
+                    format!(
+                        "real_server port {p} in a fwmark service: DR forwards each packet \
+                         to its own port (as IPVS does), so the real server has no port and \
+                         the checks connect to {p}"
+                    ),
+                );
+            }
+        }
+        if let Some(Value::Inline(s)) = vs.table.get_mut("sorry_server") {
+            if let Some(e) = s.entry("port").cloned() {
+                s.remove("port");
+                self.d.warning(
+                    &e.loc,
+                    "sorry_server port in a fwmark service: DR forwards each packet to its \
+                     own port, so it is left out",
+                );
+            }
+        }
+    }
+}
+
+/// The checkers that connect to a port.
+const CHECKED_PORTS: [&str; 6] = [
+    "tcp_check",
+    "http_get",
+    "ssl_get",
+    "dns_check",
+    "udp_check",
+    "smtp_check",
+];
+
 /// `A.B.C.D` or `A.B.C.D-E` (last byte range; for IPv6 the last group, in hex).
 pub(super) fn expand_range(s: &str) -> Option<Vec<IpAddr>> {
     let Some((first, last)) = s.rsplit_once('-') else {

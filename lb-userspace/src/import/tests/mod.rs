@@ -10,6 +10,7 @@ use super::*;
 use crate::config::{Config, InitialState, LbAlgo, Protocol, RealServerConfig};
 
 mod corpus;
+mod fwmark;
 mod includes;
 mod refusals;
 mod routes;

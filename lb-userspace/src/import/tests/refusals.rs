@@ -111,7 +111,7 @@ fn import_unknown_and_unsupported_keywords_are_errors_at_their_line() {
     has(
         &errs,
         "keepalived.conf:28: ",
-        "`virtual_server fwmark` is not supported",
+        "pass `--fwmark 1=tcp:VIP:PORT[,...]`",
     );
     // `connect_prot` (line 24) is a misspelling keepalived skips: a warning, see
     // import_what_keepalived_skips_or_ignores_is_a_warning.
@@ -187,6 +187,28 @@ fn import_virtual_server_interface_is_inferred_or_required() {
         &errs,
         "keepalived.conf:8: ",
         "add `interface IFNAME` to this virtual_server block (e.g. `interface eth0`)",
+    );
+    has(&errs, "keepalived.conf:8: ", "pass `--interface IFNAME`");
+    // --interface supplies it, with a warning.
+    let opts = Options {
+        interface: Some("eth3".into()),
+        ..Options::default()
+    };
+    let c = import_str_with(
+        &format!("{VI}virtual_server 172.16.0.1 80 {{\n lb_algo rr\n lb_kind DR\n}}\n"),
+        "keepalived.conf",
+        Path::new("/nonexistent"),
+        &opts,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        c.config.virtual_server[0].interface.as_deref(),
+        Some("eth3")
+    );
+    has(
+        &warnings(&c),
+        "keepalived.conf:8: ",
+        "xlb attaches it to eth3 (--interface)",
     );
     // Without VRRP at all, `interface` in the block (xlb's keyword) does it.
     let c =

@@ -155,8 +155,9 @@ vrrp_instance VI_0 {
 }
 ";
     let as_id = |id: Option<&str>| {
-        let o = Options {
+        let o = crate::import::Options {
             config_id: id.map(str::to_owned),
+            ..Default::default()
         };
         import_str_with(text, "keepalived.conf", Path::new("/nonexistent"), &o)
             .unwrap_or_else(|e| panic!("{e}"))

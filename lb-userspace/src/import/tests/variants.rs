@@ -625,3 +625,57 @@ fn import_vrrp_sync_group_as_keepalived_reads_it() {
         "has only 1 virtual router(s)",
     );
 }
+
+#[test]
+fn import_smtp_check_host_blocks_are_checks_of_their_own() {
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 25 {{\n  SMTP_CHECK {{\n   connect_timeout 10\n   retry 2\n   \
+         helo_name foo.bar.com\n   bindto 10.4.0.1\n   host {{\n    connect_ip 10.4.0.2\n   }}\n   \
+         host {{\n    connect_ip 10.4.0.12\n    connect_port 587\n    bindto 10.4.0.9\n    \
+         connect_timeout 3\n   }}\n  }}\n }}\n}}\n"
+    ));
+    let smtp = c.config.virtual_server[0].real_server[0]
+        .smtp_check
+        .as_ref()
+        .unwrap();
+    assert_eq!(smtp.host.len(), 2);
+    // The check's own target (the real server), then the hosts.
+    let hosts = smtp.hosts();
+    assert_eq!(hosts.len(), 3);
+    assert_eq!(hosts[0].connect_ip, None);
+    assert_eq!(hosts[1].connect_ip, Some(ip("10.4.0.2")));
+    assert_eq!(hosts[1].connect_port, None, "the check's: 25");
+    assert_eq!(hosts[1].bindto, Some(ip("10.4.0.1")), "the check's bindto");
+    assert_eq!(hosts[2].connect_port, Some(587));
+    assert_eq!(hosts[2].bindto, Some(ip("10.4.0.9")));
+    assert_eq!(hosts[2].connect_timeout, Some(3.0));
+    round_trip(&c);
+    // Each host is a checker of the real server, which the first host names again
+    // (checked once): all must pass.
+    let targets = crate::health::targets_from_config(&c.config);
+    let addrs: Vec<String> = targets[0].checkers.iter().map(|k| k.kind.label()).collect();
+    assert_eq!(
+        addrs,
+        ["smtp_check 10.4.0.2:25", "smtp_check 10.4.0.12:587"]
+    );
+    assert!(targets[0].checkers.iter().all(|k| k.policy.retry == 2));
+
+    // A setting after a host block reaches only later hosts in keepalived: warned.
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 25 {{\n  SMTP_CHECK {{\n   host {{\n    connect_ip 10.4.0.12\n   }}\n   \
+         connect_port 2525\n  }}\n }}\n}}\n"
+    ));
+    has(
+        &warnings(&c),
+        "keepalived.conf:16: ",
+        "`connect_port` after a `host` block",
+    );
+    // A keyword a host cannot take is refused at its line.
+    let errs = import_err(&format!(
+        "{VI}virtual_server 10.4.0.100 25 {{\n lb_algo rr\n lb_kind DR\n \
+         real_server 10.4.0.2 25 {{\n  SMTP_CHECK {{\n   host {{\n    retry 3\n   }}\n  }}\n }}\n}}\n"
+    ));
+    has(&errs, "keepalived.conf:14: ", "retry");
+}

@@ -37,6 +37,7 @@ fn desired(services: usize, reals: usize, algo: SchedAlgo, first: usize) -> Vec<
                     proto: PROTO_TCP,
                     _pad: 0,
                 },
+                aliases: Vec::new(),
                 algo,
                 hash_port: false,
                 active: true,

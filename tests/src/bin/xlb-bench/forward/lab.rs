@@ -206,6 +206,7 @@ impl ForwardLab {
                 proto: PROTO_UDP,
                 _pad: 0,
             },
+            aliases: Vec::new(),
             algo: SchedAlgo::Wrr,
             hash_port: false,
             active: true,
