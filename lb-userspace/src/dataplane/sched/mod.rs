@@ -26,6 +26,9 @@
 //! | `wrr` | nginx's smooth weighted round-robin sequence, weights divided by their gcd; `len = Σ w` (≤ `wrr::WRR_MAX_LEN`) | as `rr` |
 //! | `sh`  | `sh::SH_TABLE_SIZE` buckets, servers in canonical order each taking `w` consecutive buckets, cycling until full (as IPVS `ip_vs_sh`) | `flow_hash(client, port or 0) % len` |
 //! | `mh`  | weighted Maglev of a prime size from `mh::MH_PRIMES` (as IPVS `ip_vs_mh`) | `flow_hash(client, port or 0) % len` |
+//! | `dh`  | as `sh` | `flow_hash(VIP, 0) % len` (IPVS `ip_vs_dh` hashes the destination) |
+//! | `fo`  | the one server of the highest weight (the first of equals) | as `rr` |
+//! | `lc`, `wlc`, `sed`, `nq`, `ovf`, `twos` | `(index, weight)` pairs, canonical order | a walk over the pairs with each server's counts (`xlb_real_conns`, `lb_common::sched`) |
 //!
 //! `flow_hash` is [`lb_common::flow_hash`]; the port is hashed only with the service flag
 //! `SVC_F_HASH_PORT` (IPVS `sh-port` / `mh-port`). [`Model`] is the same per-packet choice
@@ -113,8 +116,24 @@ pub fn build_table_in(algo: SchedAlgo, servers: &[Candidate], population: usize)
     match algo {
         SchedAlgo::Rr => servers.iter().map(|c| c.index).collect(),
         SchedAlgo::Wrr => wrr::table(&servers),
-        SchedAlgo::Sh => sh::table(&servers),
+        SchedAlgo::Sh | SchedAlgo::Dh => sh::table(&servers),
         SchedAlgo::Mh => mh::table(&servers, population),
+        // The first of the highest weight (IPVS's `fo` takes a strictly higher one).
+        SchedAlgo::Fo => {
+            let mut best = servers[0];
+            for c in &servers[1..] {
+                if c.weight > best.weight {
+                    best = *c;
+                }
+            }
+            vec![best.index]
+        }
+        SchedAlgo::Lc
+        | SchedAlgo::Wlc
+        | SchedAlgo::Sed
+        | SchedAlgo::Nq
+        | SchedAlgo::Ovf
+        | SchedAlgo::Twos => servers.iter().flat_map(|c| [c.index, c.weight]).collect(),
     }
 }
 
@@ -166,7 +185,7 @@ mod test_support {
         murmur3_32(&bytes, 0)
     }
 
-    pub const ALL: [SchedAlgo; 4] = [SchedAlgo::Rr, SchedAlgo::Wrr, SchedAlgo::Sh, SchedAlgo::Mh];
+    pub const ALL: [SchedAlgo; 12] = SchedAlgo::ALL;
 }
 
 #[cfg(test)]
