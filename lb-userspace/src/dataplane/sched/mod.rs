@@ -215,10 +215,72 @@ mod tests {
             let t = build_table(algo, &s);
             assert!(!t.is_empty());
             assert!(!t.contains(&101) && !t.contains(&103), "{algo:?}");
+            if algo == SchedAlgo::Fo {
+                assert_eq!(t, [102], "fo: the highest weight only");
+                continue;
+            }
             for idx in [100, 102, 104] {
                 assert!(t.contains(&idx), "{algo:?} lacks {idx}");
             }
         }
+    }
+
+    #[test]
+    fn counting_tables_are_index_weight_pairs_and_fo_takes_the_first_heaviest() {
+        let s = servers(&[2, 0, 3, 3]);
+        for algo in SchedAlgo::ALL.into_iter().filter(|a| a.counts_conns()) {
+            assert_eq!(build_table(algo, &s), [100, 2, 102, 3, 103, 3], "{algo:?}");
+        }
+        assert_eq!(build_table(SchedAlgo::Fo, &s), [102]);
+        assert_eq!(build_table(SchedAlgo::Dh, &s), build_table(SchedAlgo::Sh, &s));
+    }
+
+    #[test]
+    fn model_picks_the_least_loaded_server_from_the_counts() {
+        use lb_common::RealConns;
+        // 10.0.0.1 (100) weight 1, 10.0.0.2 (101) weight 3, 10.0.0.3 (102) weight 1.
+        let s = servers(&[1, 3, 1]);
+        let with = |algo, conns: [(i32, i32); 3]| {
+            let mut m = Model::from_servers(algo, &s);
+            for (k, (a, i)) in conns.into_iter().enumerate() {
+                m.set_conns(100 + k as u32, RealConns::of(a, i));
+            }
+            m.pick(&v4_mapped([1, 2, 3, 4]), 1, false)
+        };
+        assert_eq!(with(SchedAlgo::Lc, [(2, 0), (1, 0), (1, 0)]), Some(101));
+        // wlc: 256/1 vs 512/3 vs 256/1: the weighted one.
+        assert_eq!(with(SchedAlgo::Wlc, [(1, 0), (2, 0), (1, 0)]), Some(101));
+        assert_eq!(with(SchedAlgo::Wlc, [(1, 0), (4, 0), (0, 300)]), Some(100));
+        assert_eq!(with(SchedAlgo::Nq, [(1, 0), (1, 0), (0, 9)]), Some(102));
+        assert_eq!(with(SchedAlgo::Ovf, [(0, 0), (4, 0), (0, 0)]), Some(100));
+        assert_eq!(with(SchedAlgo::Ovf, [(2, 0), (4, 0), (2, 0)]), None);
+    }
+
+    #[test]
+    fn a_slow_server_gets_fewer_new_flows_under_wlc() {
+        // Three servers of weight 1; connections to 100 last 4 ticks, to the others 1.
+        // Every tick 30 new connections arrive: wlc keeps the open counts even, so the
+        // slow one takes about a quarter of the share of each fast one.
+        use lb_common::RealConns;
+        let s = servers(&[1, 1, 1]);
+        let mut m = Model::from_servers(SchedAlgo::Wlc, &s);
+        let life = |idx: u32| if idx == 100 { 4 } else { 1 };
+        let mut open: Vec<(u32, u32)> = Vec::new(); // (index, ends at tick)
+        let mut got = HashMap::new();
+        for tick in 0..1000u32 {
+            open.retain(|&(_, end)| end > tick);
+            for _ in 0..30 {
+                for idx in 100..103 {
+                    let n = open.iter().filter(|(i, _)| *i == idx).count() as i32;
+                    m.set_conns(idx, RealConns::of(n, 0));
+                }
+                let idx = m.pick(&v4_mapped([1, 2, 3, 4]), 1, false).unwrap();
+                open.push((idx, tick + life(idx)));
+                *got.entry(idx).or_insert(0u32) += 1;
+            }
+        }
+        let (slow, fast) = (got[&100], got[&101].min(got[&102]));
+        assert!(slow * 3 < fast, "slow {slow}, fast {fast}: {got:?}");
     }
 
     #[test]
