@@ -63,7 +63,9 @@ pub const fn unpack(v: i64) -> (i32, i32) {
 /// The field value of `active` and `inactive` connections.
 #[inline(always)]
 pub const fn pack(active: i32, inactive: i32) -> i64 {
-    (active as i64).wrapping_mul(ACTIVE_ONE).wrapping_add(inactive as i64)
+    (active as i64)
+        .wrapping_mul(ACTIVE_ONE)
+        .wrapping_add(inactive as i64)
 }
 
 impl RealConns {
@@ -252,7 +254,12 @@ impl Twos {
     /// Draws in `[0, total]` from two random numbers (IPVS's `% (total + 1)`).
     #[inline(always)]
     pub fn start(&mut self, rand1: u32, rand2: u32) {
-        let n = self.total + 1;
+        // The total is at most 256 x 65,535: `+ 1` never wraps, but the XDP program
+        // must not carry a division-by-zero panic (the verifier refuses it).
+        let n = self.total.wrapping_add(1);
+        if n == 0 {
+            return;
+        }
         self.r1 = (rand1 as u64 % n) as i64;
         self.r2 = (rand2 as u64 % n) as i64;
     }
@@ -327,7 +334,14 @@ mod tests {
             fix: pack(-2, -3),
         };
         assert_eq!(fixed.now(), (3, 0), "drift below 0");
-        for (a, i) in [(0, 0), (1, -1), (-1, 1), (-7, -9), (100_000, 3), (3, 100_000)] {
+        for (a, i) in [
+            (0, 0),
+            (1, -1),
+            (-1, 1),
+            (-7, -9),
+            (100_000, 3),
+            (3, 100_000),
+        ] {
             assert_eq!(unpack(pack(a, i)), (a, i));
         }
         // A flow moving from inactive to active is one add.
@@ -368,7 +382,11 @@ mod tests {
     #[test]
     fn ovf_takes_the_heaviest_not_over_its_weight() {
         let s = [(2, c(1, 0)), (5, c(6, 0)), (4, c(4, 0)), (4, c(0, 0))];
-        assert_eq!(run(Rule::Ovf, &s), Some(2), "5 is over, 4 at its weight is not");
+        assert_eq!(
+            run(Rule::Ovf, &s),
+            Some(2),
+            "5 is over, 4 at its weight is not"
+        );
         let s = [(1, c(2, 0)), (2, c(3, 0))];
         assert_eq!(run(Rule::Ovf, &s), None, "all overflowing");
     }

@@ -4,8 +4,9 @@
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_RST, CONN_SYN_RECV, CONN_WAYS, Conn4, Conn6,
-    ConnValue, FlowKey, FlowKey4, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Take, Timeouts, VictimSearch,
-    SVC_F_COUNT_CONNS, clock_ticks, conn_check, conn_hash4, conn_hash6, initial_state, tcp_next,
+    ConnValue, FlowKey, FlowKey4, SVC_F_COUNT_CONNS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Take,
+    Timeouts, VictimSearch, clock_ticks, conn_check, conn_hash4, conn_hash6, initial_state,
+    tcp_next,
 };
 
 use crate::{

@@ -40,7 +40,9 @@ use serde::{Deserialize, Serialize};
 pub use check::{HttpGet, HttpProtocol, MiscCheck, StatusCodes, TcpCheck, UrlCheck};
 pub use error::{ConfigError, ConfigErrorKind, Location};
 pub use host::{HostView, ThisHost};
-pub use lvs::{LB_ALGO_NAMES, LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
+pub use lvs::{
+    LB_ALGO_NAMES, LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer,
+};
 pub use vrrp::{
     AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
 };

@@ -124,8 +124,7 @@ impl LbAlgo {
 }
 
 /// The accepted names, for messages.
-pub const LB_ALGO_NAMES: &str =
-    "\"rr\", \"wrr\", \"sh\", \"mh\", \"lc\", \"wlc\", \"sed\", \"nq\", \"fo\", \"ovf\", \"dh\" or \"twos\"";
+pub const LB_ALGO_NAMES: &str = "\"rr\", \"wrr\", \"sh\", \"mh\", \"lc\", \"wlc\", \"sed\", \"nq\", \"fo\", \"ovf\", \"dh\" or \"twos\"";
 
 impl TryFrom<String> for LbAlgo {
     type Error = String;

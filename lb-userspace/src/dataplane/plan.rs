@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lb_common::{
     Addr, MAX_REALS, MAX_SERVICES, REAL_F_ALIVE, REAL_F_IN_USE, REAL_F_MAC_VALID, RealServer,
-    SVC_F_ACTIVE, SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    SVC_F_ACTIVE, SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
+    TABLE_CAPACITY,
 };
 use thiserror::Error;
 

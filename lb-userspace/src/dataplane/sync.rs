@@ -116,6 +116,17 @@ impl MapSync {
         ))
     }
 
+    /// Makes real-server `slot`'s connection counts read `active`, `inactive` (the
+    /// controller's correction field only: what a recount does), for tests and the bench.
+    pub fn set_real_conns(&mut self, slot: u32, active: u64, inactive: u64) {
+        real_conns::set_counts(&mut self.maps.real_conns, slot, active, inactive);
+    }
+
+    /// Real-server `slot`'s counts as the scheduler reads them: (active, inactive).
+    pub fn real_conns(&self, slot: u32) -> (u32, u32) {
+        self.maps.real_conns.get(slot as usize).now()
+    }
+
     fn execute(&mut self, steps: Vec<Step>, now: Instant) -> Result<(), SyncError> {
         for step in steps {
             self.write(&step)?;

@@ -232,7 +232,10 @@ mod tests {
             assert_eq!(build_table(algo, &s), [100, 2, 102, 3, 103, 3], "{algo:?}");
         }
         assert_eq!(build_table(SchedAlgo::Fo, &s), [102]);
-        assert_eq!(build_table(SchedAlgo::Dh, &s), build_table(SchedAlgo::Sh, &s));
+        assert_eq!(
+            build_table(SchedAlgo::Dh, &s),
+            build_table(SchedAlgo::Sh, &s)
+        );
     }
 
     #[test]

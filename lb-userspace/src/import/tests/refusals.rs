@@ -45,7 +45,12 @@ fn import_keeps_ipvs_schedulers_and_turns_locality_ones_into_wrr_with_a_warning(
     }
     text.push_str("virtual_server 10.4.0.100 99 {\n    lb_algo lblc\n    lb_kind DR\n}\n");
     let c = import(&text);
-    let got: Vec<&str> = c.config.virtual_server.iter().map(|v| v.lb_algo.as_str()).collect();
+    let got: Vec<&str> = c
+        .config
+        .virtual_server
+        .iter()
+        .map(|v| v.lb_algo.as_str())
+        .collect();
     let mut want = names.to_vec();
     want.push("wrr");
     assert_eq!(got, want);
