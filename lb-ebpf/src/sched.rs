@@ -11,8 +11,8 @@ use core::mem::size_of;
 use aya_ebpf::{
     btf_maps::PerCpuArray,
     cty::c_void,
-    macros::btf_map,
     helpers::{bpf_get_prandom_u32, bpf_loop},
+    macros::btf_map,
 };
 use lb_common::{
     COUNTED_ENTRY, MAX_COUNTED, RealConns, SchedAlgo, ServiceInfo,
@@ -125,7 +125,9 @@ extern "C" fn twos_weight_turn(i: u64, ctx: *mut c_void) -> i64 {
     if i >= w.n {
         return 1;
     }
-    let at = w.offset.wrapping_add(i.wrapping_mul(COUNTED_ENTRY).wrapping_add(1));
+    let at = w
+        .offset
+        .wrapping_add(i.wrapping_mul(COUNTED_ENTRY).wrapping_add(1));
     match TABLE.get(at) {
         Some(weight) => {
             state.add_weight(*weight);
@@ -219,6 +221,9 @@ pub fn pick(svc: &ServiceInfo, algo: SchedAlgo) -> Option<u32> {
         }
     };
     TABLE
-        .get(svc.table_offset.wrapping_add(pos.wrapping_mul(COUNTED_ENTRY)))
+        .get(
+            svc.table_offset
+                .wrapping_add(pos.wrapping_mul(COUNTED_ENTRY)),
+        )
         .copied()
 }
