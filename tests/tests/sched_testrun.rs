@@ -254,3 +254,36 @@ fn twos_prefers_the_lighter_of_its_two_draws() {
     // (4/9 of the time); a plain weighted random would give it half.
     assert!(n[0] > 150 && n[0] < 330, "{n:?}");
 }
+
+#[test]
+fn the_recount_corrects_flows_that_expired_and_keeps_the_programs_later_updates() {
+    let mut p = Plane::new("screcount");
+    p.apply(&[service(ip(VIP), 80, true, SchedAlgo::Wlc, &reals(&[1]))]);
+    let s = slot_of(&p, 11);
+    for port in 50_000..50_010u16 {
+        p.run(&with_flags(port, TCP_SYN));
+        p.run(&with_flags(port, TCP_ACK));
+    }
+    for port in 50_010..50_013u16 {
+        p.run(&with_flags(port, TCP_SYN));
+    }
+    assert_eq!(p.sync.real_conns(s), (10, 3));
+    // The recount agrees with what the program counted (what `xlb status` shows).
+    assert_eq!(p.sync.recount_conns().unwrap(), 1);
+    assert_eq!(p.sync.real_conns(s), (10, 3));
+    // The flows expire without a packet: gone from the table, only a recount sees it.
+    {
+        let mut tables = p.maps().conn_tables(true).unwrap();
+        for b in 0..tables.v4.len() {
+            tables.v4.set(b, Default::default());
+        }
+    }
+    assert_eq!(p.sync.real_conns(s), (10, 3), "the program cannot know");
+    p.sync.recount_conns().unwrap();
+    assert_eq!(p.sync.real_conns(s), (0, 0));
+    // A new flow after the correction counts from there.
+    p.run(&with_flags(50_100, TCP_SYN));
+    assert_eq!(p.sync.real_conns(s), (0, 1));
+    p.sync.recount_conns().unwrap();
+    assert_eq!(p.sync.real_conns(s), (0, 1));
+}
