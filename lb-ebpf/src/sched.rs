@@ -96,23 +96,31 @@ const _: () = {
     assert!(size_of::<Twos>() <= size_of::<[u64; 12]>());
 };
 
-/// One turn of the `lc`/`wlc`/`sed`/`nq`/`ovf` walk: 0 goes on, 1 stops.
-extern "C" fn least_turn(i: u64, ctx: *mut c_void) -> i64 {
+/// Candidates per turn of the `lc`/`wlc`/`sed`/`nq`/`ovf` walk: a turn is a call.
+const PER_TURN: u32 = 4;
+
+/// One turn of the `lc`/`wlc`/`sed`/`nq`/`ovf` walk, [`PER_TURN`] candidates: 0 goes
+/// on, 1 stops. The state stays in [`SCRATCH`] (read and written through the pointer,
+/// never copied to the stack: see [`Walk`]).
+extern "C" fn least_turn(turn: u64, ctx: *mut c_void) -> i64 {
     // SAFETY: `ctx` is the `Walk` on `pick`'s stack, which bpf_loop hands back.
     let w = unsafe { &*(ctx as *const Walk<LeastConn>) };
-    // SAFETY: `state` points into SCRATCH's value for this CPU.
-    let state = unsafe { &mut *w.state };
-    let i = i as u32;
-    if i >= w.n || state.done() {
-        return 1;
-    }
-    match candidate(w.offset, i) {
-        Some((weight, conns)) => {
-            state.consider(i, weight, &conns);
-            0
+    let first = (turn as u32).wrapping_mul(PER_TURN);
+    let mut k = 0;
+    while k < PER_TURN {
+        let i = first.wrapping_add(k);
+        // SAFETY: `state` points into SCRATCH's value for this CPU.
+        let state = unsafe { &mut *w.state };
+        if i >= w.n || state.done() {
+            return 1;
         }
-        None => 1,
+        match candidate(w.offset, i) {
+            Some((weight, conns)) => state.consider(i, weight, &conns),
+            None => return 1,
+        }
+        k += 1;
     }
+    0
 }
 
 /// One turn of `twos`' first walk: the total weight.
@@ -176,7 +184,7 @@ pub fn pick(svc: &ServiceInfo, algo: SchedAlgo) -> Option<u32> {
             // SAFETY: helper call; the callback and its context as bpf_loop wants them.
             unsafe {
                 bpf_loop(
-                    turns,
+                    turns.div_ceil(PER_TURN),
                     least_turn as *mut c_void,
                     &raw mut w as *mut c_void,
                     0,
