@@ -97,7 +97,7 @@ const _: () = {
 };
 
 /// Candidates per turn of the `lc`/`wlc`/`sed`/`nq`/`ovf` walk: a turn is a call.
-const PER_TURN: u32 = 4;
+const PER_TURN: u32 = 16;
 
 /// One turn of the `lc`/`wlc`/`sed`/`nq`/`ovf` walk, [`PER_TURN`] candidates: 0 goes
 /// on, 1 stops. The state stays in [`SCRATCH`] (read and written through the pointer,

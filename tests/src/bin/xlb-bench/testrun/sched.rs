@@ -115,7 +115,7 @@ pub fn measure(rounds: usize, repeat: u32, report: &mut Report) -> Result<Sectio
     );
     sec.note(
         "the driver's own cost is subtracted; lc/wlc walk every real server's counts \
-         (bpf_loop over the service's (index, weight) pairs) where wrr reads one table \
+         (bpf_loop over the service's (index, weight) pairs, 16 a turn) where wrr reads one table \
          entry; each new flow also adds to its server's count (one atomic add)",
     );
     Ok(sec)
