@@ -95,7 +95,8 @@ pub static ICMP_FWD: PerCpuArray<u64, { ICMP_FWD_KINDS as usize }> = PerCpuArray
 
 /// ActiveConn / InActConn per real-server index (`lb_common::sched::RealConns`), kept
 /// for services whose scheduler counts connections (`sched`); mmap-able: the controller
-/// writes its correction fields in place, never the program's.
+/// writes its correction fields in place, never the program's. Sized at load as
+/// `xlb_reals`.
 #[btf_map(name = "xlb_real_conns")]
 pub static REAL_CONNS: Array<RealConns, { MAX_REALS as usize }, { BPF_F_MMAPABLE as usize }> =
     Array::new();

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
 use lb_common::{
-    Counters, MAX_REALS, Meta, PersistKey, PersistValue, RealConns, RealServer, ServiceInfo,
-    ServiceKey, map_names,
+    Counters, Meta, PersistKey, PersistValue, RealConns, RealServer, ServiceInfo, ServiceKey,
+    map_names,
 };
 
 use crate::dataplane::{
@@ -100,7 +100,7 @@ impl Maps {
             meta: typed(META, take(META)?)?,
             real_conns: {
                 let data = array_data(REAL_CONNS, take(REAL_CONNS)?)?;
-                let len = entries(REAL_CONNS, &data)?.min(MAX_REALS);
+                let len = entries(REAL_CONNS, &data)?;
                 mapped(REAL_CONNS, &data, len, true)?
             },
         })
