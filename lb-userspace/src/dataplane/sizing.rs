@@ -1,6 +1,7 @@
-//! How big the maps indexed by real-server slot (`xlb_reals`, `xlb_real_stats`, `xlb_real_conns`) and the
-//! scheduling-table arena (`xlb_table`) are made: from the config, with headroom, instead
-//! of their ABI maxima (`lb_common::MAX_REALS`, `lb_common::TABLE_CAPACITY`).
+//! How big the maps indexed by real-server slot (`xlb_reals`, `xlb_real_stats`,
+//! `xlb_real_conns`) and the scheduling-table arena (`xlb_table`) are made: from the
+//! config, with headroom, instead of their ABI maxima (`lb_common::MAX_REALS`,
+//! `lb_common::TABLE_CAPACITY`).
 //!
 //! Why: `bpftool map dump` prints every entry of an array, used or not. At the maxima,
 //! dumping `xlb_table` (16 Mi entries) printed 861 MB in 32 s and `xlb_reals` 49 MB; at
