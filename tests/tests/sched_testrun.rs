@@ -287,3 +287,31 @@ fn the_recount_corrects_flows_that_expired_and_keeps_the_programs_later_updates(
     p.sync.recount_conns().unwrap();
     assert_eq!(p.sync.real_conns(s), (0, 1));
 }
+
+#[test]
+fn ipv6_flows_are_scheduled_and_counted_alike() {
+    let vip6 = ip("2001:db8::100");
+    let reals6 = vec![(ip("2001:db8::11"), 1), (ip("2001:db8::12"), 1)];
+    let mut p = Plane::new("scv6");
+    p.apply(&[service(vip6, 80, true, SchedAlgo::Wlc, &reals6)]);
+    let slot6 = |p: &Plane, last: u8| {
+        let want = addr_of(ip(&format!("2001:db8::{last:x}")));
+        (0..p.maps().reals_view.len() as u32)
+            .find(|&i| p.maps().reals_view.get(i as usize).addr == want)
+            .unwrap()
+    };
+    let (a, b) = (slot6(&p, 0x11), slot6(&p, 0x12));
+    p.sync.set_real_conns(a, 3, 0);
+    p.sync.set_real_conns(b, 2, 100);
+    let frame = |flags| {
+        let mut f = Frame::tcp(ip("2001:db8:1::1"), 41_000, vip6, 80);
+        f.tcp_flags = flags;
+        f.build()
+    };
+    let (action, out) = p.run(&frame(TCP_SYN));
+    assert_eq!(real_of(action, &out), 0x12, "612 < 768");
+    assert_eq!(p.sync.real_conns(b), (2, 101));
+    p.run(&frame(TCP_ACK));
+    assert_eq!(p.sync.real_conns(b), (3, 100));
+    assert_eq!(p.sync.real_conns(a), (3, 0));
+}
