@@ -17,12 +17,14 @@ extern crate std;
 pub mod bench;
 pub mod conn;
 pub mod hash;
+pub mod sched;
 
 pub use conn::*;
 pub use hash::{flow_hash, murmur3_32};
+pub use sched::{COUNTED_ENTRY, MAX_COUNTED, RealConns};
 
 /// Bumped whenever a map's key or value layout changes.
-pub const ABI_VERSION: u32 = 8;
+pub const ABI_VERSION: u32 = 9;
 
 /// Map names: also the file names under the pin directory (bpffs rejects '.').
 pub mod map_names {
@@ -46,7 +48,10 @@ pub mod map_names {
     /// ICMP "fragmentation needed" / ICMPv6 "packet too big" forwarded to the real server
     /// of the flow they are about, by family ([`super::ICMP_FWD_KINDS`]).
     pub const ICMP_FORWARDED: &str = "xlb_icmp_fwd";
-    pub const ALL: [&str; 15] = [
+    /// ActiveConn / InActConn per real-server index (`sched::RealConns`), for the
+    /// connection-counting schedulers.
+    pub const REAL_CONNS: &str = "xlb_real_conns";
+    pub const ALL: [&str; 16] = [
         SERVICES,
         REALS,
         TABLE,
@@ -62,6 +67,7 @@ pub mod map_names {
         META,
         CONN_EVICTIONS,
         ICMP_FORWARDED,
+        REAL_CONNS,
     ];
     /// Names earlier layouts pinned, which `xlb teardown` removes too (an upgrade across
     /// a layout change starts with a teardown).
@@ -153,6 +159,22 @@ pub enum SchedAlgo {
     Sh = 2,
     /// Weighted Maglev: `flow_hash(client address [, port]) % table_len`.
     Mh = 3,
+    /// Least connection: the table holds `(index, weight)` pairs ([`sched`]), scanned.
+    Lc = 4,
+    /// Weighted least connection (IPVS's and keepalived's default), as `Lc`.
+    Wlc = 5,
+    /// Shortest expected delay, as `Lc`.
+    Sed = 6,
+    /// Never queue, as `Lc`.
+    Nq = 7,
+    /// Weighted failover: the table is the one server of the highest weight.
+    Fo = 8,
+    /// Weighted overflow, as `Lc`.
+    Ovf = 9,
+    /// Destination hash: `flow_hash(VIP) % table_len` over an `sh` table.
+    Dh = 10,
+    /// Power of two choices, as `Lc`.
+    Twos = 11,
 }
 
 impl SchedAlgo {
@@ -162,6 +184,69 @@ impl SchedAlgo {
             1 => Some(Self::Wrr),
             2 => Some(Self::Sh),
             3 => Some(Self::Mh),
+            4 => Some(Self::Lc),
+            5 => Some(Self::Wlc),
+            6 => Some(Self::Sed),
+            7 => Some(Self::Nq),
+            8 => Some(Self::Fo),
+            9 => Some(Self::Ovf),
+            10 => Some(Self::Dh),
+            11 => Some(Self::Twos),
+            _ => None,
+        }
+    }
+
+    /// Every algorithm, in `u32` order.
+    pub const ALL: [Self; 12] = [
+        Self::Rr,
+        Self::Wrr,
+        Self::Sh,
+        Self::Mh,
+        Self::Lc,
+        Self::Wlc,
+        Self::Sed,
+        Self::Nq,
+        Self::Fo,
+        Self::Ovf,
+        Self::Dh,
+        Self::Twos,
+    ];
+
+    /// IPVS's name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Rr => "rr",
+            Self::Wrr => "wrr",
+            Self::Sh => "sh",
+            Self::Mh => "mh",
+            Self::Lc => "lc",
+            Self::Wlc => "wlc",
+            Self::Sed => "sed",
+            Self::Nq => "nq",
+            Self::Fo => "fo",
+            Self::Ovf => "ovf",
+            Self::Dh => "dh",
+            Self::Twos => "twos",
+        }
+    }
+
+    /// Schedules from per-real-server connection counts (`xlb_real_conns`): its table
+    /// holds `(index, weight)` pairs, and its service has [`SVC_F_COUNT_CONNS`].
+    pub const fn counts_conns(self) -> bool {
+        matches!(
+            self,
+            Self::Lc | Self::Wlc | Self::Sed | Self::Nq | Self::Ovf | Self::Twos
+        )
+    }
+
+    /// The [`sched::Rule`] of a scanning scheduler other than `twos`.
+    pub const fn rule(self) -> Option<sched::Rule> {
+        match self {
+            Self::Lc => Some(sched::Rule::Lc),
+            Self::Wlc => Some(sched::Rule::Wlc),
+            Self::Sed => Some(sched::Rule::Sed),
+            Self::Nq => Some(sched::Rule::Nq),
+            Self::Ovf => Some(sched::Rule::Ovf),
             _ => None,
         }
     }
@@ -172,6 +257,10 @@ impl SchedAlgo {
 pub const SVC_F_ACTIVE: u32 = 1 << 0;
 /// `ServiceInfo::flags`: `sh`/`mh` hash the client port too (IPVS `sh-port`/`mh-port`).
 pub const SVC_F_HASH_PORT: u32 = 1 << 1;
+/// `ServiceInfo::flags` (and `xlb_svc_state`): the service's scheduler counts
+/// connections, so the XDP program keeps `xlb_real_conns` for its flows as they come,
+/// change state and are evicted.
+pub const SVC_F_COUNT_CONNS: u32 = 1 << 2;
 
 /// Value of `xlb_services`. Replaced whole (the map is a no-prealloc hash, so a reader sees
 /// the old or the new value, never a mix): that is how a new table is swapped in.
@@ -384,6 +473,7 @@ mod pod {
     unsafe impl aya::Pod for Counters {}
     unsafe impl aya::Pod for Meta {}
     unsafe impl aya::Pod for Timeouts {}
+    unsafe impl aya::Pod for RealConns {}
 }
 
 // No implicit padding anywhere: the sum of the fields is the size.
@@ -402,6 +492,7 @@ const _: () = {
     assert!(size_of::<PersistValue>() == 16);
     assert!(size_of::<Counters>() == 24);
     assert!(size_of::<Meta>() == 8 + 20);
+    assert!(size_of::<RealConns>() == 16);
 };
 
 #[cfg(test)]
@@ -443,10 +534,11 @@ mod tests {
 
     #[test]
     fn sched_algo_round_trips_through_u32() {
-        for algo in [SchedAlgo::Rr, SchedAlgo::Wrr, SchedAlgo::Sh, SchedAlgo::Mh] {
+        for (i, algo) in SchedAlgo::ALL.into_iter().enumerate() {
+            assert_eq!(algo as usize, i);
             assert_eq!(SchedAlgo::from_u32(algo as u32), Some(algo));
         }
-        assert_eq!(SchedAlgo::from_u32(4), None);
+        assert_eq!(SchedAlgo::from_u32(12), None);
     }
 
     #[test]

@@ -4,11 +4,15 @@
 use aya_ebpf::helpers::bpf_ktime_get_coarse_ns;
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_FIN, CONN_RST, CONN_SYN_RECV, CONN_WAYS, Conn4, Conn6,
-    ConnValue, FlowKey, FlowKey4, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Take, Timeouts, VictimSearch,
-    clock_ticks, conn_check, conn_hash4, conn_hash6, initial_state, tcp_next,
+    ConnValue, FlowKey, FlowKey4, SVC_F_COUNT_CONNS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, Take,
+    Timeouts, VictimSearch, clock_ticks, conn_check, conn_hash4, conn_hash6, initial_state,
+    tcp_next,
 };
 
-use crate::maps::{CONN_EVICTIONS, CONNS4, CONNS6};
+use crate::{
+    maps::{CONN_EVICTIONS, CONNS4, CONNS6, SVC_STATE},
+    sched,
+};
 
 /// Bucket counts of the tables as created (`global_defs.connection_table_size`): set by
 /// the loader (`EbpfLoader::override_global`), constants to the verifier. Powers of two.
@@ -146,6 +150,7 @@ fn record_in<S: Slot>(
     slots: *mut [S; CONN_WAYS],
     key: &S::Key,
     value: &ConnValue,
+    hash: u32,
     now: u32,
 ) -> Option<u32>
 where
@@ -168,18 +173,31 @@ where
         search.consider(i, seen, state, proto, now, t);
         i += 1;
     }
-    let (victim, counted) = if own < CONN_WAYS {
-        (own, None)
+    let (victim, counted, live) = if own < CONN_WAYS {
+        (own, None, false)
     } else {
         match search.choice() {
-            Take::Free(i) => (i, None),
-            Take::Evict(i, kind) => (i, Some(kind)),
+            Take::Free(i) => (i, None, false),
+            Take::Evict(i, kind) => (i, Some(kind), true),
             Take::None => return Some(lb_common::CONN_NOT_TRACKED),
         }
     };
     // SAFETY: victim < CONN_WAYS; the mask is for the verifier, which cannot tell.
     let slot = unsafe { base.add(victim & (CONN_WAYS - 1)) };
     let v = S::value(slot);
+    // A live flow leaving the table leaves its real server's counts (expired ones left
+    // them at the controller's recount): an evicted flow, or the flow's own slot taken
+    // again (a reopened connection, or one scheduled anew).
+    // SAFETY: a racy read of a map value; a torn one only miscounts until the recount.
+    let old = unsafe { *v };
+    if live || (own < CONN_WAYS && old.live(hash, now, t)) {
+        let counts = SVC_STATE
+            .get(old.service_id as u32)
+            .is_some_and(|f| f & SVC_F_COUNT_CONNS != 0);
+        if counts {
+            sched::uncount(old.real, old.proto, old.state);
+        }
+    }
     // SAFETY: a map value. `seen` = 0 first: a reader sees an empty slot until the last
     // store; volatile keeps the order, `check` covers two colliding writers.
     unsafe {
@@ -242,9 +260,18 @@ impl Flow {
     }
 
     /// Records a new flow (or a flow scheduled again) on `real`, in the state its first
-    /// packet's `tcp_flags` give it (a FIN, RST or flagless first packet makes no slot).
+    /// packet's `tcp_flags` give it (a FIN, RST or flagless first packet makes no slot);
+    /// `counted`: the service counts connections (`xlb_real_conns`).
     #[inline(always)]
-    pub fn record(&self, hash: u32, now: u32, real: u32, service_id: u32, tcp_flags: u8) {
+    pub fn record(
+        &self,
+        hash: u32,
+        now: u32,
+        real: u32,
+        service_id: u32,
+        tcp_flags: u8,
+        counted: bool,
+    ) {
         let proto = self.proto();
         let Some(state) = initial_state(proto, tcp_flags) else {
             return;
@@ -257,19 +284,36 @@ impl Flow {
             seen: now,
             check: conn_check(hash, real, service_id as u16),
         };
-        let counted = match self {
+        let outcome = match self {
             Self::V4(k) => match CONNS4.get_ptr_mut(hash & mask4()) {
                 // SAFETY: a map value.
-                Some(b) => record_in(&timeouts(), unsafe { &raw mut (*b).slots }, k, &value, now),
+                Some(b) => record_in(
+                    &timeouts(),
+                    unsafe { &raw mut (*b).slots },
+                    k,
+                    &value,
+                    hash,
+                    now,
+                ),
                 None => None,
             },
             Self::V6(k) => match CONNS6.get_ptr_mut(hash & mask6()) {
                 // SAFETY: a map value.
-                Some(b) => record_in(&timeouts(), unsafe { &raw mut (*b).slots }, k, &value, now),
+                Some(b) => record_in(
+                    &timeouts(),
+                    unsafe { &raw mut (*b).slots },
+                    k,
+                    &value,
+                    hash,
+                    now,
+                ),
                 None => None,
             },
         };
-        if let Some(kind) = counted {
+        if counted && outcome != Some(lb_common::CONN_NOT_TRACKED) {
+            sched::count(real, proto, state);
+        }
+        if let Some(kind) = outcome {
             if let Some(c) = CONN_EVICTIONS.get_ptr_mut(kind) {
                 // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
                 unsafe { *c += 1 };
@@ -288,9 +332,10 @@ pub fn reopens(v: &ConnValue, tcp_flags: u8) -> bool {
 
 /// Keeps a live slot alive and follows the client's TCP state (`lb_common::tcp_next`;
 /// UDP packets carry no flags, so their state stays). Writes only on a change: once a
-/// tick, not once a packet.
+/// tick, not once a packet. `counted`: the service counts connections, and a move
+/// between ActiveConn and InActConn is counted.
 #[inline(always)]
-pub fn refresh(slot: *mut ConnValue, v: &ConnValue, now: u32, tcp_flags: u8) {
+pub fn refresh(slot: *mut ConnValue, v: &ConnValue, now: u32, tcp_flags: u8, counted: bool) {
     // The common packet (an ACK, or UDP, of a flow past SYN_RECV) changes nothing: tested
     // first, in two instructions.
     let state = if tcp_flags & (TCP_RST | TCP_SYN | TCP_FIN) == 0 && v.state != CONN_SYN_RECV {
@@ -306,5 +351,8 @@ pub fn refresh(slot: *mut ConnValue, v: &ConnValue, now: u32, tcp_flags: u8) {
         if state != v.state {
             core::ptr::write_volatile(&raw mut (*slot).state, state);
         }
+    }
+    if counted && state != v.state {
+        sched::moved(v.real, v.proto, v.state, state);
     }
 }

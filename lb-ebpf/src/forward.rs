@@ -12,13 +12,14 @@ use aya_ebpf::{
 };
 use lb_common::{
     Addr, Counters, DropReason, PassReason, PersistKey, PersistValue, RealServer, SVC_F_ACTIVE,
-    SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, flow_hash,
+    SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, flow_hash,
 };
 
 use crate::{
     conns::{self, Flow},
     maps::{CURSORS, PERSIST, REAL_STATS, REALS, SERVICE_STATS, SERVICES, SVC_STATE, TABLE},
     parse::{Packet, parse, ptr_at},
+    sched,
     verdict::Verdict,
 };
 
@@ -114,23 +115,31 @@ pub fn real_for(index: u32, service_id: u32) -> Option<RealServer> {
     }
 }
 
-/// Picks a real server for a new flow of `client`:`client_port` from the service's table.
+/// Picks a real server for a new flow of `client`:`client_port` to `vip` from the
+/// service's table: one entry (a cursor or a hash), or a walk over it for the schedulers
+/// that count connections (`sched`).
 #[inline(always)]
-fn schedule(svc: &ServiceInfo, client: &Addr, client_port: u16) -> Result<u32, Verdict> {
+fn schedule(svc: &ServiceInfo, e: &Endpoints) -> Result<u32, Verdict> {
     let len = svc.table_len;
     if len == 0 {
         return Err(Verdict::Drop(DropReason::NoRealServer));
     }
-    let slot = match SchedAlgo::from_u32(svc.algo) {
+    let algo = SchedAlgo::from_u32(svc.algo);
+    let slot = match algo {
         Some(SchedAlgo::Sh) | Some(SchedAlgo::Mh) => {
             let port = if svc.flags & SVC_F_HASH_PORT != 0 {
-                client_port
+                e.client_port
             } else {
                 0
             };
-            flow_hash(client, port) % len
+            flow_hash(&e.client, port) % len
         }
-        // rr, wrr (and anything unknown): the per-CPU cursor walks the table.
+        Some(SchedAlgo::Dh) => flow_hash(&e.vip, 0) % len,
+        Some(a) if a.counts_conns() => {
+            return sched::pick(svc, a).ok_or(Verdict::Drop(DropReason::NoRealServer));
+        }
+        // rr, wrr, fo (a table of one) and anything unknown: the per-CPU cursor walks
+        // the table.
         _ => match CURSORS.get_ptr_mut(svc.id) {
             Some(cursor) => {
                 // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
@@ -181,12 +190,11 @@ pub fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
         // SAFETY: a map value (`lb_common::conn` says why a racy copy is fine).
         let v = unsafe { *slot };
         let service_id = v.service_id as u32;
-        let active = SVC_STATE
-            .get(service_id)
-            .is_some_and(|f| f & SVC_F_ACTIVE != 0);
-        if active && !conns::reopens(&v, pkt.tcp_flags) {
+        let flags = SVC_STATE.get(service_id).copied().unwrap_or(0);
+        if flags & SVC_F_ACTIVE != 0 && !conns::reopens(&v, pkt.tcp_flags) {
             if let Some(real) = real_for(v.real, service_id) {
-                conns::refresh(slot, &v, now, pkt.tcp_flags);
+                let counted = flags & SVC_F_COUNT_CONNS != 0;
+                conns::refresh(slot, &v, now, pkt.tcp_flags, counted);
                 return transmit(ctx, service_id, v.real, &real, false);
             }
         }
@@ -215,7 +223,7 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
         match persistent_real(&svc, &key, now_ns) {
             Some(index) => index,
             None => {
-                let index = schedule(&svc, &e.client, e.client_port)?;
+                let index = schedule(&svc, &e)?;
                 let value = PersistValue {
                     real: index,
                     _pad: 0,
@@ -230,10 +238,12 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
             }
         }
     } else {
-        schedule(&svc, &e.client, e.client_port)?
+        schedule(&svc, &e)?
     };
     let real = real_for(index, svc.id).ok_or(Verdict::Drop(DropReason::RealServerUnusable))?;
-    pkt.flow.record(hash, now, index, svc.id, pkt.tcp_flags);
+    let counted = svc.flags & SVC_F_COUNT_CONNS != 0;
+    pkt.flow
+        .record(hash, now, index, svc.id, pkt.tcp_flags, counted);
     transmit(ctx, svc.id, index, &real, true)
 }
 

@@ -12,10 +12,14 @@
 //! - `forward`: established flows, service lookup, scheduling, MAC rewrite, transmit.
 //! - `icmp`: "fragmentation needed" / "packet too big" about a tracked flow, to its real
 //!   server (path-MTU discovery); reached only by packets that are not TCP/UDP.
+//! - `sched`: the schedulers that count connections (`lc`, `wlc`, ...) and the counts.
 //! - `verdict`: why a packet was not forwarded.
 //! - `bench`: programs for `cargo xtask bench` only, in the same object.
 #![cfg_attr(target_arch = "bpf", no_std)]
 #![cfg_attr(target_arch = "bpf", no_main)]
+// `sched`: BPF's atomic add, without the compare-and-swap `AtomicI64` needs.
+#![cfg_attr(target_arch = "bpf", allow(internal_features))]
+#![cfg_attr(target_arch = "bpf", feature(core_intrinsics))]
 
 #[cfg(target_arch = "bpf")]
 mod bench;
@@ -29,6 +33,8 @@ mod icmp;
 mod maps;
 #[cfg(target_arch = "bpf")]
 mod parse;
+#[cfg(target_arch = "bpf")]
+mod sched;
 #[cfg(target_arch = "bpf")]
 mod verdict;
 

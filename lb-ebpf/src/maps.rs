@@ -11,7 +11,7 @@ use aya_ebpf::{
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_EVICTION_KINDS, ConnBucket4, ConnBucket6, Counters,
     DROP_REASONS, ICMP_FWD_KINDS, MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS,
-    PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    PersistKey, PersistValue, RealConns, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 
 /// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader
@@ -92,3 +92,11 @@ pub static CONN_EVICTIONS: PerCpuArray<u64, { CONN_EVICTION_KINDS as usize }> = 
 /// real server of their flow (`icmp`).
 #[btf_map(name = "xlb_icmp_fwd")]
 pub static ICMP_FWD: PerCpuArray<u64, { ICMP_FWD_KINDS as usize }> = PerCpuArray::new();
+
+/// ActiveConn / InActConn per real-server index (`lb_common::sched::RealConns`), kept
+/// for services whose scheduler counts connections (`sched`); mmap-able: the controller
+/// writes its correction fields in place, never the program's. Sized at load as
+/// `xlb_reals`.
+#[btf_map(name = "xlb_real_conns")]
+pub static REAL_CONNS: Array<RealConns, { MAX_REALS as usize }, { BPF_F_MMAPABLE as usize }> =
+    Array::new();

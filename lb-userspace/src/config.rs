@@ -43,7 +43,9 @@ pub use check::{HttpGet, HttpProtocol, MiscCheck, SmtpHost, StatusCodes, TcpChec
 pub use error::{ConfigError, ConfigErrorKind, Location};
 pub use fwmark::{FwmarkMatch, MAX_MATCH_KEYS, MatchPorts};
 pub use host::{HostView, ThisHost};
-pub use lvs::{LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer};
+pub use lvs::{
+    LB_ALGO_NAMES, LbAlgo, LbKind, Protocol, RealServerConfig, SorryServer, VirtualServer,
+};
 pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};
 pub use vrrp::{
     AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,

@@ -861,12 +861,18 @@ mod tests {
             panic!("{plan:?}")
         };
         assert!(t.moved >= 0.25, "{}", t.moved);
-        // Not hashed: no share.
-        let plan = diff(&lab(ONE_VIP, "wrr", 4, ""), &lab(ONE_VIP, "wrr", 5, ""));
-        assert!(matches!(
-            plan.services[0].action,
-            ServiceAction::Changed { table: None, .. }
-        ));
+        // Not hashed by client: no share (the counting schedulers place by counts, dh
+        // by the VIP).
+        for algo in ["wrr", "wlc", "lc", "sed", "nq", "ovf", "twos", "fo", "dh"] {
+            let plan = diff(&lab(ONE_VIP, algo, 4, ""), &lab(ONE_VIP, algo, 5, ""));
+            assert!(
+                matches!(
+                    plan.services[0].action,
+                    ServiceAction::Changed { table: None, .. }
+                ),
+                "{algo}"
+            );
+        }
     }
 
     #[test]

@@ -161,13 +161,7 @@ fn service_commands(dir: &Path, key: &ServiceKey, info: &ServiceInfo) -> Vec<Str
 }
 
 fn algo_name(algo: u32) -> &'static str {
-    match SchedAlgo::from_u32(algo) {
-        Some(SchedAlgo::Rr) => "rr",
-        Some(SchedAlgo::Wrr) => "wrr",
-        Some(SchedAlgo::Sh) => "sh",
-        Some(SchedAlgo::Mh) => "mh",
-        None => "?",
-    }
+    SchedAlgo::from_u32(algo).map_or("?", SchedAlgo::name)
 }
 
 /// The bucket of `flow` in the connection tables pinned with `maps` (the hash is seeded

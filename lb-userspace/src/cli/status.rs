@@ -121,13 +121,7 @@ fn sum(values: impl IntoIterator<Item = Counters>) -> Counters {
 }
 
 fn algo_name(v: u32) -> &'static str {
-    match SchedAlgo::from_u32(v) {
-        Some(SchedAlgo::Rr) => "rr",
-        Some(SchedAlgo::Wrr) => "wrr",
-        Some(SchedAlgo::Sh) => "sh",
-        Some(SchedAlgo::Mh) => "mh",
-        None => "?",
-    }
+    SchedAlgo::from_u32(v).map_or("?", SchedAlgo::name)
 }
 
 /// Reads the VRRP status the daemon writes to `state_file` and everything in the maps

@@ -56,30 +56,55 @@ impl TryFrom<String> for Protocol {
     }
 }
 
-/// Scheduler, TOML `"rr"`, `"wrr"`, `"sh"` or `"mh"` (keepalived's `lb_algo` /
-/// `lvs_sched`).
+/// Scheduler, TOML `lb_algo` (keepalived's `lb_algo` / `lvs_sched`): IPVS's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LbAlgo {
     /// Round robin.
     Rr,
-    /// Weighted round robin. The default: IPVS's default, wlc, counts connections,
-    /// which xlb does not; wrr is the closest weight-honouring scheduler.
+    /// Weighted round robin. xlb's default (keepalived's is `wlc`, which the importer
+    /// writes out when a keepalived virtual_server has no `lb_algo`).
     #[default]
     Wrr,
     /// Source hash (client address; with `sh_port`, also its port).
     Sh,
     /// Weighted Maglev hash (with `mh_port`, the client port too).
     Mh,
+    /// Least connection (overhead = active x 256 + inactive).
+    Lc,
+    /// Weighted least connection: overhead / weight.
+    Wlc,
+    /// Shortest expected delay: (active + 1) / weight.
+    Sed,
+    /// Never queue: an idle server at once, else as `sed`.
+    Nq,
+    /// Weighted failover: the server of the highest weight.
+    Fo,
+    /// Weighted overflow: the highest weight whose active connections do not exceed it.
+    Ovf,
+    /// Destination hash: by the VIP.
+    Dh,
+    /// Power of two choices: the lighter of two weighted random servers.
+    Twos,
 }
 
 impl LbAlgo {
+    const ALL: [Self; 12] = [
+        Self::Rr,
+        Self::Wrr,
+        Self::Sh,
+        Self::Mh,
+        Self::Lc,
+        Self::Wlc,
+        Self::Sed,
+        Self::Nq,
+        Self::Fo,
+        Self::Ovf,
+        Self::Dh,
+        Self::Twos,
+    ];
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rr => "rr",
-            Self::Wrr => "wrr",
-            Self::Sh => "sh",
-            Self::Mh => "mh",
-        }
+        self.sched_algo().name()
     }
 
     /// The data plane's scheduler.
@@ -90,27 +115,34 @@ impl LbAlgo {
             Self::Wrr => SchedAlgo::Wrr,
             Self::Sh => SchedAlgo::Sh,
             Self::Mh => SchedAlgo::Mh,
+            Self::Lc => SchedAlgo::Lc,
+            Self::Wlc => SchedAlgo::Wlc,
+            Self::Sed => SchedAlgo::Sed,
+            Self::Nq => SchedAlgo::Nq,
+            Self::Fo => SchedAlgo::Fo,
+            Self::Ovf => SchedAlgo::Ovf,
+            Self::Dh => SchedAlgo::Dh,
+            Self::Twos => SchedAlgo::Twos,
         }
     }
 }
 
+/// The accepted names, for messages.
+pub const LB_ALGO_NAMES: &str = "\"rr\", \"wrr\", \"sh\", \"mh\", \"lc\", \"wlc\", \"sed\", \"nq\", \"fo\", \"ovf\", \"dh\" or \"twos\"";
+
 impl TryFrom<String> for LbAlgo {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "rr" => Ok(Self::Rr),
-            "wrr" => Ok(Self::Wrr),
-            "sh" => Ok(Self::Sh),
-            "mh" => Ok(Self::Mh),
-            "lc" | "wlc" | "lblc" | "lblcr" | "dh" | "sed" | "nq" | "fo" | "ovf" | "twos" => {
-                Err(format!(
-                    "lb_algo {s:?} is not supported: xlb schedules in the kernel without \
-                     connection counts; use \"rr\", \"wrr\", \"sh\" or \"mh\""
-                ))
-            }
-            _ => Err(format!(
-                "unknown lb_algo {s:?}: expected \"rr\", \"wrr\", \"sh\" or \"mh\""
+        let lower = s.to_ascii_lowercase();
+        if let Some(a) = Self::ALL.into_iter().find(|a| a.as_str() == lower) {
+            return Ok(a);
+        }
+        match lower.as_str() {
+            "lblc" | "lblcr" => Err(format!(
+                "lb_algo {s:?} is not supported: xlb has no locality-based schedulers; \
+                 use one of {LB_ALGO_NAMES}"
             )),
+            _ => Err(format!("unknown lb_algo {s:?}: expected {LB_ALGO_NAMES}")),
         }
     }
 }

@@ -198,6 +198,7 @@ impl Daemon {
                 self.publish_metrics();
                 self.systemd.status(self.summary());
                 let grown = self.plane.as_mut().is_some_and(|plane| {
+                    plane.recount_conns();
                     plane.watch_conn_table();
                     plane.grow_conn_tables()
                 });

@@ -349,6 +349,14 @@ impl Plane {
         }
     }
 
+    /// On the publish tick: corrects the counting schedulers' connection counts from a
+    /// recount of the connection tables (`dataplane::real_conns`).
+    pub fn recount_conns(&mut self) {
+        if let Err(e) = self.sync.recount_conns() {
+            warn!("connection counts not recounted: {e}");
+        }
+    }
+
     /// The connection tables' size now, their maximum and their growths.
     pub fn conn_table(&self) -> ConnTableInfo {
         let slots = self.sync.maps().conn_slots().map_or(0, |(v4, _)| v4);

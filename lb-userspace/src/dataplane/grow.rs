@@ -4,7 +4,9 @@
 //! over the old map; after, the new program runs over the copy.
 //!
 //! - The sized maps (`xlb_reals`, `xlb_real_stats`, `xlb_table`) are written by the
-//!   controller only, which writes nothing meanwhile: one copy is all.
+//!   controller only, which writes nothing meanwhile: one copy is all. `xlb_real_conns`
+//!   (sized as `xlb_reals`) the program adds to as well: one copy, and the next recount
+//!   puts right what the old program counted after it.
 //! - The connection tables are the program's: what the old program recorded between the
 //!   first copy and the swap is copied again after it, each entry only if the new table
 //!   does not hold its key (`conn_grow::copy_live`).
@@ -26,7 +28,7 @@ use aya::{
     },
 };
 use lb_common::{
-    ConnBucket4, ConnBucket6, Counters, PROGRAM_NAME, RealServer, Timeouts, map_names,
+    ConnBucket4, ConnBucket6, Counters, PROGRAM_NAME, RealConns, RealServer, Timeouts, map_names,
 };
 use tracing::{info, warn};
 
@@ -162,6 +164,15 @@ fn copy(
         (map_names::REALS, Map::Array(new)) => {
             let from = MappedArray::<RealServer>::new(&old, n, false).map_err(mmap_err)?;
             let mut to = MappedArray::<RealServer>::new(new, n, true).map_err(mmap_err)?;
+            for i in 0..n as usize {
+                to.set(i, from.get(i));
+            }
+        }
+        (map_names::REAL_CONNS, Map::Array(new)) => {
+            // The program adds to the old map until the links are swapped: what it added
+            // meanwhile is lost here and put right by the next recount (`real_conns`).
+            let from = MappedArray::<RealConns>::new(&old, n, false).map_err(mmap_err)?;
+            let mut to = MappedArray::<RealConns>::new(new, n, true).map_err(mmap_err)?;
             for i in 0..n as usize {
                 to.set(i, from.get(i));
             }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use aya::maps::{Array, HashMap, Map, MapData, PerCpuArray};
 use lb_common::{
-    Counters, Meta, PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, map_names,
+    Counters, Meta, PersistKey, PersistValue, RealConns, RealServer, ServiceInfo, ServiceKey,
+    map_names,
 };
 
 use crate::dataplane::{
@@ -34,6 +35,9 @@ pub struct Maps {
     /// ICMP "fragmentation needed" (0) / ICMPv6 "packet too big" (1) forwarded.
     pub icmp_forwarded: PerCpuArray<MapData, u64>,
     pub meta: Array<MapData, Meta>,
+    /// ActiveConn / InActConn per real-server slot for the counting schedulers, as
+    /// memory (`real_conns`: the controller writes only its correction field).
+    pub real_conns: MappedArray<RealConns>,
 }
 
 fn typed<T: TryFrom<Map, Error = aya::maps::MapError>>(
@@ -94,6 +98,11 @@ impl Maps {
             passes: typed(PASSES, take(PASSES)?)?,
             icmp_forwarded: typed(ICMP_FORWARDED, take(ICMP_FORWARDED)?)?,
             meta: typed(META, take(META)?)?,
+            real_conns: {
+                let data = array_data(REAL_CONNS, take(REAL_CONNS)?)?;
+                let len = entries(REAL_CONNS, &data)?;
+                mapped(REAL_CONNS, &data, len, true)?
+            },
         })
     }
 

@@ -18,6 +18,7 @@
 //! - `sizing`: how big the slot and table maps are made, and when they grow; `grow`:
 //!   growing one under traffic;
 //! - `sched`: the scheduling tables; `arena`: where in `xlb_table` they live;
+//!   `real_conns`: the connection counts the counting schedulers read, and their recount;
 //! - `conn_table`: the connection tables as userspace reads them;
 //! - `watch`: the watchdog's rules (what a look at an attached interface means).
 
@@ -30,6 +31,7 @@ pub mod maps;
 pub mod mmap;
 pub mod pins;
 pub mod plan;
+pub mod real_conns;
 pub mod sched;
 pub mod sizing;
 pub mod step;

@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lb_common::{
     Addr, MAX_REALS, MAX_SERVICES, REAL_F_ALIVE, REAL_F_IN_USE, REAL_F_MAC_VALID, RealServer,
-    SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    SVC_F_ACTIVE, SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
+    TABLE_CAPACITY,
 };
 use thiserror::Error;
 
@@ -289,7 +290,12 @@ impl Planner<'_> {
         let mut info = old_info;
         info.algo = want.algo as u32;
         info.flags = if want.active { SVC_F_ACTIVE } else { 0 }
-            | if want.hash_port { SVC_F_HASH_PORT } else { 0 };
+            | if want.hash_port { SVC_F_HASH_PORT } else { 0 }
+            | if want.algo.counts_conns() {
+                SVC_F_COUNT_CONNS
+            } else {
+                0
+            };
         info.persistence_timeout = want.persistence_timeout;
         let old_table = current.map_or(&[][..], |i| view.table(&i));
         let table_changed = table != old_table;

@@ -1,6 +1,7 @@
-//! How big the maps indexed by real-server slot (`xlb_reals`, `xlb_real_stats`) and the
-//! scheduling-table arena (`xlb_table`) are made: from the config, with headroom, instead
-//! of their ABI maxima (`lb_common::MAX_REALS`, `lb_common::TABLE_CAPACITY`).
+//! How big the maps indexed by real-server slot (`xlb_reals`, `xlb_real_stats`,
+//! `xlb_real_conns`) and the scheduling-table arena (`xlb_table`) are made: from the
+//! config, with headroom, instead of their ABI maxima (`lb_common::MAX_REALS`,
+//! `lb_common::TABLE_CAPACITY`).
 //!
 //! Why: `bpftool map dump` prints every entry of an array, used or not. At the maxima,
 //! dumping `xlb_table` (16 Mi entries) printed 861 MB in 32 s and `xlb_reals` 49 MB; at
@@ -67,15 +68,19 @@ impl MapSizes {
     /// The entries wanted for map `name`, if it is one of the sized maps.
     pub fn of(&self, name: &str) -> Option<u32> {
         match name {
-            map_names::REALS | map_names::REAL_STATS => Some(self.reals),
+            map_names::REALS | map_names::REAL_STATS | map_names::REAL_CONNS => Some(self.reals),
             map_names::TABLE => Some(self.table),
             _ => None,
         }
     }
 
     /// The sized maps' names.
-    pub const NAMES: [&'static str; 3] =
-        [map_names::REALS, map_names::REAL_STATS, map_names::TABLE];
+    pub const NAMES: [&'static str; 4] = [
+        map_names::REALS,
+        map_names::REAL_STATS,
+        map_names::REAL_CONNS,
+        map_names::TABLE,
+    ];
 }
 
 impl Default for MapSizes {
@@ -169,6 +174,7 @@ mod tests {
     fn only_the_slot_and_table_maps_are_sized() {
         let s = MapSizes::for_needs(Needs::default());
         assert_eq!(s.of(map_names::REAL_STATS), Some(s.reals));
+        assert_eq!(s.of(map_names::REAL_CONNS), Some(s.reals));
         assert_eq!(s.of(map_names::TABLE), Some(s.table));
         assert_eq!(s.of(map_names::CONNS4), None);
         for name in MapSizes::NAMES {

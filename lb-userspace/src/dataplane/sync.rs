@@ -17,6 +17,7 @@ use crate::dataplane::{
     arena::ArenaError,
     maps::Maps,
     plan::{self, PlanError, SyncReport},
+    real_conns,
     step::Step,
     view::MapView,
 };
@@ -99,6 +100,33 @@ impl MapSync {
         Ok(plan.report)
     }
 
+    /// Recounts the connections of the counting schedulers' real servers from the
+    /// connection tables and corrects `xlb_real_conns` (`real_conns`). Returns how many
+    /// real servers it set (0, without a scan, when no service counts connections).
+    pub fn recount_conns(&mut self) -> Result<usize, crate::dataplane::DataPlaneError> {
+        if real_conns::counting_services(&self.view).is_empty() {
+            return Ok(0);
+        }
+        let tables = self.maps.conn_tables(false)?;
+        let counts = tables.conn_counts(crate::dataplane::conn_table::now_ticks());
+        Ok(real_conns::recount(
+            &mut self.maps.real_conns,
+            &self.view,
+            &counts,
+        ))
+    }
+
+    /// Makes real-server `slot`'s connection counts read `active`, `inactive` (the
+    /// controller's correction field only: what a recount does), for tests and the bench.
+    pub fn set_real_conns(&mut self, slot: u32, active: u64, inactive: u64) {
+        real_conns::set_counts(&mut self.maps.real_conns, slot, active, inactive);
+    }
+
+    /// Real-server `slot`'s counts as the scheduler reads them: (active, inactive).
+    pub fn real_conns(&self, slot: u32) -> (u32, u32) {
+        self.maps.real_conns.get(slot as usize).now()
+    }
+
     fn execute(&mut self, steps: Vec<Step>, now: Instant) -> Result<(), SyncError> {
         for step in steps {
             self.write(&step)?;
@@ -115,6 +143,8 @@ impl MapSync {
                 zero_counters(&mut maps.service_stats, *id, self.nr_cpus, SERVICE_STATS)
             }
             Step::ResetRealCounters { slot } => {
+                // A slot taken anew starts with no connections (until the next recount).
+                real_conns::set_counts(&mut maps.real_conns, *slot, 0, 0);
                 zero_counters(&mut maps.real_stats, *slot, self.nr_cpus, REAL_STATS)
             }
             Step::WriteReal { slot, real } => {

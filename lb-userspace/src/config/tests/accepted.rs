@@ -115,7 +115,7 @@ notify_fault = "/etc/xlb/notify.sh fault"
 ip = "198.18.0.100"
 port = 80                        # 0 = all ports (needs persistence_timeout)
 protocol = "TCP"
-lb_algo = "wrr"                  # rr | wrr | sh | mh
+lb_algo = "wrr"                  # rr | wrr | sh | mh | lc | wlc | ...
 lb_kind = "DR"
 delay_loop = 6
 persistence_timeout = 0

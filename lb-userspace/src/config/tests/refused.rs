@@ -143,9 +143,31 @@ fn only_dr_forwarding() {
 #[test]
 fn unsupported_scheduler() {
     assert_err(
-        &format!("{VS}lb_algo = \"wlc\"\n"),
+        &format!("{VS}lb_algo = \"lblc\"\n"),
         "5:11: virtual_server[0].lb_algo",
-        "lb_algo \"wlc\" is not supported",
+        "lb_algo \"lblc\" is not supported",
+    );
+    assert_err(
+        &format!("{VS}lb_algo = \"fastest\"\n"),
+        "5:11: virtual_server[0].lb_algo",
+        "unknown lb_algo \"fastest\": expected \"rr\", \"wrr\", \"sh\", \"mh\", \"lc\", \"wlc\"",
+    );
+}
+
+#[test]
+fn a_counting_scheduler_scans_at_most_256_real_servers() {
+    let mut text = format!("{VS}lb_algo = \"wlc\"\n");
+    for i in 0..257 {
+        text.push_str(&format!(
+            "[[virtual_server.real_server]]\nip = \"198.18.{}.{}\"\nport = 80\n",
+            1 + i / 200,
+            1 + i % 200
+        ));
+    }
+    assert_err(
+        &text,
+        "6:1: virtual_server[0].real_server",
+        "at most 256 of them: this service has 257",
     );
 }
 

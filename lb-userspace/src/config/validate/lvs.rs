@@ -57,6 +57,20 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                  lvs_timeouts.udp; remove it",
             ));
         }
+        let algo = vs.lb_algo.sched_algo();
+        if algo.counts_conns() && vs.real_server.len() > lb_common::MAX_COUNTED as usize {
+            return Err(invalid(
+                p.key("real_server"),
+                format!(
+                    "lb_algo {:?} scans every real server per new flow in the XDP program, \
+                     at most {} of them: this service has {}; split it, or use \"wrr\" or \
+                     \"mh\"",
+                    algo.name(),
+                    lb_common::MAX_COUNTED,
+                    vs.real_server.len()
+                ),
+            ));
+        }
         if vs.sorry_server_inhibit {
             return Err(invalid(
                 p.key("sorry_server_inhibit"),

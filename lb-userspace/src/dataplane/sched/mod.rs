@@ -26,6 +26,9 @@
 //! | `wrr` | nginx's smooth weighted round-robin sequence, weights divided by their gcd; `len = Σ w` (≤ `wrr::WRR_MAX_LEN`) | as `rr` |
 //! | `sh`  | `sh::SH_TABLE_SIZE` buckets, servers in canonical order each taking `w` consecutive buckets, cycling until full (as IPVS `ip_vs_sh`) | `flow_hash(client, port or 0) % len` |
 //! | `mh`  | weighted Maglev of a prime size from `mh::MH_PRIMES` (as IPVS `ip_vs_mh`) | `flow_hash(client, port or 0) % len` |
+//! | `dh`  | as `sh` | `flow_hash(VIP, 0) % len` (IPVS `ip_vs_dh` hashes the destination) |
+//! | `fo`  | the one server of the highest weight (the first of equals) | as `rr` |
+//! | `lc`, `wlc`, `sed`, `nq`, `ovf`, `twos` | `(index, weight)` pairs, canonical order | a walk over the pairs with each server's counts (`xlb_real_conns`, `lb_common::sched`) |
 //!
 //! `flow_hash` is [`lb_common::flow_hash`]; the port is hashed only with the service flag
 //! `SVC_F_HASH_PORT` (IPVS `sh-port` / `mh-port`). [`Model`] is the same per-packet choice
@@ -113,8 +116,24 @@ pub fn build_table_in(algo: SchedAlgo, servers: &[Candidate], population: usize)
     match algo {
         SchedAlgo::Rr => servers.iter().map(|c| c.index).collect(),
         SchedAlgo::Wrr => wrr::table(&servers),
-        SchedAlgo::Sh => sh::table(&servers),
+        SchedAlgo::Sh | SchedAlgo::Dh => sh::table(&servers),
         SchedAlgo::Mh => mh::table(&servers, population),
+        // The first of the highest weight (IPVS's `fo` takes a strictly higher one).
+        SchedAlgo::Fo => {
+            let mut best = servers[0];
+            for c in &servers[1..] {
+                if c.weight > best.weight {
+                    best = *c;
+                }
+            }
+            vec![best.index]
+        }
+        SchedAlgo::Lc
+        | SchedAlgo::Wlc
+        | SchedAlgo::Sed
+        | SchedAlgo::Nq
+        | SchedAlgo::Ovf
+        | SchedAlgo::Twos => servers.iter().flat_map(|c| [c.index, c.weight]).collect(),
     }
 }
 
@@ -166,7 +185,7 @@ mod test_support {
         murmur3_32(&bytes, 0)
     }
 
-    pub const ALL: [SchedAlgo; 4] = [SchedAlgo::Rr, SchedAlgo::Wrr, SchedAlgo::Sh, SchedAlgo::Mh];
+    pub const ALL: [SchedAlgo; 12] = SchedAlgo::ALL;
 }
 
 #[cfg(test)]
@@ -196,10 +215,75 @@ mod tests {
             let t = build_table(algo, &s);
             assert!(!t.is_empty());
             assert!(!t.contains(&101) && !t.contains(&103), "{algo:?}");
+            if algo == SchedAlgo::Fo {
+                assert_eq!(t, [102], "fo: the highest weight only");
+                continue;
+            }
             for idx in [100, 102, 104] {
                 assert!(t.contains(&idx), "{algo:?} lacks {idx}");
             }
         }
+    }
+
+    #[test]
+    fn counting_tables_are_index_weight_pairs_and_fo_takes_the_first_heaviest() {
+        let s = servers(&[2, 0, 3, 3]);
+        for algo in SchedAlgo::ALL.into_iter().filter(|a| a.counts_conns()) {
+            assert_eq!(build_table(algo, &s), [100, 2, 102, 3, 103, 3], "{algo:?}");
+        }
+        assert_eq!(build_table(SchedAlgo::Fo, &s), [102]);
+        assert_eq!(
+            build_table(SchedAlgo::Dh, &s),
+            build_table(SchedAlgo::Sh, &s)
+        );
+    }
+
+    #[test]
+    fn model_picks_the_least_loaded_server_from_the_counts() {
+        use lb_common::RealConns;
+        // 10.0.0.1 (100) weight 1, 10.0.0.2 (101) weight 3, 10.0.0.3 (102) weight 1.
+        let s = servers(&[1, 3, 1]);
+        let with = |algo, conns: [(i32, i32); 3]| {
+            let mut m = Model::from_servers(algo, &s);
+            for (k, (a, i)) in conns.into_iter().enumerate() {
+                m.set_conns(100 + k as u32, RealConns::of(a, i));
+            }
+            m.pick(&v4_mapped([1, 2, 3, 4]), 1, false)
+        };
+        assert_eq!(with(SchedAlgo::Lc, [(2, 0), (1, 0), (1, 0)]), Some(101));
+        // wlc: 256/1 vs 512/3 vs 256/1: the weighted one.
+        assert_eq!(with(SchedAlgo::Wlc, [(1, 0), (2, 0), (1, 0)]), Some(101));
+        assert_eq!(with(SchedAlgo::Wlc, [(1, 0), (4, 0), (0, 300)]), Some(100));
+        assert_eq!(with(SchedAlgo::Nq, [(1, 0), (1, 0), (0, 9)]), Some(102));
+        assert_eq!(with(SchedAlgo::Ovf, [(0, 0), (4, 0), (0, 0)]), Some(100));
+        assert_eq!(with(SchedAlgo::Ovf, [(2, 0), (4, 0), (2, 0)]), None);
+    }
+
+    #[test]
+    fn a_slow_server_gets_fewer_new_flows_under_wlc() {
+        // Three servers of weight 1; connections to 100 last 4 ticks, to the others 1.
+        // Every tick 30 new connections arrive: wlc keeps the open counts even, so the
+        // slow one takes about a quarter of the share of each fast one.
+        use lb_common::RealConns;
+        let s = servers(&[1, 1, 1]);
+        let mut m = Model::from_servers(SchedAlgo::Wlc, &s);
+        let life = |idx: u32| if idx == 100 { 4 } else { 1 };
+        let mut open: Vec<(u32, u32)> = Vec::new(); // (index, ends at tick)
+        let mut got = HashMap::new();
+        for tick in 0..1000u32 {
+            open.retain(|&(_, end)| end > tick);
+            for _ in 0..30 {
+                for idx in 100..103 {
+                    let n = open.iter().filter(|(i, _)| *i == idx).count() as i32;
+                    m.set_conns(idx, RealConns::of(n, 0));
+                }
+                let idx = m.pick(&v4_mapped([1, 2, 3, 4]), 1, false).unwrap();
+                open.push((idx, tick + life(idx)));
+                *got.entry(idx).or_insert(0u32) += 1;
+            }
+        }
+        let (slow, fast) = (got[&100], got[&101].min(got[&102]));
+        assert!(slow * 3 < fast, "slow {slow}, fast {fast}: {got:?}");
     }
 
     #[test]

@@ -1,18 +1,28 @@
 //! The kernel's per-flow choice in plain Rust: the integration tests compare the XDP
 //! program against it flow by flow.
 
-use lb_common::{Addr, SchedAlgo};
+use std::collections::HashMap;
+
+use lb_common::{
+    Addr, COUNTED_ENTRY, RealConns, SchedAlgo, flow_hash,
+    sched::{LeastConn, Twos},
+};
 
 use super::{Candidate, build_table, build_table_in, hash_slot};
 
 /// The kernel's choice of a real server for a new flow, in plain Rust: what the XDP
 /// program does with a service's table. `rr`/`wrr` use one cursor, as one CPU would (the
-/// kernel has one per CPU and per service).
+/// kernel has one per CPU and per service). The counting schedulers read the counts set
+/// with [`Model::set_conns`] (the kernel's `xlb_real_conns`); `dh` hashes the VIP set
+/// with [`Model::set_vip`]; `twos` draws from a seeded generator.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Model {
     algo: SchedAlgo,
     table: Vec<u32>,
     cursor: u32,
+    vip: Addr,
+    conns: HashMap<u32, RealConns>,
+    rand: u64,
 }
 
 impl Model {
@@ -22,6 +32,67 @@ impl Model {
             algo,
             table,
             cursor: 0,
+            vip: [0; 16],
+            conns: HashMap::new(),
+            rand: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+
+    /// The VIP `dh` hashes.
+    pub fn set_vip(&mut self, vip: Addr) {
+        self.vip = vip;
+    }
+
+    /// The counts of real server `index`, as `xlb_real_conns[index]` would hold them.
+    pub fn set_conns(&mut self, index: u32, conns: RealConns) {
+        self.conns.insert(index, conns);
+    }
+
+    /// The counts of real server `index` (zeros unless set).
+    pub fn conns(&self, index: u32) -> RealConns {
+        self.conns.get(&index).copied().unwrap_or_default()
+    }
+
+    fn next_rand(&mut self) -> u32 {
+        self.rand = self
+            .rand
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.rand >> 33) as u32
+    }
+
+    /// The counting schedulers' walk over the `(index, weight)` pairs: the chosen pair's
+    /// position.
+    fn counted_pos(&mut self) -> Option<u32> {
+        let pairs: Vec<(u32, u32)> = (self.table.chunks_exact(COUNTED_ENTRY as usize))
+            .map(|p| (p[0], p[1]))
+            .collect();
+        match self.algo.rule() {
+            Some(rule) => {
+                let mut lc = LeastConn::new(rule);
+                for (pos, (index, weight)) in pairs.iter().enumerate() {
+                    if lc.done() {
+                        break;
+                    }
+                    lc.consider(pos as u32, *weight, &self.conns(*index));
+                }
+                lc.choice()
+            }
+            None => {
+                let mut t = Twos::new();
+                for (_, weight) in &pairs {
+                    t.add_weight(*weight);
+                }
+                let (r1, r2) = (self.next_rand(), self.next_rand());
+                t.start(r1, r2);
+                for (pos, (index, weight)) in pairs.iter().enumerate() {
+                    if t.done() {
+                        break;
+                    }
+                    t.consider(pos as u32, *weight, &self.conns(*index));
+                }
+                t.choice()
+            }
         }
     }
 
@@ -54,17 +125,25 @@ impl Model {
     }
 
     /// The table slot a new flow from `client`:`sport` takes, advancing the cursor for
-    /// `rr`/`wrr`. `hash_port`: the service hashes the client port (`SVC_F_HASH_PORT`).
+    /// `rr`/`wrr`/`fo` (for a counting scheduler: the slot of the chosen pair's index;
+    /// `None` also when `ovf` finds every server over its weight). `hash_port`: the service hashes the client port (`SVC_F_HASH_PORT`).
     /// `None` when the table is empty (the kernel drops with `no_real_server`).
     pub fn slot(&mut self, client: &Addr, sport: u16, hash_port: bool) -> Option<u32> {
         let len = u32::try_from(self.table.len()).ok().filter(|&l| l > 0)?;
         Some(match self.algo {
-            SchedAlgo::Rr | SchedAlgo::Wrr => {
+            SchedAlgo::Rr | SchedAlgo::Wrr | SchedAlgo::Fo => {
                 let s = self.cursor % len;
                 self.cursor = self.cursor.wrapping_add(1);
                 s
             }
             SchedAlgo::Sh | SchedAlgo::Mh => hash_slot(client, sport, hash_port, len),
+            SchedAlgo::Dh => flow_hash(&self.vip, 0) % len,
+            SchedAlgo::Lc
+            | SchedAlgo::Wlc
+            | SchedAlgo::Sed
+            | SchedAlgo::Nq
+            | SchedAlgo::Ovf
+            | SchedAlgo::Twos => self.counted_pos()? * COUNTED_ENTRY,
         })
     }
 
@@ -120,7 +199,7 @@ mod tests {
     fn model_matches_tables_for_random_flows() {
         let mut rng = StdRng::seed_from_u64(42);
         let s = servers(&[3, 1, 2]);
-        for algo in ALL {
+        for algo in [SchedAlgo::Rr, SchedAlgo::Wrr, SchedAlgo::Sh, SchedAlgo::Mh] {
             let t = build_table(algo, &s);
             let mut m = Model::new(algo, t.clone());
             for k in 0..1000u32 {

@@ -334,12 +334,9 @@ impl Converter<'_> {
             t.set("lb_kind", Value::Str("DR".into()), &n.loc);
         }
         if !algo_seen {
-            self.warn(
-                n,
-                "no lb_algo: keepalived's default is wlc, which counts connections and has \
-                 no XDP equivalent; converted to wrr",
-            );
-            t.set("lb_algo", Value::Str("wrr".into()), &n.loc);
+            // keepalived's default (IPVS's wlc); xlb's own default is wrr, so it is
+            // written out.
+            t.set("lb_algo", Value::Str("wlc".into()), &n.loc);
         }
         t
     }
@@ -347,43 +344,26 @@ impl Converter<'_> {
     fn lb_algo(&mut self, n: &Node) -> Option<String> {
         let algo = self.one(n)?.to_ascii_lowercase();
         match algo.as_str() {
-            "rr" | "wrr" | "sh" | "mh" => Some(algo),
-            "lc" | "wlc" | "sed" | "nq" | "twos" | "ovf" => {
-                self.warn(
-                    n,
-                    format!(
-                        "lb_algo {algo} counts active connections per real server, which \
-                         IPVS does and xlb's XDP scheduler cannot: converted to wrr (the \
-                         same weights, without connection counts)"
-                    ),
-                );
-                Some("wrr".into())
-            }
+            "rr" | "wrr" | "sh" | "mh" | "lc" | "wlc" | "sed" | "nq" | "fo" | "ovf" | "dh"
+            | "twos" => Some(algo),
             "lblc" | "lblcr" => {
                 self.warn(
                     n,
                     format!(
-                        "lb_algo {algo} (locality-based least-connection) counts \
-                         connections, which xlb's XDP scheduler cannot: converted to wrr \
-                         (sh or mh keep a client on one server, if that is what matters)"
+                        "lb_algo {algo} (locality-based least-connection) has no xlb \
+                         equivalent: converted to wrr (sh or mh keep a client on one \
+                         server, if that is what matters)"
                     ),
                 );
                 Some("wrr".into())
             }
-            "dh" | "fo" => {
-                self.err(
-                    n,
-                    format!(
-                        "lb_algo {algo} has no xlb equivalent (xlb schedules with rr, wrr, \
-                         sh or mh): choose one of those"
-                    ),
-                );
-                None
-            }
             _ => {
                 self.err(
                     n,
-                    format!("unknown lb_algo {algo:?}: xlb schedules with rr, wrr, sh or mh"),
+                    format!(
+                        "unknown lb_algo {algo:?}: xlb schedules with {}",
+                        crate::config::LB_ALGO_NAMES
+                    ),
                 );
                 None
             }

@@ -13,12 +13,14 @@
 //! - `harness`: the services, the frames, timing a program;
 //! - `paths`: xlb's paths against the empty program;
 //! - `map_ops`: single map operations and the prototype;
+//! - `sched`: a new flow under `wrr`, `lc` and `wlc` with 100 real servers, as ratios;
 //! - `synflood`: the SYN rate the default table absorbs with no established flow lost;
 //! - this module: the order of the runs, and the program's size.
 
 mod harness;
 mod map_ops;
 mod paths;
+mod sched;
 mod synflood;
 
 use anyhow::Result;
@@ -84,6 +86,8 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     );
     report.sections.push(sec);
     report.sections.push(msec);
+    let ssec = sched::measure(rounds, repeat / 4, report)?;
+    report.sections.push(ssec);
     let flood = synflood::measure(flood_flows, flood_syns, repeat, report)?;
     report.sections.push(flood);
     Ok(())
