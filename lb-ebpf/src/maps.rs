@@ -10,8 +10,8 @@ use aya_ebpf::{
 };
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_EVICTION_KINDS, ConnBucket4, ConnBucket6, Counters,
-    DROP_REASONS, ICMP_FWD_KINDS, MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS,
-    PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    DROP_REASONS, FlowKey, ICMP_FWD_KINDS, MAX_NAT_FLOWS, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
+    Meta, NAT_EVENTS, NatReply, PASS_REASONS, PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 
 /// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader
@@ -92,3 +92,13 @@ pub static CONN_EVICTIONS: PerCpuArray<u64, { CONN_EVICTION_KINDS as usize }> = 
 /// real server of their flow (`icmp`).
 #[btf_map(name = "xlb_icmp_fwd")]
 pub static ICMP_FWD: PerCpuArray<u64, { ICMP_FWD_KINDS as usize }> = PerCpuArray::new();
+
+/// NAT flows by their reply tuple (`nat`): written for each new NAT flow, read for each
+/// reply. An LRU hash: entries of flows long gone are recycled first.
+#[btf_map(name = "xlb_nat_rev")]
+pub static NAT_REPLIES: LruHashMap<FlowKey, NatReply, { MAX_NAT_FLOWS as usize }> =
+    LruHashMap::new();
+
+/// NAT replies translated, per `lb_common::NatEvent`.
+#[btf_map(name = "xlb_nat_stats")]
+pub static NAT_STATS: PerCpuArray<u64, { NAT_EVENTS as usize }> = PerCpuArray::new();
