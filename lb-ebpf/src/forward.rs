@@ -13,8 +13,7 @@ use aya_ebpf::{
 };
 use lb_common::{
     Addr, Counters, DropReason, PassReason, PersistKey, PersistValue, REAL_F_NAT, RealServer,
-    SVC_F_ACTIVE,
-    SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, flow_hash,
+    SVC_F_ACTIVE, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, flow_hash,
 };
 
 use crate::{
@@ -242,7 +241,14 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
     pkt.flow.record(hash, now, index, svc.id, pkt.tcp_flags);
     if real.flags & REAL_F_NAT != 0 {
         let proto = pkt.flow.proto();
-        nat::remember(&e.client, &e.vip, (e.client_port, e.port), proto, &real, index);
+        nat::remember(
+            &e.client,
+            &e.vip,
+            (e.client_port, e.port),
+            proto,
+            &real,
+            index,
+        );
         nat::to_real(ctx, proto, &real)?;
     }
     transmit(ctx, svc.id, index, &real, true)

@@ -11,7 +11,8 @@ use aya_ebpf::{
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_EVICTION_KINDS, ConnBucket4, ConnBucket6, Counters,
     DROP_REASONS, FlowKey, ICMP_FWD_KINDS, MAX_NAT_FLOWS, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
-    Meta, NAT_EVENTS, NatReply, PASS_REASONS, PersistKey, PersistValue, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    Meta, NAT_EVENTS, NatReply, PASS_REASONS, PersistKey, PersistValue, RealServer, ServiceInfo,
+    ServiceKey, TABLE_CAPACITY,
 };
 
 /// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader

@@ -82,7 +82,11 @@ fn fold(mut s: u32) -> u16 {
 /// Words are read and written in memory order: ones' complement sums do not depend on
 /// the byte order, as long as it is the same throughout.
 #[inline(always)]
-fn rewrite<const N: usize>(ctx: &XdpContext, offset: usize, new: &[u16; N]) -> Result<u32, Verdict> {
+fn rewrite<const N: usize>(
+    ctx: &XdpContext,
+    offset: usize,
+    new: &[u16; N],
+) -> Result<u32, Verdict> {
     let p: *mut [u16; N] = ptr_at(ctx, offset)?;
     let mut diff = 0u32;
     let mut i = 0;

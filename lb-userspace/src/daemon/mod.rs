@@ -325,7 +325,8 @@ impl Daemon {
 
     /// Attaches to every interface a virtual service needs.
     async fn attach_all(&mut self) -> Result<(), PlaneError> {
-        let wanted = plane::interfaces(&self.config)?;
+        let mut wanted = plane::interfaces(&self.config)?;
+        plane::add_nat_interfaces(&self.config, self.neighbors.table(), &mut wanted);
         match self.plane.as_mut() {
             Some(p) => p.attach(&self.handle, wanted, self.attach_mode).await,
             None => Ok(()),

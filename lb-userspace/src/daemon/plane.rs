@@ -110,6 +110,43 @@ pub fn interfaces(config: &Config) -> Result<Vec<String>, PlaneError> {
     Ok(wanted)
 }
 
+/// Adds to `wanted` the interfaces the real servers of NAT services are on (as located:
+/// `neighbors`): their replies come in there, and XDP translates them back to the VIP.
+pub fn add_nat_interfaces(
+    config: &Config,
+    neighbors: &std::collections::HashMap<IpAddr, super::neighbors::Neighbor>,
+    wanted: &mut Vec<String>,
+) {
+    for vs in &config.virtual_server {
+        if vs.lb_kind != crate::config::LbKind::Nat {
+            continue;
+        }
+        for ip in vs.server_addresses() {
+            let Some(n) = neighbors.get(&ip) else {
+                continue;
+            };
+            if let Some(name) = ifname(n.ifindex) {
+                if !wanted.contains(&name) {
+                    wanted.push(name);
+                }
+            }
+        }
+    }
+}
+
+/// The name of interface `ifindex`, if it exists.
+fn ifname(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has IF_NAMESIZE bytes, as if_indextoname needs.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
 impl Plane {
     /// Loads the program over the maps pinned at `pin_path`, adopting the services an
     /// earlier run left there. Maps it created are removed again if loading fails.

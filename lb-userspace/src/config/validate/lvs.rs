@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::super::check::TimingOptions;
 use super::super::locate::{Document, KeyPath};
-use super::super::{Config, HttpGet, LbAlgo, Protocol, RealServerConfig, VirtualServer};
+use super::super::{Config, HttpGet, LbAlgo, LbKind, Protocol, RealServerConfig, VirtualServer};
 use super::{Invalid, check_ifname, family, invalid};
 
 pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
@@ -117,7 +117,7 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                 ));
             }
             if let Some(port) = sorry.port {
-                if vs.port != 0 && port != vs.port {
+                if vs.lb_kind == LbKind::Dr && vs.port != 0 && port != vs.port {
                     return Err(invalid(at.key("port"), dr_port_message(vs)));
                 }
             }
@@ -167,7 +167,7 @@ fn mapped_vip_message(cfg: &Config, i: usize, v4: Ipv4Addr) -> String {
 fn dr_port_message(vs: &VirtualServer) -> String {
     format!(
         "DR forwards to the virtual server's port unchanged, so this must be {} (or left \
-         out); health-check another port with connect_port",
+         out); health-check another port with connect_port, or use lb_kind = \"NAT\"",
         vs.port
     )
 }
@@ -203,7 +203,7 @@ fn validate_real_server(
             format!("{} cannot be a real server address", rs.ip),
         ));
     }
-    if vs.port != 0 && rs.port != vs.port {
+    if vs.lb_kind == LbKind::Dr && vs.port != 0 && rs.port != vs.port {
         return Err(invalid(q.key("port"), dr_port_message(vs)));
     }
 

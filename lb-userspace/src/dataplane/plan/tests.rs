@@ -35,6 +35,7 @@ fn service(last: u8, algo: SchedAlgo, reals: Vec<DesiredReal>) -> DesiredService
         hash_port: false,
         active: true,
         persistence_timeout: 0,
+        nat: false,
         reals,
     }
 }

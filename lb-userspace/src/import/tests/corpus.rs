@@ -36,50 +36,50 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "acassen-keepalived__etc__default-keepalived.conf",
         Refused(
-            "acassen-keepalived__etc__default-keepalived.conf:39",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__etc__default-keepalived.conf:36",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__HTTP_GET.port.conf",
         Refused(
-            "acassen-keepalived__samples__HTTP_GET.port.conf:16",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__HTTP_GET.port.conf:13",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__IPv6.conf",
         Refused(
-            "acassen-keepalived__samples__IPv6.conf:16",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__IPv6.conf:13",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__PING_CHECK.conf",
         Refused(
-            "acassen-keepalived__samples__PING_CHECK.conf:17",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__PING_CHECK.conf:14",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__SMTP_CHECK.conf",
         Refused(
-            "acassen-keepalived__samples__SMTP_CHECK.conf:28",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__SMTP_CHECK.conf:64",
+            "SMTP_CHECK `host` blocks are not supported",
         ),
     ),
     (
         "acassen-keepalived__samples__SSL_GET.conf",
         Refused(
-            "acassen-keepalived__samples__SSL_GET.conf:33",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__SSL_GET.conf:30",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__UDP_CHECK.conf",
         Refused(
-            "acassen-keepalived__samples__UDP_CHECK.conf:17",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__UDP_CHECK.conf:14",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
@@ -99,43 +99,43 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "acassen-keepalived__samples__inhibit.conf",
         Refused(
-            "acassen-keepalived__samples__inhibit.conf:16",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__inhibit.conf:13",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__misc_check.conf",
         Refused(
-            "acassen-keepalived__samples__misc_check.conf:17",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__misc_check.conf:14",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__misc_check_arg.conf",
         Refused(
-            "acassen-keepalived__samples__misc_check_arg.conf:16",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__misc_check_arg.conf:13",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__quorum.conf",
         Refused(
-            "acassen-keepalived__samples__quorum.conf:26",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__quorum.conf:23",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__sample.conf",
         Refused(
-            "acassen-keepalived__samples__sample.conf:29",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__sample.conf:26",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
         "acassen-keepalived__samples__status_code.conf",
         Refused(
-            "acassen-keepalived__samples__status_code.conf:17",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__status_code.conf:14",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
@@ -155,8 +155,8 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "acassen-keepalived__samples__virtualhost.conf",
         Refused(
-            "acassen-keepalived__samples__virtualhost.conf:16",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__virtualhost.conf:13",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     ("acassen-keepalived__samples__vrrp.conf", Imports),
@@ -282,8 +282,8 @@ const EXPECTED: &[(&str, Expect)] = &[
     (
         "zhdnf-python_script__lvs_keepalived.conf",
         Refused(
-            "zhdnf-python_script__lvs_keepalived.conf:4",
-            "`lb_kind NAT` cannot be converted",
+            "zhdnf-python_script__lvs_keepalived.conf:1",
+            "is not a VIP of any vrrp_instance",
         ),
     ),
     (
