@@ -27,7 +27,9 @@
 
 use aya_ebpf::{
     bindings::{bpf_fib_lookup as FibParams, xdp_action},
+    btf_maps::PerCpuArray,
     helpers::{bpf_fib_lookup, bpf_redirect},
+    macros::btf_map,
     programs::XdpContext,
 };
 use lb_common::{
@@ -68,6 +70,27 @@ struct Fib {
 }
 
 const _: () = assert!(core::mem::size_of::<Fib>() == core::mem::size_of::<FibParams>());
+
+/// What the NAT paths build that is too big for the stack: the entry point's frame and
+/// [`reply`]'s together must stay within the verifier's 512 bytes.
+#[repr(C)]
+struct Scratch {
+    key: FlowKey,
+    value: NatReply,
+    fib: Fib,
+}
+
+/// One [`Scratch`] per CPU (the program never runs twice at once on one CPU). Not pinned:
+/// nothing in it outlives a packet.
+#[btf_map(name = "xlb_nat_scratch")]
+static SCRATCH: PerCpuArray<Scratch, 1> = PerCpuArray::new();
+
+#[inline(always)]
+fn scratch() -> Result<*mut Scratch, Verdict> {
+    SCRATCH
+        .get_ptr_mut(0)
+        .ok_or(Verdict::Pass(PassReason::NotVirtualService))
+}
 
 /// Folds a ones' complement sum to 16 bits.
 #[inline(always)]
@@ -206,7 +229,12 @@ pub fn remember(
     real: &RealServer,
     index: u32,
 ) {
-    let key = FlowKey {
+    let Ok(s) = scratch() else {
+        return;
+    };
+    // SAFETY: this CPU's scratch value; nothing else uses it while we run.
+    let s = unsafe { &mut *s };
+    s.key = FlowKey {
         saddr: real.addr,
         daddr: *client,
         sport: if real.port != 0 { real.port } else { ports.1 },
@@ -214,7 +242,7 @@ pub fn remember(
         proto,
         _pad: [0; 3],
     };
-    let value = NatReply {
+    s.value = NatReply {
         vip: *vip,
         vport: ports.1,
         _pad: 0,
@@ -222,7 +250,7 @@ pub fn remember(
     };
     // A full map evicts its least recently used entry; an error leaves the flow without
     // replies, as a full connection-table bucket does.
-    let _ = NAT_REPLIES.insert(&key, &value, 0);
+    let _ = NAT_REPLIES.insert(&s.key, &s.value, 0);
 }
 
 /// The server's FIN / RST close the flow, as the client's do; its packets keep it alive.
@@ -256,28 +284,31 @@ fn bump(event: NatEvent) {
 
 /// A packet for no virtual service: if it is the reply of a NAT flow, translated back to
 /// the VIP and sent towards the client; else `NotVirtualService`, untouched.
-/// A BPF-to-BPF call, not inlined: its keys and FIB parameters would not fit in the
-/// entry point's 512-byte stack beside the forwarding path's.
-#[inline(never)]
+#[inline(always)]
 pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
     const NOT_NAT: Verdict = Verdict::Pass(PassReason::NotVirtualService);
     let pkt = parse(ctx)?;
-    let (key, proto) = match &pkt.flow {
-        Flow::V4(k) => (
-            FlowKey {
+    // SAFETY: this CPU's scratch value; nothing else uses it while we run.
+    let s = unsafe { &mut *scratch()? };
+    let proto = match &pkt.flow {
+        Flow::V4(k) => {
+            s.key = FlowKey {
                 saddr: v4_mapped(k.saddr),
                 daddr: v4_mapped(k.daddr),
                 sport: k.sport,
                 dport: k.dport,
                 proto: k.proto,
                 _pad: [0; 3],
-            },
-            k.proto,
-        ),
-        Flow::V6(k) => (*k, k.proto),
+            };
+            k.proto
+        }
+        Flow::V6(k) => {
+            s.key = *k;
+            k.proto
+        }
     };
     // SAFETY: an LRU hash value: copied at once (a recycled entry is re-validated below).
-    let r = match unsafe { NAT_REPLIES.get(&key) } {
+    let r = match unsafe { NAT_REPLIES.get(&s.key) } {
         Some(r) => *r,
         None => return Err(NOT_NAT),
     };
@@ -321,7 +352,7 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
     server_state(slot, &v, now, pkt.tcp_flags);
 
     let (l3, v4) = translate(ctx, Side::Source, proto, &r.vip, r.vport)?;
-    let mut fib = Fib {
+    s.fib = Fib {
         family: if v4 { AF_INET } else { AF_INET6 },
         l4_protocol: proto,
         sport: r.vport.to_be(),
@@ -335,6 +366,7 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
         smac: [0; 6],
         dmac: [0; 6],
     };
+    let fib = &mut s.fib;
     if v4 {
         let hdr: *const [u8; IPV4_HLEN] = ptr_at(ctx, l3)?;
         // SAFETY: bounds checked by ptr_at.
@@ -362,7 +394,7 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
     let ret = unsafe {
         bpf_fib_lookup(
             ctx.ctx as *mut _,
-            &mut fib as *mut Fib as *mut FibParams,
+            fib as *mut Fib as *mut FibParams,
             core::mem::size_of::<Fib>() as i32,
             0,
         )

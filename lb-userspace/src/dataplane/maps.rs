@@ -33,6 +33,8 @@ pub struct Maps {
     pub passes: PerCpuArray<MapData, u64>,
     /// ICMP "fragmentation needed" (0) / ICMPv6 "packet too big" (1) forwarded.
     pub icmp_forwarded: PerCpuArray<MapData, u64>,
+    /// NAT replies translated back to the VIP, per `lb_common::NatEvent`.
+    pub nat_stats: PerCpuArray<MapData, u64>,
     pub meta: Array<MapData, Meta>,
 }
 
@@ -93,6 +95,7 @@ impl Maps {
             drops: typed(DROPS, take(DROPS)?)?,
             passes: typed(PASSES, take(PASSES)?)?,
             icmp_forwarded: typed(ICMP_FORWARDED, take(ICMP_FORWARDED)?)?,
+            nat_stats: typed(NAT_STATS, take(NAT_STATS)?)?,
             meta: typed(META, take(META)?)?,
         })
     }
