@@ -249,7 +249,11 @@ fn both_directions(tag: &str, v6: bool) {
         assert_eq!(out.len(), syn.len());
         assert_checksums(&out);
         let (src, sport, dst, dport) = endpoints(&out);
-        assert_eq!((src, sport), (ip(client), 40000), "the client's source is kept");
+        assert_eq!(
+            (src, sport),
+            (ip(client), 40000),
+            "the client's source is kept"
+        );
         assert_eq!(dport, RPORT, "the real server's port");
         let reals = if v6 { REALS6 } else { REALS };
         let real = reals
@@ -277,7 +281,11 @@ fn both_directions(tag: &str, v6: bool) {
             "the client sees only the VIP"
         );
         assert_eq!(ttl(&back), ttl(&synack) - 1, "forwarded: TTL decremented");
-        assert_eq!(&back[..6], &CLIENT_MAC, "the client's MAC, from the neighbour table");
+        assert_eq!(
+            &back[..6],
+            &CLIENT_MAC,
+            "the client's MAC, from the neighbour table"
+        );
         assert_eq!(&back[6..12], &EXT_MAC, "ext's own MAC");
         assert_eq!(n.nat(NatEvent::Forwarded), 1);
 
@@ -291,7 +299,10 @@ fn both_directions(tag: &str, v6: bool) {
             .iter()
             .find(|c| c.client.port() == 40000)
             .expect("the flow's slot");
-        assert_eq!(conn.value.state, CONN_RST, "the server's RST moved the state");
+        assert_eq!(
+            conn.value.state, CONN_RST,
+            "the server's RST moved the state"
+        );
         let _ = n.int;
     });
 }
@@ -377,7 +388,10 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
         n.run(&tcp(CLIENT, 42000, VIP, VPORT, TCP_RST), n.ext);
         let (_, out) = n.run(&tcp(CLIENT, 42000, VIP, VPORT, TCP_SYN), n.ext);
         let second = endpoints(&out).2;
-        assert_ne!(first, second, "rr gave the reopened flow the other real server");
+        assert_ne!(
+            first, second,
+            "rr gave the reopened flow the other real server"
+        );
         let old = tcp(&first.to_string(), RPORT, CLIENT, 42000, TCP_ACK);
         let (action, out) = n.run(&old, n.int);
         assert_eq!((action, &out), (XDP_PASS, &old), "untouched");

@@ -267,6 +267,21 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "ICMP fragmentation-needed / ICMPv6 packet-too-big forwarded to the real server of their flow",
         icmp,
     );
+    let nat = Counters::<ReasonLabels>::default();
+    for (reason, n) in [
+        ("forwarded", s.nat_replies.forwarded),
+        ("to_stack", s.nat_replies.to_stack),
+    ] {
+        nat.get_or_create(&ReasonLabels {
+            reason: reason.into(),
+        })
+        .inc_by(n);
+    }
+    reg.register(
+        "nat_replies",
+        "NAT replies translated back to the VIP: sent from XDP (forwarded) or through the host stack (to_stack: next hop unresolved)",
+        nat,
+    );
     let evictions = Counters::<ReasonLabels>::default();
     let e = s.conn_evictions;
     for (reason, n) in [
@@ -472,6 +487,7 @@ mod tests {
                 active: true,
                 table_len: 0,
                 persistence_timeout: 0,
+                lb_kind: "DR",
                 packets: 30,
                 bytes: 1800,
                 new_flows: 6,
@@ -483,6 +499,10 @@ mod tests {
             drops: vec![("no_real_server".into(), 2)],
             passes: vec![("not_a_service".into(), 9)],
             icmp_forwarded: crate::cli::status::IcmpForwarded { v4: 3, v6: 0 },
+            nat_replies: crate::cli::status::NatReplies {
+                forwarded: 4,
+                to_stack: 1,
+            },
             connections: 6,
             conn_evictions: crate::dataplane::conn_table::Evictions {
                 syn_recv: 5,
@@ -571,6 +591,8 @@ mod tests {
             r#"xlb_passed_packets_total{reason="not_a_service"} 9"#.to_string(),
             r#"xlb_icmp_forwarded_packets_total{family="ipv4"} 3"#.to_string(),
             r#"xlb_icmp_forwarded_packets_total{family="ipv6"} 0"#.to_string(),
+            r#"xlb_nat_replies_total{reason="forwarded"} 4"#.to_string(),
+            r#"xlb_nat_replies_total{reason="to_stack"} 1"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="syn_recv"} 5"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="not_tracked"} 1"#.to_string(),
             "xlb_conn_table_entries 6".to_string(),
