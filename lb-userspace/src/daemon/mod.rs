@@ -343,6 +343,11 @@ impl Daemon {
             .await?;
         self.apply().await?;
         self.attach_all().await?;
+        let mut nat_interfaces = Vec::new();
+        plane::add_nat_interfaces(&self.config, self.neighbors.table(), &mut nat_interfaces);
+        for problem in plane::nat_sysctl_problems(&self.config, &nat_interfaces) {
+            warn!("NAT: {problem}");
+        }
         Ok(())
     }
 

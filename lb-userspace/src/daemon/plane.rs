@@ -134,6 +134,53 @@ pub fn add_nat_interfaces(
     }
 }
 
+/// What this host's sysctls deny NAT services (read from /proc/sys, in this network
+/// namespace): replies are translated in XDP, but `bpf_fib_lookup` sends them on only
+/// with forwarding enabled on the interface they arrive at, and a reply whose client
+/// the director has no MAC for yet goes through the host stack, which takes an IPv4
+/// packet from the VIP (a local address) only with `accept_local`.
+pub fn nat_sysctl_problems(config: &Config, nat_interfaces: &[String]) -> Vec<String> {
+    let nat: Vec<_> = config
+        .virtual_server
+        .iter()
+        .filter(|vs| vs.lb_kind == crate::config::LbKind::Nat)
+        .collect();
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|v| v.trim() == "1")
+            .unwrap_or(false)
+    };
+    let mut problems = Vec::new();
+    if nat.iter().any(|vs| vs.ip.is_ipv4()) {
+        if !read("/proc/sys/net/ipv4/ip_forward") {
+            problems.push(
+                "net.ipv4.ip_forward is 0: IPv4 NAT replies are dropped (nat_no_route)".into(),
+            );
+        }
+        for i in nat_interfaces {
+            if !read("/proc/sys/net/ipv4/conf/all/accept_local")
+                && !read(&format!("/proc/sys/net/ipv4/conf/{i}/accept_local"))
+            {
+                problems.push(format!(
+                    "net.ipv4.conf.{i}.accept_local is 0: an IPv4 NAT reply to a client whose \
+                     MAC the director does not know yet is dropped by the host stack"
+                ));
+            }
+        }
+    }
+    if nat.iter().any(|vs| vs.ip.is_ipv6()) {
+        for i in nat_interfaces {
+            if !read(&format!("/proc/sys/net/ipv6/conf/{i}/forwarding")) {
+                problems.push(format!(
+                    "net.ipv6.conf.{i}.forwarding is 0: IPv6 NAT replies arriving there are \
+                     dropped (nat_no_route)"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// The name of interface `ifindex`, if it exists.
 fn ifname(ifindex: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];

@@ -635,3 +635,28 @@ fn an_mh_server_going_down_or_drained_moves_only_its_own_slots() {
         apply(&mut view, std::slice::from_ref(&five), t0);
     }
 }
+
+#[test]
+fn a_nat_service_flags_its_slots_and_entry_and_a_change_of_kind_rewrites_them() {
+    let mut nat = web();
+    nat.nat = true;
+    for r in &mut nat.reals {
+        r.port = 8080;
+    }
+    let (mut view, now) = view_with(std::slice::from_ref(&nat));
+    let info = view.services()[&nat.key];
+    assert_eq!(info.flags & SVC_F_NAT, SVC_F_NAT);
+    for r in &nat.reals {
+        let slot = view.reals()[&slot_of(&view, &nat, r)];
+        assert_eq!(slot.flags & REAL_F_NAT, REAL_F_NAT);
+        assert_eq!(slot.port, 8080, "NAT keeps the real server's own port");
+    }
+    // Back to DR: every slot and the entry lose the flag.
+    let mut dr = nat.clone();
+    dr.nat = false;
+    apply(&mut view, std::slice::from_ref(&dr), now);
+    assert_eq!(view.services()[&dr.key].flags & SVC_F_NAT, 0);
+    for r in &dr.reals {
+        assert_eq!(view.reals()[&slot_of(&view, &dr, r)].flags & REAL_F_NAT, 0);
+    }
+}
