@@ -250,6 +250,10 @@ pub fn remember(
     };
     // A full map evicts its least recently used entry; an error leaves the flow without
     // replies, as a full connection-table bucket does.
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "by value, the key and value would be copied onto the stack"
+    )]
     let _ = NAT_REPLIES.insert(&s.key, &s.value, 0);
 }
 
@@ -308,6 +312,10 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
         }
     };
     // SAFETY: an LRU hash value: copied at once (a recycled entry is re-validated below).
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "by value, the key would be copied onto the stack"
+    )]
     let r = match unsafe { NAT_REPLIES.get(&s.key) } {
         Some(r) => *r,
         None => return Err(NOT_NAT),

@@ -464,7 +464,10 @@ pub(super) const RS_REFUSED: &[KeywordReason] = &[
     reason("tunnel_port", "xlb has no IP-in-IP tunnels (lb_kind TUN)"),
     reason("tunnel_nocsum", "xlb has no IP-in-IP tunnels (lb_kind TUN)"),
     reason("tunnel_csum", "xlb has no IP-in-IP tunnels (lb_kind TUN)"),
-    reason("tunnel_remcsum", "xlb has no IP-in-IP tunnels (lb_kind TUN)"),
+    reason(
+        "tunnel_remcsum",
+        "xlb has no IP-in-IP tunnels (lb_kind TUN)",
+    ),
     reason("BFD_CHECK", "xlb has no BFD: use TCP_CHECK or PING_CHECK"),
     reason(
         "FILE_CHECK",
