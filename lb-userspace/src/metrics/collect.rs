@@ -162,6 +162,7 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
     let svc_packets = Counters::<ServiceLabels>::default();
     let svc_bytes = Counters::<ServiceLabels>::default();
     let svc_flows = Counters::<ServiceLabels>::default();
+    let svc_nat = Gauges::<ServiceLabels>::default();
     let packets = Counters::<BackendLabels>::default();
     let bytes = Counters::<BackendLabels>::default();
     let flows = Counters::<BackendLabels>::default();
@@ -178,6 +179,9 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         svc_packets.get_or_create(&l).inc_by(svc.packets);
         svc_bytes.get_or_create(&l).inc_by(svc.bytes);
         svc_flows.get_or_create(&l).inc_by(svc.new_flows);
+        svc_nat
+            .get_or_create(&l)
+            .set(i64::from(svc.lb_kind == "NAT"));
         for r in &svc.real_servers {
             let b = backend(svc.vip, svc.port, svc.protocol, r.ip, r.port);
             packets.get_or_create(&b).inc_by(r.packets);
@@ -203,6 +207,11 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "service_new_flows",
         "New flows (connections) scheduled for the virtual service",
         svc_flows,
+    );
+    reg.register(
+        "service_nat",
+        "1 when the virtual service forwards by NAT (lb_kind NAT), 0 by DR",
+        svc_nat,
     );
     reg.register(
         "backend_packets",
@@ -575,6 +584,7 @@ mod tests {
         let b22 = r#"{local_address="198.18.0.100",local_port="80",remote_address="198.18.1.22",remote_port="8080",proto="TCP"}"#;
         for line in [
             r#"xlb_service_packets_total{local_address="198.18.0.100",local_port="80",proto="TCP"} 30"#.to_string(),
+            r#"xlb_service_nat{local_address="198.18.0.100",local_port="80",proto="TCP"} 0"#.to_string(),
             r#"xlb_service_new_flows_total{local_address="198.18.0.100",local_port="80",proto="TCP"} 6"#.to_string(),
             format!("xlb_backend_packets_total{b21} 20"),
             format!("xlb_backend_bytes_total{b21} 1200"),
