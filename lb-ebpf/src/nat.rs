@@ -8,7 +8,8 @@
 //!   `xlb_nat_rev` under its reply tuple ([`remember`]).
 //! - Real server:port -> client:cport (the real server's default gateway is this
 //!   director): [`reply`] finds the reply tuple in `xlb_nat_rev`, and accepts it only if
-//!   the flow's connection-table slot is live and still on that real server. The
+//!   the flow's connection-table slot is live and still on that real server, and this
+//!   director forwards the service (else `inactive`, untouched). The
 //!   server's FIN / RST move the flow's state (IPVS's output direction), its packets keep
 //!   the slot alive. The source goes back to VIP:vport, checksums are fixed, the
 //!   TTL / hop limit decremented (a packet with 1 left goes to the stack, which answers
@@ -34,12 +35,12 @@ use aya_ebpf::{
 };
 use lb_common::{
     Addr, CONN_FIN, CONN_RST, ConnValue, DropReason, FlowKey, FlowKey4, NatEvent, NatReply,
-    PROTO_UDP, PassReason, RealServer, TCP_FIN, TCP_RST, v4_mapped,
+    PROTO_UDP, PassReason, RealServer, SVC_F_ACTIVE, TCP_FIN, TCP_RST, v4_mapped,
 };
 
 use crate::{
     conns::{self, Flow},
-    maps::{NAT_REPLIES, NAT_STATS},
+    maps::{NAT_REPLIES, NAT_STATS, SVC_STATE},
     parse::{ETH_P_IP, IPV4_HLEN, IPV6_HLEN, l2, parse, ptr_at},
     verdict::Verdict,
 };
@@ -347,6 +348,13 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
     let v = unsafe { *slot };
     if v.real != r.real {
         return Err(Verdict::Pass(PassReason::NatNoFlow));
+    }
+    // A director that does not forward the service (BACKUP) does not translate for it.
+    if !SVC_STATE
+        .get(v.service_id as u32)
+        .is_some_and(|f| f & SVC_F_ACTIVE != 0)
+    {
+        return Err(Verdict::Pass(PassReason::Inactive));
     }
 
     // TTL (IPv4, byte 8) / hop limit (IPv6, byte 7), before anything is rewritten.

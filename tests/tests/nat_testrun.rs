@@ -17,6 +17,7 @@ use integration_tests::{
     real_mac, service,
 };
 use lb_common::{CONN_RST, DropReason, NatEvent, PassReason, SchedAlgo};
+use xlb::dataplane::sync::DesiredService;
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -81,6 +82,7 @@ fn ifindex(name: &str) -> u32 {
 /// 8080 behind `int`; and the two interface indexes.
 struct Nat {
     p: Plane,
+    svc: DesiredService,
     ext: u32,
     int: u32,
 }
@@ -102,8 +104,8 @@ impl Nat {
             r.port = RPORT;
             r.ifindex = int;
         }
-        p.apply(&[svc]);
-        Self { p, ext, int }
+        p.apply(std::slice::from_ref(&svc));
+        Self { p, svc, ext, int }
     }
 
     /// Runs `frame` as if received on `ifindex`.
@@ -399,6 +401,23 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
         // The current one's passes.
         let cur = tcp(&second.to_string(), RPORT, CLIENT, 42000, TCP_ACK);
         assert_eq!(n.run(&cur, n.int).0, XDP_REDIRECT);
+
+        // Truncated (the TCP header cut short): the parser passes it, untouched.
+        let cut = &cur[..14 + 20 + 10];
+        let before = n.passes(PassReason::Truncated);
+        let (action, out) = n.run(cut, n.int);
+        assert_eq!((action, &out[..]), (XDP_PASS, cut));
+        assert_eq!(n.passes(PassReason::Truncated), before + 1);
+
+        // The service inactive (this director BACKUP): its replies are not translated.
+        let mut backup = n.svc.clone();
+        backup.active = false;
+        n.p.apply(&[backup]);
+        let (action, out) = n.run(&cur, n.int);
+        assert_eq!((action, &out), (XDP_PASS, &cur), "untouched");
+        assert_eq!(n.passes(PassReason::Inactive), 1);
+        let active = n.svc.clone();
+        n.p.apply(&[active]);
 
         // TTL 1: to the stack untranslated (it answers "time exceeded").
         let mut f = Frame::tcp(second, RPORT, ip(CLIENT), 42000);
