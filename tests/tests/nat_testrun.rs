@@ -448,3 +448,64 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
         }
     });
 }
+
+/// Random clients, ports and payloads, TCP and UDP, both families: every rewritten frame
+/// carries checksums that a from-scratch computation accepts, both ways (replies to
+/// clients without a neighbour entry go to the stack translated: checked as well).
+#[test]
+fn nat_checksums_hold_for_random_frames() {
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+    let lab = director_lab();
+    lab.within("dir", || {
+        let mut rng = StdRng::seed_from_u64(0x6e61_7421);
+        for (v6, tcp_proto) in [(false, true), (false, false), (true, true), (true, false)] {
+            let mut n = Nat::new(
+                &format!("natz{}{}", v6 as u8, tcp_proto as u8),
+                v6,
+                tcp_proto,
+            );
+            let vip = if v6 { VIP6 } else { VIP };
+            for _ in 0..100 {
+                let client: IpAddr = if v6 {
+                    format!("2001:db8:1::{:x}", rng.random_range(1..0xffffu32))
+                        .parse()
+                        .unwrap()
+                } else {
+                    format!("198.18.1.{}", rng.random_range(1..254u32))
+                        .parse()
+                        .unwrap()
+                };
+                let cport: u16 = rng.random_range(1024..=65535);
+                let len = rng.random_range(0..64usize);
+                let payload: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                let mut f = if tcp_proto {
+                    Frame::tcp(client, cport, ip(vip), VPORT)
+                } else {
+                    Frame::udp(client, cport, ip(vip), VPORT)
+                };
+                f.payload = payload.clone();
+                f.tcp_flags = TCP_SYN;
+                let q = with_checksums(f.build());
+                let (action, out) = n.run(&q, n.ext);
+                assert_eq!(action, XDP_REDIRECT);
+                assert_checksums(&out);
+                let real = endpoints(&out).2;
+                let mut r = if tcp_proto {
+                    Frame::tcp(real, RPORT, client, cport)
+                } else {
+                    Frame::udp(real, RPORT, client, cport)
+                };
+                r.payload = payload;
+                r.tcp_flags = TCP_SYN | TCP_ACK;
+                let a = with_checksums(r.build());
+                let (action, back) = n.run(&a, n.int);
+                assert!(
+                    action == XDP_REDIRECT || action == XDP_PASS,
+                    "reply to {client}: action {action}"
+                );
+                assert_checksums(&back);
+                assert_eq!(endpoints(&back), (ip(vip), VPORT, client, cport));
+            }
+        }
+    });
+}
