@@ -245,5 +245,23 @@ fn nat_balances_rewrites_ports_and_hides_the_real_servers_ipv4_and_ipv6() {
         forwarded >= 24,
         "12 HTTP exchanges answer with more than 24 packets: {json}"
     );
-    let _ = &lab.tmp;
+
+    // xlb conns (as ipvsadm -Lnc): the clients' flows, on the real servers' own port.
+    let out = std::process::Command::new(xlb_bin())
+        .args(["conns", "--pin-path"])
+        .arg(&lab.pins.0)
+        .output()
+        .expect("xlb conns");
+    let conns = String::from_utf8_lossy(&out.stdout);
+    for real in [
+        format!("{}:80", lab_real(1)),
+        format!("[{}]:80", lab_real6(2)),
+    ] {
+        assert!(
+            conns
+                .lines()
+                .any(|l| l.contains(&real) && l.contains(&format!(":{VPORT}"))),
+            "xlb conns shows no flow from a VIP:{VPORT} to {real}:\n{conns}"
+        );
+    }
 }
