@@ -397,7 +397,8 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
         let h = unsafe { &*hdr };
         // Traffic class and flow label, as the kernel's own lookup takes them.
         fib.tos_or_flowinfo = h[0] & u32::to_be(0x0fff_ffff);
-        fib.tot_len = (u16::from_be(h[1] as u16)).wrapping_add(IPV6_HLEN as u16);
+        let [p0, p1, _, _] = h[1].to_ne_bytes();
+        fib.tot_len = u16::from_be_bytes([p0, p1]).wrapping_add(IPV6_HLEN as u16);
         fib.src = [h[2], h[3], h[4], h[5]];
         fib.dst = [h[6], h[7], h[8], h[9]];
     }
@@ -406,7 +407,7 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
         Flow::V6(k) => k.dport,
     }
     .to_be();
-    // SAFETY: a helper call with a 64-byte parameter block on the stack.
+    // SAFETY: a helper call with its 64-byte parameter block (this CPU's scratch value).
     let ret = unsafe {
         bpf_fib_lookup(
             ctx.ctx as *mut _,

@@ -428,6 +428,25 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
         assert_eq!((action, &out), (XDP_PASS, &dying));
         assert_eq!(n.passes(PassReason::NatTtl), 1);
 
+        // Larger than the egress MTU: the FIB refuses it (IPVS would send "fragmentation
+        // needed" from the stack; here it is dropped, counted).
+        let mut big = Frame::tcp(second, RPORT, ip(CLIENT), 42000);
+        big.tcp_flags = TCP_ACK;
+        big.payload = vec![0x55; 1000];
+        let big = with_checksums(big.build());
+        std::process::Command::new("ip")
+            .args(["link", "set", "ext", "mtu", "576"])
+            .status()
+            .expect("ip link set mtu");
+        let (action, _) = n.run(&big, n.int);
+        assert_eq!(action, XDP_DROP, "too big for ext's MTU");
+        assert_eq!(n.drops(DropReason::NatNoRoute), 1);
+        std::process::Command::new("ip")
+            .args(["link", "set", "ext", "mtu", "1500"])
+            .status()
+            .expect("ip link set mtu");
+        assert_eq!(n.run(&big, n.int).0, XDP_REDIRECT, "fits again");
+
         // A client on-link without a neighbour entry: translated, to the stack.
         for (client, port) in [(CLIENT_UNRESOLVED, 43000), (CLIENT_UNROUTED, 44000)] {
             let (action, out) = n.run(&tcp(client, port, VIP, VPORT, TCP_SYN), n.ext);
@@ -443,7 +462,7 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
                 assert_eq!(n.nat(NatEvent::ToStack), 1);
             } else {
                 assert_eq!(action, XDP_DROP, "no route to {client}");
-                assert_eq!(n.drops(DropReason::NatNoRoute), 1);
+                assert_eq!(n.drops(DropReason::NatNoRoute), 2);
             }
         }
     });
