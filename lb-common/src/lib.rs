@@ -51,7 +51,10 @@ pub mod map_names {
     pub const NAT_REPLIES: &str = "xlb_nat_rev";
     /// NAT replies by what became of them ([`super::NatEvent`]).
     pub const NAT_STATS: &str = "xlb_nat_stats";
-    pub const ALL: [&str; 17] = [
+    /// The NAT real servers' endpoints (`ServiceKey`: address, port, protocol), so that a
+    /// packet of theirs that is no reply of a live flow is counted as such.
+    pub const NAT_REALS: &str = "xlb_nat_reals";
+    pub const ALL: [&str; 18] = [
         SERVICES,
         REALS,
         TABLE,
@@ -69,6 +72,7 @@ pub mod map_names {
         ICMP_FORWARDED,
         NAT_REPLIES,
         NAT_STATS,
+        NAT_REALS,
     ];
     /// Names earlier layouts pinned, which `xlb teardown` removes too (an upgrade across
     /// a layout change starts with a teardown).
@@ -398,8 +402,8 @@ reasons!(
         /// An ICMP "fragmentation needed" / ICMPv6 "packet too big" about no tracked flow
         /// (not from a VIP, expired, persistence only, or its real server gone).
         IcmpNoFlow = 10 => "icmp_no_flow",
-        /// A packet of a NAT flow's reply tuple whose flow is gone (expired, or moved to
-        /// another real server): untranslated.
+        /// A packet from a NAT real server's address and port that is no reply of a live
+        /// flow (none, expired, or moved to another real server): untranslated.
         NatNoFlow = 11 => "nat_no_flow",
         /// A NAT reply with TTL / hop limit 1: the stack answers "time exceeded".
         NatTtl = 12 => "nat_ttl",

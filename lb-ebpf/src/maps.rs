@@ -100,6 +100,16 @@ pub static ICMP_FWD: PerCpuArray<u64, { ICMP_FWD_KINDS as usize }> = PerCpuArray
 pub static NAT_REPLIES: LruHashMap<FlowKey, NatReply, { MAX_NAT_FLOWS as usize }> =
     LruHashMap::new();
 
+/// The NAT real servers' endpoints (address, port, protocol; port 0: every port), written
+/// by the controller: what makes a packet for no service a real server's (`nat`).
+#[btf_map(name = "xlb_nat_reals")]
+pub static NAT_REALS: HashMap<
+    ServiceKey,
+    u32,
+    { MAX_REALS as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
+
 /// NAT replies translated, per `lb_common::NatEvent`.
 #[btf_map(name = "xlb_nat_stats")]
 pub static NAT_STATS: PerCpuArray<u64, { NAT_EVENTS as usize }> = PerCpuArray::new();

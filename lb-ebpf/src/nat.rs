@@ -20,8 +20,9 @@
 //!   the interface: the source is the VIP, a local address); a FIB refusal (no route,
 //!   forwarding disabled, too big for the egress MTU) drops it (`nat_no_route`).
 //! - A packet with no `xlb_nat_rev` entry is no NAT reply: it keeps the verdict
-//!   `forward` gave it (`not_virtual_service`), untouched. One whose flow is gone passes
-//!   untouched too, counted as `nat_no_flow`.
+//!   `forward` gave it (`not_virtual_service`), untouched, unless it comes from a NAT
+//!   real server's address and port (`xlb_nat_reals`): then, as one whose flow is gone,
+//!   it passes untouched counted as `nat_no_flow`.
 //!
 //! Only reached from the entry point for packets `forward` passed as for no virtual
 //! service, and from `forward` for flows on NAT real servers: DR traffic is unchanged.
@@ -35,12 +36,12 @@ use aya_ebpf::{
 };
 use lb_common::{
     Addr, CONN_FIN, CONN_RST, ConnValue, DropReason, FlowKey, FlowKey4, NatEvent, NatReply,
-    PROTO_UDP, PassReason, RealServer, SVC_F_ACTIVE, TCP_FIN, TCP_RST, v4_mapped,
+    PROTO_UDP, PassReason, RealServer, SVC_F_ACTIVE, ServiceKey, TCP_FIN, TCP_RST, v4_mapped,
 };
 
 use crate::{
     conns::{self, Flow},
-    maps::{NAT_REPLIES, NAT_STATS, SVC_STATE},
+    maps::{NAT_REALS, NAT_REPLIES, NAT_STATS, SVC_STATE},
     parse::{ETH_P_IP, IPV4_HLEN, IPV6_HLEN, l2, parse, ptr_at},
     verdict::Verdict,
 };
@@ -77,6 +78,8 @@ const _: () = assert!(core::mem::size_of::<Fib>() == core::mem::size_of::<FibPar
 #[repr(C)]
 struct Scratch {
     key: FlowKey,
+    /// A real server's endpoint, as `xlb_nat_reals` keys it.
+    real: ServiceKey,
     value: NatReply,
     fib: Fib,
 }
@@ -287,11 +290,43 @@ fn bump(event: NatEvent) {
     }
 }
 
+/// Why a packet with no `xlb_nat_rev` entry passes: `nat_no_flow` if it comes from a NAT
+/// real server's address and port, `not_virtual_service` otherwise.
+#[inline(always)]
+fn from_nat_real(s: &mut Scratch) -> Verdict {
+    s.real = ServiceKey {
+        vip: s.key.saddr,
+        port: s.key.sport,
+        proto: s.key.proto,
+        _pad: 0,
+    };
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "by value, the key would be copied onto the stack"
+    )]
+    // SAFETY: only the presence is read. Two early returns, not `a || b`: LLVM would
+    // OR the two pointers, which the verifier refuses.
+    let exact = unsafe { NAT_REALS.get(&s.real) };
+    if exact.is_some() {
+        return Verdict::Pass(PassReason::NatNoFlow);
+    }
+    s.real.port = 0;
+    #[expect(
+        clippy::needless_borrows_for_generic_args,
+        reason = "by value, the key would be copied onto the stack"
+    )]
+    // SAFETY: as above.
+    let any_port = unsafe { NAT_REALS.get(&s.real) };
+    if any_port.is_some() {
+        return Verdict::Pass(PassReason::NatNoFlow);
+    }
+    Verdict::Pass(PassReason::NotVirtualService)
+}
+
 /// A packet for no virtual service: if it is the reply of a NAT flow, translated back to
 /// the VIP and sent towards the client; else `NotVirtualService`, untouched.
 #[inline(always)]
 pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
-    const NOT_NAT: Verdict = Verdict::Pass(PassReason::NotVirtualService);
     let pkt = parse(ctx)?;
     // SAFETY: this CPU's scratch value; nothing else uses it while we run.
     let s = unsafe { &mut *scratch()? };
@@ -319,7 +354,7 @@ pub fn reply(ctx: &XdpContext) -> Result<u32, Verdict> {
     )]
     let r = match unsafe { NAT_REPLIES.get(&s.key) } {
         Some(r) => *r,
-        None => return Err(NOT_NAT),
+        None => return Err(from_nat_real(s)),
     };
     // The flow as the client sent it.
     let flow = match &pkt.flow {

@@ -374,12 +374,19 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
         // One CPU: rr's cursor is per CPU.
         integration_tests::pin_to_cpu(0);
         let mut n = Nat::new("natx", false, true);
-        // A real server's packet to a client it has no flow with: no NAT reply.
+        // A real server's packet to a client it has no flow with: no NAT reply, counted.
         let stray = tcp(REALS[0], RPORT, CLIENT, 41000, TCP_SYN | TCP_ACK);
-        let before = n.passes(PassReason::NotVirtualService);
         let (action, out) = n.run(&stray, n.int);
         assert_eq!((action, &out), (XDP_PASS, &stray), "untouched");
+        assert_eq!(n.passes(PassReason::NatNoFlow), 1);
+        // From another port of the real server (its health-check answers, say): not its
+        // service's, so no NAT matter.
+        let other = tcp(REALS[0], 22, CLIENT, 41000, TCP_SYN | TCP_ACK);
+        let before = n.passes(PassReason::NotVirtualService);
+        let (action, out) = n.run(&other, n.int);
+        assert_eq!((action, &out), (XDP_PASS, &other), "untouched");
         assert_eq!(n.passes(PassReason::NotVirtualService), before + 1);
+        assert_eq!(n.passes(PassReason::NatNoFlow), 1);
 
         // A flow on one real server, closed by the client and opened again: rr moves it
         // to the other; the first one's reply no longer belongs to it.
@@ -397,7 +404,7 @@ fn nat_replies_without_flow_ttl_neighbour_or_route() {
         let old = tcp(&first.to_string(), RPORT, CLIENT, 42000, TCP_ACK);
         let (action, out) = n.run(&old, n.int);
         assert_eq!((action, &out), (XDP_PASS, &old), "untouched");
-        assert_eq!(n.passes(PassReason::NatNoFlow), 1);
+        assert_eq!(n.passes(PassReason::NatNoFlow), 2);
         // The current one's passes.
         let cur = tcp(&second.to_string(), RPORT, CLIENT, 42000, TCP_ACK);
         assert_eq!(n.run(&cur, n.int).0, XDP_REDIRECT);

@@ -35,6 +35,8 @@ pub struct Maps {
     pub icmp_forwarded: PerCpuArray<MapData, u64>,
     /// NAT replies translated back to the VIP, per `lb_common::NatEvent`.
     pub nat_stats: PerCpuArray<MapData, u64>,
+    /// The NAT real servers' endpoints (written by `sync`).
+    pub nat_reals: HashMap<MapData, ServiceKey, u32>,
     pub meta: Array<MapData, Meta>,
 }
 
@@ -96,6 +98,7 @@ impl Maps {
             passes: typed(PASSES, take(PASSES)?)?,
             icmp_forwarded: typed(ICMP_FORWARDED, take(ICMP_FORWARDED)?)?,
             nat_stats: typed(NAT_STATS, take(NAT_STATS)?)?,
+            nat_reals: typed(NAT_REALS, take(NAT_REALS)?)?,
             meta: typed(META, take(META)?)?,
         })
     }
