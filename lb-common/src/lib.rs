@@ -51,7 +51,15 @@ pub mod map_names {
     /// ActiveConn / InActConn per real-server index (`sched::RealConns`), for the
     /// connection-counting schedulers.
     pub const REAL_CONNS: &str = "xlb_real_conns";
-    pub const ALL: [&str; 16] = [
+    /// NAT flows by their reply tuple (`lb_kind = "NAT"`): what a real server's reply is
+    /// translated back to.
+    pub const NAT_REPLIES: &str = "xlb_nat_rev";
+    /// NAT replies by what became of them ([`super::NatEvent`]).
+    pub const NAT_STATS: &str = "xlb_nat_stats";
+    /// The NAT real servers' endpoints (`ServiceKey`: address, port, protocol), so that a
+    /// packet of theirs that is no reply of a live flow is counted as such.
+    pub const NAT_REALS: &str = "xlb_nat_reals";
+    pub const ALL: [&str; 19] = [
         SERVICES,
         REALS,
         TABLE,
@@ -68,6 +76,9 @@ pub mod map_names {
         CONN_EVICTIONS,
         ICMP_FORWARDED,
         REAL_CONNS,
+        NAT_REPLIES,
+        NAT_STATS,
+        NAT_REALS,
     ];
     /// Names earlier layouts pinned, which `xlb teardown` removes too (an upgrade across
     /// a layout change starts with a teardown).
@@ -93,6 +104,9 @@ pub const TABLE_CAPACITY: u32 = 1 << 24;
 pub const MAX_CONNS: u32 = 1 << 19;
 /// Client-affinity entries for `persistence_timeout`.
 pub const MAX_PERSIST: u32 = 1 << 18;
+/// Reply-tuple entries of NAT flows (`xlb_nat_rev`, an LRU hash: the flows whose replies
+/// came last stay).
+pub const MAX_NAT_FLOWS: u32 = 1 << 17;
 
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
@@ -261,6 +275,9 @@ pub const SVC_F_HASH_PORT: u32 = 1 << 1;
 /// connections, so the XDP program keeps `xlb_real_conns` for its flows as they come,
 /// change state and are evicted.
 pub const SVC_F_COUNT_CONNS: u32 = 1 << 2;
+/// `ServiceInfo::flags`: a NAT service (`lb_kind = "NAT"`); what `xlb status` shows. The
+/// XDP program reads the real server's [`REAL_F_NAT`] instead.
+pub const SVC_F_NAT: u32 = 1 << 3;
 
 /// Value of `xlb_services`. Replaced whole (the map is a no-prealloc hash, so a reader sees
 /// the old or the new value, never a mix): that is how a new table is swapped in.
@@ -286,6 +303,10 @@ pub const REAL_F_IN_USE: u32 = 1 << 0;
 pub const REAL_F_ALIVE: u32 = 1 << 1;
 /// `RealServer::flags`: MAC known (the neighbour is resolved).
 pub const REAL_F_MAC_VALID: u32 = 1 << 2;
+/// `RealServer::flags`: of a NAT service. Packets to it get their destination address
+/// and port rewritten to `addr` and `port` (port 0: kept), and its replies are translated
+/// back to the VIP (`xlb_nat_rev`).
+pub const REAL_F_NAT: u32 = 1 << 3;
 
 /// Value of `xlb_reals` (an array indexed by real-server index).
 #[repr(C)]
@@ -374,6 +395,20 @@ pub struct PersistValue {
     pub last_seen_ns: u64,
 }
 
+/// Value of `xlb_nat_rev`, whose key is a NAT flow's reply as the real server sends it
+/// (a [`FlowKey`]: source real server:port, destination client:port, IPv4 addresses in
+/// their mapped form): where the client sent the flow, and the real server it went to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NatReply {
+    pub vip: Addr,
+    /// Host byte order.
+    pub vport: u16,
+    pub _pad: u16,
+    /// The real-server index the flow's slot must still hold for the reply to pass.
+    pub real: u32,
+}
+
 /// Per-CPU traffic counters of a service or a real server.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -422,6 +457,9 @@ reasons!(
         NoEgressIface = 2 => "no_egress_iface",
         /// `bpf_redirect` to the real server's interface failed.
         RedirectFailed = 3 => "redirect_failed",
+        /// A NAT reply whose way back to the client `bpf_fib_lookup` refused (no route,
+        /// forwarding disabled on the interface, too big for the egress MTU).
+        NatNoRoute = 4 => "nat_no_route",
     }
 );
 
@@ -453,6 +491,25 @@ reasons!(
         /// An ICMP "fragmentation needed" / ICMPv6 "packet too big" about no tracked flow
         /// (not from a VIP, expired, persistence only, or its real server gone).
         IcmpNoFlow = 10 => "icmp_no_flow",
+        /// A packet from a NAT real server's address and port that is no reply of a live
+        /// flow (none, expired, or moved to another real server): untranslated.
+        NatNoFlow = 11 => "nat_no_flow",
+        /// A NAT reply with TTL / hop limit 1: the stack answers "time exceeded".
+        NatTtl = 12 => "nat_ttl",
+        /// An ICMP "fragmentation needed" / "packet too big" about a NAT flow (not
+        /// translated into the real server's addresses).
+        IcmpNat = 13 => "icmp_nat",
+    }
+);
+
+reasons!(
+    /// What became of a NAT reply translated back to the VIP (index into `xlb_nat_stats`).
+    NatEvent, NAT_EVENTS, NAT_EVENT_NAMES {
+        /// Translated and sent to the next hop `bpf_fib_lookup` gave.
+        Forwarded = 0 => "forwarded",
+        /// Translated and handed to the host stack: no neighbour entry for the next hop
+        /// yet (the stack resolves it and forwards this one).
+        ToStack = 1 => "to_stack",
     }
 );
 
@@ -474,6 +531,7 @@ mod pod {
     unsafe impl aya::Pod for Meta {}
     unsafe impl aya::Pod for Timeouts {}
     unsafe impl aya::Pod for RealConns {}
+    unsafe impl aya::Pod for NatReply {}
 }
 
 // No implicit padding anywhere: the sum of the fields is the size.
@@ -493,6 +551,7 @@ const _: () = {
     assert!(size_of::<Counters>() == 24);
     assert!(size_of::<Meta>() == 8 + 20);
     assert!(size_of::<RealConns>() == 16);
+    assert!(size_of::<NatReply>() == 16 + 2 + 2 + 4);
 };
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! real server after one connection-table bucket and two array reads; a new one takes the
 //! service lookup, the scheduler (or client affinity), and is recorded. Either way the MACs
 //! are rewritten and the frame leaves by `XDP_TX` or `bpf_redirect`. IP header, ports and
-//! TTL are never touched: that is DR.
+//! TTL are never touched: that is DR. A real server of a NAT service (`REAL_F_NAT`) gets
+//! its destination address and port rewritten first (`nat`).
 
 use aya_ebpf::{
     bindings::xdp_action,
@@ -11,13 +12,15 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use lb_common::{
-    Addr, Counters, DropReason, PassReason, PersistKey, PersistValue, RealServer, SVC_F_ACTIVE,
-    SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey, flow_hash,
+    Addr, Counters, DropReason, PassReason, PersistKey, PersistValue, REAL_F_NAT, RealServer,
+    SVC_F_ACTIVE, SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
+    flow_hash,
 };
 
 use crate::{
     conns::{self, Flow},
     maps::{CURSORS, PERSIST, REAL_STATS, REALS, SERVICE_STATS, SERVICES, SVC_STATE, TABLE},
+    nat,
     parse::{Packet, parse, ptr_at},
     sched,
     verdict::Verdict,
@@ -195,6 +198,9 @@ pub fn forward(ctx: &XdpContext) -> Result<u32, Verdict> {
             if let Some(real) = real_for(v.real, service_id) {
                 let counted = flags & SVC_F_COUNT_CONNS != 0;
                 conns::refresh(slot, &v, now, pkt.tcp_flags, counted);
+                if real.flags & REAL_F_NAT != 0 {
+                    nat::to_real(ctx, pkt.flow.proto(), &real)?;
+                }
                 return transmit(ctx, service_id, v.real, &real, false);
             }
         }
@@ -244,6 +250,18 @@ fn new_flow(ctx: &XdpContext, pkt: &Packet, hash: u32, now: u32) -> Result<u32, 
     let counted = svc.flags & SVC_F_COUNT_CONNS != 0;
     pkt.flow
         .record(hash, now, index, svc.id, pkt.tcp_flags, counted);
+    if real.flags & REAL_F_NAT != 0 {
+        let proto = pkt.flow.proto();
+        nat::remember(
+            &e.client,
+            &e.vip,
+            (e.client_port, e.port),
+            proto,
+            &real,
+            index,
+        );
+        nat::to_real(ctx, proto, &real)?;
+    }
     transmit(ctx, svc.id, index, &real, true)
 }
 

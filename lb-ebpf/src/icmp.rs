@@ -12,7 +12,7 @@
 //! the real server's stack, as for every forwarded packet. Other ICMP stays with the host.
 
 use aya_ebpf::{btf_maps::PerCpuArray, programs::XdpContext};
-use lb_common::{FlowKey, FlowKey4, PROTO_TCP, PROTO_UDP, PassReason, SVC_F_ACTIVE};
+use lb_common::{FlowKey, FlowKey4, PROTO_TCP, PROTO_UDP, PassReason, REAL_F_NAT, SVC_F_ACTIVE};
 
 use crate::{
     conns::{self, Flow},
@@ -140,6 +140,10 @@ pub fn forward_icmp(ctx: &XdpContext) -> Result<u32, Verdict> {
         return Err(Verdict::Pass(PassReason::Inactive));
     }
     let real = real_for(v.real, service_id).ok_or(Verdict::Pass(PassReason::IcmpNoFlow))?;
+    if real.flags & REAL_F_NAT != 0 {
+        // Its embedded header names the VIP, which a NAT real server does not hold.
+        return Err(Verdict::Pass(PassReason::IcmpNat));
+    }
     // The flow's clock and state are left alone: an ICMP error is not traffic of the flow.
     let action = transmit(ctx, service_id, v.real, &real, false)?;
     bump(&ICMP_FWD, kind);

@@ -3,8 +3,9 @@
 //! Per packet: parse Ethernet (+ one 802.1Q/802.1ad tag), IPv4 / IPv6, TCP / UDP; look up
 //! the virtual service; keep an existing flow on its real server or schedule a new one
 //! from the service's table; rewrite the MACs and transmit. IP header, ports and TTL are
-//! never touched: that is DR. Everything that is not for an active virtual service goes
-//! to the host stack untouched (`XDP_PASS`), and every verdict is counted.
+//! never touched in DR; NAT services rewrite them both ways (`nat`). Everything that is
+//! not for an active virtual service goes to the host stack untouched (`XDP_PASS`), and
+//! every verdict is counted.
 //!
 //! - `maps`: every map of the program, the kernel/user interface (types in `lb-common`).
 //! - `parse`: the headers, and the one bounds-checked access to packet memory.
@@ -12,6 +13,9 @@
 //! - `forward`: established flows, service lookup, scheduling, MAC rewrite, transmit.
 //! - `icmp`: "fragmentation needed" / "packet too big" about a tracked flow, to its real
 //!   server (path-MTU discovery); reached only by packets that are not TCP/UDP.
+//! - `nat`: NAT services (`lb_kind = "NAT"`): the destination rewrite towards the real
+//!   server, and its replies translated back to the VIP; reached by packets `forward`
+//!   passed as for no virtual service.
 //! - `sched`: the schedulers that count connections (`lc`, `wlc`, ...) and the counts.
 //! - `verdict`: why a packet was not forwarded.
 //! - `bench`: programs for `cargo xtask bench` only, in the same object.
@@ -31,6 +35,8 @@ mod forward;
 mod icmp;
 #[cfg(target_arch = "bpf")]
 mod maps;
+#[cfg(target_arch = "bpf")]
+mod nat;
 #[cfg(target_arch = "bpf")]
 mod parse;
 #[cfg(target_arch = "bpf")]
@@ -58,6 +64,7 @@ mod entry {
     pub fn xlb_xdp(ctx: XdpContext) -> u32 {
         let result = match forward(&ctx) {
             Err(Verdict::Pass(PassReason::NotTcpUdp)) => forward_icmp(&ctx),
+            Err(Verdict::Pass(PassReason::NotVirtualService)) => crate::nat::reply(&ctx),
             result => result,
         };
         match result {

@@ -10,8 +10,9 @@ use aya_ebpf::{
 };
 use lb_common::{
     CONN_BUCKETS4, CONN_BUCKETS6, CONN_EVICTION_KINDS, ConnBucket4, ConnBucket6, Counters,
-    DROP_REASONS, ICMP_FWD_KINDS, MAX_PERSIST, MAX_REALS, MAX_SERVICES, Meta, PASS_REASONS,
-    PersistKey, PersistValue, RealConns, RealServer, ServiceInfo, ServiceKey, TABLE_CAPACITY,
+    DROP_REASONS, FlowKey, ICMP_FWD_KINDS, MAX_NAT_FLOWS, MAX_PERSIST, MAX_REALS, MAX_SERVICES,
+    Meta, NAT_EVENTS, NatReply, PASS_REASONS, PersistKey, PersistValue, RealConns, RealServer,
+    ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 
 /// Virtual services by address, port, protocol; replaced whole (no-prealloc hash: a reader
@@ -100,3 +101,23 @@ pub static ICMP_FWD: PerCpuArray<u64, { ICMP_FWD_KINDS as usize }> = PerCpuArray
 #[btf_map(name = "xlb_real_conns")]
 pub static REAL_CONNS: Array<RealConns, { MAX_REALS as usize }, { BPF_F_MMAPABLE as usize }> =
     Array::new();
+
+/// NAT flows by their reply tuple (`nat`): written for each new NAT flow, read for each
+/// reply. An LRU hash: entries of flows long gone are recycled first.
+#[btf_map(name = "xlb_nat_rev")]
+pub static NAT_REPLIES: LruHashMap<FlowKey, NatReply, { MAX_NAT_FLOWS as usize }> =
+    LruHashMap::new();
+
+/// The NAT real servers' endpoints (address, port, protocol; port 0: every port), written
+/// by the controller: what makes a packet for no service a real server's (`nat`).
+#[btf_map(name = "xlb_nat_reals")]
+pub static NAT_REALS: HashMap<
+    ServiceKey,
+    u32,
+    { MAX_REALS as usize },
+    { BPF_F_NO_PREALLOC as usize },
+> = HashMap::new();
+
+/// NAT replies translated, per `lb_common::NatEvent`.
+#[btf_map(name = "xlb_nat_stats")]
+pub static NAT_STATS: PerCpuArray<u64, { NAT_EVENTS as usize }> = PerCpuArray::new();

@@ -397,6 +397,9 @@ fn changed_service(old: &VirtualServer, new: &VirtualServer) -> ServiceAction {
         old.persistence_timeout != new.persistence_timeout,
     );
     differs("hash_port", old.hash_port != new.hash_port);
+    // In place: existing flows keep their real server, their next packets rewritten the
+    // new way (replies are translated only for flows that started as NAT).
+    differs("lb_kind", old.lb_kind != new.lb_kind);
     differs("interface", old.interface != new.interface);
     differs(
         "quorum",
@@ -665,6 +668,25 @@ mod tests {
     const ONE_VIP: &str = "priority = 150\nvirtual_ipaddress = [\"198.18.0.100/24\"]";
     const OTHER: &str = "[[virtual_server]]\nip = \"198.18.0.100\"\nport = 443\n\
                          [[virtual_server.real_server]]\nip = \"198.18.1.9\"\nport = 443\n";
+
+    #[test]
+    fn a_change_of_lb_kind_is_named() {
+        let running = lab(ONE_VIP, "rr", 2, "");
+        let nat = {
+            let mut c = running.clone();
+            c.virtual_server[0].lb_kind = crate::config::LbKind::Nat;
+            c
+        };
+        let plan = diff(&running, &nat);
+        assert_eq!(
+            plan.services[0].action,
+            ServiceAction::Changed {
+                settings: vec!["lb_kind"],
+                real_servers: vec![],
+                table: None,
+            }
+        );
+    }
 
     #[test]
     fn the_same_config_changes_nothing() {

@@ -190,6 +190,7 @@ pub fn service(
         hash_port: false,
         active: true,
         persistence_timeout: 0,
+        nat: false,
         reals: reals
             .iter()
             .map(|(ip, w)| DesiredReal {

@@ -234,6 +234,7 @@ mod tests {
             active: true,
             table_len: 0,
             persistence_timeout: 0,
+            lb_kind: "DR",
             packets: 0,
             bytes: 0,
             new_flows: 0,

@@ -9,8 +9,8 @@ use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
 use anyhow::Result;
 use lb_common::{
-    Counters, DROP_REASON_NAMES, Mac, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE, REAL_F_IN_USE,
-    REAL_F_MAC_VALID, RealServer, SVC_F_ACTIVE, SchedAlgo, ip_of,
+    Counters, DROP_REASON_NAMES, Mac, NatEvent, PASS_REASON_NAMES, PROTO_TCP, REAL_F_ALIVE,
+    REAL_F_IN_USE, REAL_F_MAC_VALID, RealServer, SVC_F_ACTIVE, SVC_F_NAT, SchedAlgo, ip_of,
 };
 use serde::Serialize;
 
@@ -36,6 +36,8 @@ pub struct Status {
     /// ICMP "fragmentation needed" and ICMPv6 "packet too big" forwarded to the real
     /// server of their flow (path-MTU discovery through the director).
     pub icmp_forwarded: IcmpForwarded,
+    /// NAT replies translated back to the VIP (`xlb_nat_stats`).
+    pub nat_replies: NatReplies,
     pub connections: usize,
     /// What new flows did in full connection-table buckets since the tables were made.
     pub conn_evictions: Evictions,
@@ -48,6 +50,15 @@ pub struct Status {
 pub struct IcmpForwarded {
     pub v4: u64,
     pub v6: u64,
+}
+
+/// `xlb_nat_stats`, summed over the CPUs (`lb_common::NatEvent`).
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct NatReplies {
+    /// Sent to the next hop towards the client from XDP.
+    pub forwarded: u64,
+    /// Handed to the host stack to resolve the next hop's MAC.
+    pub to_stack: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -75,6 +86,8 @@ pub struct ServiceStatus {
     pub active: bool,
     pub table_len: u32,
     pub persistence_timeout: u32,
+    /// `"DR"` or `"NAT"`.
+    pub lb_kind: &'static str,
     pub packets: u64,
     pub bytes: u64,
     pub new_flows: u64,
@@ -242,6 +255,11 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
             active: info.flags & SVC_F_ACTIVE != 0,
             table_len: info.table_len,
             persistence_timeout: info.persistence_timeout,
+            lb_kind: if info.flags & SVC_F_NAT != 0 {
+                "NAT"
+            } else {
+                "DR"
+            },
             packets: c.packets,
             bytes: c.bytes,
             new_flows: c.new_flows,
@@ -273,6 +291,16 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         v4: icmp(0),
         v6: icmp(1),
     };
+    let nat = |e: NatEvent| {
+        maps.nat_stats
+            .get(&(e as u32), 0)
+            .map(|v| v.iter().sum())
+            .unwrap_or(0)
+    };
+    let nat_replies = NatReplies {
+        forwarded: nat(NatEvent::Forwarded),
+        to_stack: nat(NatEvent::ToStack),
+    };
     let conn_evictions = Evictions::read(&maps.conn_evictions);
     Ok(Status {
         daemon: None,
@@ -282,6 +310,7 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         drops,
         passes,
         icmp_forwarded,
+        nat_replies,
         connections,
         conn_evictions,
         conn_slots: maps.conn_slots().ok(),
@@ -365,6 +394,9 @@ pub fn render(s: &Status) -> String {
             IpAddr::V6(a) => format!("[{a}]:{}", svc.port),
         };
         let mut head = format!("{} {addr} {}", svc.protocol, svc.scheduler);
+        if svc.lb_kind == "NAT" {
+            head.push_str(" nat");
+        }
         if svc.persistence_timeout > 0 {
             let _ = write!(head, " persistent {}", svc.persistence_timeout);
         }
@@ -432,6 +464,14 @@ pub fn render(s: &Status) -> String {
             out,
             "icmp too-big forwarded to real servers: {} IPv4, {} IPv6",
             i.v4, i.v6
+        );
+    }
+    let n = &s.nat_replies;
+    if n.forwarded + n.to_stack > 0 {
+        let _ = writeln!(
+            out,
+            "nat replies: {} forwarded, {} to the host stack (next hop unresolved)",
+            n.forwarded, n.to_stack
         );
     }
     out
@@ -584,6 +624,7 @@ mod tests {
                 active: false,
                 table_len: 4,
                 persistence_timeout: 300,
+                lb_kind: "DR",
                 packets: 30,
                 bytes: 3000,
                 new_flows: 3,
@@ -599,6 +640,7 @@ mod tests {
             connections: 5,
             conn_evictions: Evictions::default(),
             icmp_forwarded: IcmpForwarded::default(),
+            nat_replies: Default::default(),
             conn_slots: None,
         };
         let out = render(&s);
@@ -646,6 +688,7 @@ mod tests {
             connections: 0,
             conn_evictions: Evictions::default(),
             icmp_forwarded: IcmpForwarded::default(),
+            nat_replies: Default::default(),
             conn_slots: None,
         }
     }

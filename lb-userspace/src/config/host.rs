@@ -274,6 +274,20 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
         if let Some(name) = &vs.interface {
             interface(name, p.key("interface"))?;
         }
+        if vs.lb_kind == super::LbKind::Nat
+            && vs.vrrp_instance(cfg).is_none()
+            && !host.can_bind(vs.ip)
+        {
+            return Err((
+                p.key("ip"),
+                format!(
+                    "{} is not an address of this host: a NAT service's VIP must be the \
+                     director's own, as the real servers' replies are, so put it on an \
+                     interface or in a vrrp_instance's virtual_ipaddress ({WHY})",
+                    vs.ip
+                ),
+            ));
+        }
         let servers = vs
             .real_server
             .iter()
@@ -451,6 +465,36 @@ mod tests {
             refused(&format!("{vs}sorry_server = {{ ip = \"198.18.1.9\" }}\n"))
                 .starts_with("t.toml:5:23: virtual_server[0].sorry_server.ip: 198.18.1.9 is")
         );
+    }
+
+    #[test]
+    fn a_nat_vip_must_be_this_hosts_own() {
+        let nat = |vip: &str| {
+            format!(
+                "[[virtual_server]]\nip = \"{vip}\"\nport = 80\nlb_kind = \"NAT\"\n\
+                 interface = \"eth0\"\n"
+            )
+        };
+        assert_eq!(
+            refused(&nat("198.18.0.99")),
+            format!(
+                "t.toml:2:6: virtual_server[0].ip: 198.18.0.99 is not an address of this \
+                 host: a NAT service's VIP must be the director's own, as the real \
+                 servers' replies are, so put it on an interface or in a vrrp_instance's \
+                 virtual_ipaddress ({WHY})"
+            )
+        );
+        // A local address, or a VRRP VIP (not on the host until MASTER), is fine; so is
+        // a DR VIP anywhere.
+        Config::parse_on_host(&nat("198.18.0.11"), "t.toml", &FakeHost).unwrap();
+        Config::parse_on_host(&format!("{VI}{}", nat("198.18.0.100")), "t.toml", &FakeHost)
+            .unwrap();
+        Config::parse_on_host(
+            &nat("198.18.0.99").replace("NAT", "DR"),
+            "t.toml",
+            &FakeHost,
+        )
+        .unwrap();
     }
 
     #[tokio::test]

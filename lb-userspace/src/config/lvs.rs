@@ -147,19 +147,25 @@ impl TryFrom<String> for LbAlgo {
     }
 }
 
-/// Forwarding method, TOML `"DR"` (keepalived's `lb_kind` / `lvs_method`). xlb only
-/// does direct routing.
+/// Forwarding method, TOML `"DR"` or `"NAT"` (keepalived's `lb_kind` / `lvs_method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LbKind {
     /// Direct routing: only the destination MAC is rewritten. The default here
-    /// (keepalived's default is NAT, which xlb does not do).
+    /// (keepalived's default is NAT).
     #[default]
     Dr,
+    /// IPVS's masquerading: the destination address and port become the real server's,
+    /// and its replies, which come back through this director (their default gateway),
+    /// get the VIP and virtual port back as their source.
+    Nat,
 }
 
 impl LbKind {
     pub fn as_str(self) -> &'static str {
-        "DR"
+        match self {
+            Self::Dr => "DR",
+            Self::Nat => "NAT",
+        }
     }
 }
 
@@ -168,11 +174,12 @@ impl TryFrom<String> for LbKind {
     fn try_from(s: String) -> Result<Self, String> {
         match s.to_ascii_uppercase().as_str() {
             "DR" => Ok(Self::Dr),
-            "NAT" | "TUN" => Err(format!(
-                "lb_kind {s:?} is not supported, xlb forwards in DR mode: use \"DR\" and \
-                 prepare the real servers with `xlb realserver setup`"
+            "NAT" => Ok(Self::Nat),
+            "TUN" => Err(format!(
+                "lb_kind {s:?} is not supported: xlb has no IP-in-IP encapsulation; use \
+                 \"DR\" (real servers on-link, `xlb realserver setup`) or \"NAT\""
             )),
-            _ => Err(format!("unknown lb_kind {s:?}: expected \"DR\"")),
+            _ => Err(format!("unknown lb_kind {s:?}: expected \"DR\" or \"NAT\"")),
         }
     }
 }
@@ -185,7 +192,7 @@ string_enum_serde!(Protocol, LbAlgo, LbKind);
 #[serde(deny_unknown_fields)]
 pub struct SorryServer {
     pub ip: IpAddr,
-    /// Default: the virtual server's port (DR does not change ports).
+    /// Default: the virtual server's port (DR does not change ports; NAT may).
     #[serde(default, deserialize_with = "de::opt_port")]
     pub port: Option<u16>,
 }
@@ -218,7 +225,7 @@ pub struct VirtualServer {
     /// Default `"wrr"` (see [`LbAlgo::Wrr`]).
     #[serde(default, alias = "lvs_sched")]
     pub lb_algo: LbAlgo,
-    /// Only `"DR"`, the default.
+    /// `"DR"` (the default) or `"NAT"`.
     #[serde(default, alias = "lvs_method")]
     pub lb_kind: LbKind,
     /// Seconds between health checks of each real server. Default 60.
@@ -397,7 +404,8 @@ pub struct RealServerConfig {
     /// non-ARPing interface (`xlb realserver setup`).
     pub ip: IpAddr,
     /// Default: the virtual server's port. DR does not rewrite ports, so it must equal
-    /// the virtual server's port unless that is 0; it is the default check port.
+    /// the virtual server's port unless that is 0; NAT rewrites the virtual port to this
+    /// one (0: kept). It is the default check port.
     #[serde(default, deserialize_with = "de::port")]
     pub port: u16,
     /// 0..=65535. Default 1. 0: no new flows, existing ones continue.

@@ -23,7 +23,7 @@ use super::{
     neighbors::Neighbor,
 };
 use crate::{
-    config::{Config, Protocol, RealServerConfig, VirtualServer},
+    config::{Config, LbKind, Protocol, RealServerConfig, VirtualServer},
     dataplane::sync::{DesiredReal, DesiredService},
     health::{RealKey, Target, Verdict},
     vrrp::machine::State as VrrpState,
@@ -253,6 +253,7 @@ impl Observations {
                 hash_port: vs.hash_port,
                 active: self.forwards(config, vs),
                 persistence_timeout: vs.persistence_timeout,
+                nat: vs.lb_kind == LbKind::Nat,
                 reals: self.reals(vs, neighbors),
             })
             .collect()

@@ -331,7 +331,8 @@ impl Daemon {
 
     /// Attaches to every interface a virtual service needs.
     async fn attach_all(&mut self) -> Result<(), PlaneError> {
-        let wanted = plane::interfaces(&self.config)?;
+        let mut wanted = plane::interfaces(&self.config)?;
+        plane::add_nat_interfaces(&self.config, self.neighbors.table(), &mut wanted);
         match self.plane.as_mut() {
             Some(p) => p.attach(&self.handle, wanted, self.attach_mode).await,
             None => Ok(()),
@@ -348,6 +349,11 @@ impl Daemon {
             .await?;
         self.apply().await?;
         self.attach_all().await?;
+        let mut nat_interfaces = Vec::new();
+        plane::add_nat_interfaces(&self.config, self.neighbors.table(), &mut nat_interfaces);
+        for problem in plane::nat_sysctl_problems(&self.config, &nat_interfaces) {
+            warn!("NAT: {problem}");
+        }
         Ok(())
     }
 

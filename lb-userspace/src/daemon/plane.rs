@@ -110,6 +110,90 @@ pub fn interfaces(config: &Config) -> Result<Vec<String>, PlaneError> {
     Ok(wanted)
 }
 
+/// Adds to `wanted` the interfaces the real servers of NAT services are on (as located:
+/// `neighbors`): their replies come in there, and XDP translates them back to the VIP.
+pub fn add_nat_interfaces(
+    config: &Config,
+    neighbors: &std::collections::HashMap<IpAddr, super::neighbors::Neighbor>,
+    wanted: &mut Vec<String>,
+) {
+    for vs in &config.virtual_server {
+        if vs.lb_kind != crate::config::LbKind::Nat {
+            continue;
+        }
+        for ip in vs.server_addresses() {
+            let Some(n) = neighbors.get(&ip) else {
+                continue;
+            };
+            if let Some(name) = ifname(n.ifindex) {
+                if !wanted.contains(&name) {
+                    wanted.push(name);
+                }
+            }
+        }
+    }
+}
+
+/// What this host's sysctls deny NAT services (read from /proc/sys, in this network
+/// namespace): replies are translated in XDP, but `bpf_fib_lookup` sends them on only
+/// with forwarding enabled on the interface they arrive at, and a reply whose client
+/// the director has no MAC for yet goes through the host stack, which takes an IPv4
+/// packet from the VIP (a local address) only with `accept_local`.
+pub fn nat_sysctl_problems(config: &Config, nat_interfaces: &[String]) -> Vec<String> {
+    let nat: Vec<_> = config
+        .virtual_server
+        .iter()
+        .filter(|vs| vs.lb_kind == crate::config::LbKind::Nat)
+        .collect();
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|v| v.trim() == "1")
+            .unwrap_or(false)
+    };
+    let mut problems = Vec::new();
+    if nat.iter().any(|vs| vs.ip.is_ipv4()) {
+        if !read("/proc/sys/net/ipv4/ip_forward") {
+            problems.push(
+                "net.ipv4.ip_forward is 0: IPv4 NAT replies are dropped (nat_no_route)".into(),
+            );
+        }
+        for i in nat_interfaces {
+            if !read("/proc/sys/net/ipv4/conf/all/accept_local")
+                && !read(&format!("/proc/sys/net/ipv4/conf/{i}/accept_local"))
+            {
+                problems.push(format!(
+                    "net.ipv4.conf.{i}.accept_local is 0: an IPv4 NAT reply to a client whose \
+                     MAC the director does not know yet is dropped by the host stack"
+                ));
+            }
+        }
+    }
+    if nat.iter().any(|vs| vs.ip.is_ipv6()) {
+        for i in nat_interfaces {
+            if !read(&format!("/proc/sys/net/ipv6/conf/{i}/forwarding")) {
+                problems.push(format!(
+                    "net.ipv6.conf.{i}.forwarding is 0: IPv6 NAT replies arriving there are \
+                     dropped (nat_no_route)"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The name of interface `ifindex`, if it exists.
+fn ifname(ifindex: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has IF_NAMESIZE bytes, as if_indextoname needs.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name into `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Some(name.to_string_lossy().into_owned())
+}
+
 impl Plane {
     /// Loads the program over the maps pinned at `pin_path`, adopting the services an
     /// earlier run left there. Maps it created are removed again if loading fails.

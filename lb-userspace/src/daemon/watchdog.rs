@@ -56,9 +56,10 @@ impl Daemon {
                 }
             }
         }
-        let Ok(wanted) = plane::interfaces(&self.config) else {
+        let Ok(mut wanted) = plane::interfaces(&self.config) else {
             return;
         };
+        plane::add_nat_interfaces(&self.config, self.neighbors.table(), &mut wanted);
         plane.watch.retain(&wanted);
         let mut resync = false;
         for name in wanted {

@@ -34,6 +34,10 @@ pub struct Maps {
     pub passes: PerCpuArray<MapData, u64>,
     /// ICMP "fragmentation needed" (0) / ICMPv6 "packet too big" (1) forwarded.
     pub icmp_forwarded: PerCpuArray<MapData, u64>,
+    /// NAT replies translated back to the VIP, per `lb_common::NatEvent`.
+    pub nat_stats: PerCpuArray<MapData, u64>,
+    /// The NAT real servers' endpoints (written by `sync`).
+    pub nat_reals: HashMap<MapData, ServiceKey, u32>,
     pub meta: Array<MapData, Meta>,
     /// ActiveConn / InActConn per real-server slot for the counting schedulers, as
     /// memory (`real_conns`: the controller writes only its correction field).
@@ -97,6 +101,8 @@ impl Maps {
             drops: typed(DROPS, take(DROPS)?)?,
             passes: typed(PASSES, take(PASSES)?)?,
             icmp_forwarded: typed(ICMP_FORWARDED, take(ICMP_FORWARDED)?)?,
+            nat_stats: typed(NAT_STATS, take(NAT_STATS)?)?,
+            nat_reals: typed(NAT_REALS, take(NAT_REALS)?)?,
             meta: typed(META, take(META)?)?,
             real_conns: {
                 let data = array_data(REAL_CONNS, take(REAL_CONNS)?)?;

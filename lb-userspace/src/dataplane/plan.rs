@@ -18,9 +18,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use lb_common::{
-    Addr, MAX_REALS, MAX_SERVICES, REAL_F_ALIVE, REAL_F_IN_USE, REAL_F_MAC_VALID, RealServer,
-    SVC_F_ACTIVE, SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SchedAlgo, ServiceInfo, ServiceKey,
-    TABLE_CAPACITY,
+    Addr, MAX_REALS, MAX_SERVICES, REAL_F_ALIVE, REAL_F_IN_USE, REAL_F_MAC_VALID, REAL_F_NAT,
+    RealServer, SVC_F_ACTIVE, SVC_F_COUNT_CONNS, SVC_F_HASH_PORT, SVC_F_NAT, SchedAlgo,
+    ServiceInfo, ServiceKey, TABLE_CAPACITY,
 };
 use thiserror::Error;
 
@@ -81,6 +81,8 @@ pub struct DesiredService {
     /// Forward (this director is MASTER for the VIP, or the VIP has no VRRP instance).
     pub active: bool,
     pub persistence_timeout: u32,
+    /// `lb_kind = "NAT"`: the XDP program rewrites addresses and ports both ways.
+    pub nat: bool,
     pub reals: Vec<DesiredReal>,
 }
 
@@ -267,7 +269,7 @@ impl Planner<'_> {
                     slot
                 }
             };
-            let real = slot_value(id, r, view.iface_mac(r.ifindex));
+            let real = slot_value(id, r, view.iface_mac(r.ifindex), want.nat);
             if self.slot_content(slot) != Some(&real) {
                 self.push(Step::WriteReal { slot, real });
                 self.plan.report.reals_written += 1;
@@ -295,7 +297,8 @@ impl Planner<'_> {
                 SVC_F_COUNT_CONNS
             } else {
                 0
-            };
+            }
+            | if want.nat { SVC_F_NAT } else { 0 };
         info.persistence_timeout = want.persistence_timeout;
         let old_table = current.map_or(&[][..], |i| view.table(&i));
         let table_changed = table != old_table;
@@ -387,9 +390,12 @@ fn endpoint(addr: &Addr, port: u16) -> std::net::SocketAddr {
 }
 
 /// The slot value of real server `r` of service `id`; `src_mac` is the director's MAC on
-/// its interface.
-fn slot_value(id: u32, r: &DesiredReal, src_mac: [u8; 6]) -> RealServer {
+/// its interface; `nat`: of a NAT service.
+fn slot_value(id: u32, r: &DesiredReal, src_mac: [u8; 6], nat: bool) -> RealServer {
     let mut flags = REAL_F_IN_USE;
+    if nat {
+        flags |= REAL_F_NAT;
+    }
     if r.alive {
         flags |= REAL_F_ALIVE;
     }

@@ -6,10 +6,13 @@
 //! and table regions are read back from the pinned maps, so established flows, which
 //! refer to slots, keep their real server.
 
-use std::{collections::BTreeMap, time::Instant};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Instant,
+};
 
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuValues};
-use lb_common::{Counters, RealServer, map_names};
+use lb_common::{Counters, RealServer, ServiceKey, map_names};
 use thiserror::Error;
 
 pub use crate::dataplane::plan::{DesiredReal, DesiredService};
@@ -97,6 +100,7 @@ impl MapSync {
         self.view.release_quarantined(now);
         let plan = plan::plan(&self.view, desired)?;
         self.execute(plan.steps, now)?;
+        self.sync_nat_reals(desired)?;
         Ok(plan.report)
     }
 
@@ -125,6 +129,36 @@ impl MapSync {
     /// Real-server `slot`'s counts as the scheduler reads them: (active, inactive).
     pub fn real_conns(&self, slot: u32) -> (u32, u32) {
         self.maps.real_conns.get(slot as usize).now()
+    }
+
+    /// Makes `xlb_nat_reals` hold the endpoints of the NAT services' real (and sorry)
+    /// servers, and nothing else. Only a counter depends on it: written after the plan.
+    fn sync_nat_reals(&mut self, desired: &[DesiredService]) -> Result<(), SyncError> {
+        let want: BTreeSet<ServiceKey> = desired
+            .iter()
+            .filter(|s| s.nat)
+            .flat_map(|s| {
+                s.reals.iter().map(move |r| ServiceKey {
+                    vip: r.addr,
+                    port: r.port,
+                    proto: s.key.proto,
+                    _pad: 0,
+                })
+            })
+            .collect();
+        let map = &mut self.maps.nat_reals;
+        let have = map
+            .keys()
+            .collect::<Result<BTreeSet<_>, _>>()
+            .map_err(map_err(map_names::NAT_REALS))?;
+        for key in want.difference(&have) {
+            map.insert(key, 1, 0)
+                .map_err(map_err(map_names::NAT_REALS))?;
+        }
+        for key in have.difference(&want) {
+            map.remove(key).map_err(map_err(map_names::NAT_REALS))?;
+        }
+        Ok(())
     }
 
     fn execute(&mut self, steps: Vec<Step>, now: Instant) -> Result<(), SyncError> {

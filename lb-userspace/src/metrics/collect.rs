@@ -162,6 +162,7 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
     let svc_packets = Counters::<ServiceLabels>::default();
     let svc_bytes = Counters::<ServiceLabels>::default();
     let svc_flows = Counters::<ServiceLabels>::default();
+    let svc_nat = Gauges::<ServiceLabels>::default();
     let packets = Counters::<BackendLabels>::default();
     let bytes = Counters::<BackendLabels>::default();
     let flows = Counters::<BackendLabels>::default();
@@ -178,6 +179,9 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         svc_packets.get_or_create(&l).inc_by(svc.packets);
         svc_bytes.get_or_create(&l).inc_by(svc.bytes);
         svc_flows.get_or_create(&l).inc_by(svc.new_flows);
+        svc_nat
+            .get_or_create(&l)
+            .set(i64::from(svc.lb_kind == "NAT"));
         for r in &svc.real_servers {
             let b = backend(svc.vip, svc.port, svc.protocol, r.ip, r.port);
             packets.get_or_create(&b).inc_by(r.packets);
@@ -203,6 +207,11 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "service_new_flows",
         "New flows (connections) scheduled for the virtual service",
         svc_flows,
+    );
+    reg.register(
+        "service_nat",
+        "1 when the virtual service forwards by NAT (lb_kind NAT), 0 by DR",
+        svc_nat,
     );
     reg.register(
         "backend_packets",
@@ -266,6 +275,21 @@ fn register_plane(reg: &mut Registry, s: &Status, snap: &Snapshot) {
         "icmp_forwarded_packets",
         "ICMP fragmentation-needed / ICMPv6 packet-too-big forwarded to the real server of their flow",
         icmp,
+    );
+    let nat = Counters::<ReasonLabels>::default();
+    for (reason, n) in [
+        ("forwarded", s.nat_replies.forwarded),
+        ("to_stack", s.nat_replies.to_stack),
+    ] {
+        nat.get_or_create(&ReasonLabels {
+            reason: reason.into(),
+        })
+        .inc_by(n);
+    }
+    reg.register(
+        "nat_replies",
+        "NAT replies translated back to the VIP: sent from XDP (forwarded) or through the host stack (to_stack: next hop unresolved)",
+        nat,
     );
     let evictions = Counters::<ReasonLabels>::default();
     let e = s.conn_evictions;
@@ -472,6 +496,7 @@ mod tests {
                 active: true,
                 table_len: 0,
                 persistence_timeout: 0,
+                lb_kind: "DR",
                 packets: 30,
                 bytes: 1800,
                 new_flows: 6,
@@ -484,6 +509,10 @@ mod tests {
             drops: vec![("no_real_server".into(), 2)],
             passes: vec![("not_a_service".into(), 9)],
             icmp_forwarded: crate::cli::status::IcmpForwarded { v4: 3, v6: 0 },
+            nat_replies: crate::cli::status::NatReplies {
+                forwarded: 4,
+                to_stack: 1,
+            },
             connections: 6,
             conn_evictions: crate::dataplane::conn_table::Evictions {
                 syn_recv: 5,
@@ -558,6 +587,7 @@ mod tests {
         let b22 = r#"{local_address="198.18.0.100",local_port="80",remote_address="198.18.1.22",remote_port="8080",proto="TCP"}"#;
         for line in [
             r#"xlb_service_packets_total{local_address="198.18.0.100",local_port="80",proto="TCP"} 30"#.to_string(),
+            r#"xlb_service_nat{local_address="198.18.0.100",local_port="80",proto="TCP"} 0"#.to_string(),
             r#"xlb_service_new_flows_total{local_address="198.18.0.100",local_port="80",proto="TCP"} 6"#.to_string(),
             format!("xlb_backend_packets_total{b21} 20"),
             format!("xlb_backend_bytes_total{b21} 1200"),
@@ -574,6 +604,8 @@ mod tests {
             r#"xlb_passed_packets_total{reason="not_a_service"} 9"#.to_string(),
             r#"xlb_icmp_forwarded_packets_total{family="ipv4"} 3"#.to_string(),
             r#"xlb_icmp_forwarded_packets_total{family="ipv6"} 0"#.to_string(),
+            r#"xlb_nat_replies_total{reason="forwarded"} 4"#.to_string(),
+            r#"xlb_nat_replies_total{reason="to_stack"} 1"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="syn_recv"} 5"#.to_string(),
             r#"xlb_conn_table_evictions_total{reason="not_tracked"} 1"#.to_string(),
             "xlb_conn_table_entries 6".to_string(),

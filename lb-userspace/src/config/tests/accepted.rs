@@ -387,3 +387,20 @@ fn alternate_display_shows_the_line() {
          |\n5 | persistence_timeout = -1\n  |                       ^^"
     );
 }
+
+#[test]
+fn nat_real_and_sorry_servers_may_use_other_ports() {
+    let cfg = parse(&format!(
+        "{VS}lb_kind = \"NAT\"\nsorry_server = {{ ip = \"198.18.0.30\", port = 8081 }}\n\
+         [[virtual_server.real_server]]\nip = \"198.18.0.21\"\nport = 8080\n\
+         [[virtual_server.real_server]]\nip = \"198.18.0.22\"\n"
+    ));
+    let vs = &cfg.virtual_server[0];
+    assert_eq!(vs.lb_kind, LbKind::Nat);
+    assert_eq!(vs.real_server[0].port, 8080);
+    assert_eq!(vs.real_server[1].port, 80, "default: the virtual port");
+    assert_eq!(vs.sorry_server.as_ref().unwrap().port, Some(8081));
+    // `lvs_method`, any case.
+    let cfg = parse(&format!("{VS}lvs_method = \"nat\"\n"));
+    assert_eq!(cfg.virtual_server[0].lb_kind, LbKind::Nat);
+}

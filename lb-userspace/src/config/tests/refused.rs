@@ -125,18 +125,16 @@ fn weight_out_of_range() {
 }
 
 #[test]
-fn only_dr_forwarding() {
-    for kind in ["NAT", "TUN"] {
-        assert_err(
-            &format!("{VS}lb_kind = \"{kind}\"\n"),
-            "5:11: virtual_server[0].lb_kind",
-            &format!("lb_kind \"{kind}\" is not supported, xlb forwards in DR mode"),
-        );
-    }
+fn dr_or_nat_forwarding_only() {
     assert_err(
-        &format!("{VS}lvs_method = \"NAT\"\n"),
+        &format!("{VS}lb_kind = \"TUN\"\n"),
+        "5:11: virtual_server[0].lb_kind",
+        "lb_kind \"TUN\" is not supported: xlb has no IP-in-IP encapsulation",
+    );
+    assert_err(
+        &format!("{VS}lvs_method = \"FOO\"\n"),
         "5:14: virtual_server[0].lvs_method",
-        "not supported, xlb forwards in DR mode",
+        "unknown lb_kind \"FOO\": expected \"DR\" or \"NAT\"",
     );
 }
 

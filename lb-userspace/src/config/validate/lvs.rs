@@ -8,7 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::super::check::TimingOptions;
 use super::super::locate::{Document, KeyPath};
 use super::super::{
-    Config, HttpGet, LbAlgo, MAX_MATCH_KEYS, MatchPorts, Protocol, RealServerConfig, VirtualServer,
+    Config, HttpGet, LbAlgo, LbKind, MAX_MATCH_KEYS, MatchPorts, Protocol, RealServerConfig,
+    VirtualServer,
 };
 use super::{Invalid, check_ifname, family, invalid};
 
@@ -145,7 +146,11 @@ pub(super) fn validate_virtual_servers(cfg: &Config, doc: &Document) -> Result<(
                          packet's destination port): leave it out",
                     ));
                 }
-                if vs.fwmark.is_none() && vs.port != 0 && port != vs.port {
+                if vs.fwmark.is_none()
+                    && vs.lb_kind == LbKind::Dr
+                    && vs.port != 0
+                    && port != vs.port
+                {
                     return Err(invalid(at.key("port"), dr_port_message(vs)));
                 }
             }
@@ -436,7 +441,7 @@ fn mapped_vip_message(cfg: &Config, i: usize, v4: Ipv4Addr) -> String {
 fn dr_port_message(vs: &VirtualServer) -> String {
     format!(
         "DR forwards to the virtual server's port unchanged, so this must be {} (or left \
-         out); health-check another port with connect_port",
+         out); health-check another port with connect_port, or use lb_kind = \"NAT\"",
         vs.port
     )
 }
@@ -479,7 +484,7 @@ fn validate_real_server(
              destination port): leave it out, and health-check a port with connect_port",
         ));
     }
-    if vs.fwmark.is_none() && vs.port != 0 && rs.port != vs.port {
+    if vs.fwmark.is_none() && vs.lb_kind == LbKind::Dr && vs.port != 0 && rs.port != vs.port {
         return Err(invalid(q.key("port"), dr_port_message(vs)));
     }
 

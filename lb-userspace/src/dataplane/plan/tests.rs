@@ -36,6 +36,7 @@ fn service(last: u8, algo: SchedAlgo, reals: Vec<DesiredReal>) -> DesiredService
         hash_port: false,
         active: true,
         persistence_timeout: 0,
+        nat: false,
         reals,
     }
 }
@@ -745,4 +746,29 @@ fn a_key_moving_to_another_service_retires_the_old_service() {
     assert_ne!(ia.id, ib.id);
     assert_eq!(view.services().len(), 2);
     assert_eq!(view.reals().len(), 2);
+}
+
+#[test]
+fn a_nat_service_flags_its_slots_and_entry_and_a_change_of_kind_rewrites_them() {
+    let mut nat = web();
+    nat.nat = true;
+    for r in &mut nat.reals {
+        r.port = 8080;
+    }
+    let (mut view, now) = view_with(std::slice::from_ref(&nat));
+    let info = view.services()[&nat.key];
+    assert_eq!(info.flags & SVC_F_NAT, SVC_F_NAT);
+    for r in &nat.reals {
+        let slot = view.reals()[&slot_of(&view, &nat, r)];
+        assert_eq!(slot.flags & REAL_F_NAT, REAL_F_NAT);
+        assert_eq!(slot.port, 8080, "NAT keeps the real server's own port");
+    }
+    // Back to DR: every slot and the entry lose the flag.
+    let mut dr = nat.clone();
+    dr.nat = false;
+    apply(&mut view, std::slice::from_ref(&dr), now);
+    assert_eq!(view.services()[&dr.key].flags & SVC_F_NAT, 0);
+    for r in &dr.reals {
+        assert_eq!(view.reals()[&slot_of(&view, &dr, r)].flags & REAL_F_NAT, 0);
+    }
 }

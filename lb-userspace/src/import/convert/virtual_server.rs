@@ -234,10 +234,13 @@ impl Converter<'_> {
             "nat_mask",
             "net_mask",
         ];
+        let mut kind: Option<&'static str> = None;
         let mut kind_seen = false;
         let mut algo_seen = false;
-        let mut all_rs_dr = true;
+        // Each real server's own `lb_kind`, where it says one.
+        let mut rs_kinds: Vec<(Option<&'static str>, Node)> = Vec::new();
         let mut rs_count = 0;
+        let mut sorry_kind = None;
         for c in self.lines(n, &Self::keywords(&[VS, CHECKER_TIMING], &extra)) {
             if self.simple(&[VS, CHECKER_TIMING], &c, &mut t) || self.refused(VS_REFUSED, &c) {
                 continue;
@@ -247,7 +250,7 @@ impl Converter<'_> {
                     &c,
                     format!(
                         "`{}` ignored: the reverse-NAT mask of LVS on Linux 2.2, which \
-                         keepalived 2 no longer reads and DR does not use",
+                         keepalived 2 no longer reads and xlb does not use",
                         c.keyword()
                     ),
                 ),
@@ -259,8 +262,9 @@ impl Converter<'_> {
                 }
                 "lb_kind" | "lvs_method" => {
                     kind_seen = true;
-                    if self.dr_only(&c) {
-                        self.set(&mut t, "lb_kind", Value::Str("DR".into()), &c);
+                    kind = self.lb_kind(&c);
+                    if let Some(k) = kind {
+                        self.set(&mut t, "lb_kind", Value::Str(k.into()), &c);
                     }
                 }
                 "persistence_timeout" => {
@@ -309,12 +313,13 @@ impl Converter<'_> {
                     }
                 }
                 "sorry_server_lvs_method" => {
-                    self.dr_only(&c);
+                    // Checked against the service's below, as a real server's.
+                    sorry_kind = self.lb_kind(&c).map(|k| (k, c.clone()));
                 }
                 "real_server" => {
                     rs_count += 1;
-                    let (rs, dr) = self.real_server(&c);
-                    all_rs_dr &= dr;
+                    let (rs, rs_kind) = self.real_server(&c);
+                    rs_kinds.push((rs_kind, c.clone()));
                     if let Some(rs) = rs {
                         t.push("real_server", Value::Section(rs), &c.loc, &c.loc);
                     }
@@ -323,15 +328,38 @@ impl Converter<'_> {
             }
         }
         if !kind_seen {
-            if rs_count == 0 || !all_rs_dr {
+            // keepalived 2 lets each real server say its forwarding method.
+            let said: Vec<&'static str> = rs_kinds.iter().filter_map(|(k, _)| *k).collect();
+            let all_say_one =
+                rs_count > 0 && said.len() == rs_count && said.iter().all(|k| *k == said[0]);
+            if all_say_one {
+                kind = Some(said[0]);
+            } else {
                 self.warn(
                     n,
-                    "no lb_kind: keepalived's default is NAT, xlb forwards in DR mode only; \
-                     converted as DR: each real server must hold the VIP on a non-ARPing \
-                     interface (`xlb realserver setup --vip VIP`)",
+                    "no lb_kind: keepalived's default is NAT; converted as DR: each real \
+                     server must hold the VIP on a non-ARPing interface (`xlb realserver \
+                     setup --vip VIP`); write `lb_kind NAT` for NAT",
                 );
+                kind = Some("DR");
             }
-            t.set("lb_kind", Value::Str("DR".into()), &n.loc);
+            t.set("lb_kind", Value::Str(kind.unwrap_or("DR").into()), &n.loc);
+        }
+        if let Some(vs_kind) = kind {
+            rs_kinds.extend(sorry_kind.map(|(k, c)| (Some(k), c)));
+            for (rs_kind, c) in &rs_kinds {
+                if let Some(k) = rs_kind {
+                    if *k != vs_kind {
+                        self.err(
+                            c,
+                            format!(
+                                "this real server's lb_kind {k} differs from its virtual \
+                                 server's {vs_kind}: xlb forwards a service one way"
+                            ),
+                        );
+                    }
+                }
+            }
         }
         if !algo_seen {
             // keepalived's default (IPVS's wlc); xlb's own default is wrr, so it is
@@ -370,40 +398,39 @@ impl Converter<'_> {
         }
     }
 
-    /// `lb_kind` / `lvs_method`: DR, or an error naming the line.
-    fn dr_only(&mut self, n: &Node) -> bool {
-        let Some(kind) = self.one(n).map(str::to_ascii_uppercase) else {
-            return false;
-        };
+    /// `lb_kind` / `lvs_method`: DR or NAT, or an error naming the line.
+    fn lb_kind(&mut self, n: &Node) -> Option<&'static str> {
+        let kind = self.one(n).map(str::to_ascii_uppercase)?;
         match kind.as_str() {
-            "DR" => true,
-            "NAT" | "TUN" => {
+            "DR" => Some("DR"),
+            "NAT" => Some("NAT"),
+            "TUN" => {
                 self.err(
                     n,
                     format!(
-                        "`{} {kind}` cannot be converted: xlb forwards in DR mode only \
-                         (it rewrites MAC addresses; the real servers answer clients \
-                         directly and must hold the VIP, see `xlb realserver setup`)",
+                        "`{} TUN` cannot be converted: xlb has no IP-in-IP encapsulation \
+                         (it forwards in DR mode, real servers on-link holding the VIP, or \
+                         NAT)",
                         n.keyword()
                     ),
                 );
-                false
+                None
             }
             _ => {
                 self.err(
                     n,
                     format!(
-                        "unknown `{}` {kind:?}: xlb forwards in DR mode",
+                        "unknown `{}` {kind:?}: xlb forwards in DR or NAT mode",
                         n.keyword()
                     ),
                 );
-                false
+                None
             }
         }
     }
 
-    /// A `real_server` block, and whether it said nothing but DR about forwarding.
-    fn real_server(&mut self, n: &Node) -> (Option<Table>, bool) {
+    /// A `real_server` block, and the forwarding method it says, if any.
+    fn real_server(&mut self, n: &Node) -> (Option<Table>, Option<&'static str>) {
         let args: Vec<&str> = n.args().iter().map(|w| w.text.as_str()).collect();
         let mut t = Table {
             comment: Some(format!("real_server {} ({})", args.join(" "), n.loc)),
@@ -432,10 +459,10 @@ impl Converter<'_> {
             }
             _ => {
                 self.err(n, "real_server takes IP [PORT]");
-                return (None, false);
+                return (None, None);
             }
         }
-        let mut dr = false;
+        let mut kind = None;
         let extra: Vec<&str> = CHECKERS
             .iter()
             .map(|c| c.keepalived)
@@ -467,11 +494,11 @@ impl Converter<'_> {
                 continue;
             }
             match c.keyword() {
-                "lb_kind" | "lvs_method" => dr = self.dr_only(&c),
+                "lb_kind" | "lvs_method" => kind = self.lb_kind(&c),
                 _ => self.unknown(&c, "real_server"),
             }
         }
-        (Some(t), dr)
+        (Some(t), kind)
     }
 
     /// DR forwards to the virtual server's port: a real server (or sorry server) on
@@ -482,6 +509,10 @@ impl Converter<'_> {
             return self.fwmark_ports(vs);
         }
         if vs.port == 0 {
+            return;
+        }
+        if matches!(vs.table.get("lb_kind"), Some(Value::Str(k)) if k == "NAT") {
+            // NAT rewrites the port: a real server's own port is kept.
             return;
         }
         let vs_port = i64::from(vs.port);

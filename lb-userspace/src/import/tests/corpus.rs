@@ -33,55 +33,19 @@ const EXPECTED: &[(&str, Expect)] = &[
     ),
     ("MX-Steve-nsd01__keepalived_keepalived.conf", Imports),
     ("acassen-keepalived__docker__keepalived.conf", Imports),
-    (
-        "acassen-keepalived__etc__default-keepalived.conf",
-        Refused(
-            "acassen-keepalived__etc__default-keepalived.conf:39",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__HTTP_GET.port.conf",
-        Refused(
-            "acassen-keepalived__samples__HTTP_GET.port.conf:16",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__IPv6.conf",
-        Refused(
-            "acassen-keepalived__samples__IPv6.conf:16",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__PING_CHECK.conf",
-        Refused(
-            "acassen-keepalived__samples__PING_CHECK.conf:17",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__SMTP_CHECK.conf",
-        Refused(
-            "acassen-keepalived__samples__SMTP_CHECK.conf:28",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("acassen-keepalived__etc__default-keepalived.conf", Imports),
+    ("acassen-keepalived__samples__HTTP_GET.port.conf", Imports),
+    ("acassen-keepalived__samples__IPv6.conf", Imports),
+    ("acassen-keepalived__samples__PING_CHECK.conf", Imports),
+    ("acassen-keepalived__samples__SMTP_CHECK.conf", Imports),
     (
         "acassen-keepalived__samples__SSL_GET.conf",
         Refused(
-            "acassen-keepalived__samples__SSL_GET.conf:33",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__SSL_GET.conf:20",
+            "auth_type AH (IPsec AH) is not supported",
         ),
     ),
-    (
-        "acassen-keepalived__samples__UDP_CHECK.conf",
-        Refused(
-            "acassen-keepalived__samples__UDP_CHECK.conf:17",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("acassen-keepalived__samples__UDP_CHECK.conf", Imports),
     (
         "acassen-keepalived__samples__conditional_conf.conf",
         Refused(
@@ -89,79 +53,25 @@ const EXPECTED: &[(&str, Expect)] = &[
             "`net_namespace` is not supported",
         ),
     ),
-    (
-        "acassen-keepalived__samples__fwmark.conf",
-        Refused(
-            "acassen-keepalived__samples__fwmark.conf:10",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__inhibit.conf",
-        Refused(
-            "acassen-keepalived__samples__inhibit.conf:16",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__misc_check.conf",
-        Refused(
-            "acassen-keepalived__samples__misc_check.conf:17",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__misc_check_arg.conf",
-        Refused(
-            "acassen-keepalived__samples__misc_check_arg.conf:16",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__quorum.conf",
-        Refused(
-            "acassen-keepalived__samples__quorum.conf:26",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__sample.conf",
-        Refused(
-            "acassen-keepalived__samples__sample.conf:29",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
-    (
-        "acassen-keepalived__samples__status_code.conf",
-        Refused(
-            "acassen-keepalived__samples__status_code.conf:17",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("acassen-keepalived__samples__fwmark.conf", Imports),
+    ("acassen-keepalived__samples__inhibit.conf", Imports),
+    ("acassen-keepalived__samples__misc_check.conf", Imports),
+    ("acassen-keepalived__samples__misc_check_arg.conf", Imports),
+    ("acassen-keepalived__samples__quorum.conf", Imports),
+    ("acassen-keepalived__samples__sample.conf", Imports),
+    ("acassen-keepalived__samples__status_code.conf", Imports),
     ("acassen-keepalived__samples__track_interface.conf", Imports),
     (
         "acassen-keepalived__samples__virtual_server_group.conf",
         Refused(
-            "acassen-keepalived__samples__virtual_server_group.conf:25",
-            "`lb_kind NAT` cannot be converted",
+            "acassen-keepalived__samples__virtual_server_group.conf:29",
+            "a real server cannot be the VIP itself",
         ),
     ),
-    (
-        "acassen-keepalived__samples__virtualhost.conf",
-        Refused(
-            "acassen-keepalived__samples__virtualhost.conf:16",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("acassen-keepalived__samples__virtualhost.conf", Imports),
     ("acassen-keepalived__samples__vrrp.conf", Imports),
     ("acassen-keepalived__samples__vrrp.localcheck.conf", Imports),
-    (
-        "acassen-keepalived__samples__vrrp.lvs_syncd.conf",
-        Refused(
-            "acassen-keepalived__samples__vrrp.lvs_syncd.conf:53",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("acassen-keepalived__samples__vrrp.lvs_syncd.conf", Imports),
     ("acassen-keepalived__samples__vrrp.routes.conf", Imports),
     ("acassen-keepalived__samples__vrrp.rules.conf", Imports),
     ("acassen-keepalived__samples__vrrp.scripts.conf", Imports),
@@ -178,13 +88,7 @@ const EXPECTED: &[(&str, Expect)] = &[
         Imports,
     ),
     ("coregear-linux__keepalived_keepalived.conf", Imports),
-    (
-        "fanux-kubeinit__pkg_ha_manifast.go.extracted.conf",
-        Refused(
-            "fanux-kubeinit__pkg_ha_manifast.go.extracted.conf:41",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("fanux-kubeinit__pkg_ha_manifast.go.extracted.conf", Imports),
     ("hanajava-apache__keepalived_keepalived.conf", Imports),
     (
         "ideaxy-mysql-keepalived__keepalived_keepalived.conf",
@@ -214,13 +118,7 @@ const EXPECTED: &[(&str, Expect)] = &[
             "unknown lb_algo \"loadbalance\"",
         ),
     ),
-    (
-        "sangrealest-shell__keepalived",
-        Refused(
-            "sangrealest-shell__keepalived/conf.d/10.122.76.215_80.conf:7",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("sangrealest-shell__keepalived", Imports),
     (
         "thanks173-system-admin-notes__load-balancer_keepalived_keepalived_master.conf",
         Imports,
@@ -234,13 +132,7 @@ const EXPECTED: &[(&str, Expect)] = &[
         ),
     ),
     ("zhangzuoqiang-DevOps__lvs_keepalived.conf", Imports),
-    (
-        "zhdnf-python_script__lvs_keepalived.conf",
-        Refused(
-            "zhdnf-python_script__lvs_keepalived.conf:4",
-            "`lb_kind NAT` cannot be converted",
-        ),
-    ),
+    ("zhdnf-python_script__lvs_keepalived.conf", Imports),
     (
         "zillow-linuxgateway__etc_keepalived_keepalived.conf",
         Imports,

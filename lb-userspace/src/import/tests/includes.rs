@@ -78,7 +78,7 @@ vrrp_instance VI_1 {
     // Errors in an included file name that file and line.
     fs::write(
         dir.join("conf.d/vs/b_dns.conf"),
-        "virtual_server 10.3.0.100 53 {\n protocol UDP\n lb_kind NAT\n}\n",
+        "virtual_server 10.3.0.100 53 {\n protocol UDP\n lb_kind TUN\n}\n",
     )
     .unwrap();
     let e = import_file(&dir.join("keepalived.conf")).unwrap_err();
@@ -86,7 +86,7 @@ vrrp_instance VI_1 {
     has(
         &errs,
         &format!("{}:3: ", dir.join("conf.d/vs/b_dns.conf").display()),
-        "xlb forwards in DR mode only",
+        "`lb_kind TUN` cannot be converted",
     );
 
     // A missing literal include is an error (the converted file would lack it).

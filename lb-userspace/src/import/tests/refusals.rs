@@ -1,34 +1,58 @@
-//! What xlb refuses or drops, reported at the keepalived line: NAT/TUN, schedulers
+//! What xlb refuses or drops, reported at the keepalived line: TUN, schedulers
 //! without an XDP equivalent, unknown keywords, values `Config::parse` refuses; and
 //! syntax errors.
 
 use super::*;
 
 #[test]
-fn import_nat_and_tun_are_errors_at_their_line() {
+fn import_tun_and_mixed_forwarding_are_errors_at_their_line() {
     let errs = import_err(&format!(
-        "{VI}virtual_server 10.4.0.100 80 {{\n    lb_kind NAT\n}}\n\
+        "{VI}virtual_server 10.4.0.100 80 {{\n    lb_kind FOO\n}}\n\
          virtual_server 10.4.0.100 81 {{\n    lvs_method TUN\n}}\n"
     ));
     has(
         &errs,
         "keepalived.conf:9: ",
-        "`lb_kind NAT` cannot be converted: xlb forwards in DR mode only",
+        "unknown `lb_kind` \"FOO\": xlb forwards in DR or NAT mode",
     );
     has(
         &errs,
         "keepalived.conf:12: ",
-        "`lvs_method TUN` cannot be converted",
+        "`lvs_method TUN` cannot be converted: xlb has no IP-in-IP encapsulation",
     );
-    // On a real server too.
+    // A real server forwarded otherwise than its service.
     let errs = import_err(&format!(
         "{VI}virtual_server 10.4.0.100 80 {{\n lb_kind DR\n real_server 10.4.0.2 80 {{\n  lvs_method NAT\n }}\n}}\n"
     ));
     has(
         &errs,
-        "keepalived.conf:11: ",
-        "xlb forwards in DR mode only",
+        "keepalived.conf:10: ",
+        "this real server's lb_kind NAT differs from its virtual server's DR",
     );
+}
+
+#[test]
+fn import_nat_keeps_the_real_server_ports() {
+    let c = import(&format!(
+        "{VI}virtual_server 10.4.0.100 80 {{\n    lb_kind NAT\n    lb_algo rr\n\
+         real_server 10.4.0.2 8080 {{\n  TCP_CHECK {{\n  }}\n }}\n}}\n\
+         virtual_server 10.4.0.100 81 {{\n    lb_algo rr\n\
+         real_server 10.4.0.3 8081 {{\n  lvs_method NAT\n }}\n}}\n"
+    ));
+    let vs = &c.config.virtual_server;
+    assert_eq!(vs[0].lb_kind, crate::config::LbKind::Nat);
+    assert_eq!(vs[0].real_server[0].port, 8080);
+    assert_eq!(
+        vs[0].real_server[0]
+            .tcp_check
+            .as_ref()
+            .unwrap()
+            .connect_port,
+        None
+    );
+    // Without lb_kind, a real server that says NAT makes the service NAT.
+    assert_eq!(vs[1].lb_kind, crate::config::LbKind::Nat);
+    assert_eq!(vs[1].real_server[0].port, 8081);
 }
 
 #[test]

@@ -42,6 +42,7 @@ fn desired(services: usize, reals: usize, algo: SchedAlgo, first: usize) -> Vec<
                 hash_port: false,
                 active: true,
                 persistence_timeout: 0,
+                nat: false,
                 reals: (0..reals)
                     .map(|r| {
                         let i = s * reals + r;

@@ -211,6 +211,7 @@ impl ForwardLab {
             hash_port: false,
             active: true,
             persistence_timeout: 0,
+            nat: false,
             reals: (1..=REALS)
                 .map(|n| DesiredReal {
                     addr: addr_of(IpAddr::V4(real_v4(n))),
