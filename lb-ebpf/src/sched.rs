@@ -21,8 +21,10 @@ use lb_common::{
 
 use crate::maps::{REAL_CONNS, TABLE};
 
-/// Adds `delta` to the program's field of `xlb_real_conns[real]`.
-#[inline(always)]
+/// Adds `delta` to the program's field of `xlb_real_conns[real]`. A call, not inlined:
+/// inlined into `record` beside NAT's code, LLVM computed the key from a register that
+/// held a map pointer on another path, which the verifier refuses (pointer `<<=`).
+#[inline(never)]
 fn add(real: u32, delta: i64) {
     if let Some(c) = REAL_CONNS.get_ptr_mut(real) {
         // SAFETY: a map value, 8-byte aligned; other CPUs add to it too, hence atomic
