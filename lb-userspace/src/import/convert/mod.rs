@@ -170,7 +170,13 @@ impl Converter<'_> {
                 n,
                 "`linkbeat_interfaces` ignored: xlb reads link state from netlink",
             ),
-            "net_namespace" | "namespace_with_ipsets" | "instance" | "use_pid_dir" => self.err(
+            "net_namespace" => self.err(
+                n,
+                "`net_namespace` is not converted: keepalived moves itself into that network \
+                 namespace; run xlb there instead (`ip netns exec NAME xlb run ...`) and drop \
+                 the line",
+            ),
+            "namespace_with_ipsets" | "instance" | "use_pid_dir" => self.err(
                 n,
                 format!("`{}` is not supported at the top level by xlb", n.keyword()),
             ),

@@ -50,7 +50,7 @@ const EXPECTED: &[(&str, Expect)] = &[
         "acassen-keepalived__samples__conditional_conf.conf",
         Refused(
             "acassen-keepalived__samples__conditional_conf.conf:3",
-            "`net_namespace` is not supported",
+            "`net_namespace` is not converted",
         ),
     ),
     ("acassen-keepalived__samples__fwmark.conf", Imports),
