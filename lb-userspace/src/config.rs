@@ -48,7 +48,7 @@ pub use lvs::{
 };
 pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};
 pub use vrrp::{
-    AuthType, Authentication, InitialState, TrackEntry, VirtualIpAddress, VrrpInstance, VrrpScript,
+    AuthType, Authentication, InitialState, TrackEntry, TrackReference, VirtualIpAddress, VrrpInstance, VrrpScript,
     VrrpSyncGroup,
 };
 

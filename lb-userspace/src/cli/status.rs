@@ -360,6 +360,9 @@ pub fn render(s: &Status) -> String {
                 .map(|a| format!(" last advert from {a}"))
                 .unwrap_or_default()
         );
+        if let Some(r) = &i.reference {
+            let _ = writeln!(out, "  reference {r}");
+        }
         if !i.rejected.is_empty() {
             let r: Vec<String> = i.rejected.iter().map(|(k, n)| format!("{k}={n}")).collect();
             let _ = writeln!(out, "  rejected adverts: {}", r.join(" "));

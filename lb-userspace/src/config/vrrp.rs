@@ -173,6 +173,31 @@ pub struct Authentication {
     pub auth_pass: String,
 }
 
+fn two() -> u32 {
+    2
+}
+
+/// `track_reference = { addresses = [...], interval, timeout, fall, rise }`: the seed's
+/// arbitration by reference address (ICMP / ICMPv6 echo).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackReference {
+    /// Addresses pinged (IPv4 or IPv6); reachable while any one answers. At least one.
+    pub addresses: Vec<IpAddr>,
+    /// Seconds between rounds of pings. Default 1.
+    #[serde(default = "one_second", deserialize_with = "de::seconds")]
+    pub interval: f64,
+    /// Seconds a ping waits for its reply. Default: `interval`.
+    #[serde(default, deserialize_with = "de::opt_seconds")]
+    pub timeout: Option<f64>,
+    /// Consecutive failed rounds before the references count as unreachable. Default 3.
+    #[serde(default = "three", deserialize_with = "de::positive")]
+    pub fall: u32,
+    /// Consecutive answered rounds before they count as reachable again. Default 2.
+    #[serde(default = "two", deserialize_with = "de::positive")]
+    pub rise: u32,
+}
+
 /// `[[vrrp_instance]]`: one VRRP virtual router.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -244,6 +269,11 @@ pub struct VrrpInstance {
     /// (a weight here overrides the script's). Default: none.
     #[serde(default)]
     pub track_script: Vec<String>,
+    /// xlb's split-brain arbitration (no keepalived keyword): reference addresses (the
+    /// gateway) pinged every `interval`. While none answers, a MASTER goes to FAULT (gives
+    /// up the VIPs) and a BACKUP whose master is down goes to FAULT instead of MASTER.
+    /// Default: none.
+    pub track_reference: Option<TrackReference>,
     /// Do not go to FAULT when `interface` itself goes down. Default false.
     #[serde(default)]
     pub dont_track_primary: bool,

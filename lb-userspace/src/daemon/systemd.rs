@@ -223,6 +223,7 @@ mod tests {
             counts: Default::default(),
             vmac: None,
             sync_group: None,
+            reference: None,
         };
         board
             .lock()

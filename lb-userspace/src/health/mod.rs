@@ -21,7 +21,7 @@ mod dns;
 mod http;
 mod misc;
 mod monitor;
-mod ping;
+pub(crate) mod ping;
 mod smtp;
 mod socket;
 mod state;

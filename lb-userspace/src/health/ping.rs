@@ -215,7 +215,7 @@ impl Pinger {
     }
 
     /// Sends one echo request to `target` and waits for its reply.
-    async fn ping(&self, target: IpAddr, timeout: Duration) -> Result<(), String> {
+    pub(crate) async fn ping(&self, target: IpAddr, timeout: Duration) -> Result<(), String> {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.waiters

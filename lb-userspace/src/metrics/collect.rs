@@ -550,6 +550,7 @@ mod tests {
                 },
                 vmac: None,
                 sync_group: None,
+                reference: None,
             }],
             health: vec![RealHealth {
                 vip: "198.18.0.100".parse().unwrap(),

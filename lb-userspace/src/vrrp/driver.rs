@@ -30,6 +30,7 @@ use super::{
     machine::{Action, Event, Machine, ParamsError, State},
     net::Received,
     receive::AdvertFilter,
+    reference::ReferenceProbe,
     spec::InstanceSpec,
     status::{InstanceStatus, VrrpCounts},
     sync::{self, Link},
@@ -62,6 +63,9 @@ pub struct Driver<I> {
     /// the kernel drops the routes through an interface that goes down, and a MASTER
     /// adds them again when it is back.
     links_down: std::collections::HashSet<String>,
+    /// `track_reference`: the latest verdict (true = a reference answers), none before
+    /// the first round or without references.
+    reference: Option<bool>,
 }
 
 /// Script verdicts as they change: (position in the spec's `track_scripts`, up).
@@ -129,6 +133,7 @@ impl<I: InstanceIo> Driver<I> {
             reported_own_fault: None,
             sync_waiting: false,
             links_down: std::collections::HashSet::new(),
+            reference: None,
         })
     }
 
@@ -140,6 +145,13 @@ impl<I: InstanceIo> Driver<I> {
 
     /// Runs until `inputs.stop` fires, then resigns.
     pub async fn run(mut self, mut inputs: Inputs) {
+        let spawn_probe = |spec: &InstanceSpec| {
+            spec.reference
+                .as_ref()
+                .map(|r| ReferenceProbe::spawn(&spec.name, r))
+        };
+        let mut probe = spawn_probe(&self.spec);
+        let mut probe_settings = self.spec.reference.clone();
         self.start().await;
         loop {
             let deadline = self.next_deadline();
@@ -184,6 +196,18 @@ impl<I: InstanceIo> Driver<I> {
                     }
                 }
                 Some(command) = recv_sync(&mut inputs.sync) => self.sync_command(command).await,
+                Some(reachable) = recv_reference(&mut probe) => self.reference_changed(reachable).await,
+            }
+            if self.spec.reference != probe_settings {
+                // A reload changed the references: applied in place, with a new probe
+                // (whose first round decides at once).
+                probe_settings = self.spec.reference.clone();
+                probe = spawn_probe(&self.spec);
+                if probe.is_none() {
+                    self.reference_changed(true).await;
+                    self.reference = None;
+                    self.publish();
+                }
             }
         }
         self.stop().await;
@@ -292,6 +316,12 @@ impl<I: InstanceIo> Driver<I> {
             );
         }
         self.retrack().await;
+    }
+
+    /// `track_reference`'s verdict changed: `reachable` when a reference answers.
+    pub async fn reference_changed(&mut self, reachable: bool) {
+        self.reference = Some(reachable);
+        self.step(Event::Reference(reachable)).await;
     }
 
     /// Script `position` of the spec's `track_scripts` has a new verdict.
@@ -720,8 +750,25 @@ impl<I: InstanceIo> Driver<I> {
             counts: self.counts,
             vmac: self.spec.vmac.as_ref().map(|v| v.name.clone()),
             sync_group: self.spec.sync_group.clone(),
+            reference: self.spec.reference.as_ref().map(|r| {
+                let addresses: Vec<String> = r.addresses.iter().map(ToString::to_string).collect();
+                let verdict = match self.reference {
+                    None => "checking",
+                    Some(true) => "reachable",
+                    Some(false) => "unreachable",
+                };
+                format!("{verdict} ({})", addresses.join(","))
+            }),
         };
         self.io.publish(status);
+    }
+}
+
+/// The next verdict of the reference probe; never, without one.
+async fn recv_reference(probe: &mut Option<ReferenceProbe>) -> Option<bool> {
+    match probe {
+        Some(p) => p.verdicts.recv().await,
+        None => std::future::pending().await,
     }
 }
 

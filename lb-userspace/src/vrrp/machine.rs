@@ -16,6 +16,9 @@
 //!   Master     --higher priority, or same from higher IP--> Backup (VIPs removed)
 //!   Backup, Master --Fault(true)--------------------------> Fault (Master: priority 0)
 //!   Fault      --Fault(false)-----------------------------> Backup, or Master if owner
+//!   Master     --Reference(false)-------------------------> Fault (priority 0)
+//!   Backup     --master-down deadline, Reference(false)---> Fault instead of Master
+//!   Fault      --Reference(true), no Fault(true)----------> Backup, or Master if owner
 //!   any        --Shutdown---------------------------------> Initialize (Master: priority 0)
 //! ```
 //!
@@ -274,6 +277,11 @@ pub enum Event {
     /// `true`: the instance's interface or a tracked interface / tracker went down;
     /// `false`: all are up again. Absolute, so repeating it is harmless.
     Fault(bool),
+    /// `track_reference`: whether any reference address answers (true) or none does
+    /// (false). Absolute. Unreachable: a Master goes to Fault, and a Backup whose
+    /// master-down timer fires goes to Fault instead of Master (a Backup that still hears
+    /// its master stays). Reachable again: a Fault entered for this alone goes to Backup.
+    Reference(bool),
     /// The sum of the weights of the trackers now in effect (not an increment): the
     /// effective priority becomes configured + this, clamped to 1..=254 (the owner stays
     /// at 255). Absolute, so a lost or repeated message cannot make it drift.
@@ -344,6 +352,10 @@ pub enum Reason {
     FaultCleared,
     /// Backup -> Master or Master -> Backup with another member of its sync group.
     SyncGroup,
+    /// Master -> Fault, or Backup -> Fault instead of Master: no reference address answers.
+    ReferenceLost,
+    /// Fault -> Backup: a reference address answers again.
+    ReferenceRegained,
 }
 
 impl Reason {
@@ -360,6 +372,8 @@ impl Reason {
             Self::Fault => "fault",
             Self::FaultCleared => "fault cleared",
             Self::SyncGroup => "sync group",
+            Self::ReferenceLost => "no reference address answers",
+            Self::ReferenceRegained => "a reference address answers again",
         }
     }
 }
@@ -393,6 +407,8 @@ pub struct Machine {
     master_adver_int: Duration,
     /// Latest [`Event::Fault`].
     faulted: bool,
+    /// Latest [`Event::Reference`], negated: no reference address answers.
+    isolated: bool,
     /// keepalived's `preempt_time`: when a lower-priority master may be preempted.
     preempt_at: Option<Instant>,
     /// The reason to give if the master-down timer fires now.
@@ -410,6 +426,7 @@ impl Machine {
             phase: Phase::Initialize,
             priority_delta: 0,
             faulted: false,
+            isolated: false,
             preempt_at: None,
             takeover_reason: Reason::MasterDown,
         })
@@ -509,6 +526,7 @@ impl Machine {
                 Phase::Initialize | Phase::Fault => {}
             },
             Event::Fault(down) => self.fault(now, down, &mut out),
+            Event::Reference(reachable) => self.reference(now, reachable, &mut out),
             Event::SetPriorityDelta(delta) => {
                 self.set_priority_delta(delta, now);
                 self.expire(now, &mut out);
@@ -519,7 +537,11 @@ impl Machine {
             }
             Event::SyncMaster => {
                 if let Phase::Backup { .. } = self.phase {
-                    self.change(self.master_phase(now), Reason::SyncGroup, &mut out);
+                    if self.isolated {
+                        self.change(Phase::Fault, Reason::ReferenceLost, &mut out);
+                    } else {
+                        self.change(self.master_phase(now), Reason::SyncGroup, &mut out);
+                    }
                 }
             }
             Event::SyncBackup => {
@@ -639,6 +661,7 @@ impl Machine {
             (Phase::Backup { .. } | Phase::Master { .. }, true) => {
                 self.change(Phase::Fault, Reason::Fault, out);
             }
+            (Phase::Fault, false) if self.isolated && self.is_owner() => {}
             (Phase::Fault, false) => {
                 let next = if self.is_owner() {
                     self.master_phase(now)
@@ -652,6 +675,33 @@ impl Machine {
             }
             _ => {}
         }
+    }
+
+    /// See [`Event::Reference`].
+    fn reference(&mut self, now: Instant, reachable: bool, out: &mut Vec<Action>) {
+        self.isolated = !reachable;
+        match (self.phase, reachable) {
+            (Phase::Master { .. }, false) => {
+                self.change(Phase::Fault, Reason::ReferenceLost, out);
+            }
+            (Phase::Fault, true) if !self.faulted => {
+                let next = if self.is_owner() {
+                    self.master_phase(now)
+                } else {
+                    self.master_adver_int = self.params.advert_int;
+                    Phase::Backup {
+                        master_down: now + self.master_down_interval(),
+                    }
+                };
+                self.change(next, Reason::ReferenceRegained, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether no reference address answers (the latest [`Event::Reference`]).
+    pub fn isolated(&self) -> bool {
+        self.isolated
     }
 
     fn set_priority_delta(&mut self, delta: i32, now: Instant) {
@@ -716,6 +766,9 @@ impl Machine {
     /// Fires the deadline due at `now`, if any.
     fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.phase {
+            Phase::Backup { master_down } if master_down <= now && self.isolated => {
+                self.change(Phase::Fault, Reason::ReferenceLost, out);
+            }
             Phase::Backup { master_down } if master_down <= now => {
                 let reason = self.takeover_reason;
                 self.change(self.master_phase(now), reason, out);

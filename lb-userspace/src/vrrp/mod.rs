@@ -26,6 +26,7 @@
 //! - `vmac`: `use_vmac`, the virtual MAC's macvlan and the sysctls keepalived sets.
 //! - `addr_watch`: addresses removed from interfaces, and when a VIP is put back.
 //! - `track`: `vrrp_script` trackers, tracked-interface weights and notify commands.
+//! - `reference`: `track_reference`, the pings to the reference addresses (split brain).
 
 pub mod addr_watch;
 mod driver;
@@ -36,6 +37,7 @@ pub mod machine;
 pub mod net;
 pub mod packet;
 mod receive;
+pub mod reference;
 pub mod spec;
 pub mod status;
 pub mod sync;

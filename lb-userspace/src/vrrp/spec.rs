@@ -57,6 +57,8 @@ pub struct InstanceSpec {
     pub config: VrrpInstance,
     /// The `vrrp_sync_group` the instance is in.
     pub sync_group: Option<String>,
+    /// `track_reference`: the reference addresses pinged for split-brain arbitration.
+    pub reference: Option<crate::config::TrackReference>,
 }
 
 /// `use_vmac [NAME]` and `vmac_xmit_base`.
@@ -145,6 +147,7 @@ impl InstanceSpec {
             },
             config: i.clone(),
             sync_group: cfg.sync_group_of(&i.name).map(|g| g.name.clone()),
+            reference: i.track_reference.clone(),
         }
     }
 
@@ -232,6 +235,7 @@ impl InstanceSpec {
         );
         differs("track_script", self.track_scripts != new.track_scripts);
         differs("vrrp_sync_group", self.sync_group != new.sync_group);
+        differs("track_reference", self.reference != new.reference);
         let checks = |s: &Self| {
             let p = s.receive_policy();
             (p.skip_check_adv_addr, p.allowed_sources)

@@ -34,6 +34,10 @@ pub struct InstanceStatus {
     /// The `vrrp_sync_group` the instance is in (absent from older daemons' files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_group: Option<String>,
+    /// `track_reference`: "reachable", "unreachable" or "checking", with the addresses
+    /// (absent without references, and from older daemons' files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// What an instance counts for the metrics (keepalived's `vrrp_statistics`).
@@ -117,6 +121,7 @@ mod tests {
             counts: VrrpCounts::default(),
             vmac: None,
             sync_group: group.map(Into::into),
+            reference: None,
         }
     }
 

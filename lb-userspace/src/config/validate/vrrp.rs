@@ -132,6 +132,29 @@ pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid>
             }
         }
 
+        if let Some(r) = &vi.track_reference {
+            let at = p.key("track_reference");
+            if r.addresses.is_empty() {
+                return Err(invalid(
+                    at.key("addresses"),
+                    "track_reference needs at least one address to ping",
+                ));
+            }
+            for (k, a) in r.addresses.iter().enumerate() {
+                if a.is_unspecified() || a.is_multicast() {
+                    return Err(invalid(
+                        at.key("addresses").index(k),
+                        format!("{a} cannot be pinged as a reference address"),
+                    ));
+                }
+            }
+            if r.interval <= 0.0 || r.timeout.is_some_and(|t| t <= 0.0) {
+                return Err(invalid(
+                    at.key("interval"),
+                    "track_reference's interval and timeout must be above 0 seconds",
+                ));
+            }
+        }
         let same_family = |ip: IpAddr| ipv6.is_none_or(|v6| ip.is_ipv6() == v6);
         if vi.unicast_src_ip.is_some() && vi.unicast_peer.is_empty() {
             return Err(invalid(

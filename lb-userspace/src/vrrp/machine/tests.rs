@@ -1483,3 +1483,123 @@ fn sync_master_and_sync_backup_move_only_backup_and_master() {
         "FAULT wins over the group's MASTER"
     );
 }
+
+// ----- track_reference: arbitration by reference address -----
+
+#[test]
+fn an_isolated_master_goes_to_fault_and_comes_back_as_backup() {
+    let mut x = Exchange::new(v2(100));
+    x.step(
+        secs(0),
+        Event::Startup,
+        &[tr(State::Initialize, State::Backup, Reason::Startup)],
+    );
+    let down = ns(3_609_375_000);
+    x.step(
+        down,
+        Event::Tick,
+        &to_master(100, State::Backup, Reason::MasterDown),
+    );
+    x.step(down, Event::Reference(true), &[]);
+    x.step(
+        down + ms(10),
+        Event::Reference(false),
+        &[
+            send(0),
+            Action::RemoveVips,
+            tr(State::Master, State::Fault, Reason::ReferenceLost),
+        ],
+    );
+    assert!(x.m.isolated());
+    x.step(down + secs(5), Event::Reference(false), &[]);
+    x.step(
+        down + secs(6),
+        Event::Reference(true),
+        &[tr(State::Fault, State::Backup, Reason::ReferenceRegained)],
+    );
+    assert_eq!(x.deadline(), Some(down + secs(6) + ns(3_609_375_000)));
+}
+
+#[test]
+fn an_isolated_backup_that_hears_its_master_stays_and_one_that_does_not_faults() {
+    let mut x = Exchange::new(v2(100));
+    x.step(
+        secs(0),
+        Event::Startup,
+        &[tr(State::Initialize, State::Backup, Reason::Startup)],
+    );
+    // References gone while the master is heard: nothing to decide, still BACKUP.
+    x.step(ms(100), Event::Reference(false), &[]);
+    x.step(secs(1), advert(B, 150, secs(1)), &[]);
+    x.step(secs(2), advert(B, 150, secs(1)), &[]);
+    assert_eq!(x.m.state(), State::Backup);
+    // The master is lost too: FAULT rather than MASTER (no VIPs, no advert).
+    let down = secs(2) + ns(3_609_375_000);
+    x.quiet_until(down);
+    x.step(
+        down,
+        Event::Tick,
+        &[tr(State::Backup, State::Fault, Reason::ReferenceLost)],
+    );
+    // Adverts are not listened to in FAULT; the references coming back make it BACKUP,
+    // and with no master heard it then takes over.
+    x.step(down + secs(1), advert(B, 150, secs(1)), &[]);
+    x.step(
+        down + secs(2),
+        Event::Reference(true),
+        &[tr(State::Fault, State::Backup, Reason::ReferenceRegained)],
+    );
+    let again = down + secs(2) + ns(3_609_375_000);
+    x.step(
+        again,
+        Event::Tick,
+        &to_master(100, State::Backup, Reason::MasterDown),
+    );
+}
+
+#[test]
+fn references_regained_do_not_clear_a_tracker_fault_nor_a_tracker_fault_clear_isolation() {
+    let mut x = Exchange::new(v2(100));
+    x.step(
+        secs(0),
+        Event::Startup,
+        &[tr(State::Initialize, State::Backup, Reason::Startup)],
+    );
+    x.step(
+        ms(1),
+        Event::Fault(true),
+        &[tr(State::Backup, State::Fault, Reason::Fault)],
+    );
+    x.step(ms(2), Event::Reference(false), &[]);
+    x.step(ms(3), Event::Reference(true), &[]);
+    assert_eq!(x.m.state(), State::Fault, "the tracker still says FAULT");
+    x.step(ms(4), Event::Reference(false), &[]);
+    // The tracker clears: BACKUP, but isolated it will not claim MASTER.
+    x.step(
+        ms(5),
+        Event::Fault(false),
+        &[tr(State::Fault, State::Backup, Reason::FaultCleared)],
+    );
+    let down = ms(5) + ns(3_609_375_000);
+    x.step(
+        down,
+        Event::Tick,
+        &[tr(State::Backup, State::Fault, Reason::ReferenceLost)],
+    );
+    // The owner, isolated, stays in FAULT when its tracker clears, until a reference
+    // answers.
+    let mut o = Exchange::new(v2(255));
+    o.step(secs(0), Event::Fault(true), &[]);
+    o.step(
+        secs(0),
+        Event::Startup,
+        &[tr(State::Initialize, State::Fault, Reason::Fault)],
+    );
+    o.step(ms(1), Event::Reference(false), &[]);
+    o.step(ms(2), Event::Fault(false), &[]);
+    o.step(
+        ms(3),
+        Event::Reference(true),
+        &to_master(255, State::Fault, Reason::ReferenceRegained),
+    );
+}
