@@ -689,6 +689,32 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_track_reference_applies_in_place() {
+        let running = lab(ONE_VIP, "rr", 1, "");
+        let with = lab(
+            &format!("{ONE_VIP}\ntrack_reference = {{ addresses = [\"198.18.0.254\"] }}"),
+            "rr",
+            1,
+            "",
+        );
+        for (a, b) in [(&running, &with), (&with, &running)] {
+            let plan = diff(a, b);
+            assert_eq!(
+                plan.instances[0].action,
+                InstanceAction::InPlace {
+                    changes: vec!["track_reference"]
+                }
+            );
+            assert!(
+                plan.render()
+                    .contains("vrrp_instance VI_1: changed in place, state kept: track_reference"),
+                "{}",
+                plan.render()
+            );
+        }
+    }
+
+    #[test]
     fn the_same_config_changes_nothing() {
         let c = lab(ONE_VIP, "mh", 3, OTHER);
         let plan = diff(&c, &c);

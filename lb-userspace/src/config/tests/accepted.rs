@@ -404,3 +404,20 @@ fn nat_real_and_sorry_servers_may_use_other_ports() {
     let cfg = parse(&format!("{VS}lvs_method = \"nat\"\n"));
     assert_eq!(cfg.virtual_server[0].lb_kind, LbKind::Nat);
 }
+
+#[test]
+fn track_reference_defaults_and_values() {
+    let cfg = parse(&format!(
+        "{VI}track_reference = {{ addresses = [\"198.18.0.254\", \"2001:db8::fe\"] }}\n"
+    ));
+    let r = cfg.vrrp_instance[0].track_reference.clone().unwrap();
+    assert_eq!(r.addresses, [ip("198.18.0.254"), ip("2001:db8::fe")]);
+    assert_eq!((r.interval, r.timeout, r.fall, r.rise), (1.0, None, 3, 2));
+    let cfg = parse(&format!(
+        "{VI}[vrrp_instance.track_reference]\naddresses = [\"198.18.0.254\"]\n\
+         interval = 0.2\ntimeout = 0.5\nfall = 5\nrise = 1\n"
+    ));
+    let r = cfg.vrrp_instance[0].track_reference.clone().unwrap();
+    assert_eq!((r.interval, r.timeout, r.fall, r.rise), (0.2, Some(0.5), 5, 1));
+    assert!(parse(VI).vrrp_instance[0].track_reference.is_none());
+}

@@ -622,3 +622,32 @@ fn bad_routes_rules_and_static_addresses_are_located() {
         "needs a preference below 3",
     );
 }
+
+#[test]
+fn track_reference_needs_addresses_that_can_be_pinged() {
+    assert_err(
+        &format!("{VI}track_reference = {{ addresses = [] }}\n"),
+        "6:33: vrrp_instance[0].track_reference.addresses",
+        "at least one address",
+    );
+    assert_err(
+        &format!("{VI}track_reference = {{ addresses = [\"198.18.0.1\", \"224.0.0.1\"] }}\n"),
+        "6:48: vrrp_instance[0].track_reference.addresses[1]",
+        "224.0.0.1 cannot be pinged",
+    );
+    assert_err(
+        &format!("{VI}track_reference = {{ addresses = [\"198.18.0.1\"], fall = 0 }}\n"),
+        "6:56: vrrp_instance[0].track_reference.fall",
+        "0 is out of range",
+    );
+    assert_err(
+        &format!("{VI}track_reference = {{ addresses = [\"198.18.0.1\"], every = 1 }}\n"),
+        "6:49: vrrp_instance[0].track_reference.every",
+        "unknown field `every`",
+    );
+    assert_err(
+        &format!("{VI}track_reference = {{ addresses = [\"gateway\"] }}\n"),
+        "6:34: vrrp_instance[0].track_reference.addresses[0]",
+        "invalid IP address syntax",
+    );
+}
