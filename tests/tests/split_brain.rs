@@ -13,8 +13,8 @@ use std::{
 use integration_tests::{
     PinDir,
     netns::{
-        LAB_CLIENT, LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, has_address, mac_of,
-        start_xlb_in, wait_for, wait_vip, xlb_status, xlb_status_json,
+        LAB_CLIENT, LAB_DIRECTOR, LAB_DIRECTOR2, LAB_VIP, Lab, has_address, mac_of, start_xlb_in,
+        wait_for, wait_vip, xlb_status, xlb_status_json,
     },
 };
 
@@ -130,10 +130,17 @@ fn an_isolated_master_steps_down_to_fault_and_one_master_remains_after_healing()
     let (_, r) = wait_state(&lab, "dir1", "FAULT", Duration::from_secs(4));
     println!("isolated master in FAULT after {:?}", t.elapsed());
     assert!(r.starts_with("unreachable"), "dir1: reference {r}");
-    assert!(!has_address(&lab, "dir1", LAB_VIP), "the isolated master kept the VIP");
+    assert!(
+        !has_address(&lab, "dir1", LAB_VIP),
+        "the isolated master kept the VIP"
+    );
     wait_vip(&lab, "dir2", true, Duration::from_secs(8));
     wait_state(&lab, "dir2", "MASTER", Duration::from_secs(2));
-    assert!(lab.log("xlb1").contains("no reference address answers"), "{}", lab.log("xlb1"));
+    assert!(
+        lab.log("xlb1").contains("no reference address answers"),
+        "{}",
+        lab.log("xlb1")
+    );
     // And it stays so: FAULT, no VIP, while cut.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(vrrp_status(&lab, "dir1").0, "FAULT");
@@ -160,7 +167,10 @@ fn an_isolated_master_steps_down_to_fault_and_one_master_remains_after_healing()
     // Steady: still one master, and the client's ARP on it.
     std::thread::sleep(Duration::from_secs(2));
     assert!(has_address(&lab, "dir1", LAB_VIP) && !has_address(&lab, "dir2", LAB_VIP));
-    lab.sh("client", &format!("ping -c 1 -W 1 {LAB_VIP} >/dev/null || true"));
+    lab.sh(
+        "client",
+        &format!("ping -c 1 -W 1 {LAB_VIP} >/dev/null || true"),
+    );
     wait_for(Duration::from_secs(3), "client ARP on dir1", || {
         let arp = client_arp(&lab);
         (arp.contains(&mac_of(&lab, "dir1")).then_some(()), arp)
@@ -180,7 +190,10 @@ fn without_a_reference_the_cut_master_keeps_the_vip_beside_the_backup() {
     cut(&lab, "dir1");
     wait_vip(&lab, "dir2", true, Duration::from_secs(8));
     std::thread::sleep(Duration::from_secs(1));
-    assert!(has_address(&lab, "dir1", LAB_VIP), "dual master expected without a reference");
+    assert!(
+        has_address(&lab, "dir1", LAB_VIP),
+        "dual master expected without a reference"
+    );
     assert_eq!(vrrp_status(&lab, "dir1").0, "MASTER");
 }
 
@@ -189,7 +202,12 @@ fn without_a_reference_the_cut_master_keeps_the_vip_beside_the_backup() {
 #[test]
 fn an_ipv6_reference_is_pinged_with_icmpv6() {
     let mut lab = lab("ref6");
-    let c1 = config(&lab, "dir1.toml", 150, &reference(&format!("\"{GATEWAY6}\"")));
+    let c1 = config(
+        &lab,
+        "dir1.toml",
+        150,
+        &reference(&format!("\"{GATEWAY6}\"")),
+    );
     start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
     wait_vip(&lab, "dir1", true, Duration::from_secs(8));
     let (_, r) = vrrp_status(&lab, "dir1");

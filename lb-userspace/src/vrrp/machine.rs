@@ -766,6 +766,18 @@ impl Machine {
     /// Fires the deadline due at `now`, if any.
     fn expire(&mut self, now: Instant, out: &mut Vec<Action>) {
         match self.phase {
+            // Isolated, a master is still heard (only a lower one, whose adverts we
+            // discard to preempt): it keeps the VIPs, we stay BACKUP.
+            Phase::Backup { master_down }
+                if master_down <= now
+                    && self.isolated
+                    && self.takeover_reason == Reason::Preempt =>
+            {
+                self.phase = Phase::Backup {
+                    master_down: now + self.master_down_interval(),
+                };
+                self.takeover_reason = Reason::MasterDown;
+            }
             Phase::Backup { master_down } if master_down <= now && self.isolated => {
                 self.change(Phase::Fault, Reason::ReferenceLost, out);
             }

@@ -141,7 +141,11 @@ mod tests {
     #[test]
     fn fall_and_rise_count_rounds_in_a_row() {
         let mut c = Counter::new(3, 2);
-        assert_eq!(c.record(true), Some(true), "the first round decides at once");
+        assert_eq!(
+            c.record(true),
+            Some(true),
+            "the first round decides at once"
+        );
         assert_eq!(c.record(false), None);
         assert_eq!(c.record(false), None);
         assert_eq!(c.record(true), None, "an answer resets the failures");
@@ -154,7 +158,11 @@ mod tests {
         assert_eq!(c.record(true), None);
         assert_eq!(c.record(true), Some(true), "two answered rounds in a row");
         let mut cut = Counter::new(3, 2);
-        assert_eq!(cut.record(false), Some(false), "started cut off: known at once");
+        assert_eq!(
+            cut.record(false),
+            Some(false),
+            "started cut off: known at once"
+        );
         assert_eq!(cut.record(true), None);
         assert_eq!(cut.record(true), Some(true));
     }

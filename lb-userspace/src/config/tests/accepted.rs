@@ -418,6 +418,9 @@ fn track_reference_defaults_and_values() {
          interval = 0.2\ntimeout = 0.5\nfall = 5\nrise = 1\n"
     ));
     let r = cfg.vrrp_instance[0].track_reference.clone().unwrap();
-    assert_eq!((r.interval, r.timeout, r.fall, r.rise), (0.2, Some(0.5), 5, 1));
+    assert_eq!(
+        (r.interval, r.timeout, r.fall, r.rise),
+        (0.2, Some(0.5), 5, 1)
+    );
     assert!(parse(VI).vrrp_instance[0].track_reference.is_none());
 }

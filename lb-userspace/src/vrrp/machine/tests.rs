@@ -1603,3 +1603,30 @@ fn references_regained_do_not_clear_a_tracker_fault_nor_a_tracker_fault_clear_is
         &to_master(255, State::Fault, Reason::ReferenceRegained),
     );
 }
+
+#[test]
+fn an_isolated_backup_does_not_preempt_a_lower_master_it_hears() {
+    let mut x = Exchange::new(v2(150));
+    x.step(
+        secs(0),
+        Event::Startup,
+        &[tr(State::Initialize, State::Backup, Reason::Startup)],
+    );
+    x.step(ms(100), Event::Reference(false), &[]);
+    // A lower master's adverts are discarded (preempt), so the timer runs out; isolated,
+    // it neither preempts nor faults.
+    let down = ns(3_414_062_500);
+    for t in 1..=3 {
+        x.step(secs(t), advert(B, 100, secs(1)), &[]);
+    }
+    x.step(down, Event::Tick, &[]);
+    assert_eq!(x.m.state(), State::Backup);
+    // The lower master falls silent too: the next expiry is FAULT.
+    let next = x.deadline().expect("a fresh master-down timer");
+    assert_eq!(next, down + down);
+    x.step(
+        next,
+        Event::Tick,
+        &[tr(State::Backup, State::Fault, Reason::ReferenceLost)],
+    );
+}
