@@ -48,8 +48,8 @@ pub use lvs::{
 };
 pub use route::{IpRoute, IpRule, NextHop, Prefix, RouteType, RuleAction, RuleDraft};
 pub use vrrp::{
-    AuthType, Authentication, InitialState, TrackEntry, TrackReference, VirtualIpAddress,
-    VrrpInstance, VrrpScript, VrrpSyncGroup,
+    AuthType, Authentication, Heartbeat, InitialState, TrackEntry, TrackReference,
+    VirtualIpAddress, VrrpInstance, VrrpScript, VrrpSyncGroup,
 };
 
 use locate::{Document, KeyPath};

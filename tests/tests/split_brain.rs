@@ -219,3 +219,83 @@ fn an_ipv6_reference_is_pinged_with_icmpv6() {
     wait_state(&lab, "dir1", "MASTER", Duration::from_secs(8));
     wait_vip(&lab, "dir1", true, Duration::from_secs(2));
 }
+
+/// A dedicated heartbeat link between the directors (`hb0`, 198.19.0.1 and .2).
+fn heartbeat_link(lab: &Lab) {
+    lab.sh(
+        "dir1",
+        &format!(
+            "ip link add hb0 type veth peer name hb0 netns {} && ip addr add 198.19.0.1/24 dev hb0 && ip link set hb0 up",
+            lab.ns("dir2")
+        ),
+    );
+    lab.sh(
+        "dir2",
+        "ip addr add 198.19.0.2/24 dev hb0 && ip link set hb0 up",
+    );
+}
+
+fn heartbeat(src: &str, peer: &str) -> String {
+    format!(
+        "heartbeat = {{ interface = \"hb0\", unicast_src_ip = \"{src}\", unicast_peer = [\"{peer}\"] }}"
+    )
+}
+
+/// Holds for `d`: dir1 MASTER with the VIP, dir2 BACKUP without it.
+fn steady_dir1_master(lab: &Lab, d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        assert_eq!(vrrp_status(lab, "dir2").0, "BACKUP");
+        assert!(!has_address(lab, "dir2", LAB_VIP), "dir2 took the VIP");
+        assert!(has_address(lab, "dir1", LAB_VIP), "dir1 lost the VIP");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_second_heartbeat_path_keeps_the_backup_quiet_until_every_path_is_lost() {
+    let mut lab = lab("hb");
+    heartbeat_link(&lab);
+    let c1 = config(
+        &lab,
+        "dir1.toml",
+        150,
+        &heartbeat("198.19.0.1", "198.19.0.2"),
+    );
+    let c2 = config(
+        &lab,
+        "dir2.toml",
+        100,
+        &heartbeat("198.19.0.2", "198.19.0.1"),
+    );
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_state(&lab, "dir2", "BACKUP", Duration::from_secs(3));
+
+    // The heartbeat link cut, the service link up: no move.
+    lab.sh("dir1", "ip link set hb0 down");
+    steady_dir1_master(&lab, Duration::from_secs(5));
+    lab.sh("dir1", "ip link set hb0 up");
+
+    // The service link cut, the heartbeat link up: the backup still hears the master
+    // (without the second path it takes over: the test without a reference above).
+    cut(&lab, "dir1");
+    steady_dir1_master(&lab, Duration::from_secs(5));
+
+    // Both cut: now the master is down for the backup.
+    lab.sh("dir1", "ip link set hb0 down");
+    wait_vip(&lab, "dir2", true, Duration::from_secs(8));
+
+    // Healed: one master again.
+    heal(&lab, "dir1");
+    lab.sh("dir1", "ip link set hb0 up");
+    wait_for(Duration::from_secs(10), "one master after healing", || {
+        let v1 = has_address(&lab, "dir1", LAB_VIP);
+        let v2 = has_address(&lab, "dir2", LAB_VIP);
+        (
+            (v1 && !v2).then_some(()),
+            format!("dir1 vip {v1}, dir2 vip {v2}"),
+        )
+    });
+}

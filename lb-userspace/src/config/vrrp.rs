@@ -198,6 +198,19 @@ pub struct TrackReference {
     pub rise: u32,
 }
 
+/// `heartbeat = { interface, unicast_src_ip, unicast_peer }`: a second path for an
+/// instance's adverts (the seed's redundant heartbeat lines).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heartbeat {
+    /// The interface of the second path (a dedicated heartbeat link).
+    pub interface: String,
+    /// Source address of the adverts on it: one of this host's addresses there.
+    pub unicast_src_ip: IpAddr,
+    /// The peers' addresses on it; the adverts go to each by unicast.
+    pub unicast_peer: Vec<IpAddr>,
+}
+
 /// `[[vrrp_instance]]`: one VRRP virtual router.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -274,6 +287,10 @@ pub struct VrrpInstance {
     /// up the VIPs) and a BACKUP whose master is down goes to FAULT instead of MASTER.
     /// Default: none.
     pub track_reference: Option<TrackReference>,
+    /// xlb's redundant heartbeat path (no keepalived keyword): the adverts are also sent
+    /// to and received from these unicast peers on a second interface; only the loss of
+    /// every path counts as the master down. Default: none.
+    pub heartbeat: Option<Heartbeat>,
     /// Do not go to FAULT when `interface` itself goes down. Default false.
     #[serde(default)]
     pub dont_track_primary: bool,

@@ -314,6 +314,24 @@ async fn start_inner(
             .map_or_else(|| spec.interface.clone(), |(_, v)| v.name.clone()),
         source,
     })?;
+    let heartbeat = match &spec.heartbeat {
+        Some(h) => {
+            let hb_index = crate::netlink::ifindex(&handle, &h.interface).await?;
+            let config = super::net::VrrpSocketConfig::unicast(
+                hb_index,
+                h.unicast_src_ip,
+                h.unicast_peer.clone(),
+            );
+            Some(
+                VrrpSocket::open(&config).map_err(|source| SpawnError::Socket {
+                    instance: spec.name.clone(),
+                    interface: h.interface.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
     let mac = crate::netlink::link_mac(&handle, ifindex).await?;
     let mut tracked_indexes = Vec::new();
     for (name, _) in &spec.track_interfaces {
@@ -342,6 +360,7 @@ async fn start_inner(
         socket_config,
         reopen: false,
         vmac: vmac.as_ref().map(|(h, _)| h.clone()),
+        heartbeat,
     };
     let trackers = Trackers::new(links, script_states);
     let driver =

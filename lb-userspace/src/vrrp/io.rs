@@ -153,6 +153,8 @@ pub struct HostIo {
     /// `use_vmac`: the VIPs, announcements and (unless `vmac_xmit_base`) adverts are on
     /// the VMAC rather than on `ifindex`, the base interface.
     pub vmac: Option<VmacHold>,
+    /// `heartbeat`: the socket of the second path, if any.
+    pub heartbeat: Option<VrrpSocket>,
 }
 
 impl HostIo {
@@ -218,7 +220,13 @@ impl InstanceIo for HostIo {
                 "the VRRP socket was not open on the re-created interface",
             ));
         }
-        self.socket.recv().await
+        match &self.heartbeat {
+            Some(hb) => tokio::select! {
+                r = self.socket.recv() => r,
+                r = hb.recv() => r,
+            },
+            None => self.socket.recv().await,
+        }
     }
 
     async fn send_advert(&mut self, advert: &Advert) -> io::Result<()> {
@@ -229,6 +237,14 @@ impl InstanceIo for HostIo {
             ));
         }
         let checksum = self.checksum;
+        if let Some(hb) = &self.heartbeat {
+            if let Err(e) = hb
+                .send_each(|src, dst| advert.encode(src, dst, checksum))
+                .await
+            {
+                tracing::debug!(instance = %self.instance, "advert on the heartbeat path: {e}");
+            }
+        }
         self.socket
             .send_each(|src, dst| advert.encode(src, dst, checksum))
             .await

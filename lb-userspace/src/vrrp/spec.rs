@@ -59,6 +59,8 @@ pub struct InstanceSpec {
     pub sync_group: Option<String>,
     /// `track_reference`: the reference addresses pinged for split-brain arbitration.
     pub reference: Option<crate::config::TrackReference>,
+    /// `heartbeat`: the second path of the adverts.
+    pub heartbeat: Option<crate::config::Heartbeat>,
 }
 
 /// `use_vmac [NAME]` and `vmac_xmit_base`.
@@ -148,6 +150,7 @@ impl InstanceSpec {
             config: i.clone(),
             sync_group: cfg.sync_group_of(&i.name).map(|g| g.name.clone()),
             reference: i.track_reference.clone(),
+            heartbeat: i.heartbeat.clone(),
         }
     }
 
@@ -181,6 +184,9 @@ impl InstanceSpec {
                 show(&self.vmac),
                 show(&new.vmac)
             ));
+        }
+        if self.heartbeat != new.heartbeat {
+            return Some("heartbeat path changed".to_string());
         }
         if self.version != new.version {
             return Some(format!(
@@ -305,8 +311,13 @@ impl InstanceSpec {
         ReceivePolicy {
             advertised: self.advertised.clone(),
             skip_check_adv_addr: self.config.skip_check_adv_addr,
-            allowed_sources: (unicast && self.config.check_unicast_src)
-                .then(|| self.unicast_peers.clone()),
+            allowed_sources: (unicast && self.config.check_unicast_src).then(|| {
+                let mut peers = self.unicast_peers.clone();
+                if let Some(h) = &self.heartbeat {
+                    peers.extend(&h.unicast_peer);
+                }
+                peers
+            }),
         }
     }
 

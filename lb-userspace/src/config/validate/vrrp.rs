@@ -156,6 +156,40 @@ pub(super) fn validate_vrrp(cfg: &Config, doc: &Document) -> Result<(), Invalid>
             }
         }
         let same_family = |ip: IpAddr| ipv6.is_none_or(|v6| ip.is_ipv6() == v6);
+        if let Some(h) = &vi.heartbeat {
+            let at = p.key("heartbeat");
+            check_ifname(&h.interface).map_err(|m| invalid(at.key("interface"), m))?;
+            if h.interface == vi.interface {
+                return Err(invalid(
+                    at.key("interface"),
+                    "the heartbeat path must be another interface than the instance's own",
+                ));
+            }
+            if !same_family(h.unicast_src_ip) {
+                return Err(invalid(
+                    at.key("unicast_src_ip"),
+                    "not of the virtual addresses' family",
+                ));
+            }
+            if h.unicast_peer.is_empty() {
+                return Err(invalid(
+                    at.key("unicast_peer"),
+                    "the heartbeat path needs at least one unicast_peer",
+                ));
+            }
+            for (k, &peer) in h.unicast_peer.iter().enumerate() {
+                if !same_family(peer)
+                    || peer.is_unspecified()
+                    || peer.is_multicast()
+                    || peer == h.unicast_src_ip
+                {
+                    return Err(invalid(
+                        at.key("unicast_peer").index(k),
+                        format!("{peer} cannot be a heartbeat peer here"),
+                    ));
+                }
+            }
+        }
         if vi.unicast_src_ip.is_some() && vi.unicast_peer.is_empty() {
             return Err(invalid(
                 p.key("unicast_src_ip"),
