@@ -412,6 +412,27 @@ mod tests {
     use super::test_spec as spec;
 
     #[test]
+    fn the_heartbeat_path_s_peers_are_accepted_sources_and_a_new_path_restarts() {
+        let hb = "heartbeat = { interface = \"hb0\", unicast_src_ip = \"198.19.0.1\", \
+                  unicast_peer = [\"198.19.0.2\"] }";
+        let unicast = "unicast_peer = [\"198.18.0.3\"]\ncheck_unicast_src = true";
+        let with = spec(&format!("{unicast}\n{hb}"));
+        assert_eq!(
+            with.receive_policy().allowed_sources,
+            Some(vec![
+                "198.18.0.3".parse().unwrap(),
+                "198.19.0.2".parse().unwrap()
+            ])
+        );
+        let without = spec(unicast);
+        assert_eq!(
+            without.restart_reason(&with).as_deref(),
+            Some("heartbeat path changed")
+        );
+        assert_eq!(with.restart_reason(&with), None);
+    }
+
+    #[test]
     fn mail_and_fifo_settings_are_not_part_of_an_instance_spec() {
         // A reload restarts the instances whose spec changed: changing where alerts go
         // must not fail the VIP over.

@@ -424,3 +424,14 @@ fn track_reference_defaults_and_values() {
     );
     assert!(parse(VI).vrrp_instance[0].track_reference.is_none());
 }
+
+#[test]
+fn heartbeat_path() {
+    let cfg = parse(&format!(
+        "{VI}heartbeat = {{ interface = \"hb0\", unicast_src_ip = \"198.19.0.1\", unicast_peer = [\"198.19.0.2\"] }}\n"
+    ));
+    let h = cfg.vrrp_instance[0].heartbeat.clone().unwrap();
+    assert_eq!(h.interface, "hb0");
+    assert_eq!(h.unicast_src_ip, ip("198.19.0.1"));
+    assert_eq!(h.unicast_peer, [ip("198.19.0.2")]);
+}

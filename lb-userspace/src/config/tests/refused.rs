@@ -651,3 +651,32 @@ fn track_reference_needs_addresses_that_can_be_pinged() {
         "invalid IP address syntax",
     );
 }
+
+#[test]
+fn heartbeat_needs_another_interface_and_peers_of_the_family() {
+    let hb = |body: &str| format!("{VI}heartbeat = {{ {body} }}\n");
+    assert_err(
+        &hb(
+            "interface = \"eth0\", unicast_src_ip = \"198.19.0.1\", unicast_peer = [\"198.19.0.2\"]",
+        ),
+        "6:27: vrrp_instance[0].heartbeat.interface",
+        "another interface",
+    );
+    assert_err(
+        &hb("interface = \"hb0\", unicast_src_ip = \"198.19.0.1\", unicast_peer = []"),
+        "6:80: vrrp_instance[0].heartbeat.unicast_peer",
+        "at least one unicast_peer",
+    );
+    assert_err(
+        &hb(
+            "interface = \"hb0\", unicast_src_ip = \"198.19.0.1\", unicast_peer = [\"2001:db8::2\"]",
+        ),
+        "6:81: vrrp_instance[0].heartbeat.unicast_peer[0]",
+        "2001:db8::2 cannot be a heartbeat peer",
+    );
+    assert_err(
+        &hb("interface = \"hb0\", unicast_peer = [\"198.19.0.2\"]"),
+        "6:13: vrrp_instance[0].heartbeat",
+        "missing field `unicast_src_ip`",
+    );
+}
