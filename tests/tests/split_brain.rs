@@ -299,3 +299,50 @@ fn a_second_heartbeat_path_keeps_the_backup_quiet_until_every_path_is_lost() {
         )
     });
 }
+
+/// Both methods: the master cut from the service network (its heartbeat link up) finds
+/// no reference, resigns, and its priority-0 advert reaches the backup over the
+/// heartbeat link: the backup takes over within the skew time, not a master-down
+/// interval.
+#[test]
+fn with_a_heartbeat_path_an_isolated_master_hands_over_at_once() {
+    let mut lab = lab("hbref");
+    heartbeat_link(&lab);
+    let refs = reference(&format!("\"{GATEWAY}\""));
+    let c1 = config(
+        &lab,
+        "dir1.toml",
+        150,
+        &format!("{refs}\n{}", heartbeat("198.19.0.1", "198.19.0.2")),
+    );
+    let c2 = config(
+        &lab,
+        "dir2.toml",
+        100,
+        &format!("{refs}\n{}", heartbeat("198.19.0.2", "198.19.0.1")),
+    );
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    wait_state(&lab, "dir2", "BACKUP", Duration::from_secs(3));
+    let t = Instant::now();
+    cut(&lab, "dir1");
+    wait_state(&lab, "dir1", "FAULT", Duration::from_secs(4));
+    let resigned = t.elapsed();
+    let took = wait_vip(&lab, "dir2", true, Duration::from_secs(8));
+    println!("isolated master resigned after {resigned:?}, backup took over {took:?} later");
+    assert!(
+        took < Duration::from_millis(2500),
+        "the backup waited {took:?}: it did not hear the resignation over the heartbeat link"
+    );
+    assert!(!has_address(&lab, "dir1", LAB_VIP));
+    heal(&lab, "dir1");
+    wait_for(Duration::from_secs(12), "one master after healing", || {
+        let v1 = has_address(&lab, "dir1", LAB_VIP);
+        let v2 = has_address(&lab, "dir2", LAB_VIP);
+        (
+            (v1 && !v2).then_some(()),
+            format!("dir1 vip {v1}, dir2 vip {v2}"),
+        )
+    });
+}
