@@ -346,3 +346,36 @@ fn with_a_heartbeat_path_an_isolated_master_hands_over_at_once() {
         )
     });
 }
+
+/// A reload adds, then removes, `track_reference` in place: the running MASTER goes to
+/// FAULT when its new reference (an address nobody holds) does not answer, and back to
+/// MASTER when the reference is gone; the daemon is never restarted.
+#[test]
+fn a_reload_applies_track_reference_in_place() {
+    let mut lab = lab("reload");
+    let path = config(&lab, "dir1.toml", 150, "");
+    start_xlb_in(&mut lab, "dir1", "xlb1", &path);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(8));
+    let pid = lab.pid("xlb1");
+    // 198.18.0.253: on the lab's subnet, held by no one.
+    config(&lab, "dir1.toml", 150, &reference("\"198.18.0.253\""));
+    lab.signal("xlb1", libc::SIGHUP);
+    let (_, r) = wait_state(&lab, "dir1", "FAULT", Duration::from_secs(6));
+    assert!(r.starts_with("unreachable (198.18.0.253)"), "{r}");
+    assert!(!has_address(&lab, "dir1", LAB_VIP));
+    assert!(
+        lab.log("xlb1").contains("track_reference"),
+        "{}",
+        lab.log("xlb1")
+    );
+    config(&lab, "dir1.toml", 150, "");
+    lab.signal("xlb1", libc::SIGHUP);
+    wait_state(&lab, "dir1", "MASTER", Duration::from_secs(8));
+    wait_vip(&lab, "dir1", true, Duration::from_secs(2));
+    assert_eq!(
+        vrrp_status(&lab, "dir1").1,
+        "",
+        "no reference shown any more"
+    );
+    assert_eq!(lab.pid("xlb1"), pid, "the same daemon");
+}
