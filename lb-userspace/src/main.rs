@@ -137,6 +137,8 @@ enum Command {
         /// The real server: IP:PORT.
         #[arg(value_parser = parse_real_arg)]
         real: RealRef,
+        /// 0..=65535, as in the config.
+        #[arg(value_parser = clap::value_parser!(u32).range(0..=65535))]
         weight: u32,
         #[command(flatten)]
         daemon: DaemonArgs,

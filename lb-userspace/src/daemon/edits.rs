@@ -73,7 +73,14 @@ pub enum EditError {
         real: RealRef,
         candidates: Vec<String>,
     },
+    /// The config's range (and IPVS's): a counting scheduler's comparison, and the
+    /// wrr/mh tables, are built for weights up to 65535.
+    #[error("weight {0} is out of range (0..=65535, as in the config)")]
+    WeightOutOfRange(u32),
 }
+
+/// The largest weight, in the config and at run time (IPVS's too).
+pub const MAX_WEIGHT: u32 = 65_535;
 
 fn list(v: &[String]) -> String {
     if v.is_empty() {
@@ -157,6 +164,11 @@ impl Edits {
         stamp: Stamp,
     ) -> Result<RealEdit, EditError> {
         find(config, service, real)?;
+        if let EditKind::Weight(w) = kind {
+            if w > MAX_WEIGHT {
+                return Err(EditError::WeightOutOfRange(w));
+            }
+        }
         let key = canonical(config, service).real_key(real);
         let mut edit = self.by_real.get(&key).copied().unwrap_or_default();
         match kind {
@@ -339,6 +351,36 @@ ip = "198.18.0.21"
                 pid: Some(42),
             },
         }
+    }
+
+    #[test]
+    fn a_weight_above_65535_is_refused_and_changes_nothing() {
+        let config = Config::parse(
+            r#"
+[[virtual_server]]
+ip = "198.18.0.100"
+port = 80
+interface = "eth0"
+[[virtual_server.real_server]]
+ip = "198.18.0.21"
+port = 80
+"#,
+            "xlb.toml",
+        )
+        .unwrap();
+        let mut edits = Edits::default();
+        let (s, r) = (svc("198.18.0.100:80"), rs("198.18.0.21:80"));
+        let e = edits
+            .apply(&config, s, r, EditKind::Weight(70_000), stamp(1))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "weight 70000 is out of range (0..=65535, as in the config)"
+        );
+        assert!(edits.get(&s.real_key(r)).is_none());
+        edits
+            .apply(&config, s, r, EditKind::Weight(MAX_WEIGHT), stamp(2))
+            .unwrap();
     }
 
     #[test]
