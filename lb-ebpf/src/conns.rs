@@ -14,6 +14,11 @@ use crate::{
     sched,
 };
 
+/// What [`record_in`] returns when no slot was evicted. A plain sentinel, not an
+/// `Option`: LLVM shifted the `Option`'s payload register before testing it, and on the
+/// `None` paths that register held a map pointer, which the verifier refuses.
+const NO_EVICTION: u32 = u32::MAX;
+
 /// Bucket counts of the tables as created (`global_defs.connection_table_size`): set by
 /// the loader (`EbpfLoader::override_global`), constants to the verifier. Powers of two.
 #[unsafe(no_mangle)]
@@ -152,7 +157,7 @@ fn record_in<S: Slot>(
     value: &ConnValue,
     hash: u32,
     now: u32,
-) -> Option<u32>
+) -> u32
 where
     S::Key: Copy,
 {
@@ -174,12 +179,12 @@ where
         i += 1;
     }
     let (victim, counted, live) = if own < CONN_WAYS {
-        (own, None, false)
+        (own, NO_EVICTION, false)
     } else {
         match search.choice() {
-            Take::Free(i) => (i, None, false),
-            Take::Evict(i, kind) => (i, Some(kind), true),
-            Take::None => return Some(lb_common::CONN_NOT_TRACKED),
+            Take::Free(i) => (i, NO_EVICTION, false),
+            Take::Evict(i, kind) => (i, kind, true),
+            Take::None => return lb_common::CONN_NOT_TRACKED,
         }
     };
     // SAFETY: victim < CONN_WAYS; the mask is for the verifier, which cannot tell.
@@ -295,7 +300,7 @@ impl Flow {
                     hash,
                     now,
                 ),
-                None => None,
+                None => NO_EVICTION,
             },
             Self::V6(k) => match CONNS6.get_ptr_mut(hash & mask6()) {
                 // SAFETY: a map value.
@@ -307,14 +312,14 @@ impl Flow {
                     hash,
                     now,
                 ),
-                None => None,
+                None => NO_EVICTION,
             },
         };
-        if counted && outcome != Some(lb_common::CONN_NOT_TRACKED) {
+        if counted && outcome != lb_common::CONN_NOT_TRACKED {
             sched::count(real, proto, state);
         }
-        if let Some(kind) = outcome {
-            if let Some(c) = CONN_EVICTIONS.get_ptr_mut(kind) {
+        if outcome != NO_EVICTION {
+            if let Some(c) = CONN_EVICTIONS.get_ptr_mut(outcome) {
                 // SAFETY: a per-CPU slot; no other writer on this CPU while we run.
                 unsafe { *c += 1 };
             }

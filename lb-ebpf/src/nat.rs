@@ -220,7 +220,22 @@ fn translate(
 /// that is 0). `proto` is the flow's.
 #[inline(always)]
 pub fn to_real(ctx: &XdpContext, proto: u8, real: &RealServer) -> Result<(), Verdict> {
-    translate(ctx, Side::Destination, proto, &real.addr, real.port).map(|_| ())
+    match to_real_call(ctx, proto, real) {
+        0 => Ok(()),
+        // The only error of `translate` on a packet `parse` took: out of its bounds.
+        _ => Err(Verdict::Pass(PassReason::Truncated)),
+    }
+}
+
+/// [`to_real`] as a BPF call: inlined into the established path, the rewrite's registers
+/// and stack cost every DR packet too (established 35 -> 46 ns over the empty program in
+/// `BPF_PROG_TEST_RUN`). Returns 0, or 1 when the packet is shorter than its headers.
+#[inline(never)]
+fn to_real_call(ctx: &XdpContext, proto: u8, real: &RealServer) -> u32 {
+    match translate(ctx, Side::Destination, proto, &real.addr, real.port) {
+        Ok(_) => 0,
+        Err(_) => 1,
+    }
 }
 
 /// Records where the replies of a new NAT flow from `client`:`ports.0` to
