@@ -18,6 +18,7 @@
 //! server's, else the virtual server's, else the kind's default) with
 //! [`RealServerConfig::checker_defaults`].
 
+mod announce;
 mod check;
 mod de;
 mod error;
@@ -39,6 +40,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+pub use announce::{AnnounceDefs, AnnounceMode, DEFAULT_ANNOUNCE_TABLE};
 pub use check::{HttpGet, HttpProtocol, MiscCheck, SmtpHost, StatusCodes, TcpCheck, UrlCheck};
 pub use error::{ConfigError, ConfigErrorKind, Location};
 pub use fwmark::{FwmarkMatch, MAX_MATCH_KEYS, MatchPorts};
@@ -87,6 +89,9 @@ pub struct Config {
     /// `[[virtual_server]]`.
     #[serde(default)]
     pub virtual_server: Vec<VirtualServer>,
+    /// `[announce]`: the kernel table of the VIPs announced by BGP (`announce = "bgp"`).
+    #[serde(default, skip_serializing_if = "AnnounceDefs::is_default")]
+    pub announce: AnnounceDefs,
 }
 
 /// `[global_defs]`. Each default is the one in [`GlobalDefs::default`], keepalived's.

@@ -18,6 +18,7 @@
 //!   and `cli` speaks.
 //! - `cli`: the views and host changes behind `xlb status`, `xlb realserver`, ...
 
+pub mod bgp;
 pub mod cli;
 pub mod config;
 pub mod control;

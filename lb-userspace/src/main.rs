@@ -222,6 +222,27 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the BIRD 2 include that learns xlb's announced VIPs (`announce = "bgp"`) from
+    /// its kernel table; with --local-as, --peer-as, --router-id and --neighbor, a whole
+    /// director bird.conf (BGP with BFD to each neighbour).
+    BirdConfig {
+        /// Take the table from this config's `[announce]`.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The kernel table [default: the config's, else 201].
+        #[arg(long)]
+        table: Option<u32>,
+        #[arg(long)]
+        local_as: Option<u32>,
+        /// The routers' AS.
+        #[arg(long)]
+        peer_as: Option<u32>,
+        /// An upstream router's address (repeat per router).
+        #[arg(long)]
+        neighbor: Vec<IpAddr>,
+        #[arg(long)]
+        router_id: Option<std::net::Ipv4Addr>,
+    },
     /// Prepare (or restore) this host as a DR real server.
     Realserver {
         #[command(subcommand)]
@@ -306,8 +327,23 @@ fn status_command(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&s)?);
     } else {
         print!("{}", status::render_live(&s));
+        print!("{}", bgp_lines(&daemon.pin_path));
     }
     Ok(())
+}
+
+/// `xlb status`'s BGP lines, when the daemon announces VIPs (`announce = "bgp"`).
+fn bgp_lines(pin_path: &std::path::Path) -> String {
+    use xlb::bgp::status;
+    let file = status::file_beside(&daemon::default_state_file(pin_path));
+    let Some(s) = status::read(&file) else {
+        return String::new();
+    };
+    let alive = std::path::Path::new(&format!("/proc/{}", s.pid)).exists();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("\n{}", status::render(&s, alive, now))
 }
 
 /// `xlb status --rate`: two readings of the pinned counters `interval` seconds apart.
@@ -608,7 +644,33 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            teardown::teardown(&pin_path, holder, force)
+            teardown::teardown(&pin_path, holder, force)?;
+            // The routers must stop sending this director the VIPs it no longer forwards.
+            let handle = xlb::netlink::connect()?;
+            for (vip, table) in xlb::bgp::routes::withdraw_everything(&handle).await? {
+                println!("withdrew the BGP announcement of {vip} (table {table})");
+            }
+            Ok(())
+        }
+        Command::BirdConfig {
+            config,
+            table,
+            local_as,
+            peer_as,
+            neighbor,
+            router_id,
+        } => {
+            let session = xlb::cli::bird_config::SessionArgs {
+                local_as,
+                peer_as,
+                neighbors: neighbor,
+                router_id,
+            };
+            print!(
+                "{}",
+                xlb::cli::bird_config::text(config.as_deref(), table, session)?
+            );
+            Ok(())
         }
         Command::GenerateMan { dir } => {
             for page in xlb::cli::man::generate(Cli::command(), &dir)? {

@@ -10,8 +10,10 @@
 //! - [`teardown`]: `xlb teardown`, which stops forwarding and forgets connections.
 //! - [`control`]: the control socket's client (`xlb reload`, `weight`, `drain`, `log`,
 //!   and the live part of `xlb status`).
+//! - [`bird_config`]: `xlb bird-config`, the BIRD include or bird.conf for BGP VIPs.
 //! - [`man`]: the man pages, generated from the command line (`xlb generate-man`).
 
+pub mod bird_config;
 pub mod conns;
 pub mod control;
 pub mod man;

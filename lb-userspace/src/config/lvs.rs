@@ -265,6 +265,10 @@ pub struct VirtualServer {
     /// `virtual_ipaddress` holds `ip`; required when no instance does. See
     /// [`VirtualServer::resolved_interface`].
     pub interface: Option<String>,
+    /// `"bgp"`: active-active; the VIP is announced to the routers through BIRD while
+    /// this director can serve it (see `config::announce`). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<super::AnnounceMode>,
     /// The real servers; may be empty (new flows are then dropped until one is added).
     #[serde(default)]
     pub real_server: Vec<RealServerConfig>,

@@ -191,7 +191,7 @@ impl Observations {
     }
 
     /// The total weight of the live real servers of `vs`.
-    fn live_weight(&self, vs: &VirtualServer) -> u32 {
+    pub fn live_weight(&self, vs: &VirtualServer) -> u32 {
         vs.real_server
             .iter()
             .map(|r| self.effective(vs, r))
@@ -225,6 +225,11 @@ impl Observations {
             }
         }
         news
+    }
+
+    /// Whether `vs` has its quorum (false before the first evaluation).
+    pub fn has_quorum(&self, vs: &VirtualServer) -> bool {
+        self.quorum_is(vs, true)
     }
 
     fn quorum_is(&self, vs: &VirtualServer, up: bool) -> bool {

@@ -21,6 +21,7 @@
 //! `watchdog` (what was attached and pinned, checked and repaired), `systemd` (READY,
 //! RELOADING, STOPPING, STATUS and the watchdog of `Type=notify`, fed from this loop).
 
+mod announcer;
 mod commands;
 mod control;
 mod desired;
@@ -140,6 +141,8 @@ struct Daemon {
     systemd: Systemd,
     /// `static_ipaddress`, `static_routes`, `static_rules` in force.
     statics: statics::Statics,
+    /// The `announce = "bgp"` VIPs' routes (`announcer`).
+    announcer: announcer::Announcer,
 }
 
 impl Daemon {
@@ -194,6 +197,7 @@ impl Daemon {
             },
             Event::Refresh => self.neighbors.refresh(&self.handle).await,
             Event::Publish => {
+                self.announce_tick().await;
                 self.write_state();
                 self.publish_metrics();
                 self.systemd.status(self.summary());
@@ -327,6 +331,7 @@ impl Daemon {
         if let Err(e) = self.apply().await {
             error!("sync failed: {:#}", anyhow::Error::new(e));
         }
+        self.announce().await;
     }
 
     /// Attaches to every interface a virtual service needs.
@@ -451,6 +456,7 @@ pub async fn run(
     });
     inputs.forward(&events, netlink::watch_links()?, Event::StaticLink);
     let statics = statics::Statics::of(&config);
+    let announcer = announcer::Announcer::new(&config, &opts.state_file);
     let mut d = Daemon {
         handle,
         plane,
@@ -477,6 +483,7 @@ pub async fn run(
         reloads: crate::metrics::Reloads::default(),
         systemd: Systemd::from_env(),
         statics,
+        announcer,
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -520,6 +527,10 @@ pub async fn run(
     d.inputs.every(&events, RESOLVE_REFRESH, || Event::Refresh);
     d.inputs.every(&events, watchdog::WATCH, || Event::Watch);
     d.serve(&mut queue).await;
+    // First: the routers move the flows to the other directors while this one still
+    // forwards what reaches it (the data plane stays).
+    d.announcer.withdraw_all(&d.handle, "xlb stopping").await;
+    d.announcer.remove_file();
 
     // The instances have resigned; now the checks stop.
     if let Some(m) = d.monitor.take() {

@@ -4,6 +4,7 @@
 //! VRRP instances in [`vrrp`]; virtual servers, real servers and checkers in [`lvs`];
 //! what leaves xlb: command lines in [`commands`], mail headers in [`mail`].
 
+mod announce;
 mod commands;
 mod limits;
 mod lvs;
@@ -50,6 +51,7 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     vrrp::validate_vrrp(cfg, doc)?;
     routes::validate_routes(cfg)?;
     lvs::validate_virtual_servers(cfg, doc)?;
+    announce::validate_announce(cfg, doc)?;
     commands::validate_commands(cfg)?;
     mail::validate_mail(cfg)?;
     limits::validate_limits(cfg)
