@@ -135,7 +135,10 @@ mod tests {
                 router_id: "198.18.2.1".parse().unwrap(),
                 local_as: 65001,
                 peer_as: 65000,
-                neighbors: vec!["198.18.2.254".parse().unwrap(), "2001:db8:2::fe".parse().unwrap()],
+                neighbors: vec![
+                    "198.18.2.254".parse().unwrap(),
+                    "2001:db8:2::fe".parse().unwrap(),
+                ],
             },
         );
         assert!(t.starts_with("# bird.conf"));
@@ -154,7 +157,11 @@ mod tests {
         assert!(write_include(&path, 201).unwrap());
         assert!(!write_include(&path, 201).unwrap());
         assert!(write_include(&path, 202).unwrap());
-        assert!(std::fs::read_to_string(&path).unwrap().contains("kernel table 202;"));
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains("kernel table 202;")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

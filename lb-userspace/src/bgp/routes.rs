@@ -83,10 +83,14 @@ pub async fn list(handle: &Handle, table: Option<u32>) -> Result<Vec<(IpAddr, u3
         let mut m = RouteMessage::default();
         m.header.address_family = family;
         let mut dump = handle.route().get(m).execute();
-        while let Some(msg) = dump.try_next().await.map_err(|source| RouteError::Netlink {
-            what: "listing xlb's announcements".to_owned(),
-            source,
-        })? {
+        while let Some(msg) = dump
+            .try_next()
+            .await
+            .map_err(|source| RouteError::Netlink {
+                what: "listing xlb's announcements".to_owned(),
+                source,
+            })?
+        {
             if let Some((vip, t)) = ours(&msg) {
                 if table.is_none_or(|want| want == t) {
                     found.push((vip, t));
@@ -116,7 +120,10 @@ mod tests {
     fn the_host_route_is_a_blackhole_of_protocol_201_found_again_in_a_dump() {
         let vip: IpAddr = "198.18.0.100".parse().unwrap();
         let r = host_route(vip, 201);
-        assert_eq!(r.to_string(), "blackhole 198.18.0.100/32 table 201 protocol 201");
+        assert_eq!(
+            r.to_string(),
+            "blackhole 198.18.0.100/32 table 201 protocol 201"
+        );
         let m = route_message(&r, None, &[], true);
         assert!(is_route(&m, &r));
         assert_eq!(ours(&m), Some((vip, 201)));

@@ -86,7 +86,11 @@ pub fn render(s: &BgpStatus, alive: bool, now: u64) -> String {
         out.push_str(&format!(
             "  {} {} for {}s: {}\n",
             v.vip,
-            if v.announced { "announced" } else { "withdrawn" },
+            if v.announced {
+                "announced"
+            } else {
+                "withdrawn"
+            },
             now.saturating_sub(v.since),
             v.reason
         ));
@@ -130,8 +134,13 @@ mod tests {
             restored: 0,
         };
         let text = render(&s, true, 100);
-        assert!(text.contains("  198.18.0.100 announced for 10s: 1 of 1"), "{text}");
-        assert!(text.contains("  2001:db8::100 withdrawn for 5s: [2001:db8::100]:80/TCP: quorum lost"));
+        assert!(
+            text.contains("  198.18.0.100 announced for 10s: 1 of 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  2001:db8::100 withdrawn for 5s: [2001:db8::100]:80/TCP: quorum lost")
+        );
         assert!(render(&s, false, 100).contains("daemon gone"));
     }
 }

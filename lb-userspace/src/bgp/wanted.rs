@@ -99,7 +99,10 @@ mod tests {
         assert!(!d.announce);
         assert_eq!(d.reason, "a:80: quorum lost");
         let d = decide(VIP, &[svc("a:80", true, 0, true)]);
-        assert_eq!((d.announce, d.reason.as_str()), (false, "a:80: no live real server"));
+        assert_eq!(
+            (d.announce, d.reason.as_str()),
+            (false, "a:80: no live real server")
+        );
         let d = decide(VIP, &[svc("a:80", true, 3, false)]);
         assert_eq!(
             (d.announce, d.reason.as_str()),
@@ -110,8 +113,14 @@ mod tests {
 
     #[test]
     fn one_usable_service_keeps_the_vip_and_names_the_others() {
-        let d = decide(VIP, &[svc("a:80", false, 0, true), svc("a:443", true, 1, true)]);
+        let d = decide(
+            VIP,
+            &[svc("a:80", false, 0, true), svc("a:443", true, 1, true)],
+        );
         assert!(d.announce);
-        assert_eq!(d.reason, "1 of 2 service(s) can take flows (a:80: quorum lost)");
+        assert_eq!(
+            d.reason,
+            "1 of 2 service(s) can take flows (a:80: quorum lost)"
+        );
     }
 }

@@ -21,10 +21,12 @@ pub struct SessionArgs {
 pub fn text(config: Option<&Path>, table: Option<u32>, s: SessionArgs) -> Result<String> {
     let table = match (table, config) {
         (Some(t), _) => t,
-        (None, Some(path)) => Config::load(path)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .announce
-            .table,
+        (None, Some(path)) => {
+            Config::load(path)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .announce
+                .table
+        }
         (None, None) => DEFAULT_ANNOUNCE_TABLE,
     };
     if [0, 253, 254, 255].contains(&table) {
@@ -64,14 +66,27 @@ mod tests {
 
     #[test]
     fn the_include_alone_or_a_whole_config() {
-        assert!(text(None, None, none()).unwrap().contains("kernel table 201;"));
-        assert!(text(None, Some(7), none()).unwrap().contains("kernel table 7;"));
+        assert!(
+            text(None, None, none())
+                .unwrap()
+                .contains("kernel table 201;")
+        );
+        assert!(
+            text(None, Some(7), none())
+                .unwrap()
+                .contains("kernel table 7;")
+        );
         assert!(text(None, Some(254), none()).is_err());
         let partial = SessionArgs {
             local_as: Some(65001),
             ..none()
         };
-        assert!(text(None, None, partial).unwrap_err().to_string().contains("--peer-as"));
+        assert!(
+            text(None, None, partial)
+                .unwrap_err()
+                .to_string()
+                .contains("--peer-as")
+        );
         let full = SessionArgs {
             local_as: Some(65001),
             peer_as: Some(65000),

@@ -102,7 +102,8 @@ impl Announcer {
             .collect();
         for vip in gone {
             if self.vips.get(&vip).is_some_and(|s| s.announced) {
-                self.remove(handle, vip, "no longer announced by the config").await;
+                self.remove(handle, vip, "no longer announced by the config")
+                    .await;
             }
             self.vips.remove(&vip);
         }
@@ -237,8 +238,16 @@ impl Daemon {
         };
         let interfaces = plane.watch.statuses();
         let mut by_vip: BTreeMap<IpAddr, Vec<ServiceView>> = BTreeMap::new();
-        for vs in self.config.virtual_server.iter().filter(|v| v.announce.is_some()) {
-            let interface = vs.resolved_interface(&self.config).unwrap_or("?").to_owned();
+        for vs in self
+            .config
+            .virtual_server
+            .iter()
+            .filter(|v| v.announce.is_some())
+        {
+            let interface = vs
+                .resolved_interface(&self.config)
+                .unwrap_or("?")
+                .to_owned();
             let forwarding = interfaces
                 .iter()
                 .any(|i| i.name == interface && i.forwarding);

