@@ -33,6 +33,8 @@ const DEBIAN_PACKAGES: &[&[&str]] = &[
     &["keepalived"],
     // FRR's vrrpd, the second VRRP implementation tests/vmac.rs runs xlb against.
     &["frr"],
+    // BIRD 2: the routing daemon of the scale-out lab (router and directors, BGP + BFD).
+    &["bird2"],
     &["tcpdump"],
     &["tshark"],
     &["ethtool"],

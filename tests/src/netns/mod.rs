@@ -8,7 +8,8 @@
 //! - `watch`: waiting for what a lab should come to (an address, a condition);
 //! - `client`: a lab client's HTTP and echo connections;
 //! - `flood`: crafted segments from many sources, to fill the connection tables;
-//! - `interrupt`: signals that end a driver's waits, not the driver.
+//! - `interrupt`: signals that end a driver's waits, not the driver;
+//! - `scaleout`: active-active directors behind an ECMP router running BIRD.
 //!
 //! Everything is re-exported here: users name `netns::X`.
 
@@ -16,6 +17,7 @@ mod client;
 mod flood;
 mod interrupt;
 pub mod keepalived;
+pub mod scaleout;
 mod topology;
 mod watch;
 

@@ -1,0 +1,304 @@
+//! Active-active directors behind an ECMP router (issue #16): three directors each run
+//! xlb and BIRD 2 and announce the VIP by eBGP with BFD (`announce = "bgp"`); the router
+//! (BIRD, `merge paths`, `fib_multipath_hash_policy=1`) spreads the client's connections
+//! over them. Identical `mh` tables make any director send a connection to the same real
+//! server, so connections survive the loss of the director they went through.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    net::SocketAddr,
+    process::Command,
+    time::Duration,
+};
+
+use integration_tests::{
+    PinDir,
+    netns::{EchoConn, Lab, echo_server, scaleout::*, wait_for, xlb_bin},
+};
+
+const DIRECTORS: usize = 3;
+const REALS: usize = 3;
+const CONNS: usize = 48;
+
+fn lab(tag: &str) -> Lab {
+    let prefix = format!("xso-{tag}{}", std::process::id());
+    scale_out_lab(
+        Lab::named(&prefix, PinDir::new(&format!("so{tag}"))),
+        DIRECTORS,
+        REALS,
+    )
+}
+
+fn vip() -> SocketAddr {
+    format!("{SO_VIP}:7").parse().unwrap()
+}
+
+/// The router, then every director; waits until the router has the VIP over all three.
+fn start_all(lab: &mut Lab) {
+    start_router(lab, DIRECTORS);
+    for n in 1..=DIRECTORS {
+        start_director(lab, n, REALS);
+    }
+    wait_next_hops(lab, DIRECTORS, Duration::from_secs(30));
+}
+
+/// `CONNS` echo connections from the client, each asked once: (connection, real server).
+fn open_conns(lab: &Lab) -> Vec<(EchoConn, String)> {
+    lab.within("client", || {
+        (0..CONNS)
+            .map(|i| {
+                let mut c = EchoConn::connect(vip()).expect("connect through the VIP");
+                let answer = c.ask(&format!("hello {i}")).expect("first answer");
+                (c, echo_server(&answer))
+            })
+            .collect()
+    })
+}
+
+/// Asks every connection again: how many answered from the real server they had.
+fn surviving(lab: &Lab, conns: &mut [(EchoConn, String)], round: &str) -> usize {
+    lab.within("client", || {
+        conns
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, (c, server))| {
+                c.ask(&format!("{round} {i}"))
+                    .is_ok_and(|a| echo_server(&a) == *server)
+            })
+            .count()
+    })
+}
+
+/// The client ports director `n`'s connection table holds for the VIP.
+fn ports_through(lab: &Lab, n: usize) -> HashSet<u16> {
+    let out = Command::new(xlb_bin())
+        .args(["conns", "--pin-path"])
+        .arg(director_pins(lab, n))
+        .output()
+        .expect("xlb conns");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("{SO_VIP}:7")))
+        .filter_map(|l| {
+            let client = l.split_whitespace().nth(3)?;
+            client.parse::<SocketAddr>().ok().map(|a| a.port())
+        })
+        .collect()
+}
+
+fn xlb_status_text(lab: &Lab, n: usize) -> String {
+    let out = Command::new(xlb_bin())
+        .args(["status", "--pin-path"])
+        .arg(director_pins(lab, n))
+        .output()
+        .expect("xlb status");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn flows_spread_over_all_directors_and_survive_a_dead_one_and_a_rejoin() {
+    let mut lab = lab("f");
+    start_all(&mut lab);
+    assert_eq!(
+        router_next_hops(&lab),
+        (1..=DIRECTORS).map(so_director).collect::<Vec<_>>()
+    );
+    let mut conns = open_conns(&lab);
+    let servers: BTreeMap<&str, usize> = conns.iter().fold(BTreeMap::new(), |mut m, (_, s)| {
+        *m.entry(s.as_str()).or_default() += 1;
+        m
+    });
+    assert_eq!(
+        servers.len(),
+        REALS,
+        "mh_port spreads over every real server: {servers:?}"
+    );
+    let ports: Vec<u16> = conns
+        .iter()
+        .map(|(c, _)| c.local_addr().unwrap().port())
+        .collect();
+    let through: Vec<HashSet<u16>> = (1..=DIRECTORS).map(|n| ports_through(&lab, n)).collect();
+    let shares: Vec<usize> = through.iter().map(HashSet::len).collect();
+    eprintln!("connections per director: {shares:?}, per real server: {servers:?}");
+    for (n, share) in shares.iter().enumerate() {
+        assert!(
+            *share > 0,
+            "director {} carried none of {CONNS}: {shares:?}",
+            n + 1
+        );
+    }
+    let dead: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|p| through[2].contains(p))
+        .collect();
+
+    // Director 3 dies: its link goes down (BFD notices) and its processes are killed.
+    lab.sh("dir3", "ip link set eth0 down");
+    lab.kill("xlb3", libc::SIGKILL);
+    lab.kill("bird3", libc::SIGKILL);
+    let took = wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(5));
+    eprintln!("route through the dead director withdrawn after {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "BFD (3 x 100 ms) should withdraw within 1.5 s, took {took:?}"
+    );
+    let alive = surviving(&lab, &mut conns, "after");
+    eprintln!(
+        "{alive} of {CONNS} connections survived ({} had gone through the dead director)",
+        dead.len()
+    );
+    assert_eq!(
+        alive, CONNS,
+        "every connection continues through the survivors, same server"
+    );
+
+    // Director 3 comes back: it takes a share again, and nothing breaks.
+    lab.sh("dir3", "ip link set eth0 up");
+    // A data plane left pinned by the killed xlb: the new one adopts it.
+    start_director(&mut lab, 3, REALS);
+    wait_next_hops(&lab, DIRECTORS, Duration::from_secs(30));
+    assert_eq!(surviving(&lab, &mut conns, "rejoined"), CONNS);
+    let fresh = open_conns(&lab);
+    let fresh_ports: HashSet<u16> = fresh
+        .iter()
+        .map(|(c, _)| c.local_addr().unwrap().port())
+        .collect();
+    let rejoined = ports_through(&lab, 3);
+    assert!(
+        fresh_ports.iter().any(|p| rejoined.contains(p)),
+        "the rejoined director takes a share of new connections"
+    );
+}
+
+#[test]
+fn announcements_follow_the_daemon_and_the_service() {
+    let mut lab = lab("a");
+    start_all(&mut lab);
+    let mut conns = open_conns(&lab);
+
+    // What xlb wrote and shows.
+    let include = std::fs::read_to_string(lab.tmp.join("dir1-xlb-bird.conf")).unwrap();
+    assert!(include.contains("kernel table 201;"), "{include}");
+    assert!(announced_routes(&lab, 1).contains(&format!("blackhole {SO_VIP}")));
+    let status = xlb_status_text(&lab, 1);
+    assert!(
+        status.contains(&format!("  {SO_VIP} announced for")),
+        "{status}"
+    );
+    // The IPv6 VIP's /128 reached BIRD's table too.
+    wait_for(Duration::from_secs(10), "BIRD learns the /128", || {
+        let routes = birdc(&lab, 1, "show route table xlb_vips6");
+        (
+            routes.contains(&format!("{SO_VIP6}/128")).then_some(()),
+            routes,
+        )
+    });
+
+    // kill -9 of xlb alone: the pinned data plane forwards, so the route stays.
+    lab.kill("xlb2", libc::SIGKILL);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        announced_routes(&lab, 2).contains(SO_VIP),
+        "kept after kill -9"
+    );
+    assert_eq!(router_next_hops(&lab).len(), DIRECTORS);
+    assert!(xlb_status_text(&lab, 2).contains("daemon gone"));
+    assert_eq!(surviving(&lab, &mut conns, "xlb2 killed"), CONNS);
+    // Restarted: the route is still there, and the status says it is announced again.
+    let c2 = director_config(&lab, 2, REALS, "");
+    start_director_xlb(&mut lab, 2, &c2);
+    wait_for(Duration::from_secs(5), "re-announced", || {
+        let s = xlb_status_text(&lab, 2);
+        (
+            s.contains(&format!("  {SO_VIP} announced for"))
+                .then_some(()),
+            s,
+        )
+    });
+
+    // Someone deletes the route: the resync (5 s) puts it back.
+    lab.sh(
+        "dir2",
+        &format!("ip route del blackhole {SO_VIP}/32 table 201 proto 201"),
+    );
+    wait_for(Duration::from_secs(8), "route restored", || {
+        let r = announced_routes(&lab, 2);
+        (r.contains(SO_VIP).then_some(()), r)
+    });
+    assert!(
+        lab.log("xlb2")
+            .contains("route removed by someone else; restoring")
+    );
+
+    // Quorum lost (every real server disabled on director 1): withdrawn, and back.
+    for r in 1..=REALS {
+        let out = Command::new(xlb_bin())
+            .args([
+                "disable",
+                &format!("{SO_VIP}:7"),
+                &format!("{}:7", so_real(r)),
+            ])
+            .arg("--pin-path")
+            .arg(director_pins(&lab, 1))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(5));
+    assert!(!announced_routes(&lab, 1).contains(&format!("{SO_VIP} ")));
+    let status = xlb_status_text(&lab, 1);
+    assert!(
+        status.contains(&format!("  {SO_VIP} withdrawn for")),
+        "{status}"
+    );
+    assert_eq!(surviving(&lab, &mut conns, "quorum lost on dir1"), CONNS);
+    for r in 1..=REALS {
+        let out = Command::new(xlb_bin())
+            .args([
+                "enable",
+                &format!("{SO_VIP}:7"),
+                &format!("{}:7", so_real(r)),
+            ])
+            .arg("--pin-path")
+            .arg(director_pins(&lab, 1))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    wait_next_hops(&lab, DIRECTORS, Duration::from_secs(10));
+
+    // SIGTERM: withdrawn before the daemon exits; the flows move to the others.
+    lab.kill("xlb1", libc::SIGTERM);
+    assert_eq!(announced_routes(&lab, 1).trim(), "", "withdrawn on SIGTERM");
+    assert!(lab.log("xlb1").contains("BGP: withdrawn"));
+    wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(5));
+    assert_eq!(surviving(&lab, &mut conns, "xlb1 stopped"), CONNS);
+
+    // `xlb teardown` removes what a killed daemon left.
+    lab.kill("xlb2", libc::SIGKILL);
+    let out = Command::new(xlb_bin())
+        .args(["teardown", "--pin-path"])
+        .arg(director_pins(&lab, 2))
+        .env("XLB_NETNS", "")
+        .output()
+        .unwrap();
+    let _ = out;
+    let td = lab.sh(
+        "dir2",
+        &format!(
+            "{} teardown --pin-path {}",
+            xlb_bin().display(),
+            director_pins(&lab, 2).display()
+        ),
+    );
+    assert!(
+        td.contains(&format!("withdrew the BGP announcement of {SO_VIP}")),
+        "{td}"
+    );
+    assert_eq!(announced_routes(&lab, 2).trim(), "");
+}
