@@ -58,14 +58,15 @@ fn open_conns(lab: &Lab) -> Vec<(EchoConn, String)> {
 /// Asks every connection again: how many answered from the real server they had.
 fn surviving(lab: &Lab, conns: &mut [(EchoConn, String)], round: &str) -> usize {
     lab.within("client", || {
-        conns
-            .iter_mut()
-            .enumerate()
-            .filter(|(i, (c, server))| {
-                c.ask(&format!("{round} {i}"))
-                    .is_ok_and(|a| echo_server(&a) == *server)
-            })
-            .count()
+        let mut alive = 0;
+        for (i, (c, server)) in conns.iter_mut().enumerate() {
+            if c.ask(&format!("{round} {i}"))
+                .is_ok_and(|a| echo_server(&a) == *server)
+            {
+                alive += 1;
+            }
+        }
+        alive
     })
 }
 
@@ -281,20 +282,17 @@ fn announcements_follow_the_daemon_and_the_service() {
 
     // `xlb teardown` removes what a killed daemon left.
     lab.kill("xlb2", libc::SIGKILL);
-    let out = Command::new(xlb_bin())
+    let out = lab
+        .command("dir2", &xlb_bin())
         .args(["teardown", "--pin-path"])
         .arg(director_pins(&lab, 2))
-        .env("XLB_NETNS", "")
         .output()
         .unwrap();
-    let _ = out;
-    let td = lab.sh(
-        "dir2",
-        &format!(
-            "{} teardown --pin-path {}",
-            xlb_bin().display(),
-            director_pins(&lab, 2).display()
-        ),
+    let td = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{td}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         td.contains(&format!("withdrew the BGP announcement of {SO_VIP}")),
