@@ -224,6 +224,11 @@ impl Announcer {
         }
     }
 
+    /// What the metrics show: nothing without announced VIPs.
+    pub fn metrics(&self, config: &Config) -> Option<BgpStatus> {
+        (!(Self::idle(config) && self.vips.is_empty())).then(|| self.status())
+    }
+
     /// On the way out: no daemon, no status.
     pub fn remove_file(&self) {
         status::remove(&self.file);

@@ -82,6 +82,7 @@ impl Daemon {
             health,
             reloads: self.reloads,
             conn_table: self.plane.as_ref().map(|p| p.conn_table()),
+            bgp: self.announcer.metrics(&self.config),
         });
     }
 

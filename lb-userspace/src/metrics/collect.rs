@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub reloads: Reloads,
     /// The connection tables' size, maximum and growths (None: no data plane).
     pub conn_table: Option<crate::dataplane::conn_grow::ConnTableInfo>,
+    /// The BGP announcements (None: no `announce = "bgp"` service).
+    pub bgp: Option<crate::bgp::status::BgpStatus>,
 }
 
 /// A checked real server: its checkers' verdict and last check time.
@@ -152,6 +154,9 @@ pub fn encode(plane: Option<&Status>, snap: &Snapshot) -> String {
     }
     register_vrrp(&mut reg, &snap.vrrp);
     register_reloads(&mut reg, &snap.reloads);
+    if let Some(b) = &snap.bgp {
+        crate::bgp::metrics::register(&mut reg, b);
+    }
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg)
         .expect("writing to a String cannot fail");
@@ -572,6 +577,7 @@ mod tests {
                 max_slots: 524_288,
                 growths: 2,
             }),
+            bgp: None,
         }
     }
 
