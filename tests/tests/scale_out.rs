@@ -6,14 +6,13 @@
 
 use std::{
     collections::{BTreeMap, HashSet},
-    net::SocketAddr,
     process::Command,
     time::Duration,
 };
 
 use integration_tests::{
     PinDir,
-    netns::{EchoConn, Lab, echo_server, scaleout::*, wait_for, xlb_bin},
+    netns::{Lab, scaleout::*, wait_for, xlb_bin},
 };
 
 const DIRECTORS: usize = 3;
@@ -29,10 +28,6 @@ fn lab(tag: &str) -> Lab {
     )
 }
 
-fn vip() -> SocketAddr {
-    format!("{SO_VIP}:7").parse().unwrap()
-}
-
 /// The router, then every director; waits until the router has the VIP over all three.
 fn start_all(lab: &mut Lab) {
     start_router(lab, DIRECTORS);
@@ -40,51 +35,6 @@ fn start_all(lab: &mut Lab) {
         start_director(lab, n, REALS);
     }
     wait_next_hops(lab, DIRECTORS, Duration::from_secs(30));
-}
-
-/// `CONNS` echo connections from the client, each asked once: (connection, real server).
-fn open_conns(lab: &Lab) -> Vec<(EchoConn, String)> {
-    lab.within("client", || {
-        (0..CONNS)
-            .map(|i| {
-                let mut c = EchoConn::connect(vip()).expect("connect through the VIP");
-                let answer = c.ask(&format!("hello {i}")).expect("first answer");
-                (c, echo_server(&answer))
-            })
-            .collect()
-    })
-}
-
-/// Asks every connection again: how many answered from the real server they had.
-fn surviving(lab: &Lab, conns: &mut [(EchoConn, String)], round: &str) -> usize {
-    lab.within("client", || {
-        let mut alive = 0;
-        for (i, (c, server)) in conns.iter_mut().enumerate() {
-            if c.ask(&format!("{round} {i}"))
-                .is_ok_and(|a| echo_server(&a) == *server)
-            {
-                alive += 1;
-            }
-        }
-        alive
-    })
-}
-
-/// The client ports director `n`'s connection table holds for the VIP.
-fn ports_through(lab: &Lab, n: usize) -> HashSet<u16> {
-    let out = Command::new(xlb_bin())
-        .args(["conns", "--pin-path"])
-        .arg(director_pins(lab, n))
-        .output()
-        .expect("xlb conns");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.contains(&format!("{SO_VIP}:7")))
-        .filter_map(|l| {
-            let client = l.split_whitespace().nth(3)?;
-            client.parse::<SocketAddr>().ok().map(|a| a.port())
-        })
-        .collect()
 }
 
 fn xlb_status_text(lab: &Lab, n: usize) -> String {
@@ -104,7 +54,7 @@ fn flows_spread_over_all_directors_and_survive_a_dead_one_and_a_rejoin() {
         router_next_hops(&lab),
         (1..=DIRECTORS).map(so_director).collect::<Vec<_>>()
     );
-    let mut conns = open_conns(&lab);
+    let mut conns = open_echo_conns(&lab, CONNS);
     let servers: BTreeMap<&str, usize> = conns.iter().fold(BTreeMap::new(), |mut m, (_, s)| {
         *m.entry(s.as_str()).or_default() += 1;
         m
@@ -118,7 +68,9 @@ fn flows_spread_over_all_directors_and_survive_a_dead_one_and_a_rejoin() {
         .iter()
         .map(|(c, _)| c.local_addr().unwrap().port())
         .collect();
-    let through: Vec<HashSet<u16>> = (1..=DIRECTORS).map(|n| ports_through(&lab, n)).collect();
+    let through: Vec<HashSet<u16>> = (1..=DIRECTORS)
+        .map(|n| client_ports_through(&lab, n))
+        .collect();
     let shares: Vec<usize> = through.iter().map(HashSet::len).collect();
     eprintln!("connections per director: {shares:?}, per real server: {servers:?}");
     for (n, share) in shares.iter().enumerate() {
@@ -144,7 +96,7 @@ fn flows_spread_over_all_directors_and_survive_a_dead_one_and_a_rejoin() {
         took < Duration::from_millis(1500),
         "BFD (3 x 100 ms) should withdraw within 1.5 s, took {took:?}"
     );
-    let alive = surviving(&lab, &mut conns, "after");
+    let alive = still_answering(&lab, &mut conns, "after");
     eprintln!(
         "{alive} of {CONNS} connections survived ({} had gone through the dead director)",
         dead.len()
@@ -159,13 +111,13 @@ fn flows_spread_over_all_directors_and_survive_a_dead_one_and_a_rejoin() {
     // A data plane left pinned by the killed xlb: the new one adopts it.
     start_director(&mut lab, 3, REALS);
     wait_next_hops(&lab, DIRECTORS, Duration::from_secs(30));
-    assert_eq!(surviving(&lab, &mut conns, "rejoined"), CONNS);
-    let fresh = open_conns(&lab);
+    assert_eq!(still_answering(&lab, &mut conns, "rejoined"), CONNS);
+    let fresh = open_echo_conns(&lab, CONNS);
     let fresh_ports: HashSet<u16> = fresh
         .iter()
         .map(|(c, _)| c.local_addr().unwrap().port())
         .collect();
-    let rejoined = ports_through(&lab, 3);
+    let rejoined = client_ports_through(&lab, 3);
     assert!(
         fresh_ports.iter().any(|p| rejoined.contains(p)),
         "the rejoined director takes a share of new connections"
@@ -176,7 +128,7 @@ fn flows_spread_over_all_directors_and_survive_a_dead_one_and_a_rejoin() {
 fn announcements_follow_the_daemon_and_the_service() {
     let mut lab = lab("a");
     start_all(&mut lab);
-    let mut conns = open_conns(&lab);
+    let mut conns = open_echo_conns(&lab, CONNS);
 
     // What xlb wrote and shows.
     let include = std::fs::read_to_string(lab.tmp.join("dir1-xlb-bird.conf")).unwrap();
@@ -205,7 +157,7 @@ fn announcements_follow_the_daemon_and_the_service() {
     );
     assert_eq!(router_next_hops(&lab).len(), DIRECTORS);
     assert!(xlb_status_text(&lab, 2).contains("daemon gone"));
-    assert_eq!(surviving(&lab, &mut conns, "xlb2 killed"), CONNS);
+    assert_eq!(still_answering(&lab, &mut conns, "xlb2 killed"), CONNS);
     // Restarted: the route is still there, and the status says it is announced again.
     let c2 = director_config(&lab, 2, REALS, "");
     start_director_xlb(&mut lab, 2, &c2);
@@ -257,7 +209,10 @@ fn announcements_follow_the_daemon_and_the_service() {
         status.contains(&format!("  {SO_VIP} withdrawn for")),
         "{status}"
     );
-    assert_eq!(surviving(&lab, &mut conns, "quorum lost on dir1"), CONNS);
+    assert_eq!(
+        still_answering(&lab, &mut conns, "quorum lost on dir1"),
+        CONNS
+    );
     for r in 1..=REALS {
         let out = Command::new(xlb_bin())
             .args([
@@ -278,7 +233,7 @@ fn announcements_follow_the_daemon_and_the_service() {
     assert_eq!(announced_routes(&lab, 1).trim(), "", "withdrawn on SIGTERM");
     assert!(lab.log("xlb1").contains("BGP: withdrawn"));
     wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(5));
-    assert_eq!(surviving(&lab, &mut conns, "xlb1 stopped"), CONNS);
+    assert_eq!(still_answering(&lab, &mut conns, "xlb1 stopped"), CONNS);
 
     // `xlb teardown` removes what a killed daemon left.
     lab.kill("xlb2", libc::SIGKILL);

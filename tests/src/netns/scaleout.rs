@@ -336,3 +336,53 @@ pub fn start_director(lab: &mut Lab, n: usize, reals: usize) {
     start_director_xlb(lab, n, &config);
     start_director_bird(lab, n);
 }
+
+/// `count` echo connections from the client to `SO_VIP:7`, each asked once: (connection,
+/// the real server that answered).
+pub fn open_echo_conns(lab: &Lab, count: usize) -> Vec<(super::EchoConn, String)> {
+    let vip: std::net::SocketAddr = format!("{SO_VIP}:7").parse().expect("VIP");
+    lab.within("client", || {
+        (0..count)
+            .map(|i| {
+                let mut c = super::EchoConn::connect(vip).expect("connect through the VIP");
+                let answer = c.ask(&format!("hello {i}")).expect("first answer");
+                (c, super::echo_server(&answer))
+            })
+            .collect()
+    })
+}
+
+/// Asks every connection again: how many answered, from the real server they had.
+pub fn still_answering(lab: &Lab, conns: &mut [(super::EchoConn, String)], round: &str) -> usize {
+    lab.within("client", || {
+        let mut alive = 0;
+        for (i, (c, server)) in conns.iter_mut().enumerate() {
+            if c.ask(&format!("{round} {i}"))
+                .is_ok_and(|a| super::echo_server(&a) == *server)
+            {
+                alive += 1;
+            }
+        }
+        alive
+    })
+}
+
+/// The client ports director `n`'s connection table holds for `SO_VIP:7` (`xlb conns`).
+pub fn client_ports_through(lab: &Lab, n: usize) -> std::collections::HashSet<u16> {
+    let out = Command::new(xlb_bin())
+        .args(["conns", "--pin-path"])
+        .arg(director_pins(lab, n))
+        .output()
+        .expect("xlb conns");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&format!("{SO_VIP}:7")))
+        .filter_map(|l| {
+            let client = l.split_whitespace().nth(3)?;
+            client
+                .parse::<std::net::SocketAddr>()
+                .ok()
+                .map(|a| a.port())
+        })
+        .collect()
+}
