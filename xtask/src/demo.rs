@@ -19,18 +19,25 @@ use crate::{
 const TASK: &str = "demo";
 const BIN: &str = "xlb-demo";
 
-pub fn demo() -> Result<()> {
+pub fn demo(scale_out: bool) -> Result<()> {
     check_root()?;
     let tools = setup()?;
-    demo_with(&tools)
+    demo_of(&tools, scale_out)
 }
 
 /// The demo, after `setup` (for `cargo xtask test`, which has run it already).
 pub fn demo_with(tools: &Tools) -> Result<()> {
+    demo_of(tools, false)
+}
+
+/// The HA demo, or with `scale_out` the active-active one (BIRD, ECMP, three directors).
+fn demo_of(tools: &Tools, scale_out: bool) -> Result<()> {
     check_root()?;
     let xlb = build_xlb(tools, false)?;
+    let bird: &[&str] = if scale_out { &["bird", "birdc"] } else { &[] };
     let missing: Vec<&str> = ["ip", "nsenter", "ethtool", "python3", "curl", "bpftool"]
         .into_iter()
+        .chain(bird.iter().copied())
         .filter(|tool| on_path(tool).is_none())
         .collect();
     if !missing.is_empty() {
@@ -43,6 +50,9 @@ pub fn demo_with(tools: &Tools) -> Result<()> {
     let driver = build_driver(tools, BIN, false)?;
     let mut cmd = Command::new(&driver);
     cmd.env("XLB_BIN", &xlb);
+    if scale_out {
+        cmd.arg("--scale-out");
+    }
     println!("  $ {}", display(&cmd));
     // The driver removes what it built, even when interrupted: nothing to do after it.
     let status = run_forwarding_signals(&mut cmd, |_pid| {})?;

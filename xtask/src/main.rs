@@ -77,7 +77,12 @@ enum Task {
     },
     /// A DR lab in network namespaces on this machine (client, director, three real
     /// servers), showing balancing through XDP; failover joins it with VRRP.
-    Demo,
+    Demo {
+        /// Instead: three active-active directors behind an ECMP router, each announcing
+        /// the VIP by BGP through BIRD; one dies and comes back, connections survive.
+        #[arg(long)]
+        scale_out: bool,
+    },
     /// xlb against the XDP ceiling and nftables in one run (needs root): packets per
     /// second, BPF_PROG_TEST_RUN ns per packet, failover time, control-plane costs. Prints
     /// a table; every figure goes to target/bench/latest.json.
@@ -115,7 +120,7 @@ fn main() -> ExitCode {
         }),
         Task::Deb => deb::deb(),
         Task::Test { args } => test::test(&args),
-        Task::Demo => demo::demo(),
+        Task::Demo { scale_out } => demo::demo(scale_out),
         Task::Bench {
             quick,
             release,

@@ -25,10 +25,14 @@
 //! temporary directory) belongs to the [`stage::Demo`], which removes it when the demo ends,
 //! fails, or is interrupted (Ctrl-C, SIGTERM, SIGHUP). Leftovers of an earlier run that was
 //! killed outright are removed before the lab is built.
+//!
+//! With `--scale-out`, the active-active demo instead: three directors behind an ECMP
+//! router, announcing the VIP by BGP through BIRD ([`scaleout`]).
 
 mod balancing;
 mod client;
 mod failover;
+mod scaleout;
 mod stage;
 
 use std::{
@@ -113,6 +117,9 @@ fn lock() -> Result<File> {
 /// The demo from start to teardown.
 fn run() -> Result<()> {
     let _lock = lock()?;
+    if std::env::args().any(|a| a == "--scale-out") {
+        return scaleout::run();
+    }
     stage::remove_leftovers()?;
     let mut demo = stage::Demo::build();
     demo.play()
@@ -142,9 +149,14 @@ fn main() -> ExitCode {
     match failure {
         None => {
             step(format!(
-                "done in {:.1} s: DR load balancing through XDP, VRRP failover and preemption \
-                 worked",
-                started.elapsed().as_secs_f64()
+                "done in {:.1} s: {}",
+                started.elapsed().as_secs_f64(),
+                if std::env::args().any(|a| a == "--scale-out") {
+                    "active-active directors behind ECMP, announced by BGP, lost one and \
+                     got it back without breaking a connection"
+                } else {
+                    "DR load balancing through XDP, VRRP failover and preemption worked"
+                }
             ));
             ExitCode::SUCCESS
         }
