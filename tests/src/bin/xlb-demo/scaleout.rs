@@ -120,7 +120,7 @@ pub fn run() -> Result<()> {
     }
     let took = wait_next_hops(&lab, DIRECTORS, Duration::from_secs(30));
     step(format!(
-        "the router's route to {SO_VIP}, {:.1} s after the directors started:",
+        "the router's route to {SO_VIP}, {:.1} s after the last director started:",
         took.as_secs_f64()
     ));
     shown(&format!("ip route show {SO_VIP}   (in router)"));
