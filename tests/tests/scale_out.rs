@@ -32,9 +32,24 @@ fn lab(tag: &str) -> Lab {
 fn start_all(lab: &mut Lab) {
     start_router(lab, DIRECTORS);
     for n in 1..=DIRECTORS {
-        start_director(lab, n, REALS);
+        // Director 1 serves metrics (on its own namespace's loopback).
+        let extra = if n == 1 { METRICS } else { "" };
+        let config = director_config(lab, n, REALS, extra);
+        start_director_xlb(lab, n, &config);
+        start_director_bird(lab, n);
     }
     wait_next_hops(lab, DIRECTORS, Duration::from_secs(30));
+}
+
+const METRICS: &str = "\n[global_defs]\nmetrics_listen = \"127.0.0.1:9471\"\n";
+
+/// The `xlb_bgp_*` samples director 1 serves.
+fn bgp_metrics(lab: &Lab) -> String {
+    lab.sh("dir1", "curl -sf http://127.0.0.1:9471/metrics")
+        .lines()
+        .filter(|l| l.starts_with("xlb_bgp_"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn xlb_status_text(lab: &Lab, n: usize) -> String {
@@ -139,6 +154,12 @@ fn announcements_follow_the_daemon_and_the_service() {
         status.contains(&format!("  {SO_VIP} announced for")),
         "{status}"
     );
+    let m = bgp_metrics(&lab);
+    assert!(
+        m.contains(&format!("xlb_bgp_announced{{vip=\"{SO_VIP}\"}} 1")),
+        "{m}"
+    );
+    assert!(m.contains("xlb_bgp_announcements_total 2"), "{m}");
     // The IPv6 VIP's /128 reached BIRD's table too.
     wait_for(Duration::from_secs(10), "BIRD learns the /128", || {
         let routes = birdc(&lab, 1, "show route table xlb_vips6");
@@ -213,6 +234,12 @@ fn announcements_follow_the_daemon_and_the_service() {
         still_answering(&lab, &mut conns, "quorum lost on dir1"),
         CONNS
     );
+    let m = bgp_metrics(&lab);
+    assert!(
+        m.contains(&format!("xlb_bgp_announced{{vip=\"{SO_VIP}\"}} 0")),
+        "{m}"
+    );
+    assert!(m.contains("xlb_bgp_withdrawals_total 1"), "{m}");
     for r in 1..=REALS {
         let out = Command::new(xlb_bin())
             .args([
