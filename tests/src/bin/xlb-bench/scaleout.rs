@@ -225,9 +225,11 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     sec.note(
         "one machine with 2 CPUs runs the client, the router's kernel forwarding, every \
          director's XDP and the real servers: a director adds no CPU, so the aggregate stays \
-         about flat and is bounded by the client's one sending thread and the router; the \
-         shares show ECMP spreading the flows. On real hardware each director brings its own \
-         CPUs and NIC queues.",
+         flat. The bound is the client's sending thread: a veth transmit runs the router's \
+         forwarding and the director's XDP in the sender's own softirq, so what is delivered \
+         equals what one thread can push through the whole path. The shares show ECMP \
+         spreading the flows; on real hardware each director brings its own CPUs and NIC \
+         queues.",
     );
     report.sections.push(sec);
     for n in 1..=DIRECTORS {
