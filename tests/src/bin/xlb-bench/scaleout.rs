@@ -137,6 +137,19 @@ pub fn bench(opts: &Opts, report: &mut Report) -> Result<()> {
     } else {
         (3, Duration::from_secs(3))
     };
+    let has = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok()
+    };
+    if !has("bird") || !has("nft") {
+        report.note(
+            "scaleout skipped: needs BIRD 2 (`bird`, Debian bird2) and nftables (`nft`); \
+             `cargo xtask setup` installs them",
+        );
+        return Ok(());
+    }
     let prefix = format!("xso-bench{}", std::process::id());
     let mut lab = scale_out_lab(Lab::named(&prefix, PinDir::new("sob")), DIRECTORS, REALS);
     for r in 1..=REALS {
