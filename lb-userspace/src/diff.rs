@@ -406,6 +406,8 @@ fn changed_service(old: &VirtualServer, new: &VirtualServer) -> ServiceAction {
         (old.quorum, old.hysteresis) != (new.quorum, new.hysteresis),
     );
     differs("sorry_server", old.sorry_server != new.sorry_server);
+    // In place: the VIP's host route is added or removed (`daemon::announcer`).
+    differs("announce", old.announce != new.announce);
     let mut reals = Vec::new();
     for r in &new.real_server {
         let action = match find_real(old, r) {
@@ -682,6 +684,24 @@ mod tests {
             plan.services[0].action,
             ServiceAction::Changed {
                 settings: vec!["lb_kind"],
+                real_servers: vec![],
+                table: None,
+            }
+        );
+    }
+
+    #[test]
+    fn announcing_by_bgp_is_a_service_change() {
+        let running = lab(ONE_VIP, "rr", 2, "");
+        let bgp = {
+            let mut c = running.clone();
+            c.virtual_server[0].announce = Some(crate::config::AnnounceMode::Bgp);
+            c
+        };
+        assert_eq!(
+            diff(&running, &bgp).services[0].action,
+            ServiceAction::Changed {
+                settings: vec!["announce"],
                 real_servers: vec![],
                 table: None,
             }

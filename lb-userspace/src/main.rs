@@ -323,27 +323,46 @@ fn status_command(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
         &daemon.pin_path,
         &daemon::default_state_file(&daemon.pin_path),
     )?;
+    let bgp = bgp_status(&daemon.pin_path);
     if json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        let mut v = serde_json::to_value(&s)?;
+        if let (Some(b), Some(map)) = (bgp, v.as_object_mut()) {
+            map.insert("bgp".into(), serde_json::to_value(b)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         print!("{}", status::render_live(&s));
-        print!("{}", bgp_lines(&daemon.pin_path));
+        if let Some(b) = bgp {
+            print!("\n{}", xlb::bgp::status::render(&b.status, b.alive, b.now));
+        }
     }
     Ok(())
 }
 
-/// `xlb status`'s BGP lines, when the daemon announces VIPs (`announce = "bgp"`).
-fn bgp_lines(pin_path: &std::path::Path) -> String {
+/// What the daemon wrote of its BGP announcements (`announce = "bgp"`), if it did.
+#[derive(serde::Serialize)]
+struct BgpView {
+    #[serde(flatten)]
+    status: xlb::bgp::status::BgpStatus,
+    /// Whether the daemon that wrote it still runs.
+    alive: bool,
+    #[serde(skip)]
+    now: u64,
+}
+
+fn bgp_status(pin_path: &std::path::Path) -> Option<BgpView> {
     use xlb::bgp::status;
     let file = status::file_beside(&daemon::default_state_file(pin_path));
-    let Some(s) = status::read(&file) else {
-        return String::new();
-    };
+    let s = status::read(&file)?;
     let alive = std::path::Path::new(&format!("/proc/{}", s.pid)).exists();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    format!("\n{}", status::render(&s, alive, now))
+    Some(BgpView {
+        status: s,
+        alive,
+        now,
+    })
 }
 
 /// `xlb status --rate`: two readings of the pinned counters `interval` seconds apart.

@@ -154,6 +154,16 @@ fn announcements_follow_the_daemon_and_the_service() {
         status.contains(&format!("  {SO_VIP} announced for")),
         "{status}"
     );
+    let json = integration_tests::netns::xlb_status_json(&director_pins(&lab, 1));
+    let vips = json["bgp"]["vips"]
+        .as_array()
+        .expect("bgp.vips in xlb status --json");
+    assert!(
+        vips.iter()
+            .any(|v| v["vip"] == SO_VIP && v["announced"] == true),
+        "{json}"
+    );
+    assert_eq!(json["bgp"]["alive"], true, "{json}");
     let m = bgp_metrics(&lab);
     assert!(
         m.contains(&format!("xlb_bgp_announced{{vip=\"{SO_VIP}\"}} 1")),
