@@ -265,6 +265,44 @@ fn announcements_follow_the_daemon_and_the_service() {
     }
     wait_next_hops(&lab, DIRECTORS, Duration::from_secs(10));
 
+    // A reload to another table moves the routes in place: out of the table BIRD learns
+    // (the router drops dir3), into table 202; and back.
+    let reload = |lab: &Lab, table: u32| {
+        let path = lab.tmp.join("dir3.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replace("table = 201", &format!("table = {table}"));
+        let text = text.replace("table = 202", &format!("table = {table}"));
+        std::fs::write(&path, text).unwrap();
+        let out = lab
+            .command("dir3", &xlb_bin())
+            .args(["reload", "--pin-path"])
+            .arg(director_pins(lab, 3))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    reload(&lab, 202);
+    wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(5));
+    let moved = lab.sh("dir3", "ip -4 route show table 202 proto 201");
+    assert!(moved.contains(&format!("blackhole {SO_VIP}")), "{moved}");
+    assert_eq!(
+        lab.sh("dir3", "ip -4 route show table 201 proto 201")
+            .trim(),
+        ""
+    );
+    reload(&lab, 201);
+    wait_next_hops(&lab, DIRECTORS, Duration::from_secs(10));
+    assert_eq!(
+        lab.sh("dir3", "ip -4 route show table 202 proto 201")
+            .trim(),
+        ""
+    );
+    assert_eq!(still_answering(&lab, &mut conns, "dir3 reloaded"), CONNS);
+
     // SIGTERM: withdrawn before the daemon exits; the flows move to the others.
     lab.kill("xlb1", libc::SIGTERM);
     assert_eq!(announced_routes(&lab, 1).trim(), "", "withdrawn on SIGTERM");
