@@ -27,6 +27,7 @@ mod locate;
 mod lvs;
 mod resolve;
 pub mod route;
+pub mod sync;
 mod validate;
 mod vrrp;
 
@@ -87,6 +88,9 @@ pub struct Config {
     /// `[[virtual_server]]`.
     #[serde(default)]
     pub virtual_server: Vec<VirtualServer>,
+    /// `[sync]`: connection sync between directors (`connsync`). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<sync::SyncConfig>,
 }
 
 /// `[global_defs]`. Each default is the one in [`GlobalDefs::default`], keepalived's.

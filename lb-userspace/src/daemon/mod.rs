@@ -22,6 +22,7 @@
 //! RELOADING, STOPPING, STATUS and the watchdog of `Type=notify`, fed from this loop).
 
 mod commands;
+mod conn_sync;
 mod control;
 mod desired;
 mod edits;
@@ -140,6 +141,8 @@ struct Daemon {
     systemd: Systemd,
     /// `static_ipaddress`, `static_routes`, `static_rules` in force.
     statics: statics::Statics,
+    /// Connection sync (`[sync]`), when configured.
+    conn_sync: Option<crate::connsync::SyncTask>,
 }
 
 impl Daemon {
@@ -477,6 +480,7 @@ pub async fn run(
         reloads: crate::metrics::Reloads::default(),
         systemd: Systemd::from_env(),
         statics,
+        conn_sync: None,
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -489,6 +493,14 @@ pub async fn run(
     d.statics.add(&d.handle).await;
     if let Err(e) = d.instances.start(&d.config, &d.handle, &d.notifier).await {
         // The instances that did start resign first, their gate requests served.
+        if d.resign() > 0 {
+            d.serve(&mut queue).await;
+        }
+        d.statics.remove(&d.handle).await;
+        d.undo_start();
+        return Err(e);
+    }
+    if let Err(e) = d.follow_sync() {
         if d.resign() > 0 {
             d.serve(&mut queue).await;
         }

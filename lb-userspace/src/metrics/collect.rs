@@ -520,6 +520,7 @@ mod tests {
                 not_tracked: 1,
             },
             conn_slots: Some((65536, 16384)),
+            conn_sync: None,
         }
     }
 

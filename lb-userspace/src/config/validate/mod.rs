@@ -9,6 +9,7 @@ mod limits;
 mod lvs;
 mod mail;
 mod routes;
+mod sync;
 mod vrrp;
 
 use std::net::IpAddr;
@@ -52,6 +53,7 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     lvs::validate_virtual_servers(cfg, doc)?;
     commands::validate_commands(cfg)?;
     mail::validate_mail(cfg)?;
+    sync::validate_sync(cfg)?;
     limits::validate_limits(cfg)
 }
 
