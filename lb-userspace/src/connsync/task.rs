@@ -36,7 +36,7 @@ use crate::{
 pub const TICK: Duration = Duration::from_millis(200);
 /// Persistence templates are read by syscall per entry: every fifth tick.
 const TEMPLATE_EVERY: u64 = 5;
-/// The status file and the digest go out this often (in ticks).
+/// The digest goes out this often (in ticks).
 const PUBLISH_EVERY: u64 = 5;
 /// How long a peer's matching digest lets the master leave out mh/sh flows.
 pub const DIGEST_VALID: Duration = Duration::from_secs(10);
@@ -94,7 +94,7 @@ impl Settings {
 /// The running task; dropping it stops it.
 pub struct SyncTask {
     pub settings: Settings,
-    handle: tokio::task::JoinHandle<()>,
+    handle: tokio::task::AbortHandle,
 }
 
 impl Drop for SyncTask {
@@ -114,7 +114,16 @@ pub fn start(settings: Settings, board: StatusBoard) -> io::Result<SyncTask> {
         "connection sync started"
     );
     let mut state = State::new(settings.clone(), board);
-    let handle = tokio::spawn(async move { state.run(socket).await });
+    let task = tokio::spawn(async move { state.run(socket).await });
+    let handle = task.abort_handle();
+    // A task that dies says so: sync must not stop silently.
+    tokio::spawn(async move {
+        if let Err(e) = task.await {
+            if e.is_panic() {
+                tracing::error!("connection sync stopped: the task panicked: {e}");
+            }
+        }
+    });
     Ok(SyncTask { settings, handle })
 }
 
@@ -209,6 +218,8 @@ struct State {
     digest_confirmed: Option<Instant>,
     my_digest: Option<[u8; DIGEST_LEN]>,
     ticks: u64,
+    /// The status as last written.
+    written: Option<SyncStatus>,
 }
 
 impl State {
@@ -236,6 +247,7 @@ impl State {
             digest_confirmed: None,
             my_digest: None,
             ticks: 0,
+            written: None,
         }
     }
 
@@ -313,6 +325,7 @@ impl State {
             }
         }
         if !self.refresh_local() {
+            self.publish();
             return;
         }
         if self.ticks % PUBLISH_EVERY == 0 {
@@ -327,10 +340,17 @@ impl State {
         if master {
             self.send_round(socket).await;
         }
-        if self.ticks % PUBLISH_EVERY == 0 {
-            self.status.hashed_skipped = self.hashed_skip();
-            self.status.flows_synced = self.sender.known() as u64;
+        self.publish();
+    }
+
+    /// Writes the status file when it changed (every tick at most: `xlb status` is
+    /// never more than [`TICK`] behind).
+    fn publish(&mut self) {
+        self.status.hashed_skipped = self.hashed_skip();
+        self.status.flows_synced = self.sender.known() as u64;
+        if self.written.as_ref() != Some(&self.status) {
             self.status.write(&self.s.status_path);
+            self.written = Some(self.status.clone());
         }
     }
 
