@@ -289,7 +289,9 @@ fn forged_datagrams_install_nothing_and_a_readable_key_file_fails_start() {
         "bad.toml",
         &config(LAB_DIRECTOR, LAB_DIRECTOR2, 150, "wrr", &sync),
     );
-    let out = std::process::Command::new(xlb_bin())
+    // Host checks (the default) in the director's namespace, where its interface is.
+    let out = lab
+        .command("dir1", &xlb_bin())
         .args(["check", "-c"])
         .arg(&bad)
         .output()

@@ -75,6 +75,14 @@ impl Settings {
         let Some(s) = &cfg.sync else {
             return Ok(None);
         };
+        // What `xlb check` checks on the host, checked again where it matters.
+        if let Some(problem) = s
+            .key_file
+            .as_deref()
+            .and_then(crate::config::sync::key_file_problem)
+        {
+            return Err(format!("sync.key_file: {problem}"));
+        }
         let key = s
             .secret()
             .map_err(|e| format!("sync key_file: {e}"))?
