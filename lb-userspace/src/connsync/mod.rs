@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod digest;
 pub mod directory;
+pub mod metrics;
 pub mod sender;
 pub mod status;
 pub mod table;

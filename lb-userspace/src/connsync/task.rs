@@ -103,6 +103,14 @@ impl Settings {
 pub struct SyncTask {
     pub settings: Settings,
     handle: tokio::task::AbortHandle,
+    status: tokio::sync::watch::Receiver<SyncStatus>,
+}
+
+impl SyncTask {
+    /// The task's counters as last published.
+    pub fn status(&self) -> SyncStatus {
+        self.status.borrow().clone()
+    }
 }
 
 impl Drop for SyncTask {
@@ -121,7 +129,8 @@ pub fn start(settings: Settings, board: StatusBoard) -> io::Result<SyncTask> {
         authenticated = settings.key.is_some(),
         "connection sync started"
     );
-    let mut state = State::new(settings.clone(), board);
+    let (published, status) = tokio::sync::watch::channel(SyncStatus::default());
+    let mut state = State::new(settings.clone(), board, published);
     let task = tokio::spawn(async move { state.run(socket).await });
     let handle = task.abort_handle();
     // A task that dies says so: sync must not stop silently.
@@ -132,7 +141,11 @@ pub fn start(settings: Settings, board: StatusBoard) -> io::Result<SyncTask> {
             }
         }
     });
-    Ok(SyncTask { settings, handle })
+    Ok(SyncTask {
+        settings,
+        handle,
+        status,
+    })
 }
 
 fn open_socket(s: &Settings) -> io::Result<UdpSocket> {
@@ -228,10 +241,16 @@ struct State {
     ticks: u64,
     /// The status as last written.
     written: Option<SyncStatus>,
+    /// Where the daemon reads it (for the metrics).
+    published: tokio::sync::watch::Sender<SyncStatus>,
 }
 
 impl State {
-    fn new(s: Settings, board: StatusBoard) -> Self {
+    fn new(
+        s: Settings,
+        board: StatusBoard,
+        published: tokio::sync::watch::Sender<SyncStatus>,
+    ) -> Self {
         let status = SyncStatus {
             instance: s.config.instance.clone(),
             role: "starting".into(),
@@ -256,6 +275,7 @@ impl State {
             my_digest: None,
             ticks: 0,
             written: None,
+            published,
         }
     }
 
@@ -336,7 +356,7 @@ impl State {
             self.publish();
             return;
         }
-        if self.ticks % PUBLISH_EVERY == 0 {
+        if self.ticks.is_multiple_of(PUBLISH_EVERY) {
             let Local { maps, .. } = self.local.as_ref().expect("refreshed");
             self.my_digest = digest::of(&self.dir, |i| {
                 (i < maps.table.len() as u32).then(|| maps.table.get(i as usize))
@@ -358,6 +378,7 @@ impl State {
         self.status.flows_synced = self.sender.known() as u64;
         if self.written.as_ref() != Some(&self.status) {
             self.status.write(&self.s.status_path);
+            self.published.send_replace(self.status.clone());
             self.written = Some(self.status.clone());
         }
     }
@@ -374,7 +395,7 @@ impl State {
         let started = Instant::now();
         let Local { maps, tables, .. } = self.local.as_ref().expect("refreshed");
         let mut scanned = table::scan_conns(tables, &self.dir, now_ticks());
-        if self.ticks % TEMPLATE_EVERY == 0 {
+        if self.ticks.is_multiple_of(TEMPLATE_EVERY) {
             scanned.extend(table::scan_templates(
                 maps,
                 &self.dir,

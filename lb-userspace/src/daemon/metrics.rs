@@ -82,6 +82,7 @@ impl Daemon {
             health,
             reloads: self.reloads,
             conn_table: self.plane.as_ref().map(|p| p.conn_table()),
+            conn_sync: self.conn_sync.as_ref().map(|t| t.status()),
         });
     }
 

@@ -27,6 +27,8 @@ pub struct Snapshot {
     pub reloads: Reloads,
     /// The connection tables' size, maximum and growths (None: no data plane).
     pub conn_table: Option<crate::dataplane::conn_grow::ConnTableInfo>,
+    /// Connection sync's counters (None: no `[sync]`).
+    pub conn_sync: Option<crate::connsync::SyncStatus>,
 }
 
 /// A checked real server: its checkers' verdict and last check time.
@@ -152,6 +154,9 @@ pub fn encode(plane: Option<&Status>, snap: &Snapshot) -> String {
     }
     register_vrrp(&mut reg, &snap.vrrp);
     register_reloads(&mut reg, &snap.reloads);
+    if let Some(sync) = &snap.conn_sync {
+        crate::connsync::metrics::register(&mut reg, sync);
+    }
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg)
         .expect("writing to a String cannot fail");
@@ -573,6 +578,7 @@ mod tests {
                 max_slots: 524_288,
                 growths: 2,
             }),
+            conn_sync: None,
         }
     }
 
