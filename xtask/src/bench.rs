@@ -7,7 +7,7 @@
 //! `target/bench/latest.json`. The driver prints the table: rates and times as
 //! min / median / max over interleaved rounds, and ratios (xlb / ceiling, xlb / nftables)
 //! taken round by round, since absolute numbers on a shared machine move by 2x between
-//! runs. ARGS go to the driver (`--only forward,testrun,failover,control`). A `--quick`
+//! runs. ARGS go to the driver (`--only forward,testrun,failover,control,connsync`). A `--quick`
 //! run writes `target/bench/latest-quick.json` instead.
 //!
 //! `--quick` runs every scenario briefly (well under a minute once built) and builds in

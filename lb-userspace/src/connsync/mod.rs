@@ -9,6 +9,7 @@
 //! (`xlb status` and metrics), `task` (the socket and the loop).
 
 pub mod auth;
+pub mod batch;
 pub mod digest;
 pub mod directory;
 pub mod metrics;

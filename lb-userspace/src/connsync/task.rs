@@ -18,12 +18,12 @@ use tracing::{info, warn};
 
 use super::{
     auth::Key,
-    digest,
+    batch, digest,
     directory::Directory,
     sender::{Budget, Sender},
     status::SyncStatus,
     table,
-    wire::{self, DIGEST_LEN, Entry, HEADER_LEN, HMAC_LEN, Kind},
+    wire::{self, DIGEST_LEN, Entry, Kind},
 };
 use crate::{
     config::{Config, sync::SyncConfig},
@@ -416,49 +416,24 @@ impl State {
             return;
         }
         self.budget.spend(due.len());
-        for batch in batches(&due, self.capacity()) {
-            let datagram = self.encode_entries(batch);
+        let key = self.s.key.clone();
+        let datagrams = batch::datagrams(
+            &due,
+            self.s.config.maxlen,
+            self.s.config.id,
+            key.as_ref(),
+            &mut self.sequence,
+        );
+        let mut at = 0;
+        for (datagram, n) in datagrams {
             if self.send(socket, &datagram).await {
-                self.status.sent_entries += batch.len() as u64;
-                for e in batch {
+                self.status.sent_entries += n as u64;
+                for e in &due[at..at + n] {
                     self.sender.mark_sent(e, now);
                 }
             }
+            at += n;
         }
-    }
-
-    /// Payload bytes of a datagram (maxlen minus the header and the HMAC).
-    fn capacity(&self) -> usize {
-        let mac = if self.s.key.is_some() { HMAC_LEN } else { 0 };
-        usize::from(self.s.config.maxlen).saturating_sub(HEADER_LEN + mac)
-    }
-
-    fn header(&mut self, out: &mut Vec<u8>, kind: Kind, count: u16) {
-        self.sequence = self.sequence.wrapping_add(1);
-        wire::encode_header(
-            out,
-            kind,
-            self.s.config.id,
-            self.sequence,
-            count,
-            self.s.key.is_some(),
-        );
-    }
-
-    fn encode_entries(&mut self, batch: &[Entry]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(usize::from(self.s.config.maxlen));
-        self.header(&mut out, Kind::Entries, 0);
-        let mut n = 0u16;
-        for e in batch {
-            if wire::encode_entry(&mut out, e).is_some() {
-                n += 1;
-            }
-        }
-        wire::set_count(&mut out, n);
-        if let Some(k) = &self.s.key {
-            k.sign(&mut out);
-        }
-        out
     }
 
     async fn send_control(
@@ -468,7 +443,15 @@ impl State {
         digest: Option<[u8; DIGEST_LEN]>,
     ) {
         let mut out = Vec::new();
-        self.header(&mut out, kind, 0);
+        self.sequence = self.sequence.wrapping_add(1);
+        wire::encode_header(
+            &mut out,
+            kind,
+            self.s.config.id,
+            self.sequence,
+            0,
+            self.s.key.is_some(),
+        );
         if let Some(d) = digest {
             out.extend_from_slice(&d);
         }
@@ -571,48 +554,5 @@ impl State {
                 Err(skip) => self.status.skip(skip.reason()),
             }
         }
-    }
-}
-
-/// `due` cut into runs that fit `capacity` payload bytes each.
-fn batches(due: &[Entry], capacity: usize) -> Vec<&[Entry]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let mut used = 0;
-    for (i, e) in due.iter().enumerate() {
-        let len = e.wire_len();
-        if used + len > capacity && i > start {
-            out.push(&due[start..i]);
-            start = i;
-            used = 0;
-        }
-        used += len;
-    }
-    if start < due.len() {
-        out.push(&due[start..]);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn batches_fit_maxlen() {
-        let e = Entry {
-            protocol: 6,
-            state: 0,
-            flags: 0,
-            remaining_s: 1,
-            virtual_service: "198.18.0.100:80".parse().unwrap(),
-            client: "198.18.0.1:1".parse().unwrap(),
-            real: "198.18.0.11:80".parse().unwrap(),
-        };
-        let due = vec![e; 100];
-        // 1472 - 16 - 32 = 1424 bytes: 50 entries of 28 bytes.
-        let b = batches(&due, 1424);
-        assert_eq!(b.iter().map(|b| b.len()).collect::<Vec<_>>(), [50, 50]);
-        assert!(batches(&[], 1424).is_empty());
     }
 }

@@ -9,7 +9,9 @@
 //! 5. `BPF_PROG_TEST_RUN` nanoseconds per packet of xlb's paths and of single map
 //!    operations, next to an empty program;
 //! 6. failover between two xlb directors (VRRP v2 at 1 s, v3 at 0.1 s adverts);
-//! 7. the control plane: map sync of many services, the mh table build, health checks.
+//! 7. the control plane: map sync of many services, the mh table build, health checks;
+//! 8. connection sync: established forwarding with the sender scanning against without
+//!    (ratio), the scan, the install rate, the bytes of 10,000 new flows.
 //!
 //! It prints a table and writes every figure as JSON (`--out`). Scenarios the machine
 //! cannot run (no native XDP, no live frames, ...) are skipped with a note, not failed.
@@ -19,10 +21,11 @@
 //! Usage: `xlb-bench [--quick] [--out FILE] [--commit SHA] [--only forward,testrun,...]`
 //!
 //! Modules: one per group of scenarios (`forward` 1-4, `testrun` 5, `failover` 6,
-//! `control` 7); `peak` the search for the peak rate; `objs` the bench programs; `threads`
+//! `control` 7, `connsync` 8); `peak` the search for the peak rate; `objs` the bench programs; `threads`
 //! where the driver's threads run; `report` the figures, the table and latest.json;
 //! `machine` what the run measured on.
 
+mod connsync;
 mod control;
 mod failover;
 mod forward;
@@ -49,7 +52,7 @@ pub struct Opts {
     pub only: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 4] = ["forward", "testrun", "failover", "control"];
+const SCENARIOS: [&str; 5] = ["forward", "testrun", "failover", "control", "connsync"];
 
 fn parse_args() -> Result<Opts> {
     let mut opts = Opts {
@@ -109,11 +112,12 @@ fn main() {
     let wanted = |s: &str| opts.only.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
     let mut report = Report::default();
     type Bench = fn(&Opts, &mut Report) -> Result<()>;
-    let benches: [(&str, Bench); 4] = [
+    let benches: [(&str, Bench); 5] = [
         ("forward", forward::bench),
         ("testrun", testrun::bench),
         ("failover", failover::bench),
         ("control", control::bench),
+        ("connsync", connsync::bench),
     ];
     for (name, f) in benches {
         if !wanted(name) {
