@@ -5,7 +5,8 @@
 //! preempts. Every stream must keep answering from its first real server both times; a
 //! control run without sync shows the same failover resetting streams (so the check can
 //! fail). Forged datagrams from a third host (even with a peer's source address) install
-//! nothing; a key file others can read refuses the start. With `mh` and identical
+//! nothing; a key file others can read refuses the start; a reload changes `[sync]` in
+//! place. With `mh` and identical
 //! tables, nothing is sent, and the streams still survive.
 
 use std::{
@@ -319,7 +320,7 @@ fn forged_datagrams_install_nothing_and_a_readable_key_file_fails_start() {
         "xlb run started with a readable key file"
     );
 
-    start_pair(&mut lab, "wrr", &synced());
+    let (_, c2) = start_pair(&mut lab, "wrr", &synced());
     // The client sends from its own address, with the peer's address too (spoofed, as
     // a third host on the segment can): unsigned, signed with another key, signed
     // with the right key but another sync id.
@@ -382,6 +383,45 @@ fn forged_datagrams_install_nothing_and_a_readable_key_file_fails_start() {
         "{text}"
     );
     assert!(text.contains("dropped datagrams: bad_hmac 1"), "{text}");
+
+    // A reload changes [sync] in place: the same daemon now takes sync id 5 only.
+    let pid = lab.pid("xlb2");
+    std::fs::write(
+        &c2,
+        config(
+            LAB_DIRECTOR2,
+            LAB_DIRECTOR,
+            100,
+            "wrr",
+            &format!("{}id = 5\n", synced()),
+        ),
+    )
+    .unwrap();
+    let out = lab
+        .command("dir2", &xlb_bin())
+        .args(["reload", "--pin-path"])
+        .arg(pins(&lab, "dir2"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(Duration::from_secs(5), "sync id 5 in force", || {
+        let s = sync_status(&lab, "dir2");
+        ((s["sync_id"] == 5).then_some(()), s.to_string())
+    });
+    lab.within("client", || {
+        let spoofed = UdpSocket::bind(format!("{LAB_DIRECTOR}:0")).unwrap();
+        spoofed.send_to(&forged(1006, Some(&right), 0), to).unwrap();
+        spoofed.send_to(&forged(1007, Some(&right), 5), to).unwrap();
+    });
+    wait_tracked(&lab, "dir2", 2);
+    let s2 = sync_status(&lab, "dir2");
+    assert_eq!(count(&s2["drops"], "sync_id"), 1, "id 0 now refused: {s2}");
+    assert_eq!(count(&s2, "installed"), 1, "{s2}");
+    assert_eq!(lab.pid("xlb2"), pid, "the daemon restarted");
 }
 
 #[test]
@@ -411,4 +451,63 @@ fn with_mh_and_identical_tables_nothing_is_sent_and_streams_survive() {
     );
     crash_dir1(&mut lab);
     assert_eq!(survivors(&mut streams, "after the crash"), 20);
+}
+
+/// One echo exchange from each of `sources` (addresses of the client) to the VIP, each
+/// on a new connection: the real server that answered, by source.
+fn ask_from(lab: &Lab, sources: &[String]) -> Vec<String> {
+    let script = format!(
+        "import socket\n\
+         for src in {sources:?}:\n\
+         \x20   s = socket.create_connection(('{LAB_VIP}', 7), timeout=5, source_address=(src, 0))\n\
+         \x20   s.sendall(b'hello\\n')\n\
+         \x20   print(s.recv(200).decode().split()[0])\n\
+         \x20   s.close()\n"
+    );
+    let path = lab.tmp.join("ask_from.py");
+    std::fs::write(&path, script).unwrap();
+    lab.sh("client", &format!("python3 {}", path.display()))
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn persistence_templates_follow_the_failover() {
+    let mut lab = lab("per");
+    let persistent = |me, peer, prio| {
+        config(me, peer, prio, "wrr", &synced()).replace(
+            "lb_algo = \"wrr\"\n",
+            "lb_algo = \"wrr\"\npersistence_timeout = 300\n",
+        )
+    };
+    let c1 = write(
+        &lab,
+        "dir1.toml",
+        &persistent(LAB_DIRECTOR, LAB_DIRECTOR2, 150),
+    );
+    let c2 = write(
+        &lab,
+        "dir2.toml",
+        &persistent(LAB_DIRECTOR2, LAB_DIRECTOR, 100),
+    );
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(10));
+    // 20 clients (addresses of the client host), one short connection each: each
+    // client's template names its real server.
+    let sources: Vec<String> = (50..70).map(|n| format!("198.18.0.{n}")).collect();
+    for s in &sources {
+        lab.sh("client", &format!("ip addr add {s}/24 dev eth0"));
+    }
+    let before = ask_from(&lab, &sources);
+    assert_eq!(before.len(), sources.len(), "{before:?}");
+    let spread: std::collections::BTreeSet<&String> = before.iter().collect();
+    assert_eq!(spread.len(), 2, "wrr spread the clients: {before:?}");
+    // 20 templates and at least one entry per connection.
+    wait_installed(&lab, "dir2", 2 * sources.len() as u64);
+    crash_dir1(&mut lab);
+    // New connections after the failover: each client's template sends it where it went.
+    let after = ask_from(&lab, &sources);
+    assert_eq!(after, before, "clients that lost their real server");
 }
