@@ -29,9 +29,10 @@ pub struct Directory {
     services: HashMap<(IpAddr, u16, u8), ServiceRef>,
     by_id: HashMap<u32, ServiceRef>,
     /// Real-server slot by (service id, address:port).
-    slots: HashMap<(u32, SocketAddr), u32>,
-    /// Address:port and service id of each in-use slot.
-    reals: HashMap<u32, (u32, SocketAddr)>,
+    slots: HashMap<(u32, SocketAddr), u32, foldhash::fast::RandomState>,
+    /// Address:port and service id of each in-use slot (looked up for every live flow
+    /// of every scan).
+    reals: HashMap<u32, (u32, SocketAddr), foldhash::fast::RandomState>,
 }
 
 impl Directory {

@@ -35,7 +35,7 @@ struct Record {
 /// The master's memory of what its peers were told.
 #[derive(Debug, Default)]
 pub struct Sender {
-    sent: HashMap<FlowId, Record>,
+    sent: HashMap<FlowId, Record, foldhash::fast::RandomState>,
     round: u64,
 }
 

@@ -235,10 +235,12 @@ struct State {
     sequence: u32,
     /// Last sequence seen from each peer (gaps are lost datagrams).
     last_seq: HashMap<IpAddr, u32>,
-    /// When a peer last confirmed our mh/sh digest.
-    digest_confirmed: Option<Instant>,
+    /// The last digest of the peer's mh/sh tables, and when it came.
+    peer_digest: Option<([u8; DIGEST_LEN], Instant)>,
     my_digest: Option<[u8; DIGEST_LEN]>,
     ticks: u64,
+    /// The persistence templates as last read.
+    templates: Vec<(u32, Entry)>,
     /// The status as last written.
     written: Option<SyncStatus>,
     /// Where the daemon reads it (for the metrics).
@@ -271,9 +273,10 @@ impl State {
             master: None,
             sequence: 0,
             last_seq: HashMap::new(),
-            digest_confirmed: None,
+            peer_digest: None,
             my_digest: None,
             ticks: 0,
+            templates: Vec::new(),
             written: None,
             published,
         }
@@ -383,11 +386,13 @@ impl State {
         }
     }
 
+    /// Whether mh/sh flows may be left out: the peer's last digest, less than
+    /// [`DIGEST_VALID`] old, is ours (a differing digest ends it at once).
     fn hashed_skip(&self) -> bool {
-        self.my_digest.is_some()
-            && self
-                .digest_confirmed
-                .is_some_and(|t| t.elapsed() < DIGEST_VALID)
+        match (self.my_digest, self.peer_digest) {
+            (Some(mine), Some((theirs, at))) => mine == theirs && at.elapsed() < DIGEST_VALID,
+            _ => false,
+        }
     }
 
     /// One round of the master: scan, pick what is due, send within the budget.
@@ -395,13 +400,12 @@ impl State {
         let started = Instant::now();
         let Local { maps, tables, .. } = self.local.as_ref().expect("refreshed");
         let mut scanned = table::scan_conns(tables, &self.dir, now_ticks());
+        // Templates from the last read of them, so that they stay known (not due) between
+        // reads.
         if self.ticks.is_multiple_of(TEMPLATE_EVERY) {
-            scanned.extend(table::scan_templates(
-                maps,
-                &self.dir,
-                table::monotonic_ns(),
-            ));
+            self.templates = table::scan_templates(maps, &self.dir, table::monotonic_ns());
         }
+        scanned.extend_from_slice(&self.templates);
         let skip: HashSet<u32> = if self.hashed_skip() {
             self.dir.hashed_ids().into_iter().collect()
         } else {
@@ -523,9 +527,7 @@ impl State {
                 }
             }
             Kind::Digest => {
-                if d.digest.is_some() && d.digest == self.my_digest {
-                    self.digest_confirmed = Some(Instant::now());
-                }
+                self.peer_digest = d.digest.map(|d| (d, Instant::now()));
             }
         }
     }
