@@ -418,7 +418,16 @@ fn forged_datagrams_install_nothing_and_a_readable_key_file_fails_start() {
         spoofed.send_to(&forged(1007, Some(&right), 5), to).unwrap();
     });
     wait_tracked(&lab, "dir2", 2);
-    let s2 = sync_status(&lab, "dir2");
+    // The status file follows within a tick.
+    let s2 = wait_for(
+        Duration::from_secs(3),
+        "the reloaded task's counters",
+        || {
+            let s = sync_status(&lab, "dir2");
+            let done = count(&s, "received_datagrams") >= 2;
+            (done.then_some(s.clone()), s.to_string())
+        },
+    );
     assert_eq!(count(&s2["drops"], "sync_id"), 1, "id 0 now refused: {s2}");
     assert_eq!(count(&s2, "installed"), 1, "{s2}");
     assert_eq!(lab.pid("xlb2"), pid, "the daemon restarted");
