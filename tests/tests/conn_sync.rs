@@ -7,7 +7,8 @@
 //! fail). Forged datagrams from a third host (even with a peer's source address) install
 //! nothing; a key file others can read refuses the start; a reload changes `[sync]` in
 //! place. With `mh` and identical
-//! tables, nothing is sent, and the streams still survive.
+//! tables, nothing is sent, and the streams still survive. Persistence templates follow
+//! the failover; multicast sync (with a key) works as unicast does.
 
 use std::{
     net::{SocketAddr, UdpSocket},
@@ -519,4 +520,35 @@ fn persistence_templates_follow_the_failover() {
     // New connections after the failover: each client's template sends it where it went.
     let after = ask_from(&lab, &sources);
     assert_eq!(after, before, "clients that lost their real server");
+}
+
+#[test]
+fn multicast_sync_with_a_key_keeps_streams_over_a_failover() {
+    let mut lab = lab("mc");
+    // No unicast_peer: VRRP and sync both multicast (sync to IPVS's 224.0.0.81).
+    let multicast = |me: &str, peer: &str, prio| {
+        config(me, peer, prio, "wrr", &synced())
+            .replace(&format!("unicast_src_ip = \"{me}\"\n"), "")
+            .replace(&format!("unicast_peer = [\"{peer}\"]\n"), "")
+    };
+    let c1 = write(
+        &lab,
+        "dir1.toml",
+        &multicast(LAB_DIRECTOR, LAB_DIRECTOR2, 150),
+    );
+    let c2 = write(
+        &lab,
+        "dir2.toml",
+        &multicast(LAB_DIRECTOR2, LAB_DIRECTOR, 100),
+    );
+    assert!(!std::fs::read_to_string(&c1).unwrap().contains("unicast"));
+    start_xlb_in(&mut lab, "dir1", "xlb1", &c1);
+    start_xlb_in(&mut lab, "dir2", "xlb2", &c2);
+    wait_vip(&lab, "dir1", true, Duration::from_secs(10));
+    let mut streams = open_streams(&lab, 20);
+    wait_installed(&lab, "dir2", 20);
+    let s1 = sync_status(&lab, "dir1");
+    assert_eq!(s1["destinations"][0], "224.0.0.81:8848", "{s1}");
+    crash_dir1(&mut lab);
+    assert_eq!(survivors(&mut streams, "after the crash"), 20);
 }
