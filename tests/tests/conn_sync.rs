@@ -6,9 +6,9 @@
 //! control run without sync shows the same failover resetting streams (so the check can
 //! fail). Forged datagrams from a third host (even with a peer's source address) install
 //! nothing; a key file others can read refuses the start; a reload changes `[sync]` in
-//! place. With `mh` and identical
-//! tables, nothing is sent, and the streams still survive. Persistence templates follow
-//! the failover; multicast sync (with a key) works as unicast does.
+//! place. With `mh` and identical tables nothing is sent, and the streams still survive.
+//! Persistence templates follow the failover; multicast sync (with a key) works as
+//! unicast does.
 
 use std::{
     net::{SocketAddr, UdpSocket},
