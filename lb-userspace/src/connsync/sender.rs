@@ -5,7 +5,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    net::SocketAddr,
+    hash::BuildHasher,
     time::{Duration, Instant},
 };
 
@@ -15,31 +15,56 @@ use super::wire::Entry;
 /// remaining timeout has passed): a backup's copy never expires under a living flow.
 pub const REFRESH_MAX: Duration = Duration::from_secs(120);
 
-/// A flow (or template) as both directors name it.
-type FlowId = (SocketAddr, SocketAddr, u8, u8);
+/// A flow (or template) as both directors name it, hashed to 64 bits: the memory of
+/// what was sent is read for every live flow every round, so its records are kept small
+/// (a collision of two flows' ids, about 2^-64 a pair, would at worst delay a resend).
+type FlowId = u64;
 
-fn id(e: &Entry) -> FlowId {
-    (e.client, e.virtual_service, e.protocol, e.flags)
+/// What the peers were told about a flow's real server and state (hashed as the id).
+fn id(hasher: &foldhash::fast::FixedState, e: &Entry) -> FlowId {
+    hasher.hash_one((e.client, e.virtual_service, e.protocol, e.flags))
+}
+
+fn told(hasher: &foldhash::fast::FixedState, e: &Entry) -> u64 {
+    hasher.hash_one((e.real, e.state))
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Record {
-    real: SocketAddr,
-    state: u8,
-    at: Instant,
-    /// Half the remaining timeout when sent, capped at [`REFRESH_MAX`].
-    refresh: Duration,
-    round: u64,
+    /// [`told`] of the entry sent.
+    told: u64,
+    /// When it was sent, ms after the sender's start.
+    at_ms: u32,
+    /// Half the remaining timeout when sent, capped at [`REFRESH_MAX`], ms.
+    refresh_ms: u32,
+    round: u32,
 }
 
 /// The master's memory of what its peers were told.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Sender {
     sent: HashMap<FlowId, Record, foldhash::fast::RandomState>,
-    round: u64,
+    hasher: foldhash::fast::FixedState,
+    round: u32,
+    epoch: Instant,
+}
+
+impl Default for Sender {
+    fn default() -> Self {
+        Self {
+            sent: HashMap::default(),
+            hasher: foldhash::fast::FixedState::with_seed(rand::random()),
+            round: 0,
+            epoch: Instant::now(),
+        }
+    }
 }
 
 impl Sender {
+    fn ms(&self, at: Instant) -> u32 {
+        at.saturating_duration_since(self.epoch).as_millis() as u32
+    }
+
     /// The entries of this round's scan (`scanned`, with their service ids) that are
     /// due, leaving out services in `skip`. Flows gone from the scan are forgotten.
     pub fn due(
@@ -48,23 +73,22 @@ impl Sender {
         skip: &HashSet<u32>,
         now: Instant,
     ) -> Vec<Entry> {
-        self.round += 1;
+        self.round = self.round.wrapping_add(1);
         let round = self.round;
+        let now_ms = self.ms(now);
         let mut out = Vec::new();
         for (sid, e) in scanned {
-            if skip.contains(sid) {
+            if !skip.is_empty() && skip.contains(sid) {
                 continue;
             }
-            match self.sent.get_mut(&id(e)) {
-                Some(r) if r.real == e.real && r.state == e.state => {
-                    r.round = round;
-                    if now.duration_since(r.at) >= r.refresh {
-                        out.push(*e);
-                    }
-                }
+            match self.sent.get_mut(&id(&self.hasher, e)) {
                 Some(r) => {
                     r.round = round;
-                    out.push(*e);
+                    if r.told != told(&self.hasher, e)
+                        || now_ms.wrapping_sub(r.at_ms) >= r.refresh_ms
+                    {
+                        out.push(*e);
+                    }
                 }
                 None => out.push(*e),
             }
@@ -77,16 +101,13 @@ impl Sender {
     pub fn mark_sent(&mut self, e: &Entry, now: Instant) {
         let refresh = Duration::from_secs(u64::from(e.remaining_s / 2))
             .clamp(Duration::from_secs(1), REFRESH_MAX);
-        self.sent.insert(
-            id(e),
-            Record {
-                real: e.real,
-                state: e.state,
-                at: now,
-                refresh,
-                round: self.round,
-            },
-        );
+        let record = Record {
+            told: told(&self.hasher, e),
+            at_ms: self.ms(now),
+            refresh_ms: refresh.as_millis() as u32,
+            round: self.round,
+        };
+        self.sent.insert(id(&self.hasher, e), record);
     }
 
     /// A backup asked for the whole table: everything is due again.
@@ -134,6 +155,7 @@ impl Budget {
 mod tests {
     use super::*;
     use crate::connsync::wire::ENTRY_TEMPLATE;
+    use std::net::SocketAddr;
 
     fn e(port: u16, real: &str, state: u8) -> Entry {
         Entry {
