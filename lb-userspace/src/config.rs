@@ -28,6 +28,7 @@ mod locate;
 mod lvs;
 mod resolve;
 pub mod route;
+pub mod sync;
 mod validate;
 mod vrrp;
 
@@ -92,6 +93,9 @@ pub struct Config {
     /// `[announce]`: the kernel table of the VIPs announced by BGP (`announce = "bgp"`).
     #[serde(default, skip_serializing_if = "AnnounceDefs::is_default")]
     pub announce: AnnounceDefs,
+    /// `[sync]`: connection sync between directors (`connsync`). Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync: Option<sync::SyncConfig>,
 }
 
 /// `[global_defs]`. Each default is the one in [`GlobalDefs::default`], keepalived's.

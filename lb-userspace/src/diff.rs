@@ -50,6 +50,9 @@ pub struct ReloadPlan {
     /// (`address ...`, `route ...`, `rule ...`); the others are not touched.
     pub statics_added: Vec<String>,
     pub statics_removed: Vec<String>,
+    /// What a changed `[sync]` does (connection sync), if it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn_sync: Option<&'static str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -154,6 +157,7 @@ pub fn diff(running: &Config, new: &Config) -> ReloadPlan {
         sync_groups: sync_groups(running, new),
         statics_added: statics(new, running),
         statics_removed: statics(running, new),
+        conn_sync: conn_sync(running, new),
         ..ReloadPlan::default()
     };
     for vs in &new.virtual_server {
@@ -217,6 +221,20 @@ fn global_defs(running: &Config, new: &Config) -> Vec<&'static str> {
         out.push("other settings (notifications, scripts, VRRP defaults): taken as they are");
     }
     out
+}
+
+/// A changed `[sync]`: the sync task is replaced in place (VRRP and the data plane are
+/// not touched).
+fn conn_sync(running: &Config, new: &Config) -> Option<&'static str> {
+    match (&running.sync, &new.sync) {
+        (a, b) if a == b => None,
+        (None, Some(_)) => Some("sync: connection sync starts"),
+        (Some(_), None) => Some("sync: connection sync stops"),
+        _ => Some(
+            "sync: changed in place (the sync task restarts; a master sends its table again, \
+             paced)",
+        ),
+    }
 }
 
 /// The sync groups a reload adds, removes or changes, as `xlb check --diff` prints them.
@@ -521,6 +539,7 @@ impl ReloadPlan {
             && self.sync_groups.is_empty()
             && self.statics_added.is_empty()
             && self.statics_removed.is_empty()
+            && self.conn_sync.is_none()
             && (self.instances.iter()).all(|i| i.action == InstanceAction::Kept)
     }
 
@@ -536,6 +555,9 @@ impl ReloadPlan {
         }
         for g in &self.sync_groups {
             let _ = writeln!(out, "{g}");
+        }
+        if let Some(c) = self.conn_sync {
+            let _ = writeln!(out, "{c}");
         }
         for a in &self.statics_added {
             let _ = writeln!(out, "static {a}: added");
@@ -941,6 +963,23 @@ mod tests {
                 "{algo}"
             );
         }
+    }
+
+    #[test]
+    fn a_changed_sync_table_is_said_once() {
+        let running = Config::default();
+        let mut new = running.clone();
+        new.sync = Some(crate::config::sync::SyncConfig::for_instance("VI_1"));
+        let text = diff(&running, &new).render();
+        assert!(text.starts_with("sync: connection sync starts\n"), "{text}");
+        let mut changed = new.clone();
+        changed.sync.as_mut().unwrap().id = 5;
+        assert!(
+            diff(&new, &changed)
+                .render()
+                .starts_with("sync: changed in place")
+        );
+        assert!(diff(&new, &new).is_empty());
     }
 
     #[test]

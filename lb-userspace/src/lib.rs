@@ -3,6 +3,7 @@
 //!
 //! - `config`: the TOML file, validated with file:line:column errors.
 //! - `import`: `xlb import-keepalived`, keepalived.conf to that TOML file.
+//! - `connsync`: connection sync between directors (the lvs_sync_daemon role).
 //! - `daemon`: `xlb run`, one event loop that owns the desired state and drives the rest.
 //! - `vrrp`: VRRP instances (codec, state machine, sockets, VIPs, trackers).
 //! - `health`: health checks of real servers, with keepalived's checkers.
@@ -21,6 +22,7 @@
 pub mod bgp;
 pub mod cli;
 pub mod config;
+pub mod connsync;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;

@@ -7,8 +7,8 @@
 //! `target/bench/latest.json`. The driver prints the table: rates and times as
 //! min / median / max over interleaved rounds, and ratios (xlb / ceiling, xlb / nftables)
 //! taken round by round, since absolute numbers on a shared machine move by 2x between
-//! runs. ARGS go to the driver (`--only forward,testrun,failover,control,scaleout`). A `--quick`
-//! run writes `target/bench/latest-quick.json` instead.
+//! runs. ARGS go to the driver (`--only forward,testrun,failover,control,scaleout,connsync`).
+//! A `--quick` run writes `target/bench/latest-quick.json` instead.
 //!
 //! `--quick` runs every scenario briefly (well under a minute once built) and builds in
 //! the debug profile unless `--release` is given; the full run builds optimised. The

@@ -274,6 +274,7 @@ mod tests {
             connections: 0,
             conn_evictions: Default::default(),
             conn_slots: None,
+            conn_sync: None,
         }
     }
 

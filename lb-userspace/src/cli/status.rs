@@ -43,6 +43,9 @@ pub struct Status {
     pub conn_evictions: Evictions,
     /// The connection tables' IPv4 and IPv6 slots now (they grow: `conn_grow`).
     pub conn_slots: Option<(u32, u32)>,
+    /// Connection sync, as the daemon's sync task last wrote it (`[sync]` configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn_sync: Option<crate::connsync::SyncStatus>,
 }
 
 /// `xlb_icmp_fwd`, summed over the CPUs.
@@ -179,6 +182,7 @@ pub fn read(pin_path: &Path, state_file: &Path) -> Result<Status> {
         daemon,
         vrrp,
         interfaces,
+        conn_sync: crate::connsync::SyncStatus::read(&crate::connsync::status_path(state_file)),
         ..from_maps(&maps)?
     })
 }
@@ -314,6 +318,7 @@ pub fn from_maps(maps: &Maps) -> Result<Status> {
         connections,
         conn_evictions,
         conn_slots: maps.conn_slots().ok(),
+        conn_sync: None,
     })
 }
 
@@ -468,6 +473,13 @@ pub fn render(s: &Status) -> String {
             "icmp too-big forwarded to real servers: {} IPv4, {} IPv6",
             i.v4, i.v6
         );
+    }
+    for line in s
+        .conn_sync
+        .iter()
+        .flat_map(crate::connsync::SyncStatus::lines)
+    {
+        let _ = writeln!(out, "{line}");
     }
     let n = &s.nat_replies;
     if n.forwarded + n.to_stack > 0 {
@@ -645,6 +657,7 @@ mod tests {
             icmp_forwarded: IcmpForwarded::default(),
             nat_replies: Default::default(),
             conn_slots: None,
+            conn_sync: None,
         };
         let out = render(&s);
         let lines: Vec<&str> = out.lines().collect();
@@ -693,6 +706,7 @@ mod tests {
             icmp_forwarded: IcmpForwarded::default(),
             nat_replies: Default::default(),
             conn_slots: None,
+            conn_sync: None,
         }
     }
 

@@ -304,6 +304,19 @@ fn check_host(cfg: &Config, host: &dyn HostView) -> Result<(), (KeyPath, String)
             }
         }
     }
+    if let Some(sync) = &cfg.sync {
+        let p = root.key("sync");
+        if let Some(name) = &sync.interface {
+            interface(name, p.key("interface"))?;
+        }
+        if let Some(problem) = sync
+            .key_file
+            .as_deref()
+            .and_then(super::sync::key_file_problem)
+        {
+            return Err((p.key("key_file"), format!("{problem} ({WHY})")));
+        }
+    }
     Ok(())
 }
 

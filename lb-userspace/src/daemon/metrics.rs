@@ -83,6 +83,7 @@ impl Daemon {
             reloads: self.reloads,
             conn_table: self.plane.as_ref().map(|p| p.conn_table()),
             bgp: self.announcer.metrics(&self.config),
+            conn_sync: self.conn_sync.as_ref().map(|t| t.status()),
         });
     }
 

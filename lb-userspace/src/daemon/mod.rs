@@ -23,6 +23,7 @@
 
 mod announcer;
 mod commands;
+mod conn_sync;
 mod control;
 mod desired;
 mod edits;
@@ -143,6 +144,8 @@ struct Daemon {
     statics: statics::Statics,
     /// The `announce = "bgp"` VIPs' routes (`announcer`).
     announcer: announcer::Announcer,
+    /// Connection sync (`[sync]`), when configured.
+    conn_sync: Option<crate::connsync::SyncTask>,
 }
 
 impl Daemon {
@@ -484,6 +487,7 @@ pub async fn run(
         systemd: Systemd::from_env(),
         statics,
         announcer,
+        conn_sync: None,
     };
     // Health first: servers with `alpha` must not get flows before their first success.
     d.sync_monitor();
@@ -496,6 +500,14 @@ pub async fn run(
     d.statics.add(&d.handle).await;
     if let Err(e) = d.instances.start(&d.config, &d.handle, &d.notifier).await {
         // The instances that did start resign first, their gate requests served.
+        if d.resign() > 0 {
+            d.serve(&mut queue).await;
+        }
+        d.statics.remove(&d.handle).await;
+        d.undo_start();
+        return Err(e);
+    }
+    if let Err(e) = d.follow_sync() {
         if d.resign() > 0 {
             d.serve(&mut queue).await;
         }

@@ -127,6 +127,9 @@ impl Daemon {
         {
             error!("starting VRRP instances after reload: {e:#}");
         }
+        if let Err(e) = self.follow_sync() {
+            error!("connection sync after reload: {e:#}");
+        }
         self.sync_monitor();
         self.sync().await;
     }

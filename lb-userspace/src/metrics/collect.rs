@@ -29,6 +29,8 @@ pub struct Snapshot {
     pub conn_table: Option<crate::dataplane::conn_grow::ConnTableInfo>,
     /// The BGP announcements (None: no `announce = "bgp"` service).
     pub bgp: Option<crate::bgp::status::BgpStatus>,
+    /// Connection sync's counters (None: no `[sync]`).
+    pub conn_sync: Option<crate::connsync::SyncStatus>,
 }
 
 /// A checked real server: its checkers' verdict and last check time.
@@ -156,6 +158,9 @@ pub fn encode(plane: Option<&Status>, snap: &Snapshot) -> String {
     register_reloads(&mut reg, &snap.reloads);
     if let Some(b) = &snap.bgp {
         crate::bgp::metrics::register(&mut reg, b);
+    }
+    if let Some(sync) = &snap.conn_sync {
+        crate::connsync::metrics::register(&mut reg, sync);
     }
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &reg)
@@ -525,6 +530,7 @@ mod tests {
                 not_tracked: 1,
             },
             conn_slots: Some((65536, 16384)),
+            conn_sync: None,
         }
     }
 
@@ -578,6 +584,7 @@ mod tests {
                 growths: 2,
             }),
             bgp: None,
+            conn_sync: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod fwmark;
 mod keys;
 mod limits;
 mod refused;
+mod sync;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

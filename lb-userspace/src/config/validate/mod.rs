@@ -10,6 +10,7 @@ mod limits;
 mod lvs;
 mod mail;
 mod routes;
+mod sync;
 mod vrrp;
 
 use std::net::IpAddr;
@@ -54,6 +55,7 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     announce::validate_announce(cfg, doc)?;
     commands::validate_commands(cfg)?;
     mail::validate_mail(cfg)?;
+    sync::validate_sync(cfg)?;
     limits::validate_limits(cfg)
 }
 

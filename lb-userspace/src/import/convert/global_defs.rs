@@ -17,7 +17,12 @@ impl Converter<'_> {
         }
         let words = Self::keywords(
             &[GLOBAL],
-            &["smtp_server", "notification_email", "lvs_timeouts"],
+            &[
+                "smtp_server",
+                "notification_email",
+                "lvs_timeouts",
+                "lvs_sync_daemon",
+            ],
         );
         for c in self.lines(n, &words) {
             if self.simple(&[GLOBAL], &c, &mut g)
@@ -101,6 +106,7 @@ impl Converter<'_> {
                         self.set(&mut g, "lvs_timeouts", Value::Inline(t), &c);
                     }
                 }
+                "lvs_sync_daemon" => self.lvs_sync_daemon(&c),
                 "default_interface" => {
                     if let Some(v) = self.one(&c) {
                         self.default_interface = Some((v.to_owned(), c.loc.clone()));

@@ -184,12 +184,6 @@ pub(super) const GLOBAL_IGNORED: &[KeywordReason] = &[
     ),
     reason("lvs_flush_onstop", "xlb owns its maps"),
     reason(
-        "lvs_sync_daemon",
-        "xlb does not synchronise connections between directors: after a failover \
-         existing connections are scheduled again (lb_algo mh makes both directors \
-         choose the same real server)",
-    ),
-    reason(
         "vrrp_garp_lower_prio_delay",
         "xlb answers a lower-priority advert with the vrrp_garp_master_* burst",
     ),
@@ -318,6 +312,7 @@ pub(super) const INSTANCE_BLOCKS: &[&str] = &[
     "no_accept",
     "virtual_routes",
     "virtual_rules",
+    "lvs_sync_daemon_interface",
 ];
 
 pub(super) const INSTANCE_IGNORED: &[KeywordReason] = &[
@@ -343,10 +338,6 @@ pub(super) const INSTANCE_IGNORED: &[KeywordReason] = &[
         "xlb runs VRRPv3 for IPv6 addresses by itself",
     ),
     reason("promote_secondaries", "not configurable in xlb"),
-    reason(
-        "lvs_sync_daemon_interface",
-        "xlb does not synchronise connections between directors",
-    ),
     reason(
         "no_virtual_ipaddress",
         "xlb accepts an instance without virtual_ipaddress anyway",

@@ -17,6 +17,7 @@ mod global_defs;
 mod keywords;
 mod routes;
 mod statement;
+mod sync;
 mod virtual_server;
 mod vrrp;
 
@@ -56,6 +57,8 @@ struct Converter<'d> {
     rule_numbers: routes::RuleNumbers,
     /// The marks of `virtual_server fwmark N` (and group entries) met.
     used_marks: HashSet<u32>,
+    /// `[sync]`, from `lvs_sync_daemon` or `lvs_sync_daemon_interface`.
+    sync: Option<(Table, Loc)>,
 }
 
 /// Converts the top-level statements; problems go to `d`.
@@ -74,6 +77,7 @@ pub fn convert(nodes: &[Node], d: &mut Diagnostics, opts: &super::Options) -> Ta
         statics: Table::default(),
         rule_numbers: routes::RuleNumbers::default(),
         used_marks: HashSet::new(),
+        sync: None,
     };
     for n in nodes
         .iter()
@@ -189,6 +193,7 @@ impl Converter<'_> {
     fn finish(mut self) -> Table {
         self.strict_accept();
         self.check_sync_groups();
+        let sync = self.sync_table();
         if let Some((ifname, loc)) = self.default_interface.clone() {
             for el in &mut self.instances {
                 if let Value::Section(t) = &mut el.value {
@@ -279,6 +284,9 @@ impl Converter<'_> {
             let groups: Vec<Elem> = self.sync_groups.into_iter().map(|(g, _)| g).collect();
             let loc = groups[0].loc.clone();
             root.set("vrrp_sync_group", Value::Array(groups), &loc);
+        }
+        if let Some((t, loc)) = sync {
+            root.set("sync", Value::Section(t), &loc);
         }
         if let Some(first) = servers.first() {
             let loc = first.loc.clone();

@@ -126,6 +126,7 @@ impl Converter<'_> {
                     }
                 }
                 "authentication" => self.authentication(&c, &mut t),
+                "lvs_sync_daemon_interface" => self.lvs_sync_daemon_interface(&c, &name),
                 "use_vmac" => self.use_vmac(&c, &mut t),
                 "virtual_ipaddress" | "virtual_ipaddress_excluded" => {
                     let key = c.keyword().to_owned();

@@ -15,6 +15,7 @@ mod includes;
 mod refusals;
 mod routes;
 mod seed;
+mod sync;
 mod variants;
 
 fn ip(s: &str) -> IpAddr {

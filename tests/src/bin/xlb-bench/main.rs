@@ -12,6 +12,8 @@
 //! 7. the control plane: map sync of many services, the mh table build, health checks;
 //! 8. aggregate UDP forwarding through 1, 2 and 3 active-active directors behind an ECMP
 //!    router (BIRD, BGP), with each director's share.
+//! 9. connection sync: established forwarding with the sender scanning against without
+//!    (ratio), the scan, the install rate, the bytes of 10,000 new flows.
 //!
 //! It prints a table and writes every figure as JSON (`--out`). Scenarios the machine
 //! cannot run (no native XDP, no live frames, ...) are skipped with a note, not failed.
@@ -21,10 +23,12 @@
 //! Usage: `xlb-bench [--quick] [--out FILE] [--commit SHA] [--only forward,testrun,...]`
 //!
 //! Modules: one per group of scenarios (`forward` 1-4, `testrun` 5, `failover` 6,
-//! `control` 7, `scaleout` 8); `peak` the search for the peak rate; `objs` the bench programs; `threads`
+//! `control` 7, `scaleout` 8, `connsync` 9); `peak` the search for the peak rate; `objs` the bench
+//! programs; `threads`
 //! where the driver's threads run; `report` the figures, the table and latest.json;
 //! `machine` what the run measured on.
 
+mod connsync;
 mod control;
 mod failover;
 mod forward;
@@ -52,7 +56,9 @@ pub struct Opts {
     pub only: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 5] = ["forward", "testrun", "failover", "control", "scaleout"];
+const SCENARIOS: [&str; 6] = [
+    "forward", "testrun", "failover", "control", "scaleout", "connsync",
+];
 
 fn parse_args() -> Result<Opts> {
     let mut opts = Opts {
@@ -112,12 +118,13 @@ fn main() {
     let wanted = |s: &str| opts.only.as_ref().is_none_or(|l| l.iter().any(|x| x == s));
     let mut report = Report::default();
     type Bench = fn(&Opts, &mut Report) -> Result<()>;
-    let benches: [(&str, Bench); 5] = [
+    let benches: [(&str, Bench); 6] = [
         ("forward", forward::bench),
         ("testrun", testrun::bench),
         ("failover", failover::bench),
         ("control", control::bench),
         ("scaleout", scaleout::bench),
+        ("connsync", connsync::bench),
     ];
     for (name, f) in benches {
         if !wanted(name) {
