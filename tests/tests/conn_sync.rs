@@ -552,3 +552,80 @@ fn multicast_sync_with_a_key_keeps_streams_over_a_failover() {
     crash_dir1(&mut lab);
     assert_eq!(survivors(&mut streams, "after the crash"), 20);
 }
+
+/// The receiver's writes, read by the XDP program itself (`BPF_PROG_TEST_RUN`, no
+/// namespaces): entries installed for IPv4 and IPv6 flows, all naming the second real
+/// server, send every one of those flows there (`wrr` alone would alternate), and an
+/// entry for a real server the service lacks installs nothing.
+#[test]
+fn installed_entries_are_what_the_xdp_program_forwards_by() {
+    use integration_tests::{Plane, frames::Frame, real_mac, service};
+    use lb_common::SchedAlgo;
+    use xlb::{
+        connsync::{
+            directory::Directory,
+            table::{Skip, install_conn},
+        },
+        dataplane::{Maps, conn_table::now_ticks},
+    };
+    let ip = |s: &str| -> std::net::IpAddr { s.parse().unwrap() };
+    let families = [
+        (
+            ip("198.18.0.100"),
+            ip("198.18.0.11"),
+            ip("198.18.0.12"),
+            ip("198.19.0.1"),
+        ),
+        (
+            ip("2001:db8::100"),
+            ip("2001:db8::11"),
+            ip("2001:db8::12"),
+            ip("2001:db8:1::1"),
+        ),
+    ];
+    let mut p = Plane::sized("xcsinst", 4096);
+    let services: Vec<_> = families
+        .iter()
+        .map(|(vip, a, b, _)| service(*vip, 80, true, SchedAlgo::Wrr, &[(*a, 1), (*b, 1)]))
+        .collect();
+    p.apply(&services);
+    let maps = Maps::from_pins(&p.pins.0).unwrap();
+    let dir = Directory::read(&maps);
+    let mut tables = maps.conn_tables(true).unwrap();
+    for (vip, _, second, client) in families {
+        for port in 1000..1020 {
+            let e = Entry {
+                protocol: 6,
+                state: lb_common::CONN_OPEN,
+                flags: 0,
+                remaining_s: 900,
+                virtual_service: SocketAddr::new(vip, 80),
+                client: SocketAddr::new(client, port),
+                real: SocketAddr::new(second, 80),
+            };
+            install_conn(&mut tables, &dir, &e, now_ticks()).expect("installed");
+            let mut f = Frame::tcp(client, port, vip, 80);
+            f.tcp_flags = integration_tests::frames::TCP_ACK;
+            let (action, out) = p.run(&f.build());
+            assert_eq!(action, 3, "XDP_TX for {client}:{port}");
+            assert_eq!(
+                out[..6],
+                real_mac(integration_tests::last_octet(second)),
+                "{client}:{port} went elsewhere"
+            );
+        }
+        let stranger = Entry {
+            protocol: 6,
+            state: lb_common::CONN_OPEN,
+            flags: 0,
+            remaining_s: 900,
+            virtual_service: SocketAddr::new(vip, 80),
+            client: SocketAddr::new(client, 2000),
+            real: SocketAddr::new(client, 80),
+        };
+        assert_eq!(
+            install_conn(&mut tables, &dir, &stranger, now_ticks()),
+            Err(Skip::UnknownReal)
+        );
+    }
+}

@@ -11,6 +11,13 @@ priority = 100
 unicast_src_ip = "198.18.0.2"
 unicast_peer = ["198.18.0.3"]
 virtual_ipaddress = ["198.18.0.100/32"]
+
+[[virtual_server]]
+ip = "198.18.0.100"
+port = 80
+
+[[virtual_server.real_server]]
+ip = "198.18.0.21"
 "#;
 
 #[test]
@@ -39,7 +46,7 @@ fn sync_defaults_follow_ipvs_and_the_instance() {
     );
     assert_err(
         &format!("{multicast}\n[sync]\ninstance = \"VI_1\"\n"),
-        "10:12: sync.instance",
+        "17:12: sync.instance",
         "needs key or key_file",
     );
 }
@@ -47,46 +54,52 @@ fn sync_defaults_follow_ipvs_and_the_instance() {
 #[test]
 fn bad_sync_settings_are_refused_at_their_key() {
     let with = |body: &str| format!("{INSTANCE}\n[sync]\ninstance = \"VI_1\"\n{body}");
-    // [sync] starts at line 11, instance at 12, the key under test at 13.
+    // [sync] starts at line 18, instance at 19, the key under test at 20.
     assert_err(
         &format!("{INSTANCE}\n[sync]\ninstance = \"VI_9\"\n"),
-        "12:12: sync.instance",
+        "19:12: sync.instance",
         "no vrrp_instance is named \"VI_9\"",
     );
     assert_err(
         &with("group = \"198.18.0.1\"\n"),
-        "13:9: sync.group",
+        "20:9: sync.group",
         "not a multicast",
     );
-    assert_err(&with("id = 256\n"), "13:6: sync.id", "");
+    assert_err(&with("id = 256\n"), "20:6: sync.id", "");
     assert_err(
         &with("maxlen = 100\n"),
-        "13:10: sync.maxlen",
+        "20:10: sync.maxlen",
         "at least 128",
     );
-    assert_err(&with("port = 0\n"), "13:8: sync.port", "1..=65535");
-    assert_err(&with("rate = 0\n"), "13:8: sync.rate", "> 0");
+    assert_err(&with("port = 0\n"), "20:8: sync.port", "1..=65535");
+    assert_err(&with("rate = 0\n"), "20:8: sync.rate", "> 0");
     assert_err(
         &with("key = \"a\"\nkey_file = \"/etc/xlb/k\"\n"),
-        "14:12: sync.key_file",
+        "21:12: sync.key_file",
         "exclusive",
     );
     assert_err(
         &with("key_file = \"k\"\n"),
-        "13:12: sync.key_file",
+        "20:12: sync.key_file",
         "absolute",
     );
     assert_err(
         &with("peers = [\"198.18.0.3\", \"2001:db8::3\"]\n"),
-        "13:9: sync.peers",
+        "20:9: sync.peers",
         "mix IPv4 and IPv6",
     );
     assert_err(
         &with("peers = [\"224.0.0.1\"]\n"),
-        "13:10: sync.peers[0]",
+        "20:10: sync.peers[0]",
         "not a director's address",
     );
-    assert_err(&with("speed = 1\n"), "13:1: sync.speed", "unknown field");
+    assert_err(&with("speed = 1\n"), "20:1: sync.speed", "unknown field");
+    let vrrp_only = INSTANCE.split("\n[[virtual_server]]").next().unwrap();
+    assert_err(
+        &format!("{vrrp_only}\n[sync]\ninstance = \"VI_1\"\n"),
+        "12:12: sync.instance",
+        "no virtual_server",
+    );
 }
 
 #[test]

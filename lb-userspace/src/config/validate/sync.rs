@@ -19,6 +19,13 @@ pub(super) fn validate_sync(cfg: &Config) -> Result<(), Invalid> {
             ),
         ));
     };
+    if cfg.virtual_server.is_empty() {
+        return Err(invalid(
+            p.key("instance"),
+            "sync has nothing to sync: no virtual_server (xlb without virtual servers is a \
+             plain VRRP daemon, with no connection table)",
+        ));
+    }
     if !s.group.is_multicast() {
         return Err(invalid(
             p.key("group"),

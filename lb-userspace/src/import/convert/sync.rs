@@ -87,6 +87,13 @@ impl Converter<'_> {
     /// The `[sync]` table, with `key_file` when the instance multicasts.
     pub(super) fn sync_table(&mut self) -> Option<(Table, Loc)> {
         let (mut t, loc) = self.sync.take()?;
+        if self.servers.is_empty() {
+            self.d.warning(
+                &loc,
+                "connection sync dropped: no virtual_server, so no connections to sync",
+            );
+            return None;
+        }
         let instance = match t.get("instance") {
             Some(Value::Str(s)) => s.clone(),
             _ => return None,

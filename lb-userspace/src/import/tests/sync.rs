@@ -16,6 +16,14 @@ vrrp_instance VI_1 {
         198.18.0.100
     }
 }
+virtual_server 198.18.0.100 80 {
+    lb_algo wrr
+    lb_kind DR
+    protocol TCP
+    real_server 198.18.0.21 80 {
+        weight 1
+    }
+}
 ";
 
 #[test]
@@ -75,6 +83,16 @@ fn bad_lvs_sync_daemon_lines_are_refused_at_their_line() {
         "global_defs {{\n    lvs_sync_daemon eth1 VI_1 id x\n}}\n{INSTANCE}"
     ));
     has(&e, "keepalived.conf:2:", "is not a number");
+    let vrrp_only = INSTANCE.split("virtual_server").next().unwrap();
+    let c = import(&format!(
+        "global_defs {{\n    lvs_sync_daemon eth1 VI_1\n}}\n{vrrp_only}"
+    ));
+    has(
+        &warnings(&c),
+        "keepalived.conf:2:",
+        "connection sync dropped: no virtual_server",
+    );
+    assert_eq!(c.config.sync, None);
     let both = INSTANCE.replace(
         "    interface eth0\n",
         "    interface eth0\n    lvs_sync_daemon_interface eth1\n",
