@@ -347,6 +347,29 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Warnings about `self`, loaded from `path`, each `file:line:column: warning: key: message`:
+    /// settings that are valid but likely to surprise (see `validate::advise`). The file
+    /// is read again for the positions; if it changed meanwhile, positions are left out.
+    pub fn warnings(&self, path: &Path) -> Vec<String> {
+        let advice = validate::advise(self);
+        if advice.is_empty() {
+            return Vec::new();
+        }
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let doc = Document::parse(&text).ok();
+        advice
+            .into_iter()
+            .map(|a| {
+                let at = (doc.as_ref())
+                    .and_then(|d| d.span_of(&a.path))
+                    .map(|s| Location::from_span(&text, s))
+                    .map_or(String::new(), |l| format!(":{}:{}", l.line, l.column));
+                format!("{file}{at}: warning: {}: {}", a.path, a.message)
+            })
+            .collect()
+    }
+
     /// What this config needs of the data-plane maps sized from it (real-server slots,
     /// scheduling-table entries, all real servers up): see `dataplane::sizing`.
     pub fn map_needs(&self) -> crate::dataplane::sizing::Needs {

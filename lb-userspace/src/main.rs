@@ -495,6 +495,9 @@ async fn main_inner(cli: Cli) -> anyhow::Result<()> {
                 Config::load_on_host(&config).await
             };
             let cfg = loaded.map_err(|e| anyhow::anyhow!("{e}"))?;
+            for w in cfg.warnings(&config) {
+                eprintln!("{w}");
+            }
             // The commands as this host would run them (users, programs, script
             // security): a host check too.
             if !no_host_checks {

@@ -417,6 +417,9 @@ pub async fn run(
     control.serve(&events);
     let me = ProcessId::current().context("reading /proc/self/stat")?;
     let config = Config::load(&opts.config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in config.warnings(&opts.config_path) {
+        warn!("{w}");
+    }
     if config.virtual_server.is_empty()
         && config.vrrp_instance.is_empty()
         && statics::Statics::of(&config).is_empty()

@@ -10,7 +10,7 @@
 //! arrives).
 
 use anyhow::Result;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{
     Daemon,
@@ -54,7 +54,12 @@ impl Daemon {
             error!("reopening the log file: {e:#}");
         }
         let new = match Config::load(&self.config_path) {
-            Ok(c) => c,
+            Ok(c) => {
+                for w in c.warnings(&self.config_path) {
+                    warn!("{w}");
+                }
+                c
+            }
             Err(e) => {
                 error!("reload refused, keeping the running config: {e}");
                 count_reload(&mut self.reloads, ReloadResult::Refused);

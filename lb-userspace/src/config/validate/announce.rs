@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::{Invalid, invalid};
 use crate::config::locate::{Document, KeyPath};
-use crate::config::{AnnounceMode, Config, LbKind, VirtualServer};
+use crate::config::{AnnounceMode, Config, LbAlgo, LbKind, VirtualServer};
 
 /// Tables the kernel keeps for itself: unspec (0), default (253), main (254), local (255).
 const RESERVED_TABLES: [u32; 4] = [0, 253, 254, 255];
@@ -24,6 +24,34 @@ fn vips(vs: &VirtualServer) -> Vec<IpAddr> {
     let mut v: Vec<IpAddr> = vs.service_keys().into_iter().map(|k| k.0).collect();
     v.dedup();
     v
+}
+
+/// Schedulers whose choice depends only on the packet and the real servers, so that
+/// every director with the same real servers picks the same one for a flow.
+const SAME_ON_EVERY_DIRECTOR: [LbAlgo; 3] = [LbAlgo::Mh, LbAlgo::Sh, LbAlgo::Dh];
+
+/// Announced services that are valid but will reset connections when the set of directors
+/// changes: the routers then move some flows to another director, which schedules their
+/// next packet as a new flow. Said by `xlb check` and logged by `xlb run` and reloads,
+/// not refused: a deployment that accepts those resets may still want `wrr`.
+pub(crate) fn announce_advice(cfg: &Config) -> Vec<Invalid> {
+    let root = KeyPath::root();
+    (cfg.virtual_server.iter().enumerate())
+        .filter(|(_, vs)| vs.announce.is_some() && !SAME_ON_EVERY_DIRECTOR.contains(&vs.lb_algo))
+        .map(|(i, vs)| {
+            invalid(
+                root.key("virtual_server").index(i).key("lb_algo"),
+                format!(
+                    "{} is announced by BGP with lb_algo \"{}\": when a director joins or \
+                     leaves, the routers move some flows to another director, which picks \
+                     their real server afresh (their connections reset); \"mh\" picks the \
+                     same real server on every director",
+                    vs.ip,
+                    vs.lb_algo.as_str()
+                ),
+            )
+        })
+        .collect()
 }
 
 pub(super) fn validate_announce(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
@@ -219,5 +247,43 @@ virtual_ipaddress = ["198.18.0.100/24"]
         let e = err(&VS.replace("lb_algo = \"mh\"", "lb_algo = \"mh\"\nlb_kind = \"NAT\""));
         assert!(e.contains("virtual_server[0].lb_kind"), "{e}");
         assert!(e.contains("NAT service cannot be announced"), "{e}");
+    }
+
+    #[test]
+    fn a_scheduler_that_differs_between_directors_is_a_warning_at_its_line() {
+        let dir = std::env::temp_dir().join(format!("xlb-advice-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("xlb.toml");
+        for (algo, warned) in [("mh", false), ("sh", false), ("wrr", true), ("wlc", true)] {
+            let text = VS.replace("\"mh\"", &format!("\"{algo}\""));
+            std::fs::write(&path, &text).unwrap();
+            let c = Config::load(&path).expect("valid: a warning, not an error");
+            let w = c.warnings(&path);
+            if !warned {
+                assert!(w.is_empty(), "{algo}: {w:?}");
+                continue;
+            }
+            assert_eq!(w.len(), 1, "{algo}: {w:?}");
+            let expect = format!(
+                "{}:5:11: warning: virtual_server[0].lb_algo: ",
+                path.display()
+            );
+            assert!(w[0].starts_with(&expect), "{}", w[0]);
+            assert!(
+                w[0].contains("\"mh\" picks the same real server"),
+                "{}",
+                w[0]
+            );
+        }
+        // Services that are not announced are none of this rule's business.
+        std::fs::write(
+            &path,
+            VS.replace("announce = \"bgp\"\n", "")
+                .replace("\"mh\"", "\"wrr\""),
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert!(c.warnings(&path).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -59,6 +59,11 @@ pub(crate) fn validate(cfg: &Config, doc: &Document) -> Result<(), Invalid> {
     limits::validate_limits(cfg)
 }
 
+/// What is valid but likely not what the operator wants: warnings, not errors.
+pub(crate) fn advise(cfg: &Config) -> Vec<Invalid> {
+    announce::announce_advice(cfg)
+}
+
 /// What `cfg` needs of the maps sized from the config.
 pub(in crate::config) fn map_needs(cfg: &Config) -> crate::dataplane::sizing::Needs {
     limits::needs(cfg)
