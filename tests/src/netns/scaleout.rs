@@ -303,6 +303,38 @@ pub fn router_next_hops(lab: &Lab) -> Vec<String> {
     hops
 }
 
+/// How many of the router's BFD sessions are Up (`birdc show bfd sessions`).
+pub fn router_bfd_up(lab: &Lab) -> usize {
+    let out = Command::new("birdc")
+        .arg("-s")
+        .arg(lab.tmp.join("router-bird.sock"))
+        .args(["show", "bfd", "sessions"])
+        .output()
+        .expect("birdc");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.split_whitespace().nth(2) == Some("Up"))
+        .count()
+}
+
+/// Waits until the router has `want` BFD sessions Up. BGP comes up before BFD does, and
+/// BIRD only acts on a BFD session that was Up: a director that dies before then is
+/// noticed by the BGP hold time (seconds), not BFD. Returns how long it waited; panics
+/// after `timeout`.
+pub fn wait_bfd_up(lab: &Lab, want: usize, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    while router_bfd_up(lab) < want {
+        assert!(
+            start.elapsed() < timeout,
+            "the router's BFD sessions did not reach {want} Up within {timeout:?}\n{}",
+            lab.log("router-bird")
+        );
+        super::check_interrupted();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
 /// Waits until the router routes the VIP over exactly `want` directors; returns how long
 /// that took (polled every 10 ms).
 pub fn wait_next_hops(lab: &Lab, want: usize, timeout: Duration) -> Duration {
@@ -315,7 +347,8 @@ pub fn wait_next_hops(lab: &Lab, want: usize, timeout: Duration) -> Duration {
         assert!(
             start.elapsed() < timeout,
             "the router's route to {SO_VIP} did not reach {want} next hops within {timeout:?}: \
-             {hops:?}\n{}",
+             {hops:?}; BFD sessions Up: {}\n{}",
+            router_bfd_up(lab),
             lab.log("router-bird")
         );
         super::check_interrupted();

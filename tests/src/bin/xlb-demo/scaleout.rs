@@ -160,11 +160,13 @@ pub fn run() -> Result<()> {
         bail!("a director carried no connection: {per_dir:?}");
     }
 
+    // BIRD acts only on BFD sessions that came Up: the kill must come after.
+    wait_bfd_up(&lab, DIRECTORS, Duration::from_secs(10));
     step("dir3 dies: its link goes down, xlb and BIRD are killed with SIGKILL");
     lab.sh("dir3", "ip link set eth0 down");
     lab.kill("xlb3", libc::SIGKILL);
     lab.kill("bird3", libc::SIGKILL);
-    let took = wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(5));
+    let took = wait_next_hops(&lab, DIRECTORS - 1, Duration::from_secs(12));
     step(format!(
         "the router dropped dir3 from the route after {:.0} ms (BFD: 3 missed packets 100 ms \
          apart):",
